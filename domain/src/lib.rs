@@ -1,0 +1,24 @@
+//! Linkwell's domain: the facts and rules of social prescribing as plain Rust values.
+//!
+//! Everything here is pure: no I/O, no clock (callers pass `today`), no web or database types.
+//! Values are parsed once at the edge ("parse, don't validate"): holding a [`NhsNumber`] or a
+//! [`Postcode`] means it is valid and normalised.
+
+mod codes;
+pub mod invalid;
+pub mod nhs_number;
+pub mod organisation;
+pub mod person;
+pub mod postcode;
+pub mod referral;
+pub mod role;
+pub mod text;
+
+pub use codes::UnknownCode;
+pub use invalid::Invalid;
+pub use nhs_number::NhsNumber;
+pub use organisation::{NewOrganisation, OdsCode, Organisation, OrganisationKind};
+pub use person::{DateOfBirth, Email, Person, Phone, PreferredContact};
+pub use postcode::Postcode;
+pub use referral::{NewReferral, Reason, Reasons, Referral, ReferralSource, ReferralStatus};
+pub use role::Role;

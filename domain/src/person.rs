@@ -1,0 +1,217 @@
+//! The person referred: identity and contact details, never clinical data.
+
+use chrono::NaiveDate;
+
+use crate::codes::code_list;
+use crate::{Invalid, NhsNumber, Postcode};
+
+code_list! {
+    /// How the person would like to be contacted.
+    pub enum PreferredContact as "preferred_contact" {
+        Phone = "phone",
+        Email = "email",
+        Letter = "letter",
+        Text = "text",
+    }
+}
+
+/// A person as recorded on a referral.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Person {
+    pub given_name: String,
+    pub family_name: String,
+    pub date_of_birth: DateOfBirth,
+    pub nhs_number: Option<NhsNumber>,
+    pub phone: Option<Phone>,
+    pub email: Option<Email>,
+    pub postcode: Option<Postcode>,
+    pub address: Option<String>,
+    pub preferred_contact: Option<PreferredContact>,
+}
+
+impl Person {
+    /// The preferred way of contact must have the detail it needs, or a coordinator has no
+    /// way to reach the person the way they asked.
+    pub fn check_contact(&self) -> Result<(), Invalid> {
+        let missing = match self.preferred_contact {
+            Some(PreferredContact::Phone | PreferredContact::Text) if self.phone.is_none() => {
+                "phone"
+            }
+            Some(PreferredContact::Email) if self.email.is_none() => "email",
+            Some(PreferredContact::Letter) if self.address.is_none() => "address",
+            _ => return Ok(()),
+        };
+        Err(Invalid::new(
+            "contact_detail_missing",
+            format!("needs `{missing}` to be given"),
+        ))
+    }
+}
+
+/// A date of birth: a real calendar date, not in the future, not before 1900.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct DateOfBirth(NaiveDate);
+
+impl DateOfBirth {
+    /// Parses `YYYY-MM-DD` and checks it against `today`.
+    pub fn parse(input: &str, today: NaiveDate) -> Result<Self, Invalid> {
+        let date = parse_date(input)?;
+        Self::new(date, today)
+    }
+
+    /// Checks a date against `today`.
+    pub fn new(date: NaiveDate, today: NaiveDate) -> Result<Self, Invalid> {
+        if date > today {
+            return Err(Invalid::new(
+                "date_of_birth_in_future",
+                "must not be in the future",
+            ));
+        }
+        if date < NaiveDate::from_ymd_opt(1900, 1, 1).unwrap_or(NaiveDate::MIN) {
+            return Err(Invalid::new(
+                "date_of_birth_implausible",
+                "must be on or after 1900-01-01",
+            ));
+        }
+        Ok(Self(date))
+    }
+
+    /// The date.
+    pub fn date(self) -> NaiveDate {
+        self.0
+    }
+}
+
+/// Parses a calendar date written exactly `YYYY-MM-DD`.
+pub fn parse_date(input: &str) -> Result<NaiveDate, Invalid> {
+    let well_formed = input.len() == 10
+        && input
+            .bytes()
+            .enumerate()
+            .all(|(i, b)| if i == 4 || i == 7 { b == b'-' } else { b.is_ascii_digit() });
+    well_formed
+        .then(|| NaiveDate::parse_from_str(input, "%Y-%m-%d").ok())
+        .flatten()
+        .ok_or_else(|| Invalid::new("date_format", "must be a calendar date as YYYY-MM-DD"))
+}
+
+/// A phone number as given, checked for a plausible shape (7 to 15 digits, optional leading
+/// `+`, spaces, hyphens and brackets).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Phone(String);
+
+impl Phone {
+    pub fn parse(input: &str) -> Result<Self, Invalid> {
+        let trimmed = input.trim();
+        let body = trimmed.strip_prefix('+').unwrap_or(trimmed);
+        let shape_ok = body
+            .chars()
+            .all(|c| c.is_ascii_digit() || matches!(c, ' ' | '-' | '(' | ')'));
+        let digits = body.chars().filter(char::is_ascii_digit).count();
+        if !shape_ok || !(7..=15).contains(&digits) || trimmed.len() > 25 {
+            return Err(Invalid::new(
+                "phone_format",
+                "must be a phone number of 7 to 15 digits",
+            ));
+        }
+        Ok(Self(trimmed.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// An email address with a plausible shape; the domain is lower-cased.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Email(String);
+
+impl Email {
+    pub fn parse(input: &str) -> Result<Self, Invalid> {
+        let trimmed = input.trim();
+        let invalid = || Invalid::new("email_format", "must be an email address");
+        let (local, domain) = trimmed.rsplit_once('@').ok_or_else(invalid)?;
+        let plausible = !local.is_empty()
+            && local.len() <= 64
+            && trimmed.len() <= 254
+            && domain.contains('.')
+            && !domain.starts_with('.')
+            && !domain.ends_with('.')
+            && !domain.contains("..")
+            && trimmed.chars().all(|c| c.is_ascii_graphic())
+            && domain
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.');
+        if !plausible {
+            return Err(invalid());
+        }
+        Ok(Self(format!("{local}@{}", domain.to_ascii_lowercase())))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn today() -> NaiveDate {
+        NaiveDate::from_ymd_opt(2026, 3, 18).unwrap_or_default()
+    }
+
+    #[test]
+    fn dates_of_birth() {
+        let code = |s: &str| DateOfBirth::parse(s, today()).map(DateOfBirth::date).map_err(|e| e.code);
+        assert_eq!(code("1950-02-28"), Ok(NaiveDate::from_ymd_opt(1950, 2, 28).unwrap_or_default()));
+        assert!(code("2026-03-18").is_ok());
+        assert_eq!(code("2026-03-19"), Err("date_of_birth_in_future"));
+        assert_eq!(code("1899-12-31"), Err("date_of_birth_implausible"));
+        for bad in ["1950-2-28", "1950-02-30", "28/02/1950", "1950-02-28T00:00:00", ""] {
+            assert_eq!(code(bad), Err("date_format"), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn phones() {
+        assert!(Phone::parse("01284 123456").is_ok());
+        assert!(Phone::parse("+44 (0)7700 900123").is_ok());
+        for bad in ["12345", "phone me", "0128412345678901234", "+"] {
+            assert_eq!(Phone::parse(bad).map_err(|e| e.code), Err("phone_format"), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn emails() {
+        assert_eq!(
+            Email::parse(" Sam.Jones@Example.ORG ").map(|e| e.as_str().to_owned()),
+            Ok("Sam.Jones@example.org".to_owned())
+        );
+        for bad in ["sam", "sam@", "@example.org", "sam@example", "sam jones@example.org", "sam@exa..mple.org"] {
+            assert_eq!(Email::parse(bad).map_err(|e| e.code), Err("email_format"), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn preferred_contact_needs_its_detail() {
+        let mut person = Person {
+            given_name: "Sam".into(),
+            family_name: "Jones".into(),
+            date_of_birth: DateOfBirth::parse("1950-02-28", today()).unwrap_or(DateOfBirth(today())),
+            nhs_number: None,
+            phone: None,
+            email: None,
+            postcode: None,
+            address: None,
+            preferred_contact: Some(PreferredContact::Text),
+        };
+        assert_eq!(person.check_contact().map_err(|e| e.code), Err("contact_detail_missing"));
+        person.phone = Phone::parse("07700 900123").ok();
+        assert_eq!(person.check_contact(), Ok(()));
+        person.preferred_contact = Some(PreferredContact::Letter);
+        assert!(person.check_contact().is_err());
+        person.preferred_contact = None;
+        assert_eq!(person.check_contact(), Ok(()));
+    }
+}
