@@ -1,1 +1,27 @@
+//! Linkwell's HTTP API: actix-web handlers over the domain and persistence crates.
+//!
+//! A request flows: [`middleware`] (request id, problem bodies, headers) → [`access::Allowed`]
+//! (token and role) → [`extract::ValidJson`] (strict JSON, validated) → a handler in [`routes`]
+//! that parses into domain values and runs its repository calls in one transaction via [`db`],
+//! recording an audit row alongside.
 
+pub mod access;
+pub mod audit;
+pub mod auth;
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod extract;
+pub mod fallback;
+pub mod idempotency;
+pub mod middleware;
+pub mod openapi;
+pub mod pagination;
+pub mod routes;
+mod rules;
+pub mod schema;
+pub mod server;
+pub mod state;
+mod wire;

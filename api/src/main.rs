@@ -1,1 +1,5 @@
-fn main() {}
+//! The `linkwell` binary.
+
+fn main() -> std::process::ExitCode {
+    linkwell_api::cli::run()
+}

@@ -1,1 +1,25 @@
+//! Linkwell's storage: Diesel over SQLite (the zero set-up default) and PostgreSQL through one
+//! `MultiConnection`, so every repository is written once. Backend differences live only in
+//! [`dialect`].
+//!
+//! Repositories are plain functions taking a connection; callers choose the transaction (see
+//! [`dialect::write_transaction`]) so a change and its audit row commit together.
 
+pub mod audit;
+pub mod connection;
+pub mod dialect;
+pub mod error;
+pub mod idempotency;
+pub mod migrate;
+pub mod organisations;
+pub mod page;
+pub mod referrals;
+mod schema;
+mod convert;
+
+pub use connection::{
+    DatabaseUrl, DbConnection, Pool, PoolOptions, PooledConnection, checkout, connect, ping,
+};
+pub use dialect::write_transaction;
+pub use error::{StoreError, StoreResult};
+pub use page::Keyset;

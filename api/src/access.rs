@@ -1,0 +1,103 @@
+//! Who may do what: one table for every protected operation. A handler takes an
+//! [`Allowed<Op>`] argument, which authenticates the caller and checks the role before the body
+//! is even read, and the OpenAPI document is annotated from the same table (`x-roles`), so the
+//! spec cannot drift from what the code enforces.
+
+use std::future::Future;
+use std::marker::PhantomData;
+use std::pin::Pin;
+
+use actix_web::dev::Payload;
+use actix_web::{FromRequest, HttpRequest, web};
+use linkwell_domain::Role;
+
+use crate::audit::Actor;
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// A protected operation and the roles allowed to perform it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Operation {
+    /// The OpenAPI `operationId`.
+    pub id: &'static str,
+    pub roles: &'static [Role],
+    /// Set for operations on personal data: refusals are audited too.
+    pub audit_action: Option<&'static str>,
+}
+
+/// A marker type naming one operation, for [`Allowed`].
+pub trait Guarded {
+    const OPERATION: Operation;
+}
+
+macro_rules! operations {
+    ($($(#[$doc:meta])* $marker:ident = $id:literal, [$($role:ident),+], $audit:expr;)+) => {
+        $(
+            $(#[$doc])*
+            #[derive(Debug)]
+            pub struct $marker;
+            impl Guarded for $marker {
+                const OPERATION: Operation = Operation {
+                    id: $id,
+                    roles: &[$(Role::$role),+],
+                    audit_action: $audit,
+                };
+            }
+        )+
+        /// Every protected operation.
+        pub const ALL: &[Operation] = &[$(<$marker as Guarded>::OPERATION),+];
+    };
+}
+
+operations! {
+    /// Register an organisation.
+    CreateOrganisation = "create_organisation", [Admin], None;
+    /// List organisations.
+    ListOrganisations = "list_organisations", [Admin, Coordinator], None;
+    /// Read one organisation.
+    GetOrganisation = "get_organisation", [Admin, Coordinator], None;
+    /// Send a referral.
+    CreateReferral = "create_referral", [Referrer, Coordinator, Admin], Some("referral.create");
+    /// List referrals.
+    ListReferrals = "list_referrals", [Referrer, Coordinator, Admin], Some("referral.list");
+    /// Read one referral.
+    GetReferral = "get_referral", [Referrer, Coordinator, Admin], Some("referral.read");
+}
+
+/// The entry for an `operationId`.
+pub fn find(id: &str) -> Option<&'static Operation> {
+    ALL.iter().find(|op| op.id == id)
+}
+
+/// Proof that the caller is authenticated and its role may perform `Op`.
+#[derive(Debug)]
+pub struct Allowed<Op> {
+    pub actor: Actor,
+    operation: PhantomData<Op>,
+}
+
+impl<Op: Guarded + 'static> FromRequest for Allowed<Op> {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let actor = Actor::from_request(req, payload).into_inner();
+        let state = req.app_data::<web::Data<AppState>>().cloned();
+        Box::pin(async move {
+            let actor = actor?;
+            let operation = Op::OPERATION;
+            if operation.roles.contains(&actor.caller.role) {
+                return Ok(Self {
+                    actor,
+                    operation: PhantomData,
+                });
+            }
+            match (operation.audit_action, state) {
+                (Some(action), Some(state)) => {
+                    Err(actor.refuse(&state, action, ApiError::Forbidden).await)
+                }
+                _ => Err(ApiError::Forbidden),
+            }
+        })
+    }
+}

@@ -1,0 +1,127 @@
+//! Building audit rows for accesses to personal data. Every referral read or write, allowed
+//! or refused, leaves one row, written in the same transaction as the change it records.
+
+use std::future::{Ready, ready};
+
+use actix_web::dev::Payload;
+use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
+use linkwell_persistence::audit::{self, AuditEvent};
+use linkwell_persistence::{DbConnection, write_transaction};
+use uuid::Uuid;
+
+use crate::auth::Caller;
+use crate::clock;
+use crate::db;
+use crate::error::ApiError;
+use crate::middleware::RequestId;
+use crate::state::AppState;
+
+/// How an attempt ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Success,
+    Replayed,
+    Forbidden,
+    NotFound,
+    Conflict,
+    Rejected,
+}
+
+impl Outcome {
+    fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Success => "success",
+            Outcome::Replayed => "replayed",
+            Outcome::Forbidden => "forbidden",
+            Outcome::NotFound => "not_found",
+            Outcome::Conflict => "conflict",
+            Outcome::Rejected => "rejected",
+        }
+    }
+}
+
+/// Who is acting, in which request: everything an audit row needs but the action and outcome.
+#[derive(Debug, Clone)]
+pub struct Actor {
+    pub caller: Caller,
+    pub request_id: String,
+}
+
+impl Actor {
+    /// The row for `action` on a referral.
+    pub fn event(&self, action: &str, resource_id: Option<Uuid>, outcome: Outcome) -> AuditEvent {
+        AuditEvent {
+            id: Uuid::now_v7(),
+            occurred_at: clock::now(),
+            actor_sub: self.caller.sub.clone(),
+            actor_role: self.caller.role.as_str().to_owned(),
+            actor_org_id: self.caller.org,
+            action: action.to_owned(),
+            resource_type: "referral".to_owned(),
+            resource_id,
+            outcome: outcome.as_str().to_owned(),
+            request_id: self.request_id.clone(),
+        }
+    }
+
+    /// Appends a row inside the caller's transaction.
+    pub fn record(
+        &self,
+        conn: &mut DbConnection,
+        action: &str,
+        resource_id: Option<Uuid>,
+        outcome: Outcome,
+    ) -> Result<(), ApiError> {
+        Ok(audit::record(conn, &self.event(action, resource_id, outcome))?)
+    }
+
+    /// Records a refused attempt in a transaction of its own, then returns the refusal.
+    pub async fn refuse(
+        &self,
+        state: &web::Data<AppState>,
+        action: &'static str,
+        error: ApiError,
+    ) -> ApiError {
+        let event = self.event(action, None, Outcome::Forbidden);
+        let recorded = db::run(state, move |conn| {
+            write_transaction(conn, |tx| Ok::<_, ApiError>(audit::record(tx, &event)?))
+        })
+        .await;
+        match recorded {
+            Ok(()) => error,
+            Err(failure) => failure,
+        }
+    }
+}
+
+impl FromRequest for RequestId {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready(
+            req.extensions()
+                .get::<RequestId>()
+                .cloned()
+                .ok_or_else(|| ApiError::Internal("request id missing".into())),
+        )
+    }
+}
+
+impl FromRequest for Actor {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let caller = match Caller::from_request(req, payload).into_inner() {
+            Ok(caller) => caller,
+            Err(e) => return ready(Err(e)),
+        };
+        let request_id = req
+            .extensions()
+            .get::<RequestId>()
+            .map(|r| r.0.clone())
+            .unwrap_or_default();
+        ready(Ok(Actor { caller, request_id }))
+    }
+}

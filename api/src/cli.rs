@@ -1,0 +1,138 @@
+//! The `linkwell` command line: serve (the default), migrate, openapi, token.
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+use linkwell_domain::Role;
+use linkwell_persistence::{checkout, connect, migrate};
+use uuid::Uuid;
+
+use crate::auth::TokenKeys;
+use crate::config::{Config, DEFAULT_BIND, DEFAULT_DATABASE_URL};
+use crate::{idempotency, openapi, server};
+
+/// Linkwell: an API-first backend for social prescribing.
+#[derive(Debug, Parser)]
+#[command(name = "linkwell", version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    /// `sqlite://PATH` (the default: a file in the working directory) or a `postgres://` URL.
+    #[arg(long, global = true, env = "DATABASE_URL", default_value = DEFAULT_DATABASE_URL)]
+    database_url: String,
+    /// Address to listen on.
+    #[arg(long, global = true, env = "LINKWELL_BIND", default_value = DEFAULT_BIND)]
+    bind: String,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the HTTP server (the default).
+    Serve,
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Print the OpenAPI document as YAML.
+    Openapi,
+    /// Print a signed access token (for development, scripts and tests).
+    Token(TokenArgs),
+}
+
+#[derive(Debug, Args)]
+struct TokenArgs {
+    /// admin, coordinator, referrer, partner or commissioner.
+    #[arg(long)]
+    role: String,
+    /// Who the token is for (a user or system id).
+    #[arg(long)]
+    sub: String,
+    /// The organisation id a referrer or partner acts for.
+    #[arg(long)]
+    org: Option<Uuid>,
+    /// Lifetime in seconds (at most 30 days).
+    #[arg(long, default_value_t = 3600, value_parser = clap::value_parser!(i64).range(1..=2_592_000))]
+    ttl: i64,
+}
+
+/// Runs the command line; the exit code says how it went.
+pub fn run() -> ExitCode {
+    let cli = Cli::parse();
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
+    let result = match cli.command.unwrap_or(Command::Serve) {
+        Command::Openapi => openapi::yaml().map(|yaml| print!("{yaml}")),
+        Command::Serve => Config::from_env(&cli.bind, &cli.database_url)
+            .map_err(|e| e.to_string())
+            .and_then(|config| serve(&config)),
+        Command::Migrate => Config::from_env(&cli.bind, &cli.database_url)
+            .map_err(|e| e.to_string())
+            .and_then(|config| migrate_only(&config)),
+        Command::Token(args) => Config::from_env(&cli.bind, &cli.database_url)
+            .map_err(|e| e.to_string())
+            .and_then(|config| token(&config, &args)),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            log::error!("{message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn serve(config: &Config) -> Result<(), String> {
+    actix_web::rt::System::new().block_on(async {
+        let running = server::start(config).map_err(|e| e.to_string())?;
+        println!("linkwell {} listening on http://{}", env!("CARGO_PKG_VERSION"), running.addr);
+        println!("database: {} ({} migrations applied)", config.database, running.migrations_applied);
+        println!("JWT secret: {}", config.secret_source);
+        println!("API docs: http://{}/docs/", running.addr);
+        spawn_housekeeping(config.clone());
+        running.server.await.map_err(|e| e.to_string())
+    })
+}
+
+/// Forgets stored idempotent responses past retention, hourly, off the request path.
+fn spawn_housekeeping(config: Config) {
+    std::thread::spawn(move || {
+        let Ok(pool) = connect(&config.database, &config.pool) else {
+            return;
+        };
+        loop {
+            if let Ok(mut conn) = checkout(&pool, Duration::from_secs(5)) {
+                match idempotency::purge(&mut conn) {
+                    Ok(0) => {}
+                    Ok(n) => log::info!("forgot {n} idempotency keys past retention"),
+                    Err(e) => log::warn!("idempotency purge failed: {e}"),
+                }
+            }
+            std::thread::sleep(Duration::from_secs(3600));
+        }
+    });
+}
+
+fn migrate_only(config: &Config) -> Result<(), String> {
+    let pool = connect(&config.database, &config.pool).map_err(|e| e.to_string())?;
+    let mut conn = checkout(&pool, config.pool.acquire_timeout).map_err(|e| e.to_string())?;
+    let applied = migrate::run(&mut conn).map_err(|e| e.to_string())?;
+    println!("database: {} ({applied} migrations applied)", config.database);
+    Ok(())
+}
+
+fn token(config: &Config, args: &TokenArgs) -> Result<(), String> {
+    let role: Role = args.role.parse().map_err(|e: linkwell_domain::UnknownCode| {
+        format!("{e}; expected one of: {}", Role::CODES.join(", "))
+    })?;
+    if role.needs_org() && args.org.is_none() {
+        return Err(format!("a {role} token needs --org ORG_ID"));
+    }
+    if args.sub.trim().is_empty() {
+        return Err("--sub must not be blank".into());
+    }
+    let keys = TokenKeys::new(config.secret.expose(), &config.issuer, &config.audience)
+        .map_err(|e| e.to_string())?;
+    let token = keys
+        .issue(role, &args.sub, args.org, args.ttl)
+        .map_err(|e| e.to_string())?;
+    println!("{token}");
+    Ok(())
+}

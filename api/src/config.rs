@@ -1,0 +1,216 @@
+//! Configuration: one typed struct, read from flags and environment; the JWT secret is
+//! redacted from every `Debug` and never logged.
+
+use std::fmt;
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use linkwell_persistence::{DatabaseUrl, PoolOptions};
+use rand::RngCore;
+
+use crate::auth::MIN_SECRET_BYTES;
+
+pub const DEFAULT_BIND: &str = "127.0.0.1:8080";
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://linkwell.db";
+pub const DEFAULT_ISSUER: &str = "linkwell";
+pub const DEFAULT_AUDIENCE: &str = "linkwell-api";
+
+/// The server's signing secret.
+#[derive(Clone)]
+pub struct Secret(Vec<u8>);
+
+impl Secret {
+    pub fn new(bytes: impl Into<Vec<u8>>) -> Self {
+        Self(bytes.into())
+    }
+
+    pub fn expose(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(redacted)")
+    }
+}
+
+/// Where the secret came from, to say at start-up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SecretSource {
+    Environment,
+    File { path: PathBuf, created: bool },
+    Given,
+}
+
+impl fmt::Display for SecretSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SecretSource::Environment => f.write_str("from LINKWELL_JWT_SECRET"),
+            SecretSource::File { path, created: true } => {
+                write!(f, "generated and kept in {} (set LINKWELL_JWT_SECRET in production)", path.display())
+            }
+            SecretSource::File { path, created: false } => {
+                write!(f, "read from {}", path.display())
+            }
+            SecretSource::Given => f.write_str("given by the embedding program"),
+        }
+    }
+}
+
+/// Everything the server needs.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub bind: String,
+    pub database: DatabaseUrl,
+    pub secret: Secret,
+    pub secret_source: SecretSource,
+    pub issuer: String,
+    pub audience: String,
+    pub pool: PoolOptions,
+    /// HTTP worker threads; `None` for one per core.
+    pub workers: Option<usize>,
+}
+
+/// Configuration that cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("invalid database URL: {0}")]
+    DatabaseUrl(String),
+    #[error("LINKWELL_JWT_SECRET must be at least {MIN_SECRET_BYTES} bytes (got {0}); refusing to start")]
+    WeakSecret(usize),
+    #[error("the JWT secret file {path} is unusable: {reason}")]
+    SecretFile { path: String, reason: String },
+}
+
+impl Config {
+    /// Reads the secret and the optional settings from the environment.
+    pub fn from_env(bind: &str, database_url: &str) -> Result<Self, ConfigError> {
+        let database = DatabaseUrl::parse(database_url).map_err(ConfigError::DatabaseUrl)?;
+        let (secret, secret_source) = resolve_secret(&database)?;
+        let env = |name: &str, default: &str| std::env::var(name).unwrap_or_else(|_| default.to_owned());
+        let mut pool = PoolOptions::default();
+        if let Some(size) = std::env::var("LINKWELL_DB_POOL_SIZE").ok().and_then(|v| v.parse().ok()) {
+            pool.max_size = size;
+        }
+        Ok(Self {
+            bind: bind.to_owned(),
+            database,
+            secret,
+            secret_source,
+            issuer: env("LINKWELL_JWT_ISSUER", DEFAULT_ISSUER),
+            audience: env("LINKWELL_JWT_AUDIENCE", DEFAULT_AUDIENCE),
+            pool,
+            workers: std::env::var("LINKWELL_WORKERS").ok().and_then(|v| v.parse().ok()),
+        })
+    }
+}
+
+/// `LINKWELL_JWT_SECRET` if set; else a secret kept in a file (next to the SQLite database, or
+/// `linkwell.jwt-secret` in the working directory for PostgreSQL), generated on first use so a
+/// fresh checkout just works.
+fn resolve_secret(database: &DatabaseUrl) -> Result<(Secret, SecretSource), ConfigError> {
+    if let Ok(value) = std::env::var("LINKWELL_JWT_SECRET") {
+        if value.len() < MIN_SECRET_BYTES {
+            return Err(ConfigError::WeakSecret(value.len()));
+        }
+        return Ok((Secret::new(value.into_bytes()), SecretSource::Environment));
+    }
+    let path = std::env::var_os("LINKWELL_JWT_SECRET_FILE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| secret_file_for(database));
+    let (secret, created) = read_or_create(&path)?;
+    Ok((secret, SecretSource::File { path, created }))
+}
+
+/// `linkwell.db` → `linkwell.db.jwt-secret`, beside it.
+pub fn secret_file_for(database: &DatabaseUrl) -> PathBuf {
+    match database.sqlite_path() {
+        Some(db) => {
+            let mut name = db.file_name().map(|n| n.to_os_string()).unwrap_or_default();
+            name.push(".jwt-secret");
+            db.with_file_name(name)
+        }
+        None => PathBuf::from("linkwell.jwt-secret"),
+    }
+}
+
+fn read_or_create(path: &Path) -> Result<(Secret, bool), ConfigError> {
+    let unusable = |reason: String| ConfigError::SecretFile {
+        path: path.display().to_string(),
+        reason,
+    };
+    let mut bytes = [0u8; 32];
+    rand::rng().fill_bytes(&mut bytes);
+    let fresh: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    // `create_new` makes the first writer win if two processes start at once.
+    match create_private(path) {
+        Ok(mut file) => {
+            file.write_all(fresh.as_bytes())
+                .and_then(|()| file.sync_all())
+                .map_err(|e| unusable(e.to_string()))?;
+            Ok((Secret::new(fresh.into_bytes()), true))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            let stored = fs::read_to_string(path).map_err(|e| unusable(e.to_string()))?;
+            let stored = stored.trim();
+            if stored.len() < MIN_SECRET_BYTES {
+                return Err(unusable(format!(
+                    "it holds {} bytes; at least {MIN_SECRET_BYTES} are needed",
+                    stored.len()
+                )));
+            }
+            Ok((Secret::new(stored.as_bytes().to_vec()), false))
+        }
+        Err(e) => Err(unusable(e.to_string())),
+    }
+}
+
+#[cfg(unix)]
+fn create_private(path: &Path) -> std::io::Result<fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+}
+
+#[cfg(not(unix))]
+fn create_private(path: &Path) -> std::io::Result<fs::File> {
+    fs::OpenOptions::new().write(true).create_new(true).open(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_secret_file_sits_beside_the_database() {
+        let db = DatabaseUrl::parse("sqlite://data/linkwell.db").unwrap_or(DatabaseUrl::Postgres(String::new()));
+        assert_eq!(secret_file_for(&db), PathBuf::from("data/linkwell.db.jwt-secret"));
+        let pg = DatabaseUrl::Postgres("postgres://localhost/x".into());
+        assert_eq!(secret_file_for(&pg), PathBuf::from("linkwell.jwt-secret"));
+    }
+
+    #[test]
+    fn a_generated_secret_is_private_and_reused() {
+        let dir = std::env::temp_dir().join(format!("linkwell-secret-{}", uuid::Uuid::new_v4()));
+        assert!(fs::create_dir_all(&dir).is_ok());
+        let path = dir.join("s.jwt-secret");
+        let first = read_or_create(&path).map(|(s, created)| (s.expose().to_vec(), created));
+        let second = read_or_create(&path).map(|(s, created)| (s.expose().to_vec(), created));
+        let (first, created) = first.unwrap_or_default();
+        assert!(created);
+        assert_eq!(first.len(), 64);
+        assert_eq!(second.ok(), Some((first, false)));
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = fs::metadata(&path).map(|m| m.permissions().mode() & 0o777).ok();
+            assert_eq!(mode, Some(0o600));
+        }
+        let _ = fs::remove_dir_all(&dir);
+    }
+}

@@ -1,0 +1,367 @@
+//! Every error the API can answer, and the one table that gives each its status, code and title.
+//! Bodies are RFC 9457 problem details (`application/problem+json`).
+
+use std::fmt;
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{HttpResponse, ResponseError};
+use linkwell_persistence::StoreError;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+/// Base of every problem `type` URI; each code has its own page under it.
+pub const PROBLEM_BASE: &str = "https://linkwell.dev/problems/";
+/// Media type of every error body.
+pub const PROBLEM_JSON: &str = "application/problem+json";
+
+/// One thing wrong with one input: a body member (`pointer`, RFC 6901) or a query parameter.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct FieldError {
+    /// JSON Pointer to the member of the request body, e.g. `/person/nhs_number`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pointer: Option<String>,
+    /// Name of the query parameter or header.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub parameter: Option<String>,
+    /// Stable snake_case code, e.g. `nhs_number_checksum`.
+    pub code: String,
+    /// What is wrong, for people.
+    pub message: String,
+}
+
+impl FieldError {
+    /// An error in the request body.
+    pub fn at(pointer: impl Into<String>, code: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            pointer: Some(pointer.into()),
+            parameter: None,
+            code: code.into(),
+            message: message.into(),
+        }
+    }
+
+    /// An error in a query parameter or header.
+    pub fn parameter(name: impl Into<String>, code: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            pointer: None,
+            parameter: Some(name.into()),
+            code: code.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// A problem details body (RFC 9457).
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct Problem {
+    /// Stable URI naming the kind of problem.
+    #[serde(rename = "type")]
+    pub type_: String,
+    /// Short summary of the kind of problem; the same for every occurrence.
+    pub title: String,
+    /// The HTTP status code.
+    pub status: u16,
+    /// What went wrong this time.
+    pub detail: String,
+    /// Stable snake_case code, e.g. `validation_failed`.
+    pub code: String,
+    /// The request id (also in `X-Request-Id`), to quote when asking for help.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub instance: Option<String>,
+    /// For validation problems: every field that is wrong.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub errors: Option<Vec<FieldError>>,
+    /// For duplicates: the id of the resource that already exists.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub existing_id: Option<String>,
+}
+
+/// Everything a handler, extractor or middleware can fail with.
+#[derive(Debug)]
+pub enum ApiError {
+    /// Malformed JSON, a bad query or path parameter, a bad header, a bad cursor.
+    BadRequest {
+        code: &'static str,
+        detail: String,
+        errors: Vec<FieldError>,
+    },
+    /// No token, or one that does not verify.
+    Unauthorized { detail: String, invalid_token: bool },
+    /// The caller's role may not do this at all.
+    Forbidden,
+    /// Nothing here, or nothing this caller may see (the two are indistinguishable).
+    NotFound,
+    /// The path exists, the method does not.
+    MethodNotAllowed { allow: Vec<String> },
+    /// A unique rule refused the change.
+    Duplicate { detail: String, existing_id: String },
+    /// The change collided with a concurrent one; retrying may succeed.
+    Conflict(String),
+    /// The same `Idempotency-Key` with a different request.
+    IdempotencyKeyReused,
+    /// The body is over the limit.
+    PayloadTooLarge { limit: usize },
+    /// The body is not JSON.
+    UnsupportedMediaType,
+    /// Fields break rules.
+    Validation(Vec<FieldError>),
+    /// The database is down or too slow.
+    Unavailable,
+    /// A bug or an unexpected failure; the cause is logged, never shown.
+    Internal(String),
+}
+
+/// The table: each error's status, code and title.
+struct Spec {
+    status: StatusCode,
+    code: &'static str,
+    title: &'static str,
+}
+
+impl ApiError {
+    fn spec(&self) -> Spec {
+        let (status, code, title) = match self {
+            ApiError::BadRequest { code, .. } => (StatusCode::BAD_REQUEST, *code, "Bad request"),
+            ApiError::Unauthorized { .. } => {
+                (StatusCode::UNAUTHORIZED, "unauthorized", "Authentication required")
+            }
+            ApiError::Forbidden => (StatusCode::FORBIDDEN, "forbidden", "Not allowed for this role"),
+            ApiError::NotFound => (StatusCode::NOT_FOUND, "not_found", "Not found"),
+            ApiError::MethodNotAllowed { .. } => {
+                (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "Method not allowed")
+            }
+            ApiError::Duplicate { .. } => (StatusCode::CONFLICT, "duplicate", "Already exists"),
+            ApiError::Conflict(_) => (StatusCode::CONFLICT, "conflict", "Conflict"),
+            ApiError::IdempotencyKeyReused => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "idempotency_key_reused",
+                "Idempotency key reused with a different request",
+            ),
+            ApiError::PayloadTooLarge { .. } => {
+                (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", "Request body too large")
+            }
+            ApiError::UnsupportedMediaType => (
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "Unsupported content type",
+            ),
+            ApiError::Validation(_) => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "validation_failed",
+                "Validation failed",
+            ),
+            ApiError::Unavailable => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "service_unavailable",
+                "Service unavailable",
+            ),
+            ApiError::Internal(_) => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal_error",
+                "Internal error",
+            ),
+        };
+        Spec { status, code, title }
+    }
+
+    fn detail(&self) -> String {
+        match self {
+            ApiError::BadRequest { detail, .. }
+            | ApiError::Unauthorized { detail, .. }
+            | ApiError::Duplicate { detail, .. }
+            | ApiError::Conflict(detail) => detail.clone(),
+            ApiError::Forbidden => "your role may not perform this operation".into(),
+            ApiError::NotFound => "no such resource".into(),
+            ApiError::MethodNotAllowed { allow } => {
+                format!("this resource allows: {}", allow.join(", "))
+            }
+            ApiError::IdempotencyKeyReused => {
+                "this Idempotency-Key was already used with a different request body".into()
+            }
+            ApiError::PayloadTooLarge { limit } => {
+                format!("the request body must be at most {limit} bytes")
+            }
+            ApiError::UnsupportedMediaType => {
+                "the request body must be JSON (Content-Type: application/json)".into()
+            }
+            ApiError::Validation(errors) => match errors.len() {
+                1 => "1 field is invalid".into(),
+                n => format!("{n} fields are invalid"),
+            },
+            ApiError::Unavailable => {
+                "the database is unavailable or too slow; try again shortly".into()
+            }
+            ApiError::Internal(_) => "an unexpected error occurred".into(),
+        }
+    }
+
+    /// The problem body, with `instance` set to the request id when known.
+    pub fn problem(&self, instance: Option<String>) -> Problem {
+        let spec = self.spec();
+        let errors = match self {
+            ApiError::Validation(errors) => Some(errors.clone()),
+            ApiError::BadRequest { errors, .. } if !errors.is_empty() => Some(errors.clone()),
+            _ => None,
+        };
+        let existing_id = match self {
+            ApiError::Duplicate { existing_id, .. } => Some(existing_id.clone()),
+            _ => None,
+        };
+        Problem {
+            type_: problem_type(spec.code),
+            title: spec.title.to_owned(),
+            status: spec.status.as_u16(),
+            detail: self.detail(),
+            code: spec.code.to_owned(),
+            instance,
+            errors,
+            existing_id,
+        }
+    }
+
+    /// A 400 for a bad query parameter, header or cursor.
+    pub fn bad_parameter(name: &str, code: &'static str, message: impl Into<String>) -> Self {
+        let message = message.into();
+        ApiError::BadRequest {
+            code: "invalid_parameter",
+            detail: format!("`{name}` {message}"),
+            errors: vec![FieldError::parameter(name, code, message)],
+        }
+    }
+
+    /// Builds the full HTTP response for this error.
+    pub fn response(&self, instance: Option<String>) -> HttpResponse {
+        let problem = self.problem(instance);
+        let mut builder = HttpResponse::build(self.status_code());
+        builder.insert_header((header::CONTENT_TYPE, PROBLEM_JSON));
+        match self {
+            ApiError::Unauthorized { invalid_token, .. } => {
+                let challenge = if *invalid_token {
+                    r#"Bearer realm="linkwell", error="invalid_token""#
+                } else {
+                    r#"Bearer realm="linkwell""#
+                };
+                builder.insert_header((header::WWW_AUTHENTICATE, challenge));
+            }
+            ApiError::MethodNotAllowed { allow } => {
+                if let Ok(value) = HeaderValue::from_str(&allow.join(", ")) {
+                    builder.insert_header((header::ALLOW, value));
+                }
+            }
+            ApiError::Unavailable => {
+                builder.insert_header((header::RETRY_AFTER, "5"));
+            }
+            _ => {}
+        }
+        builder.body(serde_json::to_string(&problem).unwrap_or_default())
+    }
+}
+
+/// The problem type URI for a code: `https://linkwell.dev/problems/validation-failed`.
+pub fn problem_type(code: &str) -> String {
+    format!("{PROBLEM_BASE}{}", code.replace('_', "-"))
+}
+
+/// The generic problem for a status that no `ApiError` produced (the framework's own).
+pub fn problem_for_status(status: StatusCode, instance: Option<String>) -> Problem {
+    let error = match status {
+        StatusCode::NOT_FOUND => ApiError::NotFound,
+        StatusCode::METHOD_NOT_ALLOWED => ApiError::MethodNotAllowed { allow: Vec::new() },
+        StatusCode::UNAUTHORIZED => ApiError::Unauthorized {
+            detail: "a bearer token is required".into(),
+            invalid_token: false,
+        },
+        StatusCode::FORBIDDEN => ApiError::Forbidden,
+        StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge { limit: 0 },
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => ApiError::UnsupportedMediaType,
+        StatusCode::SERVICE_UNAVAILABLE => ApiError::Unavailable,
+        s if s.is_client_error() => {
+            let reason = s.canonical_reason().unwrap_or("Client error");
+            return Problem {
+                type_: problem_type("client_error"),
+                title: reason.to_owned(),
+                status: s.as_u16(),
+                detail: reason.to_lowercase(),
+                code: "client_error".into(),
+                instance,
+                errors: None,
+                existing_id: None,
+            };
+        }
+        _ => ApiError::Internal(format!("status {status}")),
+    };
+    let mut problem = error.problem(instance);
+    problem.status = status.as_u16();
+    problem
+}
+
+impl fmt::Display for ApiError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ApiError::Internal(cause) => write!(f, "internal error: {cause}"),
+            other => write!(f, "{}: {}", other.spec().code, other.detail()),
+        }
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        self.spec().status
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        self.response(None)
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        if e.is_unique_violation() {
+            ApiError::Conflict("a concurrent change collided with this one; try again".into())
+        } else if e.is_unavailable() {
+            log::warn!("database unavailable: {e}");
+            ApiError::Unavailable
+        } else {
+            ApiError::Internal(e.to_string())
+        }
+    }
+}
+
+impl From<diesel_error::Error> for ApiError {
+    fn from(e: diesel_error::Error) -> Self {
+        ApiError::from(StoreError::from(e))
+    }
+}
+
+/// Diesel's error type, named once here so handlers need no Diesel import.
+pub mod diesel_error {
+    pub use linkwell_persistence::error::DieselError as Error;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_problem_names_its_status_and_a_stable_type() {
+        let samples = [
+            ApiError::BadRequest {
+                code: "malformed_json",
+                detail: "x".into(),
+                errors: vec![],
+            },
+            ApiError::Forbidden,
+            ApiError::NotFound,
+            ApiError::Validation(vec![FieldError::at("/a", "blank", "must not be blank")]),
+            ApiError::Unavailable,
+            ApiError::Internal("secret cause".into()),
+        ];
+        for error in samples {
+            let problem = error.problem(Some("req-1".into()));
+            assert_eq!(problem.status, error.status_code().as_u16());
+            assert_eq!(problem.type_, problem_type(&problem.code));
+            assert!(!problem.detail.contains("secret"));
+        }
+    }
+}

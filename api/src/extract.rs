@@ -1,0 +1,283 @@
+//! Request extractors that fail with problem details: a JSON body that is size-limited, parsed
+//! strictly (unknown fields rejected) and validated; and error handlers for query and path
+//! parameters. `validator`'s `.validate()` is never called by actix's own `Json`, so bodies only
+//! ever come in through [`ValidJson`].
+
+use std::future::Future;
+use std::pin::Pin;
+
+use actix_web::dev::Payload;
+use actix_web::error::{PathError, QueryPayloadError};
+use actix_web::http::header;
+use actix_web::web::{Bytes, BytesMut};
+use actix_web::{FromRequest, HttpMessage, HttpRequest};
+use futures_util::StreamExt;
+use serde::de::DeserializeOwned;
+use validator::{Validate, ValidationErrors, ValidationErrorsKind};
+
+use crate::error::{ApiError, FieldError};
+
+/// Largest request body accepted.
+pub const BODY_LIMIT_BYTES: usize = 64 * 1024;
+
+/// A JSON body, parsed and validated; `raw` keeps the bytes (for idempotency fingerprints).
+#[derive(Debug)]
+pub struct ValidJson<T> {
+    pub value: T,
+    pub raw: Bytes,
+}
+
+impl<T> FromRequest for ValidJson<T>
+where
+    T: DeserializeOwned + Validate + 'static,
+{
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let is_json = is_json(req);
+        let declared = req
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<usize>().ok());
+        let mut payload = payload.take();
+        Box::pin(async move {
+            if !is_json {
+                return Err(ApiError::UnsupportedMediaType);
+            }
+            if declared.is_some_and(|len| len > BODY_LIMIT_BYTES) {
+                return Err(ApiError::PayloadTooLarge {
+                    limit: BODY_LIMIT_BYTES,
+                });
+            }
+            let mut body = BytesMut::new();
+            while let Some(chunk) = payload.next().await {
+                let chunk = chunk.map_err(|_| ApiError::BadRequest {
+                    code: "unreadable_body",
+                    detail: "the request body could not be read".into(),
+                    errors: Vec::new(),
+                })?;
+                if body.len() + chunk.len() > BODY_LIMIT_BYTES {
+                    return Err(ApiError::PayloadTooLarge {
+                        limit: BODY_LIMIT_BYTES,
+                    });
+                }
+                body.extend_from_slice(&chunk);
+            }
+            let raw = body.freeze();
+            let value: T = parse_json(&raw)?;
+            value
+                .validate()
+                .map_err(|errors| ApiError::Validation(field_errors(&errors)))?;
+            Ok(ValidJson { value, raw })
+        })
+    }
+}
+
+/// `application/json` or any `application/*+json`.
+fn is_json(req: &HttpRequest) -> bool {
+    match req.mime_type() {
+        Ok(Some(mime)) => {
+            mime.type_() == "application"
+                && (mime.subtype() == "json" || mime.suffix().is_some_and(|s| s == "json"))
+        }
+        _ => false,
+    }
+}
+
+/// Parses JSON: broken syntax is 400; well-formed JSON of the wrong shape (unknown or missing
+/// fields, wrong types) is 422 with a pointer to the member at fault.
+pub fn parse_json<T: DeserializeOwned>(raw: &[u8]) -> Result<T, ApiError> {
+    let malformed = |detail: String| ApiError::BadRequest {
+        code: "malformed_json",
+        detail,
+        errors: Vec::new(),
+    };
+    if raw.iter().all(u8::is_ascii_whitespace) {
+        return Err(malformed("the request body is empty; send a JSON object".into()));
+    }
+    let mut de = serde_json::Deserializer::from_slice(raw);
+    let value = serde_path_to_error::deserialize(&mut de).map_err(|error| {
+        if error.inner().is_data() {
+            ApiError::Validation(vec![shape_error(error.path(), &error.inner().to_string())])
+        } else {
+            malformed(format!("the request body is not valid JSON: {}", error.inner()))
+        }
+    })?;
+    de.end()
+        .map_err(|e| malformed(format!("the request body is not valid JSON: {e}")))?;
+    Ok(value)
+}
+
+/// Turns a serde data error into a field error with a stable code.
+fn shape_error(path: &serde_path_to_error::Path, message: &str) -> FieldError {
+    let mut pointer = pointer_of(path);
+    // serde_json appends " at line L column C"; the pointer says where, more usefully.
+    let message = message
+        .rsplit_once(" at line ")
+        .map_or(message, |(head, _)| head)
+        .to_owned();
+    let quoted = |prefix: &str| {
+        message
+            .strip_prefix(prefix)
+            .and_then(|rest| rest.split('`').nth(1))
+            .map(str::to_owned)
+    };
+    let code = if let Some(field) = quoted("unknown field") {
+        if !pointer.ends_with(&format!("/{field}")) {
+            pointer.push('/');
+            pointer.push_str(&escape(&field));
+        }
+        "unknown_field"
+    } else if let Some(field) = quoted("missing field") {
+        pointer.push('/');
+        pointer.push_str(&escape(&field));
+        "required"
+    } else if message.starts_with("invalid type") {
+        "invalid_type"
+    } else {
+        "invalid_value"
+    };
+    let message = match code {
+        "unknown_field" => "is not a field of this request".to_owned(),
+        "required" => "is required".to_owned(),
+        _ => message,
+    };
+    FieldError::at(if pointer.is_empty() { "/".into() } else { pointer }, code, message)
+}
+
+fn pointer_of(path: &serde_path_to_error::Path) -> String {
+    use serde_path_to_error::Segment;
+    path.iter()
+        .filter_map(|segment| match segment {
+            Segment::Seq { index } => Some(format!("/{index}")),
+            Segment::Map { key } => Some(format!("/{}", escape(key))),
+            Segment::Enum { variant } => Some(format!("/{}", escape(variant))),
+            Segment::Unknown => None,
+        })
+        .collect()
+}
+
+/// RFC 6901 escaping.
+fn escape(key: &str) -> String {
+    key.replace('~', "~0").replace('/', "~1")
+}
+
+/// Flattens `validator`'s nested errors into pointer-addressed field errors, sorted by pointer.
+pub fn field_errors(errors: &ValidationErrors) -> Vec<FieldError> {
+    let mut out = Vec::new();
+    collect(errors, "", &mut out);
+    out.sort_by(|a, b| a.pointer.cmp(&b.pointer));
+    out
+}
+
+fn collect(errors: &ValidationErrors, prefix: &str, out: &mut Vec<FieldError>) {
+    for (field, kind) in &errors.0 {
+        let pointer = format!("{prefix}/{}", escape(field));
+        match kind {
+            ValidationErrorsKind::Field(list) => {
+                // One entry per field: the first rule it broke.
+                if let Some(e) = list.first() {
+                    let message = e.message.as_deref().unwrap_or("is invalid").to_owned();
+                    out.push(FieldError::at(pointer, e.code.to_string(), message));
+                }
+            }
+            ValidationErrorsKind::Struct(inner) => collect(inner, &pointer, out),
+            ValidationErrorsKind::List(items) => {
+                for (index, inner) in items {
+                    collect(inner, &format!("{pointer}/{index}"), out);
+                }
+            }
+        }
+    }
+}
+
+/// Bad query strings are 400 with the parameter named where serde says which.
+pub fn query_error(error: QueryPayloadError, _: &HttpRequest) -> actix_web::Error {
+    let message = error.to_string();
+    let message = message
+        .strip_prefix("Query deserialize error: ")
+        .unwrap_or(&message)
+        .to_owned();
+    let parameter = message
+        .split('`')
+        .nth(1)
+        .filter(|_| message.starts_with("unknown field") || message.starts_with("missing field"))
+        .unwrap_or("query")
+        .to_owned();
+    ApiError::BadRequest {
+        code: "invalid_parameter",
+        detail: format!("the query string is invalid: {message}"),
+        errors: vec![FieldError::parameter(parameter, "invalid_parameter", message)],
+    }
+    .into()
+}
+
+/// Bad path parameters (e.g. an id that is not a UUID) are 400.
+pub fn path_error(error: PathError, _: &HttpRequest) -> actix_web::Error {
+    log::debug!("bad path parameter: {error}");
+    ApiError::bad_parameter("id", "invalid_id", "must be a UUID").into()
+}
+
+#[cfg(test)]
+mod tests {
+    use serde::Deserialize;
+
+    use super::*;
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Outer {
+        inner: Inner,
+        list: Vec<u8>,
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Inner {
+        name: String,
+    }
+
+    fn errors(json: &str) -> (u16, Vec<(String, String)>) {
+        match parse_json::<Outer>(json.as_bytes()) {
+            Ok(_) => (200, vec![]),
+            Err(e) => {
+                let problem = e.problem(None);
+                let list = problem
+                    .errors
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|f| (f.pointer.unwrap_or_default(), f.code))
+                    .collect();
+                (problem.status, list)
+            }
+        }
+    }
+
+    #[test]
+    fn syntax_errors_are_400_and_shape_errors_422_with_pointers() {
+        assert_eq!(errors("{"), (400, vec![]));
+        assert_eq!(errors(""), (400, vec![]));
+        assert_eq!(errors(r#"{"inner":{"name":"a"},"list":[]} x"#), (400, vec![]));
+        assert_eq!(
+            errors(r#"{"inner":{"name":"a","id":1},"list":[]}"#),
+            (422, vec![("/inner/id".into(), "unknown_field".into())])
+        );
+        assert_eq!(
+            errors(r#"{"inner":{},"list":[]}"#),
+            (422, vec![("/inner/name".into(), "required".into())])
+        );
+        assert_eq!(
+            errors(r#"{"inner":{"name":"a"},"list":[1,"x"]}"#),
+            (422, vec![("/list/1".into(), "invalid_type".into())])
+        );
+        assert_eq!(
+            errors(r#"{"inner":{"name":"a"},"list":[],"status":"x"}"#),
+            (422, vec![("/status".into(), "unknown_field".into())])
+        );
+        assert_eq!(errors(r#"[]"#).0, 422);
+    }
+}

@@ -1,0 +1,137 @@
+//! `Idempotency-Key` on creates: a retry gets the first answer back and creates nothing; the
+//! same key with a different body is refused. Keys are scoped to the caller and operation.
+
+use std::future::{Ready, ready};
+
+use actix_web::dev::Payload;
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderName};
+use actix_web::{FromRequest, HttpRequest, HttpResponse};
+use chrono::{Duration, Utc};
+use linkwell_persistence::idempotency::{self, StoredResponse};
+use linkwell_persistence::DbConnection;
+use sha2::{Digest, Sha256};
+
+use crate::auth::Caller;
+use crate::clock;
+use crate::error::ApiError;
+
+pub const IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key");
+/// Set on a response that repeats a stored one.
+pub const REPLAYED: HeaderName = HeaderName::from_static("idempotent-replayed");
+/// Stored answers are kept at least this long.
+pub const RETENTION_HOURS: i64 = 48;
+
+/// The client's key, if it sent one: 1 to 255 visible ASCII characters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdempotencyKey(pub Option<String>);
+
+impl FromRequest for IdempotencyKey {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let Some(value) = req.headers().get(&IDEMPOTENCY_KEY) else {
+            return ready(Ok(Self(None)));
+        };
+        let key = value
+            .to_str()
+            .ok()
+            .filter(|k| (1..=255).contains(&k.len()) && k.bytes().all(|b| b.is_ascii_graphic()));
+        ready(match key {
+            Some(key) => Ok(Self(Some(key.to_owned()))),
+            None => Err(ApiError::bad_parameter(
+                "Idempotency-Key",
+                "invalid_header",
+                "must be 1 to 255 visible ASCII characters",
+            )),
+        })
+    }
+}
+
+/// A keyed request on its way through a create.
+#[derive(Debug, Clone)]
+pub struct Keyed {
+    scope: String,
+    key: String,
+    request_hash: String,
+}
+
+impl Keyed {
+    /// `None` when the client sent no key.
+    pub fn new(key: IdempotencyKey, caller: &Caller, operation: &str, body: &[u8]) -> Option<Self> {
+        let key = key.0?;
+        let org = caller.org.map(|o| o.to_string()).unwrap_or_default();
+        Some(Self {
+            scope: format!("{operation}|{}|{org}|{}", caller.role, caller.sub),
+            key,
+            request_hash: fingerprint(body),
+        })
+    }
+
+    /// Looks for an earlier answer: `Ok(Some)` to replay, `Err` when the body differs.
+    pub fn earlier(&self, conn: &mut DbConnection) -> Result<Option<StoredResponse>, ApiError> {
+        match idempotency::find(conn, &self.scope, &self.key)? {
+            Some(stored) if stored.request_hash != self.request_hash => {
+                Err(ApiError::IdempotencyKeyReused)
+            }
+            found => Ok(found),
+        }
+    }
+
+    /// Saves this request's answer, in the transaction that made it.
+    pub fn save(
+        &self,
+        conn: &mut DbConnection,
+        status: StatusCode,
+        location: Option<&str>,
+        body: &str,
+    ) -> Result<(), ApiError> {
+        let stored = StoredResponse {
+            scope: self.scope.clone(),
+            key: self.key.clone(),
+            request_hash: self.request_hash.clone(),
+            status_code: i32::from(status.as_u16()),
+            location: location.map(str::to_owned),
+            response_body: body.to_owned(),
+            created_at: clock::now().naive_utc(),
+        };
+        Ok(idempotency::save(conn, &stored)?)
+    }
+}
+
+/// Digest of the body's JSON value, so whitespace and key order do not make a retry "different".
+fn fingerprint(body: &[u8]) -> String {
+    let canonical = serde_json::from_slice::<serde_json::Value>(body)
+        .and_then(|v| serde_json::to_vec(&v))
+        .unwrap_or_else(|_| body.to_vec());
+    let digest = Sha256::digest(&canonical);
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Replays a stored answer as it was first sent.
+pub fn replay(stored: &StoredResponse) -> HttpResponse {
+    let status = u16::try_from(stored.status_code)
+        .ok()
+        .and_then(|s| StatusCode::from_u16(s).ok())
+        .unwrap_or(StatusCode::OK);
+    let mut response = HttpResponse::build(status);
+    response.insert_header((header::CONTENT_TYPE, "application/json"));
+    response.insert_header((REPLAYED, "true"));
+    if let Some(location) = &stored.location {
+        response.insert_header((header::LOCATION, location.as_str()));
+    }
+    if let Some(version) = serde_json::from_str::<serde_json::Value>(&stored.response_body)
+        .ok()
+        .and_then(|v| v.get("version").and_then(serde_json::Value::as_i64))
+    {
+        response.insert_header((header::ETAG, format!("\"{version}\"")));
+    }
+    response.body(stored.response_body.clone())
+}
+
+/// Forgets stored answers past retention.
+pub fn purge(conn: &mut DbConnection) -> Result<usize, ApiError> {
+    let cutoff = Utc::now() - Duration::hours(RETENTION_HOURS);
+    Ok(idempotency::purge_before(conn, cutoff)?)
+}

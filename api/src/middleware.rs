@@ -1,0 +1,101 @@
+//! The one middleware every request passes: request id, error bodies, security headers, access
+//! log. Finishing every error here is what makes *all* of them problem+json, including those
+//! the framework produces before a handler runs.
+
+use std::time::Instant;
+
+use actix_web::body::{BoxBody, MessageBody};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::header::{self, HeaderName, HeaderValue};
+use actix_web::middleware::Next;
+use actix_web::{Error, HttpMessage, HttpResponse};
+
+use crate::error::{ApiError, PROBLEM_JSON, problem_for_status};
+
+/// The id of the request being served: the caller's `X-Request-Id` if it is sane, else new.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestId(pub String);
+
+pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// Accepts a caller's id only if it is short and plain, so it is safe in logs and headers.
+fn caller_request_id(req: &ServiceRequest) -> Option<String> {
+    let value = req.headers().get(&REQUEST_ID)?.to_str().ok()?;
+    let plain = !value.is_empty()
+        && value.len() <= 128
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'));
+    plain.then(|| value.to_owned())
+}
+
+/// Wraps every request.
+pub async fn request_context(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, Error> {
+    let started = Instant::now();
+    let request_id = caller_request_id(&req).unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    req.extensions_mut().insert(RequestId(request_id.clone()));
+    let http_request = req.request().clone();
+    let method = req.method().clone();
+    let path = req.path().to_owned();
+
+    let response = match next.call(req).await {
+        Ok(response) => response.map_into_boxed_body(),
+        Err(error) => ServiceResponse::new(http_request, error.error_response()),
+    };
+    let mut response = finish_error(response, &request_id);
+
+    let headers = response.headers_mut();
+    if let Ok(value) = HeaderValue::from_str(&request_id) {
+        headers.insert(REQUEST_ID, value);
+    }
+    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    if !path.starts_with("/docs") {
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+
+    let status = response.status();
+    let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
+    // Paths carry only ids; query strings and bodies are never logged (they can hold personal data).
+    if status.is_server_error() {
+        log::error!("{method} {path} {} {elapsed_ms:.1}ms id={request_id}", status.as_u16());
+    } else {
+        log::info!("{method} {path} {} {elapsed_ms:.1}ms id={request_id}", status.as_u16());
+    }
+    Ok(response)
+}
+
+/// Gives every 4xx/5xx a problem+json body with `instance` set to the request id.
+fn finish_error(response: ServiceResponse<BoxBody>, request_id: &str) -> ServiceResponse<BoxBody> {
+    let status = response.status();
+    if !status.is_client_error() && !status.is_server_error() {
+        return response;
+    }
+    let instance = Some(request_id.to_owned());
+    let api_error = response.response().error().and_then(|e| e.as_error::<ApiError>());
+    if let Some(ApiError::Internal(cause)) = api_error {
+        log::error!("internal error id={request_id}: {cause}");
+    }
+    let body = match api_error {
+        Some(error) => error.problem(instance),
+        None => {
+            if let Some(error) = response.response().error() {
+                log::debug!("framework error id={request_id}: {error}");
+            }
+            problem_for_status(status, instance)
+        }
+    };
+    let (request, old) = response.into_parts();
+    let mut fresh = HttpResponse::build(status);
+    // Keep the challenge, Allow and Retry-After headers the error set; replace the body.
+    for (name, value) in old.headers() {
+        if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
+            fresh.append_header((name.clone(), value.clone()));
+        }
+    }
+    fresh.insert_header((header::CONTENT_TYPE, PROBLEM_JSON));
+    let fresh = fresh.body(serde_json::to_string(&body).unwrap_or_default());
+    ServiceResponse::new(request, fresh)
+}

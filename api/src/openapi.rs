@@ -1,0 +1,111 @@
+//! The OpenAPI 3.1 document, built from the mounted routes and annotated with each
+//! operation's roles from the access table. `openapi.yaml` at the repository root is this
+//! document; a test fails when they differ.
+
+use actix_web::App;
+use utoipa::openapi::extensions::ExtensionsBuilder;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::{OpenApi as Document, PathItem};
+use utoipa::{Modify, OpenApi};
+use utoipa_actix_web::AppExt;
+
+use crate::access;
+use crate::error::{FieldError, Problem};
+use crate::routes;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Linkwell API",
+        description = "An open, API-first backend for social prescribing: referrals, link-worker \
+            sessions, wellbeing plans, connections to community partners and outcomes. Errors \
+            are RFC 9457 problem details. Authenticate with `Authorization: Bearer <JWT>`; each \
+            operation lists the roles allowed in its description and in `x-roles`.",
+        license(name = "AGPL-3.0-or-later", identifier = "AGPL-3.0-or-later"),
+    ),
+    tags(
+        (name = "referrals", description = "People referred to the service"),
+        (name = "organisations", description = "GP practices, partners, agencies, community groups"),
+        (name = "health", description = "Liveness and readiness probes"),
+    ),
+    components(schemas(Problem, FieldError)),
+)]
+struct ApiDoc;
+
+/// The bearer JWT scheme.
+struct Security;
+
+impl Modify for Security {
+    fn modify(&self, openapi: &mut Document) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .description(Some("HS256 JWT issued for Linkwell (`linkwell token`)."))
+                    .build(),
+            ),
+        );
+    }
+}
+
+/// Writes each operation's roles into its description and an `x-roles` extension.
+struct Roles;
+
+impl Modify for Roles {
+    fn modify(&self, openapi: &mut Document) {
+        for item in openapi.paths.paths.values_mut() {
+            for operation in operations(item) {
+                let Some(entry) = operation.operation_id.as_deref().and_then(access::find) else {
+                    continue;
+                };
+                let roles: Vec<&str> = entry.roles.iter().map(|r| r.as_str()).collect();
+                let line = format!("**Roles:** {}.", roles.join(", "));
+                operation.description = Some(match operation.description.take() {
+                    Some(text) if !text.is_empty() => format!("{text}\n\n{line}"),
+                    _ => line,
+                });
+                let extension = ExtensionsBuilder::new()
+                    .add("x-roles", serde_json::json!(roles))
+                    .build();
+                match operation.extensions.as_mut() {
+                    Some(existing) => existing.merge(extension),
+                    None => operation.extensions = Some(extension),
+                }
+            }
+        }
+    }
+}
+
+fn operations(item: &mut PathItem) -> impl Iterator<Item = &mut utoipa::openapi::path::Operation> {
+    [
+        item.get.as_mut(),
+        item.put.as_mut(),
+        item.post.as_mut(),
+        item.delete.as_mut(),
+        item.patch.as_mut(),
+    ]
+    .into_iter()
+    .flatten()
+}
+
+/// The whole document.
+pub fn document() -> Document {
+    let (_, mut doc) = App::new()
+        .into_utoipa_app()
+        .openapi(ApiDoc::openapi())
+        .configure(routes::configure)
+        .split_for_parts();
+    // Applied here, not as derive modifiers: those run before the routes' operations exist.
+    Security.modify(&mut doc);
+    Roles.modify(&mut doc);
+    doc.info.version = env!("CARGO_PKG_VERSION").to_owned();
+    doc
+}
+
+/// The document as YAML, as published in `openapi.yaml`.
+pub fn yaml() -> Result<String, String> {
+    document().to_yaml().map_err(|e| e.to_string())
+}

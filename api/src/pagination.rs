@@ -1,0 +1,170 @@
+//! Cursor pagination. A cursor is the last item's position, signed so a client cannot forge or
+//! alter one, and bound to the list and filters it came from so it cannot be replayed on another.
+
+use std::fmt;
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use chrono::DateTime;
+use hmac::{Hmac, Mac};
+use linkwell_persistence::Keyset;
+use serde::Serialize;
+use sha2::Sha256;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use crate::error::ApiError;
+
+pub const DEFAULT_LIMIT: i64 = 50;
+pub const MAX_LIMIT: i64 = 100;
+
+/// A page of results.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Page<T: ToSchema> {
+    pub items: Vec<T>,
+    /// Pass as `cursor` to get the next page; `null` on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// The key that signs cursors.
+pub struct CursorKey([u8; 32]);
+
+impl fmt::Debug for CursorKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("CursorKey(..)")
+    }
+}
+
+impl CursorKey {
+    /// Derives the cursor key from the server secret, so no second secret needs managing.
+    pub fn derive(secret: &[u8]) -> Self {
+        Self(sign(secret, b"linkwell cursor key v1"))
+    }
+
+    /// A cursor that resumes after `keyset`, valid only for `scope`.
+    pub fn encode(&self, keyset: Keyset, scope: &str) -> String {
+        let payload = format!("{}.{}", keyset.at.timestamp_micros(), keyset.id);
+        let tag = sign(&self.0, format!("{scope}|{payload}").as_bytes());
+        format!(
+            "{}.{}",
+            URL_SAFE_NO_PAD.encode(payload),
+            URL_SAFE_NO_PAD.encode(tag)
+        )
+    }
+
+    /// Checks and reads a cursor made by [`encode`](Self::encode) for the same `scope`.
+    pub fn decode(&self, cursor: &str, scope: &str) -> Result<Keyset, ApiError> {
+        let bad = || {
+            ApiError::bad_parameter(
+                "cursor",
+                "invalid_cursor",
+                "is not a cursor from this list with these filters",
+            )
+        };
+        let (payload, tag) = cursor.split_once('.').ok_or_else(bad)?;
+        let payload = URL_SAFE_NO_PAD.decode(payload).map_err(|_| bad())?;
+        let tag = URL_SAFE_NO_PAD.decode(tag).map_err(|_| bad())?;
+        let payload = String::from_utf8(payload).map_err(|_| bad())?;
+        let mut mac = mac(&self.0);
+        mac.update(format!("{scope}|{payload}").as_bytes());
+        mac.verify_slice(&tag).map_err(|_| bad())?;
+        let (micros, id) = payload.split_once('.').ok_or_else(bad)?;
+        let at = micros
+            .parse::<i64>()
+            .ok()
+            .and_then(DateTime::from_timestamp_micros)
+            .ok_or_else(bad)?;
+        let id = Uuid::parse_str(id).map_err(|_| bad())?;
+        Ok(Keyset { at, id })
+    }
+}
+
+fn mac(key: &[u8]) -> Hmac<Sha256> {
+    // HMAC accepts keys of any length, so this cannot fail.
+    match Hmac::<Sha256>::new_from_slice(key) {
+        Ok(mac) => mac,
+        Err(_) => unreachable!("HMAC takes keys of any length"),
+    }
+}
+
+fn sign(key: &[u8], message: &[u8]) -> [u8; 32] {
+    let mut mac = mac(key);
+    mac.update(message);
+    mac.finalize().into_bytes().into()
+}
+
+/// Checks `limit`: 1 to 100, 50 when absent.
+pub fn limit(requested: Option<i64>) -> Result<i64, ApiError> {
+    match requested {
+        None => Ok(DEFAULT_LIMIT),
+        Some(n) if (1..=MAX_LIMIT).contains(&n) => Ok(n),
+        Some(_) => Err(ApiError::bad_parameter(
+            "limit",
+            "out_of_range",
+            format!("must be between 1 and {MAX_LIMIT}"),
+        )),
+    }
+}
+
+/// Fetches `limit + 1` to learn whether another page exists; trims and makes its cursor.
+pub fn finish<T, F>(mut rows: Vec<T>, limit: i64, key: F, cursors: &CursorKey, scope: &str) -> (Vec<T>, Option<String>)
+where
+    F: Fn(&T) -> Keyset,
+{
+    let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+    if rows.len() <= limit {
+        return (rows, None);
+    }
+    rows.truncate(limit);
+    let cursor = rows.last().map(|last| cursors.encode(key(last), scope));
+    (rows, cursor)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn keyset() -> Keyset {
+        Keyset {
+            at: DateTime::from_timestamp_micros(1_773_826_200_123_456).unwrap_or_default(),
+            id: Uuid::now_v7(),
+        }
+    }
+
+    #[test]
+    fn a_cursor_round_trips_in_its_scope_only() {
+        let key = CursorKey::derive(b"0123456789abcdef0123456789abcdef");
+        let k = keyset();
+        let cursor = key.encode(k, "referrals|status=received");
+        assert_eq!(key.decode(&cursor, "referrals|status=received").ok(), Some(k));
+        assert!(key.decode(&cursor, "referrals|status=active").is_err());
+        let other = CursorKey::derive(b"another secret of at least 32 bytes!");
+        assert!(other.decode(&cursor, "referrals|status=received").is_err());
+    }
+
+    #[test]
+    fn a_tampered_cursor_is_rejected() {
+        let key = CursorKey::derive(b"0123456789abcdef0123456789abcdef");
+        let cursor = key.encode(keyset(), "s");
+        let (payload, tag) = cursor.split_once('.').unwrap_or_default();
+        let forged_payload = URL_SAFE_NO_PAD.encode(format!("0.{}", Uuid::nil()));
+        for bad in [
+            format!("{forged_payload}.{tag}"),
+            format!("{payload}.{}", URL_SAFE_NO_PAD.encode([0u8; 32])),
+            format!("{payload}x.{tag}"),
+            "garbage".to_owned(),
+            String::new(),
+        ] {
+            assert!(key.decode(&bad, "s").is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn limits() {
+        assert_eq!(limit(None).ok(), Some(50));
+        assert_eq!(limit(Some(100)).ok(), Some(100));
+        assert!(limit(Some(101)).is_err());
+        assert!(limit(Some(0)).is_err());
+        assert!(limit(Some(-1)).is_err());
+    }
+}

@@ -1,0 +1,23 @@
+//! Every route, mounted once: the app and the OpenAPI document are both built from here.
+
+pub mod health;
+pub mod organisations;
+pub mod referrals;
+
+use utoipa_actix_web::scope;
+use utoipa_actix_web::service_config::ServiceConfig;
+
+/// Mounts every documented route.
+pub fn configure(cfg: &mut ServiceConfig) {
+    cfg.service(health::live)
+        .service(health::ready)
+        .service(
+            scope("/v1")
+                .service(organisations::create_organisation)
+                .service(organisations::list_organisations)
+                .service(organisations::get_organisation)
+                .service(referrals::create_referral)
+                .service(referrals::list_referrals)
+                .service(referrals::get_referral),
+        );
+}

@@ -1,0 +1,236 @@
+//! Organisations: GP practices, partners, agencies and community groups.
+
+use actix_web::http::header;
+use actix_web::{HttpResponse, get, post, web};
+use chrono::{DateTime, Utc};
+use linkwell_domain::{Invalid, OdsCode, Organisation, OrganisationKind, text};
+use linkwell_persistence::{Keyset, organisations};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+use validator::Validate;
+
+use crate::access::{Allowed, CreateOrganisation, GetOrganisation, ListOrganisations};
+use crate::error::{ApiError, FieldError};
+use crate::extract::ValidJson;
+use crate::pagination;
+use crate::schema::{CreateProblems, ListProblems, ReadProblems};
+use crate::state::AppState;
+use crate::{clock, db, rules, schema, wire};
+
+/// An organisation to register.
+#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(as = NewOrganisation)]
+pub struct OrganisationInput {
+    #[validate(custom(function = "rules::organisation_name"))]
+    #[schema(max_length = 200, example = "Riverside Surgery")]
+    pub name: String,
+    #[validate(custom(function = "rules::organisation_kind"))]
+    #[schema(value_type = schema::OrganisationKind)]
+    pub kind: String,
+    /// NHS ODS code, unique: 3 to 10 letters and digits, stored upper case.
+    #[validate(custom(function = "rules::ods_code"))]
+    #[schema(example = "A81001")]
+    pub ods_code: Option<String>,
+}
+
+/// An organisation.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Organisation)]
+pub struct OrganisationView {
+    pub id: Uuid,
+    pub name: String,
+    #[schema(value_type = schema::OrganisationKind)]
+    pub kind: String,
+    pub ods_code: Option<String>,
+    #[serde(serialize_with = "wire::timestamp")]
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: DateTime<Utc>,
+    #[serde(serialize_with = "wire::timestamp")]
+    #[schema(value_type = String, format = DateTime)]
+    pub updated_at: DateTime<Utc>,
+    pub version: i64,
+}
+
+impl From<&Organisation> for OrganisationView {
+    fn from(o: &Organisation) -> Self {
+        Self {
+            id: o.id,
+            name: o.name.clone(),
+            kind: o.kind.as_str().to_owned(),
+            ods_code: o.ods_code.as_ref().map(|c| c.as_str().to_owned()),
+            created_at: o.created_at,
+            updated_at: o.updated_at,
+            version: o.version,
+        }
+    }
+}
+
+/// A page of organisations.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OrganisationPage {
+    pub items: Vec<OrganisationView>,
+    /// Pass as `cursor` for the next page; `null` on the last.
+    pub next_cursor: Option<String>,
+}
+
+fn invalid_at(pointer: &str) -> impl Fn(Invalid) -> ApiError + '_ {
+    move |e| ApiError::Validation(vec![FieldError::at(pointer, e.code, e.message)])
+}
+
+/// Register an organisation.
+///
+/// An `ods_code` already registered is 409 and names the existing organisation in
+/// `existing_id`.
+#[utoipa::path(
+    operation_id = "create_organisation",
+    tag = "organisations",
+    request_body = OrganisationInput,
+    responses(
+        (status = 201, description = "Organisation registered", body = OrganisationView,
+            headers(
+                ("Location" = String, description = "The new organisation's URL"),
+                ("ETag" = String, description = "The organisation's version"),
+            )),
+        CreateProblems,
+    ),
+    security(("bearer" = [])),
+)]
+#[post("/organisations")]
+pub async fn create_organisation(
+    _allowed: Allowed<CreateOrganisation>,
+    state: web::Data<AppState>,
+    body: ValidJson<OrganisationInput>,
+) -> Result<HttpResponse, ApiError> {
+    let input = body.value;
+    let now = clock::now();
+    let org = Organisation {
+        id: Uuid::now_v7(),
+        name: text::bounded(&input.name, linkwell_domain::organisation::NAME_MAX_CHARS, false)
+            .map_err(invalid_at("/name"))?,
+        kind: input
+            .kind
+            .parse::<OrganisationKind>()
+            .map_err(|e| invalid_at("/kind")(e.into()))?,
+        ods_code: input
+            .ods_code
+            .as_deref()
+            .map(OdsCode::parse)
+            .transpose()
+            .map_err(invalid_at("/ods_code"))?,
+        created_at: now,
+        updated_at: now,
+        version: 1,
+    };
+    let view = OrganisationView::from(&org);
+    db::transaction(&state, move |conn| {
+        if let Some(code) = &org.ods_code
+            && let Some(existing) = organisations::find_by_ods_code(conn, code)?
+        {
+            return Err(ApiError::Duplicate {
+                detail: format!("an organisation with ODS code {code} already exists: {existing}"),
+                existing_id: existing.to_string(),
+            });
+        }
+        organisations::insert(conn, &org)?;
+        Ok(())
+    })
+    .await?;
+    Ok(HttpResponse::Created()
+        .insert_header((header::LOCATION, format!("/v1/organisations/{}", view.id)))
+        .insert_header((header::ETAG, format!("\"{}\"", view.version)))
+        .json(view))
+}
+
+/// Read one organisation.
+#[utoipa::path(
+    operation_id = "get_organisation",
+    tag = "organisations",
+    params(("id" = Uuid, Path, description = "The organisation's id")),
+    responses(
+        (status = 200, description = "The organisation", body = OrganisationView,
+            headers(("ETag" = String, description = "The organisation's version"))),
+        ReadProblems,
+    ),
+    security(("bearer" = [])),
+)]
+#[get("/organisations/{id}")]
+pub async fn get_organisation(
+    _allowed: Allowed<GetOrganisation>,
+    state: web::Data<AppState>,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    let id = id.into_inner();
+    let org = db::run(&state, move |conn| Ok(organisations::get(conn, id)?))
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    Ok(HttpResponse::Ok()
+        .insert_header((header::ETAG, format!("\"{}\"", org.version)))
+        .json(OrganisationView::from(&org)))
+}
+
+/// Filters and paging for the organisation list.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct OrganisationQuery {
+    /// Page size, 1 to 100 (default 50).
+    #[param(minimum = 1, maximum = 100)]
+    pub limit: Option<i64>,
+    /// `next_cursor` from the previous page, with the same filters.
+    pub cursor: Option<String>,
+    #[param(value_type = Option<schema::OrganisationKind>)]
+    pub kind: Option<String>,
+}
+
+/// List organisations, newest first.
+#[utoipa::path(
+    operation_id = "list_organisations",
+    tag = "organisations",
+    params(OrganisationQuery),
+    responses(
+        (status = 200, description = "A page of organisations", body = OrganisationPage),
+        ListProblems,
+    ),
+    security(("bearer" = [])),
+)]
+#[get("/organisations")]
+pub async fn list_organisations(
+    _allowed: Allowed<ListOrganisations>,
+    state: web::Data<AppState>,
+    query: web::Query<OrganisationQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let limit = pagination::limit(query.limit)?;
+    let kind = query
+        .kind
+        .as_deref()
+        .map(|k| {
+            k.parse::<OrganisationKind>().map_err(|e| {
+                let invalid = Invalid::from(e);
+                ApiError::bad_parameter("kind", invalid.code, invalid.message)
+            })
+        })
+        .transpose()?;
+    let scope = format!("organisations|{}", query.kind.clone().unwrap_or_default());
+    let after = query
+        .cursor
+        .as_deref()
+        .map(|c| state.cursors.decode(c, &scope))
+        .transpose()?;
+    let rows = db::run(&state, move |conn| {
+        Ok(organisations::list(conn, kind, after, limit + 1)?)
+    })
+    .await?;
+    let (rows, next_cursor) = pagination::finish(
+        rows,
+        limit,
+        |o| Keyset { at: o.created_at, id: o.id },
+        &state.cursors,
+        &scope,
+    );
+    Ok(HttpResponse::Ok().json(OrganisationPage {
+        items: rows.iter().map(OrganisationView::from).collect(),
+        next_cursor,
+    }))
+}

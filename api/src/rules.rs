@@ -1,0 +1,101 @@
+//! `validator` custom rules that delegate to the domain's parsers, so each rule lives once (in
+//! `linkwell_domain`) and its code and message reach the client unchanged.
+
+use std::borrow::Cow;
+use std::str::FromStr;
+
+use linkwell_domain::{
+    DateOfBirth, Email, Invalid, NhsNumber, OdsCode, Phone, Postcode, Reason, Reasons,
+    UnknownCode, person, referral, text,
+};
+use validator::ValidationError;
+
+fn from_invalid(invalid: Invalid) -> ValidationError {
+    ValidationError::new(invalid.code).with_message(invalid.message)
+}
+
+fn check<T>(result: Result<T, Invalid>) -> Result<(), ValidationError> {
+    result.map(drop).map_err(from_invalid)
+}
+
+fn code<T: FromStr<Err = UnknownCode>>(value: &str) -> Result<(), ValidationError> {
+    check(value.parse::<T>().map_err(Invalid::from))
+}
+
+pub fn name(value: &str) -> Result<(), ValidationError> {
+    check(text::name(value))
+}
+
+pub fn organisation_name(value: &str) -> Result<(), ValidationError> {
+    check(text::bounded(value, linkwell_domain::organisation::NAME_MAX_CHARS, false))
+}
+
+pub fn address(value: &str) -> Result<(), ValidationError> {
+    check(text::bounded(
+        value,
+        crate::routes::referrals::ADDRESS_MAX_CHARS,
+        true,
+    ))
+}
+
+pub fn summary(value: &str) -> Result<(), ValidationError> {
+    check(text::bounded(value, referral::SUMMARY_MAX_CHARS, true))
+}
+
+pub fn external_reference(value: &str) -> Result<(), ValidationError> {
+    check(text::bounded(value, referral::EXTERNAL_REFERENCE_MAX_CHARS, false))
+}
+
+pub fn date_of_birth(value: &str) -> Result<(), ValidationError> {
+    check(DateOfBirth::parse(value, crate::clock::now().date_naive()))
+}
+
+pub fn nhs_number(value: &str) -> Result<(), ValidationError> {
+    check(NhsNumber::parse(value))
+}
+
+pub fn phone(value: &str) -> Result<(), ValidationError> {
+    check(Phone::parse(value))
+}
+
+pub fn email(value: &str) -> Result<(), ValidationError> {
+    check(Email::parse(value))
+}
+
+pub fn postcode(value: &str) -> Result<(), ValidationError> {
+    check(Postcode::parse(value))
+}
+
+pub fn ods_code(value: &str) -> Result<(), ValidationError> {
+    check(OdsCode::parse(value))
+}
+
+pub fn preferred_contact(value: &str) -> Result<(), ValidationError> {
+    code::<person::PreferredContact>(value)
+}
+
+pub fn source(value: &str) -> Result<(), ValidationError> {
+    code::<linkwell_domain::ReferralSource>(value)
+}
+
+pub fn organisation_kind(value: &str) -> Result<(), ValidationError> {
+    code::<linkwell_domain::OrganisationKind>(value)
+}
+
+/// Every reason is a known code, there is at least one, and none repeats.
+pub fn reasons(values: &[String]) -> Result<(), ValidationError> {
+    let mut parsed = Vec::with_capacity(values.len());
+    for (index, value) in values.iter().enumerate() {
+        let reason = value.parse::<Reason>().map_err(|e| {
+            let invalid = Invalid::from(e);
+            ValidationError::new(invalid.code)
+                .with_message(Cow::Owned(format!("item {index} {}", invalid.message)))
+        })?;
+        parsed.push(reason);
+    }
+    check(Reasons::new(parsed))
+}
+
+pub fn consent(value: &bool) -> Result<(), ValidationError> {
+    check(referral::require_consent(*value))
+}

@@ -1,0 +1,107 @@
+//! OpenAPI schemas for things the derive cannot see: the domain's code lists (the domain crate
+//! stays free of utoipa) and the problem responses each operation can return.
+
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+
+use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
+use utoipa::openapi::{ContentBuilder, Ref, RefOr, Response, ResponseBuilder};
+use utoipa::{IntoResponses, PartialSchema, ToSchema};
+
+use crate::error::PROBLEM_JSON;
+
+/// Declares a schema type for a domain code list: a string enum named like the list.
+macro_rules! code_schema {
+    ($($name:ident => $domain:ty, $doc:literal;)+) => {
+        $(
+            #[doc = $doc]
+            #[derive(Debug)]
+            pub struct $name;
+
+            impl PartialSchema for $name {
+                fn schema() -> RefOr<Schema> {
+                    ObjectBuilder::new()
+                        .schema_type(Type::String)
+                        .enum_values(Some(<$domain>::CODES.iter().copied()))
+                        .description(Some($doc))
+                        .into()
+                }
+            }
+
+            impl ToSchema for $name {
+                fn name() -> Cow<'static, str> {
+                    Cow::Borrowed(stringify!($name))
+                }
+            }
+        )+
+    };
+}
+
+code_schema! {
+    ReferralSource => linkwell_domain::ReferralSource,
+        "How the person came to the service.";
+    Reason => linkwell_domain::Reason,
+        "A non-medical need behind a referral.";
+    ReferralStatus => linkwell_domain::ReferralStatus,
+        "Where a referral is in its lifecycle.";
+    PreferredContact => linkwell_domain::PreferredContact,
+        "How the person would like to be contacted.";
+    OrganisationKind => linkwell_domain::OrganisationKind,
+        "What kind of organisation this is.";
+}
+
+/// What each error status means, for the response descriptions.
+fn describe(status: u16) -> &'static str {
+    match status {
+        400 => "Malformed JSON, or a bad query, path parameter, header or cursor",
+        401 => "Missing, invalid or expired bearer token",
+        403 => "The caller's role may not perform this operation",
+        404 => "No such resource, or the caller may not see it",
+        409 => "Conflicts with existing data",
+        413 => "Request body over 64 KiB",
+        415 => "Request body is not JSON",
+        422 => "Fields break validation rules, or an Idempotency-Key was reused with another body",
+        503 => "Database unavailable or too slow",
+        _ => "Error",
+    }
+}
+
+fn problems(statuses: &[u16]) -> BTreeMap<String, RefOr<Response>> {
+    statuses
+        .iter()
+        .map(|status| {
+            let response = ResponseBuilder::new()
+                .description(describe(*status))
+                .content(PROBLEM_JSON, ContentBuilder::new().schema(Some(Ref::from_schema_name("Problem"))).build())
+                .build();
+            (status.to_string(), RefOr::T(response))
+        })
+        .collect()
+}
+
+macro_rules! problem_set {
+    ($($(#[$doc:meta])* $name:ident = [$($status:literal),+];)+) => {
+        $(
+            $(#[$doc])*
+            #[derive(Debug)]
+            pub struct $name;
+
+            impl IntoResponses for $name {
+                fn responses() -> BTreeMap<String, RefOr<Response>> {
+                    problems(&[$($status),+])
+                }
+            }
+        )+
+    };
+}
+
+problem_set! {
+    /// A create with a JSON body.
+    CreateProblems = [400, 401, 403, 409, 413, 415, 422, 503];
+    /// A list with query parameters.
+    ListProblems = [400, 401, 403, 503];
+    /// A read by id.
+    ReadProblems = [400, 401, 403, 404, 503];
+    /// A probe.
+    ProbeProblems = [503];
+}

@@ -1,0 +1,106 @@
+//! Building and starting the HTTP server.
+
+use std::net::SocketAddr;
+
+use actix_web::http::header;
+use actix_web::middleware::{Compress, from_fn};
+use actix_web::{App, HttpResponse, HttpServer, web};
+use linkwell_persistence::{checkout, connect, migrate};
+use utoipa_actix_web::AppExt;
+use utoipa_swagger_ui::SwaggerUi;
+
+use crate::auth::TokenKeys;
+use crate::config::Config;
+use crate::extract;
+use crate::fallback::{self, RouteTable};
+use crate::middleware::request_context;
+use crate::openapi;
+use crate::pagination::CursorKey;
+use crate::routes;
+use crate::state::AppState;
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("database: {0}")]
+    Database(#[from] linkwell_persistence::StoreError),
+    #[error(transparent)]
+    Secret(#[from] crate::auth::WeakSecret),
+    #[error("cannot listen on {bind}: {source}")]
+    Bind { bind: String, source: std::io::Error },
+}
+
+/// A started server: await `server` to run it; `addr` is where it listens.
+pub struct Running {
+    pub server: actix_web::dev::Server,
+    pub addr: SocketAddr,
+    /// How many migrations ran at start-up.
+    pub migrations_applied: usize,
+}
+
+impl std::fmt::Debug for Running {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Running").field("addr", &self.addr).finish_non_exhaustive()
+    }
+}
+
+/// Connects, migrates, binds; the returned server runs once awaited (or spawned).
+pub fn start(config: &Config) -> Result<Running, StartError> {
+    let pool = connect(&config.database, &config.pool)?;
+    let migrations_applied = {
+        let mut conn = checkout(&pool, config.pool.acquire_timeout)?;
+        migrate::run(&mut conn)?
+    };
+    let state = web::Data::new(AppState {
+        pool,
+        tokens: TokenKeys::new(config.secret.expose(), &config.issuer, &config.audience)?,
+        cursors: CursorKey::derive(config.secret.expose()),
+        db_timeout: config.pool.acquire_timeout,
+    });
+    let document = openapi::document();
+    let routes = web::Data::new(RouteTable::from_openapi(&document));
+
+    let mut server = HttpServer::new(move || {
+        App::new()
+            .app_data(state.clone())
+            .app_data(routes.clone())
+            .app_data(web::QueryConfig::default().error_handler(extract::query_error))
+            .app_data(web::PathConfig::default().error_handler(extract::path_error))
+            .wrap(Compress::default())
+            .wrap(from_fn(request_context))
+            .into_utoipa_app()
+            .configure(routes::configure)
+            .into_app()
+            .service(SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", document.clone()))
+            .route(
+                "/docs",
+                web::get().to(|| async {
+                    HttpResponse::PermanentRedirect()
+                        .insert_header((header::LOCATION, "/docs/"))
+                        .finish()
+                }),
+            )
+            .default_service(web::to(fallback::not_matched))
+    })
+    .shutdown_timeout(10);
+    if let Some(workers) = config.workers {
+        server = server.workers(workers);
+    }
+    let server = server.bind(&config.bind).map_err(|source| StartError::Bind {
+        bind: config.bind.clone(),
+        source,
+    })?;
+    let addr = server
+        .addrs()
+        .first()
+        .copied()
+        .ok_or_else(|| StartError::Bind {
+            bind: config.bind.clone(),
+            source: std::io::Error::other("no address bound"),
+        })?;
+    Ok(Running {
+        server: server.run(),
+        addr,
+        migrations_applied,
+    })
+}

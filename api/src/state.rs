@@ -1,0 +1,18 @@
+//! What every handler can reach: the pool, the token keys, the cursor key.
+
+use std::time::Duration;
+
+use linkwell_persistence::Pool;
+
+use crate::auth::TokenKeys;
+use crate::pagination::CursorKey;
+
+/// Shared, read-only application state.
+#[derive(Debug)]
+pub struct AppState {
+    pub pool: Pool,
+    pub tokens: TokenKeys,
+    pub cursors: CursorKey,
+    /// How long a request waits for a database connection before answering 503.
+    pub db_timeout: Duration,
+}

@@ -1,0 +1,101 @@
+//! The one place that knows which backend it talks to. Everything else is shared code.
+
+use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
+use diesel::{Connection, SqliteConnection};
+use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
+
+use crate::connection::DbConnection;
+use crate::error::{StoreError, StoreResult};
+
+const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../migrations/sqlite");
+const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../migrations/postgres");
+
+/// Per-connection SQLite settings: WAL so readers never block the writer, a busy timeout so
+/// writers queue instead of failing, and foreign keys (off by default in SQLite).
+pub(crate) fn configure_sqlite(conn: &mut SqliteConnection) -> diesel::QueryResult<()> {
+    conn.batch_execute(
+        "PRAGMA journal_mode = WAL;
+         PRAGMA synchronous = NORMAL;
+         PRAGMA busy_timeout = 5000;
+         PRAGMA foreign_keys = ON;",
+    )
+}
+
+/// Runs `f` in a transaction that may write. SQLite takes the write lock at `BEGIN IMMEDIATE`
+/// so a transaction that reads before it writes cannot deadlock with another writer (a plain
+/// `BEGIN` would fail with SQLITE_BUSY instead of waiting); PostgreSQL uses a plain `BEGIN`.
+pub fn write_transaction<T, E, F>(conn: &mut DbConnection, f: F) -> Result<T, E>
+where
+    F: FnOnce(&mut DbConnection) -> Result<T, E>,
+    E: From<diesel::result::Error>,
+{
+    type Manager = <DbConnection as Connection>::TransactionManager;
+    match conn {
+        DbConnection::Sqlite(inner) => {
+            AnsiTransactionManager::begin_transaction_sql(inner, "BEGIN IMMEDIATE")?
+        }
+        DbConnection::Pg(_) => Manager::begin_transaction(conn)?,
+    }
+    match f(conn) {
+        Ok(value) => {
+            Manager::commit_transaction(conn)?;
+            Ok(value)
+        }
+        Err(error) => match Manager::rollback_transaction(conn) {
+            Ok(()) | Err(diesel::result::Error::BrokenTransactionManager) => Err(error),
+            Err(rollback) => Err(rollback.into()),
+        },
+    }
+}
+
+/// Applies every pending migration for this backend; returns how many ran.
+pub(crate) fn run_migrations(conn: &mut DbConnection) -> StoreResult<usize> {
+    let applied = match conn {
+        DbConnection::Sqlite(c) => c.run_pending_migrations(SQLITE_MIGRATIONS),
+        DbConnection::Pg(c) => c.run_pending_migrations(POSTGRES_MIGRATIONS),
+    }
+    .map_err(|e| StoreError::Migration(e.to_string()))?
+    .len();
+    Ok(applied)
+}
+
+/// Reverts every applied migration (for the up → down → up check).
+pub(crate) fn revert_migrations(conn: &mut DbConnection) -> StoreResult<usize> {
+    let reverted = match conn {
+        DbConnection::Sqlite(c) => c.revert_all_migrations(SQLITE_MIGRATIONS),
+        DbConnection::Pg(c) => c.revert_all_migrations(POSTGRES_MIGRATIONS),
+    }
+    .map_err(|e| StoreError::Migration(format!("revert: {e}")))?
+    .len();
+    Ok(reverted)
+}
+
+/// The tables and columns, as `table.column type` lines, to compare schemas.
+pub fn describe_schema(conn: &mut DbConnection) -> StoreResult<Vec<String>> {
+    use diesel::prelude::*;
+    use diesel::sql_types::Text;
+
+    #[derive(QueryableByName)]
+    struct Column {
+        #[diesel(sql_type = Text)]
+        line: String,
+    }
+    let sql = match conn {
+        DbConnection::Sqlite(_) => {
+            "SELECT m.name || '.' || p.name || ' ' || p.type AS line
+             FROM sqlite_master m JOIN pragma_table_info(m.name) p
+             WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite_%'
+               AND m.name <> '__diesel_schema_migrations'
+             ORDER BY m.name, p.cid"
+        }
+        DbConnection::Pg(_) => {
+            "SELECT table_name || '.' || column_name || ' ' || data_type AS line
+             FROM information_schema.columns
+             WHERE table_schema = current_schema()
+               AND table_name <> '__diesel_schema_migrations'
+             ORDER BY table_name, ordinal_position"
+        }
+    };
+    let rows: Vec<Column> = diesel::sql_query(sql).load(conn)?;
+    Ok(rows.into_iter().map(|c| c.line).collect())
+}

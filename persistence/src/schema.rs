@@ -1,0 +1,92 @@
+//! Tables in the type subset both backends share: TEXT ids and codes, TIMESTAMP in UTC.
+
+diesel::table! {
+    organisations (id) {
+        id -> Text,
+        name -> Text,
+        kind -> Text,
+        ods_code -> Nullable<Text>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        version -> BigInt,
+    }
+}
+
+diesel::table! {
+    people (id) {
+        id -> Text,
+        given_name -> Text,
+        family_name -> Text,
+        date_of_birth -> Date,
+        nhs_number -> Nullable<Text>,
+        phone -> Nullable<Text>,
+        email -> Nullable<Text>,
+        postcode -> Nullable<Text>,
+        address -> Nullable<Text>,
+        preferred_contact -> Nullable<Text>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    referrals (id) {
+        id -> Text,
+        person_id -> Text,
+        status -> Text,
+        source -> Text,
+        summary -> Nullable<Text>,
+        referrer_org_id -> Nullable<Text>,
+        external_reference -> Nullable<Text>,
+        created_by -> Text,
+        received_at -> Timestamp,
+        updated_at -> Timestamp,
+        version -> BigInt,
+    }
+}
+
+diesel::table! {
+    referral_reasons (referral_id, reason) {
+        referral_id -> Text,
+        reason -> Text,
+    }
+}
+
+diesel::table! {
+    idempotency_keys (scope, key) {
+        scope -> Text,
+        key -> Text,
+        request_hash -> Text,
+        status_code -> Integer,
+        location -> Nullable<Text>,
+        response_body -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    audit_events (id) {
+        id -> Text,
+        occurred_at -> Timestamp,
+        actor_sub -> Text,
+        actor_role -> Text,
+        actor_org_id -> Nullable<Text>,
+        action -> Text,
+        resource_type -> Text,
+        resource_id -> Nullable<Text>,
+        outcome -> Text,
+        request_id -> Text,
+    }
+}
+
+diesel::joinable!(referrals -> people (person_id));
+diesel::joinable!(referral_reasons -> referrals (referral_id));
+
+diesel::allow_tables_to_appear_in_same_query!(
+    organisations,
+    people,
+    referrals,
+    referral_reasons,
+    idempotency_keys,
+    audit_events,
+);
