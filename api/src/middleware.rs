@@ -37,13 +37,18 @@ pub async fn request_context(
     let started = Instant::now();
     let request_id = caller_request_id(&req).unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
     req.extensions_mut().insert(RequestId(request_id.clone()));
-    let http_request = req.request().clone();
     let method = req.method().clone();
     let path = req.path().to_owned();
 
+    // Handlers and extractors turn their errors into responses inside routing, so an `Err`
+    // here would come from a layer below that failed outright; it cannot be re-bodied (the
+    // request is gone), only logged.
     let response = match next.call(req).await {
         Ok(response) => response.map_into_boxed_body(),
-        Err(error) => ServiceResponse::new(http_request, error.error_response()),
+        Err(error) => {
+            log::error!("{method} {path} failed below routing id={request_id}: {error}");
+            return Err(error);
+        }
     };
     let mut response = finish_error(response, &request_id);
 
