@@ -13,6 +13,7 @@ use linkwell_domain::Role;
 
 use crate::audit::Actor;
 use crate::error::ApiError;
+use crate::extract::ValidJson;
 use crate::state::AppState;
 
 /// A protected operation and the roles allowed to perform it.
@@ -98,6 +99,39 @@ impl<Op: Guarded + 'static> FromRequest for Allowed<Op> {
                 }
                 _ => Err(ApiError::Forbidden),
             }
+        })
+    }
+}
+
+/// An authorised caller and its validated JSON body, in that order: the role is checked (and a
+/// refusal audited) before a byte of the body is read.
+#[derive(Debug)]
+pub struct AllowedJson<Op, T> {
+    pub actor: Actor,
+    pub body: ValidJson<T>,
+    operation: PhantomData<Op>,
+}
+
+impl<Op, T> FromRequest for AllowedJson<Op, T>
+where
+    Op: Guarded + 'static,
+    T: serde::de::DeserializeOwned + validator::Validate + 'static,
+{
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let allowed = Allowed::<Op>::from_request(req, payload);
+        let req = req.clone();
+        let payload = payload.take();
+        Box::pin(async move {
+            let Allowed { actor, .. } = allowed.await?;
+            let body = ValidJson::read(&req, payload).await?;
+            Ok(Self {
+                actor,
+                body,
+                operation: PhantomData,
+            })
         })
     }
 }

@@ -72,7 +72,10 @@ impl Actor {
         resource_id: Option<Uuid>,
         outcome: Outcome,
     ) -> Result<(), ApiError> {
-        Ok(audit::record(conn, &self.event(action, resource_id, outcome))?)
+        Ok(audit::record(
+            conn,
+            &self.event(action, resource_id, outcome),
+        )?)
     }
 
     /// Records a refused attempt in a transaction of its own, then returns the refusal.

@@ -194,10 +194,13 @@ fn authenticate(req: &HttpRequest) -> Result<Caller, ApiError> {
     let state = req
         .app_data::<web::Data<AppState>>()
         .ok_or_else(|| ApiError::Internal("application state missing".into()))?;
-    let value = req.headers().get(header::AUTHORIZATION).ok_or(ApiError::Unauthorized {
-        detail: "send `Authorization: Bearer <token>`".into(),
-        invalid_token: false,
-    })?;
+    let value = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .ok_or(ApiError::Unauthorized {
+            detail: "send `Authorization: Bearer <token>`".into(),
+            invalid_token: false,
+        })?;
     let token = value
         .to_str()
         .ok()

@@ -82,8 +82,15 @@ pub fn run() -> ExitCode {
 fn serve(config: &Config) -> Result<(), String> {
     actix_web::rt::System::new().block_on(async {
         let running = server::start(config).map_err(|e| e.to_string())?;
-        println!("linkwell {} listening on http://{}", env!("CARGO_PKG_VERSION"), running.addr);
-        println!("database: {} ({} migrations applied)", config.database, running.migrations_applied);
+        println!(
+            "linkwell {} listening on http://{}",
+            env!("CARGO_PKG_VERSION"),
+            running.addr
+        );
+        println!(
+            "database: {} ({} migrations applied)",
+            config.database, running.migrations_applied
+        );
         println!("JWT secret: {}", config.secret_source);
         println!("API docs: http://{}/docs/", running.addr);
         spawn_housekeeping(config.clone());
@@ -114,14 +121,20 @@ fn migrate_only(config: &Config) -> Result<(), String> {
     let pool = connect(&config.database, &config.pool).map_err(|e| e.to_string())?;
     let mut conn = checkout(&pool, config.pool.acquire_timeout).map_err(|e| e.to_string())?;
     let applied = migrate::run(&mut conn).map_err(|e| e.to_string())?;
-    println!("database: {} ({applied} migrations applied)", config.database);
+    println!(
+        "database: {} ({applied} migrations applied)",
+        config.database
+    );
     Ok(())
 }
 
 fn token(config: &Config, args: &TokenArgs) -> Result<(), String> {
-    let role: Role = args.role.parse().map_err(|e: linkwell_domain::UnknownCode| {
-        format!("{e}; expected one of: {}", Role::CODES.join(", "))
-    })?;
+    let role: Role = args
+        .role
+        .parse()
+        .map_err(|e: linkwell_domain::UnknownCode| {
+            format!("{e}; expected one of: {}", Role::CODES.join(", "))
+        })?;
     if role.needs_org() && args.org.is_none() {
         return Err(format!("a {role} token needs --org ORG_ID"));
     }

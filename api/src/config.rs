@@ -48,10 +48,20 @@ impl fmt::Display for SecretSource {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             SecretSource::Environment => f.write_str("from LINKWELL_JWT_SECRET"),
-            SecretSource::File { path, created: true } => {
-                write!(f, "generated and kept in {} (set LINKWELL_JWT_SECRET in production)", path.display())
+            SecretSource::File {
+                path,
+                created: true,
+            } => {
+                write!(
+                    f,
+                    "generated and kept in {} (set LINKWELL_JWT_SECRET in production)",
+                    path.display()
+                )
             }
-            SecretSource::File { path, created: false } => {
+            SecretSource::File {
+                path,
+                created: false,
+            } => {
                 write!(f, "read from {}", path.display())
             }
             SecretSource::Given => f.write_str("given by the embedding program"),
@@ -78,7 +88,9 @@ pub struct Config {
 pub enum ConfigError {
     #[error("invalid database URL: {0}")]
     DatabaseUrl(String),
-    #[error("LINKWELL_JWT_SECRET must be at least {MIN_SECRET_BYTES} bytes (got {0}); refusing to start")]
+    #[error(
+        "LINKWELL_JWT_SECRET must be at least {MIN_SECRET_BYTES} bytes (got {0}); refusing to start"
+    )]
     WeakSecret(usize),
     #[error("the JWT secret file {path} is unusable: {reason}")]
     SecretFile { path: String, reason: String },
@@ -89,9 +101,13 @@ impl Config {
     pub fn from_env(bind: &str, database_url: &str) -> Result<Self, ConfigError> {
         let database = DatabaseUrl::parse(database_url).map_err(ConfigError::DatabaseUrl)?;
         let (secret, secret_source) = resolve_secret(&database)?;
-        let env = |name: &str, default: &str| std::env::var(name).unwrap_or_else(|_| default.to_owned());
+        let env =
+            |name: &str, default: &str| std::env::var(name).unwrap_or_else(|_| default.to_owned());
         let mut pool = PoolOptions::default();
-        if let Some(size) = std::env::var("LINKWELL_DB_POOL_SIZE").ok().and_then(|v| v.parse().ok()) {
+        if let Some(size) = std::env::var("LINKWELL_DB_POOL_SIZE")
+            .ok()
+            .and_then(|v| v.parse().ok())
+        {
             pool.max_size = size;
         }
         Ok(Self {
@@ -102,7 +118,9 @@ impl Config {
             issuer: env("LINKWELL_JWT_ISSUER", DEFAULT_ISSUER),
             audience: env("LINKWELL_JWT_AUDIENCE", DEFAULT_AUDIENCE),
             pool,
-            workers: std::env::var("LINKWELL_WORKERS").ok().and_then(|v| v.parse().ok()),
+            workers: std::env::var("LINKWELL_WORKERS")
+                .ok()
+                .and_then(|v| v.parse().ok()),
         })
     }
 }
@@ -179,7 +197,10 @@ fn create_private(path: &Path) -> std::io::Result<fs::File> {
 
 #[cfg(not(unix))]
 fn create_private(path: &Path) -> std::io::Result<fs::File> {
-    fs::OpenOptions::new().write(true).create_new(true).open(path)
+    fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)
 }
 
 #[cfg(test)]
@@ -188,8 +209,12 @@ mod tests {
 
     #[test]
     fn the_secret_file_sits_beside_the_database() {
-        let db = DatabaseUrl::parse("sqlite://data/linkwell.db").unwrap_or(DatabaseUrl::Postgres(String::new()));
-        assert_eq!(secret_file_for(&db), PathBuf::from("data/linkwell.db.jwt-secret"));
+        let db = DatabaseUrl::parse("sqlite://data/linkwell.db")
+            .unwrap_or(DatabaseUrl::Postgres(String::new()));
+        assert_eq!(
+            secret_file_for(&db),
+            PathBuf::from("data/linkwell.db.jwt-secret")
+        );
         let pg = DatabaseUrl::Postgres("postgres://localhost/x".into());
         assert_eq!(secret_file_for(&pg), PathBuf::from("linkwell.jwt-secret"));
     }
@@ -208,7 +233,9 @@ mod tests {
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            let mode = fs::metadata(&path).map(|m| m.permissions().mode() & 0o777).ok();
+            let mode = fs::metadata(&path)
+                .map(|m| m.permissions().mode() & 0o777)
+                .ok();
             assert_eq!(mode, Some(0o600));
         }
         let _ = fs::remove_dir_all(&dir);

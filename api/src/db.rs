@@ -29,11 +29,9 @@ where
     F: Fn(&mut DbConnection) -> Result<T, ApiError> + Send + 'static,
     T: Send + 'static,
 {
-    run(state, move |conn| {
-        match write_transaction(conn, &f) {
-            Err(ApiError::Conflict(_)) => write_transaction(conn, &f),
-            other => other,
-        }
+    run(state, move |conn| match write_transaction(conn, &f) {
+        Err(ApiError::Conflict(_)) => write_transaction(conn, &f),
+        other => other,
     })
     .await
 }

@@ -32,7 +32,11 @@ pub struct FieldError {
 
 impl FieldError {
     /// An error in the request body.
-    pub fn at(pointer: impl Into<String>, code: impl Into<String>, message: impl Into<String>) -> Self {
+    pub fn at(
+        pointer: impl Into<String>,
+        code: impl Into<String>,
+        message: impl Into<String>,
+    ) -> Self {
         Self {
             pointer: Some(pointer.into()),
             parameter: None,
@@ -42,7 +46,11 @@ impl FieldError {
     }
 
     /// An error in a query parameter or header.
-    pub fn parameter(name: impl Into<String>, code: impl Into<String>, message: impl Into<String>) -> Self {
+    pub fn parameter(
+        name: impl Into<String>,
+        code: impl Into<String>,
+        message: impl Into<String>,
+    ) -> Self {
         Self {
             pointer: None,
             parameter: Some(name.into()),
@@ -123,14 +131,22 @@ impl ApiError {
     fn spec(&self) -> Spec {
         let (status, code, title) = match self {
             ApiError::BadRequest { code, .. } => (StatusCode::BAD_REQUEST, *code, "Bad request"),
-            ApiError::Unauthorized { .. } => {
-                (StatusCode::UNAUTHORIZED, "unauthorized", "Authentication required")
-            }
-            ApiError::Forbidden => (StatusCode::FORBIDDEN, "forbidden", "Not allowed for this role"),
+            ApiError::Unauthorized { .. } => (
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "Authentication required",
+            ),
+            ApiError::Forbidden => (
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                "Not allowed for this role",
+            ),
             ApiError::NotFound => (StatusCode::NOT_FOUND, "not_found", "Not found"),
-            ApiError::MethodNotAllowed { .. } => {
-                (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "Method not allowed")
-            }
+            ApiError::MethodNotAllowed { .. } => (
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "Method not allowed",
+            ),
             ApiError::Duplicate { .. } => (StatusCode::CONFLICT, "duplicate", "Already exists"),
             ApiError::Conflict(_) => (StatusCode::CONFLICT, "conflict", "Conflict"),
             ApiError::IdempotencyKeyReused => (
@@ -138,9 +154,11 @@ impl ApiError {
                 "idempotency_key_reused",
                 "Idempotency key reused with a different request",
             ),
-            ApiError::PayloadTooLarge { .. } => {
-                (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", "Request body too large")
-            }
+            ApiError::PayloadTooLarge { .. } => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                "Request body too large",
+            ),
             ApiError::UnsupportedMediaType => (
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 "unsupported_media_type",
@@ -162,7 +180,11 @@ impl ApiError {
                 "Internal error",
             ),
         };
-        Spec { status, code, title }
+        Spec {
+            status,
+            code,
+            title,
+        }
     }
 
     fn detail(&self) -> String {

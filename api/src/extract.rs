@@ -1,16 +1,13 @@
 //! Request extractors that fail with problem details: a JSON body that is size-limited, parsed
 //! strictly (unknown fields rejected) and validated; and error handlers for query and path
 //! parameters. `validator`'s `.validate()` is never called by actix's own `Json`, so bodies only
-//! ever come in through [`ValidJson`].
-
-use std::future::Future;
-use std::pin::Pin;
+//! ever come in through [`ValidJson`] (via `access::AllowedJson`).
 
 use actix_web::dev::Payload;
 use actix_web::error::{PathError, QueryPayloadError};
 use actix_web::http::header;
 use actix_web::web::{Bytes, BytesMut};
-use actix_web::{FromRequest, HttpMessage, HttpRequest};
+use actix_web::{HttpMessage, HttpRequest};
 use futures_util::StreamExt;
 use serde::de::DeserializeOwned;
 use validator::{Validate, ValidationErrors, ValidationErrorsKind};
@@ -27,51 +24,46 @@ pub struct ValidJson<T> {
     pub raw: Bytes,
 }
 
-impl<T> FromRequest for ValidJson<T>
+impl<T> ValidJson<T>
 where
-    T: DeserializeOwned + Validate + 'static,
+    T: DeserializeOwned + Validate,
 {
-    type Error = ApiError;
-    type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
-
-    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
-        let is_json = is_json(req);
+    /// Reads, parses and validates the body. Called only once the caller is authorised, so
+    /// a refused caller learns nothing from body errors and costs no parsing.
+    pub async fn read(req: &HttpRequest, mut payload: Payload) -> Result<Self, ApiError> {
+        if !is_json(req) {
+            return Err(ApiError::UnsupportedMediaType);
+        }
         let declared = req
             .headers()
             .get(header::CONTENT_LENGTH)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse::<usize>().ok());
-        let mut payload = payload.take();
-        Box::pin(async move {
-            if !is_json {
-                return Err(ApiError::UnsupportedMediaType);
-            }
-            if declared.is_some_and(|len| len > BODY_LIMIT_BYTES) {
+        if declared.is_some_and(|len| len > BODY_LIMIT_BYTES) {
+            return Err(ApiError::PayloadTooLarge {
+                limit: BODY_LIMIT_BYTES,
+            });
+        }
+        let mut body = BytesMut::new();
+        while let Some(chunk) = payload.next().await {
+            let chunk = chunk.map_err(|_| ApiError::BadRequest {
+                code: "unreadable_body",
+                detail: "the request body could not be read".into(),
+                errors: Vec::new(),
+            })?;
+            if body.len() + chunk.len() > BODY_LIMIT_BYTES {
                 return Err(ApiError::PayloadTooLarge {
                     limit: BODY_LIMIT_BYTES,
                 });
             }
-            let mut body = BytesMut::new();
-            while let Some(chunk) = payload.next().await {
-                let chunk = chunk.map_err(|_| ApiError::BadRequest {
-                    code: "unreadable_body",
-                    detail: "the request body could not be read".into(),
-                    errors: Vec::new(),
-                })?;
-                if body.len() + chunk.len() > BODY_LIMIT_BYTES {
-                    return Err(ApiError::PayloadTooLarge {
-                        limit: BODY_LIMIT_BYTES,
-                    });
-                }
-                body.extend_from_slice(&chunk);
-            }
-            let raw = body.freeze();
-            let value: T = parse_json(&raw)?;
-            value
-                .validate()
-                .map_err(|errors| ApiError::Validation(field_errors(&errors)))?;
-            Ok(ValidJson { value, raw })
-        })
+            body.extend_from_slice(&chunk);
+        }
+        let raw = body.freeze();
+        let value: T = parse_json(&raw)?;
+        value
+            .validate()
+            .map_err(|errors| ApiError::Validation(field_errors(&errors)))?;
+        Ok(ValidJson { value, raw })
     }
 }
 
@@ -95,18 +87,25 @@ pub fn parse_json<T: DeserializeOwned>(raw: &[u8]) -> Result<T, ApiError> {
         errors: Vec::new(),
     };
     if raw.iter().all(u8::is_ascii_whitespace) {
-        return Err(malformed("the request body is empty; send a JSON object".into()));
+        return Err(malformed(
+            "the request body is empty; send a JSON object".into(),
+        ));
     }
+    // Syntax first, over the whole body: a document that is not JSON is 400 even when its
+    // first value would have failed on shape.
+    serde_json::from_slice::<serde::de::IgnoredAny>(raw)
+        .map_err(|e| malformed(format!("the request body is not valid JSON: {e}")))?;
     let mut de = serde_json::Deserializer::from_slice(raw);
     let value = serde_path_to_error::deserialize(&mut de).map_err(|error| {
         if error.inner().is_data() {
             ApiError::Validation(vec![shape_error(error.path(), &error.inner().to_string())])
         } else {
-            malformed(format!("the request body is not valid JSON: {}", error.inner()))
+            malformed(format!(
+                "the request body is not valid JSON: {}",
+                error.inner()
+            ))
         }
     })?;
-    de.end()
-        .map_err(|e| malformed(format!("the request body is not valid JSON: {e}")))?;
     Ok(value)
 }
 
@@ -142,9 +141,36 @@ fn shape_error(path: &serde_path_to_error::Path, message: &str) -> FieldError {
     let message = match code {
         "unknown_field" => "is not a field of this request".to_owned(),
         "required" => "is required".to_owned(),
-        _ => message,
+        "invalid_type" => format!("must be {}", json_type(&message)),
+        _ => "has a value out of range".to_owned(),
     };
-    FieldError::at(if pointer.is_empty() { "/".into() } else { pointer }, code, message)
+    FieldError::at(
+        if pointer.is_empty() {
+            "/".into()
+        } else {
+            pointer
+        },
+        code,
+        message,
+    )
+}
+
+/// The JSON type serde expected, named for JSON users rather than Rust types.
+fn json_type(message: &str) -> &'static str {
+    let expected = message.rsplit_once("expected ").map_or("", |(_, e)| e);
+    if expected.starts_with("struct") || expected.starts_with("a map") {
+        "an object"
+    } else if expected.starts_with("a sequence") {
+        "an array"
+    } else if expected.starts_with("a string") {
+        "a string"
+    } else if expected.starts_with("a boolean") {
+        "true or false"
+    } else if expected.starts_with('i') || expected.starts_with('u') {
+        "an integer"
+    } else {
+        "of another type"
+    }
 }
 
 fn pointer_of(path: &serde_path_to_error::Path) -> String {
@@ -209,7 +235,11 @@ pub fn query_error(error: QueryPayloadError, _: &HttpRequest) -> actix_web::Erro
     ApiError::BadRequest {
         code: "invalid_parameter",
         detail: format!("the query string is invalid: {message}"),
-        errors: vec![FieldError::parameter(parameter, "invalid_parameter", message)],
+        errors: vec![FieldError::parameter(
+            parameter,
+            "invalid_parameter",
+            message,
+        )],
     }
     .into()
 }
@@ -261,7 +291,10 @@ mod tests {
     fn syntax_errors_are_400_and_shape_errors_422_with_pointers() {
         assert_eq!(errors("{"), (400, vec![]));
         assert_eq!(errors(""), (400, vec![]));
-        assert_eq!(errors(r#"{"inner":{"name":"a"},"list":[]} x"#), (400, vec![]));
+        assert_eq!(
+            errors(r#"{"inner":{"name":"a"},"list":[]} x"#),
+            (400, vec![])
+        );
         assert_eq!(
             errors(r#"{"inner":{"name":"a","id":1},"list":[]}"#),
             (422, vec![("/inner/id".into(), "unknown_field".into())])

@@ -8,8 +8,8 @@ use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderName};
 use actix_web::{FromRequest, HttpRequest, HttpResponse};
 use chrono::{Duration, Utc};
-use linkwell_persistence::idempotency::{self, StoredResponse};
 use linkwell_persistence::DbConnection;
+use linkwell_persistence::idempotency::{self, StoredResponse};
 use sha2::{Digest, Sha256};
 
 use crate::auth::Caller;
@@ -22,30 +22,34 @@ pub const REPLAYED: HeaderName = HeaderName::from_static("idempotent-replayed");
 /// Stored answers are kept at least this long.
 pub const RETENTION_HOURS: i64 = 48;
 
-/// The client's key, if it sent one: 1 to 255 visible ASCII characters.
+/// The client's key as sent, checked only when the handler asks (after authorisation), so an
+/// unauthorised caller gets 401/403 rather than a header complaint.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct IdempotencyKey(pub Option<String>);
+pub struct IdempotencyKey(Option<Vec<u8>>);
+
+impl IdempotencyKey {
+    /// The key, if one was sent: 1 to 255 visible ASCII characters.
+    fn parse(self) -> Result<Option<String>, ApiError> {
+        let Some(raw) = self.0 else { return Ok(None) };
+        let valid = (1..=255).contains(&raw.len()) && raw.iter().all(u8::is_ascii_graphic);
+        match String::from_utf8(raw) {
+            Ok(key) if valid => Ok(Some(key)),
+            _ => Err(ApiError::bad_parameter(
+                "Idempotency-Key",
+                "invalid_header",
+                "must be 1 to 255 visible ASCII characters",
+            )),
+        }
+    }
+}
 
 impl FromRequest for IdempotencyKey {
     type Error = ApiError;
     type Future = Ready<Result<Self, ApiError>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let Some(value) = req.headers().get(&IDEMPOTENCY_KEY) else {
-            return ready(Ok(Self(None)));
-        };
-        let key = value
-            .to_str()
-            .ok()
-            .filter(|k| (1..=255).contains(&k.len()) && k.bytes().all(|b| b.is_ascii_graphic()));
-        ready(match key {
-            Some(key) => Ok(Self(Some(key.to_owned()))),
-            None => Err(ApiError::bad_parameter(
-                "Idempotency-Key",
-                "invalid_header",
-                "must be 1 to 255 visible ASCII characters",
-            )),
-        })
+        let raw = req.headers().get(&IDEMPOTENCY_KEY).map(|v| v.as_bytes().to_vec());
+        ready(Ok(Self(raw)))
     }
 }
 
@@ -58,15 +62,22 @@ pub struct Keyed {
 }
 
 impl Keyed {
-    /// `None` when the client sent no key.
-    pub fn new(key: IdempotencyKey, caller: &Caller, operation: &str, body: &[u8]) -> Option<Self> {
-        let key = key.0?;
+    /// `None` when the client sent no key; 400 when the key is malformed.
+    pub fn new(
+        key: IdempotencyKey,
+        caller: &Caller,
+        operation: &str,
+        body: &[u8],
+    ) -> Result<Option<Self>, ApiError> {
+        let Some(key) = key.parse()? else {
+            return Ok(None);
+        };
         let org = caller.org.map(|o| o.to_string()).unwrap_or_default();
-        Some(Self {
+        Ok(Some(Self {
             scope: format!("{operation}|{}|{org}|{}", caller.role, caller.sub),
             key,
             request_hash: fingerprint(body),
-        })
+        }))
     }
 
     /// Looks for an earlier answer: `Ok(Some)` to replay, `Err` when the body differs.

@@ -56,7 +56,10 @@ pub async fn request_context(
     if let Ok(value) = HeaderValue::from_str(&request_id) {
         headers.insert(REQUEST_ID, value);
     }
-    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
     if !path.starts_with("/docs") {
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }
@@ -65,9 +68,15 @@ pub async fn request_context(
     let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
     // Paths carry only ids; query strings and bodies are never logged (they can hold personal data).
     if status.is_server_error() {
-        log::error!("{method} {path} {} {elapsed_ms:.1}ms id={request_id}", status.as_u16());
+        log::error!(
+            "{method} {path} {} {elapsed_ms:.1}ms id={request_id}",
+            status.as_u16()
+        );
     } else {
-        log::info!("{method} {path} {} {elapsed_ms:.1}ms id={request_id}", status.as_u16());
+        log::info!(
+            "{method} {path} {} {elapsed_ms:.1}ms id={request_id}",
+            status.as_u16()
+        );
     }
     Ok(response)
 }
@@ -79,7 +88,10 @@ fn finish_error(response: ServiceResponse<BoxBody>, request_id: &str) -> Service
         return response;
     }
     let instance = Some(request_id.to_owned());
-    let api_error = response.response().error().and_then(|e| e.as_error::<ApiError>());
+    let api_error = response
+        .response()
+        .error()
+        .and_then(|e| e.as_error::<ApiError>());
     if let Some(ApiError::Internal(cause)) = api_error {
         log::error!("internal error id={request_id}: {cause}");
     }

@@ -107,7 +107,13 @@ pub fn limit(requested: Option<i64>) -> Result<i64, ApiError> {
 }
 
 /// Fetches `limit + 1` to learn whether another page exists; trims and makes its cursor.
-pub fn finish<T, F>(mut rows: Vec<T>, limit: i64, key: F, cursors: &CursorKey, scope: &str) -> (Vec<T>, Option<String>)
+pub fn finish<T, F>(
+    mut rows: Vec<T>,
+    limit: i64,
+    key: F,
+    cursors: &CursorKey,
+    scope: &str,
+) -> (Vec<T>, Option<String>)
 where
     F: Fn(&T) -> Keyset,
 {
@@ -136,7 +142,10 @@ mod tests {
         let key = CursorKey::derive(b"0123456789abcdef0123456789abcdef");
         let k = keyset();
         let cursor = key.encode(k, "referrals|status=received");
-        assert_eq!(key.decode(&cursor, "referrals|status=received").ok(), Some(k));
+        assert_eq!(
+            key.decode(&cursor, "referrals|status=received").ok(),
+            Some(k)
+        );
         assert!(key.decode(&cursor, "referrals|status=active").is_err());
         let other = CursorKey::derive(b"another secret of at least 32 bytes!");
         assert!(other.decode(&cursor, "referrals|status=received").is_err());

@@ -9,15 +9,13 @@ use utoipa_actix_web::service_config::ServiceConfig;
 
 /// Mounts every documented route.
 pub fn configure(cfg: &mut ServiceConfig) {
-    cfg.service(health::live)
-        .service(health::ready)
-        .service(
-            scope("/v1")
-                .service(organisations::create_organisation)
-                .service(organisations::list_organisations)
-                .service(organisations::get_organisation)
-                .service(referrals::create_referral)
-                .service(referrals::list_referrals)
-                .service(referrals::get_referral),
-        );
+    cfg.service(health::live).service(health::ready).service(
+        scope("/v1")
+            .service(organisations::create_organisation)
+            .service(organisations::list_organisations)
+            .service(organisations::get_organisation)
+            .service(referrals::create_referral)
+            .service(referrals::list_referrals)
+            .service(referrals::get_referral),
+    );
 }

@@ -5,8 +5,8 @@ use std::borrow::Cow;
 use std::str::FromStr;
 
 use linkwell_domain::{
-    DateOfBirth, Email, Invalid, NhsNumber, OdsCode, Phone, Postcode, Reason, Reasons,
-    UnknownCode, person, referral, text,
+    DateOfBirth, Email, Invalid, NhsNumber, OdsCode, Phone, Postcode, Reason, Reasons, UnknownCode,
+    person, referral, text,
 };
 use validator::ValidationError;
 
@@ -27,7 +27,11 @@ pub fn name(value: &str) -> Result<(), ValidationError> {
 }
 
 pub fn organisation_name(value: &str) -> Result<(), ValidationError> {
-    check(text::bounded(value, linkwell_domain::organisation::NAME_MAX_CHARS, false))
+    check(text::bounded(
+        value,
+        linkwell_domain::organisation::NAME_MAX_CHARS,
+        false,
+    ))
 }
 
 pub fn address(value: &str) -> Result<(), ValidationError> {
@@ -43,7 +47,11 @@ pub fn summary(value: &str) -> Result<(), ValidationError> {
 }
 
 pub fn external_reference(value: &str) -> Result<(), ValidationError> {
-    check(text::bounded(value, referral::EXTERNAL_REFERENCE_MAX_CHARS, false))
+    check(text::bounded(
+        value,
+        referral::EXTERNAL_REFERENCE_MAX_CHARS,
+        false,
+    ))
 }
 
 pub fn date_of_birth(value: &str) -> Result<(), ValidationError> {

@@ -72,7 +72,12 @@ fn problems(statuses: &[u16]) -> BTreeMap<String, RefOr<Response>> {
         .map(|status| {
             let response = ResponseBuilder::new()
                 .description(describe(*status))
-                .content(PROBLEM_JSON, ContentBuilder::new().schema(Some(Ref::from_schema_name("Problem"))).build())
+                .content(
+                    PROBLEM_JSON,
+                    ContentBuilder::new()
+                        .schema(Some(Ref::from_schema_name("Problem")))
+                        .build(),
+                )
                 .build();
             (status.to_string(), RefOr::T(response))
         })

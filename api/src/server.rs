@@ -27,7 +27,10 @@ pub enum StartError {
     #[error(transparent)]
     Secret(#[from] crate::auth::WeakSecret),
     #[error("cannot listen on {bind}: {source}")]
-    Bind { bind: String, source: std::io::Error },
+    Bind {
+        bind: String,
+        source: std::io::Error,
+    },
 }
 
 /// A started server: await `server` to run it; `addr` is where it listens.
@@ -40,7 +43,9 @@ pub struct Running {
 
 impl std::fmt::Debug for Running {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Running").field("addr", &self.addr).finish_non_exhaustive()
+        f.debug_struct("Running")
+            .field("addr", &self.addr)
+            .finish_non_exhaustive()
     }
 }
 
@@ -86,10 +91,12 @@ pub fn start(config: &Config) -> Result<Running, StartError> {
     if let Some(workers) = config.workers {
         server = server.workers(workers);
     }
-    let server = server.bind(&config.bind).map_err(|source| StartError::Bind {
-        bind: config.bind.clone(),
-        source,
-    })?;
+    let server = server
+        .bind(&config.bind)
+        .map_err(|source| StartError::Bind {
+            bind: config.bind.clone(),
+            source,
+        })?;
     let addr = server
         .addrs()
         .first()

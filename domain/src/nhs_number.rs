@@ -44,12 +44,9 @@ fn ungroup(input: &str) -> Option<[u8; 10]> {
     let bytes = input.as_bytes();
     let ungrouped: Vec<u8> = match bytes.len() {
         10 => bytes.to_vec(),
-        12 if is_separator(bytes[3]) && is_separator(bytes[7]) => [
-            &bytes[..3],
-            &bytes[4..7],
-            &bytes[8..],
-        ]
-        .concat(),
+        12 if is_separator(bytes[3]) && is_separator(bytes[7]) => {
+            [&bytes[..3], &bytes[4..7], &bytes[8..]].concat()
+        }
         _ => return None,
     };
     let mut digits = [0u8; 10];

@@ -75,9 +75,16 @@ mod tests {
 
     #[test]
     fn ods_codes() {
-        assert_eq!(OdsCode::parse(" a81001 ").map(|c| c.to_string()), Ok("A81001".to_owned()));
+        assert_eq!(
+            OdsCode::parse(" a81001 ").map(|c| c.to_string()),
+            Ok("A81001".to_owned())
+        );
         for bad in ["A8", "A81001A81001", "A8-1001", ""] {
-            assert_eq!(OdsCode::parse(bad).map_err(|e| e.code), Err("ods_code_format"), "{bad:?}");
+            assert_eq!(
+                OdsCode::parse(bad).map_err(|e| e.code),
+                Err("ods_code_format"),
+                "{bad:?}"
+            );
         }
     }
 }

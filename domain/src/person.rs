@@ -85,10 +85,13 @@ impl DateOfBirth {
 /// Parses a calendar date written exactly `YYYY-MM-DD`.
 pub fn parse_date(input: &str) -> Result<NaiveDate, Invalid> {
     let well_formed = input.len() == 10
-        && input
-            .bytes()
-            .enumerate()
-            .all(|(i, b)| if i == 4 || i == 7 { b == b'-' } else { b.is_ascii_digit() });
+        && input.bytes().enumerate().all(|(i, b)| {
+            if i == 4 || i == 7 {
+                b == b'-'
+            } else {
+                b.is_ascii_digit()
+            }
+        });
     well_formed
         .then(|| NaiveDate::parse_from_str(input, "%Y-%m-%d").ok())
         .flatten()
@@ -163,12 +166,25 @@ mod tests {
 
     #[test]
     fn dates_of_birth() {
-        let code = |s: &str| DateOfBirth::parse(s, today()).map(DateOfBirth::date).map_err(|e| e.code);
-        assert_eq!(code("1950-02-28"), Ok(NaiveDate::from_ymd_opt(1950, 2, 28).unwrap_or_default()));
+        let code = |s: &str| {
+            DateOfBirth::parse(s, today())
+                .map(DateOfBirth::date)
+                .map_err(|e| e.code)
+        };
+        assert_eq!(
+            code("1950-02-28"),
+            Ok(NaiveDate::from_ymd_opt(1950, 2, 28).unwrap_or_default())
+        );
         assert!(code("2026-03-18").is_ok());
         assert_eq!(code("2026-03-19"), Err("date_of_birth_in_future"));
         assert_eq!(code("1899-12-31"), Err("date_of_birth_implausible"));
-        for bad in ["1950-2-28", "1950-02-30", "28/02/1950", "1950-02-28T00:00:00", ""] {
+        for bad in [
+            "1950-2-28",
+            "1950-02-30",
+            "28/02/1950",
+            "1950-02-28T00:00:00",
+            "",
+        ] {
             assert_eq!(code(bad), Err("date_format"), "{bad:?}");
         }
     }
@@ -178,7 +194,11 @@ mod tests {
         assert!(Phone::parse("01284 123456").is_ok());
         assert!(Phone::parse("+44 (0)7700 900123").is_ok());
         for bad in ["12345", "phone me", "0128412345678901234", "+"] {
-            assert_eq!(Phone::parse(bad).map_err(|e| e.code), Err("phone_format"), "{bad:?}");
+            assert_eq!(
+                Phone::parse(bad).map_err(|e| e.code),
+                Err("phone_format"),
+                "{bad:?}"
+            );
         }
     }
 
@@ -188,8 +208,19 @@ mod tests {
             Email::parse(" Sam.Jones@Example.ORG ").map(|e| e.as_str().to_owned()),
             Ok("Sam.Jones@example.org".to_owned())
         );
-        for bad in ["sam", "sam@", "@example.org", "sam@example", "sam jones@example.org", "sam@exa..mple.org"] {
-            assert_eq!(Email::parse(bad).map_err(|e| e.code), Err("email_format"), "{bad:?}");
+        for bad in [
+            "sam",
+            "sam@",
+            "@example.org",
+            "sam@example",
+            "sam jones@example.org",
+            "sam@exa..mple.org",
+        ] {
+            assert_eq!(
+                Email::parse(bad).map_err(|e| e.code),
+                Err("email_format"),
+                "{bad:?}"
+            );
         }
     }
 
@@ -198,7 +229,8 @@ mod tests {
         let mut person = Person {
             given_name: "Sam".into(),
             family_name: "Jones".into(),
-            date_of_birth: DateOfBirth::parse("1950-02-28", today()).unwrap_or(DateOfBirth(today())),
+            date_of_birth: DateOfBirth::parse("1950-02-28", today())
+                .unwrap_or(DateOfBirth(today())),
             nhs_number: None,
             phone: None,
             email: None,
@@ -206,7 +238,10 @@ mod tests {
             address: None,
             preferred_contact: Some(PreferredContact::Text),
         };
-        assert_eq!(person.check_contact().map_err(|e| e.code), Err("contact_detail_missing"));
+        assert_eq!(
+            person.check_contact().map_err(|e| e.code),
+            Err("contact_detail_missing")
+        );
         person.phone = Phone::parse("07700 900123").ok();
         assert_eq!(person.check_contact(), Ok(()));
         person.preferred_contact = Some(PreferredContact::Letter);

@@ -8,9 +8,8 @@ use regex::Regex;
 use crate::Invalid;
 
 /// Outward code (area, district, optional sub-district) then inward code (sector, unit).
-static SHAPE: LazyLock<Option<Regex>> = LazyLock::new(|| {
-    Regex::new(r"^(?:[A-Z]{1,2}[0-9][A-Z0-9]?|GIR) ?[0-9][A-Z]{2}$").ok()
-});
+static SHAPE: LazyLock<Option<Regex>> =
+    LazyLock::new(|| Regex::new(r"^(?:[A-Z]{1,2}[0-9][A-Z0-9]?|GIR) ?[0-9][A-Z]{2}$").ok());
 
 /// A plausible UK postcode in upper case with one space, e.g. `SW1A 1AA`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -69,7 +68,14 @@ mod tests {
     #[test]
     fn rejects_implausible_shapes() {
         for bad in [
-            "", "SW1A", "12345", "SW1A  1AA", "SW1A-1AA", "1W1A 1AA", "SW1A 1A", "SW1A 1AAA",
+            "",
+            "SW1A",
+            "12345",
+            "SW1A  1AA",
+            "SW1A-1AA",
+            "1W1A 1AA",
+            "SW1A 1A",
+            "SW1A 1AAA",
         ] {
             assert_eq!(parse(bad), Err("postcode_format"), "{bad:?}");
         }

@@ -57,7 +57,14 @@ impl ReferralStatus {
     pub fn next(self) -> &'static [ReferralStatus] {
         use ReferralStatus::*;
         match self {
-            Received => &[Accepted, Declined, Rejected, Withdrawn, Closed, EnteredInError],
+            Received => &[
+                Accepted,
+                Declined,
+                Rejected,
+                Withdrawn,
+                Closed,
+                EnteredInError,
+            ],
             Accepted => &[Active, Declined, Withdrawn, Closed, EnteredInError],
             Active => &[OnHold, Closed, EnteredInError],
             OnHold => &[Active, Closed, EnteredInError],
@@ -201,12 +208,27 @@ mod tests {
         assert_eq!(Received.transition(Accepted, false), Ok(()));
         assert_eq!(Accepted.transition(Active, false), Ok(()));
         assert_eq!(OnHold.transition(Active, false), Ok(()));
-        assert_eq!(Active.transition(OnHold, false).map_err(|e| e.code), Err("reason_required"));
+        assert_eq!(
+            Active.transition(OnHold, false).map_err(|e| e.code),
+            Err("reason_required")
+        );
         assert_eq!(Active.transition(OnHold, true), Ok(()));
-        assert_eq!(Active.transition(Declined, true).map_err(|e| e.code), Err("invalid_transition"));
-        assert_eq!(Received.transition(Active, false).map_err(|e| e.code), Err("invalid_transition"));
-        let finals: Vec<_> = ReferralStatus::ALL.iter().filter(|s| s.is_final()).collect();
-        assert_eq!(finals, [&Declined, &Rejected, &Closed, &Withdrawn, &EnteredInError]);
+        assert_eq!(
+            Active.transition(Declined, true).map_err(|e| e.code),
+            Err("invalid_transition")
+        );
+        assert_eq!(
+            Received.transition(Active, false).map_err(|e| e.code),
+            Err("invalid_transition")
+        );
+        let finals: Vec<_> = ReferralStatus::ALL
+            .iter()
+            .filter(|s| s.is_final())
+            .collect();
+        assert_eq!(
+            finals,
+            [&Declined, &Rejected, &Closed, &Withdrawn, &EnteredInError]
+        );
     }
 
     #[test]

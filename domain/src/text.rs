@@ -38,7 +38,10 @@ mod tests {
     #[test]
     fn trims_and_counts_characters_not_bytes() {
         assert_eq!(bounded("  Zoë  ", 3, false), Ok("Zoë".to_owned()));
-        assert_eq!(bounded("Zoëy", 3, false).map_err(|e| e.code), Err("too_long"));
+        assert_eq!(
+            bounded("Zoëy", 3, false).map_err(|e| e.code),
+            Err("too_long")
+        );
     }
 
     #[test]

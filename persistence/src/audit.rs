@@ -5,9 +5,9 @@ use diesel::prelude::*;
 use uuid::Uuid;
 
 use crate::connection::DbConnection;
+use crate::convert;
 use crate::error::StoreResult;
 use crate::schema::audit_events;
-use crate::convert;
 
 /// One access or attempt, attributable to a caller.
 #[derive(Debug, Clone, PartialEq, Eq)]

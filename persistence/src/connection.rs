@@ -97,6 +97,18 @@ fn redact_password(url: &str) -> String {
     }
 }
 
+/// Opens one connection, configured as the pool configures its own.
+pub fn establish(url: &DatabaseUrl) -> Result<DbConnection, ConnectError> {
+    match url {
+        DatabaseUrl::Sqlite(path) => {
+            let mut conn = SqliteConnection::establish(&path.to_string_lossy())?;
+            dialect::configure_sqlite(&mut conn)?;
+            Ok(DbConnection::Sqlite(conn))
+        }
+        DatabaseUrl::Postgres(url) => Ok(DbConnection::Pg(PgConnection::establish(url)?)),
+    }
+}
+
 /// Opens connections for the pool, configuring each SQLite connection as it opens.
 #[derive(Debug)]
 pub struct Manager {
@@ -117,14 +129,7 @@ impl r2d2::ManageConnection for Manager {
     type Error = ConnectError;
 
     fn connect(&self) -> Result<DbConnection, ConnectError> {
-        match &self.url {
-            DatabaseUrl::Sqlite(path) => {
-                let mut conn = SqliteConnection::establish(&path.to_string_lossy())?;
-                dialect::configure_sqlite(&mut conn)?;
-                Ok(DbConnection::Sqlite(conn))
-            }
-            DatabaseUrl::Postgres(url) => Ok(DbConnection::Pg(PgConnection::establish(url)?)),
-        }
+        establish(&self.url)
     }
 
     fn is_valid(&self, conn: &mut DbConnection) -> Result<(), ConnectError> {

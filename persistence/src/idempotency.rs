@@ -5,9 +5,9 @@ use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 
 use crate::connection::DbConnection;
+use crate::convert;
 use crate::error::StoreResult;
 use crate::schema::idempotency_keys;
-use crate::convert;
 
 /// The first answer to a keyed request.
 #[derive(Debug, Clone, PartialEq, Eq, Insertable, Queryable, Selectable)]
@@ -25,7 +25,11 @@ pub struct StoredResponse {
 }
 
 /// The stored answer for `(scope, key)`, if any.
-pub fn find(conn: &mut DbConnection, scope: &str, key: &str) -> StoreResult<Option<StoredResponse>> {
+pub fn find(
+    conn: &mut DbConnection,
+    scope: &str,
+    key: &str,
+) -> StoreResult<Option<StoredResponse>> {
     Ok(idempotency_keys::table
         .find((scope, key))
         .select(StoredResponse::as_select())
@@ -43,8 +47,8 @@ pub fn save(conn: &mut DbConnection, response: &StoredResponse) -> StoreResult<(
 
 /// Forgets answers older than `cutoff`; returns how many.
 pub fn purge_before(conn: &mut DbConnection, cutoff: DateTime<Utc>) -> StoreResult<usize> {
-    Ok(
-        diesel::delete(idempotency_keys::table.filter(idempotency_keys::created_at.lt(convert::to_db(cutoff))))
-            .execute(conn)?,
+    Ok(diesel::delete(
+        idempotency_keys::table.filter(idempotency_keys::created_at.lt(convert::to_db(cutoff))),
     )
+    .execute(conn)?)
 }

@@ -7,6 +7,7 @@
 
 pub mod audit;
 pub mod connection;
+mod convert;
 pub mod dialect;
 pub mod error;
 pub mod idempotency;
@@ -15,10 +16,10 @@ pub mod organisations;
 pub mod page;
 pub mod referrals;
 mod schema;
-mod convert;
 
 pub use connection::{
-    DatabaseUrl, DbConnection, Pool, PoolOptions, PooledConnection, checkout, connect, ping,
+    DatabaseUrl, DbConnection, Pool, PoolOptions, PooledConnection, checkout, connect, establish,
+    ping,
 };
 pub use dialect::write_transaction;
 pub use error::{StoreError, StoreResult};

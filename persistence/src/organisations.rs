@@ -66,7 +66,8 @@ pub fn find_by_ods_code(conn: &mut DbConnection, code: &OdsCode) -> StoreResult<
         .select(organisations::id)
         .first(conn)
         .optional()?;
-    id.map(|id| convert::uuid("organisation id", &id)).transpose()
+    id.map(|id| convert::uuid("organisation id", &id))
+        .transpose()
 }
 
 /// One organisation by id.
@@ -100,7 +101,9 @@ pub fn list(
         query = query.filter(
             organisations::created_at
                 .lt(at)
-                .or(organisations::created_at.eq(at).and(organisations::id.lt(id.to_string()))),
+                .or(organisations::created_at
+                    .eq(at)
+                    .and(organisations::id.lt(id.to_string()))),
         );
     }
     query

@@ -193,9 +193,9 @@ pub fn list(
     if let Some(Keyset { at, id }) = after {
         let at = convert::to_db(at);
         query = query.filter(
-            referrals::received_at
-                .lt(at)
-                .or(referrals::received_at.eq(at).and(referrals::id.lt(id.to_string()))),
+            referrals::received_at.lt(at).or(referrals::received_at
+                .eq(at)
+                .and(referrals::id.lt(id.to_string()))),
         );
     }
     let rows = query.load(conn)?;

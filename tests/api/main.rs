@@ -1,1 +1,15 @@
-fn main(){}
+//! Black-box tests: the real app over HTTP, on SQLite (default) or PostgreSQL
+//! (`TEST_BACKEND=postgres` with `TEST_DATABASE_URL`), a fresh database per test.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod audit;
+mod auth;
+mod errors;
+mod health;
+mod idempotency;
+mod listing;
+mod migrations;
+mod openapi;
+mod organisations;
+mod referrals;
+mod support;

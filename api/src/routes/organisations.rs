@@ -10,9 +10,8 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 use validator::Validate;
 
-use crate::access::{Allowed, CreateOrganisation, GetOrganisation, ListOrganisations};
+use crate::access::{Allowed, AllowedJson, CreateOrganisation, GetOrganisation, ListOrganisations};
 use crate::error::{ApiError, FieldError};
-use crate::extract::ValidJson;
 use crate::pagination;
 use crate::schema::{CreateProblems, ListProblems, ReadProblems};
 use crate::state::AppState;
@@ -99,16 +98,19 @@ fn invalid_at(pointer: &str) -> impl Fn(Invalid) -> ApiError + '_ {
 )]
 #[post("/organisations")]
 pub async fn create_organisation(
-    _allowed: Allowed<CreateOrganisation>,
+    request: AllowedJson<CreateOrganisation, OrganisationInput>,
     state: web::Data<AppState>,
-    body: ValidJson<OrganisationInput>,
 ) -> Result<HttpResponse, ApiError> {
-    let input = body.value;
+    let input = request.body.value;
     let now = clock::now();
     let org = Organisation {
         id: Uuid::now_v7(),
-        name: text::bounded(&input.name, linkwell_domain::organisation::NAME_MAX_CHARS, false)
-            .map_err(invalid_at("/name"))?,
+        name: text::bounded(
+            &input.name,
+            linkwell_domain::organisation::NAME_MAX_CHARS,
+            false,
+        )
+        .map_err(invalid_at("/name"))?,
         kind: input
             .kind
             .parse::<OrganisationKind>()
@@ -225,7 +227,10 @@ pub async fn list_organisations(
     let (rows, next_cursor) = pagination::finish(
         rows,
         limit,
-        |o| Keyset { at: o.created_at, id: o.id },
+        |o| Keyset {
+            at: o.created_at,
+            id: o.id,
+        },
         &state.cursors,
         &scope,
     );

@@ -6,8 +6,8 @@ use actix_web::{HttpResponse, get, post, web};
 use chrono::{DateTime, Duration, NaiveTime, Utc};
 use linkwell_domain::person::parse_date;
 use linkwell_domain::{
-    DateOfBirth, Email, Invalid, NewReferral, NhsNumber, Person, Phone, Postcode, Reason,
-    Reasons, Referral, ReferralSource, ReferralStatus, referral, text,
+    DateOfBirth, Email, Invalid, NewReferral, NhsNumber, Person, Phone, Postcode, Reason, Reasons,
+    Referral, ReferralSource, ReferralStatus, referral, text,
 };
 use linkwell_persistence::referrals::{self, ReferralFilter, Visibility};
 use linkwell_persistence::{DbConnection, Keyset};
@@ -16,11 +16,10 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 use validator::Validate;
 
-use crate::access::{Allowed, CreateReferral, GetReferral, ListReferrals};
+use crate::access::{Allowed, AllowedJson, CreateReferral, GetReferral, ListReferrals};
 use crate::audit::{Actor, Outcome};
 use crate::auth::Caller;
 use crate::error::{ApiError, FieldError};
-use crate::extract::ValidJson;
 use crate::idempotency::{self, IdempotencyKey, Keyed};
 use crate::pagination::{self, CursorKey};
 use crate::schema::{CreateProblems, ListProblems, ReadProblems};
@@ -247,10 +246,11 @@ fn etag(version: i64) -> (header::HeaderName, String) {
     (header::ETAG, format!("\"{version}\""))
 }
 
-/// What a create came to.
+/// What a create came to. A refusal is a value, not an error, so its audit row commits.
 enum Created {
     New,
     Replay(linkwell_persistence::idempotency::StoredResponse),
+    Refused(ApiError),
 }
 
 /// Refer a person.
@@ -279,15 +279,14 @@ enum Created {
 )]
 #[post("/referrals")]
 pub async fn create_referral(
-    allowed: Allowed<CreateReferral>,
+    request: AllowedJson<CreateReferral, ReferralInput>,
     state: web::Data<AppState>,
     key: IdempotencyKey,
-    body: ValidJson<ReferralInput>,
 ) -> Result<HttpResponse, ApiError> {
-    let actor = allowed.actor;
+    let AllowedJson { actor, body, .. } = request;
+    let keyed = Keyed::new(key, &actor.caller, "create_referral", &body.raw)?;
     let now = clock::now();
     let new = body.value.into_domain(now.date_naive())?;
-    let keyed = Keyed::new(key, &actor.caller, "create_referral", &body.raw);
     let referral = Referral {
         id: Uuid::now_v7(),
         status: ReferralStatus::Received,
@@ -306,7 +305,14 @@ pub async fn create_referral(
     let location = format!("/v1/referrals/{}", referral.id);
     let (stored_json, stored_location) = (json.clone(), location.clone());
     let created = db::transaction(&state, move |conn| {
-        create(conn, &actor, &referral, keyed.as_ref(), &stored_json, &stored_location)
+        create(
+            conn,
+            &actor,
+            &referral,
+            keyed.as_ref(),
+            &stored_json,
+            &stored_location,
+        )
     })
     .await?;
     Ok(match created {
@@ -316,6 +322,7 @@ pub async fn create_referral(
             .content_type("application/json")
             .body(json),
         Created::Replay(stored) => idempotency::replay(&stored),
+        Created::Refused(error) => return Err(error),
     })
 }
 
@@ -342,22 +349,23 @@ fn create(
                 return Ok(Created::Replay(stored));
             }
             Ok(None) => {}
-            Err(refused) => {
+            Err(ApiError::IdempotencyKeyReused) => {
                 actor.record(conn, ACTION, None, Outcome::Rejected)?;
-                return Err(refused);
+                return Ok(Created::Refused(ApiError::IdempotencyKeyReused));
             }
+            Err(other) => return Err(other),
         }
     }
     if let (Some(org), Some(reference)) = (referral.referrer_org_id, &referral.external_reference)
         && let Some(existing) = referrals::find_by_external_reference(conn, org, reference)?
     {
         actor.record(conn, ACTION, Some(existing), Outcome::Conflict)?;
-        return Err(ApiError::Duplicate {
+        return Ok(Created::Refused(ApiError::Duplicate {
             detail: format!(
                 "your organisation already sent a referral with this external_reference: {existing}"
             ),
             existing_id: existing.to_string(),
-        });
+        }));
     }
     referrals::insert(conn, referral, &actor.caller.sub)?;
     if let Some(keyed) = keyed {
@@ -393,7 +401,11 @@ pub async fn get_referral(
     let visibility = visibility(&actor.caller);
     let found = db::transaction(&state, move |conn| {
         let found = referrals::get(conn, id, visibility)?;
-        let outcome = if found.is_some() { Outcome::Success } else { Outcome::NotFound };
+        let outcome = if found.is_some() {
+            Outcome::Success
+        } else {
+            Outcome::NotFound
+        };
         actor.record(conn, "referral.read", Some(id), outcome)?;
         Ok(found)
     })
@@ -490,14 +502,26 @@ impl ReferralQuery {
 fn instant(name: &str, value: &str, end: bool) -> Result<DateTime<Utc>, ApiError> {
     if let Ok(date) = parse_date(value) {
         let start = date.and_time(NaiveTime::MIN).and_utc();
-        return Ok(if end { start + Duration::days(1) } else { start });
+        return Ok(if end {
+            start + Duration::days(1)
+        } else {
+            start
+        });
     }
     let at = DateTime::parse_from_rfc3339(value)
         .map_err(|_| {
-            ApiError::bad_parameter(name, "invalid_date", "must be a date (YYYY-MM-DD) or an RFC 3339 time")
+            ApiError::bad_parameter(
+                name,
+                "invalid_date",
+                "must be a date (YYYY-MM-DD) or an RFC 3339 time",
+            )
         })?
         .with_timezone(&Utc);
-    Ok(if end { at + Duration::microseconds(1) } else { at })
+    Ok(if end {
+        at + Duration::microseconds(1)
+    } else {
+        at
+    })
 }
 
 /// List referrals, newest first.
@@ -534,7 +558,10 @@ pub async fn list_referrals(
     let (rows, next_cursor) = pagination::finish(
         rows,
         limit,
-        |r| Keyset { at: r.received_at, id: r.id },
+        |r| Keyset {
+            at: r.received_at,
+            id: r.id,
+        },
         &state.cursors,
         &scope,
     );

@@ -1,0 +1,98 @@
+//! The published contract: `openapi.yaml` is what the code generates, and what it says about
+//! roles is what the server enforces.
+
+use linkwell_domain::Role;
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use crate::support::TestApp;
+
+#[test]
+fn openapi_yaml_matches_the_code() {
+    let generated = linkwell_api::openapi::yaml().unwrap();
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../openapi.yaml");
+    let published = std::fs::read_to_string(path).unwrap_or_default();
+    assert!(
+        published == generated,
+        "openapi.yaml is out of date: run `make openapi` and commit the result"
+    );
+}
+
+#[tokio::test]
+async fn the_served_document_is_the_published_one() {
+    let app = TestApp::spawn().await;
+    let served = app.call(Method::GET, "/openapi.json", None, None).await;
+    assert_eq!(served.status, StatusCode::OK);
+    let expected = serde_json::to_value(linkwell_api::openapi::document()).unwrap();
+    assert_eq!(served.body, expected);
+    assert_eq!(served.body["openapi"], "3.1.0");
+}
+
+fn operations(doc: &Value) -> Vec<(String, String, Value)> {
+    let mut out = Vec::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, operation) in item.as_object().unwrap() {
+            out.push((method.to_uppercase(), path.clone(), operation.clone()));
+        }
+    }
+    out
+}
+
+#[test]
+fn every_secured_operation_names_its_roles_and_declares_its_errors() {
+    let doc = serde_json::to_value(linkwell_api::openapi::document()).unwrap();
+    for (method, path, operation) in operations(&doc) {
+        let responses = operation["responses"].as_object().unwrap();
+        if path.starts_with("/v1/") {
+            let roles = operation["x-roles"].as_array().unwrap_or_else(|| panic!("{method} {path}"));
+            assert!(!roles.is_empty());
+            assert_eq!(operation["security"], json!([{"bearer": []}]), "{method} {path}");
+            for status in ["401", "403", "503"] {
+                assert!(responses.contains_key(status), "{method} {path} declares {status}");
+            }
+            let description = operation["description"].as_str().unwrap();
+            assert!(description.contains("**Roles:**"), "{method} {path}");
+        }
+        if path.contains("{id}") {
+            assert!(responses.contains_key("404") && responses.contains_key("400"), "{method} {path}");
+        }
+        if method == "POST" {
+            for status in ["400", "413", "415", "422"] {
+                assert!(responses.contains_key(status), "{method} {path} declares {status}");
+            }
+        }
+    }
+}
+
+/// The role × operation matrix, generated from the spec: a role outside `x-roles` gets 403;
+/// a role inside never does.
+#[tokio::test]
+async fn the_spec_roles_are_the_enforced_roles() {
+    let app = TestApp::spawn().await;
+    let org = app.organisation("Practice", "gp_practice").await;
+    let doc = serde_json::to_value(linkwell_api::openapi::document()).unwrap();
+    let mut cells = 0;
+    for (method, path, operation) in operations(&doc) {
+        let Some(roles) = operation["x-roles"].as_array() else { continue };
+        let allowed: Vec<&str> = roles.iter().map(|r| r.as_str().unwrap()).collect();
+        let concrete = path.replace("{id}", &Uuid::new_v4().to_string());
+        for role in Role::ALL {
+            let token = app.token(*role, Some(org));
+            let body = (method == "POST").then(|| json!({}));
+            let method = Method::from_bytes(method.as_bytes()).unwrap();
+            let reply = app.call(method.clone(), &concrete, Some(&token), body.as_ref()).await;
+            if allowed.contains(&role.as_str()) {
+                assert!(
+                    ![401, 403].contains(&reply.status.as_u16()),
+                    "{role} may {method} {path}: {}",
+                    reply.text
+                );
+            } else {
+                assert_eq!(reply.status.as_u16(), 403, "{role} may not {method} {path}: {}", reply.text);
+            }
+            cells += 1;
+        }
+    }
+    assert_eq!(cells, 6 * Role::ALL.len());
+}
