@@ -27,7 +27,8 @@ impl RouteTable {
                     ("PATCH", item.patch.is_some()),
                 ]
                 .into_iter()
-                .filter_map(|(m, present)| present.then(|| m.to_owned()))
+                .filter(|(_, present)| *present)
+                .map(|(m, _)| m.to_owned())
                 .collect();
                 if methods.iter().any(|m| m == "GET") {
                     methods.push("HEAD".into());

@@ -48,7 +48,10 @@ impl FromRequest for IdempotencyKey {
     type Future = Ready<Result<Self, ApiError>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let raw = req.headers().get(&IDEMPOTENCY_KEY).map(|v| v.as_bytes().to_vec());
+        let raw = req
+            .headers()
+            .get(&IDEMPOTENCY_KEY)
+            .map(|v| v.as_bytes().to_vec());
         ready(Ok(Self(raw)))
     }
 }

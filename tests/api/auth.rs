@@ -53,7 +53,10 @@ async fn no_token_is_401_with_a_bearer_challenge() {
     let app = TestApp::spawn().await;
     let reply = app.call(Method::GET, "/v1/referrals", None, None).await;
     reply.problem(401, "unauthorized");
-    assert_eq!(reply.header("www-authenticate"), Some(r#"Bearer realm="linkwell""#));
+    assert_eq!(
+        reply.header("www-authenticate"),
+        Some(r#"Bearer realm="linkwell""#)
+    );
     let reply = app
         .client
         .get(app.url("/v1/referrals"))
@@ -67,7 +70,10 @@ async fn no_token_is_401_with_a_bearer_challenge() {
 #[tokio::test]
 async fn a_good_token_passes() {
     let app = TestApp::spawn().await;
-    assert_eq!(status_with(&app, &app.sign(&claims("coordinator"))).await, 200);
+    assert_eq!(
+        status_with(&app, &app.sign(&claims("coordinator"))).await,
+        200
+    );
     // Within the 30 s leeway.
     let mut recent = claims("coordinator");
     recent.exp = chrono::Utc::now().timestamp() - 10;
@@ -82,7 +88,12 @@ async fn forged_or_malformed_tokens_are_401() {
     let payload = base64_url(&serde_json::to_vec(&json_claims("admin")).unwrap());
     assert_unauthorized(&app, &format!("{header}.{payload}."), "alg none").await;
     // Another algorithm with the same key.
-    assert_unauthorized(&app, &sign_json(Algorithm::HS512, &json_claims("admin")), "HS512").await;
+    assert_unauthorized(
+        &app,
+        &sign_json(Algorithm::HS512, &json_claims("admin")),
+        "HS512",
+    )
+    .await;
     // Another key.
     let other = jsonwebtoken::encode(
         &Header::new(Algorithm::HS256),
@@ -95,28 +106,61 @@ async fn forged_or_malformed_tokens_are_401() {
     assert_unauthorized(&app, "", "empty").await;
 }
 
+/// A change to a token's claims.
+type Change = Box<dyn Fn(&mut Value)>;
+
 #[tokio::test]
 async fn wrong_or_missing_claims_are_401() {
     let app = TestApp::spawn().await;
     let now = chrono::Utc::now().timestamp();
-    let cases: Vec<(&str, Box<dyn Fn(&mut Value)>)> = vec![
+    let cases: Vec<(&str, Change)> = vec![
         ("wrong aud", Box::new(|c| c["aud"] = json!("someone-else"))),
         ("wrong iss", Box::new(|c| c["iss"] = json!("evil"))),
-        ("no exp", Box::new(|c| drop(c.as_object_mut().unwrap().remove("exp")))),
-        ("no nbf", Box::new(|c| drop(c.as_object_mut().unwrap().remove("nbf")))),
-        ("no sub", Box::new(|c| drop(c.as_object_mut().unwrap().remove("sub")))),
-        ("no iss", Box::new(|c| drop(c.as_object_mut().unwrap().remove("iss")))),
-        ("no aud", Box::new(|c| drop(c.as_object_mut().unwrap().remove("aud")))),
-        ("expired past leeway", Box::new(move |c| c["exp"] = json!(now - 120))),
-        ("nbf in the future", Box::new(move |c| c["nbf"] = json!(now + 120))),
-        ("exp as a string", Box::new(move |c| c["exp"] = json!((now + 300).to_string()))),
+        (
+            "no exp",
+            Box::new(|c| drop(c.as_object_mut().unwrap().remove("exp"))),
+        ),
+        (
+            "no nbf",
+            Box::new(|c| drop(c.as_object_mut().unwrap().remove("nbf"))),
+        ),
+        (
+            "no sub",
+            Box::new(|c| drop(c.as_object_mut().unwrap().remove("sub"))),
+        ),
+        (
+            "no iss",
+            Box::new(|c| drop(c.as_object_mut().unwrap().remove("iss"))),
+        ),
+        (
+            "no aud",
+            Box::new(|c| drop(c.as_object_mut().unwrap().remove("aud"))),
+        ),
+        (
+            "expired past leeway",
+            Box::new(move |c| c["exp"] = json!(now - 120)),
+        ),
+        (
+            "nbf in the future",
+            Box::new(move |c| c["nbf"] = json!(now + 120)),
+        ),
+        (
+            "exp as a string",
+            Box::new(move |c| c["exp"] = json!((now + 300).to_string())),
+        ),
         ("unknown role", Box::new(|c| c["role"] = json!("superuser"))),
         ("blank sub", Box::new(|c| c["sub"] = json!(" "))),
-        ("referrer without org", Box::new(|c| c["role"] = json!("referrer"))),
-        ("org not a uuid", Box::new(|c| {
-            c["role"] = json!("referrer");
-            c["org"] = json!("practice-1");
-        })),
+        (
+            "referrer without org",
+            Box::new(|c| c["role"] = json!("referrer")),
+        ),
+        (
+            "org not a uuid",
+            Box::new(|c| {
+                c["role"] = json!("referrer");
+                c["org"] = json!("practice-1");
+            }),
+        ),
     ];
     for (why, change) in cases {
         let mut claims = json_claims("coordinator");
@@ -144,7 +188,9 @@ async fn roles_without_access_are_403() {
 async fn a_role_check_comes_before_reading_the_body() {
     let app = TestApp::spawn().await;
     let partner = app.token(Role::Partner, Some(Uuid::new_v4()));
-    let reply = app.post("/v1/referrals", &partner, &json!({"nonsense": true})).await;
+    let reply = app
+        .post("/v1/referrals", &partner, &json!({"nonsense": true}))
+        .await;
     reply.problem(403, "forbidden");
 }
 
@@ -152,7 +198,10 @@ fn base64_url(bytes: &[u8]) -> String {
     const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
     let mut out = String::new();
     for chunk in bytes.chunks(3) {
-        let n = chunk.iter().enumerate().fold(0u32, |acc, (i, b)| acc | (u32::from(*b) << (16 - 8 * i)));
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |acc, (i, b)| acc | (u32::from(*b) << (16 - 8 * i)));
         let chars = chunk.len() + 1;
         for i in 0..chars {
             out.push(char::from(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize]));

@@ -21,7 +21,12 @@ async fn wrong_methods_are_405_with_allow() {
     reply.problem(405, "method_not_allowed");
     assert_eq!(reply.header("allow"), Some("GET, POST, HEAD"));
     let reply = app
-        .call(Method::PUT, &format!("/v1/referrals/{}", uuid::Uuid::new_v4()), None, None)
+        .call(
+            Method::PUT,
+            &format!("/v1/referrals/{}", uuid::Uuid::new_v4()),
+            None,
+            None,
+        )
         .await;
     reply.problem(405, "method_not_allowed");
     assert_eq!(reply.header("allow"), Some("GET, HEAD"));
@@ -29,9 +34,17 @@ async fn wrong_methods_are_405_with_allow() {
     reply.problem(405, "method_not_allowed");
 }
 
-async fn raw_post(app: &TestApp, content_type: Option<&str>, body: Vec<u8>) -> crate::support::Reply {
+async fn raw_post(
+    app: &TestApp,
+    content_type: Option<&str>,
+    body: Vec<u8>,
+) -> crate::support::Reply {
     let token = app.coordinator();
-    let mut request = app.client.post(app.url("/v1/referrals")).bearer_auth(token).body(body);
+    let mut request = app
+        .client
+        .post(app.url("/v1/referrals"))
+        .bearer_auth(token)
+        .body(body);
     if let Some(ct) = content_type {
         request = request.header("content-type", ct);
     }
@@ -60,11 +73,20 @@ async fn malformed_json_is_400() {
 async fn non_json_content_types_are_415() {
     let app = TestApp::spawn().await;
     let body = serde_json::to_vec(&referral_body("X")).unwrap();
-    for ct in [None, Some("text/plain"), Some("application/x-www-form-urlencoded")] {
+    for ct in [
+        None,
+        Some("text/plain"),
+        Some("application/x-www-form-urlencoded"),
+    ] {
         let reply = raw_post(&app, ct, body.clone()).await;
         reply.problem(415, "unsupported_media_type");
     }
-    let ok = raw_post(&app, Some("application/vnd.linkwell+json; charset=utf-8"), body).await;
+    let ok = raw_post(
+        &app,
+        Some("application/vnd.linkwell+json; charset=utf-8"),
+        body,
+    )
+    .await;
     assert_eq!(ok.status, StatusCode::CREATED, "{}", ok.text);
 }
 
@@ -73,7 +95,12 @@ async fn bodies_over_64_kib_are_413_and_store_nothing() {
     let app = TestApp::spawn().await;
     let mut body = referral_body("BIG");
     body["summary"] = json!("x".repeat(70 * 1024));
-    let reply = raw_post(&app, Some("application/json"), serde_json::to_vec(&body).unwrap()).await;
+    let reply = raw_post(
+        &app,
+        Some("application/json"),
+        serde_json::to_vec(&body).unwrap(),
+    )
+    .await;
     reply.problem(413, "payload_too_large");
     let list = app.get("/v1/referrals", &app.coordinator()).await;
     assert_eq!(list.body["items"], json!([]));
@@ -87,12 +114,21 @@ async fn shape_errors_are_422_with_pointers() {
     wrong_type["reasons"] = json!("loneliness");
     let reply = app.refer(&token, &wrong_type).await;
     reply.problem(422, "validation_failed");
-    assert_eq!(reply.field_errors(), [("/reasons".into(), "invalid_type".into())]);
+    assert_eq!(
+        reply.field_errors(),
+        [("/reasons".into(), "invalid_type".into())]
+    );
 
     let mut missing = referral_body("A");
-    missing["person"].as_object_mut().unwrap().remove("date_of_birth");
+    missing["person"]
+        .as_object_mut()
+        .unwrap()
+        .remove("date_of_birth");
     let reply = app.refer(&token, &missing).await;
-    assert_eq!(reply.field_errors(), [("/person/date_of_birth".into(), "required".into())]);
+    assert_eq!(
+        reply.field_errors(),
+        [("/person/date_of_birth".into(), "required".into())]
+    );
 
     let reply = app.refer(&token, &json!([1, 2])).await;
     reply.problem(422, "validation_failed");
@@ -118,7 +154,12 @@ async fn bad_path_and_query_parameters_are_400() {
     ] {
         let reply = app.get(&format!("/v1/referrals?{query}"), &token).await;
         reply.problem(400, "invalid_parameter");
-        assert_eq!(reply.field_errors()[0].0, parameter, "{query}: {}", reply.text);
+        assert_eq!(
+            reply.field_errors()[0].0,
+            parameter,
+            "{query}: {}",
+            reply.text
+        );
     }
 }
 
@@ -129,7 +170,8 @@ async fn error_bodies_never_show_internals() {
     let replies = [
         app.get("/v1/referrals/not-a-uuid", &token).await,
         app.refer(&token, &json!({"person": 1})).await,
-        app.call(Method::GET, "/v1/referrals", Some("garbage"), None).await,
+        app.call(Method::GET, "/v1/referrals", Some("garbage"), None)
+            .await,
     ];
     for reply in replies {
         for leak in ["panicked", "diesel", "SELECT", ".rs", "src/", "serde"] {

@@ -21,7 +21,10 @@ async fn every_response_carries_the_security_headers_and_a_request_id() {
     assert_eq!(reply.header("x-content-type-options"), Some("nosniff"));
     assert_eq!(reply.header("cache-control"), Some("no-store"));
     let generated = reply.header("x-request-id").unwrap();
-    assert_eq!(uuid::Uuid::parse_str(generated).map(|u| u.get_version_num()), Ok(4));
+    assert_eq!(
+        uuid::Uuid::parse_str(generated).map(|u| u.get_version_num()),
+        Ok(4)
+    );
 }
 
 #[tokio::test]
@@ -54,7 +57,9 @@ async fn the_docs_are_served_without_internet() {
     let page = app.call(Method::GET, "/docs/", None, None).await;
     assert_eq!(page.status, StatusCode::OK);
     assert!(page.text.contains("swagger-ui"), "{}", page.text);
-    let bundle = app.call(Method::GET, "/docs/swagger-ui-bundle.js", None, None).await;
+    let bundle = app
+        .call(Method::GET, "/docs/swagger-ui-bundle.js", None, None)
+        .await;
     assert_eq!(bundle.status, StatusCode::OK);
     assert!(bundle.text.len() > 100_000);
 }

@@ -81,9 +81,18 @@ async fn keys_are_scoped_to_the_caller() {
 #[tokio::test]
 async fn a_bad_key_is_400() {
     let app = TestApp::spawn().await;
-    let reply = keyed(&app, &app.coordinator(), &"k".repeat(256), &referral_body("E")).await;
+    let reply = keyed(
+        &app,
+        &app.coordinator(),
+        &"k".repeat(256),
+        &referral_body("E"),
+    )
+    .await;
     reply.problem(400, "invalid_parameter");
-    assert_eq!(reply.field_errors(), [("Idempotency-Key".into(), "invalid_header".into())]);
+    assert_eq!(
+        reply.field_errors(),
+        [("Idempotency-Key".into(), "invalid_header".into())]
+    );
 }
 
 #[tokio::test]

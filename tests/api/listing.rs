@@ -22,7 +22,12 @@ async fn pages_walk_every_referral_once_while_others_arrive() {
     let token = app.coordinator();
     let mut created = Vec::new();
     for i in 0..23 {
-        created.push(app.refer(&token, &referral_body(&format!("P-{i}"))).await.id().to_string());
+        created.push(
+            app.refer(&token, &referral_body(&format!("P-{i}")))
+                .await
+                .id()
+                .to_string(),
+        );
     }
     created.reverse();
     let mut seen = Vec::new();
@@ -38,7 +43,8 @@ async fn pages_walk_every_referral_once_while_others_arrive() {
         seen.extend(ids(&page));
         pages += 1;
         // Newer referrals arriving mid-walk neither shift nor repeat later pages.
-        app.refer(&token, &referral_body(&format!("NEW-{pages}"))).await;
+        app.refer(&token, &referral_body(&format!("NEW-{pages}")))
+            .await;
         match page.body["next_cursor"].as_str() {
             Some(next) => cursor = Some(next.to_owned()),
             None => break,
@@ -79,14 +85,28 @@ async fn filters_combine() {
     let id = |r: &Reply| r.body["id"].as_str().unwrap().to_owned();
 
     let q = |query: &str| format!("/v1/referrals?{query}");
-    assert_eq!(ids(&app.get(&q("reason=housing"), &token).await), [id(&both), id(&housing)]);
-    assert_eq!(ids(&app.get(&q("reason=loneliness"), &token).await), [id(&both), id(&lonely)]);
-    assert_eq!(ids(&app.get(&q("source=other_agency"), &token).await), [id(&housing)]);
     assert_eq!(
-        ids(&app.get(&q("source=gp_practice&reason=housing"), &token).await),
+        ids(&app.get(&q("reason=housing"), &token).await),
+        [id(&both), id(&housing)]
+    );
+    assert_eq!(
+        ids(&app.get(&q("reason=loneliness"), &token).await),
+        [id(&both), id(&lonely)]
+    );
+    assert_eq!(
+        ids(&app.get(&q("source=other_agency"), &token).await),
+        [id(&housing)]
+    );
+    assert_eq!(
+        ids(&app
+            .get(&q("source=gp_practice&reason=housing"), &token)
+            .await),
         [id(&both)]
     );
-    assert_eq!(ids(&app.get(&q("status=received&limit=10"), &token).await).len(), 3);
+    assert_eq!(
+        ids(&app.get(&q("status=received&limit=10"), &token).await).len(),
+        3
+    );
     assert_eq!(ids(&app.get(&q("status=accepted"), &token).await).len(), 0);
 
     let today = chrono::Utc::now().date_naive();
@@ -100,9 +120,15 @@ async fn filters_combine() {
     assert_eq!(ids(&up_to), [id(&lonely), id(&housing)]);
     let from = app.get(&q(&format!("received_from={at}")), &token).await;
     assert_eq!(ids(&from), [id(&both), id(&lonely)]);
-    app.get(&q(&format!("received_from={today}&received_to={}", today.pred_opt().unwrap())), &token)
-        .await
-        .problem(400, "invalid_parameter");
+    app.get(
+        &q(&format!(
+            "received_from={today}&received_to={}",
+            today.pred_opt().unwrap()
+        )),
+        &token,
+    )
+    .await
+    .problem(400, "invalid_parameter");
 }
 
 #[tokio::test]
@@ -119,14 +145,24 @@ async fn a_tampered_or_foreign_cursor_is_400() {
     flipped[0] = if flipped[0] == b'A' { b'B' } else { b'A' };
     let tampered = format!("{}.{tag}", String::from_utf8(flipped).unwrap());
     for bad in [tampered.as_str(), "x", "x.y", &cursor[..cursor.len() - 2]] {
-        let reply = app.get(&format!("/v1/referrals?limit=1&cursor={bad}"), &token).await;
+        let reply = app
+            .get(&format!("/v1/referrals?limit=1&cursor={bad}"), &token)
+            .await;
         reply.problem(400, "invalid_parameter");
-        assert_eq!(reply.field_errors(), [("cursor".into(), "invalid_cursor".into())]);
+        assert_eq!(
+            reply.field_errors(),
+            [("cursor".into(), "invalid_cursor".into())]
+        );
     }
     let other_filter = app
-        .get(&format!("/v1/referrals?limit=1&status=received&cursor={cursor}"), &token)
+        .get(
+            &format!("/v1/referrals?limit=1&status=received&cursor={cursor}"),
+            &token,
+        )
         .await;
     other_filter.problem(400, "invalid_parameter");
-    let good = app.get(&format!("/v1/referrals?limit=1&cursor={cursor}"), &token).await;
+    let good = app
+        .get(&format!("/v1/referrals?limit=1&cursor={cursor}"), &token)
+        .await;
     assert_eq!(good.status, StatusCode::OK);
 }

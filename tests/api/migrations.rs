@@ -9,9 +9,15 @@ async fn migrations_go_up_down_and_up_to_the_same_schema() {
     let app = TestApp::spawn().await;
     let mut conn = app.db();
     let before = dialect::describe_schema(&mut conn).unwrap();
-    assert!(before.iter().any(|c| c.starts_with("referrals.")), "{before:?}");
+    assert!(
+        before.iter().any(|c| c.starts_with("referrals.")),
+        "{before:?}"
+    );
     assert_eq!(migrate::revert_all(&mut conn).unwrap(), 1);
-    assert_eq!(dialect::describe_schema(&mut conn).unwrap(), Vec::<String>::new());
+    assert_eq!(
+        dialect::describe_schema(&mut conn).unwrap(),
+        Vec::<String>::new()
+    );
     assert_eq!(migrate::run(&mut conn).unwrap(), 1);
     assert_eq!(dialect::describe_schema(&mut conn).unwrap(), before);
 }

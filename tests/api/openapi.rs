@@ -45,21 +45,36 @@ fn every_secured_operation_names_its_roles_and_declares_its_errors() {
     for (method, path, operation) in operations(&doc) {
         let responses = operation["responses"].as_object().unwrap();
         if path.starts_with("/v1/") {
-            let roles = operation["x-roles"].as_array().unwrap_or_else(|| panic!("{method} {path}"));
+            let roles = operation["x-roles"]
+                .as_array()
+                .unwrap_or_else(|| panic!("{method} {path}"));
             assert!(!roles.is_empty());
-            assert_eq!(operation["security"], json!([{"bearer": []}]), "{method} {path}");
+            assert_eq!(
+                operation["security"],
+                json!([{"bearer": []}]),
+                "{method} {path}"
+            );
             for status in ["401", "403", "503"] {
-                assert!(responses.contains_key(status), "{method} {path} declares {status}");
+                assert!(
+                    responses.contains_key(status),
+                    "{method} {path} declares {status}"
+                );
             }
             let description = operation["description"].as_str().unwrap();
             assert!(description.contains("**Roles:**"), "{method} {path}");
         }
         if path.contains("{id}") {
-            assert!(responses.contains_key("404") && responses.contains_key("400"), "{method} {path}");
+            assert!(
+                responses.contains_key("404") && responses.contains_key("400"),
+                "{method} {path}"
+            );
         }
         if method == "POST" {
             for status in ["400", "413", "415", "422"] {
-                assert!(responses.contains_key(status), "{method} {path} declares {status}");
+                assert!(
+                    responses.contains_key(status),
+                    "{method} {path} declares {status}"
+                );
             }
         }
     }
@@ -74,14 +89,18 @@ async fn the_spec_roles_are_the_enforced_roles() {
     let doc = serde_json::to_value(linkwell_api::openapi::document()).unwrap();
     let mut cells = 0;
     for (method, path, operation) in operations(&doc) {
-        let Some(roles) = operation["x-roles"].as_array() else { continue };
+        let Some(roles) = operation["x-roles"].as_array() else {
+            continue;
+        };
         let allowed: Vec<&str> = roles.iter().map(|r| r.as_str().unwrap()).collect();
         let concrete = path.replace("{id}", &Uuid::new_v4().to_string());
         for role in Role::ALL {
             let token = app.token(*role, Some(org));
             let body = (method == "POST").then(|| json!({}));
             let method = Method::from_bytes(method.as_bytes()).unwrap();
-            let reply = app.call(method.clone(), &concrete, Some(&token), body.as_ref()).await;
+            let reply = app
+                .call(method.clone(), &concrete, Some(&token), body.as_ref())
+                .await;
             if allowed.contains(&role.as_str()) {
                 assert!(
                     ![401, 403].contains(&reply.status.as_u16()),
@@ -89,7 +108,12 @@ async fn the_spec_roles_are_the_enforced_roles() {
                     reply.text
                 );
             } else {
-                assert_eq!(reply.status.as_u16(), 403, "{role} may not {method} {path}: {}", reply.text);
+                assert_eq!(
+                    reply.status.as_u16(),
+                    403,
+                    "{role} may not {method} {path}: {}",
+                    reply.text
+                );
             }
             cells += 1;
         }

@@ -17,7 +17,10 @@ async fn an_admin_registers_an_organisation() {
         .await;
     assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.text);
     let id = reply.id();
-    assert_eq!(reply.header("location"), Some(format!("/v1/organisations/{id}").as_str()));
+    assert_eq!(
+        reply.header("location"),
+        Some(format!("/v1/organisations/{id}").as_str())
+    );
     assert_eq!(reply.header("etag"), Some("\"1\""));
     let body = &reply.body;
     assert_eq!(body["name"], "Riverside Surgery");
@@ -27,10 +30,20 @@ async fn an_admin_registers_an_organisation() {
     assert_eq!(body["created_at"], body["updated_at"]);
     assert_eq!(
         body.as_object().unwrap().keys().collect::<Vec<_>>(),
-        ["created_at", "id", "kind", "name", "ods_code", "updated_at", "version"]
+        [
+            "created_at",
+            "id",
+            "kind",
+            "name",
+            "ods_code",
+            "updated_at",
+            "version"
+        ]
     );
 
-    let read = app.get(&format!("/v1/organisations/{id}"), &app.coordinator()).await;
+    let read = app
+        .get(&format!("/v1/organisations/{id}"), &app.coordinator())
+        .await;
     assert_eq!(read.status, StatusCode::OK);
     assert_eq!(read.body, reply.body);
     assert_eq!(read.header("etag"), Some("\"1\""));
@@ -78,7 +91,10 @@ async fn organisation_fields_are_validated() {
             &json!({"name": "X", "kind": "partner", "id": Uuid::new_v4()}),
         )
         .await;
-    assert_eq!(reply.field_errors(), [("/id".into(), "unknown_field".into())]);
+    assert_eq!(
+        reply.field_errors(),
+        [("/id".into(), "unknown_field".into())]
+    );
 }
 
 #[tokio::test]
@@ -86,21 +102,37 @@ async fn only_admins_register_and_only_staff_read() {
     let app = TestApp::spawn().await;
     let id = app.organisation("Citizens Advice", "partner").await;
     let body = json!({"name": "X", "kind": "partner"});
-    for role in [Role::Coordinator, Role::Referrer, Role::Partner, Role::Commissioner] {
+    for role in [
+        Role::Coordinator,
+        Role::Referrer,
+        Role::Partner,
+        Role::Commissioner,
+    ] {
         let token = app.token(role, Some(Uuid::new_v4()));
-        app.post("/v1/organisations", &token, &body).await.problem(403, "forbidden");
+        app.post("/v1/organisations", &token, &body)
+            .await
+            .problem(403, "forbidden");
     }
     for role in [Role::Referrer, Role::Partner, Role::Commissioner] {
         let token = app.token(role, Some(id));
-        app.get("/v1/organisations", &token).await.problem(403, "forbidden");
-        app.get(&format!("/v1/organisations/{id}"), &token).await.problem(403, "forbidden");
+        app.get("/v1/organisations", &token)
+            .await
+            .problem(403, "forbidden");
+        app.get(&format!("/v1/organisations/{id}"), &token)
+            .await
+            .problem(403, "forbidden");
     }
 }
 
 #[tokio::test]
 async fn an_unknown_organisation_is_404() {
     let app = TestApp::spawn().await;
-    let reply = app.get(&format!("/v1/organisations/{}", Uuid::new_v4()), &app.admin()).await;
+    let reply = app
+        .get(
+            &format!("/v1/organisations/{}", Uuid::new_v4()),
+            &app.admin(),
+        )
+        .await;
     reply.problem(404, "not_found");
 }
 
@@ -108,7 +140,10 @@ async fn an_unknown_organisation_is_404() {
 async fn organisations_list_newest_first_in_pages_and_filter_by_kind() {
     let app = TestApp::spawn().await;
     let mut ids = Vec::new();
-    for (i, kind) in ["gp_practice", "partner", "partner", "agency", "partner"].iter().enumerate() {
+    for (i, kind) in ["gp_practice", "partner", "partner", "agency", "partner"]
+        .iter()
+        .enumerate()
+    {
         ids.push(app.organisation(&format!("Org {i}"), kind).await);
     }
     let token = app.coordinator();
@@ -124,10 +159,20 @@ async fn organisations_list_newest_first_in_pages_and_filter_by_kind() {
     };
     assert_eq!(page_ids(&first), [ids[4], ids[3]]);
     let cursor = first.body["next_cursor"].as_str().unwrap();
-    let second = app.get(&format!("/v1/organisations?limit=2&cursor={cursor}"), &token).await;
+    let second = app
+        .get(
+            &format!("/v1/organisations?limit=2&cursor={cursor}"),
+            &token,
+        )
+        .await;
     assert_eq!(page_ids(&second), [ids[2], ids[1]]);
     let cursor = second.body["next_cursor"].as_str().unwrap();
-    let third = app.get(&format!("/v1/organisations?limit=2&cursor={cursor}"), &token).await;
+    let third = app
+        .get(
+            &format!("/v1/organisations?limit=2&cursor={cursor}"),
+            &token,
+        )
+        .await;
     assert_eq!(page_ids(&third), [ids[0]]);
     assert_eq!(third.body["next_cursor"], json!(null));
 
@@ -135,7 +180,10 @@ async fn organisations_list_newest_first_in_pages_and_filter_by_kind() {
     assert_eq!(page_ids(&partners), [ids[4], ids[2], ids[1]]);
     // A cursor from one filter does not work with another.
     let cursor = first.body["next_cursor"].as_str().unwrap();
-    app.get(&format!("/v1/organisations?kind=partner&cursor={cursor}"), &token)
-        .await
-        .problem(400, "invalid_parameter");
+    app.get(
+        &format!("/v1/organisations?kind=partner&cursor={cursor}"),
+        &token,
+    )
+    .await
+    .problem(400, "invalid_parameter");
 }

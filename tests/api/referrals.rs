@@ -15,8 +15,16 @@ async fn a_referrer_sends_a_referral_and_reads_it_back() {
     let reply = app.refer(&token, &referral_body("EMIS-1")).await;
     assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.text);
     let id = reply.id();
-    assert_eq!(uuid::Uuid::parse_str(&id.to_string()).unwrap().get_version_num(), 7);
-    assert_eq!(reply.header("location"), Some(format!("/v1/referrals/{id}").as_str()));
+    assert_eq!(
+        uuid::Uuid::parse_str(&id.to_string())
+            .unwrap()
+            .get_version_num(),
+        7
+    );
+    assert_eq!(
+        reply.header("location"),
+        Some(format!("/v1/referrals/{id}").as_str())
+    );
     assert_eq!(reply.header("etag"), Some("\"1\""));
     assert_eq!(reply.header("cache-control"), Some("no-store"));
     let received_at = reply.body["received_at"].as_str().unwrap().to_owned();
@@ -75,7 +83,10 @@ async fn a_referrer_sees_only_its_own_organisations_referrals() {
     let app = TestApp::spawn().await;
     let a = app.organisation("Practice A", "gp_practice").await;
     let b = app.organisation("Practice B", "gp_practice").await;
-    let b_referral = app.refer(&app.referrer(b), &referral_body("B-1")).await.id();
+    let b_referral = app
+        .refer(&app.referrer(b), &referral_body("B-1"))
+        .await
+        .id();
     let a_token = app.referrer(a);
 
     let request_id = "same-request-id";
@@ -91,12 +102,18 @@ async fn a_referrer_sees_only_its_own_organisations_referrals() {
     assert_eq!(theirs.status(), 404);
     assert_eq!(nobody.status(), 404);
     let theirs = theirs.text().await.unwrap();
-    assert_eq!(theirs, nobody.text().await.unwrap(), "another org's referral looks missing");
+    assert_eq!(
+        theirs,
+        nobody.text().await.unwrap(),
+        "another org's referral looks missing"
+    );
 
     let list = app.get("/v1/referrals", &a_token).await;
     assert_eq!(list.body["items"], json!([]));
     // Staff see it.
-    let read = app.get(&format!("/v1/referrals/{b_referral}"), &app.coordinator()).await;
+    let read = app
+        .get(&format!("/v1/referrals/{b_referral}"), &app.coordinator())
+        .await;
     assert_eq!(read.status, StatusCode::OK);
 }
 
@@ -109,7 +126,12 @@ async fn the_same_external_reference_twice_from_one_organisation_is_409() {
     let again = app.refer(&app.referrer(a), &referral_body("EMIS-7")).await;
     let problem = again.problem(409, "duplicate");
     assert_eq!(problem["existing_id"], first.body["id"]);
-    assert!(problem["detail"].as_str().unwrap().contains(first.body["id"].as_str().unwrap()));
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap()
+            .contains(first.body["id"].as_str().unwrap())
+    );
     // Another organisation may use the same reference.
     let other = app.refer(&app.referrer(b), &referral_body("EMIS-7")).await;
     assert_eq!(other.status, StatusCode::CREATED);
@@ -145,7 +167,10 @@ async fn every_invalid_field_is_reported_at_once() {
         [
             ("/consent_to_share".into(), "consent_required".into()),
             ("/external_reference".into(), "blank".into()),
-            ("/person/date_of_birth".into(), "date_of_birth_in_future".into()),
+            (
+                "/person/date_of_birth".into(),
+                "date_of_birth_in_future".into()
+            ),
             ("/person/email".into(), "email_format".into()),
             ("/person/given_name".into(), "blank".into()),
             ("/person/nhs_number".into(), "nhs_number_checksum".into()),
@@ -183,19 +208,36 @@ async fn nhs_numbers_are_checked_and_normalised() {
         ("999 000 001A", "nhs_number_format"),
     ] {
         let reply = invalid(&app, |b| b["person"]["nhs_number"] = json!(input)).await;
-        assert_eq!(reply.field_errors(), [("/person/nhs_number".into(), code.into())], "{input}");
+        assert_eq!(
+            reply.field_errors(),
+            [("/person/nhs_number".into(), code.into())],
+            "{input}"
+        );
     }
 }
 
 #[tokio::test]
 async fn server_owned_and_unknown_fields_are_rejected() {
     let app = TestApp::spawn().await;
-    for field in ["id", "status", "version", "referrer_org_id", "received_at", "colour"] {
+    for field in [
+        "id",
+        "status",
+        "version",
+        "referrer_org_id",
+        "received_at",
+        "colour",
+    ] {
         let reply = invalid(&app, |b| b[field] = json!("x")).await;
-        assert_eq!(reply.field_errors(), [(format!("/{field}"), "unknown_field".into())]);
+        assert_eq!(
+            reply.field_errors(),
+            [(format!("/{field}"), "unknown_field".into())]
+        );
     }
     let reply = invalid(&app, |b| b["person"]["ssn"] = json!("x")).await;
-    assert_eq!(reply.field_errors(), [("/person/ssn".into(), "unknown_field".into())]);
+    assert_eq!(
+        reply.field_errors(),
+        [("/person/ssn".into(), "unknown_field".into())]
+    );
     let list = app.get("/v1/referrals", &app.coordinator()).await;
     assert_eq!(list.body["items"], json!([]), "nothing stored");
 }
@@ -223,7 +265,10 @@ async fn a_contact_preference_needs_its_detail() {
     .await;
     assert_eq!(
         reply.field_errors(),
-        [("/person/preferred_contact".into(), "contact_detail_missing".into())]
+        [(
+            "/person/preferred_contact".into(),
+            "contact_detail_missing".into()
+        )]
     );
     let reply = invalid(&app, |b| b["person"]["preferred_contact"] = json!("pigeon")).await;
     assert_eq!(
@@ -257,8 +302,16 @@ async fn optional_person_details_may_be_left_out() {
 #[tokio::test]
 async fn partners_and_commissioners_cannot_read_referrals() {
     let app = TestApp::spawn().await;
-    let id = app.refer(&app.coordinator(), &referral_body("R")).await.id();
-    for token in [app.token(Role::Partner, Some(Uuid::new_v4())), app.token(Role::Commissioner, None)] {
-        app.get(&format!("/v1/referrals/{id}"), &token).await.problem(403, "forbidden");
+    let id = app
+        .refer(&app.coordinator(), &referral_body("R"))
+        .await
+        .id();
+    for token in [
+        app.token(Role::Partner, Some(Uuid::new_v4())),
+        app.token(Role::Commissioner, None),
+    ] {
+        app.get(&format!("/v1/referrals/{id}"), &token)
+            .await
+            .problem(403, "forbidden");
     }
 }

@@ -179,7 +179,11 @@ impl TestApp {
     /// Registers an organisation and returns its id.
     pub async fn organisation(&self, name: &str, kind: &str) -> Uuid {
         let reply = self
-            .post("/v1/organisations", &self.admin(), &json!({"name": name, "kind": kind}))
+            .post(
+                "/v1/organisations",
+                &self.admin(),
+                &json!({"name": name, "kind": kind}),
+            )
             .await;
         assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
         reply.id()
@@ -251,7 +255,10 @@ impl Reply {
         assert_eq!(self.body["code"], json!(code), "{}", self.text);
         assert_eq!(
             self.body["type"],
-            json!(format!("https://linkwell.dev/problems/{}", code.replace('_', "-")))
+            json!(format!(
+                "https://linkwell.dev/problems/{}",
+                code.replace('_', "-")
+            ))
         );
         assert!(self.body["title"].is_string());
         assert!(self.body["detail"].is_string());
@@ -271,7 +278,10 @@ impl Reply {
                 errors
                     .iter()
                     .map(|e| {
-                        let at = e["pointer"].as_str().or(e["parameter"].as_str()).unwrap_or("");
+                        let at = e["pointer"]
+                            .as_str()
+                            .or(e["parameter"].as_str())
+                            .unwrap_or("");
                         (at.to_owned(), e["code"].as_str().unwrap_or("").to_owned())
                     })
                     .collect()

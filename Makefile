@@ -1,0 +1,32 @@
+# Linkwell tasks. CI runs `make lint` and `make test` (see .ci/run).
+.PHONY: run test lint openapi bench fmt
+
+# The server on the embedded SQLite default (linkwell.db in this folder).
+run:
+	cargo run --release
+
+# Every test on SQLite; again on PostgreSQL when TEST_DATABASE_URL names a database whose
+# server may create and drop databases (each test gets a fresh one).
+test:
+	cargo test --workspace
+	@if [ -n "$$TEST_DATABASE_URL" ]; then \
+		echo "== black-box suite on PostgreSQL"; \
+		TEST_BACKEND=postgres cargo test -p linkwell-tests; \
+	else \
+		echo "== TEST_DATABASE_URL unset: PostgreSQL suite skipped"; \
+	fi
+
+# Formatting, clippy with warnings denied, and the domain crate kept free of I/O frameworks.
+lint:
+	cargo fmt --all -- --check
+	cargo clippy --workspace --all-targets -- -D warnings
+	@bad=$$(cargo tree -p linkwell-domain -e normal --prefix none | grep -E '^(diesel|actix|utoipa|r2d2|jsonwebtoken|tokio)' || true); \
+	if [ -n "$$bad" ]; then echo "linkwell-domain must stay pure, but depends on:"; echo "$$bad"; exit 1; fi
+	@echo "domain crate has no framework dependencies"
+
+# Regenerate the published contract from the code.
+openapi:
+	cargo run -q -p linkwell-api -- openapi > openapi.yaml
+
+fmt:
+	cargo fmt --all
