@@ -8,10 +8,10 @@ run:
 # Every test on SQLite; again on PostgreSQL when TEST_DATABASE_URL names a database whose
 # server may create and drop databases (each test gets a fresh one).
 test:
-	cargo test --workspace
+	cargo test --workspace --all-targets
 	@if [ -n "$$TEST_DATABASE_URL" ]; then \
 		echo "== black-box suite on PostgreSQL"; \
-		TEST_BACKEND=postgres cargo test -p linkwell-tests; \
+		TEST_BACKEND=postgres cargo test --workspace --test api; \
 	else \
 		echo "== TEST_DATABASE_URL unset: PostgreSQL suite skipped"; \
 	fi
@@ -23,6 +23,12 @@ lint:
 	@bad=$$(cargo tree -p linkwell-domain -e normal --prefix none | grep -E '^(diesel|actix|utoipa|r2d2|jsonwebtoken|tokio)' || true); \
 	if [ -n "$$bad" ]; then echo "linkwell-domain must stay pure, but depends on:"; echo "$$bad"; exit 1; fi
 	@echo "domain crate has no framework dependencies"
+
+# Load test the release binary on both backends (needs `hey` and a local PostgreSQL);
+# results are written down in docs/benchmarks.md.
+bench:
+	bench/run.sh sqlite
+	bench/run.sh postgres
 
 # Regenerate the published contract from the code.
 openapi:

@@ -162,8 +162,14 @@ impl Caller {
             .role
             .parse()
             .map_err(|_| invalid("the token's role is not one of Linkwell's roles"))?;
-        if claims.sub.trim().is_empty() || claims.sub.chars().count() > 200 {
-            return Err(invalid("the token's subject must be 1 to 200 characters"));
+        // The subject is stored in audit rows: keep it one plain line.
+        let sub_ok = !claims.sub.trim().is_empty()
+            && claims.sub.chars().count() <= 200
+            && !claims.sub.chars().any(char::is_control);
+        if !sub_ok {
+            return Err(invalid(
+                "the token's subject must be 1 to 200 characters with no control characters",
+            ));
         }
         let org = claims
             .org

@@ -19,7 +19,7 @@ impl RouteTable {
             .paths
             .iter()
             .map(|(path, item)| {
-                let mut methods: Vec<String> = [
+                let methods: Vec<String> = [
                     ("GET", item.get.is_some()),
                     ("PUT", item.put.is_some()),
                     ("POST", item.post.is_some()),
@@ -30,9 +30,6 @@ impl RouteTable {
                 .filter(|(_, present)| *present)
                 .map(|(m, _)| m.to_owned())
                 .collect();
-                if methods.iter().any(|m| m == "GET") {
-                    methods.push("HEAD".into());
-                }
                 (ResourceDef::new(path.as_str()), methods)
             })
             .collect();

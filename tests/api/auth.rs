@@ -151,6 +151,10 @@ async fn wrong_or_missing_claims_are_401() {
         ("unknown role", Box::new(|c| c["role"] = json!("superuser"))),
         ("blank sub", Box::new(|c| c["sub"] = json!(" "))),
         (
+            "control characters in sub",
+            Box::new(|c| c["sub"] = json!("a\u{0}b")),
+        ),
+        (
             "referrer without org",
             Box::new(|c| c["role"] = json!("referrer")),
         ),

@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# Load test against the release binary on a throwaway database: creates, reads and lists
+# referrals with `hey` (Debian package). Usage: bench/run.sh [sqlite|postgres] [seconds] [concurrency]
+# PostgreSQL uses the local server (postgres@127.0.0.1) and a database made for the run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+backend=${1:-sqlite}
+seconds=${2:-15}
+concurrency=${3:-16}
+port=${BENCH_PORT:-18080}
+command -v hey >/dev/null || { echo "needs hey: apt-get install -y hey"; exit 1; }
+
+cargo build --release -q
+bin=target/release/linkwell
+dir=$(mktemp -d)
+db=""
+case "$backend" in
+  sqlite) url="sqlite://$dir/bench.db" ;;
+  postgres)
+    db="linkwell_bench_$$"
+    psql -h 127.0.0.1 -U postgres -qc "CREATE DATABASE $db"
+    url="postgres://postgres@127.0.0.1:5432/$db" ;;
+  *) echo "backend must be sqlite or postgres"; exit 2 ;;
+esac
+export LINKWELL_JWT_SECRET="bench-secret-bench-secret-bench-secret-0123456789"
+RUST_LOG=warn "$bin" serve --bind "127.0.0.1:$port" --database-url "$url" >"$dir/server.log" 2>&1 &
+pid=$!
+cleanup() {
+  kill "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+  [ -n "$db" ] && psql -h 127.0.0.1 -U postgres -qc "DROP DATABASE IF EXISTS $db WITH (FORCE)" || true
+  rm -rf "$dir"
+}
+trap cleanup EXIT
+base="http://127.0.0.1:$port"
+for _ in $(seq 1 50); do curl -sf "$base/health/ready" >/dev/null && break; sleep 0.2; done
+
+admin=$("$bin" token --role admin --sub bench-admin)
+org=$(curl -sf "$base/v1/organisations" -H "Authorization: Bearer $admin" -H 'Content-Type: application/json' \
+  -d '{"name":"Bench Practice","kind":"gp_practice"}' | sed -E 's/.*"id":"([^"]+)".*/\1/')
+referrer=$("$bin" token --role referrer --sub bench-gp --org "$org")
+cat >"$dir/referral.json" <<'JSON'
+{"person":{"given_name":"Sam","family_name":"Jones","date_of_birth":"1950-02-28","nhs_number":"999 000 0018","phone":"01284 123456","postcode":"IP33 3ND","preferred_contact":"phone"},"source":"gp_practice","reasons":["loneliness","money_and_benefits"],"summary":"Lives alone since bereavement.","consent_to_share":true}
+JSON
+id=$(curl -sf "$base/v1/referrals" -H "Authorization: Bearer $referrer" -H 'Content-Type: application/json' \
+  -d @"$dir/referral.json" | sed -E 's/.*"id":"([^"]+)","status".*/\1/')
+
+report() {
+  echo "### $1"
+  shift
+  hey -z "${seconds}s" -c "$concurrency" "$@" | grep -E 'Requests/sec|Average|Fastest|Slowest|  (50|90|99)% in|\[[0-9]{3}\]'
+  echo
+}
+echo "backend=$backend duration=${seconds}s concurrency=$concurrency cores=$(nproc) $(date -u +%FT%TZ)"
+report "POST /v1/referrals (create, with audit row)" -m POST -H "Authorization: Bearer $referrer" \
+  -T application/json -D "$dir/referral.json" "$base/v1/referrals"
+report "GET /v1/referrals/{id} (read, with audit row)" -H "Authorization: Bearer $referrer" "$base/v1/referrals/$id"
+report "GET /v1/referrals?limit=50 (page of 50, with audit row)" -H "Authorization: Bearer $referrer" "$base/v1/referrals?limit=50"
+report "GET /health/live" "$base/health/live"
