@@ -78,6 +78,18 @@ impl Actor {
         )?)
     }
 
+    /// Appends a row in a transaction of its own, for reads: the query runs without holding
+    /// SQLite's write lock, and nothing is returned to the caller unless the row committed.
+    pub fn record_alone(
+        &self,
+        conn: &mut DbConnection,
+        action: &str,
+        resource_id: Option<Uuid>,
+        outcome: Outcome,
+    ) -> Result<(), ApiError> {
+        write_transaction(conn, |tx| self.record(tx, action, resource_id, outcome))
+    }
+
     /// Records a refused attempt in a transaction of its own, then returns the refusal.
     pub async fn refuse(
         &self,
@@ -85,9 +97,9 @@ impl Actor {
         action: &'static str,
         error: ApiError,
     ) -> ApiError {
-        let event = self.event(action, None, Outcome::Forbidden);
+        let actor = self.clone();
         let recorded = db::run(state, move |conn| {
-            write_transaction(conn, |tx| Ok::<_, ApiError>(audit::record(tx, &event)?))
+            actor.record_alone(conn, action, None, Outcome::Forbidden)
         })
         .await;
         match recorded {

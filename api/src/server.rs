@@ -3,7 +3,7 @@
 use std::net::SocketAddr;
 
 use actix_web::http::header;
-use actix_web::middleware::{Compress, from_fn};
+use actix_web::middleware::from_fn;
 use actix_web::{App, HttpResponse, HttpServer, web};
 use linkwell_persistence::{checkout, connect, migrate};
 use utoipa_actix_web::AppExt;
@@ -71,7 +71,6 @@ pub fn start(config: &Config) -> Result<Running, StartError> {
             .app_data(routes.clone())
             .app_data(web::QueryConfig::default().error_handler(extract::query_error))
             .app_data(web::PathConfig::default().error_handler(extract::path_error))
-            .wrap(Compress::default())
             .wrap(from_fn(request_context))
             .into_utoipa_app()
             .configure(routes::configure)

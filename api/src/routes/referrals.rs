@@ -399,14 +399,14 @@ pub async fn get_referral(
     let actor = allowed.actor;
     let id = id.into_inner();
     let visibility = visibility(&actor.caller);
-    let found = db::transaction(&state, move |conn| {
+    let found = db::run(&state, move |conn| {
         let found = referrals::get(conn, id, visibility)?;
         let outcome = if found.is_some() {
             Outcome::Success
         } else {
             Outcome::NotFound
         };
-        actor.record(conn, "referral.read", Some(id), outcome)?;
+        actor.record_alone(conn, "referral.read", Some(id), outcome)?;
         Ok(found)
     })
     .await?;
@@ -549,9 +549,9 @@ pub async fn list_referrals(
     let scope = query.cursor_scope();
     let after = decode_cursor(&state.cursors, query.cursor.as_deref(), &scope)?;
     let visibility = visibility(&actor.caller);
-    let rows = db::transaction(&state, move |conn| {
+    let rows = db::run(&state, move |conn| {
         let rows = referrals::list(conn, visibility, &filter, after, limit + 1)?;
-        actor.record(conn, "referral.list", None, Outcome::Success)?;
+        actor.record_alone(conn, "referral.list", None, Outcome::Success)?;
         Ok(rows)
     })
     .await?;
