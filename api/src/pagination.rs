@@ -93,15 +93,18 @@ fn sign(key: &[u8], message: &[u8]) -> [u8; 32] {
     mac.finalize().into_bytes().into()
 }
 
-/// Checks `limit`: 1 to 100, 50 when absent.
-pub fn limit(requested: Option<i64>) -> Result<i64, ApiError> {
-    match requested {
-        None => Ok(DEFAULT_LIMIT),
-        Some(n) if (1..=MAX_LIMIT).contains(&n) => Ok(n),
-        Some(_) => Err(ApiError::bad_parameter(
+/// Checks `limit`: a whole number from 1 to 100, 50 when absent. Parsed here rather than by
+/// serde so the error can name the parameter.
+pub fn limit(requested: Option<&str>) -> Result<i64, ApiError> {
+    let Some(text) = requested else {
+        return Ok(DEFAULT_LIMIT);
+    };
+    match text.parse::<i64>() {
+        Ok(n) if (1..=MAX_LIMIT).contains(&n) => Ok(n),
+        _ => Err(ApiError::bad_parameter(
             "limit",
             "out_of_range",
-            format!("must be between 1 and {MAX_LIMIT}"),
+            format!("must be a whole number from 1 to {MAX_LIMIT}"),
         )),
     }
 }
@@ -171,9 +174,10 @@ mod tests {
     #[test]
     fn limits() {
         assert_eq!(limit(None).ok(), Some(50));
-        assert_eq!(limit(Some(100)).ok(), Some(100));
-        assert!(limit(Some(101)).is_err());
-        assert!(limit(Some(0)).is_err());
-        assert!(limit(Some(-1)).is_err());
+        assert_eq!(limit(Some("1")).ok(), Some(1));
+        assert_eq!(limit(Some("100")).ok(), Some(100));
+        for bad in ["101", "0", "-1", "ten", "", "1.5", "99999999999999999999"] {
+            assert!(limit(Some(bad)).is_err(), "{bad}");
+        }
     }
 }

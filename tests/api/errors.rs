@@ -144,7 +144,7 @@ async fn bad_path_and_query_parameters_are_400() {
     for (query, parameter) in [
         ("limit=101", "limit"),
         ("limit=0", "limit"),
-        ("limit=ten", "query"),
+        ("limit=ten", "limit"),
         ("status=lost", "status"),
         ("reason=boredom", "reason"),
         ("source=internet", "source"),

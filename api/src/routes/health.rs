@@ -12,7 +12,7 @@ use crate::schema::ProbeProblems;
 use crate::state::AppState;
 
 /// Readiness waits at most this long for the database.
-const READY_TIMEOUT: Duration = Duration::from_secs(2);
+const READY_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// A probe's answer.
 #[derive(Debug, Serialize, ToSchema)]
@@ -32,7 +32,7 @@ pub async fn live() -> HttpResponse {
     HttpResponse::Ok().json(Health { status: "ok" })
 }
 
-/// Readiness: the database answers within 2 seconds.
+/// Readiness: the database answers within a second.
 #[utoipa::path(
     operation_id = "ready",
     tag = "health",

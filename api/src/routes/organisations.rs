@@ -178,8 +178,8 @@ pub async fn get_organisation(
 #[into_params(parameter_in = Query)]
 pub struct OrganisationQuery {
     /// Page size, 1 to 100 (default 50).
-    #[param(minimum = 1, maximum = 100)]
-    pub limit: Option<i64>,
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 100)]
+    pub limit: Option<String>,
     /// `next_cursor` from the previous page, with the same filters.
     pub cursor: Option<String>,
     #[param(value_type = Option<schema::OrganisationKind>)]
@@ -203,7 +203,7 @@ pub async fn list_organisations(
     state: web::Data<AppState>,
     query: web::Query<OrganisationQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let limit = pagination::limit(query.limit)?;
+    let limit = pagination::limit(query.limit.as_deref())?;
     let kind = query
         .kind
         .as_deref()

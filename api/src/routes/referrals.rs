@@ -422,8 +422,8 @@ pub async fn get_referral(
 #[into_params(parameter_in = Query)]
 pub struct ReferralQuery {
     /// Page size, 1 to 100 (default 50).
-    #[param(minimum = 1, maximum = 100)]
-    pub limit: Option<i64>,
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 100)]
+    pub limit: Option<String>,
     /// `next_cursor` from the previous page, with the same filters.
     pub cursor: Option<String>,
     #[param(value_type = Option<schema::ReferralStatus>)]
@@ -544,7 +544,7 @@ pub async fn list_referrals(
     query: web::Query<ReferralQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let actor = allowed.actor;
-    let limit = pagination::limit(query.limit)?;
+    let limit = pagination::limit(query.limit.as_deref())?;
     let filter = query.filter()?;
     let scope = query.cursor_scope();
     let after = decode_cursor(&state.cursors, query.cursor.as_deref(), &scope)?;
