@@ -7,7 +7,7 @@ use actix_web::middleware::from_fn;
 use actix_web::{App, HttpResponse, HttpServer, web};
 use linkwell_persistence::{checkout, connect, migrate};
 use utoipa_actix_web::AppExt;
-use utoipa_swagger_ui::SwaggerUi;
+use utoipa_swagger_ui::{Config as DocsConfig, SwaggerUi};
 
 use crate::auth::TokenKeys;
 use crate::config::Config;
@@ -75,7 +75,16 @@ pub fn start(config: &Config) -> Result<Running, StartError> {
             .into_utoipa_app()
             .configure(routes::configure)
             .into_app()
-            .service(SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", document.clone()))
+            .service(
+                SwaggerUi::new("/docs/{_:.*}")
+                    .url("/openapi.json", document.clone())
+                    // No call-out to the public spec validator: the docs work offline.
+                    .config(
+                        DocsConfig::default()
+                            .validator_url("none")
+                            .try_it_out_enabled(true),
+                    ),
+            )
             .route(
                 "/docs",
                 web::get().to(|| async {

@@ -272,6 +272,7 @@ enum Created {
             headers(
                 ("Location" = String, description = "The new referral's URL"),
                 ("ETag" = String, description = "The referral's version"),
+                ("Idempotent-Replayed" = String, description = "`true` when this repeats the stored response to an earlier request with the same Idempotency-Key"),
             )),
         CreateProblems,
     ),

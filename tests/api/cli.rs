@@ -1,0 +1,167 @@
+//! The `linkwell` binary itself: start-up, secrets, tokens, the contract command.
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+
+use diesel::{Connection, PgConnection, RunQueryDsl};
+use linkwell_api::auth::TokenKeys;
+use linkwell_domain::Role;
+
+use crate::support::{AUDIENCE, ISSUER, backend, with_database};
+
+/// `target/debug/linkwell`, built by `cargo test --workspace` beside this test binary.
+fn linkwell() -> Command {
+    let exe = std::env::current_exe().unwrap();
+    let dir = exe.parent().and_then(|deps| deps.parent()).unwrap();
+    let path: PathBuf = dir.join("linkwell");
+    assert!(
+        path.exists(),
+        "build the binary first: cargo build -p linkwell-api"
+    );
+    let mut command = Command::new(path);
+    command
+        .env_remove("LINKWELL_JWT_SECRET")
+        .env_remove("DATABASE_URL")
+        .env_remove("LINKWELL_JWT_SECRET_FILE")
+        .env("RUST_LOG", "warn");
+    command
+}
+
+#[test]
+fn a_fresh_directory_gets_a_private_secret_and_working_tokens() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = linkwell()
+        .current_dir(dir.path())
+        .args(["token", "--role", "admin", "--sub", "alice"])
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let token = String::from_utf8(output.stdout).unwrap();
+    let secret_path = dir.path().join("linkwell.db.jwt-secret");
+    let secret = std::fs::read(&secret_path).unwrap();
+    assert_eq!(secret.len(), 64);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&secret_path)
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    let keys = TokenKeys::new(&secret, ISSUER, AUDIENCE).unwrap();
+    let caller = keys.verify(token.trim()).unwrap();
+    assert_eq!(
+        (caller.role, caller.sub.as_str(), caller.org),
+        (Role::Admin, "alice", None)
+    );
+}
+
+#[test]
+fn tokens_for_organisations_need_an_org() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = linkwell()
+        .current_dir(dir.path())
+        .args(["token", "--role", "referrer", "--sub", "gp"])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("--org"));
+    let output = linkwell()
+        .current_dir(dir.path())
+        .args(["token", "--role", "wizard", "--sub", "gp"])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+}
+
+#[test]
+fn a_short_secret_refuses_to_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = linkwell()
+        .current_dir(dir.path())
+        .env("LINKWELL_JWT_SECRET", "too-short")
+        .args(["serve", "--bind", "127.0.0.1:0"])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("at least 32 bytes"), "{stderr}");
+    assert!(
+        !dir.path().join("linkwell.db").exists(),
+        "refused before touching the database"
+    );
+}
+
+#[test]
+fn serve_says_where_it_listens_and_which_database_it_uses() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = linkwell()
+        .current_dir(dir.path())
+        .args(["serve", "--bind", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let listening = lines.next().unwrap().unwrap();
+    let database = lines.next().unwrap().unwrap();
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(
+        listening.contains("listening on http://127.0.0.1:"),
+        "{listening}"
+    );
+    assert_eq!(
+        database,
+        "database: sqlite://linkwell.db (1 migrations applied)"
+    );
+    assert!(dir.path().join("linkwell.db").exists());
+}
+
+#[test]
+fn a_database_password_is_never_printed() {
+    if backend() != "postgres" {
+        return; // Needs a PostgreSQL server; runs in the PostgreSQL pass.
+    }
+    let admin = std::env::var("TEST_DATABASE_URL").unwrap();
+    let name = format!("linkwell_cli_{}", uuid::Uuid::new_v4().simple());
+    let mut conn = PgConnection::establish(&admin).unwrap();
+    diesel::sql_query(format!("CREATE DATABASE \"{name}\""))
+        .execute(&mut conn)
+        .unwrap();
+    // Trust authentication ignores the password, so the URL works and the test can look for it.
+    let url = with_database(&admin, &name).replacen("://postgres@", "://postgres:s3cret-pw@", 1);
+    assert!(url.contains("s3cret-pw"), "{url}");
+    let dir = tempfile::tempdir().unwrap();
+    let output = linkwell()
+        .current_dir(dir.path())
+        .env("RUST_LOG", "debug")
+        .args(["migrate", "--database-url", &url])
+        .output()
+        .unwrap();
+    diesel::sql_query(format!("DROP DATABASE \"{name}\" WITH (FORCE)"))
+        .execute(&mut conn)
+        .unwrap();
+    assert!(output.status.success());
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(all.contains("database: postgres://postgres:***@"), "{all}");
+    assert!(!all.contains("s3cret-pw"));
+}
+
+#[test]
+fn the_openapi_command_prints_the_published_contract() {
+    let output = linkwell().arg("openapi").output().unwrap();
+    assert!(output.status.success());
+    let published =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../openapi.yaml")).unwrap();
+    assert_eq!(String::from_utf8(output.stdout).unwrap(), published);
+}
