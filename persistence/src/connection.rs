@@ -101,12 +101,30 @@ fn redact_password(url: &str) -> String {
 pub fn establish(url: &DatabaseUrl) -> Result<DbConnection, ConnectError> {
     match url {
         DatabaseUrl::Sqlite(path) => {
+            create_private(path);
             let mut conn = SqliteConnection::establish(&path.to_string_lossy())?;
             dialect::configure_sqlite(&mut conn)?;
             Ok(DbConnection::Sqlite(conn))
         }
         DatabaseUrl::Postgres(url) => Ok(DbConnection::Pg(PgConnection::establish(url)?)),
     }
+}
+
+/// Creates a missing SQLite file readable by its owner only: it holds personal data. SQLite
+/// gives its `-wal` and `-shm` files the same permissions. An existing file is left as it is;
+/// if creation fails, opening the database reports the real problem.
+fn create_private(path: &Path) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        let _ = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(path);
+    }
+    #[cfg(not(unix))]
+    let _ = path;
 }
 
 /// Opens connections for the pool, configuring each SQLite connection as it opens.

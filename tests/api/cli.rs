@@ -120,7 +120,14 @@ fn serve_says_where_it_listens_and_which_database_it_uses() {
         database,
         "database: sqlite://linkwell.db (1 migrations applied)"
     );
-    assert!(dir.path().join("linkwell.db").exists());
+    let db = dir.path().join("linkwell.db");
+    assert!(db.exists());
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&db).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "the database holds personal data");
+    }
 }
 
 #[test]

@@ -438,6 +438,8 @@ pub struct ReferralQuery {
     pub received_from: Option<String>,
     /// Received on or before: a date (`2026-03-31`, the whole day, UTC) or an RFC 3339 time.
     pub received_to: Option<String>,
+    /// Changed at or after: a date or an RFC 3339 time. Poll with the time of your last poll.
+    pub updated_since: Option<String>,
 }
 
 impl ReferralQuery {
@@ -475,12 +477,18 @@ impl ReferralQuery {
                 "must not be before received_from",
             ));
         }
+        let updated_since = self
+            .updated_since
+            .as_deref()
+            .map(|v| instant("updated_since", v, false))
+            .transpose()?;
         Ok(ReferralFilter {
             status: code::<ReferralStatus>("status", &self.status)?,
             reason: code::<Reason>("reason", &self.reason)?,
             source: code::<ReferralSource>("source", &self.source)?,
             received_from,
             received_before,
+            updated_since,
         })
     }
 
@@ -488,12 +496,13 @@ impl ReferralQuery {
     fn cursor_scope(&self) -> String {
         let part = |v: &Option<String>| v.clone().unwrap_or_default();
         format!(
-            "referrals|{}|{}|{}|{}|{}",
+            "referrals|{}|{}|{}|{}|{}|{}",
             part(&self.status),
             part(&self.reason),
             part(&self.source),
             part(&self.received_from),
-            part(&self.received_to)
+            part(&self.received_to),
+            part(&self.updated_since)
         )
     }
 }
