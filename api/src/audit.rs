@@ -59,6 +59,7 @@ impl Actor {
             action: action.to_owned(),
             resource_type: "referral".to_owned(),
             resource_id,
+            resource_ids: Vec::new(),
             outcome: outcome.as_str().to_owned(),
             request_id: self.request_id.clone(),
         }
@@ -88,6 +89,18 @@ impl Actor {
         outcome: Outcome,
     ) -> Result<(), ApiError> {
         write_transaction(conn, |tx| self.record(tx, action, resource_id, outcome))
+    }
+
+    /// Records a list in a transaction of its own, naming every referral it shows.
+    pub fn record_list(
+        &self,
+        conn: &mut DbConnection,
+        action: &str,
+        shown: Vec<Uuid>,
+    ) -> Result<(), ApiError> {
+        let mut event = self.event(action, None, Outcome::Success);
+        event.resource_ids = shown;
+        write_transaction(conn, |tx| Ok::<_, ApiError>(audit::record(tx, &event)?))
     }
 
     /// Records a refused attempt in a transaction of its own, then returns the refusal.

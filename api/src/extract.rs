@@ -109,56 +109,44 @@ pub fn parse_json<T: DeserializeOwned>(raw: &[u8]) -> Result<T, ApiError> {
     Ok(value)
 }
 
-/// Turns a serde data error into a field error with a stable code.
+/// Turns a serde data error into a field error with a stable code. The path already ends at
+/// an unknown field's key; a missing field is named only in the message.
 fn shape_error(path: &serde_path_to_error::Path, message: &str) -> FieldError {
     let mut pointer = pointer_of(path);
     // serde_json appends " at line L column C"; the pointer says where, more usefully.
     let message = message
         .rsplit_once(" at line ")
-        .map_or(message, |(head, _)| head)
-        .to_owned();
+        .map_or(message, |(head, _)| head);
     let quoted = |prefix: &str| {
-        message
-            .strip_prefix(prefix)
-            .and_then(|rest| rest.split('`').nth(1))
-            .map(str::to_owned)
+        let rest = message.strip_prefix(prefix)?;
+        Some(&rest[rest.find('`')? + 1..rest.rfind('`')?])
     };
-    let code = if let Some(field) = quoted("unknown field") {
-        if !pointer.ends_with(&format!("/{field}")) {
-            pointer.push('/');
-            pointer.push_str(&escape(&field));
-        }
-        "unknown_field"
+    let (code, text) = if message.starts_with("unknown field") {
+        ("unknown_field", "is not a field of this request".to_owned())
     } else if let Some(field) = quoted("missing field") {
         pointer.push('/');
-        pointer.push_str(&escape(&field));
-        "required"
-    } else if message.starts_with("invalid type") {
-        "invalid_type"
+        pointer.push_str(&escape(field));
+        ("required", "is required".to_owned())
+    } else if let Some(field) = quoted("duplicate field") {
+        pointer.push('/');
+        pointer.push_str(&escape(field));
+        ("duplicate_field", "appears more than once".to_owned())
+    } else if message.starts_with("invalid type") || message.contains("expected struct") {
+        ("invalid_type", format!("must be {}", json_type(message)))
     } else {
-        "invalid_value"
+        ("invalid_value", "has a value out of range".to_owned())
     };
-    let message = match code {
-        "unknown_field" => "is not a field of this request".to_owned(),
-        "required" => "is required".to_owned(),
-        "invalid_type" => format!("must be {}", json_type(&message)),
-        _ => "has a value out of range".to_owned(),
-    };
-    FieldError::at(
-        if pointer.is_empty() {
-            "/".into()
-        } else {
-            pointer
-        },
-        code,
-        message,
-    )
+    // RFC 6901: the whole document is the empty pointer.
+    FieldError::at(pointer, code, text)
 }
 
 /// The JSON type serde expected, named for JSON users rather than Rust types.
 fn json_type(message: &str) -> &'static str {
     let expected = message.rsplit_once("expected ").map_or("", |(_, e)| e);
-    if expected.starts_with("struct") || expected.starts_with("a map") {
+    if expected.starts_with("struct")
+        || expected.starts_with("a map")
+        || message.contains("expected struct")
+    {
         "an object"
     } else if expected.starts_with("a sequence") {
         "an array"
@@ -311,6 +299,17 @@ mod tests {
             errors(r#"{"inner":{"name":"a"},"list":[],"status":"x"}"#),
             (422, vec![("/status".into(), "unknown_field".into())])
         );
-        assert_eq!(errors(r#"[]"#).0, 422);
+        assert_eq!(
+            errors(r#"[]"#),
+            (422, vec![("".into(), "invalid_type".into())])
+        );
+        assert_eq!(
+            errors(r#"{"inner":{"name":"a","a/b~":1},"list":[]}"#),
+            (422, vec![("/inner/a~1b~0".into(), "unknown_field".into())])
+        );
+        assert_eq!(
+            errors(r#"{"inner":{"name":"a","name":"b"},"list":[]}"#),
+            (422, vec![("/inner/name".into(), "duplicate_field".into())])
+        );
     }
 }

@@ -19,7 +19,7 @@ impl RouteTable {
             .paths
             .iter()
             .map(|(path, item)| {
-                let methods: Vec<String> = [
+                let mut methods: Vec<String> = [
                     ("GET", item.get.is_some()),
                     ("PUT", item.put.is_some()),
                     ("POST", item.post.is_some()),
@@ -30,6 +30,9 @@ impl RouteTable {
                 .filter(|(_, present)| *present)
                 .map(|(m, _)| m.to_owned())
                 .collect();
+                if item.get.is_some() {
+                    methods.push("HEAD".into());
+                }
                 (ResourceDef::new(path.as_str()), methods)
             })
             .collect();

@@ -10,9 +10,10 @@ pub struct NhsNumber(String);
 
 impl NhsNumber {
     /// Parses `999 000 0018`, `999-000-0018` or `9990000018`: ten digits, optionally grouped
-    /// 3-3-4 by single spaces or hyphens. Anything else is rejected.
+    /// 3-3-4 by single spaces or hyphens, with surrounding whitespace ignored (as for every
+    /// other text field). Anything else is rejected.
     pub fn parse(input: &str) -> Result<Self, Invalid> {
-        let digits = ungroup(input).ok_or_else(|| {
+        let digits = ungroup(input.trim()).ok_or_else(|| {
             Invalid::new(
                 "nhs_number_format",
                 "must be 10 digits, optionally grouped 3-3-4 by spaces or hyphens",
@@ -95,6 +96,7 @@ mod tests {
         assert_eq!(code("9990000018"), Ok("9990000018".to_owned()));
         assert_eq!(code("999 000 0026"), Ok("9990000026".to_owned()));
         assert_eq!(code("943-476-5919"), Ok("9434765919".to_owned()));
+        assert_eq!(code(" 9990000018 "), Ok("9990000018".to_owned()));
     }
 
     #[test]
@@ -112,8 +114,6 @@ mod tests {
             "",
             "999000001",
             "99900000188",
-            " 9990000018",
-            "9990000018 ",
             "99 90 00 00 18",
             "999  000 0018",
             "999.000.0018",

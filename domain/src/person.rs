@@ -125,7 +125,8 @@ impl Phone {
     }
 }
 
-/// An email address with a plausible shape; the domain is lower-cased.
+/// An email address with a plausible shape (one `@`, a dot-atom local part, a dotted domain of
+/// letter-digit-hyphen labels); the domain is lower-cased.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Email(String);
 
@@ -133,18 +134,25 @@ impl Email {
     pub fn parse(input: &str) -> Result<Self, Invalid> {
         let trimmed = input.trim();
         let invalid = || Invalid::new("email_format", "must be an email address");
-        let (local, domain) = trimmed.rsplit_once('@').ok_or_else(invalid)?;
-        let plausible = !local.is_empty()
-            && local.len() <= 64
+        let (local, domain) = trimmed.split_once('@').ok_or_else(invalid)?;
+        let atom_char = |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+/=?^_`{|}~-".contains(c);
+        let dot_atom = |s: &str, allowed: &dyn Fn(char) -> bool| {
+            !s.is_empty()
+                && s.split('.')
+                    .all(|part| !part.is_empty() && part.chars().all(allowed))
+        };
+        let label_ok = |label: &str| {
+            !label.is_empty()
+                && label.len() <= 63
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+                && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        };
+        let plausible = local.len() <= 64
             && trimmed.len() <= 254
+            && dot_atom(local, &atom_char)
             && domain.contains('.')
-            && !domain.starts_with('.')
-            && !domain.ends_with('.')
-            && !domain.contains("..")
-            && trimmed.chars().all(|c| c.is_ascii_graphic())
-            && domain
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.');
+            && domain.split('.').all(label_ok);
         if !plausible {
             return Err(invalid());
         }

@@ -16,14 +16,27 @@ pub fn bounded(value: &str, max: usize, multiline: bool) -> Result<String, Inval
             format!("must be at most {max} characters (got {count})"),
         ));
     }
-    let allowed = |c: char| !c.is_control() || (multiline && matches!(c, '\n' | '\r' | '\t'));
+    let allowed = |c: char| {
+        (!c.is_control() || (multiline && matches!(c, '\n' | '\r' | '\t'))) && !invisible(c)
+    };
     if !trimmed.chars().all(allowed) {
         return Err(Invalid::new(
             "control_characters",
-            "must not contain control characters",
+            "must not contain control or invisible formatting characters",
         ));
     }
     Ok(trimmed.to_owned())
+}
+
+/// Zero-width and bidirectional-override characters: invisible, and able to make one name look
+/// like another.
+fn invisible(c: char) -> bool {
+    matches!(c,
+        '\u{200B}'..='\u{200F}'
+        | '\u{202A}'..='\u{202E}'
+        | '\u{2060}'..='\u{2064}'
+        | '\u{2066}'..='\u{206F}'
+        | '\u{FEFF}')
 }
 
 /// A person's name part: one line, at most 100 characters.
@@ -56,5 +69,12 @@ mod tests {
             Err("control_characters")
         );
         assert_eq!(bounded("a\nb", 10, true), Ok("a\nb".to_owned()));
+        for sneaky in ["\u{200B}", "Sam\u{202E}", "\u{FEFF}Jo"] {
+            assert_eq!(
+                bounded(sneaky, 10, true).map_err(|e| e.code),
+                Err("control_characters"),
+                "{sneaky:?}"
+            );
+        }
     }
 }

@@ -21,6 +21,8 @@ pub struct AuditEvent {
     pub action: String,
     pub resource_type: String,
     pub resource_id: Option<Uuid>,
+    /// For a list: every record it showed.
+    pub resource_ids: Vec<Uuid>,
     /// How it ended, e.g. `success`, `forbidden`, `not_found`, `conflict`.
     pub outcome: String,
     pub request_id: String,
@@ -37,6 +39,7 @@ struct AuditRow {
     action: String,
     resource_type: String,
     resource_id: Option<String>,
+    resource_ids: Option<String>,
     outcome: String,
     request_id: String,
 }
@@ -52,6 +55,10 @@ pub fn record(conn: &mut DbConnection, event: &AuditEvent) -> StoreResult<()> {
         action: event.action.clone(),
         resource_type: event.resource_type.clone(),
         resource_id: event.resource_id.map(|id| id.to_string()),
+        resource_ids: (!event.resource_ids.is_empty()).then(|| {
+            let ids: Vec<String> = event.resource_ids.iter().map(Uuid::to_string).collect();
+            ids.join(",")
+        }),
         outcome: event.outcome.clone(),
         request_id: event.request_id.clone(),
     };
@@ -79,6 +86,16 @@ pub fn recent(conn: &mut DbConnection, limit: i64) -> StoreResult<Vec<AuditEvent
                 action: r.action,
                 resource_type: r.resource_type,
                 resource_id: convert::optional_uuid("audit resource", r.resource_id.as_deref())?,
+                resource_ids: r
+                    .resource_ids
+                    .as_deref()
+                    .map(|ids| {
+                        ids.split(',')
+                            .map(|id| convert::uuid("audit resources", id))
+                            .collect()
+                    })
+                    .transpose()?
+                    .unwrap_or_default(),
                 outcome: r.outcome,
                 request_id: r.request_id,
             })

@@ -83,17 +83,36 @@ impl fmt::Debug for DatabaseUrl {
     }
 }
 
+/// Masks the password wherever libpq accepts one: in the user-info part and as a `password`
+/// query parameter.
 fn redact_password(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         return url.to_owned();
     };
-    let authority_end = rest.find('/').unwrap_or(rest.len());
-    let Some(at) = rest[..authority_end].rfind('@') else {
-        return url.to_owned();
+    let (location, query) = match rest.split_once('?') {
+        Some((location, query)) => (location, Some(query)),
+        None => (rest, None),
     };
-    match rest[..at].split_once(':') {
-        Some((user, _password)) => format!("{scheme}://{user}:***{}", &rest[at..]),
-        None => url.to_owned(),
+    let authority_end = location.find('/').unwrap_or(location.len());
+    let location = match location[..authority_end].rfind('@') {
+        Some(at) => match location[..at].split_once(':') {
+            Some((user, _password)) => format!("{user}:***{}", &location[at..]),
+            None => location.to_owned(),
+        },
+        None => location.to_owned(),
+    };
+    let query = query.map(|q| {
+        q.split('&')
+            .map(|pair| match pair.split_once('=') {
+                Some((key, _)) if key.eq_ignore_ascii_case("password") => format!("{key}=***"),
+                _ => pair.to_owned(),
+            })
+            .collect::<Vec<_>>()
+            .join("&")
+    });
+    match query {
+        Some(query) => format!("{scheme}://{location}?{query}"),
+        None => format!("{scheme}://{location}"),
     }
 }
 
@@ -187,7 +206,9 @@ pub fn connect(url: &DatabaseUrl, options: &PoolOptions) -> StoreResult<Pool> {
         .max_size(options.max_size)
         .min_idle(Some(1))
         .connection_timeout(options.acquire_timeout)
-        .test_on_check_out(false)
+        // A connection the server dropped (restart, failover) is found and replaced here
+        // instead of failing a request; the check is one round trip.
+        .test_on_check_out(true)
         .build(Manager { url: url.clone() })
         .map_err(|e| StoreError::Unavailable(e.to_string()))
 }
@@ -212,6 +233,12 @@ mod tests {
         assert_eq!(
             pg.map(|u| u.to_string()),
             Ok("postgres://app:***@db.example:5432/linkwell".to_owned())
+        );
+        let query =
+            DatabaseUrl::parse("postgres://app@db/linkwell?password=s3cret&sslmode=require");
+        assert_eq!(
+            query.map(|u| u.to_string()),
+            Ok("postgres://app@db/linkwell?password=***&sslmode=require".to_owned())
         );
         let bare = DatabaseUrl::parse("postgresql://localhost/linkwell?sslmode=require");
         assert_eq!(

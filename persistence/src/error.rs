@@ -36,6 +36,8 @@ impl StoreError {
     pub fn is_unavailable(&self) -> bool {
         match self {
             StoreError::Unavailable(_) => true,
+            // A connection lost mid-transaction leaves its transaction manager broken.
+            StoreError::Query(DieselError::BrokenTransactionManager) => true,
             StoreError::Query(DieselError::DatabaseError(
                 DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::SerializationFailure,
                 _,
@@ -47,6 +49,9 @@ impl StoreError {
                 message.contains("database is locked")
                     || message.contains("terminating connection")
                     || message.contains("server closed the connection")
+                    || message.contains("no connection to the server")
+                    || message.contains("SSL SYSCALL error")
+                    || message.contains("could not receive data")
             }
             _ => false,
         }

@@ -74,6 +74,7 @@ diesel::table! {
         action -> Text,
         resource_type -> Text,
         resource_id -> Nullable<Text>,
+        resource_ids -> Nullable<Text>,
         outcome -> Text,
         request_id -> Text,
     }

@@ -95,7 +95,14 @@ async fn each_referral_access_writes_one_row() {
             ),
         ]
     );
-    let first = audit::recent(&mut app.db(), 1000).unwrap().pop().unwrap();
+    let events = audit::recent(&mut app.db(), 1000).unwrap();
+    let listed = events.iter().find(|e| e.action == "referral.list").unwrap();
+    assert_eq!(
+        listed.resource_ids,
+        [id],
+        "a list names every referral it showed"
+    );
+    let first = events.last().unwrap();
     assert_eq!(first.actor_sub, "referrer-user");
     assert_eq!(first.actor_org_id, Some(org));
 }

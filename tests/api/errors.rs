@@ -19,7 +19,7 @@ async fn wrong_methods_are_405_with_allow() {
     let app = TestApp::spawn().await;
     let reply = app.call(Method::DELETE, "/v1/referrals", None, None).await;
     reply.problem(405, "method_not_allowed");
-    assert_eq!(reply.header("allow"), Some("GET, POST"));
+    assert_eq!(reply.header("allow"), Some("GET, POST, HEAD"));
     let reply = app
         .call(
             Method::PUT,
@@ -29,9 +29,32 @@ async fn wrong_methods_are_405_with_allow() {
         )
         .await;
     reply.problem(405, "method_not_allowed");
-    assert_eq!(reply.header("allow"), Some("GET"));
+    assert_eq!(reply.header("allow"), Some("GET, HEAD"));
     let reply = app.call(Method::POST, "/health/live", None, None).await;
     reply.problem(405, "method_not_allowed");
+}
+
+#[tokio::test]
+async fn head_answers_like_get_without_a_body() {
+    let app = TestApp::spawn().await;
+    let get = app.get("/v1/referrals", &app.coordinator()).await;
+    let head = app
+        .call(
+            Method::HEAD,
+            "/v1/referrals",
+            Some(&app.coordinator()),
+            None,
+        )
+        .await;
+    assert_eq!(head.status, StatusCode::OK);
+    assert_eq!(head.text, "");
+    assert_eq!(head.header("content-type"), get.header("content-type"));
+    assert_eq!(
+        head.header("content-length"),
+        Some(get.text.len().to_string().as_str())
+    );
+    let live = app.call(Method::HEAD, "/health/live", None, None).await;
+    assert_eq!(live.status, StatusCode::OK);
 }
 
 async fn raw_post(

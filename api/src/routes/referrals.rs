@@ -3,7 +3,7 @@
 use actix_web::http::StatusCode;
 use actix_web::http::header;
 use actix_web::{HttpResponse, get, post, web};
-use chrono::{DateTime, Duration, NaiveTime, Utc};
+use chrono::{DateTime, Duration, NaiveDate, NaiveTime, Utc};
 use linkwell_domain::person::parse_date;
 use linkwell_domain::{
     DateOfBirth, Email, Invalid, NewReferral, NhsNumber, Person, Phone, Postcode, Reason, Reasons,
@@ -508,30 +508,39 @@ impl ReferralQuery {
 }
 
 /// A date or a time as an instant. As an upper bound (`end`), a date covers its whole day and a
-/// time includes itself: both become an exclusive bound just after.
+/// time includes itself: both become an exclusive bound just after. Instants are clamped to
+/// years 1 to 9999, where every stored timestamp lies, so bounds compare the same way on both
+/// backends (SQLite compares timestamps as text, which breaks past year 9999).
 fn instant(name: &str, value: &str, end: bool) -> Result<DateTime<Utc>, ApiError> {
-    if let Ok(date) = parse_date(value) {
+    let at = if let Ok(date) = parse_date(value) {
         let start = date.and_time(NaiveTime::MIN).and_utc();
-        return Ok(if end {
+        if end {
             start + Duration::days(1)
         } else {
             start
-        });
-    }
-    let at = DateTime::parse_from_rfc3339(value)
-        .map_err(|_| {
-            ApiError::bad_parameter(
-                name,
-                "invalid_date",
-                "must be a date (YYYY-MM-DD) or an RFC 3339 time",
-            )
-        })?
-        .with_timezone(&Utc);
-    Ok(if end {
-        at + Duration::microseconds(1)
+        }
     } else {
-        at
-    })
+        let at = DateTime::parse_from_rfc3339(value)
+            .map_err(|_| {
+                ApiError::bad_parameter(
+                    name,
+                    "invalid_date",
+                    "must be a date (YYYY-MM-DD) or an RFC 3339 time",
+                )
+            })?
+            .with_timezone(&Utc);
+        if end {
+            at + Duration::microseconds(1)
+        } else {
+            at
+        }
+    };
+    let earliest = NaiveDate::from_ymd_opt(1, 1, 1).unwrap_or(NaiveDate::MIN);
+    let latest = NaiveDate::from_ymd_opt(9999, 1, 1).unwrap_or(NaiveDate::MAX);
+    Ok(at.clamp(
+        earliest.and_time(NaiveTime::MIN).and_utc(),
+        latest.and_time(NaiveTime::MIN).and_utc(),
+    ))
 }
 
 /// List referrals, newest first.
@@ -559,9 +568,12 @@ pub async fn list_referrals(
     let scope = query.cursor_scope();
     let after = decode_cursor(&state.cursors, query.cursor.as_deref(), &scope)?;
     let visibility = visibility(&actor.caller);
+    let page_size = usize::try_from(limit).unwrap_or(usize::MAX);
     let rows = db::run(&state, move |conn| {
         let rows = referrals::list(conn, visibility, &filter, after, limit + 1)?;
-        actor.record_alone(conn, "referral.list", None, Outcome::Success)?;
+        // The extra row only tells whether another page exists; it is not shown.
+        let shown = rows.iter().take(page_size).map(|r| r.id).collect();
+        actor.record_list(conn, "referral.list", shown)?;
         Ok(rows)
     })
     .await?;

@@ -79,6 +79,8 @@ CREATE TABLE audit_events (
     action        TEXT NOT NULL,
     resource_type TEXT NOT NULL,
     resource_id   TEXT,
+    -- For lists: the ids of every record shown, comma-separated, so each disclosure is traceable.
+    resource_ids  TEXT,
     outcome       TEXT NOT NULL,
     request_id    TEXT NOT NULL
 );
