@@ -25,7 +25,7 @@ pub const LEEWAY_SECONDS: u64 = 30;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Claims {
     pub iss: String,
-    pub aud: String,
+    pub aud: Audience,
     pub sub: String,
     pub role: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -92,7 +92,7 @@ impl TokenKeys {
         let now = chrono::Utc::now().timestamp();
         let claims = Claims {
             iss: self.issuer.clone(),
-            aud: self.audience.clone(),
+            aud: Audience::One(self.audience.clone()),
             sub: sub.to_owned(),
             role: role.as_str().to_owned(),
             org: org.map(|o| o.to_string()),
@@ -147,6 +147,25 @@ fn invalid(detail: &str) -> ApiError {
     }
 }
 
+/// A subject is stored in audit rows, so it must be one plain line of 1 to 200 characters.
+pub fn check_subject(sub: &str) -> Result<(), &'static str> {
+    let ok =
+        !sub.trim().is_empty() && sub.chars().count() <= 200 && !sub.chars().any(char::is_control);
+    if ok {
+        Ok(())
+    } else {
+        Err("subject must be 1 to 200 characters with no control characters")
+    }
+}
+
+/// The audience: one string, or an array as RFC 7519 also allows.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Audience {
+    One(String),
+    Many(Vec<String>),
+}
+
 /// The verified identity behind a request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Caller {
@@ -162,15 +181,7 @@ impl Caller {
             .role
             .parse()
             .map_err(|_| invalid("the token's role is not one of Linkwell's roles"))?;
-        // The subject is stored in audit rows: keep it one plain line.
-        let sub_ok = !claims.sub.trim().is_empty()
-            && claims.sub.chars().count() <= 200
-            && !claims.sub.chars().any(char::is_control);
-        if !sub_ok {
-            return Err(invalid(
-                "the token's subject must be 1 to 200 characters with no control characters",
-            ));
-        }
+        check_subject(&claims.sub).map_err(|problem| invalid(&format!("the token's {problem}")))?;
         let org = claims
             .org
             .map(|o| Uuid::parse_str(&o))

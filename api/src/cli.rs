@@ -138,9 +138,7 @@ fn token(config: &Config, args: &TokenArgs) -> Result<(), String> {
     if role.needs_org() && args.org.is_none() {
         return Err(format!("a {role} token needs --org ORG_ID"));
     }
-    if args.sub.trim().is_empty() || args.sub.chars().any(char::is_control) {
-        return Err("--sub must be a non-blank line of text".into());
-    }
+    crate::auth::check_subject(&args.sub).map_err(|problem| format!("--sub: {problem}"))?;
     let keys = TokenKeys::new(config.secret.expose(), &config.issuer, &config.audience)
         .map_err(|e| e.to_string())?;
     let token = keys

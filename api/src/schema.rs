@@ -60,7 +60,9 @@ fn describe(status: u16) -> &'static str {
         409 => "Conflicts with existing data",
         413 => "Request body over 64 KiB",
         415 => "Request body is not JSON",
-        422 => "Fields break validation rules, or an Idempotency-Key was reused with another body",
+        422 => {
+            "Fields break validation rules (or an Idempotency-Key was reused with another body, where the operation takes one)"
+        }
         503 => "Database unavailable or too slow",
         _ => "Error",
     }

@@ -1,7 +1,7 @@
 //! Tokens: everything RFC 8725 and jsonwebtoken's defaults make easy to get wrong is refused.
 
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
-use linkwell_api::auth::Claims;
+use linkwell_api::auth::{Audience, Claims};
 use linkwell_domain::Role;
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -13,7 +13,7 @@ fn claims(role: &str) -> Claims {
     let now = chrono::Utc::now().timestamp();
     Claims {
         iss: ISSUER.into(),
-        aud: AUDIENCE.into(),
+        aud: Audience::One(AUDIENCE.into()),
         sub: "someone".into(),
         role: role.into(),
         org: None,
@@ -78,6 +78,10 @@ async fn a_good_token_passes() {
     let mut recent = claims("coordinator");
     recent.exp = chrono::Utc::now().timestamp() - 10;
     assert_eq!(status_with(&app, &app.sign(&recent)).await, 200);
+    // RFC 7519 allows the audience as an array.
+    let mut listed = claims("coordinator");
+    listed.aud = Audience::Many(vec!["other-api".into(), AUDIENCE.into()]);
+    assert_eq!(status_with(&app, &app.sign(&listed)).await, 200);
 }
 
 #[tokio::test]
@@ -115,6 +119,7 @@ async fn wrong_or_missing_claims_are_401() {
     let now = chrono::Utc::now().timestamp();
     let cases: Vec<(&str, Change)> = vec![
         ("wrong aud", Box::new(|c| c["aud"] = json!("someone-else"))),
+        ("wrong aud list", Box::new(|c| c["aud"] = json!(["a", "b"]))),
         ("wrong iss", Box::new(|c| c["iss"] = json!("evil"))),
         (
             "no exp",
@@ -150,6 +155,7 @@ async fn wrong_or_missing_claims_are_401() {
         ),
         ("unknown role", Box::new(|c| c["role"] = json!("superuser"))),
         ("blank sub", Box::new(|c| c["sub"] = json!(" "))),
+        ("long sub", Box::new(|c| c["sub"] = json!("s".repeat(201)))),
         (
             "control characters in sub",
             Box::new(|c| c["sub"] = json!("a\u{0}b")),

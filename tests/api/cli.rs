@@ -78,6 +78,15 @@ fn tokens_for_organisations_need_an_org() {
         .output()
         .unwrap();
     assert!(!output.status.success());
+    // A token the server would refuse is never printed.
+    let long = "s".repeat(201);
+    let output = linkwell()
+        .current_dir(dir.path())
+        .args(["token", "--role", "admin", "--sub", &long])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    assert!(output.stdout.is_empty());
 }
 
 #[test]

@@ -42,7 +42,7 @@ pub struct PersonInput {
     pub family_name: String,
     /// `YYYY-MM-DD`; not in the future.
     #[validate(custom(function = "rules::date_of_birth"))]
-    #[schema(format = Date, example = "1950-02-28")]
+    #[schema(format = Date)]
     pub date_of_birth: String,
     /// Ten digits with a valid Modulus 11 check digit; may be grouped 3-3-4 by spaces or
     /// hyphens. Stored and returned as ten digits.
