@@ -44,7 +44,7 @@ pub async fn request_context(
     if method == Method::HEAD {
         req.head_mut().method = Method::GET;
     }
-    let path = req.path().to_owned();
+    let is_docs = req.path().starts_with("/docs");
 
     // Handlers and extractors turn their errors into responses inside routing, so an `Err`
     // here would come from a layer below that failed outright; it cannot be re-bodied (the
@@ -52,7 +52,7 @@ pub async fn request_context(
     let response = match next.call(req).await {
         Ok(response) => response.map_into_boxed_body(),
         Err(error) => {
-            log::error!("{method} {path} failed below routing id={request_id}: {error}");
+            log::error!("{method} failed below routing id={request_id}: {error}");
             return Err(error);
         }
     };
@@ -66,23 +66,26 @@ pub async fn request_context(
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
     );
-    if !path.starts_with("/docs") {
+    if !is_docs {
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }
 
     let status = response.status();
     let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
-    // Paths carry only ids; query strings and bodies are never logged (they can hold personal data).
+    // Log the route's pattern (`/v1/referrals/{id}`), never the path or query as sent: a
+    // client may put personal data in either.
+    let route = response
+        .request()
+        .match_pattern()
+        .unwrap_or_else(|| "<unmatched>".to_owned());
+    let line = format!(
+        "{method} {route} {} {elapsed_ms:.1}ms id={request_id}",
+        status.as_u16()
+    );
     if status.is_server_error() {
-        log::error!(
-            "{method} {path} {} {elapsed_ms:.1}ms id={request_id}",
-            status.as_u16()
-        );
+        log::error!("{line}");
     } else {
-        log::info!(
-            "{method} {path} {} {elapsed_ms:.1}ms id={request_id}",
-            status.as_u16()
-        );
+        log::info!("{line}");
     }
     Ok(response)
 }

@@ -35,8 +35,6 @@ pub struct ReferralFilter {
     pub received_from: Option<DateTime<Utc>>,
     /// Received strictly before.
     pub received_before: Option<DateTime<Utc>>,
-    /// Changed at or after (for clients polling for changes).
-    pub updated_since: Option<DateTime<Utc>>,
 }
 
 #[derive(Insertable, Queryable, Selectable)]
@@ -191,9 +189,6 @@ pub fn list(
     }
     if let Some(before) = filter.received_before {
         query = query.filter(referrals::received_at.lt(convert::to_db(before)));
-    }
-    if let Some(since) = filter.updated_since {
-        query = query.filter(referrals::updated_at.ge(convert::to_db(since)));
     }
     if let Some(Keyset { at, id }) = after {
         let at = convert::to_db(at);

@@ -107,20 +107,34 @@ fn a_short_secret_refuses_to_start() {
     );
 }
 
+/// Sends one raw HTTP/1.1 request and reads the whole answer.
+fn raw_request(addr: &str, request_line: &str) -> String {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    write!(
+        stream,
+        "{request_line} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    answer
+}
+
 #[test]
-fn serve_says_where_it_listens_and_which_database_it_uses() {
+fn serve_says_where_it_listens_and_logs_no_personal_data() {
     let dir = tempfile::tempdir().unwrap();
     let mut child = linkwell()
         .current_dir(dir.path())
+        .env("RUST_LOG", "debug")
         .args(["serve", "--bind", "127.0.0.1:0"])
         .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
         .spawn()
         .unwrap();
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let listening = lines.next().unwrap().unwrap();
     let database = lines.next().unwrap().unwrap();
-    let _ = child.kill();
-    let _ = child.wait();
     assert!(
         listening.contains("listening on http://127.0.0.1:"),
         "{listening}"
@@ -129,6 +143,20 @@ fn serve_says_where_it_listens_and_which_database_it_uses() {
         database,
         "database: sqlite://linkwell.db (1 migrations applied)"
     );
+    let addr = listening.rsplit("http://").next().unwrap().to_owned();
+    // Personal data a careless client puts in a path or query never reaches the log.
+    let answer = raw_request(&addr, "GET /v1/people/9990000018/Sam%20Jones");
+    assert!(answer.starts_with("HTTP/1.1 404"), "{answer}");
+    let answer = raw_request(&addr, "GET /v1/referrals?given_name=Sam&dob=1950-02-28");
+    assert!(answer.starts_with("HTTP/1.1 401"), "{answer}");
+    let _ = child.kill();
+    let output = child.wait_with_output().unwrap();
+    let log = String::from_utf8_lossy(&output.stderr);
+    assert!(log.contains("GET <unmatched> 404"), "{log}");
+    assert!(log.contains("GET /v1/referrals 401"), "{log}");
+    for secret in ["9990000018", "Sam", "1950-02-28"] {
+        assert!(!log.contains(secret), "{secret} in the log:\n{log}");
+    }
     let db = dir.path().join("linkwell.db");
     assert!(db.exists());
     #[cfg(unix)]
@@ -179,5 +207,8 @@ fn the_openapi_command_prints_the_published_contract() {
     assert!(output.status.success());
     let published =
         std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../openapi.yaml")).unwrap();
-    assert_eq!(String::from_utf8(output.stdout).unwrap(), published);
+    assert!(
+        String::from_utf8(output.stdout).unwrap() == published,
+        "`linkwell openapi` differs from openapi.yaml: run `make openapi`"
+    );
 }

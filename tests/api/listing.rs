@@ -120,6 +120,19 @@ async fn filters_combine() {
     assert_eq!(ids(&up_to), [id(&lonely), id(&housing)]);
     let from = app.get(&q(&format!("received_from={at}")), &token).await;
     assert_eq!(ids(&from), [id(&both), id(&lonely)]);
+    // Far-off bounds behave the same on both backends.
+    assert_eq!(
+        ids(&app.get(&q("received_to=9999-12-31"), &token).await).len(),
+        3
+    );
+    let late = app
+        .get(&q("received_from=9999-12-31T23:59:59-23:59"), &token)
+        .await;
+    assert_eq!(ids(&late).len(), 0);
+    let early = app
+        .get(&q("received_from=0000-01-01T00:00:00%2B23:59"), &token)
+        .await;
+    assert_eq!(ids(&early).len(), 3);
     app.get(
         &q(&format!(
             "received_from={today}&received_to={}",

@@ -79,6 +79,22 @@ async fn staff_may_enter_referrals_without_an_organisation() {
 }
 
 #[tokio::test]
+async fn staff_referrals_are_never_filed_under_an_organisation() {
+    let app = TestApp::spawn().await;
+    let gp = app.organisation("Practice", "gp_practice").await;
+    // A coordinator whose token happens to name an organisation.
+    let coordinator = app.token(Role::Coordinator, Some(gp));
+    let reply = app.refer(&coordinator, &referral_body("STAFF-1")).await;
+    assert_eq!(reply.status, StatusCode::CREATED);
+    assert_eq!(reply.body["referrer_org_id"], json!(null));
+    let theirs = app.get("/v1/referrals", &app.referrer(gp)).await;
+    assert_eq!(theirs.body["items"], json!([]));
+    app.get(&format!("/v1/referrals/{}", reply.id()), &app.referrer(gp))
+        .await
+        .problem(404, "not_found");
+}
+
+#[tokio::test]
 async fn a_referrer_sees_only_its_own_organisations_referrals() {
     let app = TestApp::spawn().await;
     let a = app.organisation("Practice A", "gp_practice").await;

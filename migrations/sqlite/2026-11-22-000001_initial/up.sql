@@ -45,7 +45,6 @@ CREATE TABLE referrals (
 CREATE INDEX referrals_received ON referrals (received_at, id);
 CREATE INDEX referrals_org_received ON referrals (referrer_org_id, received_at, id);
 CREATE INDEX referrals_person ON referrals (person_id);
-CREATE INDEX referrals_updated ON referrals (updated_at);
 
 CREATE TABLE referral_reasons (
     referral_id TEXT NOT NULL REFERENCES referrals (id) ON DELETE CASCADE,
