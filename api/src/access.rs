@@ -8,12 +8,14 @@ use std::marker::PhantomData;
 use std::pin::Pin;
 
 use actix_web::dev::Payload;
-use actix_web::{FromRequest, HttpRequest, web};
+use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
 use linkwell_domain::Role;
 
 use crate::audit::Actor;
+use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::extract::ValidJson;
+use crate::middleware::RequestId;
 use crate::state::AppState;
 
 /// A protected operation and the roles allowed to perform it.
@@ -82,11 +84,16 @@ impl<Op: Guarded + 'static> FromRequest for Allowed<Op> {
     type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
-        let actor = Actor::from_request(req, payload).into_inner();
+        let operation = Op::OPERATION;
+        let caller = Caller::from_request(req, payload).into_inner();
+        let request_id = req.extensions().get::<RequestId>().map(|r| r.0.clone());
         let state = req.app_data::<web::Data<AppState>>().cloned();
         Box::pin(async move {
-            let actor = actor?;
-            let operation = Op::OPERATION;
+            let actor = Actor {
+                caller: caller?,
+                request_id: request_id.unwrap_or_default(),
+                action: operation.audit_action.unwrap_or(operation.id),
+            };
             if operation.roles.contains(&actor.caller.role) {
                 return Ok(Self {
                     actor,
@@ -94,9 +101,7 @@ impl<Op: Guarded + 'static> FromRequest for Allowed<Op> {
                 });
             }
             match (operation.audit_action, state) {
-                (Some(action), Some(state)) => {
-                    Err(actor.refuse(&state, action, ApiError::Forbidden).await)
-                }
+                (Some(_), Some(state)) => Err(actor.refuse(&state, ApiError::Forbidden).await),
                 _ => Err(ApiError::Forbidden),
             }
         })

@@ -40,23 +40,25 @@ impl Outcome {
     }
 }
 
-/// Who is acting, in which request: everything an audit row needs but the action and outcome.
+/// Who is acting, in which request, on which operation: everything an audit row needs but
+/// the resource and the outcome. Made by [`crate::access::Allowed`], which knows the operation.
 #[derive(Debug, Clone)]
 pub struct Actor {
     pub caller: Caller,
     pub request_id: String,
+    /// The operation's audit action, e.g. `referral.read`.
+    pub action: &'static str,
 }
 
 impl Actor {
-    /// The row for `action` on a referral.
-    pub fn event(&self, action: &str, resource_id: Option<Uuid>, outcome: Outcome) -> AuditEvent {
+    fn event(&self, resource_id: Option<Uuid>, outcome: Outcome) -> AuditEvent {
         AuditEvent {
             id: Uuid::now_v7(),
             occurred_at: clock::now(),
             actor_sub: self.caller.sub.clone(),
             actor_role: self.caller.role.as_str().to_owned(),
             actor_org_id: self.caller.org,
-            action: action.to_owned(),
+            action: self.action.to_owned(),
             resource_type: "referral".to_owned(),
             resource_id,
             resource_ids: Vec::new(),
@@ -69,14 +71,10 @@ impl Actor {
     pub fn record(
         &self,
         conn: &mut DbConnection,
-        action: &str,
         resource_id: Option<Uuid>,
         outcome: Outcome,
     ) -> Result<(), ApiError> {
-        Ok(audit::record(
-            conn,
-            &self.event(action, resource_id, outcome),
-        )?)
+        Ok(audit::record(conn, &self.event(resource_id, outcome))?)
     }
 
     /// Appends a row in a transaction of its own, for reads: the query runs without holding
@@ -84,35 +82,24 @@ impl Actor {
     pub fn record_alone(
         &self,
         conn: &mut DbConnection,
-        action: &str,
         resource_id: Option<Uuid>,
         outcome: Outcome,
     ) -> Result<(), ApiError> {
-        write_transaction(conn, |tx| self.record(tx, action, resource_id, outcome))
+        write_transaction(conn, |tx| self.record(tx, resource_id, outcome))
     }
 
     /// Records a list in a transaction of its own, naming every referral it shows.
-    pub fn record_list(
-        &self,
-        conn: &mut DbConnection,
-        action: &str,
-        shown: Vec<Uuid>,
-    ) -> Result<(), ApiError> {
-        let mut event = self.event(action, None, Outcome::Success);
+    pub fn record_list(&self, conn: &mut DbConnection, shown: Vec<Uuid>) -> Result<(), ApiError> {
+        let mut event = self.event(None, Outcome::Success);
         event.resource_ids = shown;
         write_transaction(conn, |tx| Ok::<_, ApiError>(audit::record(tx, &event)?))
     }
 
     /// Records a refused attempt in a transaction of its own, then returns the refusal.
-    pub async fn refuse(
-        &self,
-        state: &web::Data<AppState>,
-        action: &'static str,
-        error: ApiError,
-    ) -> ApiError {
+    pub async fn refuse(&self, state: &web::Data<AppState>, error: ApiError) -> ApiError {
         let actor = self.clone();
         let recorded = db::run(state, move |conn| {
-            actor.record_alone(conn, action, None, Outcome::Forbidden)
+            actor.record_alone(conn, None, Outcome::Forbidden)
         })
         .await;
         match recorded {
@@ -133,23 +120,5 @@ impl FromRequest for RequestId {
                 .cloned()
                 .ok_or_else(|| ApiError::Internal("request id missing".into())),
         )
-    }
-}
-
-impl FromRequest for Actor {
-    type Error = ApiError;
-    type Future = Ready<Result<Self, ApiError>>;
-
-    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
-        let caller = match Caller::from_request(req, payload).into_inner() {
-            Ok(caller) => caller,
-            Err(e) => return ready(Err(e)),
-        };
-        let request_id = req
-            .extensions()
-            .get::<RequestId>()
-            .map(|r| r.0.clone())
-            .unwrap_or_default();
-        ready(Ok(Actor { caller, request_id }))
     }
 }

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 use linkwell_domain::Role;
-use linkwell_persistence::{checkout, connect, migrate};
+use linkwell_persistence::{Pool, checkout, connect, migrate};
 use uuid::Uuid;
 
 use crate::auth::TokenKeys;
@@ -93,24 +93,23 @@ fn serve(config: &Config) -> Result<(), String> {
         );
         println!("JWT secret: {}", config.secret_source);
         println!("API docs: http://{}/docs/", running.addr);
-        spawn_housekeeping(config.clone());
+        spawn_housekeeping(running.pool.clone());
         running.server.await.map_err(|e| e.to_string())
     })
 }
 
-/// Forgets stored idempotent responses past retention, hourly, off the request path.
-fn spawn_housekeeping(config: Config) {
+/// Forgets stored idempotent responses past retention, hourly, off the request path; a
+/// failure is logged and tried again at the next round.
+fn spawn_housekeeping(pool: Pool) {
     std::thread::spawn(move || {
-        let Ok(pool) = connect(&config.database, &config.pool) else {
-            return;
-        };
         loop {
-            if let Ok(mut conn) = checkout(&pool, Duration::from_secs(5)) {
-                match idempotency::purge(&mut conn) {
-                    Ok(0) => {}
-                    Ok(n) => log::info!("forgot {n} idempotency keys past retention"),
-                    Err(e) => log::warn!("idempotency purge failed: {e}"),
-                }
+            let purged = checkout(&pool, Duration::from_secs(5))
+                .map_err(|e| e.to_string())
+                .and_then(|mut conn| idempotency::purge(&mut conn).map_err(|e| e.to_string()));
+            match purged {
+                Ok(0) => {}
+                Ok(n) => log::info!("forgot {n} idempotency keys past retention"),
+                Err(e) => log::warn!("idempotency purge failed, retrying in an hour: {e}"),
             }
             std::thread::sleep(Duration::from_secs(3600));
         }

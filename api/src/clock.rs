@@ -1,5 +1,5 @@
-//! The time, at the precision both databases keep (microseconds), so what is returned on
-//! create equals what is read back.
+//! The time, truncated to microseconds (PostgreSQL's precision; SQLite keeps whatever it is
+//! given), so what is returned on create equals what is read back on either backend.
 
 use chrono::{DateTime, SubsecRound, Utc};
 

@@ -92,6 +92,8 @@ pub enum ConfigError {
         "LINKWELL_JWT_SECRET must be at least {MIN_SECRET_BYTES} bytes (got {0}); refusing to start"
     )]
     WeakSecret(usize),
+    #[error("{name} must be a whole number of at least 1 (got `{value}`)")]
+    Setting { name: &'static str, value: String },
     #[error("the JWT secret file {path} is unusable: {reason}")]
     SecretFile { path: String, reason: String },
 }
@@ -104,11 +106,11 @@ impl Config {
         let env =
             |name: &str, default: &str| std::env::var(name).unwrap_or_else(|_| default.to_owned());
         let mut pool = PoolOptions::default();
-        if let Some(size) = std::env::var("LINKWELL_DB_POOL_SIZE")
-            .ok()
-            .and_then(|v| v.parse().ok())
-        {
-            pool.max_size = size;
+        if let Some(size) = positive("LINKWELL_DB_POOL_SIZE")? {
+            pool.max_size = u32::try_from(size).map_err(|_| ConfigError::Setting {
+                name: "LINKWELL_DB_POOL_SIZE",
+                value: size.to_string(),
+            })?;
         }
         Ok(Self {
             bind: bind.to_owned(),
@@ -118,10 +120,19 @@ impl Config {
             issuer: env("LINKWELL_JWT_ISSUER", DEFAULT_ISSUER),
             audience: env("LINKWELL_JWT_AUDIENCE", DEFAULT_AUDIENCE),
             pool,
-            workers: std::env::var("LINKWELL_WORKERS")
-                .ok()
-                .and_then(|v| v.parse().ok()),
+            workers: positive("LINKWELL_WORKERS")?,
         })
+    }
+}
+
+/// A setting that must be a positive whole number, if set.
+fn positive(name: &'static str) -> Result<Option<usize>, ConfigError> {
+    let Ok(value) = std::env::var(name) else {
+        return Ok(None);
+    };
+    match value.trim().parse::<usize>() {
+        Ok(n) if n >= 1 => Ok(Some(n)),
+        _ => Err(ConfigError::Setting { name, value }),
     }
 }
 
@@ -171,6 +182,7 @@ fn read_or_create(path: &Path) -> Result<(Secret, bool), ConfigError> {
             Ok((Secret::new(fresh.into_bytes()), true))
         }
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            warn_if_shared(path);
             let stored = fs::read_to_string(path).map_err(|e| unusable(e.to_string()))?;
             let stored = stored.trim();
             if stored.len() < MIN_SECRET_BYTES {
@@ -183,6 +195,24 @@ fn read_or_create(path: &Path) -> Result<(Secret, bool), ConfigError> {
         }
         Err(e) => Err(unusable(e.to_string())),
     }
+}
+
+/// Anyone who can read the secret can sign tokens for any role.
+fn warn_if_shared(path: &Path) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        if let Ok(meta) = fs::metadata(path)
+            && meta.permissions().mode() & 0o077 != 0
+        {
+            log::warn!(
+                "the JWT secret file {} is readable by others; run `chmod 600` on it",
+                path.display()
+            );
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = path;
 }
 
 #[cfg(unix)]

@@ -295,7 +295,9 @@ pub fn problem_for_status(status: StatusCode, instance: Option<String>) -> Probl
             invalid_token: false,
         },
         StatusCode::FORBIDDEN => ApiError::Forbidden,
-        StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge { limit: 0 },
+        StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge {
+            limit: crate::extract::BODY_LIMIT_BYTES,
+        },
         StatusCode::UNSUPPORTED_MEDIA_TYPE => ApiError::UnsupportedMediaType,
         StatusCode::SERVICE_UNAVAILABLE => ApiError::Unavailable,
         s if s.is_client_error() => {
@@ -350,15 +352,11 @@ impl From<StoreError> for ApiError {
     }
 }
 
-impl From<diesel_error::Error> for ApiError {
-    fn from(e: diesel_error::Error) -> Self {
+/// `write_transaction` needs its closure's error to come from Diesel's.
+impl From<linkwell_persistence::error::DieselError> for ApiError {
+    fn from(e: linkwell_persistence::error::DieselError) -> Self {
         ApiError::from(StoreError::from(e))
     }
-}
-
-/// Diesel's error type, named once here so handlers need no Diesel import.
-pub mod diesel_error {
-    pub use linkwell_persistence::error::DieselError as Error;
 }
 
 #[cfg(test)]

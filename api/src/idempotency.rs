@@ -105,10 +105,10 @@ impl Keyed {
             scope: self.scope.clone(),
             key: self.key.clone(),
             request_hash: self.request_hash.clone(),
-            status_code: i32::from(status.as_u16()),
+            status_code: status.as_u16(),
             location: location.map(str::to_owned),
             response_body: body.to_owned(),
-            created_at: clock::now().naive_utc(),
+            created_at: clock::now(),
         };
         Ok(idempotency::save(conn, &stored)?)
     }
@@ -125,10 +125,7 @@ fn fingerprint(body: &[u8]) -> String {
 
 /// Replays a stored answer as it was first sent.
 pub fn replay(stored: &StoredResponse) -> HttpResponse {
-    let status = u16::try_from(stored.status_code)
-        .ok()
-        .and_then(|s| StatusCode::from_u16(s).ok())
-        .unwrap_or(StatusCode::OK);
+    let status = StatusCode::from_u16(stored.status_code).unwrap_or(StatusCode::OK);
     let mut response = HttpResponse::build(status);
     response.insert_header((header::CONTENT_TYPE, "application/json"));
     response.insert_header((REPLAYED, "true"));

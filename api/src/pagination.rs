@@ -8,23 +8,13 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::DateTime;
 use hmac::{Hmac, Mac};
 use linkwell_persistence::Keyset;
-use serde::Serialize;
 use sha2::Sha256;
-use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::error::ApiError;
 
 pub const DEFAULT_LIMIT: i64 = 50;
 pub const MAX_LIMIT: i64 = 100;
-
-/// A page of results.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct Page<T: ToSchema> {
-    pub items: Vec<T>,
-    /// Pass as `cursor` to get the next page; `null` on the last page.
-    pub next_cursor: Option<String>,
-}
 
 /// The key that signs cursors.
 pub struct CursorKey([u8; 32]);

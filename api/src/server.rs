@@ -36,6 +36,8 @@ pub enum StartError {
 /// A started server: await `server` to run it; `addr` is where it listens.
 pub struct Running {
     pub server: actix_web::dev::Server,
+    /// The server's pool, for background work beside it.
+    pub pool: linkwell_persistence::Pool,
     pub addr: SocketAddr,
     /// How many migrations ran at start-up.
     pub migrations_applied: usize,
@@ -57,7 +59,7 @@ pub fn start(config: &Config) -> Result<Running, StartError> {
         migrate::run(&mut conn)?
     };
     let state = web::Data::new(AppState {
-        pool,
+        pool: pool.clone(),
         tokens: TokenKeys::new(config.secret.expose(), &config.issuer, &config.audience)?,
         cursors: CursorKey::derive(config.secret.expose()),
         db_timeout: config.pool.acquire_timeout,
@@ -115,6 +117,7 @@ pub fn start(config: &Config) -> Result<Running, StartError> {
         })?;
     Ok(Running {
         server: server.run(),
+        pool,
         addr,
         migrations_applied,
     })

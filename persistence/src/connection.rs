@@ -42,6 +42,12 @@ impl DatabaseUrl {
             if path.is_empty() {
                 return Err("sqlite:// needs a file path, e.g. sqlite://linkwell.db".into());
             }
+            // Each pooled connection would get its own empty in-memory database.
+            if path.starts_with(':') || path.starts_with("file:") || path.contains('?') {
+                return Err(
+                    "sqlite:// takes a plain file path (no :memory:, file: or ?options)".into(),
+                );
+            }
             return Ok(Self::Sqlite(PathBuf::from(path)));
         }
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
@@ -125,7 +131,11 @@ pub fn establish(url: &DatabaseUrl) -> Result<DbConnection, ConnectError> {
             dialect::configure_sqlite(&mut conn)?;
             Ok(DbConnection::Sqlite(conn))
         }
-        DatabaseUrl::Postgres(url) => Ok(DbConnection::Pg(PgConnection::establish(url)?)),
+        DatabaseUrl::Postgres(url) => {
+            let mut conn = PgConnection::establish(url)?;
+            dialect::configure_postgres(&mut conn)?;
+            Ok(DbConnection::Pg(conn))
+        }
     }
 }
 
@@ -255,5 +265,7 @@ mod tests {
         );
         assert!(DatabaseUrl::parse("mysql://x").is_err());
         assert!(DatabaseUrl::parse("sqlite://").is_err());
+        assert!(DatabaseUrl::parse("sqlite://:memory:").is_err());
+        assert!(DatabaseUrl::parse("sqlite://file:x.db?mode=memory").is_err());
     }
 }

@@ -1,7 +1,7 @@
 //! The one place that knows which backend it talks to. Everything else is shared code.
 
 use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
-use diesel::{Connection, SqliteConnection};
+use diesel::{Connection, PgConnection, SqliteConnection};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 
 use crate::connection::DbConnection;
@@ -10,16 +10,30 @@ use crate::error::{StoreError, StoreResult};
 const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../migrations/sqlite");
 const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../migrations/postgres");
 
-/// Per-connection SQLite settings: WAL so readers never block the writer, a busy timeout so
-/// writers queue instead of failing, and foreign keys (off by default in SQLite).
+/// Per-connection SQLite settings: a busy timeout so writers queue instead of failing (first,
+/// because switching to WAL itself may have to wait), WAL so readers never block the writer,
+/// and foreign keys (off by default in SQLite).
 pub(crate) fn configure_sqlite(conn: &mut SqliteConnection) -> diesel::QueryResult<()> {
     conn.batch_execute(
-        "PRAGMA journal_mode = WAL;
+        "PRAGMA busy_timeout = 5000;
+         PRAGMA journal_mode = WAL;
          PRAGMA synchronous = NORMAL;
-         PRAGMA busy_timeout = 5000;
          PRAGMA foreign_keys = ON;",
     )
 }
+
+/// Per-connection PostgreSQL settings: no statement may run, or wait for a lock, long enough
+/// to hold a request past the point where 503 is the honest answer.
+pub(crate) fn configure_postgres(conn: &mut PgConnection) -> diesel::QueryResult<()> {
+    conn.batch_execute(
+        "SET statement_timeout = '10s';
+         SET lock_timeout = '5s';
+         SET idle_in_transaction_session_timeout = '30s';",
+    )
+}
+
+/// Any fixed number: the lock that keeps replicas starting together from migrating at once.
+const MIGRATION_LOCK: i64 = 0x4c69_6e6b_7765_6c6c;
 
 /// Runs `f` in a transaction that may write. SQLite takes the write lock at `BEGIN IMMEDIATE`
 /// so a transaction that reads before it writes cannot deadlock with another writer (a plain
@@ -51,11 +65,20 @@ where
 /// Applies every pending migration for this backend; returns how many ran.
 pub(crate) fn run_migrations(conn: &mut DbConnection) -> StoreResult<usize> {
     let applied = match conn {
-        DbConnection::Sqlite(c) => c.run_pending_migrations(SQLITE_MIGRATIONS),
-        DbConnection::Pg(c) => c.run_pending_migrations(POSTGRES_MIGRATIONS),
+        // SQLite's migration transaction already excludes other writers.
+        DbConnection::Sqlite(c) => c
+            .run_pending_migrations(SQLITE_MIGRATIONS)
+            .map(|done| done.len()),
+        DbConnection::Pg(c) => {
+            c.batch_execute(&format!("SELECT pg_advisory_lock({MIGRATION_LOCK})"))?;
+            let result = c
+                .run_pending_migrations(POSTGRES_MIGRATIONS)
+                .map(|done| done.len());
+            c.batch_execute(&format!("SELECT pg_advisory_unlock({MIGRATION_LOCK})"))?;
+            result
+        }
     }
-    .map_err(|e| StoreError::Migration(e.to_string()))?
-    .len();
+    .map_err(|e| StoreError::Migration(e.to_string()))?;
     Ok(applied)
 }
 

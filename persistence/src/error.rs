@@ -52,6 +52,7 @@ impl StoreError {
                     || message.contains("no connection to the server")
                     || message.contains("SSL SYSCALL error")
                     || message.contains("could not receive data")
+                    || message.contains("canceling statement due to")
             }
             _ => false,
         }

@@ -351,7 +351,6 @@ fn create(
     json: &str,
     location: &str,
 ) -> Result<Created, ApiError> {
-    const ACTION: &str = "referral.create";
     if let Some(keyed) = keyed {
         match keyed.earlier(conn) {
             Ok(Some(stored)) => {
@@ -360,12 +359,12 @@ fn create(
                     .as_deref()
                     .and_then(|l| l.rsplit('/').next())
                     .and_then(|id| Uuid::parse_str(id).ok());
-                actor.record(conn, ACTION, id, Outcome::Replayed)?;
+                actor.record(conn, id, Outcome::Replayed)?;
                 return Ok(Created::Replay(stored));
             }
             Ok(None) => {}
             Err(ApiError::IdempotencyKeyReused) => {
-                actor.record(conn, ACTION, None, Outcome::Rejected)?;
+                actor.record(conn, None, Outcome::Rejected)?;
                 return Ok(Created::Refused(ApiError::IdempotencyKeyReused));
             }
             Err(other) => return Err(other),
@@ -374,7 +373,7 @@ fn create(
     if let (Some(org), Some(reference)) = (referral.referrer_org_id, &referral.external_reference)
         && let Some(existing) = referrals::find_by_external_reference(conn, org, reference)?
     {
-        actor.record(conn, ACTION, Some(existing), Outcome::Conflict)?;
+        actor.record(conn, Some(existing), Outcome::Conflict)?;
         return Ok(Created::Refused(ApiError::Duplicate {
             detail: format!(
                 "your organisation already sent a referral with this external_reference: {existing}"
@@ -386,7 +385,7 @@ fn create(
     if let Some(keyed) = keyed {
         keyed.save(conn, StatusCode::CREATED, Some(location), json)?;
     }
-    actor.record(conn, ACTION, Some(referral.id), Outcome::Success)?;
+    actor.record(conn, Some(referral.id), Outcome::Success)?;
     Ok(Created::New)
 }
 
@@ -421,7 +420,7 @@ pub async fn get_referral(
         } else {
             Outcome::NotFound
         };
-        actor.record_alone(conn, "referral.read", Some(id), outcome)?;
+        actor.record_alone(conn, Some(id), outcome)?;
         Ok(found)
     })
     .await?;
@@ -578,7 +577,7 @@ pub async fn list_referrals(
         let rows = referrals::list(conn, visibility, &filter, after, limit + 1)?;
         // The extra row only tells whether another page exists; it is not shown.
         let shown = rows.iter().take(page_size).map(|r| r.id).collect();
-        actor.record_list(conn, "referral.list", shown)?;
+        actor.record_list(conn, shown)?;
         Ok(rows)
     })
     .await?;
