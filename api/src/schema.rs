@@ -4,6 +4,7 @@
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 
+use utoipa::openapi::header::HeaderBuilder;
 use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
 use utoipa::openapi::{ContentBuilder, Ref, RefOr, Response, ResponseBuilder};
 use utoipa::{IntoResponses, PartialSchema, ToSchema};
@@ -50,10 +51,12 @@ code_schema! {
         "What kind of organisation this is.";
 }
 
-/// What each error status means, for the response descriptions.
-fn describe(status: u16) -> &'static str {
+/// What each error status means, for the response descriptions. `body` says whether the
+/// operation reads a JSON body (which changes what a 400 can be).
+fn describe(status: u16, body: bool) -> &'static str {
     match status {
-        400 => "Malformed JSON, or a bad query, path parameter, header or cursor",
+        400 if body => "Malformed JSON, or a bad header",
+        400 => "A bad query parameter, path parameter or cursor",
         401 => "Missing, invalid or expired bearer token",
         403 => "The caller's role may not perform this operation",
         404 => "No such resource, or the caller may not see it",
@@ -68,26 +71,46 @@ fn describe(status: u16) -> &'static str {
     }
 }
 
-fn problems(statuses: &[u16]) -> BTreeMap<String, RefOr<Response>> {
+/// Headers that come with some problems.
+fn problem_headers(status: u16) -> Vec<(&'static str, &'static str)> {
+    match status {
+        401 => vec![(
+            "WWW-Authenticate",
+            "`Bearer realm=\"linkwell\"`, with `error=\"invalid_token\"` when a token was sent",
+        )],
+        503 => vec![("Retry-After", "Seconds to wait before retrying")],
+        _ => Vec::new(),
+    }
+}
+
+fn problems(statuses: &[u16], body: bool) -> BTreeMap<String, RefOr<Response>> {
     statuses
         .iter()
         .map(|status| {
-            let response = ResponseBuilder::new()
-                .description(describe(*status))
+            let mut response = ResponseBuilder::new()
+                .description(describe(*status, body))
                 .content(
                     PROBLEM_JSON,
                     ContentBuilder::new()
                         .schema(Some(Ref::from_schema_name("Problem")))
                         .build(),
-                )
-                .build();
-            (status.to_string(), RefOr::T(response))
+                );
+            for (name, description) in problem_headers(*status) {
+                response = response.header(
+                    name,
+                    HeaderBuilder::new()
+                        .schema(Some(ObjectBuilder::new().schema_type(Type::String)))
+                        .description(Some(description))
+                        .build(),
+                );
+            }
+            (status.to_string(), RefOr::T(response.build()))
         })
         .collect()
 }
 
 macro_rules! problem_set {
-    ($($(#[$doc:meta])* $name:ident = [$($status:literal),+];)+) => {
+    ($($(#[$doc:meta])* $name:ident = [$($status:literal),+], body: $body:literal;)+) => {
         $(
             $(#[$doc])*
             #[derive(Debug)]
@@ -95,7 +118,7 @@ macro_rules! problem_set {
 
             impl IntoResponses for $name {
                 fn responses() -> BTreeMap<String, RefOr<Response>> {
-                    problems(&[$($status),+])
+                    problems(&[$($status),+], $body)
                 }
             }
         )+
@@ -104,11 +127,11 @@ macro_rules! problem_set {
 
 problem_set! {
     /// A create with a JSON body.
-    CreateProblems = [400, 401, 403, 409, 413, 415, 422, 503];
+    CreateProblems = [400, 401, 403, 409, 413, 415, 422, 503], body: true;
     /// A list with query parameters.
-    ListProblems = [400, 401, 403, 503];
+    ListProblems = [400, 401, 403, 503], body: false;
     /// A read by id.
-    ReadProblems = [400, 401, 403, 404, 503];
+    ReadProblems = [400, 401, 403, 404, 503], body: false;
     /// A probe.
-    ProbeProblems = [503];
+    ProbeProblems = [503], body: false;
 }

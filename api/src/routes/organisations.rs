@@ -23,14 +23,14 @@ use crate::{clock, db, rules, schema, wire};
 #[schema(as = NewOrganisation)]
 pub struct OrganisationInput {
     #[validate(custom(function = "rules::organisation_name"))]
-    #[schema(max_length = 200, example = "Riverside Surgery")]
+    #[schema(min_length = 1, max_length = 200, example = "Riverside Surgery")]
     pub name: String,
     #[validate(custom(function = "rules::organisation_kind"))]
     #[schema(value_type = schema::OrganisationKind)]
     pub kind: String,
     /// NHS ODS code, unique: 3 to 10 letters and digits, stored upper case.
     #[validate(custom(function = "rules::ods_code"))]
-    #[schema(example = "A81001")]
+    #[schema(example = "A81001", pattern = r"^\s*[A-Za-z0-9]{3,10}\s*$")]
     pub ods_code: Option<String>,
 }
 
@@ -42,6 +42,7 @@ pub struct OrganisationView {
     pub name: String,
     #[schema(value_type = schema::OrganisationKind)]
     pub kind: String,
+    #[schema(required = true)]
     pub ods_code: Option<String>,
     #[serde(serialize_with = "wire::timestamp")]
     #[schema(value_type = String, format = DateTime)]
@@ -71,6 +72,7 @@ impl From<&Organisation> for OrganisationView {
 pub struct OrganisationPage {
     pub items: Vec<OrganisationView>,
     /// Pass as `cursor` for the next page; `null` on the last.
+    #[schema(required = true)]
     pub next_cursor: Option<String>,
 }
 

@@ -35,10 +35,10 @@ pub const ADDRESS_MAX_CHARS: usize = 500;
 #[schema(as = NewPerson)]
 pub struct PersonInput {
     #[validate(custom(function = "rules::name"))]
-    #[schema(max_length = 100, example = "Sam")]
+    #[schema(min_length = 1, max_length = 100, example = "Sam")]
     pub given_name: String,
     #[validate(custom(function = "rules::name"))]
-    #[schema(max_length = 100, example = "Jones")]
+    #[schema(min_length = 1, max_length = 100, example = "Jones")]
     pub family_name: String,
     /// `YYYY-MM-DD`; not in the future.
     #[validate(custom(function = "rules::date_of_birth"))]
@@ -47,20 +47,26 @@ pub struct PersonInput {
     /// Ten digits with a valid Modulus 11 check digit; may be grouped 3-3-4 by spaces or
     /// hyphens. Stored and returned as ten digits.
     #[validate(custom(function = "rules::nhs_number"))]
-    #[schema(example = "999 000 0018")]
+    #[schema(
+        example = "999 000 0018",
+        pattern = r"^\s*([0-9]{10}|[0-9]{3}[ -][0-9]{3}[ -][0-9]{4})\s*$"
+    )]
     pub nhs_number: Option<String>,
     #[validate(custom(function = "rules::phone"))]
     #[schema(example = "01284 123456")]
     pub phone: Option<String>,
     #[validate(custom(function = "rules::email"))]
-    #[schema(example = "sam.jones@example.org")]
+    #[schema(format = Email, max_length = 254, example = "sam.jones@example.org")]
     pub email: Option<String>,
     /// A UK postcode; returned upper case as `OUTWARD INWARD`.
     #[validate(custom(function = "rules::postcode"))]
-    #[schema(example = "IP33 3ND")]
+    #[schema(
+        example = "IP33 3ND",
+        pattern = r"^\s*([A-PR-UWYZa-pr-uwyz][A-HK-Ya-hk-y]?[0-9][A-Za-z0-9]?|[Gg][Ii][Rr])\s*[0-9][ABD-HJLNP-UW-Zabd-hjlnp-uw-z]{2}\s*$"
+    )]
     pub postcode: Option<String>,
     #[validate(custom(function = "rules::address"))]
-    #[schema(max_length = 500)]
+    #[schema(min_length = 1, max_length = 500)]
     pub address: Option<String>,
     /// Needs the matching detail: `phone` or `text` a phone, `email` an email, `letter` an
     /// address.
@@ -85,14 +91,14 @@ pub struct ReferralInput {
     pub reasons: Vec<String>,
     /// Free text about what matters to the person; no clinical detail.
     #[validate(custom(function = "rules::summary"))]
-    #[schema(max_length = 4000)]
+    #[schema(min_length = 1, max_length = 4000)]
     pub summary: Option<String>,
     /// Must be `true`: the person agreed to their details being shared with the service.
     #[validate(custom(function = "rules::consent"))]
     pub consent_to_share: bool,
     /// The sending system's own id for this referral; unique per referring organisation.
     #[validate(custom(function = "rules::external_reference"))]
-    #[schema(max_length = 100, example = "EMIS-000123")]
+    #[schema(min_length = 1, max_length = 100, example = "EMIS-000123")]
     pub external_reference: Option<String>,
 }
 
@@ -163,12 +169,17 @@ pub struct PersonView {
     #[schema(format = Date)]
     pub date_of_birth: String,
     /// Ten digits, no separators.
+    #[schema(required = true)]
     pub nhs_number: Option<String>,
+    #[schema(required = true)]
     pub phone: Option<String>,
+    #[schema(required = true)]
     pub email: Option<String>,
+    #[schema(required = true)]
     pub postcode: Option<String>,
+    #[schema(required = true)]
     pub address: Option<String>,
-    #[schema(value_type = Option<schema::PreferredContact>)]
+    #[schema(required = true, value_type = Option<schema::PreferredContact>)]
     pub preferred_contact: Option<String>,
 }
 
@@ -184,9 +195,12 @@ pub struct ReferralView {
     pub source: String,
     #[schema(value_type = Vec<schema::Reason>)]
     pub reasons: Vec<String>,
+    #[schema(required = true)]
     pub summary: Option<String>,
     /// The referring organisation, from the referrer's token; `null` when staff entered it.
+    #[schema(required = true)]
     pub referrer_org_id: Option<Uuid>,
+    #[schema(required = true)]
     pub external_reference: Option<String>,
     #[serde(serialize_with = "wire::timestamp")]
     #[schema(value_type = String, format = DateTime)]
@@ -232,6 +246,7 @@ impl From<&Referral> for ReferralView {
 pub struct ReferralPage {
     pub items: Vec<ReferralView>,
     /// Pass as `cursor` for the next page; `null` on the last.
+    #[schema(required = true)]
     pub next_cursor: Option<String>,
 }
 
@@ -279,7 +294,8 @@ enum Created {
     tag = "referrals",
     request_body = ReferralInput,
     params(
-        ("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe: 1 to 255 visible ASCII characters, unique per request."),
+        ("Idempotency-Key" = Option<String>, Header, nullable = false, min_length = 1, max_length = 255, pattern = r"^[\x21-\x7E]+$",
+            description = "Makes retries safe: 1 to 255 visible ASCII characters, unique per request."),
     ),
     responses(
         (status = 201, description = "Referral created (or the stored response replayed)", body = ReferralView,
