@@ -191,10 +191,22 @@ fn collect(errors: &ValidationErrors, prefix: &str, out: &mut Vec<FieldError>) {
         let pointer = format!("{prefix}/{}", escape(field));
         match kind {
             ValidationErrorsKind::Field(list) => {
-                // One entry per field: the first rule it broke.
+                // One entry per field: the first rule it broke. A rule over the whole struct
+                // (`__all__`) names the field it reports at, unless that field already failed.
                 if let Some(e) = list.first() {
                     let message = e.message.as_deref().unwrap_or("is invalid").to_owned();
-                    out.push(FieldError::at(pointer, e.code.to_string(), message));
+                    let pointer = match (field.as_ref(), e.params.get("field")) {
+                        ("__all__", Some(serde_json::Value::String(name))) => {
+                            format!("{prefix}/{}", escape(name))
+                        }
+                        _ => pointer,
+                    };
+                    if !out
+                        .iter()
+                        .any(|f| f.pointer.as_deref() == Some(pointer.as_str()))
+                    {
+                        out.push(FieldError::at(pointer, e.code.to_string(), message));
+                    }
                 }
             }
             ValidationErrorsKind::Struct(inner) => collect(inner, &pointer, out),

@@ -5,8 +5,8 @@ use std::borrow::Cow;
 use std::str::FromStr;
 
 use linkwell_domain::{
-    DateOfBirth, Email, Invalid, NhsNumber, OdsCode, Phone, Postcode, Reason, Reasons, UnknownCode,
-    person, referral, text,
+    ContactDetail, DateOfBirth, Email, Invalid, NhsNumber, OdsCode, Phone, Postcode, Reason,
+    Reasons, UnknownCode, person, referral, text,
 };
 use validator::ValidationError;
 
@@ -102,6 +102,31 @@ pub fn reasons(values: &[String]) -> Result<(), ValidationError> {
         parsed.push(reason);
     }
     check(Reasons::new(parsed))
+}
+
+/// The contact preference has its detail: checked across fields, reported at
+/// `preferred_contact` (see `extract::field_errors`).
+pub fn person_contact(
+    person: &crate::routes::referrals::PersonInput,
+) -> Result<(), ValidationError> {
+    let Some(preferred) = person
+        .preferred_contact
+        .as_deref()
+        .and_then(|p| p.parse::<person::PreferredContact>().ok())
+    else {
+        return Ok(()); // Absent, or unknown and reported by its own rule.
+    };
+    preferred
+        .check(|detail| match detail {
+            ContactDetail::Phone => person.phone.is_some(),
+            ContactDetail::Email => person.email.is_some(),
+            ContactDetail::Address => person.address.is_some(),
+        })
+        .map_err(|invalid| {
+            let mut error = from_invalid(invalid);
+            error.add_param("field".into(), &"preferred_contact");
+            error
+        })
 }
 
 pub fn consent(value: &bool) -> Result<(), ValidationError> {

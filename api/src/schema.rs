@@ -5,7 +5,7 @@ use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use utoipa::openapi::header::HeaderBuilder;
-use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
+use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, Schema, Type};
 use utoipa::openapi::{ContentBuilder, Ref, RefOr, Response, ResponseBuilder};
 use utoipa::{IntoResponses, PartialSchema, ToSchema};
 
@@ -49,6 +49,26 @@ code_schema! {
         "How the person would like to be contacted.";
     OrganisationKind => linkwell_domain::OrganisationKind,
         "What kind of organisation this is.";
+}
+
+/// `consent_to_share`: a boolean that must be `true`.
+pub fn must_be_true() -> ObjectBuilder {
+    ObjectBuilder::new()
+        .schema_type(Type::Boolean)
+        .enum_values(Some([true]))
+        .description(Some(
+            "Must be `true`: the person agreed to their details being shared with the service.",
+        ))
+}
+
+/// `reasons` on a new referral: one to eleven distinct reason codes.
+pub fn reason_set() -> ArrayBuilder {
+    ArrayBuilder::new()
+        .items(Ref::from_schema_name("Reason"))
+        .min_items(Some(1))
+        .max_items(Some(linkwell_domain::Reason::ALL.len()))
+        .unique_items(true)
+        .description(Some("At least one, each at most once."))
 }
 
 /// What each error status means, for the response descriptions. `body` says whether the

@@ -18,7 +18,7 @@ pub use codes::UnknownCode;
 pub use invalid::Invalid;
 pub use nhs_number::NhsNumber;
 pub use organisation::{NewOrganisation, OdsCode, Organisation, OrganisationKind};
-pub use person::{DateOfBirth, Email, Person, Phone, PreferredContact};
+pub use person::{ContactDetail, DateOfBirth, Email, Person, Phone, PreferredContact};
 pub use postcode::Postcode;
 pub use referral::{NewReferral, Reason, Reasons, Referral, ReferralSource, ReferralStatus};
 pub use role::Role;

@@ -29,22 +29,54 @@ pub struct Person {
     pub preferred_contact: Option<PreferredContact>,
 }
 
-impl Person {
+/// A person's contact details that a preference can depend on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ContactDetail {
+    Phone,
+    Email,
+    Address,
+}
+
+impl PreferredContact {
+    /// The detail this way of contact needs.
+    pub fn needs(self) -> ContactDetail {
+        match self {
+            PreferredContact::Phone | PreferredContact::Text => ContactDetail::Phone,
+            PreferredContact::Email => ContactDetail::Email,
+            PreferredContact::Letter => ContactDetail::Address,
+        }
+    }
+
     /// The preferred way of contact must have the detail it needs, or a coordinator has no
-    /// way to reach the person the way they asked.
-    pub fn check_contact(&self) -> Result<(), Invalid> {
-        let missing = match self.preferred_contact {
-            Some(PreferredContact::Phone | PreferredContact::Text) if self.phone.is_none() => {
-                "phone"
-            }
-            Some(PreferredContact::Email) if self.email.is_none() => "email",
-            Some(PreferredContact::Letter) if self.address.is_none() => "address",
-            _ => return Ok(()),
+    /// way to reach the person the way they asked. `has` says which details were given.
+    pub fn check(self, has: impl Fn(ContactDetail) -> bool) -> Result<(), Invalid> {
+        let needed = self.needs();
+        if has(needed) {
+            return Ok(());
+        }
+        let name = match needed {
+            ContactDetail::Phone => "phone",
+            ContactDetail::Email => "email",
+            ContactDetail::Address => "address",
         };
         Err(Invalid::new(
             "contact_detail_missing",
-            format!("needs `{missing}` to be given"),
+            format!("needs `{name}` to be given"),
         ))
+    }
+}
+
+impl Person {
+    /// Checks the contact preference against the details given.
+    pub fn check_contact(&self) -> Result<(), Invalid> {
+        let Some(preferred) = self.preferred_contact else {
+            return Ok(());
+        };
+        preferred.check(|detail| match detail {
+            ContactDetail::Phone => self.phone.is_some(),
+            ContactDetail::Email => self.email.is_some(),
+            ContactDetail::Address => self.address.is_some(),
+        })
     }
 }
 

@@ -286,6 +286,26 @@ async fn a_contact_preference_needs_its_detail() {
             "contact_detail_missing".into()
         )]
     );
+    // Reported alongside every other broken field, not only once they are fixed.
+    let reply = invalid(&app, |b| {
+        b["person"]["preferred_contact"] = json!("letter");
+        b["person"].as_object_mut().unwrap().remove("address");
+        b["person"]["date_of_birth"] = json!("2999-01-01");
+    })
+    .await;
+    assert_eq!(
+        reply.field_errors(),
+        [
+            (
+                "/person/date_of_birth".into(),
+                "date_of_birth_in_future".into()
+            ),
+            (
+                "/person/preferred_contact".into(),
+                "contact_detail_missing".into()
+            ),
+        ]
+    );
     let reply = invalid(&app, |b| b["person"]["preferred_contact"] = json!("pigeon")).await;
     assert_eq!(
         reply.field_errors(),

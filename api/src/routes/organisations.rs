@@ -23,7 +23,12 @@ use crate::{clock, db, rules, schema, wire};
 #[schema(as = NewOrganisation)]
 pub struct OrganisationInput {
     #[validate(custom(function = "rules::organisation_name"))]
-    #[schema(min_length = 1, max_length = 200, example = "Riverside Surgery")]
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        example = "Riverside Surgery",
+        pattern = r"^[^\x00-\x1F\x7F-\x9F\u200B-\u200F\u202A-\u202E\u2060-\u2064\u2066-\u206F\uFEFF]*[^\s\x00-\x1F\x7F-\x9F\u200B-\u200F\u202A-\u202E\u2060-\u2064\u2066-\u206F\uFEFF][^\x00-\x1F\x7F-\x9F\u200B-\u200F\u202A-\u202E\u2060-\u2064\u2066-\u206F\uFEFF]*$"
+    )]
     pub name: String,
     #[validate(custom(function = "rules::organisation_kind"))]
     #[schema(value_type = schema::OrganisationKind)]
@@ -183,6 +188,7 @@ pub struct OrganisationQuery {
     #[param(value_type = Option<i64>, minimum = 1, maximum = 100)]
     pub limit: Option<String>,
     /// `next_cursor` from the previous page, with the same filters.
+    #[param(pattern = r"^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$")]
     pub cursor: Option<String>,
     #[param(value_type = Option<schema::OrganisationKind>)]
     pub kind: Option<String>,

@@ -33,16 +33,27 @@ pub const ADDRESS_MAX_CHARS: usize = 500;
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
 #[schema(as = NewPerson)]
+#[validate(schema(function = "rules::person_contact", skip_on_field_errors = false))]
 pub struct PersonInput {
     #[validate(custom(function = "rules::name"))]
-    #[schema(min_length = 1, max_length = 100, example = "Sam")]
+    #[schema(
+        min_length = 1,
+        max_length = 100,
+        example = "Sam",
+        pattern = r"^[^\x00-\x1F\x7F-\x9F\u200B-\u200F\u202A-\u202E\u2060-\u2064\u2066-\u206F\uFEFF]*[^\s\x00-\x1F\x7F-\x9F\u200B-\u200F\u202A-\u202E\u2060-\u2064\u2066-\u206F\uFEFF][^\x00-\x1F\x7F-\x9F\u200B-\u200F\u202A-\u202E\u2060-\u2064\u2066-\u206F\uFEFF]*$"
+    )]
     pub given_name: String,
     #[validate(custom(function = "rules::name"))]
-    #[schema(min_length = 1, max_length = 100, example = "Jones")]
+    #[schema(
+        min_length = 1,
+        max_length = 100,
+        example = "Jones",
+        pattern = r"^[^\x00-\x1F\x7F-\x9F\u200B-\u200F\u202A-\u202E\u2060-\u2064\u2066-\u206F\uFEFF]*[^\s\x00-\x1F\x7F-\x9F\u200B-\u200F\u202A-\u202E\u2060-\u2064\u2066-\u206F\uFEFF][^\x00-\x1F\x7F-\x9F\u200B-\u200F\u202A-\u202E\u2060-\u2064\u2066-\u206F\uFEFF]*$"
+    )]
     pub family_name: String,
-    /// `YYYY-MM-DD`; not in the future.
+    /// `YYYY-MM-DD`, on or after 1900-01-01 and not in the future.
     #[validate(custom(function = "rules::date_of_birth"))]
-    #[schema(format = Date)]
+    #[schema(format = Date, pattern = r"^(19|20)[0-9]{2}-[0-9]{2}-[0-9]{2}$")]
     pub date_of_birth: String,
     /// Ten digits with a valid Modulus 11 check digit; may be grouped 3-3-4 by spaces or
     /// hyphens. Stored and returned as ten digits.
@@ -53,7 +64,11 @@ pub struct PersonInput {
     )]
     pub nhs_number: Option<String>,
     #[validate(custom(function = "rules::phone"))]
-    #[schema(example = "01284 123456")]
+    #[schema(
+        example = "01284 123456",
+        max_length = 25,
+        pattern = r"^\s*\+?[0-9 ()-]{7,24}\s*$"
+    )]
     pub phone: Option<String>,
     #[validate(custom(function = "rules::email"))]
     #[schema(format = Email, max_length = 254, example = "sam.jones@example.org")]
@@ -66,7 +81,11 @@ pub struct PersonInput {
     )]
     pub postcode: Option<String>,
     #[validate(custom(function = "rules::address"))]
-    #[schema(min_length = 1, max_length = 500)]
+    #[schema(
+        min_length = 1,
+        max_length = 500,
+        pattern = r"^[^\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F\u200B-\u200F\u202A-\u202E\u2060-\u2064\u2066-\u206F\uFEFF]*[^\s\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F\u200B-\u200F\u202A-\u202E\u2060-\u2064\u2066-\u206F\uFEFF][^\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F\u200B-\u200F\u202A-\u202E\u2060-\u2064\u2066-\u206F\uFEFF]*$"
+    )]
     pub address: Option<String>,
     /// Needs the matching detail: `phone` or `text` a phone, `email` an email, `letter` an
     /// address.
@@ -87,18 +106,28 @@ pub struct ReferralInput {
     pub source: String,
     /// At least one, each at most once.
     #[validate(custom(function = "rules::reasons"))]
-    #[schema(value_type = Vec<schema::Reason>, min_items = 1, max_items = 11)]
+    #[schema(schema_with = schema::reason_set)]
     pub reasons: Vec<String>,
     /// Free text about what matters to the person; no clinical detail.
     #[validate(custom(function = "rules::summary"))]
-    #[schema(min_length = 1, max_length = 4000)]
+    #[schema(
+        min_length = 1,
+        max_length = 4000,
+        pattern = r"^[^\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F\u200B-\u200F\u202A-\u202E\u2060-\u2064\u2066-\u206F\uFEFF]*[^\s\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F\u200B-\u200F\u202A-\u202E\u2060-\u2064\u2066-\u206F\uFEFF][^\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F\u200B-\u200F\u202A-\u202E\u2060-\u2064\u2066-\u206F\uFEFF]*$"
+    )]
     pub summary: Option<String>,
     /// Must be `true`: the person agreed to their details being shared with the service.
     #[validate(custom(function = "rules::consent"))]
+    #[schema(schema_with = schema::must_be_true)]
     pub consent_to_share: bool,
     /// The sending system's own id for this referral; unique per referring organisation.
     #[validate(custom(function = "rules::external_reference"))]
-    #[schema(min_length = 1, max_length = 100, example = "EMIS-000123")]
+    #[schema(
+        min_length = 1,
+        max_length = 100,
+        example = "EMIS-000123",
+        pattern = r"^[^\x00-\x1F\x7F-\x9F\u200B-\u200F\u202A-\u202E\u2060-\u2064\u2066-\u206F\uFEFF]*[^\s\x00-\x1F\x7F-\x9F\u200B-\u200F\u202A-\u202E\u2060-\u2064\u2066-\u206F\uFEFF][^\x00-\x1F\x7F-\x9F\u200B-\u200F\u202A-\u202E\u2060-\u2064\u2066-\u206F\uFEFF]*$"
+    )]
     pub external_reference: Option<String>,
 }
 
@@ -455,6 +484,7 @@ pub struct ReferralQuery {
     #[param(value_type = Option<i64>, minimum = 1, maximum = 100)]
     pub limit: Option<String>,
     /// `next_cursor` from the previous page, with the same filters.
+    #[param(pattern = r"^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$")]
     pub cursor: Option<String>,
     #[param(value_type = Option<schema::ReferralStatus>)]
     pub status: Option<String>,
@@ -464,8 +494,14 @@ pub struct ReferralQuery {
     #[param(value_type = Option<schema::ReferralSource>)]
     pub source: Option<String>,
     /// Received on or after: a date (`2026-03-01`, from midnight UTC) or an RFC 3339 time.
+    #[param(
+        pattern = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}([Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?([Zz]|[+-][0-9]{2}:[0-9]{2}))?$"
+    )]
     pub received_from: Option<String>,
     /// Received on or before: a date (`2026-03-31`, the whole day, UTC) or an RFC 3339 time.
+    #[param(
+        pattern = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}([Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?([Zz]|[+-][0-9]{2}:[0-9]{2}))?$"
+    )]
     pub received_to: Option<String>,
 }
 
