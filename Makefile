@@ -8,6 +8,7 @@ run:
 # Every test on SQLite; again on PostgreSQL when TEST_DATABASE_URL names a database whose
 # server may create and drop databases (each test gets a fresh one).
 test:
+	cargo build --workspace --bins
 	cargo test --workspace --all-targets
 	@if [ -n "$$TEST_DATABASE_URL" ]; then \
 		echo "== black-box suite on PostgreSQL"; \
