@@ -10,14 +10,16 @@ use linkwell_domain::Role;
 
 use crate::support::{AUDIENCE, ISSUER, backend, with_database};
 
-/// `target/debug/linkwell`, built by `cargo test --workspace` beside this test binary.
+/// `target/debug/linkwell`, beside this test binary's `deps/` folder.
 fn linkwell() -> Command {
     let exe = std::env::current_exe().unwrap();
     let dir = exe.parent().and_then(|deps| deps.parent()).unwrap();
     let path: PathBuf = dir.join("linkwell");
+    // `cargo test` builds only test harnesses; `make test` builds the binary first.
     assert!(
         path.exists(),
-        "build the binary first: cargo build -p linkwell-api"
+        "{} is missing: run `make test`, or `cargo build --bins` before `cargo test`",
+        path.display()
     );
     let mut command = Command::new(path);
     command
