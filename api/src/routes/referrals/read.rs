@@ -1,0 +1,243 @@
+//! Reading referrals: one by id, or a filtered page.
+
+use actix_web::{HttpResponse, get, web};
+use chrono::{DateTime, Duration, NaiveDate, NaiveTime, Utc};
+use linkwell_domain::person::parse_date;
+use linkwell_domain::{Invalid, Reason, ReferralSource, ReferralStatus};
+use linkwell_persistence::Keyset;
+use linkwell_persistence::referrals::{self, ReferralFilter};
+use serde::Deserialize;
+use utoipa::IntoParams;
+use uuid::Uuid;
+
+use super::{ReferralPage, ReferralView, etag, visibility};
+use crate::access::{Allowed, GetReferral, ListReferrals};
+use crate::audit::Outcome;
+use crate::error::ApiError;
+use crate::pagination::{self, CursorKey};
+use crate::schema::{ListProblems, ReadProblems};
+use crate::state::AppState;
+use crate::{db, schema};
+
+/// Read one referral.
+///
+/// A referrer sees only its own organisation's referrals; any other id is 404, exactly as if it
+/// did not exist.
+#[utoipa::path(
+    operation_id = "get_referral",
+    tag = "referrals",
+    params(("id" = Uuid, Path, description = "The referral's id")),
+    responses(
+        (status = 200, description = "The referral", body = ReferralView,
+            headers(("ETag" = String, description = "The referral's version"))),
+        ReadProblems,
+    ),
+    security(("bearer" = [])),
+)]
+#[get("/referrals/{id}")]
+pub async fn get_referral(
+    allowed: Allowed<GetReferral>,
+    state: web::Data<AppState>,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    let actor = allowed.actor;
+    let id = id.into_inner();
+    let visibility = visibility(&actor.caller)?;
+    let found = db::run(&state, move |conn| {
+        let found = referrals::get(conn, id, visibility)?;
+        let outcome = if found.is_some() {
+            Outcome::Success
+        } else {
+            Outcome::NotFound
+        };
+        actor.record_alone(conn, Some(id), outcome)?;
+        Ok(found)
+    })
+    .await?;
+    let referral = found.ok_or(ApiError::NotFound)?;
+    Ok(HttpResponse::Ok()
+        .insert_header(etag(referral.version))
+        .json(ReferralView::from(&referral)))
+}
+
+/// Filters and paging for the referral list.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ReferralQuery {
+    /// Page size, 1 to 100 (default 50).
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 100)]
+    pub limit: Option<String>,
+    /// `next_cursor` from the previous page, with the same filters.
+    #[param(pattern = r"^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$")]
+    pub cursor: Option<String>,
+    #[param(value_type = Option<schema::ReferralStatus>)]
+    pub status: Option<String>,
+    /// Referrals that list this reason.
+    #[param(value_type = Option<schema::Reason>)]
+    pub reason: Option<String>,
+    #[param(value_type = Option<schema::ReferralSource>)]
+    pub source: Option<String>,
+    /// Received on or after: a date (`2026-03-01`, from midnight UTC) or an RFC 3339 time.
+    #[param(
+        pattern = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}([Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?([Zz]|[+-][0-9]{2}:[0-9]{2}))?$"
+    )]
+    pub received_from: Option<String>,
+    /// Received on or before: a date (`2026-03-31`, the whole day, UTC) or an RFC 3339 time.
+    #[param(
+        pattern = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}([Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?([Zz]|[+-][0-9]{2}:[0-9]{2}))?$"
+    )]
+    pub received_to: Option<String>,
+}
+
+impl ReferralQuery {
+    fn filter(&self) -> Result<ReferralFilter, ApiError> {
+        fn code<T: std::str::FromStr<Err = linkwell_domain::UnknownCode>>(
+            name: &str,
+            value: &Option<String>,
+        ) -> Result<Option<T>, ApiError> {
+            value
+                .as_deref()
+                .map(|v| {
+                    v.parse::<T>().map_err(|e| {
+                        let invalid = Invalid::from(e);
+                        ApiError::bad_parameter(name, invalid.code, invalid.message)
+                    })
+                })
+                .transpose()
+        }
+        let received_from = self
+            .received_from
+            .as_deref()
+            .map(|v| instant("received_from", v, false))
+            .transpose()?;
+        let received_before = self
+            .received_to
+            .as_deref()
+            .map(|v| instant("received_to", v, true))
+            .transpose()?;
+        if let (Some(from), Some(before)) = (received_from, received_before)
+            && from >= before
+        {
+            return Err(ApiError::bad_parameter(
+                "received_to",
+                "empty_range",
+                "must not be before received_from",
+            ));
+        }
+        Ok(ReferralFilter {
+            status: code::<ReferralStatus>("status", &self.status)?,
+            reason: code::<Reason>("reason", &self.reason)?,
+            source: code::<ReferralSource>("source", &self.source)?,
+            received_from,
+            received_before,
+        })
+    }
+
+    /// What a cursor is bound to: this list with exactly these filters.
+    fn cursor_scope(&self) -> String {
+        let part = |v: &Option<String>| v.clone().unwrap_or_default();
+        format!(
+            "referrals|{}|{}|{}|{}|{}",
+            part(&self.status),
+            part(&self.reason),
+            part(&self.source),
+            part(&self.received_from),
+            part(&self.received_to)
+        )
+    }
+}
+
+/// A date or a time as an instant. As an upper bound (`end`), a date covers its whole day and a
+/// time includes itself: both become an exclusive bound just after. Instants are clamped to
+/// years 1 to 9999, where every stored timestamp lies, so bounds compare the same way on both
+/// backends (SQLite compares timestamps as text, which breaks past year 9999).
+fn instant(name: &str, value: &str, end: bool) -> Result<DateTime<Utc>, ApiError> {
+    let at = if let Ok(date) = parse_date(value) {
+        let start = date.and_time(NaiveTime::MIN).and_utc();
+        if end {
+            start + Duration::days(1)
+        } else {
+            start
+        }
+    } else {
+        let at = DateTime::parse_from_rfc3339(value)
+            .map_err(|_| {
+                ApiError::bad_parameter(
+                    name,
+                    "invalid_date",
+                    "must be a date (YYYY-MM-DD) or an RFC 3339 time",
+                )
+            })?
+            .with_timezone(&Utc);
+        if end {
+            at + Duration::microseconds(1)
+        } else {
+            at
+        }
+    };
+    let earliest = NaiveDate::from_ymd_opt(1, 1, 1).unwrap_or(NaiveDate::MIN);
+    let latest = NaiveDate::from_ymd_opt(9999, 1, 1).unwrap_or(NaiveDate::MAX);
+    Ok(at.clamp(
+        earliest.and_time(NaiveTime::MIN).and_utc(),
+        latest.and_time(NaiveTime::MIN).and_utc(),
+    ))
+}
+
+/// List referrals, newest first.
+///
+/// A referrer sees only its own organisation's referrals. Filters combine with AND.
+#[utoipa::path(
+    operation_id = "list_referrals",
+    tag = "referrals",
+    params(ReferralQuery),
+    responses(
+        (status = 200, description = "A page of referrals", body = ReferralPage),
+        ListProblems,
+    ),
+    security(("bearer" = [])),
+)]
+#[get("/referrals")]
+pub async fn list_referrals(
+    allowed: Allowed<ListReferrals>,
+    state: web::Data<AppState>,
+    query: web::Query<ReferralQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let actor = allowed.actor;
+    let limit = pagination::limit(query.limit.as_deref())?;
+    let filter = query.filter()?;
+    let scope = query.cursor_scope();
+    let after = decode_cursor(&state.cursors, query.cursor.as_deref(), &scope)?;
+    let visibility = visibility(&actor.caller)?;
+    let page_size = usize::try_from(limit).unwrap_or(usize::MAX);
+    let rows = db::run(&state, move |conn| {
+        let rows = referrals::list(conn, visibility, &filter, after, limit + 1)?;
+        // The extra row only tells whether another page exists; it is not shown.
+        let shown = rows.iter().take(page_size).map(|r| r.id).collect();
+        actor.record_list(conn, shown)?;
+        Ok(rows)
+    })
+    .await?;
+    let (rows, next_cursor) = pagination::finish(
+        rows,
+        limit,
+        |r| Keyset {
+            at: r.received_at,
+            id: r.id,
+        },
+        &state.cursors,
+        &scope,
+    );
+    Ok(HttpResponse::Ok().json(ReferralPage {
+        items: rows.iter().map(ReferralView::from).collect(),
+        next_cursor,
+    }))
+}
+
+fn decode_cursor(
+    cursors: &CursorKey,
+    cursor: Option<&str>,
+    scope: &str,
+) -> Result<Option<Keyset>, ApiError> {
+    cursor.map(|c| cursors.decode(c, scope)).transpose()
+}
