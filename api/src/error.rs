@@ -6,6 +6,7 @@ use std::fmt;
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpResponse, ResponseError};
+use linkwell_domain::Invalid;
 use linkwell_persistence::StoreError;
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -278,6 +279,35 @@ impl ApiError {
         }
         builder.body(serde_json::to_string(&problem).unwrap_or_default())
     }
+}
+
+/// Places a domain rule's verdict at a body member: a 422 naming `pointer`.
+pub fn at<T>(pointer: &str, result: Result<T, Invalid>) -> Result<T, ApiError> {
+    result.map_err(|e| ApiError::Validation(vec![FieldError::at(pointer, e.code, e.message)]))
+}
+
+/// [`at`] for an optional member: absent stays absent.
+pub fn at_optional<T>(
+    pointer: &str,
+    value: Option<&str>,
+    parse: impl Fn(&str) -> Result<T, Invalid>,
+) -> Result<Option<T>, ApiError> {
+    at(pointer, value.map(parse).transpose())
+}
+
+/// A query parameter holding a code: absent is `None`, an unknown code is 400 naming it.
+pub fn query_code<T>(name: &str, value: Option<&str>) -> Result<Option<T>, ApiError>
+where
+    T: std::str::FromStr<Err = linkwell_domain::UnknownCode>,
+{
+    value
+        .map(|v| {
+            v.parse::<T>().map_err(|e| {
+                let invalid = Invalid::from(e);
+                ApiError::bad_parameter(name, invalid.code, invalid.message)
+            })
+        })
+        .transpose()
 }
 
 /// The problem type URI for a code: `https://linkwell.dev/problems/validation-failed`.

@@ -136,7 +136,7 @@ pub fn replay(stored: &StoredResponse) -> HttpResponse {
         .ok()
         .and_then(|v| v.get("version").and_then(serde_json::Value::as_i64))
     {
-        response.insert_header((header::ETAG, format!("\"{version}\"")));
+        response.insert_header(crate::wire::etag(version));
     }
     response.body(stored.response_body.clone())
 }

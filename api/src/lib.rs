@@ -24,4 +24,4 @@ mod rules;
 pub mod schema;
 pub mod server;
 pub mod state;
-mod wire;
+pub mod wire;

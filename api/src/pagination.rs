@@ -42,6 +42,11 @@ impl CursorKey {
         )
     }
 
+    /// The position a request's optional `cursor` resumes after.
+    pub fn after(&self, cursor: Option<&str>, scope: &str) -> Result<Option<Keyset>, ApiError> {
+        cursor.map(|c| self.decode(c, scope)).transpose()
+    }
+
     /// Checks and reads a cursor made by [`encode`](Self::encode) for the same `scope`.
     pub fn decode(&self, cursor: &str, scope: &str) -> Result<Keyset, ApiError> {
         let bad = || {

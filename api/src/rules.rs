@@ -6,7 +6,7 @@ use std::str::FromStr;
 
 use linkwell_domain::{
     ContactDetail, DateOfBirth, Email, Invalid, NhsNumber, OdsCode, Phone, Postcode, Reason,
-    Reasons, UnknownCode, person, referral, text,
+    Reasons, UnknownCode, organisation, person, referral, text,
 };
 use validator::ValidationError;
 
@@ -27,31 +27,19 @@ pub fn name(value: &str) -> Result<(), ValidationError> {
 }
 
 pub fn organisation_name(value: &str) -> Result<(), ValidationError> {
-    check(text::bounded(
-        value,
-        linkwell_domain::organisation::NAME_MAX_CHARS,
-        false,
-    ))
+    check(organisation::name(value))
 }
 
 pub fn address(value: &str) -> Result<(), ValidationError> {
-    check(text::bounded(
-        value,
-        crate::routes::referrals::ADDRESS_MAX_CHARS,
-        true,
-    ))
+    check(person::address(value))
 }
 
 pub fn summary(value: &str) -> Result<(), ValidationError> {
-    check(text::bounded(value, referral::SUMMARY_MAX_CHARS, true))
+    check(referral::summary(value))
 }
 
 pub fn external_reference(value: &str) -> Result<(), ValidationError> {
-    check(text::bounded(
-        value,
-        referral::EXTERNAL_REFERENCE_MAX_CHARS,
-        false,
-    ))
+    check(referral::external_reference(value))
 }
 
 pub fn date_of_birth(value: &str) -> Result<(), ValidationError> {

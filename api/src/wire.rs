@@ -1,9 +1,15 @@
 //! How values look on the wire: RFC 3339 UTC timestamps with microseconds.
 
+use actix_web::http::header::{self, HeaderName};
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serializer;
 
 /// `2026-03-18T09:30:00.000000Z`: fixed width, so timestamps sort as strings too.
 pub fn timestamp<S: Serializer>(at: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(&at.to_rfc3339_opts(SecondsFormat::Micros, true))
+}
+
+/// The `ETag` header for a resource's version: `"3"`.
+pub fn etag(version: i64) -> (HeaderName, String) {
+    (header::ETAG, format!("\"{version}\""))
 }

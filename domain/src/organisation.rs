@@ -49,6 +49,11 @@ impl fmt::Display for OdsCode {
 /// Bound on an organisation's name.
 pub const NAME_MAX_CHARS: usize = 200;
 
+/// An organisation's name: one line.
+pub fn name(value: &str) -> Result<String, Invalid> {
+    crate::text::bounded(value, NAME_MAX_CHARS, false)
+}
+
 /// An organisation as registered, before it is stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewOrganisation {

@@ -15,6 +15,14 @@ code_list! {
     }
 }
 
+/// Bound on a postal address.
+pub const ADDRESS_MAX_CHARS: usize = 500;
+
+/// A postal address: free text, lines allowed.
+pub fn address(value: &str) -> Result<String, Invalid> {
+    crate::text::bounded(value, ADDRESS_MAX_CHARS, true)
+}
+
 /// A person as recorded on a referral.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Person {

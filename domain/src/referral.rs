@@ -151,6 +151,16 @@ pub fn require_consent(consent_to_share: bool) -> Result<(), Invalid> {
 pub const SUMMARY_MAX_CHARS: usize = 4000;
 pub const EXTERNAL_REFERENCE_MAX_CHARS: usize = 100;
 
+/// A referral's summary: free text, lines allowed.
+pub fn summary(value: &str) -> Result<String, Invalid> {
+    crate::text::bounded(value, SUMMARY_MAX_CHARS, true)
+}
+
+/// The sending system's own reference: one line.
+pub fn external_reference(value: &str) -> Result<String, Invalid> {
+    crate::text::bounded(value, EXTERNAL_REFERENCE_MAX_CHARS, false)
+}
+
 /// A referral as it arrives, before it is stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewReferral {

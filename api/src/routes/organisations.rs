@@ -3,7 +3,7 @@
 use actix_web::http::header;
 use actix_web::{HttpResponse, get, post, web};
 use chrono::{DateTime, Utc};
-use linkwell_domain::{Invalid, OdsCode, Organisation, OrganisationKind, text};
+use linkwell_domain::{Invalid, OdsCode, Organisation, OrganisationKind, organisation};
 use linkwell_persistence::{Keyset, organisations};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -11,7 +11,7 @@ use uuid::Uuid;
 use validator::Validate;
 
 use crate::access::{Allowed, AllowedJson, CreateOrganisation, GetOrganisation, ListOrganisations};
-use crate::error::{ApiError, FieldError};
+use crate::error::{ApiError, at, at_optional, query_code};
 use crate::pagination;
 use crate::schema::{CreateProblems, ListProblems, ReadProblems};
 use crate::state::AppState;
@@ -81,10 +81,6 @@ pub struct OrganisationPage {
     pub next_cursor: Option<String>,
 }
 
-fn invalid_at(pointer: &str) -> impl Fn(Invalid) -> ApiError + '_ {
-    move |e| ApiError::Validation(vec![FieldError::at(pointer, e.code, e.message)])
-}
-
 /// Register an organisation.
 ///
 /// An `ods_code` already registered is 409 and names the existing organisation in
@@ -112,22 +108,9 @@ pub async fn create_organisation(
     let now = clock::now();
     let org = Organisation {
         id: Uuid::now_v7(),
-        name: text::bounded(
-            &input.name,
-            linkwell_domain::organisation::NAME_MAX_CHARS,
-            false,
-        )
-        .map_err(invalid_at("/name"))?,
-        kind: input
-            .kind
-            .parse::<OrganisationKind>()
-            .map_err(|e| invalid_at("/kind")(e.into()))?,
-        ods_code: input
-            .ods_code
-            .as_deref()
-            .map(OdsCode::parse)
-            .transpose()
-            .map_err(invalid_at("/ods_code"))?,
+        name: at("/name", organisation::name(&input.name))?,
+        kind: at("/kind", input.kind.parse().map_err(Invalid::from))?,
+        ods_code: at_optional("/ods_code", input.ods_code.as_deref(), OdsCode::parse)?,
         created_at: now,
         updated_at: now,
         version: 1,
@@ -148,7 +131,7 @@ pub async fn create_organisation(
     .await?;
     Ok(HttpResponse::Created()
         .insert_header((header::LOCATION, format!("/v1/organisations/{}", view.id)))
-        .insert_header((header::ETAG, format!("\"{}\"", view.version)))
+        .insert_header(wire::etag(view.version))
         .json(view))
 }
 
@@ -175,7 +158,7 @@ pub async fn get_organisation(
         .await?
         .ok_or(ApiError::NotFound)?;
     Ok(HttpResponse::Ok()
-        .insert_header((header::ETAG, format!("\"{}\"", org.version)))
+        .insert_header(wire::etag(org.version))
         .json(OrganisationView::from(&org)))
 }
 
@@ -212,22 +195,9 @@ pub async fn list_organisations(
     query: web::Query<OrganisationQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let limit = pagination::limit(query.limit.as_deref())?;
-    let kind = query
-        .kind
-        .as_deref()
-        .map(|k| {
-            k.parse::<OrganisationKind>().map_err(|e| {
-                let invalid = Invalid::from(e);
-                ApiError::bad_parameter("kind", invalid.code, invalid.message)
-            })
-        })
-        .transpose()?;
+    let kind = query_code::<OrganisationKind>("kind", query.kind.as_deref())?;
     let scope = format!("organisations|{}", query.kind.clone().unwrap_or_default());
-    let after = query
-        .cursor
-        .as_deref()
-        .map(|c| state.cursors.decode(c, &scope))
-        .transpose()?;
+    let after = state.cursors.after(query.cursor.as_deref(), &scope)?;
     let rows = db::run(&state, move |conn| {
         Ok(organisations::list(conn, kind, after, limit + 1)?)
     })

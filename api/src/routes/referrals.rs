@@ -5,13 +5,12 @@ mod input;
 mod read;
 mod view;
 
-use actix_web::http::header;
 use linkwell_domain::Role;
 use linkwell_persistence::referrals::Visibility;
 use uuid::Uuid;
 
 pub use create::create_referral;
-pub use input::{ADDRESS_MAX_CHARS, PersonInput, ReferralInput};
+pub use input::{PersonInput, ReferralInput};
 pub use read::{ReferralQuery, get_referral, list_referrals};
 pub use view::{PersonView, ReferralPage, ReferralView};
 
@@ -37,8 +36,4 @@ fn referring_org(caller: &Caller) -> Option<Uuid> {
         Role::Referrer => caller.org,
         Role::Admin | Role::Coordinator | Role::Partner | Role::Commissioner => None,
     }
-}
-
-fn etag(version: i64) -> (header::HeaderName, String) {
-    (header::ETAG, format!("\"{version}\""))
 }

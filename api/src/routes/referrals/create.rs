@@ -8,7 +8,7 @@ use linkwell_persistence::DbConnection;
 use linkwell_persistence::referrals;
 use uuid::Uuid;
 
-use super::{ReferralInput, ReferralView, etag, referring_org};
+use super::{ReferralInput, ReferralView, referring_org};
 use crate::access::{AllowedJson, CreateReferral};
 use crate::audit::{Actor, Outcome};
 use crate::error::ApiError;
@@ -91,7 +91,7 @@ pub async fn create_referral(
     Ok(match created {
         Created::New => HttpResponse::Created()
             .insert_header((header::LOCATION, location))
-            .insert_header(etag(1))
+            .insert_header(crate::wire::etag(1))
             .content_type("application/json")
             .body(json),
         Created::Replay(stored) => idempotency::replay(&stored),

@@ -2,17 +2,14 @@
 
 use linkwell_domain::{
     DateOfBirth, Email, Invalid, NewReferral, NhsNumber, Person, Phone, Postcode, Reason, Reasons,
-    referral, text,
+    person, referral, text,
 };
 use serde::Deserialize;
 use utoipa::ToSchema;
 use validator::Validate;
 
-use crate::error::{ApiError, FieldError};
+use crate::error::{ApiError, at, at_optional};
 use crate::{rules, schema};
-
-/// Bound on a postal address.
-pub const ADDRESS_MAX_CHARS: usize = 500;
 
 /// The person referred, as sent.
 #[derive(Debug, Deserialize, Validate, ToSchema)]
@@ -129,16 +126,20 @@ impl ReferralInput {
                 "/person/date_of_birth",
                 DateOfBirth::parse(&p.date_of_birth, today),
             )?,
-            nhs_number: optional("/person/nhs_number", p.nhs_number, NhsNumber::parse)?,
-            phone: optional("/person/phone", p.phone, Phone::parse)?,
-            email: optional("/person/email", p.email, Email::parse)?,
-            postcode: optional("/person/postcode", p.postcode, Postcode::parse)?,
-            address: optional("/person/address", p.address, |v| {
-                text::bounded(v, ADDRESS_MAX_CHARS, true)
-            })?,
-            preferred_contact: optional("/person/preferred_contact", p.preferred_contact, |v| {
-                v.parse().map_err(Invalid::from)
-            })?,
+            nhs_number: at_optional(
+                "/person/nhs_number",
+                p.nhs_number.as_deref(),
+                NhsNumber::parse,
+            )?,
+            phone: at_optional("/person/phone", p.phone.as_deref(), Phone::parse)?,
+            email: at_optional("/person/email", p.email.as_deref(), Email::parse)?,
+            postcode: at_optional("/person/postcode", p.postcode.as_deref(), Postcode::parse)?,
+            address: at_optional("/person/address", p.address.as_deref(), person::address)?,
+            preferred_contact: at_optional(
+                "/person/preferred_contact",
+                p.preferred_contact.as_deref(),
+                |v| v.parse().map_err(Invalid::from),
+            )?,
         };
         at("/person/preferred_contact", person.check_contact())?;
         let reasons = self
@@ -151,25 +152,12 @@ impl ReferralInput {
             person,
             source: at("/source", self.source.parse().map_err(Invalid::from))?,
             reasons: at("/reasons", reasons)?,
-            summary: optional("/summary", self.summary, |v| {
-                text::bounded(v, referral::SUMMARY_MAX_CHARS, true)
-            })?,
-            external_reference: optional("/external_reference", self.external_reference, |v| {
-                text::bounded(v, referral::EXTERNAL_REFERENCE_MAX_CHARS, false)
-            })?,
+            summary: at_optional("/summary", self.summary.as_deref(), referral::summary)?,
+            external_reference: at_optional(
+                "/external_reference",
+                self.external_reference.as_deref(),
+                referral::external_reference,
+            )?,
         })
     }
-}
-
-/// Places a domain rule's verdict at a body member.
-fn at<T>(pointer: &str, result: Result<T, Invalid>) -> Result<T, ApiError> {
-    result.map_err(|e| ApiError::Validation(vec![FieldError::at(pointer, e.code, e.message)]))
-}
-
-fn optional<T>(
-    pointer: &str,
-    value: Option<String>,
-    parse: impl Fn(&str) -> Result<T, Invalid>,
-) -> Result<Option<T>, ApiError> {
-    at(pointer, value.map(|v| parse(&v)).transpose())
 }

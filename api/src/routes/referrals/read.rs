@@ -3,18 +3,18 @@
 use actix_web::{HttpResponse, get, web};
 use chrono::{DateTime, Duration, NaiveDate, NaiveTime, Utc};
 use linkwell_domain::person::parse_date;
-use linkwell_domain::{Invalid, Reason, ReferralSource, ReferralStatus};
+use linkwell_domain::{Reason, ReferralSource, ReferralStatus};
 use linkwell_persistence::Keyset;
 use linkwell_persistence::referrals::{self, ReferralFilter};
 use serde::Deserialize;
 use utoipa::IntoParams;
 use uuid::Uuid;
 
-use super::{ReferralPage, ReferralView, etag, visibility};
+use super::{ReferralPage, ReferralView, visibility};
 use crate::access::{Allowed, GetReferral, ListReferrals};
 use crate::audit::Outcome;
-use crate::error::ApiError;
-use crate::pagination::{self, CursorKey};
+use crate::error::{ApiError, query_code};
+use crate::pagination;
 use crate::schema::{ListProblems, ReadProblems};
 use crate::state::AppState;
 use crate::{db, schema};
@@ -56,7 +56,7 @@ pub async fn get_referral(
     .await?;
     let referral = found.ok_or(ApiError::NotFound)?;
     Ok(HttpResponse::Ok()
-        .insert_header(etag(referral.version))
+        .insert_header(crate::wire::etag(referral.version))
         .json(ReferralView::from(&referral)))
 }
 
@@ -92,20 +92,6 @@ pub struct ReferralQuery {
 
 impl ReferralQuery {
     fn filter(&self) -> Result<ReferralFilter, ApiError> {
-        fn code<T: std::str::FromStr<Err = linkwell_domain::UnknownCode>>(
-            name: &str,
-            value: &Option<String>,
-        ) -> Result<Option<T>, ApiError> {
-            value
-                .as_deref()
-                .map(|v| {
-                    v.parse::<T>().map_err(|e| {
-                        let invalid = Invalid::from(e);
-                        ApiError::bad_parameter(name, invalid.code, invalid.message)
-                    })
-                })
-                .transpose()
-        }
         let received_from = self
             .received_from
             .as_deref()
@@ -126,9 +112,9 @@ impl ReferralQuery {
             ));
         }
         Ok(ReferralFilter {
-            status: code::<ReferralStatus>("status", &self.status)?,
-            reason: code::<Reason>("reason", &self.reason)?,
-            source: code::<ReferralSource>("source", &self.source)?,
+            status: query_code::<ReferralStatus>("status", self.status.as_deref())?,
+            reason: query_code::<Reason>("reason", self.reason.as_deref())?,
+            source: query_code::<ReferralSource>("source", self.source.as_deref())?,
             received_from,
             received_before,
         })
@@ -207,7 +193,7 @@ pub async fn list_referrals(
     let limit = pagination::limit(query.limit.as_deref())?;
     let filter = query.filter()?;
     let scope = query.cursor_scope();
-    let after = decode_cursor(&state.cursors, query.cursor.as_deref(), &scope)?;
+    let after = state.cursors.after(query.cursor.as_deref(), &scope)?;
     let visibility = visibility(&actor.caller)?;
     let page_size = usize::try_from(limit).unwrap_or(usize::MAX);
     let rows = db::run(&state, move |conn| {
@@ -232,12 +218,4 @@ pub async fn list_referrals(
         items: rows.iter().map(ReferralView::from).collect(),
         next_cursor,
     }))
-}
-
-fn decode_cursor(
-    cursors: &CursorKey,
-    cursor: Option<&str>,
-    scope: &str,
-) -> Result<Option<Keyset>, ApiError> {
-    cursor.map(|c| cursors.decode(c, scope)).transpose()
 }
