@@ -6,3 +6,8 @@ use chrono::{DateTime, SubsecRound, Utc};
 pub fn now() -> DateTime<Utc> {
     Utc::now().trunc_subsecs(6)
 }
+
+/// Today's date in UTC, for rules that depend on it (a date of birth not in the future).
+pub fn today() -> chrono::NaiveDate {
+    Utc::now().date_naive()
+}

@@ -11,6 +11,8 @@ use linkwell_persistence::StoreError;
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use crate::fields::Field;
+
 /// Base of every problem `type` URI; each code has its own page under it.
 pub const PROBLEM_BASE: &str = "https://linkwell.dev/problems/";
 /// Media type of every error body.
@@ -286,13 +288,12 @@ pub fn at<T>(pointer: &str, result: Result<T, Invalid>) -> Result<T, ApiError> {
     result.map_err(|e| ApiError::Validation(vec![FieldError::at(pointer, e.code, e.message)]))
 }
 
-/// [`at`] for an optional member: absent stays absent.
-pub fn at_optional<T>(
+/// Parses an optional member at `pointer`: absent stays absent.
+pub fn at_optional<F: Field>(
     pointer: &str,
-    value: Option<&str>,
-    parse: impl Fn(&str) -> Result<T, Invalid>,
-) -> Result<Option<T>, ApiError> {
-    at(pointer, value.map(parse).transpose())
+    value: Option<&F>,
+) -> Result<Option<F::Value>, ApiError> {
+    at(pointer, value.map(F::parse).transpose())
 }
 
 /// A query parameter holding a code: absent is `None`, an unknown code is 400 naming it.

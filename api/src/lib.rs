@@ -15,6 +15,7 @@ pub mod db;
 pub mod error;
 pub mod extract;
 pub mod fallback;
+pub mod fields;
 pub mod idempotency;
 pub mod middleware;
 pub mod openapi;

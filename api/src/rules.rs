@@ -4,11 +4,10 @@
 use std::borrow::Cow;
 use std::str::FromStr;
 
-use linkwell_domain::{
-    ContactDetail, DateOfBirth, Email, Invalid, NhsNumber, OdsCode, Phone, Postcode, Reason,
-    Reasons, UnknownCode, organisation, person, referral, text,
-};
+use linkwell_domain::{ContactDetail, Invalid, Reason, Reasons, UnknownCode, person, referral};
 use validator::ValidationError;
+
+use crate::fields::Field;
 
 fn from_invalid(invalid: Invalid) -> ValidationError {
     ValidationError::new(invalid.code).with_message(invalid.message)
@@ -22,48 +21,9 @@ fn code<T: FromStr<Err = UnknownCode>>(value: &str) -> Result<(), ValidationErro
     check(value.parse::<T>().map_err(Invalid::from))
 }
 
-pub fn name(value: &str) -> Result<(), ValidationError> {
-    check(text::name(value))
-}
-
-pub fn organisation_name(value: &str) -> Result<(), ValidationError> {
-    check(organisation::name(value))
-}
-
-pub fn address(value: &str) -> Result<(), ValidationError> {
-    check(person::address(value))
-}
-
-pub fn summary(value: &str) -> Result<(), ValidationError> {
-    check(referral::summary(value))
-}
-
-pub fn external_reference(value: &str) -> Result<(), ValidationError> {
-    check(referral::external_reference(value))
-}
-
-pub fn date_of_birth(value: &str) -> Result<(), ValidationError> {
-    check(DateOfBirth::parse(value, crate::clock::now().date_naive()))
-}
-
-pub fn nhs_number(value: &str) -> Result<(), ValidationError> {
-    check(NhsNumber::parse(value))
-}
-
-pub fn phone(value: &str) -> Result<(), ValidationError> {
-    check(Phone::parse(value))
-}
-
-pub fn email(value: &str) -> Result<(), ValidationError> {
-    check(Email::parse(value))
-}
-
-pub fn postcode(value: &str) -> Result<(), ValidationError> {
-    check(Postcode::parse(value))
-}
-
-pub fn ods_code(value: &str) -> Result<(), ValidationError> {
-    check(OdsCode::parse(value))
+/// Any [`Field`]: its domain rule.
+pub fn field<F: Field>(value: &F) -> Result<(), ValidationError> {
+    check(value.parse())
 }
 
 pub fn preferred_contact(value: &str) -> Result<(), ValidationError> {

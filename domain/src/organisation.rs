@@ -7,6 +7,7 @@ use uuid::Uuid;
 
 use crate::Invalid;
 use crate::codes::code_list;
+use crate::text::TextRule;
 
 code_list! {
     /// What kind of organisation this is.
@@ -46,13 +47,8 @@ impl fmt::Display for OdsCode {
     }
 }
 
-/// Bound on an organisation's name.
-pub const NAME_MAX_CHARS: usize = 200;
-
 /// An organisation's name: one line.
-pub fn name(value: &str) -> Result<String, Invalid> {
-    crate::text::bounded(value, NAME_MAX_CHARS, false)
-}
+pub const NAME: TextRule = TextRule::line(200);
 
 /// An organisation as registered, before it is stored.
 #[derive(Debug, Clone, PartialEq, Eq)]

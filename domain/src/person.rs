@@ -3,6 +3,7 @@
 use chrono::NaiveDate;
 
 use crate::codes::code_list;
+use crate::text::TextRule;
 use crate::{Invalid, NhsNumber, Postcode};
 
 code_list! {
@@ -15,13 +16,10 @@ code_list! {
     }
 }
 
-/// Bound on a postal address.
-pub const ADDRESS_MAX_CHARS: usize = 500;
-
-/// A postal address: free text, lines allowed.
-pub fn address(value: &str) -> Result<String, Invalid> {
-    crate::text::bounded(value, ADDRESS_MAX_CHARS, true)
-}
+/// A given or family name: one line.
+pub const NAME: TextRule = TextRule::line(100);
+/// A postal address: lines allowed.
+pub const ADDRESS: TextRule = TextRule::lines(500);
 
 /// A person as recorded on a referral.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -144,6 +142,9 @@ pub fn parse_date(input: &str) -> Result<NaiveDate, Invalid> {
 pub struct Phone(String);
 
 impl Phone {
+    /// Longest accepted, counting surrounding whitespace as sent.
+    pub const MAX_CHARS: usize = 25;
+
     pub fn parse(input: &str) -> Result<Self, Invalid> {
         let trimmed = input.trim();
         let body = trimmed.strip_prefix('+').unwrap_or(trimmed);
@@ -151,7 +152,7 @@ impl Phone {
             .chars()
             .all(|c| c.is_ascii_digit() || matches!(c, ' ' | '-' | '(' | ')'));
         let digits = body.chars().filter(char::is_ascii_digit).count();
-        if !shape_ok || !(7..=15).contains(&digits) || trimmed.len() > 25 {
+        if !shape_ok || !(7..=15).contains(&digits) || input.chars().count() > Self::MAX_CHARS {
             return Err(Invalid::new(
                 "phone_format",
                 "must be a phone number of 7 to 15 digits",
@@ -171,6 +172,9 @@ impl Phone {
 pub struct Email(String);
 
 impl Email {
+    /// Longest accepted (RFC 5321's path limit), counting surrounding whitespace as sent.
+    pub const MAX_CHARS: usize = 254;
+
     pub fn parse(input: &str) -> Result<Self, Invalid> {
         let trimmed = input.trim();
         let invalid = || Invalid::new("email_format", "must be an email address");
@@ -189,7 +193,7 @@ impl Email {
                 && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
         };
         let plausible = local.len() <= 64
-            && trimmed.len() <= 254
+            && input.chars().count() <= Self::MAX_CHARS
             && dot_atom(local, &atom_char)
             && domain.contains('.')
             && domain.split('.').all(label_ok);
@@ -241,7 +245,9 @@ mod tests {
     fn phones() {
         assert!(Phone::parse("01284 123456").is_ok());
         assert!(Phone::parse("+44 (0)7700 900123").is_ok());
-        for bad in ["12345", "phone me", "0128412345678901234", "+"] {
+        // Padding counts towards the bound, as the schema's maxLength counts it.
+        let padded = format!("01284 123456{}", " ".repeat(14));
+        for bad in ["12345", "phone me", "0128412345678901234", "+", &padded] {
             assert_eq!(
                 Phone::parse(bad).map_err(|e| e.code),
                 Err("phone_format"),

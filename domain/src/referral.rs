@@ -6,6 +6,7 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use crate::codes::code_list;
+use crate::text::TextRule;
 use crate::{Invalid, Person};
 
 code_list! {
@@ -147,19 +148,10 @@ pub fn require_consent(consent_to_share: bool) -> Result<(), Invalid> {
     }
 }
 
-/// Bounds for free text on a referral.
-pub const SUMMARY_MAX_CHARS: usize = 4000;
-pub const EXTERNAL_REFERENCE_MAX_CHARS: usize = 100;
-
 /// A referral's summary: free text, lines allowed.
-pub fn summary(value: &str) -> Result<String, Invalid> {
-    crate::text::bounded(value, SUMMARY_MAX_CHARS, true)
-}
-
+pub const SUMMARY: TextRule = TextRule::lines(4000);
 /// The sending system's own reference: one line.
-pub fn external_reference(value: &str) -> Result<String, Invalid> {
-    crate::text::bounded(value, EXTERNAL_REFERENCE_MAX_CHARS, false)
-}
+pub const EXTERNAL_REFERENCE: TextRule = TextRule::line(100);
 
 /// A referral as it arrives, before it is stored.
 #[derive(Debug, Clone, PartialEq, Eq)]

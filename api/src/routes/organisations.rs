@@ -3,7 +3,7 @@
 use actix_web::http::header;
 use actix_web::{HttpResponse, get, post, web};
 use chrono::{DateTime, Utc};
-use linkwell_domain::{Invalid, OdsCode, Organisation, OrganisationKind, organisation};
+use linkwell_domain::{Invalid, Organisation, OrganisationKind};
 use linkwell_persistence::{Keyset, organisations};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -12,6 +12,7 @@ use validator::Validate;
 
 use crate::access::{Allowed, AllowedJson, CreateOrganisation, GetOrganisation, ListOrganisations};
 use crate::error::{ApiError, at, at_optional, query_code};
+use crate::fields::{self, Field};
 use crate::pagination;
 use crate::schema::{CreateProblems, ListProblems, ReadProblems};
 use crate::state::AppState;
@@ -22,21 +23,14 @@ use crate::{clock, db, rules, schema, wire};
 #[serde(deny_unknown_fields)]
 #[schema(as = NewOrganisation)]
 pub struct OrganisationInput {
-    #[validate(custom(function = "rules::organisation_name"))]
-    #[schema(
-        min_length = 1,
-        max_length = 200,
-        example = "Riverside Surgery",
-        pattern = r"^[^\x00-\x1F\x7F-\x9F\u200B-\u200F\u202A-\u202E\u2060-\u2064\u2066-\u206F\uFEFF]*[^\s\x00-\x1F\x7F-\x9F\u200B-\u200F\u202A-\u202E\u2060-\u2064\u2066-\u206F\uFEFF][^\x00-\x1F\x7F-\x9F\u200B-\u200F\u202A-\u202E\u2060-\u2064\u2066-\u206F\uFEFF]*$"
-    )]
-    pub name: String,
+    #[validate(custom(function = "rules::field"))]
+    pub name: fields::OrganisationName,
     #[validate(custom(function = "rules::organisation_kind"))]
     #[schema(value_type = schema::OrganisationKind)]
     pub kind: String,
-    /// NHS ODS code, unique: 3 to 10 letters and digits, stored upper case.
-    #[validate(custom(function = "rules::ods_code"))]
-    #[schema(example = "A81001", pattern = r"^\s*[A-Za-z0-9]{3,10}\s*$")]
-    pub ods_code: Option<String>,
+    /// Unique among organisations.
+    #[validate(custom(function = "rules::field"))]
+    pub ods_code: Option<fields::OdsCode>,
 }
 
 /// An organisation.
@@ -108,9 +102,9 @@ pub async fn create_organisation(
     let now = clock::now();
     let org = Organisation {
         id: Uuid::now_v7(),
-        name: at("/name", organisation::name(&input.name))?,
+        name: at("/name", input.name.parse())?,
         kind: at("/kind", input.kind.parse().map_err(Invalid::from))?,
-        ods_code: at_optional("/ods_code", input.ods_code.as_deref(), OdsCode::parse)?,
+        ods_code: at_optional("/ods_code", input.ods_code.as_ref())?,
         created_at: now,
         updated_at: now,
         version: 1,

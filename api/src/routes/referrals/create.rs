@@ -59,7 +59,7 @@ pub async fn create_referral(
     let AllowedJson { actor, body, .. } = request;
     let keyed = Keyed::new(key, &actor.caller, "create_referral", &body.raw)?;
     let now = clock::now();
-    let new = body.value.into_domain(now.date_naive())?;
+    let new = body.value.into_domain()?;
     let referral = Referral {
         id: Uuid::now_v7(),
         status: ReferralStatus::Received,

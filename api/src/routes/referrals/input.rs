@@ -1,14 +1,12 @@
 //! Referral requests as sent, validated, then parsed into domain values.
 
-use linkwell_domain::{
-    DateOfBirth, Email, Invalid, NewReferral, NhsNumber, Person, Phone, Postcode, Reason, Reasons,
-    person, referral, text,
-};
+use linkwell_domain::{Invalid, NewReferral, Person, Reason, Reasons};
 use serde::Deserialize;
 use utoipa::ToSchema;
 use validator::Validate;
 
 use crate::error::{ApiError, at, at_optional};
+use crate::fields::{self, Field};
 use crate::{rules, schema};
 
 /// The person referred, as sent.
@@ -17,63 +15,55 @@ use crate::{rules, schema};
 #[schema(as = NewPerson)]
 #[validate(schema(function = "rules::person_contact", skip_on_field_errors = false))]
 pub struct PersonInput {
-    #[validate(custom(function = "rules::name"))]
-    #[schema(
-        min_length = 1,
-        max_length = 100,
-        example = "Sam",
-        pattern = r"^[^\x00-\x1F\x7F-\x9F\u200B-\u200F\u202A-\u202E\u2060-\u2064\u2066-\u206F\uFEFF]*[^\s\x00-\x1F\x7F-\x9F\u200B-\u200F\u202A-\u202E\u2060-\u2064\u2066-\u206F\uFEFF][^\x00-\x1F\x7F-\x9F\u200B-\u200F\u202A-\u202E\u2060-\u2064\u2066-\u206F\uFEFF]*$"
-    )]
-    pub given_name: String,
-    #[validate(custom(function = "rules::name"))]
-    #[schema(
-        min_length = 1,
-        max_length = 100,
-        example = "Jones",
-        pattern = r"^[^\x00-\x1F\x7F-\x9F\u200B-\u200F\u202A-\u202E\u2060-\u2064\u2066-\u206F\uFEFF]*[^\s\x00-\x1F\x7F-\x9F\u200B-\u200F\u202A-\u202E\u2060-\u2064\u2066-\u206F\uFEFF][^\x00-\x1F\x7F-\x9F\u200B-\u200F\u202A-\u202E\u2060-\u2064\u2066-\u206F\uFEFF]*$"
-    )]
-    pub family_name: String,
-    /// `YYYY-MM-DD`, on or after 1900-01-01 and not in the future.
-    #[validate(custom(function = "rules::date_of_birth"))]
-    #[schema(format = Date, pattern = r"^(19|20)[0-9]{2}-[0-9]{2}-[0-9]{2}$")]
-    pub date_of_birth: String,
-    /// Ten digits with a valid Modulus 11 check digit; may be grouped 3-3-4 by spaces or
-    /// hyphens. Stored and returned as ten digits.
-    #[validate(custom(function = "rules::nhs_number"))]
-    #[schema(
-        example = "999 000 0018",
-        pattern = r"^\s*([0-9]{10}|[0-9]{3}[ -][0-9]{3}[ -][0-9]{4})\s*$"
-    )]
-    pub nhs_number: Option<String>,
-    #[validate(custom(function = "rules::phone"))]
-    #[schema(
-        example = "01284 123456",
-        max_length = 25,
-        pattern = r"^\s*\+?[0-9 ()-]{7,24}\s*$"
-    )]
-    pub phone: Option<String>,
-    #[validate(custom(function = "rules::email"))]
-    #[schema(format = Email, max_length = 254, example = "sam.jones@example.org")]
-    pub email: Option<String>,
-    /// A UK postcode; returned upper case as `OUTWARD INWARD`.
-    #[validate(custom(function = "rules::postcode"))]
-    #[schema(
-        example = "IP33 3ND",
-        pattern = r"^\s*([A-PR-UWYZa-pr-uwyz][A-HK-Ya-hk-y]?[0-9][A-Za-z0-9]?|[Gg][Ii][Rr])\s*[0-9][ABD-HJLNP-UW-Zabd-hjlnp-uw-z]{2}\s*$"
-    )]
-    pub postcode: Option<String>,
-    #[validate(custom(function = "rules::address"))]
-    #[schema(
-        min_length = 1,
-        max_length = 500,
-        pattern = r"^[^\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F\u200B-\u200F\u202A-\u202E\u2060-\u2064\u2066-\u206F\uFEFF]*[^\s\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F\u200B-\u200F\u202A-\u202E\u2060-\u2064\u2066-\u206F\uFEFF][^\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F\u200B-\u200F\u202A-\u202E\u2060-\u2064\u2066-\u206F\uFEFF]*$"
-    )]
-    pub address: Option<String>,
+    #[validate(custom(function = "rules::field"))]
+    pub given_name: fields::PersonName,
+    #[validate(custom(function = "rules::field"))]
+    pub family_name: fields::PersonName,
+    #[validate(custom(function = "rules::field"))]
+    pub date_of_birth: fields::DateOfBirth,
+    #[validate(custom(function = "rules::field"))]
+    pub nhs_number: Option<fields::NhsNumber>,
+    #[validate(custom(function = "rules::field"))]
+    pub phone: Option<fields::Phone>,
+    #[validate(custom(function = "rules::field"))]
+    pub email: Option<fields::Email>,
+    #[validate(custom(function = "rules::field"))]
+    pub postcode: Option<fields::Postcode>,
+    #[validate(custom(function = "rules::field"))]
+    pub address: Option<fields::Address>,
     /// Needs the matching detail: `phone` or `text` a phone, `email` an email, `letter` an
     /// address.
     #[validate(custom(function = "rules::preferred_contact"))]
     #[schema(value_type = Option<schema::PreferredContact>)]
     pub preferred_contact: Option<String>,
+}
+
+impl PersonInput {
+    /// Parses into the domain's person, naming each member under `prefix` (e.g. `/person`).
+    /// The validators ran the same parsers; what can still fail here is the cross-field rule
+    /// (a contact preference needs its detail).
+    pub fn into_domain(self, prefix: &str) -> Result<Person, ApiError> {
+        let p = |member: &str| format!("{prefix}/{member}");
+        let person = Person {
+            given_name: at(&p("given_name"), self.given_name.parse())?,
+            family_name: at(&p("family_name"), self.family_name.parse())?,
+            date_of_birth: at(&p("date_of_birth"), self.date_of_birth.parse())?,
+            nhs_number: at_optional(&p("nhs_number"), self.nhs_number.as_ref())?,
+            phone: at_optional(&p("phone"), self.phone.as_ref())?,
+            email: at_optional(&p("email"), self.email.as_ref())?,
+            postcode: at_optional(&p("postcode"), self.postcode.as_ref())?,
+            address: at_optional(&p("address"), self.address.as_ref())?,
+            preferred_contact: at(
+                &p("preferred_contact"),
+                self.preferred_contact
+                    .as_deref()
+                    .map(|v| v.parse().map_err(Invalid::from))
+                    .transpose(),
+            )?,
+        };
+        at(&p("preferred_contact"), person.check_contact())?;
+        Ok(person)
+    }
 }
 
 /// A referral, as sent.
@@ -90,58 +80,19 @@ pub struct ReferralInput {
     #[validate(custom(function = "rules::reasons"))]
     #[schema(schema_with = schema::reason_set)]
     pub reasons: Vec<String>,
-    /// Free text about what matters to the person; no clinical detail.
-    #[validate(custom(function = "rules::summary"))]
-    #[schema(
-        min_length = 1,
-        max_length = 4000,
-        pattern = r"^[^\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F\u200B-\u200F\u202A-\u202E\u2060-\u2064\u2066-\u206F\uFEFF]*[^\s\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F\u200B-\u200F\u202A-\u202E\u2060-\u2064\u2066-\u206F\uFEFF][^\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F\u200B-\u200F\u202A-\u202E\u2060-\u2064\u2066-\u206F\uFEFF]*$"
-    )]
-    pub summary: Option<String>,
+    #[validate(custom(function = "rules::field"))]
+    pub summary: Option<fields::Summary>,
     /// Must be `true`: the person agreed to their details being shared with the service.
     #[validate(custom(function = "rules::consent"))]
     #[schema(schema_with = schema::must_be_true)]
     pub consent_to_share: bool,
-    /// The sending system's own id for this referral; unique per referring organisation.
-    #[validate(custom(function = "rules::external_reference"))]
-    #[schema(
-        min_length = 1,
-        max_length = 100,
-        example = "EMIS-000123",
-        pattern = r"^[^\x00-\x1F\x7F-\x9F\u200B-\u200F\u202A-\u202E\u2060-\u2064\u2066-\u206F\uFEFF]*[^\s\x00-\x1F\x7F-\x9F\u200B-\u200F\u202A-\u202E\u2060-\u2064\u2066-\u206F\uFEFF][^\x00-\x1F\x7F-\x9F\u200B-\u200F\u202A-\u202E\u2060-\u2064\u2066-\u206F\uFEFF]*$"
-    )]
-    pub external_reference: Option<String>,
+    #[validate(custom(function = "rules::field"))]
+    pub external_reference: Option<fields::ExternalReference>,
 }
 
 impl ReferralInput {
-    /// Parses the validated input into domain values. The validators ran the same parsers, so
-    /// the error that can still arise here is the cross-field rule (a contact preference needs
-    /// its detail).
-    pub(super) fn into_domain(self, today: chrono::NaiveDate) -> Result<NewReferral, ApiError> {
-        let p = self.person;
-        let person = Person {
-            given_name: at("/person/given_name", text::name(&p.given_name))?,
-            family_name: at("/person/family_name", text::name(&p.family_name))?,
-            date_of_birth: at(
-                "/person/date_of_birth",
-                DateOfBirth::parse(&p.date_of_birth, today),
-            )?,
-            nhs_number: at_optional(
-                "/person/nhs_number",
-                p.nhs_number.as_deref(),
-                NhsNumber::parse,
-            )?,
-            phone: at_optional("/person/phone", p.phone.as_deref(), Phone::parse)?,
-            email: at_optional("/person/email", p.email.as_deref(), Email::parse)?,
-            postcode: at_optional("/person/postcode", p.postcode.as_deref(), Postcode::parse)?,
-            address: at_optional("/person/address", p.address.as_deref(), person::address)?,
-            preferred_contact: at_optional(
-                "/person/preferred_contact",
-                p.preferred_contact.as_deref(),
-                |v| v.parse().map_err(Invalid::from),
-            )?,
-        };
-        at("/person/preferred_contact", person.check_contact())?;
+    /// Parses the validated input into domain values.
+    pub(super) fn into_domain(self) -> Result<NewReferral, ApiError> {
         let reasons = self
             .reasons
             .iter()
@@ -149,14 +100,13 @@ impl ReferralInput {
             .collect::<Result<Vec<_>, _>>()
             .and_then(Reasons::new);
         Ok(NewReferral {
-            person,
+            person: self.person.into_domain("/person")?,
             source: at("/source", self.source.parse().map_err(Invalid::from))?,
             reasons: at("/reasons", reasons)?,
-            summary: at_optional("/summary", self.summary.as_deref(), referral::summary)?,
+            summary: at_optional("/summary", self.summary.as_ref())?,
             external_reference: at_optional(
                 "/external_reference",
-                self.external_reference.as_deref(),
-                referral::external_reference,
+                self.external_reference.as_ref(),
             )?,
         })
     }

@@ -1,0 +1,170 @@
+//! String members of request bodies whose rule lives in the domain. Each is a type that
+//! deserialises from a JSON string, describes itself in the OpenAPI document from the domain's
+//! own constants (lengths, characters), and parses with the domain's own parser, so the
+//! published contract and what the server accepts come from one definition.
+//!
+//! A request type declares `given_name: fields::PersonName` (or `Option<…>`), validates it with
+//! `#[validate(custom(function = "rules::field"))]` and turns it into a domain value with
+//! [`Field::parse`].
+
+use std::borrow::Cow;
+
+use linkwell_domain::text::TextRule;
+use linkwell_domain::{Invalid, organisation, person, referral};
+use serde::{Deserialize, Serialize};
+use utoipa::openapi::RefOr;
+use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, Schema, SchemaFormat, Type};
+use utoipa::{PartialSchema, ToSchema};
+
+/// A request member checked by a domain rule.
+pub trait Field {
+    /// The domain value it becomes.
+    type Value;
+    /// Runs the domain rule.
+    fn parse(&self) -> Result<Self::Value, Invalid>;
+}
+
+/// `validator` hands optional members over by reference.
+impl<F: Field> Field for &F {
+    type Value = F::Value;
+    fn parse(&self) -> Result<F::Value, Invalid> {
+        F::parse(self)
+    }
+}
+
+macro_rules! fields {
+    ($(
+        $(#[doc = $doc:literal])+
+        $name:ident -> $value:ty = $parse:expr, $schema:expr;
+    )+) => {$(
+        $(#[doc = $doc])+
+        #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+        #[serde(transparent)]
+        pub struct $name(pub String);
+
+        impl Field for $name {
+            type Value = $value;
+            fn parse(&self) -> Result<$value, Invalid> {
+                let parse: fn(&str) -> Result<$value, Invalid> = $parse;
+                parse(&self.0)
+            }
+        }
+
+        impl PartialSchema for $name {
+            fn schema() -> RefOr<Schema> {
+                let schema: ObjectBuilder = $schema;
+                let doc = [$($doc),+].map(str::trim).join(" ");
+                schema.description(Some(doc)).into()
+            }
+        }
+
+        impl ToSchema for $name {
+            fn name() -> Cow<'static, str> {
+                Cow::Borrowed(stringify!($name))
+            }
+        }
+    )+};
+}
+
+fields! {
+    /// A given or family name: one line.
+    PersonName -> String = |v| person::NAME.parse(v), text(person::NAME);
+    /// A postal address; lines allowed.
+    Address -> String = |v| person::ADDRESS.parse(v), text(person::ADDRESS);
+    /// Free text about what matters to the person; no clinical detail.
+    Summary -> String = |v| referral::SUMMARY.parse(v), text(referral::SUMMARY);
+    /// The sending system's own id for a referral; unique per referring organisation.
+    ExternalReference -> String =
+        |v| referral::EXTERNAL_REFERENCE.parse(v), text(referral::EXTERNAL_REFERENCE);
+    /// An organisation's name: one line.
+    OrganisationName -> String = |v| organisation::NAME.parse(v), text(organisation::NAME);
+    /// Ten digits with a valid Modulus 11 check digit; may be grouped 3-3-4 by spaces or
+    /// hyphens. Stored and returned as ten digits.
+    NhsNumber -> linkwell_domain::NhsNumber = linkwell_domain::NhsNumber::parse,
+        string(r"^\s*([0-9]{10}|[0-9]{3}[ -][0-9]{3}[ -][0-9]{4})\s*$", None);
+    /// A phone number: 7 to 15 digits, optionally led by `+`, with spaces, hyphens and
+    /// brackets.
+    Phone -> linkwell_domain::Phone = linkwell_domain::Phone::parse,
+        string(r"^\s*\+?[0-9 ()-]{7,24}\s*$", Some(linkwell_domain::Phone::MAX_CHARS));
+    /// An email address; the domain part is stored lower case.
+    Email -> linkwell_domain::Email = linkwell_domain::Email::parse,
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .format(Some(SchemaFormat::KnownFormat(KnownFormat::Email)))
+            .max_length(Some(linkwell_domain::Email::MAX_CHARS));
+    /// A UK postcode; returned upper case as `OUTWARD INWARD`.
+    Postcode -> linkwell_domain::Postcode = linkwell_domain::Postcode::parse,
+        string(
+            r"^\s*([A-PR-UWYZa-pr-uwyz][A-HK-Ya-hk-y]?[0-9][A-Za-z0-9]?|[Gg][Ii][Rr])\s*[0-9][ABD-HJLNP-UW-Zabd-hjlnp-uw-z]{2}\s*$",
+            None,
+        );
+    /// `YYYY-MM-DD`, on or after 1900-01-01 and not in the future.
+    DateOfBirth -> linkwell_domain::DateOfBirth =
+        |v| linkwell_domain::DateOfBirth::parse(v, crate::clock::today()),
+        string(r"^(19|20)[0-9]{2}-[0-9]{2}-[0-9]{2}$", None)
+            .format(Some(SchemaFormat::KnownFormat(KnownFormat::Date)));
+    /// An NHS ODS code: 3 to 10 letters and digits, stored upper case.
+    OdsCode -> linkwell_domain::OdsCode = linkwell_domain::OdsCode::parse,
+        string(r"^\s*[A-Za-z0-9]{3,10}\s*$", None);
+}
+
+/// A string with a pattern and an optional length bound.
+fn string(pattern: &str, max_length: Option<usize>) -> ObjectBuilder {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .pattern(Some(pattern))
+        .max_length(max_length)
+}
+
+/// The schema of free text under `rule`: its bounds, and a pattern that refuses what the rule
+/// refuses (a character outside the allowed set, or nothing but whitespace).
+pub fn text(rule: TextRule) -> ObjectBuilder {
+    let forbidden: String = rule
+        .forbidden()
+        .into_iter()
+        .map(|(a, b)| {
+            if a == b {
+                escape(a)
+            } else {
+                format!("{}-{}", escape(a), escape(b))
+            }
+        })
+        .collect();
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .min_length(Some(1))
+        .max_length(Some(rule.max_chars))
+        .pattern(Some(format!(
+            r"^[^{forbidden}]*[^\s{forbidden}][^{forbidden}]*$"
+        )))
+}
+
+/// A character as a regular-expression escape both ECMAScript and Python read the same way.
+fn escape(c: char) -> String {
+    match u32::from(c) {
+        n @ 0..=0xFF => format!(r"\x{n:02X}"),
+        n => format!(r"\u{n:04X}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_patterns_come_from_the_domain_rule() {
+        let schema = serde_json::to_value(text(person::NAME).build()).unwrap_or_default();
+        assert_eq!(schema["maxLength"], 100);
+        assert_eq!(
+            schema["pattern"],
+            r"^[^\x00-\x1F\x7F-\x9F\u200B-\u200F\u202A-\u202E\u2060-\u2064\u2066-\u206F\uFEFF]*[^\s\x00-\x1F\x7F-\x9F\u200B-\u200F\u202A-\u202E\u2060-\u2064\u2066-\u206F\uFEFF][^\x00-\x1F\x7F-\x9F\u200B-\u200F\u202A-\u202E\u2060-\u2064\u2066-\u206F\uFEFF]*$"
+        );
+        let lines = serde_json::to_value(text(referral::SUMMARY).build()).unwrap_or_default();
+        assert_eq!(lines["maxLength"], 4000);
+        assert!(
+            lines["pattern"]
+                .as_str()
+                .is_some_and(|p| p.starts_with(r"^[^\x00-\x08\x0B-\x0C\x0E-\x1F"))
+        );
+    }
+}
