@@ -24,8 +24,12 @@ pub struct Operation {
     /// The OpenAPI `operationId`.
     pub id: &'static str,
     pub roles: &'static [Role],
-    /// Set for operations on personal data: refusals are audited too.
-    pub audit_action: Option<&'static str>,
+    /// The kind of resource it acts on, as audit rows name it: `referral`.
+    pub resource: &'static str,
+    /// What it does, as audit rows name it: `referral.read`.
+    pub action: &'static str,
+    /// Operations on personal data are audited, refusals included.
+    pub audited: bool,
 }
 
 /// A marker type naming one operation, for [`Allowed`].
@@ -34,7 +38,11 @@ pub trait Guarded {
 }
 
 macro_rules! operations {
-    ($($(#[$doc:meta])* $marker:ident = $id:literal, [$($role:ident),+], $audit:expr;)+) => {
+    ($(
+        $(#[$doc:meta])*
+        $marker:ident = $id:literal, [$($role:ident),+], $resource:ident.$verb:ident
+            $(, $audited:ident)?;
+    )+) => {
         $(
             $(#[$doc])*
             #[derive(Debug)]
@@ -43,28 +51,34 @@ macro_rules! operations {
                 const OPERATION: Operation = Operation {
                     id: $id,
                     roles: &[$(Role::$role),+],
-                    audit_action: $audit,
+                    resource: stringify!($resource),
+                    action: concat!(stringify!($resource), ".", stringify!($verb)),
+                    audited: operations!(@audited $($audited)?),
                 };
             }
         )+
         /// Every protected operation.
         pub const ALL: &[Operation] = &[$(<$marker as Guarded>::OPERATION),+];
     };
+    (@audited audited) => { true };
+    (@audited) => { false };
 }
 
+// Each line: marker = operationId, roles, resource.verb (as audit rows name them), and
+// `audited` for operations on personal data (refusals are audited too).
 operations! {
     /// Register an organisation.
-    CreateOrganisation = "create_organisation", [Admin], None;
+    CreateOrganisation = "create_organisation", [Admin], organisation.create;
     /// List organisations.
-    ListOrganisations = "list_organisations", [Admin, Coordinator], None;
+    ListOrganisations = "list_organisations", [Admin, Coordinator], organisation.list;
     /// Read one organisation.
-    GetOrganisation = "get_organisation", [Admin, Coordinator], None;
+    GetOrganisation = "get_organisation", [Admin, Coordinator], organisation.read;
     /// Send a referral.
-    CreateReferral = "create_referral", [Referrer, Coordinator, Admin], Some("referral.create");
+    CreateReferral = "create_referral", [Referrer, Coordinator, Admin], referral.create, audited;
     /// List referrals.
-    ListReferrals = "list_referrals", [Referrer, Coordinator, Admin], Some("referral.list");
+    ListReferrals = "list_referrals", [Referrer, Coordinator, Admin], referral.list, audited;
     /// Read one referral.
-    GetReferral = "get_referral", [Referrer, Coordinator, Admin], Some("referral.read");
+    GetReferral = "get_referral", [Referrer, Coordinator, Admin], referral.read, audited;
 }
 
 /// The entry for an `operationId`.
@@ -92,7 +106,7 @@ impl<Op: Guarded + 'static> FromRequest for Allowed<Op> {
             let actor = Actor {
                 caller: caller?,
                 request_id: request_id.unwrap_or_default(),
-                action: operation.audit_action.unwrap_or(operation.id),
+                operation,
             };
             if operation.roles.contains(&actor.caller.role) {
                 return Ok(Self {
@@ -100,8 +114,10 @@ impl<Op: Guarded + 'static> FromRequest for Allowed<Op> {
                     operation: PhantomData,
                 });
             }
-            match (operation.audit_action, state) {
-                (Some(_), Some(state)) => Err(actor.refuse(&state, ApiError::Forbidden).await),
+            match state {
+                Some(state) if operation.audited => {
+                    Err(actor.refuse(&state, ApiError::Forbidden).await)
+                }
                 _ => Err(ApiError::Forbidden),
             }
         })

@@ -9,6 +9,7 @@ use linkwell_persistence::audit::{self, AuditEvent};
 use linkwell_persistence::{DbConnection, write_transaction};
 use uuid::Uuid;
 
+use crate::access::Operation;
 use crate::auth::Caller;
 use crate::clock;
 use crate::db;
@@ -46,8 +47,8 @@ impl Outcome {
 pub struct Actor {
     pub caller: Caller,
     pub request_id: String,
-    /// The operation's audit action, e.g. `referral.read`.
-    pub action: &'static str,
+    /// What is being done, and to what kind of resource.
+    pub operation: Operation,
 }
 
 impl Actor {
@@ -58,8 +59,8 @@ impl Actor {
             actor_sub: self.caller.sub.clone(),
             actor_role: self.caller.role.as_str().to_owned(),
             actor_org_id: self.caller.org,
-            action: self.action.to_owned(),
-            resource_type: "referral".to_owned(),
+            action: self.operation.action.to_owned(),
+            resource_type: self.operation.resource.to_owned(),
             resource_id,
             resource_ids: Vec::new(),
             outcome: outcome.as_str().to_owned(),
@@ -67,13 +68,17 @@ impl Actor {
         }
     }
 
-    /// Appends a row inside the caller's transaction.
+    /// Appends a row inside the caller's transaction, for operations on personal data (see
+    /// `access`); other operations leave no row.
     pub fn record(
         &self,
         conn: &mut DbConnection,
         resource_id: Option<Uuid>,
         outcome: Outcome,
     ) -> Result<(), ApiError> {
+        if !self.operation.audited {
+            return Ok(());
+        }
         Ok(audit::record(conn, &self.event(resource_id, outcome))?)
     }
 

@@ -372,21 +372,16 @@ impl ResponseError for ApiError {
 
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
-        if e.is_unique_violation() {
-            ApiError::Conflict("a concurrent change collided with this one; try again".into())
-        } else if e.is_unavailable() {
-            log::warn!("database unavailable: {e}");
-            ApiError::Unavailable
-        } else {
-            ApiError::Internal(e.to_string())
+        match e {
+            StoreError::Conflict(_) => {
+                ApiError::Conflict("a concurrent change collided with this one; try again".into())
+            }
+            StoreError::Unavailable(cause) => {
+                log::warn!("database unavailable: {cause}");
+                ApiError::Unavailable
+            }
+            other => ApiError::Internal(other.to_string()),
         }
-    }
-}
-
-/// `write_transaction` needs its closure's error to come from Diesel's.
-impl From<linkwell_persistence::error::DieselError> for ApiError {
-    fn from(e: linkwell_persistence::error::DieselError) -> Self {
-        ApiError::from(StoreError::from(e))
     }
 }
 

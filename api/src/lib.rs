@@ -11,6 +11,7 @@ pub mod auth;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod create;
 pub mod db;
 pub mod error;
 pub mod extract;

@@ -41,23 +41,25 @@ const MIGRATION_LOCK: i64 = 0x4c69_6e6b_7765_6c6c;
 pub fn write_transaction<T, E, F>(conn: &mut DbConnection, f: F) -> Result<T, E>
 where
     F: FnOnce(&mut DbConnection) -> Result<T, E>,
-    E: From<diesel::result::Error>,
+    E: From<StoreError>,
 {
+    let store = |e: diesel::result::Error| E::from(StoreError::from(e));
     type Manager = <DbConnection as Connection>::TransactionManager;
     match conn {
         DbConnection::Sqlite(inner) => {
-            AnsiTransactionManager::begin_transaction_sql(inner, "BEGIN IMMEDIATE")?
+            AnsiTransactionManager::begin_transaction_sql(inner, "BEGIN IMMEDIATE")
+                .map_err(store)?
         }
-        DbConnection::Pg(_) => Manager::begin_transaction(conn)?,
+        DbConnection::Pg(_) => Manager::begin_transaction(conn).map_err(store)?,
     }
     match f(conn) {
         Ok(value) => {
-            Manager::commit_transaction(conn)?;
+            Manager::commit_transaction(conn).map_err(store)?;
             Ok(value)
         }
         Err(error) => match Manager::rollback_transaction(conn) {
             Ok(()) | Err(diesel::result::Error::BrokenTransactionManager) => Err(error),
-            Err(rollback) => Err(rollback.into()),
+            Err(rollback) => Err(store(rollback)),
         },
     }
 }

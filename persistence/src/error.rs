@@ -1,17 +1,22 @@
-//! What can go wrong in storage, sorted by what the caller should do about it.
+//! What can go wrong in storage, sorted by what the caller should do about it. Diesel's errors
+//! stop here: they are classified once, by their kind, into these variants.
 
-use diesel::result::DatabaseErrorKind;
-pub use diesel::result::Error as DieselError;
+use diesel::result::{DatabaseErrorKind, Error as DieselError};
 
 /// A storage failure.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    /// No connection could be had in time: the database is down, overloaded or too slow.
+    /// No connection could be had in time, or the one in use was lost: the database is down,
+    /// restarting or overloaded. Worth a retry later (503), not a bug report.
     #[error("database unavailable: {0}")]
     Unavailable(String),
-    /// A query failed.
+    /// A unique rule refused the write: a concurrent writer got there first. Retrying sees the
+    /// winner's row.
+    #[error("unique rule refused the write: {0}")]
+    Conflict(String),
+    /// A query failed for any other reason: a bug, not the caller's fault.
     #[error("database error: {0}")]
-    Query(#[from] DieselError),
+    Query(String),
     /// A migration could not be applied or reverted.
     #[error("migration failed: {0}")]
     Migration(String),
@@ -20,41 +25,23 @@ pub enum StoreError {
     Corrupt(String),
 }
 
-impl StoreError {
-    /// A unique constraint refused the write: a concurrent writer got there first.
-    pub fn is_unique_violation(&self) -> bool {
-        matches!(
-            self,
-            StoreError::Query(DieselError::DatabaseError(
-                DatabaseErrorKind::UniqueViolation,
-                _
-            ))
-        )
-    }
-
-    /// Worth answering 503 rather than 500: the database, not the request, is at fault.
-    pub fn is_unavailable(&self) -> bool {
-        match self {
-            StoreError::Unavailable(_) => true,
-            // A connection lost mid-transaction leaves its transaction manager broken.
-            StoreError::Query(DieselError::BrokenTransactionManager) => true,
-            StoreError::Query(DieselError::DatabaseError(
-                DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::SerializationFailure,
-                _,
-            )) => true,
-            StoreError::Query(DieselError::DatabaseError(_, info)) => {
-                // SQLite reports a busy database and PostgreSQL a shutting-down server as
-                // plain errors; both are the database being unavailable, not a bad request.
-                let message = info.message();
-                message.contains("database is locked")
-                    || message.contains("terminating connection")
-                    || message.contains("server closed the connection")
-                    || message.contains("no connection to the server")
-                    || message.contains("SSL SYSCALL error")
-                    || message.contains("could not receive data")
-                    || message.contains("canceling statement due to")
+impl From<DieselError> for StoreError {
+    fn from(e: DieselError) -> Self {
+        match &e {
+            DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _) => {
+                StoreError::Conflict(e.to_string())
             }
-            _ => false,
+            // A serialization failure is a concurrent writer too, but the whole transaction is
+            // gone: the client retries it, so it answers as the database being busy.
+            DieselError::DatabaseError(
+                DatabaseErrorKind::ClosedConnection
+                | DatabaseErrorKind::UnableToSendCommand
+                | DatabaseErrorKind::SerializationFailure,
+                _,
+            )
+            // A connection lost mid-transaction leaves its transaction manager broken.
+            | DieselError::BrokenTransactionManager => StoreError::Unavailable(e.to_string()),
+            _ => StoreError::Query(e.to_string()),
         }
     }
 }

@@ -1,6 +1,5 @@
 //! Organisations: GP practices, partners, agencies and community groups.
 
-use actix_web::http::header;
 use actix_web::{HttpResponse, get, post, web};
 use chrono::{DateTime, Utc};
 use linkwell_domain::{Invalid, Organisation, OrganisationKind};
@@ -11,8 +10,11 @@ use uuid::Uuid;
 use validator::Validate;
 
 use crate::access::{Allowed, AllowedJson, CreateOrganisation, GetOrganisation, ListOrganisations};
+use crate::audit::Outcome;
+use crate::create::{self, Made, Refusal};
 use crate::error::{ApiError, at, at_optional, query_code};
 use crate::fields::{self, Field};
+use crate::idempotency::IdempotencyKey;
 use crate::pagination;
 use crate::schema::{CreateProblems, ListProblems, ReadProblems};
 use crate::state::AppState;
@@ -78,16 +80,18 @@ pub struct OrganisationPage {
 /// Register an organisation.
 ///
 /// An `ods_code` already registered is 409 and names the existing organisation in
-/// `existing_id`.
+/// `existing_id`. An `Idempotency-Key` makes retries safe, as for every create.
 #[utoipa::path(
     operation_id = "create_organisation",
     tag = "organisations",
+    params(IdempotencyKey),
     request_body = OrganisationInput,
     responses(
         (status = 201, description = "Organisation registered", body = OrganisationView,
             headers(
                 ("Location" = String, description = "The new organisation's URL"),
                 ("ETag" = String, description = "The organisation's version"),
+                ("Idempotent-Replayed" = String, description = "`true` when this repeats the stored response to an earlier request with the same Idempotency-Key"),
             )),
         CreateProblems,
     ),
@@ -97,8 +101,10 @@ pub struct OrganisationPage {
 pub async fn create_organisation(
     request: AllowedJson<CreateOrganisation, OrganisationInput>,
     state: web::Data<AppState>,
+    key: IdempotencyKey,
 ) -> Result<HttpResponse, ApiError> {
-    let input = request.body.value;
+    let AllowedJson { actor, body, .. } = request;
+    let input = body.value;
     let now = clock::now();
     let org = Organisation {
         id: Uuid::now_v7(),
@@ -109,24 +115,31 @@ pub async fn create_organisation(
         updated_at: now,
         version: 1,
     };
-    let view = OrganisationView::from(&org);
-    db::transaction(&state, move |conn| {
+    create::create(&state, actor, key, &body.raw, move |conn, _| {
         if let Some(code) = &org.ods_code
             && let Some(existing) = organisations::find_by_ods_code(conn, code)?
         {
-            return Err(ApiError::Duplicate {
-                detail: format!("an organisation with ODS code {code} already exists: {existing}"),
-                existing_id: existing.to_string(),
-            });
+            return Ok(Err(Refusal {
+                error: ApiError::Duplicate {
+                    detail: format!(
+                        "an organisation with ODS code {code} already exists: {existing}"
+                    ),
+                    existing_id: existing.to_string(),
+                },
+                about: Some(existing),
+                outcome: Outcome::Conflict,
+            }));
         }
         organisations::insert(conn, &org)?;
-        Ok(())
+        let location = format!("/v1/organisations/{}", org.id);
+        Ok(Ok(Made::new(
+            org.id,
+            location,
+            org.version,
+            &OrganisationView::from(&org),
+        )?))
     })
-    .await?;
-    Ok(HttpResponse::Created()
-        .insert_header((header::LOCATION, format!("/v1/organisations/{}", view.id)))
-        .insert_header(wire::etag(view.version))
-        .json(view))
+    .await
 }
 
 /// Read one organisation.

@@ -1,7 +1,5 @@
 //! Sending a referral: idempotent, duplicate-checked, audited.
 
-use actix_web::http::StatusCode;
-use actix_web::http::header;
 use actix_web::{HttpResponse, post, web};
 use linkwell_domain::{Referral, ReferralStatus};
 use linkwell_persistence::DbConnection;
@@ -11,18 +9,12 @@ use uuid::Uuid;
 use super::{ReferralInput, ReferralView, referring_org};
 use crate::access::{AllowedJson, CreateReferral};
 use crate::audit::{Actor, Outcome};
+use crate::clock;
+use crate::create::{self, Decision, Made, Refusal};
 use crate::error::ApiError;
-use crate::idempotency::{self, IdempotencyKey, Keyed};
+use crate::idempotency::IdempotencyKey;
 use crate::schema::CreateProblems;
 use crate::state::AppState;
-use crate::{clock, db};
-
-/// What a create came to. A refusal is a value, not an error, so its audit row commits.
-enum Created {
-    New,
-    Replay(linkwell_persistence::idempotency::StoredResponse),
-    Refused(ApiError),
-}
 
 /// Refer a person.
 ///
@@ -35,10 +27,7 @@ enum Created {
     operation_id = "create_referral",
     tag = "referrals",
     request_body = ReferralInput,
-    params(
-        ("Idempotency-Key" = Option<String>, Header, nullable = false, min_length = 1, max_length = 255, pattern = r"^[\x21-\x7E]+$",
-            description = "Makes retries safe: 1 to 255 visible ASCII characters, unique per request."),
-    ),
+    params(IdempotencyKey),
     responses(
         (status = 201, description = "Referral created (or the stored response replayed)", body = ReferralView,
             headers(
@@ -57,9 +46,8 @@ pub async fn create_referral(
     key: IdempotencyKey,
 ) -> Result<HttpResponse, ApiError> {
     let AllowedJson { actor, body, .. } = request;
-    let keyed = Keyed::new(key, &actor.caller, "create_referral", &body.raw)?;
-    let now = clock::now();
     let new = body.value.into_domain()?;
+    let now = clock::now();
     let referral = Referral {
         id: Uuid::now_v7(),
         status: ReferralStatus::Received,
@@ -73,76 +61,37 @@ pub async fn create_referral(
         updated_at: now,
         version: 1,
     };
-    let json = serde_json::to_string(&ReferralView::from(&referral))
-        .map_err(|e| ApiError::Internal(format!("serialising a referral: {e}")))?;
-    let location = format!("/v1/referrals/{}", referral.id);
-    let (stored_json, stored_location) = (json.clone(), location.clone());
-    let created = db::transaction(&state, move |conn| {
-        create(
-            conn,
-            &actor,
-            &referral,
-            keyed.as_ref(),
-            &stored_json,
-            &stored_location,
-        )
+    create::create(&state, actor, key, &body.raw, move |conn, actor| {
+        store(conn, actor, &referral)
     })
-    .await?;
-    Ok(match created {
-        Created::New => HttpResponse::Created()
-            .insert_header((header::LOCATION, location))
-            .insert_header(crate::wire::etag(1))
-            .content_type("application/json")
-            .body(json),
-        Created::Replay(stored) => idempotency::replay(&stored),
-        Created::Refused(error) => return Err(error),
-    })
+    .await
 }
 
-/// The create transaction: replay or refuse a keyed retry, refuse a duplicate reference, store
-/// the referral, its idempotency record and its audit row together.
-fn create(
+/// Refuses a duplicate reference, else stores the referral.
+fn store(
     conn: &mut DbConnection,
     actor: &Actor,
     referral: &Referral,
-    keyed: Option<&Keyed>,
-    json: &str,
-    location: &str,
-) -> Result<Created, ApiError> {
-    if let Some(keyed) = keyed {
-        match keyed.earlier(conn) {
-            Ok(Some(stored)) => {
-                let id = stored
-                    .location
-                    .as_deref()
-                    .and_then(|l| l.rsplit('/').next())
-                    .and_then(|id| Uuid::parse_str(id).ok());
-                actor.record(conn, id, Outcome::Replayed)?;
-                return Ok(Created::Replay(stored));
-            }
-            Ok(None) => {}
-            Err(ApiError::IdempotencyKeyReused) => {
-                actor.record(conn, None, Outcome::Rejected)?;
-                return Ok(Created::Refused(ApiError::IdempotencyKeyReused));
-            }
-            Err(other) => return Err(other),
-        }
-    }
+) -> Result<Decision, ApiError> {
     if let (Some(org), Some(reference)) = (referral.referrer_org_id, &referral.external_reference)
         && let Some(existing) = referrals::find_by_external_reference(conn, org, reference)?
     {
-        actor.record(conn, Some(existing), Outcome::Conflict)?;
-        return Ok(Created::Refused(ApiError::Duplicate {
-            detail: format!(
-                "your organisation already sent a referral with this external_reference: {existing}"
-            ),
-            existing_id: existing.to_string(),
+        return Ok(Err(Refusal {
+            error: ApiError::Duplicate {
+                detail: format!(
+                    "your organisation already sent a referral with this external_reference: {existing}"
+                ),
+                existing_id: existing.to_string(),
+            },
+            about: Some(existing),
+            outcome: Outcome::Conflict,
         }));
     }
     referrals::insert(conn, referral, &actor.caller.sub)?;
-    if let Some(keyed) = keyed {
-        keyed.save(conn, StatusCode::CREATED, Some(location), json)?;
-    }
-    actor.record(conn, Some(referral.id), Outcome::Success)?;
-    Ok(Created::New)
+    Ok(Ok(Made::new(
+        referral.id,
+        format!("/v1/referrals/{}", referral.id),
+        referral.version,
+        &ReferralView::from(referral),
+    )?))
 }

@@ -1,0 +1,136 @@
+//! The one create transaction every `POST` that makes a resource shares: an
+//! `Idempotency-Key` retry replays the first answer, the same key with another body is refused,
+//! otherwise the handler's `make` stores the resource; the stored answer, the resource and the
+//! audit row commit together. A refusal is a value, not an error, so its audit row commits too.
+
+use actix_web::HttpResponse;
+use actix_web::http::{StatusCode, header};
+use actix_web::web;
+use linkwell_persistence::DbConnection;
+use linkwell_persistence::idempotency::StoredResponse;
+use serde::Serialize;
+use uuid::Uuid;
+
+use crate::audit::{Actor, Outcome};
+use crate::db;
+use crate::error::ApiError;
+use crate::idempotency::{self, IdempotencyKey, Keyed};
+use crate::state::AppState;
+
+/// A resource just stored, and how to answer with it.
+#[derive(Debug)]
+pub struct Made {
+    pub id: Uuid,
+    /// Its URL, for `Location`.
+    pub location: String,
+    pub version: i64,
+    /// The response body.
+    pub body: String,
+}
+
+impl Made {
+    /// Serialises `view` as the answer for the resource at `location`.
+    pub fn new(
+        id: Uuid,
+        location: String,
+        version: i64,
+        view: &impl Serialize,
+    ) -> Result<Self, ApiError> {
+        let body = serde_json::to_string(view)
+            .map_err(|e| ApiError::Internal(format!("serialising a created resource: {e}")))?;
+        Ok(Self {
+            id,
+            location,
+            version,
+            body,
+        })
+    }
+}
+
+/// A create refused by a rule the caller must hear about (a duplicate, a state conflict).
+#[derive(Debug)]
+pub struct Refusal {
+    pub error: ApiError,
+    /// The resource the refusal is about, if any (the existing duplicate).
+    pub about: Option<Uuid>,
+    pub outcome: Outcome,
+}
+
+/// What `make` decides.
+pub type Decision = Result<Made, Refusal>;
+
+enum Answer {
+    Made(Made),
+    Replay(StoredResponse),
+    Refused(ApiError),
+}
+
+/// Runs a create: `body` is the raw request (for the key's fingerprint); `make` stores the
+/// resource in the transaction and says what it made, or why not. Answers 201 with
+/// `Location`, `ETag` and the body, or replays, or refuses.
+pub async fn create<F>(
+    state: &web::Data<AppState>,
+    actor: Actor,
+    key: IdempotencyKey,
+    body: &[u8],
+    make: F,
+) -> Result<HttpResponse, ApiError>
+where
+    F: Fn(&mut DbConnection, &Actor) -> Result<Decision, ApiError> + Send + 'static,
+{
+    let keyed = Keyed::new(key, &actor.caller, actor.operation.id, body)?;
+    let answer =
+        db::transaction(state, move |conn| run(conn, &actor, keyed.as_ref(), &make)).await?;
+    match answer {
+        Answer::Made(made) => Ok(HttpResponse::Created()
+            .insert_header((header::LOCATION, made.location))
+            .insert_header(crate::wire::etag(made.version))
+            .content_type("application/json")
+            .body(made.body)),
+        Answer::Replay(stored) => Ok(idempotency::replay(&stored)),
+        Answer::Refused(error) => Err(error),
+    }
+}
+
+fn run<F>(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    keyed: Option<&Keyed>,
+    make: &F,
+) -> Result<Answer, ApiError>
+where
+    F: Fn(&mut DbConnection, &Actor) -> Result<Decision, ApiError>,
+{
+    if let Some(keyed) = keyed {
+        match keyed.earlier(conn) {
+            Ok(Some(stored)) => {
+                let id = stored
+                    .location
+                    .as_deref()
+                    .and_then(|l| l.rsplit('/').next())
+                    .and_then(|id| Uuid::parse_str(id).ok());
+                actor.record(conn, id, Outcome::Replayed)?;
+                return Ok(Answer::Replay(stored));
+            }
+            Ok(None) => {}
+            Err(ApiError::IdempotencyKeyReused) => {
+                actor.record(conn, None, Outcome::Rejected)?;
+                return Ok(Answer::Refused(ApiError::IdempotencyKeyReused));
+            }
+            Err(other) => return Err(other),
+        }
+    }
+    match make(conn, actor)? {
+        Ok(made) => {
+            if let Some(keyed) = keyed {
+                keyed.save(conn, StatusCode::CREATED, Some(&made.location), &made.body)?;
+            }
+            actor.record(conn, Some(made.id), Outcome::Success)?;
+            Ok(Answer::Made(made))
+        }
+        Err(refusal) => {
+            actor.record(conn, refusal.about, refusal.outcome)?;
+            Ok(Answer::Refused(refusal.error))
+        }
+    }
+}
