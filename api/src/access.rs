@@ -79,6 +79,10 @@ operations! {
     ListReferrals = "list_referrals", [Referrer, Coordinator, Admin], referral.list, audited;
     /// Read one referral.
     GetReferral = "get_referral", [Referrer, Coordinator, Admin], referral.read, audited;
+    /// Move a referral through its lifecycle (referrers only withdraw).
+    TransitionReferral = "transition_referral", [Referrer, Coordinator, Admin], referral.transition, audited;
+    /// Read a referral's changes of status.
+    GetReferralHistory = "get_referral_history", [Coordinator, Admin], referral.history, audited;
 }
 
 /// The entry for an `operationId`.

@@ -41,6 +41,36 @@ impl Outcome {
     }
 }
 
+/// A request refused by a rule the caller must hear about (a duplicate, a stale version, a
+/// refused transition): a value, not an error, so the transaction that audits it commits.
+#[derive(Debug)]
+pub struct Refusal {
+    pub error: ApiError,
+    /// The resource it is about, when not the one addressed (an existing duplicate).
+    pub about: Option<Uuid>,
+    pub outcome: Outcome,
+}
+
+impl Refusal {
+    /// Nothing there, or nothing this caller may see.
+    pub fn not_found() -> Self {
+        Self {
+            error: ApiError::NotFound,
+            about: None,
+            outcome: Outcome::NotFound,
+        }
+    }
+
+    /// A conflict with the resource's state or version.
+    pub fn conflict(error: ApiError) -> Self {
+        Self {
+            error,
+            about: None,
+            outcome: Outcome::Conflict,
+        }
+    }
+}
+
 /// Who is acting, in which request, on which operation: everything an audit row needs but
 /// the resource and the outcome. Made by [`crate::access::Allowed`], which knows the operation.
 #[derive(Debug, Clone)]

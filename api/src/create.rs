@@ -11,7 +11,7 @@ use linkwell_persistence::idempotency::StoredResponse;
 use serde::Serialize;
 use uuid::Uuid;
 
-use crate::audit::{Actor, Outcome};
+use crate::audit::{Actor, Outcome, Refusal};
 use crate::db;
 use crate::error::ApiError;
 use crate::idempotency::{self, IdempotencyKey, Keyed};
@@ -45,15 +45,6 @@ impl Made {
             body,
         })
     }
-}
-
-/// A create refused by a rule the caller must hear about (a duplicate, a state conflict).
-#[derive(Debug)]
-pub struct Refusal {
-    pub error: ApiError,
-    /// The resource the refusal is about, if any (the existing duplicate).
-    pub about: Option<Uuid>,
-    pub outcome: Outcome,
 }
 
 /// What `make` decides.

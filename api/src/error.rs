@@ -86,6 +86,12 @@ pub struct Problem {
     /// For duplicates: the id of the resource that already exists.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub existing_id: Option<String>,
+    /// For a refused transition: the status the resource is in now.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub current_status: Option<String>,
+    /// For a refused transition: the statuses it may move to from here.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub allowed_transitions: Option<Vec<String>>,
 }
 
 /// Everything a handler, extractor or middleware can fail with.
@@ -109,6 +115,18 @@ pub enum ApiError {
     Duplicate { detail: String, existing_id: String },
     /// The change collided with a concurrent one; retrying may succeed.
     Conflict(String),
+    /// The resource's state does not allow this change now.
+    StateConflict { code: &'static str, detail: String },
+    /// A move the lifecycle has no arrow for.
+    InvalidTransition {
+        from: &'static str,
+        to: &'static str,
+        allowed: Vec<&'static str>,
+    },
+    /// A change was sent without `If-Match`.
+    PreconditionRequired,
+    /// `If-Match` names a version that is no longer current.
+    PreconditionFailed,
     /// The same `Idempotency-Key` with a different request.
     IdempotencyKeyReused,
     /// The body is over the limit.
@@ -152,6 +170,26 @@ impl ApiError {
             ),
             ApiError::Duplicate { .. } => (StatusCode::CONFLICT, "duplicate", "Already exists"),
             ApiError::Conflict(_) => (StatusCode::CONFLICT, "conflict", "Conflict"),
+            ApiError::StateConflict { code, .. } => (
+                StatusCode::CONFLICT,
+                *code,
+                "Not allowed in the current state",
+            ),
+            ApiError::InvalidTransition { .. } => (
+                StatusCode::CONFLICT,
+                "invalid_transition",
+                "Transition not allowed",
+            ),
+            ApiError::PreconditionRequired => (
+                StatusCode::PRECONDITION_REQUIRED,
+                "precondition_required",
+                "If-Match required",
+            ),
+            ApiError::PreconditionFailed => (
+                StatusCode::PRECONDITION_FAILED,
+                "precondition_failed",
+                "Resource has changed",
+            ),
             ApiError::IdempotencyKeyReused => (
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "idempotency_key_reused",
@@ -195,7 +233,21 @@ impl ApiError {
             ApiError::BadRequest { detail, .. }
             | ApiError::Unauthorized { detail, .. }
             | ApiError::Duplicate { detail, .. }
+            | ApiError::StateConflict { detail, .. }
             | ApiError::Conflict(detail) => detail.clone(),
+            ApiError::InvalidTransition { from, to, allowed } => match allowed.as_slice() {
+                [] => format!("the status is `{from}`, which is final: it cannot move to `{to}`"),
+                _ => format!(
+                    "the status is `{from}`, which cannot move to `{to}`; it may move to: {}",
+                    allowed.join(", ")
+                ),
+            },
+            ApiError::PreconditionRequired => {
+                "send If-Match with the ETag you last read, so a change cannot overwrite one you have not seen".into()
+            }
+            ApiError::PreconditionFailed => {
+                "the resource changed since you read it: read it again, then retry with its new ETag".into()
+            }
             ApiError::Forbidden => "your role may not perform this operation".into(),
             ApiError::NotFound => "no such resource".into(),
             ApiError::MethodNotAllowed { allow } => {
@@ -233,6 +285,13 @@ impl ApiError {
             ApiError::Duplicate { existing_id, .. } => Some(existing_id.clone()),
             _ => None,
         };
+        let (current_status, allowed_transitions) = match self {
+            ApiError::InvalidTransition { from, allowed, .. } => (
+                Some((*from).to_owned()),
+                Some(allowed.iter().map(|s| (*s).to_owned()).collect()),
+            ),
+            _ => (None, None),
+        };
         Problem {
             type_: problem_type(spec.code),
             title: spec.title.to_owned(),
@@ -242,6 +301,8 @@ impl ApiError {
             instance,
             errors,
             existing_id,
+            current_status,
+            allowed_transitions,
         }
     }
 
@@ -342,6 +403,8 @@ pub fn problem_for_status(status: StatusCode, instance: Option<String>) -> Probl
                 instance,
                 errors: None,
                 existing_id: None,
+                current_status: None,
+                allowed_transitions: None,
             };
         }
         _ => ApiError::Internal(format!("status {status}")),

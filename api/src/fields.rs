@@ -10,7 +10,7 @@
 use std::borrow::Cow;
 
 use linkwell_domain::text::TextRule;
-use linkwell_domain::{Invalid, organisation, person, referral};
+use linkwell_domain::{Invalid, lifecycle, organisation, person, referral};
 use serde::{Deserialize, Serialize};
 use utoipa::openapi::RefOr;
 use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, Schema, SchemaFormat, Type};
@@ -76,6 +76,8 @@ fields! {
     /// The sending system's own id for a referral; unique per referring organisation.
     ExternalReference -> String =
         |v| referral::EXTERNAL_REFERENCE.parse(v), text(referral::EXTERNAL_REFERENCE);
+    /// Why a status changes; lines allowed.
+    TransitionReason -> String = |v| lifecycle::REASON.parse(v), text(lifecycle::REASON);
     /// An organisation's name: one line.
     OrganisationName -> String = |v| organisation::NAME.parse(v), text(organisation::NAME);
     /// Ten digits with a valid Modulus 11 check digit; may be grouped 3-3-4 by spaces or

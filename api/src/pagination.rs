@@ -88,6 +88,19 @@ fn sign(key: &[u8], message: &[u8]) -> [u8; 32] {
     mac.finalize().into_bytes().into()
 }
 
+/// Paging for a list with no filters.
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct PageQuery {
+    /// Page size, 1 to 100 (default 50).
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 100)]
+    pub limit: Option<String>,
+    /// `next_cursor` from the previous page.
+    #[param(pattern = r"^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$")]
+    pub cursor: Option<String>,
+}
+
 /// Checks `limit`: a whole number from 1 to 100, 50 when absent. Parsed here rather than by
 /// serde so the error can name the parameter.
 pub fn limit(requested: Option<&str>) -> Result<i64, ApiError> {

@@ -16,6 +16,8 @@ pub fn configure(cfg: &mut ServiceConfig) {
             .service(organisations::get_organisation)
             .service(referrals::create_referral)
             .service(referrals::list_referrals)
-            .service(referrals::get_referral),
+            .service(referrals::get_referral)
+            .service(referrals::transition_referral)
+            .service(referrals::get_referral_history),
     );
 }

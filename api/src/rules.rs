@@ -30,6 +30,14 @@ pub fn preferred_contact(value: &str) -> Result<(), ValidationError> {
     code::<person::PreferredContact>(value)
 }
 
+pub fn referral_status(value: &str) -> Result<(), ValidationError> {
+    code::<linkwell_domain::ReferralStatus>(value)
+}
+
+pub fn closure_reason(value: &str) -> Result<(), ValidationError> {
+    code::<linkwell_domain::ClosureReason>(value)
+}
+
 pub fn source(value: &str) -> Result<(), ValidationError> {
     code::<linkwell_domain::ReferralSource>(value)
 }

@@ -49,6 +49,10 @@ code_schema! {
         "How the person would like to be contacted.";
     OrganisationKind => linkwell_domain::OrganisationKind,
         "What kind of organisation this is.";
+    ClosureReason => linkwell_domain::ClosureReason,
+        "Why a referral was closed.";
+    Role => linkwell_domain::Role,
+        "A caller's role.";
 }
 
 /// `consent_to_share`: a boolean that must be `true`.
@@ -80,7 +84,9 @@ fn describe(status: u16, body: bool) -> &'static str {
         401 => "Missing, invalid or expired bearer token",
         403 => "The caller's role may not perform this operation",
         404 => "No such resource, or the caller may not see it",
-        409 => "Conflicts with existing data",
+        409 => "Conflicts with existing data or the resource's current state",
+        412 => "If-Match names a version that is no longer current",
+        428 => "If-Match is required",
         413 => "Request body over 64 KiB",
         415 => "Request body is not JSON",
         422 => {
@@ -148,6 +154,8 @@ macro_rules! problem_set {
 problem_set! {
     /// A create with a JSON body.
     CreateProblems = [400, 401, 403, 409, 413, 415, 422, 503], body: true;
+    /// A change to an existing resource, with a JSON body and `If-Match`.
+    ChangeProblems = [400, 401, 403, 404, 409, 412, 413, 415, 422, 428, 503], body: true;
     /// A list with query parameters.
     ListProblems = [400, 401, 403, 503], body: false;
     /// A read by id.

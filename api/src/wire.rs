@@ -9,6 +9,17 @@ pub fn timestamp<S: Serializer>(at: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Er
     s.serialize_str(&at.to_rfc3339_opts(SecondsFormat::Micros, true))
 }
 
+/// [`timestamp`], or `null`.
+pub fn optional_timestamp<S: Serializer>(
+    at: &Option<DateTime<Utc>>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    match at {
+        Some(at) => timestamp(at, s),
+        None => s.serialize_none(),
+    }
+}
+
 /// The `ETag` header for a resource's version: `"3"`.
 pub fn etag(version: i64) -> (HeaderName, String) {
     (header::ETAG, format!("\"{version}\""))

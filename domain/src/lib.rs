@@ -6,6 +6,7 @@
 
 mod codes;
 pub mod invalid;
+pub mod lifecycle;
 pub mod nhs_number;
 pub mod organisation;
 pub mod person;
@@ -16,6 +17,7 @@ pub mod text;
 
 pub use codes::UnknownCode;
 pub use invalid::Invalid;
+pub use lifecycle::{ClosureReason, GpRecordCode, Move, StatusChange};
 pub use nhs_number::NhsNumber;
 pub use organisation::{NewOrganisation, OdsCode, Organisation, OrganisationKind};
 pub use person::{ContactDetail, DateOfBirth, Email, Person, Phone, PreferredContact};

@@ -2,12 +2,12 @@
 
 use std::collections::BTreeSet;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use uuid::Uuid;
 
 use crate::codes::code_list;
 use crate::text::TextRule;
-use crate::{Invalid, Person};
+use crate::{ClosureReason, GpRecordCode, Invalid, Move, Person};
 
 code_list! {
     /// The route by which the person came to the service.
@@ -86,23 +86,6 @@ impl ReferralStatus {
             Declined | Rejected | OnHold | Closed | Withdrawn | EnteredInError
         )
     }
-
-    /// Checks a move to `to`, with or without a reason.
-    pub fn transition(self, to: ReferralStatus, has_reason: bool) -> Result<(), Invalid> {
-        if !self.next().contains(&to) {
-            return Err(Invalid::new(
-                "invalid_transition",
-                format!("a referral cannot move from `{self}` to `{to}`"),
-            ));
-        }
-        if to.needs_reason() && !has_reason {
-            return Err(Invalid::new(
-                "reason_required",
-                format!("moving a referral to `{to}` needs a reason"),
-            ));
-        }
-        Ok(())
-    }
 }
 
 /// The needs behind a referral: at least one, each at most once, in code-list order.
@@ -180,6 +163,72 @@ pub struct Referral {
     pub updated_at: DateTime<Utc>,
     /// Starts at 1, grows by one with each change; the ETag.
     pub version: i64,
+    /// The person's record; several referrals (episodes) may share it.
+    pub person_id: Uuid,
+    /// Why the referral entered its current status, when that needed a reason.
+    pub status_reason: Option<String>,
+    /// Why it was closed; set only while `closed`.
+    pub closure_reason: Option<ClosureReason>,
+    /// What the GP record should hold about this episode: set on acceptance or decline.
+    pub gp_record_code: Option<GpRecordCode>,
+    /// The link worker it is assigned to.
+    pub assignee_id: Option<Uuid>,
+    /// When a link worker first reached the person.
+    pub first_contact_at: Option<DateTime<Utc>>,
+}
+
+impl Referral {
+    /// A referral just received.
+    pub fn received(
+        id: Uuid,
+        new: NewReferral,
+        person_id: Uuid,
+        referrer_org_id: Option<Uuid>,
+        at: DateTime<Utc>,
+    ) -> Self {
+        Self {
+            id,
+            status: ReferralStatus::Received,
+            person: new.person,
+            source: new.source,
+            reasons: new.reasons,
+            summary: new.summary,
+            referrer_org_id,
+            external_reference: new.external_reference,
+            received_at: at,
+            updated_at: at,
+            version: 1,
+            person_id,
+            status_reason: None,
+            closure_reason: None,
+            gp_record_code: None,
+            assignee_id: None,
+            first_contact_at: None,
+        }
+    }
+
+    /// Marks a change made at `at`: a new version.
+    pub fn touch(&mut self, at: DateTime<Utc>) {
+        self.updated_at = at;
+        self.version += 1;
+    }
+
+    /// Makes a move already checked with [`ReferralStatus::check_move`].
+    pub fn apply(&mut self, mv: Move, at: DateTime<Utc>) {
+        self.status = mv.to;
+        self.status_reason = mv.reason;
+        self.closure_reason = mv.reason_code;
+        if let Some(code) = mv.to.gp_record_code() {
+            self.gp_record_code = Some(code);
+        }
+        self.touch(at);
+    }
+
+    /// Whole days from receipt to the first contact, or to `today` while there is none.
+    pub fn days_waiting(&self, today: NaiveDate) -> i64 {
+        let until = self.first_contact_at.map_or(today, |at| at.date_naive());
+        (until - self.received_at.date_naive()).num_days().max(0)
+    }
 }
 
 #[cfg(test)]
@@ -205,32 +254,32 @@ mod tests {
     }
 
     #[test]
-    fn the_lifecycle_table() {
-        use ReferralStatus::*;
-        assert_eq!(Received.transition(Accepted, false), Ok(()));
-        assert_eq!(Accepted.transition(Active, false), Ok(()));
-        assert_eq!(OnHold.transition(Active, false), Ok(()));
-        assert_eq!(
-            Active.transition(OnHold, false).map_err(|e| e.code),
-            Err("reason_required")
-        );
-        assert_eq!(Active.transition(OnHold, true), Ok(()));
-        assert_eq!(
-            Active.transition(Declined, true).map_err(|e| e.code),
-            Err("invalid_transition")
-        );
-        assert_eq!(
-            Received.transition(Active, false).map_err(|e| e.code),
-            Err("invalid_transition")
-        );
-        let finals: Vec<_> = ReferralStatus::ALL
-            .iter()
-            .filter(|s| s.is_final())
-            .collect();
-        assert_eq!(
-            finals,
-            [&Declined, &Rejected, &Closed, &Withdrawn, &EnteredInError]
-        );
+    fn days_waiting_runs_to_first_contact_or_today() {
+        let day = |d: u32| NaiveDate::from_ymd_opt(2026, 3, d).unwrap_or_default();
+        let at = |d: u32| day(d).and_hms_opt(9, 0, 0).unwrap_or_default().and_utc();
+        let new = NewReferral {
+            person: Person {
+                given_name: "Sam".into(),
+                family_name: "Jones".into(),
+                date_of_birth: crate::DateOfBirth::new(day(1), day(1))
+                    .unwrap_or_else(|_| unreachable!()),
+                nhs_number: None,
+                phone: None,
+                email: None,
+                postcode: None,
+                address: None,
+                preferred_contact: None,
+            },
+            source: ReferralSource::SelfReferral,
+            reasons: Reasons::new([Reason::Loneliness]).unwrap_or_else(|_| unreachable!()),
+            summary: None,
+            external_reference: None,
+        };
+        let mut referral = Referral::received(Uuid::nil(), new, Uuid::nil(), None, at(2));
+        assert_eq!(referral.days_waiting(day(2)), 0);
+        assert_eq!(referral.days_waiting(day(12)), 10);
+        referral.first_contact_at = Some(at(5));
+        assert_eq!(referral.days_waiting(day(12)), 3);
     }
 
     #[test]
@@ -248,26 +297,6 @@ mod tests {
     }
 
     proptest! {
-        #[test]
-        fn nothing_leaves_a_final_status(from in any_status(), to in any_status(), reason: bool) {
-            if from.is_final() {
-                prop_assert!(from.transition(to, reason).is_err());
-            }
-        }
-
-        #[test]
-        fn no_status_moves_to_itself_or_back_to_received(from in any_status(), reason: bool) {
-            prop_assert!(from.transition(from, reason).is_err());
-            prop_assert!(from.transition(ReferralStatus::Received, reason).is_err());
-        }
-
-        #[test]
-        fn allowed_moves_pass_exactly_when_explained_if_needed(from in any_status(), to in any_status()) {
-            let allowed = from.next().contains(&to);
-            prop_assert_eq!(from.transition(to, true).is_ok(), allowed);
-            prop_assert_eq!(from.transition(to, false).is_ok(), allowed && !to.needs_reason());
-        }
-
         #[test]
         fn every_status_is_reachable_from_received(to in any_status()) {
             let mut seen = vec![ReferralStatus::Received];

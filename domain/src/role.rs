@@ -19,6 +19,11 @@ code_list! {
 }
 
 impl Role {
+    /// The service's own people: link workers and administrators.
+    pub fn is_staff(self) -> bool {
+        matches!(self, Role::Admin | Role::Coordinator)
+    }
+
     /// Referrers and partners act for one organisation, and their tokens must say which.
     pub fn needs_org(self) -> bool {
         matches!(self, Role::Referrer | Role::Partner)

@@ -1,6 +1,7 @@
 //! The one place that knows which backend it talks to. Everything else is shared code.
 
 use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
+use diesel::migration::MigrationSource;
 use diesel::{Connection, PgConnection, SqliteConnection};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 
@@ -82,6 +83,11 @@ pub(crate) fn run_migrations(conn: &mut DbConnection) -> StoreResult<usize> {
     }
     .map_err(|e| StoreError::Migration(e.to_string()))?;
     Ok(applied)
+}
+
+/// How many migrations there are; both backends have the same names.
+pub(crate) fn migration_count() -> usize {
+    MigrationSource::<diesel::sqlite::Sqlite>::migrations(&SQLITE_MIGRATIONS).map_or(0, |m| m.len())
 }
 
 /// Reverts every applied migration (for the up → down → up check).

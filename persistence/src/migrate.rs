@@ -13,3 +13,8 @@ pub fn run(conn: &mut DbConnection) -> StoreResult<usize> {
 pub fn revert_all(conn: &mut DbConnection) -> StoreResult<usize> {
     dialect::revert_migrations(conn)
 }
+
+/// How many migrations this build carries (the same for both backends).
+pub fn count() -> usize {
+    dialect::migration_count()
+}

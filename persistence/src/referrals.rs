@@ -5,8 +5,8 @@ use std::collections::HashMap;
 use chrono::{DateTime, NaiveDate, Utc};
 use diesel::prelude::*;
 use linkwell_domain::{
-    DateOfBirth, Email, NhsNumber, Person, Phone, Postcode, PreferredContact, Reason, Reasons,
-    Referral, ReferralSource, ReferralStatus,
+    DateOfBirth, Email, GpRecordCode, NhsNumber, Person, Phone, Postcode, PreferredContact, Reason,
+    Reasons, Referral, ReferralSource, ReferralStatus,
 };
 use uuid::Uuid;
 
@@ -68,11 +68,49 @@ struct ReferralRow {
     received_at: chrono::NaiveDateTime,
     updated_at: chrono::NaiveDateTime,
     version: i64,
+    status_reason: Option<String>,
+    closure_reason: Option<String>,
+    gp_record_code: Option<String>,
+    assignee_id: Option<String>,
+    first_contact_at: Option<chrono::NaiveDateTime>,
+}
+
+/// What a change to a referral may alter; everything else is fixed at receipt.
+#[derive(AsChangeset)]
+#[diesel(table_name = referrals, treat_none_as_null = true)]
+struct ReferralChanges {
+    person_id: String,
+    status: String,
+    summary: Option<String>,
+    updated_at: chrono::NaiveDateTime,
+    version: i64,
+    status_reason: Option<String>,
+    closure_reason: Option<String>,
+    gp_record_code: Option<String>,
+    assignee_id: Option<String>,
+    first_contact_at: Option<chrono::NaiveDateTime>,
+}
+
+impl ReferralChanges {
+    fn from_domain(r: &Referral) -> Self {
+        Self {
+            person_id: r.person_id.to_string(),
+            status: r.status.as_str().to_owned(),
+            summary: r.summary.clone(),
+            updated_at: convert::to_db(r.updated_at),
+            version: r.version,
+            status_reason: r.status_reason.clone(),
+            closure_reason: r.closure_reason.map(|c| c.as_str().to_owned()),
+            gp_record_code: r.gp_record_code.map(|c| c.code.to_owned()),
+            assignee_id: r.assignee_id.map(|id| id.to_string()),
+            first_contact_at: r.first_contact_at.map(convert::to_db),
+        }
+    }
 }
 
 /// Stores a new referral, its person and its reasons. `created_by` is the caller's subject.
 pub fn insert(conn: &mut DbConnection, referral: &Referral, created_by: &str) -> StoreResult<()> {
-    let person_id = Uuid::now_v7().to_string();
+    let person_id = referral.person_id.to_string();
     let p = &referral.person;
     diesel::insert_into(people::table)
         .values(PersonRow {
@@ -104,19 +142,53 @@ pub fn insert(conn: &mut DbConnection, referral: &Referral, created_by: &str) ->
             received_at: convert::to_db(referral.received_at),
             updated_at: convert::to_db(referral.updated_at),
             version: referral.version,
+            status_reason: None,
+            closure_reason: None,
+            gp_record_code: None,
+            assignee_id: None,
+            first_contact_at: None,
         })
         .execute(conn)?;
-    // One statement per reason: batch inserts do not compose through `MultiConnection`, and a
-    // referral has at most a dozen reasons.
-    for reason in referral.reasons.iter() {
+    insert_reasons(conn, &id, &referral.reasons)
+}
+
+/// One statement per reason: batch inserts do not compose through `MultiConnection`, and a
+/// referral has at most a dozen reasons.
+fn insert_reasons(conn: &mut DbConnection, id: &str, reasons: &Reasons) -> StoreResult<()> {
+    for reason in reasons.iter() {
         diesel::insert_into(referral_reasons::table)
             .values((
-                referral_reasons::referral_id.eq(&id),
+                referral_reasons::referral_id.eq(id),
                 referral_reasons::reason.eq(reason.as_str()),
             ))
             .execute(conn)?;
     }
     Ok(())
+}
+
+/// Writes a changed referral if it is still at `expected_version`; `false` when another change
+/// got there first (nothing is written). Under PostgreSQL's row lock a concurrent writer waits,
+/// then finds the version moved on; SQLite's writers are serialised.
+pub fn save(
+    conn: &mut DbConnection,
+    referral: &Referral,
+    expected_version: i64,
+) -> StoreResult<bool> {
+    let id = referral.id.to_string();
+    let updated = diesel::update(
+        referrals::table
+            .filter(referrals::id.eq(&id))
+            .filter(referrals::version.eq(expected_version)),
+    )
+    .set(ReferralChanges::from_domain(referral))
+    .execute(conn)?;
+    if updated == 0 {
+        return Ok(false);
+    }
+    diesel::delete(referral_reasons::table.filter(referral_reasons::referral_id.eq(&id)))
+        .execute(conn)?;
+    insert_reasons(conn, &id, &referral.reasons)?;
+    Ok(true)
 }
 
 /// The referral an organisation already sent under this reference, if any.
@@ -268,5 +340,17 @@ fn into_domain(r: ReferralRow, p: PersonRow, reasons: Vec<Reason>) -> StoreResul
         received_at: convert::from_db(r.received_at),
         updated_at: convert::from_db(r.updated_at),
         version: r.version,
+        person_id: convert::uuid("person id", &r.person_id)?,
+        status_reason: r.status_reason,
+        closure_reason: r
+            .closure_reason
+            .map(|c| convert::parse("closure reason", &c))
+            .transpose()?,
+        gp_record_code: r
+            .gp_record_code
+            .map(|c| GpRecordCode::from_code(&c).ok_or_else(|| corrupt("gp record code", c)))
+            .transpose()?,
+        assignee_id: convert::optional_uuid("assignee", r.assignee_id.as_deref())?,
+        first_contact_at: r.first_contact_at.map(convert::from_db),
     })
 }

@@ -42,6 +42,39 @@ diesel::table! {
         received_at -> Timestamp,
         updated_at -> Timestamp,
         version -> BigInt,
+        status_reason -> Nullable<Text>,
+        closure_reason -> Nullable<Text>,
+        gp_record_code -> Nullable<Text>,
+        assignee_id -> Nullable<Text>,
+        first_contact_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    referral_status_changes (id) {
+        id -> Text,
+        referral_id -> Text,
+        from_status -> Nullable<Text>,
+        to_status -> Text,
+        reason_code -> Nullable<Text>,
+        reason -> Nullable<Text>,
+        actor_sub -> Text,
+        actor_role -> Text,
+        changed_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    users (id) {
+        id -> Text,
+        email -> Text,
+        display_name -> Text,
+        role -> Text,
+        org_id -> Nullable<Text>,
+        active -> Bool,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        version -> BigInt,
     }
 }
 
@@ -82,12 +115,15 @@ diesel::table! {
 
 diesel::joinable!(referrals -> people (person_id));
 diesel::joinable!(referral_reasons -> referrals (referral_id));
+diesel::joinable!(referral_status_changes -> referrals (referral_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     organisations,
     people,
     referrals,
     referral_reasons,
+    referral_status_changes,
+    users,
     idempotency_keys,
     audit_events,
 );

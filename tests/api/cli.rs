@@ -141,9 +141,10 @@ fn serve_says_where_it_listens_and_logs_no_personal_data() {
         listening.contains("listening on http://127.0.0.1:"),
         "{listening}"
     );
+    let migrations = linkwell_persistence::migrate::count();
     assert_eq!(
         database,
-        "database: sqlite://linkwell.db (1 migrations applied)"
+        format!("database: sqlite://linkwell.db ({migrations} migrations applied)")
     );
     let addr = listening.rsplit("http://").next().unwrap().to_owned();
     // Personal data a careless client puts in a path or query never reaches the log.

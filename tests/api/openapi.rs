@@ -118,5 +118,5 @@ async fn the_spec_roles_are_the_enforced_roles() {
             cells += 1;
         }
     }
-    assert_eq!(cells, 6 * Role::ALL.len());
+    assert_eq!(cells, linkwell_api::access::ALL.len() * Role::ALL.len());
 }

@@ -53,7 +53,13 @@ async fn a_referrer_sends_a_referral_and_reads_it_back() {
             "external_reference": "EMIS-1",
             "received_at": received_at,
             "updated_at": received_at,
-            "version": 1
+            "version": 1,
+            "status_reason": null,
+            "status_reason_code": null,
+            "gp_record_code": null,
+            "assigned": false,
+            "first_contact_at": null,
+            "days_waiting": 0
         })
     );
 

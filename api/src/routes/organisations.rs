@@ -10,8 +10,8 @@ use uuid::Uuid;
 use validator::Validate;
 
 use crate::access::{Allowed, AllowedJson, CreateOrganisation, GetOrganisation, ListOrganisations};
-use crate::audit::Outcome;
-use crate::create::{self, Made, Refusal};
+use crate::audit::{Outcome, Refusal};
+use crate::create::{self, Made};
 use crate::error::{ApiError, at, at_optional, query_code};
 use crate::fields::{self, Field};
 use crate::idempotency::IdempotencyKey;

@@ -3,6 +3,7 @@
 mod create;
 mod input;
 mod read;
+mod transition;
 mod view;
 
 use linkwell_domain::Role;
@@ -12,6 +13,7 @@ use uuid::Uuid;
 pub use create::create_referral;
 pub use input::{PersonInput, ReferralInput};
 pub use read::{ReferralQuery, get_referral, list_referrals};
+pub use transition::{get_referral_history, transition_referral};
 pub use view::{PersonView, ReferralPage, ReferralView};
 
 use crate::auth::Caller;

@@ -1,16 +1,16 @@
 //! Sending a referral: idempotent, duplicate-checked, audited.
 
 use actix_web::{HttpResponse, post, web};
-use linkwell_domain::{Referral, ReferralStatus};
+use linkwell_domain::{Referral, StatusChange};
 use linkwell_persistence::DbConnection;
-use linkwell_persistence::referrals;
+use linkwell_persistence::{referral_history, referrals};
 use uuid::Uuid;
 
 use super::{ReferralInput, ReferralView, referring_org};
 use crate::access::{AllowedJson, CreateReferral};
-use crate::audit::{Actor, Outcome};
+use crate::audit::{Actor, Outcome, Refusal};
 use crate::clock;
-use crate::create::{self, Decision, Made, Refusal};
+use crate::create::{self, Decision, Made};
 use crate::error::ApiError;
 use crate::idempotency::IdempotencyKey;
 use crate::schema::CreateProblems;
@@ -47,20 +47,13 @@ pub async fn create_referral(
 ) -> Result<HttpResponse, ApiError> {
     let AllowedJson { actor, body, .. } = request;
     let new = body.value.into_domain()?;
-    let now = clock::now();
-    let referral = Referral {
-        id: Uuid::now_v7(),
-        status: ReferralStatus::Received,
-        person: new.person,
-        source: new.source,
-        reasons: new.reasons,
-        summary: new.summary,
-        referrer_org_id: referring_org(&actor.caller),
-        external_reference: new.external_reference,
-        received_at: now,
-        updated_at: now,
-        version: 1,
-    };
+    let referral = Referral::received(
+        Uuid::now_v7(),
+        new,
+        Uuid::now_v7(),
+        referring_org(&actor.caller),
+        clock::now(),
+    );
     create::create(&state, actor, key, &body.raw, move |conn, actor| {
         store(conn, actor, &referral)
     })
@@ -88,10 +81,24 @@ fn store(
         }));
     }
     referrals::insert(conn, referral, &actor.caller.sub)?;
+    referral_history::record(
+        conn,
+        &StatusChange {
+            id: Uuid::now_v7(),
+            referral_id: referral.id,
+            from: None,
+            to: referral.status,
+            reason_code: None,
+            reason: None,
+            actor_sub: actor.caller.sub.clone(),
+            actor_role: actor.caller.role,
+            at: referral.received_at,
+        },
+    )?;
     Ok(Ok(Made::new(
         referral.id,
         format!("/v1/referrals/{}", referral.id),
         referral.version,
-        &ReferralView::from(referral),
+        &ReferralView::for_caller(referral, &actor.caller),
     )?))
 }

@@ -41,6 +41,7 @@ pub async fn get_referral(
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
     let actor = allowed.actor;
+    let caller = actor.caller.clone();
     let id = id.into_inner();
     let visibility = visibility(&actor.caller)?;
     let found = db::run(&state, move |conn| {
@@ -57,7 +58,7 @@ pub async fn get_referral(
     let referral = found.ok_or(ApiError::NotFound)?;
     Ok(HttpResponse::Ok()
         .insert_header(crate::wire::etag(referral.version))
-        .json(ReferralView::from(&referral)))
+        .json(ReferralView::for_caller(&referral, &caller)))
 }
 
 /// Filters and paging for the referral list.
@@ -190,6 +191,7 @@ pub async fn list_referrals(
     query: web::Query<ReferralQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let actor = allowed.actor;
+    let caller = actor.caller.clone();
     let limit = pagination::limit(query.limit.as_deref())?;
     let filter = query.filter()?;
     let scope = query.cursor_scope();
@@ -215,7 +217,10 @@ pub async fn list_referrals(
         &scope,
     );
     Ok(HttpResponse::Ok().json(ReferralPage {
-        items: rows.iter().map(ReferralView::from).collect(),
+        items: rows
+            .iter()
+            .map(|r| ReferralView::for_caller(r, &caller))
+            .collect(),
         next_cursor,
     }))
 }

@@ -6,7 +6,8 @@ use serde::Serialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use crate::{schema, wire};
+use crate::auth::Caller;
+use crate::{clock, schema, wire};
 
 /// The person referred, as stored.
 #[derive(Debug, Serialize, ToSchema)]
@@ -58,8 +59,57 @@ pub struct ReferralView {
     pub updated_at: DateTime<Utc>,
     /// Grows by one with every change; also the `ETag`.
     pub version: i64,
+    /// Why the referral entered its current status, when that needs a reason.
+    #[schema(required = true)]
+    pub status_reason: Option<String>,
+    /// While `closed`: why.
+    #[schema(required = true, value_type = Option<schema::ClosureReason>)]
+    pub status_reason_code: Option<&'static str>,
+    /// What to record in the person's GP record: set when the person accepts or declines.
+    #[schema(required = true)]
+    pub gp_record_code: Option<GpRecordCodeView>,
+    /// Whether a link worker is assigned.
+    pub assigned: bool,
+    /// When a link worker first reached the person.
+    #[serde(serialize_with = "wire::optional_timestamp")]
+    #[schema(required = true, value_type = Option<String>, format = DateTime)]
+    pub first_contact_at: Option<DateTime<Utc>>,
+    /// Whole days from receipt to first contact, or to today while there is none.
+    pub days_waiting: i64,
+    /// Staff only: the person's record, shared by their referrals.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub person_id: Option<Uuid>,
+    /// Staff only: the link worker assigned (null when nobody is).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Uuid>)]
+    pub assignee_id: Option<Option<Uuid>>,
 }
 
+/// A coded concept for the GP record.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = GpRecordCode)]
+pub struct GpRecordCodeView {
+    /// `http://snomed.info/sct`
+    pub system: &'static str,
+    pub code: &'static str,
+    pub display: &'static str,
+}
+
+impl ReferralView {
+    /// The referral as `caller` may see it: staff see who it is assigned to and the person's
+    /// record; the referrer sees what it sent and how it is going, and whether (not to whom)
+    /// it is assigned.
+    pub fn for_caller(r: &Referral, caller: &Caller) -> Self {
+        let mut view = Self::from(r);
+        if caller.role.is_staff() {
+            view.person_id = Some(r.person_id);
+            view.assignee_id = Some(r.assignee_id);
+        }
+        view
+    }
+}
+
+/// The view without staff-only members.
 impl From<&Referral> for ReferralView {
     fn from(r: &Referral) -> Self {
         let p = &r.person;
@@ -85,6 +135,18 @@ impl From<&Referral> for ReferralView {
             received_at: r.received_at,
             updated_at: r.updated_at,
             version: r.version,
+            status_reason: r.status_reason.clone(),
+            status_reason_code: r.closure_reason.map(|c| c.as_str()),
+            gp_record_code: r.gp_record_code.map(|c| GpRecordCodeView {
+                system: c.system,
+                code: c.code,
+                display: c.display,
+            }),
+            assigned: r.assignee_id.is_some(),
+            first_contact_at: r.first_contact_at,
+            days_waiting: r.days_waiting(clock::today()),
+            person_id: None,
+            assignee_id: None,
         }
     }
 }

@@ -1,0 +1,126 @@
+//! `If-Match` on changes (RFC 9110 §13.1.1): the client names the version it read, so a change
+//! never overwrites one it has not seen. Missing is 428; a version no longer current is 412.
+
+use std::future::{Ready, ready};
+
+use actix_web::dev::Payload;
+use actix_web::http::header;
+use actix_web::{FromRequest, HttpRequest};
+
+use crate::error::ApiError;
+
+/// The versions a change may apply to, as sent; checked only once the caller is authorised.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IfMatch(Option<String>);
+
+impl IfMatch {
+    /// The strong entity tags sent, as versions: 428 when the header is missing, 400 when it is
+    /// not a list of entity tags. `*` and weak tags never match a version (strong comparison).
+    pub fn versions(&self) -> Result<Versions, ApiError> {
+        let Some(value) = &self.0 else {
+            return Err(ApiError::PreconditionRequired);
+        };
+        let mut versions = Vec::new();
+        for tag in value.split(',').map(str::trim) {
+            if tag == "*" || tag.starts_with("W/\"") && tag.ends_with('"') && tag.len() >= 4 {
+                continue;
+            }
+            let version = tag
+                .strip_prefix('"')
+                .and_then(|t| t.strip_suffix('"'))
+                .filter(|t| !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit()))
+                .map(|t| t.parse::<i64>().unwrap_or(-1));
+            match version {
+                Some(v) => versions.push(v),
+                None => {
+                    return Err(ApiError::bad_parameter(
+                        "If-Match",
+                        "invalid_header",
+                        "must be the ETag you read, e.g. \"3\"",
+                    ));
+                }
+            }
+        }
+        Ok(Versions(versions))
+    }
+}
+
+/// The versions named by `If-Match`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Versions(Vec<i64>);
+
+impl Versions {
+    /// 412 unless `current` is one of them.
+    pub fn check(&self, current: i64) -> Result<(), ApiError> {
+        if self.0.contains(&current) {
+            Ok(())
+        } else {
+            Err(ApiError::PreconditionFailed)
+        }
+    }
+}
+
+impl FromRequest for IfMatch {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let value = req
+            .headers()
+            .get_all(header::IF_MATCH)
+            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+            .reduce(|a, b| format!("{a}, {b}"));
+        ready(Ok(Self(value)))
+    }
+}
+
+/// Documents the header for every operation that takes it (`params(IfMatch)`).
+impl utoipa::IntoParams for IfMatch {
+    fn into_params(
+        _: impl Fn() -> Option<utoipa::openapi::path::ParameterIn>,
+    ) -> Vec<utoipa::openapi::path::Parameter> {
+        use utoipa::openapi::Required;
+        use utoipa::openapi::path::{ParameterBuilder, ParameterIn};
+        use utoipa::openapi::schema::{ObjectBuilder, Type};
+        vec![
+            ParameterBuilder::new()
+                .name("If-Match")
+                .parameter_in(ParameterIn::Header)
+                .required(Required::True)
+                .description(Some(
+                    "The ETag of the version you read, e.g. `\"3\"`: the change applies only if \
+                     it is still current (428 without it, 412 when stale).",
+                ))
+                .schema(Some(
+                    ObjectBuilder::new()
+                        .schema_type(Type::String)
+                        .pattern(Some(r#"^\s*"[0-9]{1,18}"\s*$"#)),
+                ))
+                .build(),
+        ]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn versions(value: Option<&str>) -> Result<Vec<i64>, u16> {
+        IfMatch(value.map(str::to_owned))
+            .versions()
+            .map(|v| v.0)
+            .map_err(|e| e.problem(None).status)
+    }
+
+    #[test]
+    fn reads_strong_tags_and_refuses_the_rest() {
+        assert_eq!(versions(None), Err(428));
+        assert_eq!(versions(Some("\"3\"")), Ok(vec![3]));
+        assert_eq!(versions(Some("\"3\", \"4\"")), Ok(vec![3, 4]));
+        assert_eq!(versions(Some("W/\"3\"")), Ok(vec![]));
+        assert_eq!(versions(Some("*")), Ok(vec![]));
+        for bad in ["3", "\"\"", "\"x\"", "", "\"3"] {
+            assert_eq!(versions(Some(bad)), Err(400), "{bad:?}");
+        }
+    }
+}

@@ -1,0 +1,89 @@
+//! Every change of a referral's status, oldest first.
+
+use diesel::prelude::*;
+use linkwell_domain::StatusChange;
+use uuid::Uuid;
+
+use crate::connection::DbConnection;
+use crate::convert;
+use crate::error::StoreResult;
+use crate::page::Keyset;
+use crate::schema::referral_status_changes as changes;
+
+#[derive(Insertable, Queryable, Selectable)]
+#[diesel(table_name = changes)]
+struct ChangeRow {
+    id: String,
+    referral_id: String,
+    from_status: Option<String>,
+    to_status: String,
+    reason_code: Option<String>,
+    reason: Option<String>,
+    actor_sub: String,
+    actor_role: String,
+    changed_at: chrono::NaiveDateTime,
+}
+
+/// Appends one change.
+pub fn record(conn: &mut DbConnection, change: &StatusChange) -> StoreResult<()> {
+    diesel::insert_into(changes::table)
+        .values(ChangeRow {
+            id: change.id.to_string(),
+            referral_id: change.referral_id.to_string(),
+            from_status: change.from.map(|s| s.as_str().to_owned()),
+            to_status: change.to.as_str().to_owned(),
+            reason_code: change.reason_code.map(|c| c.as_str().to_owned()),
+            reason: change.reason.clone(),
+            actor_sub: change.actor_sub.clone(),
+            actor_role: change.actor_role.as_str().to_owned(),
+            changed_at: convert::to_db(change.at),
+        })
+        .execute(conn)?;
+    Ok(())
+}
+
+/// A page of one referral's changes, oldest first, starting after `after`.
+pub fn list(
+    conn: &mut DbConnection,
+    referral_id: Uuid,
+    after: Option<Keyset>,
+    limit: i64,
+) -> StoreResult<Vec<StatusChange>> {
+    let mut query = changes::table
+        .filter(changes::referral_id.eq(referral_id.to_string()))
+        .select(ChangeRow::as_select())
+        .order((changes::changed_at.asc(), changes::id.asc()))
+        .limit(limit)
+        .into_boxed();
+    if let Some(Keyset { at, id }) = after {
+        let at = convert::to_db(at);
+        query = query.filter(
+            changes::changed_at.gt(at).or(changes::changed_at
+                .eq(at)
+                .and(changes::id.gt(id.to_string()))),
+        );
+    }
+    query
+        .load(conn)?
+        .into_iter()
+        .map(|r| {
+            Ok(StatusChange {
+                id: convert::uuid("status change id", &r.id)?,
+                referral_id: convert::uuid("referral id", &r.referral_id)?,
+                from: r
+                    .from_status
+                    .map(|s| convert::parse("status", &s))
+                    .transpose()?,
+                to: convert::parse("status", &r.to_status)?,
+                reason_code: r
+                    .reason_code
+                    .map(|c| convert::parse("closure reason", &c))
+                    .transpose()?,
+                reason: r.reason,
+                actor_sub: r.actor_sub,
+                actor_role: convert::parse("role", &r.actor_role)?,
+                at: convert::from_db(r.changed_at),
+            })
+        })
+        .collect()
+}
