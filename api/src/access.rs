@@ -73,6 +73,16 @@ operations! {
     ListOrganisations = "list_organisations", [Admin, Coordinator], organisation.list;
     /// Read one organisation.
     GetOrganisation = "get_organisation", [Admin, Coordinator], organisation.read;
+    /// Register a user.
+    CreateUser = "create_user", [Admin], user.create;
+    /// List users.
+    ListUsers = "list_users", [Admin, Coordinator], user.list;
+    /// Read one user.
+    GetUser = "get_user", [Admin, Coordinator], user.read;
+    /// Stop a user's tokens working.
+    DeactivateUser = "deactivate_user", [Admin], user.deactivate;
+    /// Let a deactivated user back in.
+    ReactivateUser = "reactivate_user", [Admin], user.reactivate;
     /// Send a referral.
     CreateReferral = "create_referral", [Referrer, Coordinator, Admin], referral.create, audited;
     /// List referrals.

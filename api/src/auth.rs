@@ -227,5 +227,9 @@ fn authenticate(req: &HttpRequest) -> Result<Caller, ApiError> {
         })
         .filter(|t| !t.is_empty())
         .ok_or_else(|| invalid("the Authorization header must be `Bearer <token>`"))?;
-    state.tokens.verify(token)
+    let caller = state.tokens.verify(token)?;
+    if state.revoked.contains(&caller.sub) {
+        return Err(invalid("the token's user has been deactivated"));
+    }
+    Ok(caller)
 }

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 use linkwell_domain::Role;
-use linkwell_persistence::{Pool, checkout, connect, migrate};
+use linkwell_persistence::{Pool, checkout, connect, migrate, users};
 use uuid::Uuid;
 
 use crate::auth::TokenKeys;
@@ -40,12 +40,16 @@ enum Command {
 
 #[derive(Debug, Args)]
 struct TokenArgs {
+    /// A registered user's id: the token acts as that user, with the role and organisation of
+    /// their record (read from the database).
+    #[arg(long, conflicts_with_all = ["role", "sub", "org"])]
+    user: Option<Uuid>,
     /// admin, coordinator, referrer, partner or commissioner.
-    #[arg(long)]
-    role: String,
-    /// Who the token is for (a user or system id).
-    #[arg(long)]
-    sub: String,
+    #[arg(long, required_unless_present = "user")]
+    role: Option<String>,
+    /// Who the token is for (a system or script name; not a registered user).
+    #[arg(long, required_unless_present = "user")]
+    sub: Option<String>,
     /// The organisation id a referrer or partner acts for.
     #[arg(long)]
     org: Option<Uuid>,
@@ -128,21 +132,41 @@ fn migrate_only(config: &Config) -> Result<(), String> {
 }
 
 fn token(config: &Config, args: &TokenArgs) -> Result<(), String> {
-    let role: Role = args
-        .role
-        .parse()
-        .map_err(|e: linkwell_domain::UnknownCode| {
-            format!("{e}; expected one of: {}", Role::CODES.join(", "))
-        })?;
-    if role.needs_org() && args.org.is_none() {
+    let (role, sub, org) = match args.user {
+        Some(id) => registered_user(config, id)?,
+        None => {
+            let role: Role = args.role.as_deref().unwrap_or_default().parse().map_err(
+                |e: linkwell_domain::UnknownCode| {
+                    format!("{e}; expected one of: {}", Role::CODES.join(", "))
+                },
+            )?;
+            let sub = args.sub.clone().unwrap_or_default();
+            (role, sub, args.org)
+        }
+    };
+    if role.needs_org() && org.is_none() {
         return Err(format!("a {role} token needs --org ORG_ID"));
     }
-    crate::auth::check_subject(&args.sub).map_err(|problem| format!("--sub: {problem}"))?;
+    crate::auth::check_subject(&sub).map_err(|problem| format!("--sub: {problem}"))?;
     let keys = TokenKeys::new(config.secret.expose(), &config.issuer, &config.audience)
         .map_err(|e| e.to_string())?;
     let token = keys
-        .issue(role, &args.sub, args.org, args.ttl)
+        .issue(role, &sub, org, args.ttl)
         .map_err(|e| e.to_string())?;
     println!("{token}");
     Ok(())
+}
+
+/// A registered, active user's role, id (the token's subject) and organisation.
+fn registered_user(config: &Config, id: Uuid) -> Result<(Role, String, Option<Uuid>), String> {
+    let pool = connect(&config.database, &config.pool).map_err(|e| e.to_string())?;
+    let mut conn = checkout(&pool, config.pool.acquire_timeout).map_err(|e| e.to_string())?;
+    migrate::run(&mut conn).map_err(|e| e.to_string())?;
+    let user = users::get(&mut conn, id)
+        .map_err(|e| e.to_string())?
+        .ok_or_else(|| format!("no user {id} in {}", config.database))?;
+    if !user.active {
+        return Err(format!("user {id} is deactivated"));
+    }
+    Ok((user.role, user.id.to_string(), user.org_id))
 }

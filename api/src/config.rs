@@ -5,6 +5,7 @@ use std::fmt;
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use linkwell_persistence::{DatabaseUrl, PoolOptions};
 use rand::RngCore;
@@ -81,7 +82,13 @@ pub struct Config {
     pub pool: PoolOptions,
     /// HTTP worker threads; `None` for one per core.
     pub workers: Option<usize>,
+    /// How often each instance reloads the deactivated users (at most 30 s, so a deactivated
+    /// user's tokens stop working everywhere within that).
+    pub revocation_refresh: Duration,
 }
+
+/// Default for [`Config::revocation_refresh`].
+pub const DEFAULT_REVOCATION_REFRESH: Duration = Duration::from_secs(10);
 
 /// Configuration that cannot be used.
 #[derive(Debug, thiserror::Error)]
@@ -121,6 +128,7 @@ impl Config {
             audience: env("LINKWELL_JWT_AUDIENCE", DEFAULT_AUDIENCE),
             pool,
             workers: positive("LINKWELL_WORKERS")?,
+            revocation_refresh: DEFAULT_REVOCATION_REFRESH,
         })
     }
 }

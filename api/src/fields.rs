@@ -10,7 +10,7 @@
 use std::borrow::Cow;
 
 use linkwell_domain::text::TextRule;
-use linkwell_domain::{Invalid, lifecycle, organisation, person, referral};
+use linkwell_domain::{Invalid, lifecycle, organisation, person, referral, user};
 use serde::{Deserialize, Serialize};
 use utoipa::openapi::RefOr;
 use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, Schema, SchemaFormat, Type};
@@ -78,6 +78,8 @@ fields! {
         |v| referral::EXTERNAL_REFERENCE.parse(v), text(referral::EXTERNAL_REFERENCE);
     /// Why a status changes; lines allowed.
     TransitionReason -> String = |v| lifecycle::REASON.parse(v), text(lifecycle::REASON);
+    /// How a user is shown to colleagues: one line.
+    DisplayName -> String = |v| user::DISPLAY_NAME.parse(v), text(user::DISPLAY_NAME);
     /// An organisation's name: one line.
     OrganisationName -> String = |v| organisation::NAME.parse(v), text(organisation::NAME);
     /// Ten digits with a valid Modulus 11 check digit; may be grouped 3-3-4 by spaces or

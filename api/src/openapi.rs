@@ -26,6 +26,7 @@ use crate::routes;
     tags(
         (name = "referrals", description = "People referred to the service"),
         (name = "organisations", description = "GP practices, partners, agencies, community groups"),
+        (name = "users", description = "Link workers, administrators and organisations' users"),
         (name = "health", description = "Liveness and readiness probes"),
     ),
     components(schemas(Problem, FieldError)),

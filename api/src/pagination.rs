@@ -117,6 +117,20 @@ pub fn limit(requested: Option<&str>) -> Result<i64, ApiError> {
     }
 }
 
+/// A `true`/`false` query parameter; absent is `None`.
+pub fn flag(name: &str, value: Option<&str>) -> Result<Option<bool>, ApiError> {
+    match value {
+        None => Ok(None),
+        Some("true") => Ok(Some(true)),
+        Some("false") => Ok(Some(false)),
+        Some(_) => Err(ApiError::bad_parameter(
+            name,
+            "invalid_boolean",
+            "must be true or false",
+        )),
+    }
+}
+
 /// Fetches `limit + 1` to learn whether another page exists; trims and makes its cursor.
 pub fn finish<T, F>(
     mut rows: Vec<T>,

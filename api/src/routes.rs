@@ -3,6 +3,7 @@
 pub mod health;
 pub mod organisations;
 pub mod referrals;
+pub mod users;
 
 use utoipa_actix_web::scope;
 use utoipa_actix_web::service_config::ServiceConfig;
@@ -14,6 +15,11 @@ pub fn configure(cfg: &mut ServiceConfig) {
             .service(organisations::create_organisation)
             .service(organisations::list_organisations)
             .service(organisations::get_organisation)
+            .service(users::create_user)
+            .service(users::list_users)
+            .service(users::get_user)
+            .service(users::deactivate_user)
+            .service(users::reactivate_user)
             .service(referrals::create_referral)
             .service(referrals::list_referrals)
             .service(referrals::get_referral)

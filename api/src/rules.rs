@@ -38,6 +38,10 @@ pub fn closure_reason(value: &str) -> Result<(), ValidationError> {
     code::<linkwell_domain::ClosureReason>(value)
 }
 
+pub fn role(value: &str) -> Result<(), ValidationError> {
+    code::<linkwell_domain::Role>(value)
+}
+
 pub fn source(value: &str) -> Result<(), ValidationError> {
     code::<linkwell_domain::ReferralSource>(value)
 }

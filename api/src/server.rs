@@ -1,6 +1,7 @@
 //! Building and starting the HTTP server.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use actix_web::http::header;
 use actix_web::middleware::from_fn;
@@ -16,6 +17,7 @@ use crate::fallback::{self, RouteTable};
 use crate::middleware::request_context;
 use crate::openapi;
 use crate::pagination::CursorKey;
+use crate::revocation::{self, Revoked};
 use crate::routes;
 use crate::state::AppState;
 
@@ -26,6 +28,8 @@ pub enum StartError {
     Database(#[from] linkwell_persistence::StoreError),
     #[error(transparent)]
     Secret(#[from] crate::auth::WeakSecret),
+    #[error("loading deactivated users: {0}")]
+    Revocation(String),
     #[error("cannot listen on {bind}: {source}")]
     Bind {
         bind: String,
@@ -63,7 +67,16 @@ pub fn start(config: &Config) -> Result<Running, StartError> {
         tokens: TokenKeys::new(config.secret.expose(), &config.issuer, &config.audience)?,
         cursors: CursorKey::derive(config.secret.expose()),
         db_timeout: config.pool.acquire_timeout,
+        revoked: Revoked::default(),
     });
+    state
+        .revoked
+        .reload(&pool, config.pool.acquire_timeout)
+        .map_err(StartError::Revocation)?;
+    revocation::spawn_refresher(
+        Arc::downgrade(&state.clone().into_inner()),
+        config.revocation_refresh,
+    );
     let document = openapi::document();
     let routes = web::Data::new(RouteTable::from_openapi(&document));
 

@@ -6,8 +6,9 @@ use linkwell_persistence::Pool;
 
 use crate::auth::TokenKeys;
 use crate::pagination::CursorKey;
+use crate::revocation::Revoked;
 
-/// Shared, read-only application state.
+/// Shared application state.
 #[derive(Debug)]
 pub struct AppState {
     pub pool: Pool,
@@ -15,4 +16,6 @@ pub struct AppState {
     pub cursors: CursorKey,
     /// How long a request waits for a database connection before answering 503.
     pub db_timeout: Duration,
+    /// Users whose tokens no longer work.
+    pub revoked: Revoked,
 }

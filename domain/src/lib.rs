@@ -14,6 +14,7 @@ pub mod postcode;
 pub mod referral;
 pub mod role;
 pub mod text;
+pub mod user;
 
 pub use codes::UnknownCode;
 pub use invalid::Invalid;
@@ -24,3 +25,4 @@ pub use person::{ContactDetail, DateOfBirth, Email, Person, Phone, PreferredCont
 pub use postcode::Postcode;
 pub use referral::{NewReferral, Reason, Reasons, Referral, ReferralSource, ReferralStatus};
 pub use role::Role;
+pub use user::{NewUser, User};

@@ -17,6 +17,7 @@ pub mod page;
 pub mod referral_history;
 pub mod referrals;
 mod schema;
+pub mod users;
 
 pub use connection::{
     DatabaseUrl, DbConnection, Pool, PoolOptions, PooledConnection, checkout, connect, establish,

@@ -69,7 +69,7 @@ fn every_secured_operation_names_its_roles_and_declares_its_errors() {
                 "{method} {path}"
             );
         }
-        if method == "POST" {
+        if operation.get("requestBody").is_some() {
             for status in ["400", "413", "415", "422"] {
                 assert!(
                     responses.contains_key(status),

@@ -105,6 +105,7 @@ impl TestApp {
                 acquire_timeout: Duration::from_secs(5),
             },
             workers: Some(1),
+            revocation_refresh: Duration::from_millis(200),
         };
         let running = server::start(&config).expect("start the app");
         let handle = running.server.handle();
