@@ -91,6 +91,12 @@ operations! {
     GetReferral = "get_referral", [Referrer, Coordinator, Admin], referral.read, audited;
     /// Move a referral through its lifecycle (referrers only withdraw).
     TransitionReferral = "transition_referral", [Referrer, Coordinator, Admin], referral.transition, audited;
+    /// Correct a referral's summary, reasons or first contact.
+    UpdateReferral = "update_referral", [Coordinator, Admin], referral.update, audited;
+    /// Assign a referral to a link worker.
+    AssignReferral = "assign_referral", [Coordinator, Admin], referral.assign, audited;
+    /// Take a referral off a link worker's caseload.
+    UnassignReferral = "unassign_referral", [Coordinator, Admin], referral.unassign, audited;
     /// Read a referral's changes of status.
     GetReferralHistory = "get_referral_history", [Coordinator, Admin], referral.history, audited;
 }

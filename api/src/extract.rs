@@ -9,6 +9,7 @@ use actix_web::http::header;
 use actix_web::web::{Bytes, BytesMut};
 use actix_web::{HttpMessage, HttpRequest};
 use futures_util::StreamExt;
+use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use validator::{Validate, ValidationErrors, ValidationErrorsKind};
 
@@ -217,6 +218,16 @@ fn collect(errors: &ValidationErrors, prefix: &str, out: &mut Vec<FieldError>) {
             }
         }
     }
+}
+
+/// For JSON merge patch members (RFC 7396): absent is `None` (keep), `null` is `Some(None)`
+/// (remove), a value is `Some(Some(_))`. Use with `#[serde(default, deserialize_with = …)]`.
+pub fn nullable<'de, T, D>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    T: serde::Deserialize<'de>,
+    D: serde::Deserializer<'de>,
+{
+    Option::<T>::deserialize(d).map(Some)
 }
 
 /// Bad query strings are 400 with the parameter named where serde says which.

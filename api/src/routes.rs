@@ -23,7 +23,10 @@ pub fn configure(cfg: &mut ServiceConfig) {
             .service(referrals::create_referral)
             .service(referrals::list_referrals)
             .service(referrals::get_referral)
+            .service(referrals::update_referral)
             .service(referrals::transition_referral)
+            .service(referrals::assign_referral)
+            .service(referrals::unassign_referral)
             .service(referrals::get_referral_history),
     );
 }

@@ -224,6 +224,26 @@ impl Referral {
         self.touch(at);
     }
 
+    /// Records when a link worker first reached the person: not before the referral arrived,
+    /// not in the future (`now`).
+    pub fn set_first_contact(
+        &mut self,
+        at: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
+    ) -> Result<(), Invalid> {
+        match at {
+            Some(at) if at < self.received_at => Err(Invalid::new(
+                "before_received",
+                "must not be before the referral was received",
+            )),
+            Some(at) if at > now => Err(Invalid::new("in_future", "must not be in the future")),
+            _ => {
+                self.first_contact_at = at;
+                Ok(())
+            }
+        }
+    }
+
     /// Whole days from receipt to the first contact, or to `today` while there is none.
     pub fn days_waiting(&self, today: NaiveDate) -> i64 {
         let until = self.first_contact_at.map_or(today, |at| at.date_naive());

@@ -35,6 +35,17 @@ pub struct ReferralFilter {
     pub received_from: Option<DateTime<Utc>>,
     /// Received strictly before.
     pub received_before: Option<DateTime<Utc>>,
+    /// Whose caseload: one link worker's, or nobody's (the waiting list).
+    pub assignee: Option<Assignee>,
+    /// `true`: no first contact yet; `false`: contacted.
+    pub waiting: Option<bool>,
+}
+
+/// The `assignee` filter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Assignee {
+    User(Uuid),
+    Nobody,
 }
 
 #[derive(Insertable, Queryable, Selectable)]
@@ -261,6 +272,16 @@ pub fn list(
     }
     if let Some(before) = filter.received_before {
         query = query.filter(referrals::received_at.lt(convert::to_db(before)));
+    }
+    match filter.assignee {
+        Some(Assignee::User(id)) => query = query.filter(referrals::assignee_id.eq(id.to_string())),
+        Some(Assignee::Nobody) => query = query.filter(referrals::assignee_id.is_null()),
+        None => {}
+    }
+    match filter.waiting {
+        Some(true) => query = query.filter(referrals::first_contact_at.is_null()),
+        Some(false) => query = query.filter(referrals::first_contact_at.is_not_null()),
+        None => {}
     }
     if let Some(Keyset { at, id }) = after {
         let at = convert::to_db(at);

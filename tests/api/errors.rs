@@ -29,7 +29,7 @@ async fn wrong_methods_are_405_with_allow() {
         )
         .await;
     reply.problem(405, "method_not_allowed");
-    assert_eq!(reply.header("allow"), Some("GET, HEAD"));
+    assert_eq!(reply.header("allow"), Some("GET, PATCH, HEAD"));
     let reply = app.call(Method::POST, "/health/live", None, None).await;
     reply.problem(405, "method_not_allowed");
 }

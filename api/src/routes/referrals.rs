@@ -1,6 +1,8 @@
 //! Referrals: GP systems, agencies and staff send them; referrers read back their own.
 
+mod assignee;
 mod create;
+mod edit;
 mod input;
 mod read;
 mod transition;
@@ -10,7 +12,9 @@ use linkwell_domain::Role;
 use linkwell_persistence::referrals::Visibility;
 use uuid::Uuid;
 
+pub use assignee::{assign_referral, unassign_referral};
 pub use create::create_referral;
+pub use edit::update_referral;
 pub use input::{PersonInput, ReferralInput};
 pub use read::{ReferralQuery, get_referral, list_referrals};
 pub use transition::{get_referral_history, transition_referral};

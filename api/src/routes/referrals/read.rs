@@ -5,7 +5,7 @@ use chrono::{DateTime, Duration, NaiveDate, NaiveTime, Utc};
 use linkwell_domain::person::parse_date;
 use linkwell_domain::{Reason, ReferralSource, ReferralStatus};
 use linkwell_persistence::Keyset;
-use linkwell_persistence::referrals::{self, ReferralFilter};
+use linkwell_persistence::referrals::{self, Assignee, ReferralFilter};
 use serde::Deserialize;
 use utoipa::IntoParams;
 use uuid::Uuid;
@@ -13,6 +13,7 @@ use uuid::Uuid;
 use super::{ReferralPage, ReferralView, visibility};
 use crate::access::{Allowed, GetReferral, ListReferrals};
 use crate::audit::Outcome;
+use crate::auth::Caller;
 use crate::error::{ApiError, query_code};
 use crate::pagination;
 use crate::schema::{ListProblems, ReadProblems};
@@ -89,10 +90,19 @@ pub struct ReferralQuery {
         pattern = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}([Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?([Zz]|[+-][0-9]{2}:[0-9]{2}))?$"
     )]
     pub received_to: Option<String>,
+    /// Staff only: `me` (the caller's caseload, for a registered user's token), a user id, or
+    /// `none` (the waiting list: nobody assigned).
+    #[param(
+        pattern = r"^(me|none|[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})$"
+    )]
+    pub assignee: Option<String>,
+    /// `true`: nobody has contacted the person yet; `false`: first contact made.
+    #[param(value_type = Option<bool>)]
+    pub waiting: Option<String>,
 }
 
 impl ReferralQuery {
-    fn filter(&self) -> Result<ReferralFilter, ApiError> {
+    fn filter(&self, caller: &Caller) -> Result<ReferralFilter, ApiError> {
         let received_from = self
             .received_from
             .as_deref()
@@ -118,6 +128,12 @@ impl ReferralQuery {
             source: query_code::<ReferralSource>("source", self.source.as_deref())?,
             received_from,
             received_before,
+            assignee: self
+                .assignee
+                .as_deref()
+                .map(|v| assignee(v, caller))
+                .transpose()?,
+            waiting: pagination::flag("waiting", self.waiting.as_deref())?,
         })
     }
 
@@ -125,13 +141,45 @@ impl ReferralQuery {
     fn cursor_scope(&self) -> String {
         let part = |v: &Option<String>| v.clone().unwrap_or_default();
         format!(
-            "referrals|{}|{}|{}|{}|{}",
+            "referrals|{}|{}|{}|{}|{}|{}|{}",
             part(&self.status),
             part(&self.reason),
             part(&self.source),
             part(&self.received_from),
-            part(&self.received_to)
+            part(&self.received_to),
+            part(&self.assignee),
+            part(&self.waiting)
         )
+    }
+}
+
+/// The `assignee` filter: staff only (a referrer never learns who holds its referral).
+fn assignee(value: &str, caller: &Caller) -> Result<Assignee, ApiError> {
+    if !caller.role.is_staff() {
+        return Err(ApiError::bad_parameter(
+            "assignee",
+            "staff_only",
+            "is a filter for staff",
+        ));
+    }
+    match value {
+        "none" => Ok(Assignee::Nobody),
+        "me" => Uuid::parse_str(&caller.sub)
+            .map(Assignee::User)
+            .map_err(|_| {
+                ApiError::bad_parameter(
+                    "assignee",
+                    "not_a_user",
+                    "`me` needs a registered user's token (`linkwell token --user`)",
+                )
+            }),
+        id => Uuid::parse_str(id).map(Assignee::User).map_err(|_| {
+            ApiError::bad_parameter(
+                "assignee",
+                "invalid_assignee",
+                "must be me, none or a user id",
+            )
+        }),
     }
 }
 
@@ -193,7 +241,7 @@ pub async fn list_referrals(
     let actor = allowed.actor;
     let caller = actor.caller.clone();
     let limit = pagination::limit(query.limit.as_deref())?;
-    let filter = query.filter()?;
+    let filter = query.filter(&actor.caller)?;
     let scope = query.cursor_scope();
     let after = state.cursors.after(query.cursor.as_deref(), &scope)?;
     let visibility = visibility(&actor.caller)?;
