@@ -8,6 +8,7 @@ mod cli;
 mod errors;
 mod health;
 mod idempotency;
+mod lifecycle;
 mod listing;
 mod migrations;
 mod openapi;

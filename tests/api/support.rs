@@ -22,7 +22,12 @@ pub const AUDIENCE: &str = "linkwell-api";
 /// Where a test's data lives; cleaned up on drop.
 enum Store {
     Sqlite(#[allow(dead_code)] tempfile::TempDir),
-    Postgres { admin_url: String, name: String },
+    Postgres {
+        admin_url: String,
+        name: String,
+    },
+    /// Another instance's: that instance cleans up.
+    Shared,
 }
 
 impl Drop for Store {
@@ -93,6 +98,15 @@ pub fn with_database(url: &str, name: &str) -> String {
 impl TestApp {
     pub async fn spawn() -> Self {
         let (database, store) = fresh_store();
+        Self::start(database, store)
+    }
+
+    /// A second instance of the app over this one's database (as behind a load balancer).
+    pub async fn another_instance(&self) -> Self {
+        Self::start(self.database.clone(), Store::Shared)
+    }
+
+    fn start(database: DatabaseUrl, store: Store) -> Self {
         let config = Config {
             bind: "127.0.0.1:0".into(),
             database: database.clone(),
@@ -188,6 +202,68 @@ impl TestApp {
             .await;
         assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
         reply.id()
+    }
+
+    /// Sends a request with extra headers.
+    pub async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        token: &str,
+        body: Option<&Value>,
+        headers: &[(&str, &str)],
+    ) -> Reply {
+        let mut request = self
+            .client
+            .request(method, self.url(path))
+            .bearer_auth(token);
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        Reply::from(request.send().await.expect("request")).await
+    }
+
+    /// Sends `body` to `path` with `If-Match: "version"`.
+    pub async fn change(
+        &self,
+        method: Method,
+        path: &str,
+        token: &str,
+        version: i64,
+        body: Option<&Value>,
+    ) -> Reply {
+        let etag = format!("\"{version}\"");
+        self.send(method, path, token, body, &[("if-match", &etag)])
+            .await
+    }
+
+    /// Moves referral `id` (currently at `version`) as `token`.
+    pub async fn transition(&self, id: Uuid, token: &str, version: i64, body: &Value) -> Reply {
+        let path = format!("/v1/referrals/{id}/transitions");
+        self.change(Method::POST, &path, token, version, Some(body))
+            .await
+    }
+
+    /// Registers a user; returns its id and a token acting as it.
+    pub async fn user(&self, role: Role, org: Option<Uuid>) -> (Uuid, String) {
+        let email = format!("{}@example.org", Uuid::new_v4().simple());
+        let reply = self
+            .post(
+                "/v1/users",
+                &self.admin(),
+                &json!({"email": email, "display_name": format!("A {role}"), "role": role.as_str(), "org_id": org}),
+            )
+            .await;
+        assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.text);
+        let id = reply.id();
+        let token = self
+            .keys
+            .issue(*role_of(&reply), &id.to_string(), org, 600)
+            .expect("token");
+        (id, token)
     }
 
     /// Sends a valid referral as `token`; returns the reply.
@@ -289,6 +365,14 @@ impl Reply {
             })
             .unwrap_or_default()
     }
+}
+
+fn role_of(reply: &Reply) -> &'static Role {
+    let role = reply.body["role"].as_str().unwrap_or_default();
+    Role::ALL
+        .iter()
+        .find(|r| r.as_str() == role)
+        .expect("a role")
 }
 
 /// A valid referral body; `external_reference` makes it unique.
