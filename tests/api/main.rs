@@ -4,6 +4,7 @@
 
 mod audit;
 mod auth;
+mod caseload;
 mod cli;
 mod errors;
 mod health;
@@ -15,3 +16,4 @@ mod openapi;
 mod organisations;
 mod referrals;
 mod support;
+mod users;

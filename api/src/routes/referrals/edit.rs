@@ -29,9 +29,10 @@ pub struct ReferralPatch {
     #[serde(default, deserialize_with = "nullable")]
     #[schema(value_type = Option<fields::Summary>)]
     pub summary: Option<Option<fields::Summary>>,
-    /// Replaces the reasons: at least one, each at most once.
+    /// Replaces the reasons: at least one, each at most once; never `null`.
+    #[serde(default, deserialize_with = "nullable")]
     #[schema(schema_with = schema::reason_set)]
-    pub reasons: Option<Vec<String>>,
+    pub reasons: Option<Option<Vec<String>>>,
     /// When a link worker first reached the person (RFC 3339): not before the referral was
     /// received, not in the future.
     #[serde(default, deserialize_with = "nullable")]
@@ -67,15 +68,23 @@ impl ReferralPatch {
             Some(None) => Some(None),
             None => None,
         };
-        let reasons = self.reasons.and_then(|codes| {
-            codes
+        let reasons = match self.reasons {
+            Some(Some(codes)) => codes
                 .iter()
                 .map(|c| c.parse::<Reason>().map_err(Invalid::from))
                 .collect::<Result<Vec<_>, _>>()
                 .and_then(Reasons::new)
                 .map_err(|e| note("/reasons", e))
-                .ok()
-        });
+                .ok(),
+            Some(None) => {
+                note(
+                    "/reasons",
+                    Invalid::new("required", "cannot be removed: a referral has reasons"),
+                );
+                None
+            }
+            None => None,
+        };
         let first_contact_at = match self.first_contact_at {
             Some(Some(text)) => DateTime::parse_from_rfc3339(&text)
                 .map(|at| Some(Some(at.with_timezone(&Utc))))
