@@ -21,7 +21,9 @@ pub use invalid::Invalid;
 pub use lifecycle::{ClosureReason, GpRecordCode, Move, StatusChange};
 pub use nhs_number::NhsNumber;
 pub use organisation::{NewOrganisation, OdsCode, Organisation, OrganisationKind};
-pub use person::{ContactDetail, DateOfBirth, Email, Person, Phone, PreferredContact};
+pub use person::{
+    ContactDetail, DateOfBirth, Email, Person, PersonRecord, Phone, PreferredContact,
+};
 pub use postcode::Postcode;
 pub use referral::{NewReferral, Reason, Reasons, Referral, ReferralSource, ReferralStatus};
 pub use role::Role;

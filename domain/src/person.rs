@@ -1,6 +1,7 @@
 //! The person referred: identity and contact details, never clinical data.
 
-use chrono::NaiveDate;
+use chrono::{DateTime, NaiveDate, Utc};
+use uuid::Uuid;
 
 use crate::codes::code_list;
 use crate::text::TextRule;
@@ -33,6 +34,42 @@ pub struct Person {
     pub postcode: Option<Postcode>,
     pub address: Option<String>,
     pub preferred_contact: Option<PreferredContact>,
+}
+
+/// A person's record: one per human, shared by their referrals (episodes).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PersonRecord {
+    pub id: Uuid,
+    pub details: Person,
+    /// Another record that may be the same human, for a link worker to merge or dismiss.
+    pub possible_duplicate_of: Option<Uuid>,
+    /// Set once merged: the record that now stands for this human.
+    pub merged_into: Option<Uuid>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub version: i64,
+}
+
+impl PersonRecord {
+    /// Marks a change made at `at`: a new version.
+    pub fn touch(&mut self, at: DateTime<Utc>) {
+        self.updated_at = at;
+        self.version += 1;
+    }
+}
+
+impl Person {
+    /// Same name and date of birth, ignoring case: possibly the same human. Two different NHS
+    /// numbers are two people, whatever their names.
+    pub fn may_be(&self, other: &Person) -> bool {
+        let same = |a: &str, b: &str| a.to_lowercase() == b.to_lowercase();
+        let nhs_differs =
+            matches!((&self.nhs_number, &other.nhs_number), (Some(a), Some(b)) if a != b);
+        !nhs_differs
+            && self.date_of_birth == other.date_of_birth
+            && same(&self.family_name, &other.family_name)
+            && same(&self.given_name, &other.given_name)
+    }
 }
 
 /// A person's contact details that a preference can depend on.

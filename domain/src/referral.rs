@@ -175,6 +175,9 @@ pub struct Referral {
     pub assignee_id: Option<Uuid>,
     /// When a link worker first reached the person.
     pub first_contact_at: Option<DateTime<Utc>>,
+    /// Another person's record that this referral's person may duplicate (derived from the
+    /// person's record; a link worker merges or dismisses it).
+    pub possible_duplicate_of: Option<Uuid>,
 }
 
 impl Referral {
@@ -204,6 +207,7 @@ impl Referral {
             gp_record_code: None,
             assignee_id: None,
             first_contact_at: None,
+            possible_duplicate_of: None,
         }
     }
 

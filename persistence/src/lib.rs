@@ -14,6 +14,7 @@ pub mod idempotency;
 pub mod migrate;
 pub mod organisations;
 pub mod page;
+pub mod people;
 pub mod referral_history;
 pub mod referrals;
 mod schema;

@@ -2,18 +2,16 @@
 
 use std::collections::HashMap;
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Utc};
 use diesel::prelude::*;
-use linkwell_domain::{
-    DateOfBirth, Email, GpRecordCode, NhsNumber, Person, Phone, Postcode, PreferredContact, Reason,
-    Reasons, Referral, ReferralSource, ReferralStatus,
-};
+use linkwell_domain::{GpRecordCode, Reason, Reasons, Referral, ReferralSource, ReferralStatus};
 use uuid::Uuid;
 
 use crate::connection::DbConnection;
 use crate::convert;
 use crate::error::{StoreResult, corrupt};
 use crate::page::Keyset;
+use crate::people::Details;
 use crate::schema::{people, referral_reasons, referrals};
 
 /// Which referrals a caller may see. Applied in the query, never after loading.
@@ -49,23 +47,6 @@ pub enum Assignee {
 }
 
 #[derive(Insertable, Queryable, Selectable)]
-#[diesel(table_name = people)]
-struct PersonRow {
-    id: String,
-    given_name: String,
-    family_name: String,
-    date_of_birth: NaiveDate,
-    nhs_number: Option<String>,
-    phone: Option<String>,
-    email: Option<String>,
-    postcode: Option<String>,
-    address: Option<String>,
-    preferred_contact: Option<String>,
-    created_at: chrono::NaiveDateTime,
-    updated_at: chrono::NaiveDateTime,
-}
-
-#[derive(Insertable, Queryable, Selectable)]
 #[diesel(table_name = referrals)]
 struct ReferralRow {
     id: String,
@@ -84,6 +65,7 @@ struct ReferralRow {
     gp_record_code: Option<String>,
     assignee_id: Option<String>,
     first_contact_at: Option<chrono::NaiveDateTime>,
+    person_as_sent: Option<String>,
 }
 
 /// What a change to a referral may alter; everything else is fixed at receipt.
@@ -119,31 +101,13 @@ impl ReferralChanges {
     }
 }
 
-/// Stores a new referral, its person and its reasons. `created_by` is the caller's subject.
+/// Stores a new referral and its reasons (its person is stored first, see `people`). `created_by` is the caller's subject.
 pub fn insert(conn: &mut DbConnection, referral: &Referral, created_by: &str) -> StoreResult<()> {
-    let person_id = referral.person_id.to_string();
-    let p = &referral.person;
-    diesel::insert_into(people::table)
-        .values(PersonRow {
-            id: person_id.clone(),
-            given_name: p.given_name.clone(),
-            family_name: p.family_name.clone(),
-            date_of_birth: p.date_of_birth.date(),
-            nhs_number: p.nhs_number.as_ref().map(|n| n.as_str().to_owned()),
-            phone: p.phone.as_ref().map(|v| v.as_str().to_owned()),
-            email: p.email.as_ref().map(|v| v.as_str().to_owned()),
-            postcode: p.postcode.as_ref().map(|v| v.as_str().to_owned()),
-            address: p.address.clone(),
-            preferred_contact: p.preferred_contact.map(|c| c.as_str().to_owned()),
-            created_at: convert::to_db(referral.received_at),
-            updated_at: convert::to_db(referral.updated_at),
-        })
-        .execute(conn)?;
     let id = referral.id.to_string();
     diesel::insert_into(referrals::table)
         .values(ReferralRow {
             id: id.clone(),
-            person_id,
+            person_id: referral.person_id.to_string(),
             status: referral.status.as_str().to_owned(),
             source: referral.source.as_str().to_owned(),
             summary: referral.summary.clone(),
@@ -158,6 +122,7 @@ pub fn insert(conn: &mut DbConnection, referral: &Referral, created_by: &str) ->
             gp_record_code: None,
             assignee_id: None,
             first_contact_at: None,
+            person_as_sent: Some(Details::to_json(&referral.person)),
         })
         .execute(conn)?;
     insert_reasons(conn, &id, &referral.reasons)
@@ -217,6 +182,17 @@ pub fn find_by_external_reference(
     id.map(|id| convert::uuid("referral id", &id)).transpose()
 }
 
+/// Every referral of a person, newest first (a person has a handful of episodes).
+pub fn for_person(conn: &mut DbConnection, person_id: Uuid) -> StoreResult<Vec<Referral>> {
+    let rows = referrals::table
+        .inner_join(people::table)
+        .filter(referrals::person_id.eq(person_id.to_string()))
+        .select((ReferralRow::as_select(), people::possible_duplicate_of))
+        .order((referrals::received_at.desc(), referrals::id.desc()))
+        .load(conn)?;
+    assemble(conn, rows)
+}
+
 /// One referral, if it exists and the caller may see it.
 pub fn get(
     conn: &mut DbConnection,
@@ -226,7 +202,7 @@ pub fn get(
     let mut query = referrals::table
         .inner_join(people::table)
         .filter(referrals::id.eq(id.to_string()))
-        .select((ReferralRow::as_select(), PersonRow::as_select()))
+        .select((ReferralRow::as_select(), people::possible_duplicate_of))
         .into_boxed();
     if let Visibility::Organisation(org) = visibility {
         query = query.filter(referrals::referrer_org_id.eq(org.to_string()));
@@ -245,7 +221,7 @@ pub fn list(
 ) -> StoreResult<Vec<Referral>> {
     let mut query = referrals::table
         .inner_join(people::table)
-        .select((ReferralRow::as_select(), PersonRow::as_select()))
+        .select((ReferralRow::as_select(), people::possible_duplicate_of))
         .order((referrals::received_at.desc(), referrals::id.desc()))
         .limit(limit)
         .into_boxed();
@@ -296,10 +272,10 @@ pub fn list(
 }
 
 /// Loads the reasons of all `rows` in one query and builds the referrals, keeping row order.
-fn assemble(
-    conn: &mut DbConnection,
-    rows: Vec<(ReferralRow, PersonRow)>,
-) -> StoreResult<Vec<Referral>> {
+/// A referral row and its person's possible-duplicate flag.
+type Joined = (ReferralRow, Option<String>);
+
+fn assemble(conn: &mut DbConnection, rows: Vec<Joined>) -> StoreResult<Vec<Referral>> {
     if rows.is_empty() {
         return Ok(Vec::new());
     }
@@ -314,41 +290,21 @@ fn assemble(
         reasons.entry(referral_id).or_default().push(reason);
     }
     rows.into_iter()
-        .map(|(referral, person)| {
+        .map(|(referral, duplicate_of)| {
             let reasons = reasons.remove(&referral.id).unwrap_or_default();
-            into_domain(referral, person, reasons)
+            let mut referral = into_domain(referral, reasons)?;
+            referral.possible_duplicate_of =
+                convert::optional_uuid("possible duplicate", duplicate_of.as_deref())?;
+            Ok(referral)
         })
         .collect()
 }
 
-fn into_domain(r: ReferralRow, p: PersonRow, reasons: Vec<Reason>) -> StoreResult<Referral> {
-    let person = Person {
-        given_name: p.given_name,
-        family_name: p.family_name,
-        date_of_birth: DateOfBirth::new(p.date_of_birth, p.created_at.date())
-            .map_err(|e| corrupt("date of birth", e))?,
-        nhs_number: p
-            .nhs_number
-            .map(|v| NhsNumber::parse(&v).map_err(|e| corrupt("nhs number", e)))
-            .transpose()?,
-        phone: p
-            .phone
-            .map(|v| Phone::parse(&v).map_err(|e| corrupt("phone", e)))
-            .transpose()?,
-        email: p
-            .email
-            .map(|v| Email::parse(&v).map_err(|e| corrupt("email", e)))
-            .transpose()?,
-        postcode: p
-            .postcode
-            .map(|v| Postcode::parse(&v).map_err(|e| corrupt("postcode", e)))
-            .transpose()?,
-        address: p.address,
-        preferred_contact: p
-            .preferred_contact
-            .map(|v| convert::parse::<PreferredContact>("preferred contact", &v))
-            .transpose()?,
-    };
+fn into_domain(r: ReferralRow, reasons: Vec<Reason>) -> StoreResult<Referral> {
+    let person = Details::from_json(
+        r.person_as_sent.as_deref().unwrap_or_default(),
+        r.received_at.date(),
+    )?;
     Ok(Referral {
         id: convert::uuid("referral id", &r.id)?,
         status: convert::parse("referral status", &r.status)?,
@@ -373,5 +329,6 @@ fn into_domain(r: ReferralRow, p: PersonRow, reasons: Vec<Reason>) -> StoreResul
             .transpose()?,
         assignee_id: convert::optional_uuid("assignee", r.assignee_id.as_deref())?,
         first_contact_at: r.first_contact_at.map(convert::from_db),
+        possible_duplicate_of: None,
     })
 }

@@ -26,6 +26,19 @@ diesel::table! {
         preferred_contact -> Nullable<Text>,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        version -> BigInt,
+        possible_duplicate_of -> Nullable<Text>,
+        merged_into -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    person_merges (id) {
+        id -> Text,
+        survivor_id -> Text,
+        duplicate_id -> Text,
+        actor_sub -> Text,
+        merged_at -> Timestamp,
     }
 }
 
@@ -47,6 +60,7 @@ diesel::table! {
         gp_record_code -> Nullable<Text>,
         assignee_id -> Nullable<Text>,
         first_contact_at -> Nullable<Timestamp>,
+        person_as_sent -> Nullable<Text>,
     }
 }
 
@@ -120,6 +134,7 @@ diesel::joinable!(referral_status_changes -> referrals (referral_id));
 diesel::allow_tables_to_appear_in_same_query!(
     organisations,
     people,
+    person_merges,
     referrals,
     referral_reasons,
     referral_status_changes,

@@ -1,9 +1,9 @@
 //! Sending a referral: idempotent, duplicate-checked, audited.
 
 use actix_web::{HttpResponse, post, web};
-use linkwell_domain::{Referral, StatusChange};
+use linkwell_domain::{PersonRecord, Referral, StatusChange};
 use linkwell_persistence::DbConnection;
-use linkwell_persistence::{referral_history, referrals};
+use linkwell_persistence::{people, referral_history, referrals};
 use uuid::Uuid;
 
 use super::{ReferralInput, ReferralView, referring_org};
@@ -60,6 +60,34 @@ pub async fn create_referral(
     .await
 }
 
+/// Finds or files the referral's person. The record already holding its NHS number is reused
+/// and its details are left as they are: the referral keeps the details as sent, and staff
+/// correct the record themselves. Otherwise a new record is filed, flagged as a possible
+/// duplicate of an earlier one with the same names and date of birth (never merged silently).
+/// Returns the person's id and its possible-duplicate flag.
+fn file_person(
+    conn: &mut DbConnection,
+    referral: &Referral,
+) -> Result<(Uuid, Option<Uuid>), ApiError> {
+    let sent = &referral.person;
+    if let Some(nhs_number) = &sent.nhs_number
+        && let Some(existing) = people::find_by_nhs_number(conn, nhs_number)?
+    {
+        return Ok((existing.id, existing.possible_duplicate_of));
+    }
+    let record = PersonRecord {
+        id: referral.person_id,
+        details: sent.clone(),
+        possible_duplicate_of: people::find_similar(conn, sent)?,
+        merged_into: None,
+        created_at: referral.received_at,
+        updated_at: referral.received_at,
+        version: 1,
+    };
+    people::insert(conn, &record)?;
+    Ok((record.id, record.possible_duplicate_of))
+}
+
 /// Refuses a duplicate reference, else stores the referral.
 fn store(
     conn: &mut DbConnection,
@@ -80,6 +108,9 @@ fn store(
             outcome: Outcome::Conflict,
         }));
     }
+    let mut referral = referral.clone();
+    (referral.person_id, referral.possible_duplicate_of) = file_person(conn, &referral)?;
+    let referral = &referral;
     referrals::insert(conn, referral, &actor.caller.sub)?;
     referral_history::record(
         conn,

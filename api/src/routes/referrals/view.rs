@@ -79,6 +79,11 @@ pub struct ReferralView {
     /// Staff only: the person's record, shared by their referrals.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub person_id: Option<Uuid>,
+    /// Staff only: another person's record this referral's person may duplicate (null when
+    /// none), for a link worker to merge or dismiss.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Uuid>)]
+    pub possible_duplicate_of: Option<Option<Uuid>>,
     /// Staff only: the link worker assigned (null when nobody is).
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Uuid>)]
@@ -104,6 +109,7 @@ impl ReferralView {
         if caller.role.is_staff() {
             view.person_id = Some(r.person_id);
             view.assignee_id = Some(r.assignee_id);
+            view.possible_duplicate_of = Some(r.possible_duplicate_of);
         }
         view
     }
@@ -146,6 +152,7 @@ impl From<&Referral> for ReferralView {
             first_contact_at: r.first_contact_at,
             days_waiting: r.days_waiting(clock::today()),
             person_id: None,
+            possible_duplicate_of: None,
             assignee_id: None,
         }
     }
