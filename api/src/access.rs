@@ -83,6 +83,16 @@ operations! {
     DeactivateUser = "deactivate_user", [Admin], user.deactivate;
     /// Let a deactivated user back in.
     ReactivateUser = "reactivate_user", [Admin], user.reactivate;
+    /// Read a person's record and referrals.
+    GetPerson = "get_person", [Coordinator, Admin], person.read, audited;
+    /// Look people up by NHS number, or family name and date of birth.
+    ListPeople = "list_people", [Coordinator, Admin], person.list, audited;
+    /// Correct a person's details.
+    UpdatePerson = "update_person", [Coordinator, Admin], person.update, audited;
+    /// Merge a duplicate record into this one.
+    MergePeople = "merge_people", [Coordinator, Admin], person.merge, audited;
+    /// Say a flagged record is not a duplicate.
+    DismissDuplicate = "dismiss_duplicate", [Coordinator, Admin], person.dismiss_duplicate, audited;
     /// Send a referral.
     CreateReferral = "create_referral", [Referrer, Coordinator, Admin], referral.create, audited;
     /// List referrals.

@@ -2,6 +2,7 @@
 
 pub mod health;
 pub mod organisations;
+pub mod people;
 pub mod referrals;
 pub mod users;
 
@@ -20,6 +21,11 @@ pub fn configure(cfg: &mut ServiceConfig) {
             .service(users::get_user)
             .service(users::deactivate_user)
             .service(users::reactivate_user)
+            .service(people::list_people)
+            .service(people::get_person)
+            .service(people::update_person)
+            .service(people::merge_people)
+            .service(people::dismiss_duplicate)
             .service(referrals::create_referral)
             .service(referrals::list_referrals)
             .service(referrals::get_referral)

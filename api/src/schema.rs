@@ -156,6 +156,8 @@ problem_set! {
     CreateProblems = [400, 401, 403, 409, 413, 415, 422, 503], body: true;
     /// A change to an existing resource, with a JSON body and `If-Match`.
     ChangeProblems = [400, 401, 403, 404, 409, 412, 413, 415, 422, 428, 503], body: true;
+    /// A change to an existing resource with `If-Match` and no body.
+    ChangeWithoutBodyProblems = [400, 401, 403, 404, 409, 412, 428, 503], body: false;
     /// An action on an existing resource, without a body.
     ActionProblems = [400, 401, 403, 404, 409, 503], body: false;
     /// A list with query parameters.

@@ -14,6 +14,7 @@ mod listing;
 mod migrations;
 mod openapi;
 mod organisations;
+mod people;
 mod referrals;
 mod support;
 mod users;

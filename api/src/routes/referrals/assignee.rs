@@ -15,7 +15,7 @@ use crate::access::{Allowed, AllowedJson, AssignReferral, UnassignReferral};
 use crate::audit::{Actor, Outcome, Refusal};
 use crate::error::{ApiError, FieldError};
 use crate::precondition::{IfMatch, Versions};
-use crate::schema::ChangeProblems;
+use crate::schema::{ChangeProblems, ChangeWithoutBodyProblems};
 use crate::state::AppState;
 use crate::{change, clock, wire};
 
@@ -68,7 +68,7 @@ pub async fn assign_referral(
     responses(
         (status = 200, description = "The referral, unassigned", body = ReferralView,
             headers(("ETag" = String, description = "The referral's new version"))),
-        ChangeProblems,
+        ChangeWithoutBodyProblems,
     ),
     security(("bearer" = [])),
 )]

@@ -1,7 +1,7 @@
 //! Referrals as returned.
 
 use chrono::{DateTime, Utc};
-use linkwell_domain::Referral;
+use linkwell_domain::{Person, Referral};
 use serde::Serialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -9,7 +9,7 @@ use uuid::Uuid;
 use crate::auth::Caller;
 use crate::{clock, schema, wire};
 
-/// The person referred, as stored.
+/// A person's details. On a referral: as its sender sent them.
 #[derive(Debug, Serialize, ToSchema)]
 #[schema(as = Person)]
 pub struct PersonView {
@@ -30,6 +30,22 @@ pub struct PersonView {
     pub address: Option<String>,
     #[schema(required = true, value_type = Option<schema::PreferredContact>)]
     pub preferred_contact: Option<String>,
+}
+
+impl From<&Person> for PersonView {
+    fn from(p: &Person) -> Self {
+        Self {
+            given_name: p.given_name.clone(),
+            family_name: p.family_name.clone(),
+            date_of_birth: p.date_of_birth.date().format("%Y-%m-%d").to_string(),
+            nhs_number: p.nhs_number.as_ref().map(|n| n.as_str().to_owned()),
+            phone: p.phone.as_ref().map(|v| v.as_str().to_owned()),
+            email: p.email.as_ref().map(|v| v.as_str().to_owned()),
+            postcode: p.postcode.as_ref().map(|v| v.as_str().to_owned()),
+            address: p.address.clone(),
+            preferred_contact: p.preferred_contact.map(|c| c.as_str().to_owned()),
+        }
+    }
 }
 
 /// A referral.
@@ -118,21 +134,10 @@ impl ReferralView {
 /// The view without staff-only members.
 impl From<&Referral> for ReferralView {
     fn from(r: &Referral) -> Self {
-        let p = &r.person;
         Self {
             id: r.id,
             status: r.status.as_str().to_owned(),
-            person: PersonView {
-                given_name: p.given_name.clone(),
-                family_name: p.family_name.clone(),
-                date_of_birth: p.date_of_birth.date().format("%Y-%m-%d").to_string(),
-                nhs_number: p.nhs_number.as_ref().map(|n| n.as_str().to_owned()),
-                phone: p.phone.as_ref().map(|v| v.as_str().to_owned()),
-                email: p.email.as_ref().map(|v| v.as_str().to_owned()),
-                postcode: p.postcode.as_ref().map(|v| v.as_str().to_owned()),
-                address: p.address.clone(),
-                preferred_contact: p.preferred_contact.map(|c| c.as_str().to_owned()),
-            },
+            person: PersonView::from(&r.person),
             source: r.source.as_str().to_owned(),
             reasons: r.reasons.iter().map(|x| x.as_str().to_owned()).collect(),
             summary: r.summary.clone(),
