@@ -8,6 +8,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::DateTime;
 use hmac::{Hmac, Mac};
 use linkwell_persistence::Keyset;
+use linkwell_persistence::referrals::FeedPosition;
 use sha2::Sha256;
 use uuid::Uuid;
 
@@ -31,9 +32,10 @@ impl CursorKey {
         Self(sign(secret, b"linkwell cursor key v1"))
     }
 
-    /// A cursor that resumes after `keyset`, valid only for `scope`.
-    pub fn encode(&self, keyset: Keyset, scope: &str) -> String {
-        let payload = format!("{}.{}", keyset.at.timestamp_micros(), keyset.id);
+    /// A cursor that resumes after `position`, valid only for `scope`.
+    pub fn encode<P: Position>(&self, position: P, scope: &str) -> String {
+        let (n, id) = position.parts();
+        let payload = format!("{n}.{id}");
         let tag = sign(&self.0, format!("{scope}|{payload}").as_bytes());
         format!(
             "{}.{}",
@@ -43,12 +45,16 @@ impl CursorKey {
     }
 
     /// The position a request's optional `cursor` resumes after.
-    pub fn after(&self, cursor: Option<&str>, scope: &str) -> Result<Option<Keyset>, ApiError> {
+    pub fn after<P: Position>(
+        &self,
+        cursor: Option<&str>,
+        scope: &str,
+    ) -> Result<Option<P>, ApiError> {
         cursor.map(|c| self.decode(c, scope)).transpose()
     }
 
     /// Checks and reads a cursor made by [`encode`](Self::encode) for the same `scope`.
-    pub fn decode(&self, cursor: &str, scope: &str) -> Result<Keyset, ApiError> {
+    pub fn decode<P: Position>(&self, cursor: &str, scope: &str) -> Result<P, ApiError> {
         let bad = || {
             ApiError::bad_parameter(
                 "cursor",
@@ -63,14 +69,38 @@ impl CursorKey {
         let mut mac = mac(&self.0);
         mac.update(format!("{scope}|{payload}").as_bytes());
         mac.verify_slice(&tag).map_err(|_| bad())?;
-        let (micros, id) = payload.split_once('.').ok_or_else(bad)?;
-        let at = micros
-            .parse::<i64>()
-            .ok()
-            .and_then(DateTime::from_timestamp_micros)
-            .ok_or_else(bad)?;
+        let (n, id) = payload.split_once('.').ok_or_else(bad)?;
+        let n = n.parse::<i64>().map_err(|_| bad())?;
         let id = Uuid::parse_str(id).map_err(|_| bad())?;
-        Ok(Keyset { at, id })
+        P::from_parts(n, id).ok_or_else(bad)
+    }
+}
+
+/// A place in an ordered list that a cursor can hold: a number and an id.
+pub trait Position: Sized {
+    fn parts(&self) -> (i64, Uuid);
+    fn from_parts(n: i64, id: Uuid) -> Option<Self>;
+}
+
+/// Newest-first lists: a timestamp (as microseconds) and an id.
+impl Position for Keyset {
+    fn parts(&self) -> (i64, Uuid) {
+        (self.at.timestamp_micros(), self.id)
+    }
+
+    fn from_parts(n: i64, id: Uuid) -> Option<Self> {
+        DateTime::from_timestamp_micros(n).map(|at| Keyset { at, id })
+    }
+}
+
+/// The change feed: a change position and an id.
+impl Position for FeedPosition {
+    fn parts(&self) -> (i64, Uuid) {
+        (self.seq, self.id)
+    }
+
+    fn from_parts(seq: i64, id: Uuid) -> Option<Self> {
+        Some(FeedPosition { seq, id })
     }
 }
 
@@ -168,12 +198,20 @@ mod tests {
         let k = keyset();
         let cursor = key.encode(k, "referrals|status=received");
         assert_eq!(
-            key.decode(&cursor, "referrals|status=received").ok(),
+            key.decode::<Keyset>(&cursor, "referrals|status=received")
+                .ok(),
             Some(k)
         );
-        assert!(key.decode(&cursor, "referrals|status=active").is_err());
+        assert!(
+            key.decode::<Keyset>(&cursor, "referrals|status=active")
+                .is_err()
+        );
         let other = CursorKey::derive(b"another secret of at least 32 bytes!");
-        assert!(other.decode(&cursor, "referrals|status=received").is_err());
+        assert!(
+            other
+                .decode::<Keyset>(&cursor, "referrals|status=received")
+                .is_err()
+        );
     }
 
     #[test]
@@ -189,7 +227,7 @@ mod tests {
             "garbage".to_owned(),
             String::new(),
         ] {
-            assert!(key.decode(&bad, "s").is_err(), "{bad}");
+            assert!(key.decode::<Keyset>(&bad, "s").is_err(), "{bad}");
         }
     }
 

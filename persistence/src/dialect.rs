@@ -65,6 +65,53 @@ where
     }
 }
 
+#[derive(diesel::QueryableByName)]
+struct Position {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    position: i64,
+}
+
+/// The change-feed position of what the current write transaction changes. PostgreSQL: the
+/// transaction's own id (64-bit, never reused). SQLite: a counter bumped inside the writing
+/// transaction; SQLite has one writer at a time, so positions commit in order.
+pub(crate) fn change_position(conn: &mut DbConnection) -> StoreResult<i64> {
+    use diesel::RunQueryDsl;
+    let sql = match conn {
+        DbConnection::Pg(_) => "SELECT pg_current_xact_id()::text::bigint AS position",
+        DbConnection::Sqlite(_) => {
+            conn.batch_execute("UPDATE feed_clock SET last = last + 1")?;
+            "SELECT last AS position FROM feed_clock"
+        }
+    };
+    let row: Position = diesel::sql_query(sql).get_result(conn)?;
+    Ok(row.position)
+}
+
+/// Every change position below this belongs to a transaction that has ended, so a feed that
+/// reads only below it cannot pass over a change that commits later. SQLite: one past the
+/// last committed position. PostgreSQL: transactions commit out of order, so the horizon is
+/// the oldest transaction of this database still running at a snapshot (found among the
+/// snapshot's running ids by the sessions' own ids, which carry only their low 32 bits), or
+/// the snapshot's next id when none is. Other databases' transactions do not hold it back;
+/// a long transaction of this database does (our sessions' are cut off after 30 s idle).
+pub(crate) fn feed_horizon(conn: &mut DbConnection) -> StoreResult<i64> {
+    use diesel::RunQueryDsl;
+    let sql = match conn {
+        DbConnection::Pg(_) => {
+            "SELECT COALESCE(
+                 (SELECT min(x::text::bigint) FROM pg_snapshot_xip(snap.s) AS x
+                  WHERE x::text::bigint % 4294967296 IN (
+                      SELECT backend_xid::text::bigint FROM pg_stat_activity
+                      WHERE datname = current_database() AND backend_xid IS NOT NULL)),
+                 pg_snapshot_xmax(snap.s)::text::bigint) AS position
+             FROM (SELECT pg_current_snapshot() AS s) AS snap"
+        }
+        DbConnection::Sqlite(_) => "SELECT last + 1 AS position FROM feed_clock",
+    };
+    let row: Position = diesel::sql_query(sql).get_result(conn)?;
+    Ok(row.position)
+}
+
 /// Applies every pending migration for this backend; returns how many ran.
 pub(crate) fn run_migrations(conn: &mut DbConnection) -> StoreResult<usize> {
     let applied = match conn {

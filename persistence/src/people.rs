@@ -294,11 +294,13 @@ pub fn merge(
     at: chrono::DateTime<chrono::Utc>,
 ) -> StoreResult<usize> {
     let (survivor, duplicate) = (survivor.to_string(), duplicate.to_string());
+    let position = crate::dialect::change_position(conn)?;
     let moved = diesel::update(referrals::table.filter(referrals::person_id.eq(&duplicate)))
         .set((
             referrals::person_id.eq(&survivor),
             referrals::version.eq(referrals::version + 1),
             referrals::updated_at.eq(convert::to_db(at)),
+            referrals::change_seq.eq(position),
         ))
         .execute(conn)?;
     diesel::update(people::table.filter(people::possible_duplicate_of.eq(&duplicate)))

@@ -9,6 +9,7 @@ use uuid::Uuid;
 
 use crate::connection::DbConnection;
 use crate::convert;
+use crate::dialect;
 use crate::error::{StoreResult, corrupt};
 use crate::page::Keyset;
 use crate::people::Details;
@@ -66,6 +67,7 @@ struct ReferralRow {
     assignee_id: Option<String>,
     first_contact_at: Option<chrono::NaiveDateTime>,
     person_as_sent: Option<String>,
+    change_seq: i64,
 }
 
 /// What a change to a referral may alter; everything else is fixed at receipt.
@@ -82,10 +84,11 @@ struct ReferralChanges {
     gp_record_code: Option<String>,
     assignee_id: Option<String>,
     first_contact_at: Option<chrono::NaiveDateTime>,
+    change_seq: i64,
 }
 
 impl ReferralChanges {
-    fn from_domain(r: &Referral) -> Self {
+    fn from_domain(r: &Referral, change_seq: i64) -> Self {
         Self {
             person_id: r.person_id.to_string(),
             status: r.status.as_str().to_owned(),
@@ -97,6 +100,7 @@ impl ReferralChanges {
             gp_record_code: r.gp_record_code.map(|c| c.code.to_owned()),
             assignee_id: r.assignee_id.map(|id| id.to_string()),
             first_contact_at: r.first_contact_at.map(convert::to_db),
+            change_seq,
         }
     }
 }
@@ -123,6 +127,7 @@ pub fn insert(conn: &mut DbConnection, referral: &Referral, created_by: &str) ->
             assignee_id: None,
             first_contact_at: None,
             person_as_sent: Some(Details::to_json(&referral.person)),
+            change_seq: dialect::change_position(conn)?,
         })
         .execute(conn)?;
     insert_reasons(conn, &id, &referral.reasons)
@@ -156,7 +161,10 @@ pub fn save(
             .filter(referrals::id.eq(&id))
             .filter(referrals::version.eq(expected_version)),
     )
-    .set(ReferralChanges::from_domain(referral))
+    .set(ReferralChanges::from_domain(
+        referral,
+        dialect::change_position(conn)?,
+    ))
     .execute(conn)?;
     if updated == 0 {
         return Ok(false);
@@ -219,11 +227,97 @@ pub fn list(
     after: Option<Keyset>,
     limit: i64,
 ) -> StoreResult<Vec<Referral>> {
+    let mut query = filtered(visibility, filter)
+        .order((referrals::received_at.desc(), referrals::id.desc()))
+        .limit(limit);
+    if let Some(Keyset { at, id }) = after {
+        let at = convert::to_db(at);
+        query = query.filter(
+            referrals::received_at.lt(at).or(referrals::received_at
+                .eq(at)
+                .and(referrals::id.lt(id.to_string()))),
+        );
+    }
+    let rows = query.load(conn)?;
+    assemble(conn, rows)
+}
+
+/// Where a change sits in the feed: its position, then the referral's id for ties.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct FeedPosition {
+    pub seq: i64,
+    pub id: Uuid,
+}
+
+/// A page of the change feed.
+#[derive(Debug)]
+pub struct FeedPage {
+    /// Each referral at its latest change, oldest change first, with its position.
+    pub items: Vec<(Referral, FeedPosition)>,
+    /// Where every change before is known to be committed: a page that stops short of the
+    /// limit has shown everything up to here.
+    pub horizon: FeedPosition,
+}
+
+/// The referrals the caller may see that changed after `after` (or, on a first page, at or
+/// after `since`), each at its latest change, oldest first. Only changes below the dialect's
+/// horizon are read, so a transaction that commits late never lands behind a reader.
+pub fn feed(
+    conn: &mut DbConnection,
+    visibility: Visibility,
+    filter: &ReferralFilter,
+    since: DateTime<Utc>,
+    after: Option<FeedPosition>,
+    limit: i64,
+) -> StoreResult<FeedPage> {
+    let horizon = dialect::feed_horizon(conn)?;
+    let mut query = filtered(visibility, filter)
+        .filter(referrals::change_seq.lt(horizon))
+        .order((referrals::change_seq.asc(), referrals::id.asc()))
+        .limit(limit);
+    query = match after {
+        Some(FeedPosition { seq, id }) => query.filter(
+            referrals::change_seq.gt(seq).or(referrals::change_seq
+                .eq(seq)
+                .and(referrals::id.gt(id.to_string()))),
+        ),
+        None => query.filter(referrals::updated_at.ge(convert::to_db(since))),
+    };
+    let rows = query.load(conn)?;
+    let positions: Vec<i64> = rows.iter().map(|(r, _)| r.change_seq).collect();
+    let items = assemble(conn, rows)?
+        .into_iter()
+        .zip(positions)
+        .map(|(r, seq)| {
+            let id = r.id;
+            (r, FeedPosition { seq, id })
+        })
+        .collect();
+    Ok(FeedPage {
+        items,
+        horizon: FeedPosition {
+            seq: horizon,
+            id: Uuid::nil(),
+        },
+    })
+}
+
+type Backend = <DbConnection as diesel::Connection>::Backend;
+type Selection = (
+    diesel::dsl::AsSelect<ReferralRow, Backend>,
+    people::possible_duplicate_of,
+);
+type Filtered<'a> = diesel::dsl::IntoBoxed<
+    'a,
+    diesel::dsl::Select<diesel::dsl::InnerJoin<referrals::table, people::table>, Selection>,
+    Backend,
+>;
+
+/// The referrals `visibility` and `filter` allow, with their people's duplicate flags.
+fn filtered<'a>(visibility: Visibility, filter: &ReferralFilter) -> Filtered<'a> {
     let mut query = referrals::table
         .inner_join(people::table)
         .select((ReferralRow::as_select(), people::possible_duplicate_of))
-        .order((referrals::received_at.desc(), referrals::id.desc()))
-        .limit(limit)
         .into_boxed();
     if let Visibility::Organisation(org) = visibility {
         query = query.filter(referrals::referrer_org_id.eq(org.to_string()));
@@ -259,16 +353,7 @@ pub fn list(
         Some(false) => query = query.filter(referrals::first_contact_at.is_not_null()),
         None => {}
     }
-    if let Some(Keyset { at, id }) = after {
-        let at = convert::to_db(at);
-        query = query.filter(
-            referrals::received_at.lt(at).or(referrals::received_at
-                .eq(at)
-                .and(referrals::id.lt(id.to_string()))),
-        );
-    }
-    let rows = query.load(conn)?;
-    assemble(conn, rows)
+    query
 }
 
 /// Loads the reasons of all `rows` in one query and builds the referrals, keeping row order.

@@ -61,6 +61,7 @@ diesel::table! {
         assignee_id -> Nullable<Text>,
         first_contact_at -> Nullable<Timestamp>,
         person_as_sent -> Nullable<Text>,
+        change_seq -> BigInt,
     }
 }
 

@@ -7,6 +7,7 @@ mod auth;
 mod caseload;
 mod cli;
 mod errors;
+mod feed;
 mod health;
 mod idempotency;
 mod lifecycle;

@@ -3,9 +3,9 @@
 use actix_web::{HttpResponse, get, web};
 use chrono::{DateTime, Duration, NaiveDate, NaiveTime, Utc};
 use linkwell_domain::person::parse_date;
-use linkwell_domain::{Reason, ReferralSource, ReferralStatus};
+use linkwell_domain::{Reason, Referral, ReferralSource, ReferralStatus};
 use linkwell_persistence::Keyset;
-use linkwell_persistence::referrals::{self, Assignee, ReferralFilter};
+use linkwell_persistence::referrals::{self, Assignee, FeedPosition, ReferralFilter};
 use serde::Deserialize;
 use utoipa::IntoParams;
 use uuid::Uuid;
@@ -99,6 +99,13 @@ pub struct ReferralQuery {
     /// `true`: nobody has contacted the person yet; `false`: first contact made.
     #[param(value_type = Option<bool>)]
     pub waiting: Option<String>,
+    /// Poll for changes: the referrals changed at or after this time (a date or an RFC 3339
+    /// time), each at its latest change, oldest change first. Every page carries
+    /// `next_cursor`, even an empty one: send the same query with it to resume, now or later.
+    #[param(
+        pattern = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}([Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?([Zz]|[+-][0-9]{2}:[0-9]{2}))?$"
+    )]
+    pub updated_since: Option<String>,
 }
 
 impl ReferralQuery {
@@ -140,8 +147,13 @@ impl ReferralQuery {
     /// What a cursor is bound to: this list with exactly these filters.
     fn cursor_scope(&self) -> String {
         let part = |v: &Option<String>| v.clone().unwrap_or_default();
+        let mode = if self.updated_since.is_some() {
+            "referral-feed"
+        } else {
+            "referrals"
+        };
         format!(
-            "referrals|{}|{}|{}|{}|{}|{}|{}",
+            "{mode}|{}|{}|{}|{}|{}|{}|{}",
             part(&self.status),
             part(&self.reason),
             part(&self.source),
@@ -219,9 +231,16 @@ fn instant(name: &str, value: &str, end: bool) -> Result<DateTime<Utc>, ApiError
     ))
 }
 
-/// List referrals, newest first.
+/// List referrals, newest first, or poll for changes.
 ///
 /// A referrer sees only its own organisation's referrals. Filters combine with AND.
+///
+/// With `updated_since` the list is a change feed: the referrals changed since then, each at
+/// its latest change, oldest change first. Every page carries `next_cursor`, the last one
+/// too: a page shorter than `limit` (or empty) means "caught up"; poll again later with that
+/// cursor and the same query. No change is ever passed over, even when concurrent
+/// transactions commit out of order: the feed reads only changes whose transactions, and
+/// every transaction before them, have ended.
 #[utoipa::path(
     operation_id = "list_referrals",
     tag = "referrals",
@@ -243,9 +262,30 @@ pub async fn list_referrals(
     let limit = pagination::limit(query.limit.as_deref())?;
     let filter = query.filter(&actor.caller)?;
     let scope = query.cursor_scope();
-    let after = state.cursors.after(query.cursor.as_deref(), &scope)?;
     let visibility = visibility(&actor.caller)?;
     let page_size = usize::try_from(limit).unwrap_or(usize::MAX);
+    let view = move |r: &Referral| ReferralView::for_caller(r, &caller);
+    if let Some(since) = query.updated_since.as_deref() {
+        let since = instant("updated_since", since, false)?;
+        let after: Option<FeedPosition> = state.cursors.after(query.cursor.as_deref(), &scope)?;
+        let page = db::run(&state, move |conn| {
+            let page = referrals::feed(conn, visibility, &filter, since, after, limit)?;
+            actor.record_list(conn, page.items.iter().map(|(r, _)| r.id).collect())?;
+            Ok(page)
+        })
+        .await?;
+        let next = if page.items.len() == page_size {
+            page.items.last().map(|(_, p)| *p)
+        } else {
+            Some(page.horizon)
+        };
+        let next = next.max(after).unwrap_or(page.horizon);
+        return Ok(HttpResponse::Ok().json(ReferralPage {
+            items: page.items.iter().map(|(r, _)| view(r)).collect(),
+            next_cursor: Some(state.cursors.encode(next, &scope)),
+        }));
+    }
+    let after = state.cursors.after(query.cursor.as_deref(), &scope)?;
     let rows = db::run(&state, move |conn| {
         let rows = referrals::list(conn, visibility, &filter, after, limit + 1)?;
         // The extra row only tells whether another page exists; it is not shown.
@@ -265,10 +305,7 @@ pub async fn list_referrals(
         &scope,
     );
     Ok(HttpResponse::Ok().json(ReferralPage {
-        items: rows
-            .iter()
-            .map(|r| ReferralView::for_caller(r, &caller))
-            .collect(),
+        items: rows.iter().map(view).collect(),
         next_cursor,
     }))
 }

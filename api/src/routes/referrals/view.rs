@@ -167,7 +167,8 @@ impl From<&Referral> for ReferralView {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ReferralPage {
     pub items: Vec<ReferralView>,
-    /// Pass as `cursor` for the next page; `null` on the last.
+    /// Pass as `cursor` for the next page: `null` after the last page of a list, never `null`
+    /// in a change feed (`updated_since`).
     #[schema(required = true)]
     pub next_cursor: Option<String>,
 }
