@@ -40,7 +40,7 @@ pub trait Guarded {
 macro_rules! operations {
     ($(
         $(#[$doc:meta])*
-        $marker:ident = $id:literal, [$($role:ident),+], $resource:ident.$verb:ident
+        $marker:ident = $id:literal, [$($role:ident),*], $resource:ident.$verb:ident
             $(, $audited:ident)?;
     )+) => {
         $(
@@ -50,7 +50,7 @@ macro_rules! operations {
             impl Guarded for $marker {
                 const OPERATION: Operation = Operation {
                     id: $id,
-                    roles: &[$(Role::$role),+],
+                    roles: &[$(Role::$role),*],
                     resource: stringify!($resource),
                     action: concat!(stringify!($resource), ".", stringify!($verb)),
                     audited: operations!(@audited $($audited)?),
@@ -109,6 +109,13 @@ operations! {
     UnassignReferral = "unassign_referral", [Coordinator, Admin], referral.unassign, audited;
     /// Read a referral's changes of status.
     GetReferralHistory = "get_referral_history", [Coordinator, Admin], referral.history, audited;
+}
+
+impl Operation {
+    /// Open to anyone, without a token (no roles listed).
+    pub const fn is_public(&self) -> bool {
+        self.roles.is_empty()
+    }
 }
 
 /// The entry for an `operationId`.

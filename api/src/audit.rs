@@ -9,6 +9,8 @@ use linkwell_persistence::audit::{self, AuditEvent};
 use linkwell_persistence::{DbConnection, write_transaction};
 use uuid::Uuid;
 
+use linkwell_domain::Role;
+
 use crate::access::Operation;
 use crate::auth::Caller;
 use crate::clock;
@@ -82,12 +84,31 @@ pub struct Actor {
 }
 
 impl Actor {
+    /// Someone without a token, on a public operation (`subject` names where they came from).
+    pub fn anonymous(subject: String, request_id: String, operation: Operation) -> Self {
+        Self {
+            // A public operation never consults the role: see `role`.
+            caller: Caller {
+                sub: subject,
+                role: Role::Referrer,
+                org: None,
+            },
+            request_id,
+            operation,
+        }
+    }
+
+    /// The caller's role; `None` on a public operation, where nobody authenticated.
+    pub fn role(&self) -> Option<Role> {
+        (!self.operation.is_public()).then_some(self.caller.role)
+    }
+
     fn event(&self, resource_id: Option<Uuid>, outcome: Outcome) -> AuditEvent {
         AuditEvent {
             id: Uuid::now_v7(),
             occurred_at: clock::now(),
             actor_sub: self.caller.sub.clone(),
-            actor_role: self.caller.role.as_str().to_owned(),
+            actor_role: self.role().map_or("anonymous", |r| r.as_str()).to_owned(),
             actor_org_id: self.caller.org,
             action: self.operation.action.to_owned(),
             resource_type: self.operation.resource.to_owned(),

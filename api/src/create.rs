@@ -21,9 +21,10 @@ use crate::state::AppState;
 #[derive(Debug)]
 pub struct Made {
     pub id: Uuid,
-    /// Its URL, for `Location`.
-    pub location: String,
-    pub version: i64,
+    /// Its URL, for `Location`; `None` when the caller may not read it back.
+    pub location: Option<String>,
+    /// Its version, for `ETag`.
+    pub version: Option<i64>,
     /// The response body.
     pub body: String,
 }
@@ -32,8 +33,8 @@ impl Made {
     /// Serialises `view` as the answer for the resource at `location`.
     pub fn new(
         id: Uuid,
-        location: String,
-        version: i64,
+        location: Option<String>,
+        version: Option<i64>,
         view: &impl Serialize,
     ) -> Result<Self, ApiError> {
         let body = serde_json::to_string(view)
@@ -69,15 +70,20 @@ pub async fn create<F>(
 where
     F: Fn(&mut DbConnection, &Actor) -> Result<Decision, ApiError> + Send + 'static,
 {
-    let keyed = Keyed::new(key, &actor.caller, actor.operation.id, body)?;
+    let keyed = Keyed::new(key, &actor, body)?;
     let answer =
         db::transaction(state, move |conn| run(conn, &actor, keyed.as_ref(), &make)).await?;
     match answer {
-        Answer::Made(made) => Ok(HttpResponse::Created()
-            .insert_header((header::LOCATION, made.location))
-            .insert_header(crate::wire::etag(made.version))
-            .content_type("application/json")
-            .body(made.body)),
+        Answer::Made(made) => {
+            let mut response = HttpResponse::Created();
+            if let Some(location) = made.location {
+                response.insert_header((header::LOCATION, location));
+            }
+            if let Some(version) = made.version {
+                response.insert_header(crate::wire::etag(version));
+            }
+            Ok(response.content_type("application/json").body(made.body))
+        }
         Answer::Replay(stored) => Ok(idempotency::replay(&stored)),
         Answer::Refused(error) => Err(error),
     }
@@ -114,7 +120,12 @@ where
     match make(conn, actor)? {
         Ok(made) => {
             if let Some(keyed) = keyed {
-                keyed.save(conn, StatusCode::CREATED, Some(&made.location), &made.body)?;
+                keyed.save(
+                    conn,
+                    StatusCode::CREATED,
+                    made.location.as_deref(),
+                    &made.body,
+                )?;
             }
             actor.record(conn, Some(made.id), Outcome::Success)?;
             Ok(Answer::Made(made))

@@ -12,7 +12,7 @@ use linkwell_persistence::DbConnection;
 use linkwell_persistence::idempotency::{self, StoredResponse};
 use sha2::{Digest, Sha256};
 
-use crate::auth::Caller;
+use crate::audit::Actor;
 use crate::clock;
 use crate::error::ApiError;
 
@@ -94,18 +94,15 @@ pub struct Keyed {
 
 impl Keyed {
     /// `None` when the client sent no key; 400 when the key is malformed.
-    pub fn new(
-        key: IdempotencyKey,
-        caller: &Caller,
-        operation: &str,
-        body: &[u8],
-    ) -> Result<Option<Self>, ApiError> {
+    pub fn new(key: IdempotencyKey, actor: &Actor, body: &[u8]) -> Result<Option<Self>, ApiError> {
         let Some(key) = key.parse()? else {
             return Ok(None);
         };
+        let caller = &actor.caller;
         let org = caller.org.map(|o| o.to_string()).unwrap_or_default();
+        let role = actor.role().map_or("anonymous", |r| r.as_str());
         Ok(Some(Self {
-            scope: format!("{operation}|{}|{org}|{}", caller.role, caller.sub),
+            scope: format!("{}|{role}|{org}|{}", actor.operation.id, caller.sub),
             key,
             request_hash: fingerprint(body),
         }))

@@ -13,6 +13,7 @@ pub mod person;
 pub mod postcode;
 pub mod referral;
 pub mod role;
+pub mod self_referral;
 pub mod text;
 pub mod user;
 

@@ -147,9 +147,10 @@ pub struct StatusChange {
     pub to: ReferralStatus,
     pub reason_code: Option<ClosureReason>,
     pub reason: Option<String>,
-    /// Who made it: the token's subject, and the role it acted in.
+    /// Who made it: the token's subject, and the role it acted in (`None`: a member of the
+    /// public, by self-referral).
     pub actor_sub: String,
-    pub actor_role: Role,
+    pub actor_role: Option<Role>,
     pub at: DateTime<Utc>,
 }
 

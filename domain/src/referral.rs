@@ -6,6 +6,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use uuid::Uuid;
 
 use crate::codes::code_list;
+use crate::self_referral::Introducer;
 use crate::text::TextRule;
 use crate::{ClosureReason, GpRecordCode, Invalid, Move, Person};
 
@@ -178,6 +179,10 @@ pub struct Referral {
     /// Another person's record that this referral's person may duplicate (derived from the
     /// person's record; a link worker merges or dismisses it).
     pub possible_duplicate_of: Option<Uuid>,
+    /// A short reference the person or the sender can quote, e.g. `LW-7K3M9Q`.
+    pub reference: String,
+    /// Who introduced the person, for a self-referral made by someone who knows them.
+    pub introduced_by: Option<Introducer>,
 }
 
 impl Referral {
@@ -187,6 +192,7 @@ impl Referral {
         new: NewReferral,
         person_id: Uuid,
         referrer_org_id: Option<Uuid>,
+        reference: String,
         at: DateTime<Utc>,
     ) -> Self {
         Self {
@@ -208,6 +214,8 @@ impl Referral {
             assignee_id: None,
             first_contact_at: None,
             possible_duplicate_of: None,
+            reference,
+            introduced_by: None,
         }
     }
 
@@ -299,7 +307,14 @@ mod tests {
             summary: None,
             external_reference: None,
         };
-        let mut referral = Referral::received(Uuid::nil(), new, Uuid::nil(), None, at(2));
+        let mut referral = Referral::received(
+            Uuid::nil(),
+            new,
+            Uuid::nil(),
+            None,
+            "LW-222222".into(),
+            at(2),
+        );
         assert_eq!(referral.days_waiting(day(2)), 0);
         assert_eq!(referral.days_waiting(day(12)), 10);
         referral.first_contact_at = Some(at(5));

@@ -3,6 +3,7 @@
 
 use chrono::NaiveDate;
 use diesel::prelude::*;
+use linkwell_domain::self_referral::Introducer;
 use linkwell_domain::{
     DateOfBirth, Email, NhsNumber, Person, PersonRecord, Phone, Postcode, PreferredContact,
 };
@@ -81,6 +82,43 @@ impl Details {
         serde_json::from_str::<Self>(json)
             .map_err(|e| corrupt("person as sent", e))?
             .into_domain(recorded)
+    }
+}
+
+/// Who introduced a self-referred person, stored as JSON with the referral.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct IntroducerJson {
+    name: String,
+    relationship: String,
+    phone: Option<String>,
+    email: Option<String>,
+}
+
+impl IntroducerJson {
+    pub(crate) fn to_json(i: &Introducer) -> String {
+        let stored = Self {
+            name: i.name.clone(),
+            relationship: i.relationship.clone(),
+            phone: i.phone.as_ref().map(|p| p.as_str().to_owned()),
+            email: i.email.as_ref().map(|e| e.as_str().to_owned()),
+        };
+        serde_json::to_string(&stored).unwrap_or_default()
+    }
+
+    pub(crate) fn from_json(json: &str) -> StoreResult<Introducer> {
+        let stored: Self = serde_json::from_str(json).map_err(|e| corrupt("introduced by", e))?;
+        Ok(Introducer {
+            name: stored.name,
+            relationship: stored.relationship,
+            phone: stored
+                .phone
+                .map(|p| Phone::parse(&p).map_err(|e| corrupt("introducer phone", e)))
+                .transpose()?,
+            email: stored
+                .email
+                .map(|e| Email::parse(&e).map_err(|e| corrupt("introducer email", e)))
+                .transpose()?,
+        })
     }
 }
 

@@ -10,6 +10,9 @@ use crate::error::StoreResult;
 use crate::page::Keyset;
 use crate::schema::referral_status_changes as changes;
 
+/// The stored role of a member of the public (a self-referral).
+const PUBLIC: &str = "public";
+
 #[derive(Insertable, Queryable, Selectable)]
 #[diesel(table_name = changes)]
 struct ChangeRow {
@@ -35,7 +38,7 @@ pub fn record(conn: &mut DbConnection, change: &StatusChange) -> StoreResult<()>
             reason_code: change.reason_code.map(|c| c.as_str().to_owned()),
             reason: change.reason.clone(),
             actor_sub: change.actor_sub.clone(),
-            actor_role: change.actor_role.as_str().to_owned(),
+            actor_role: change.actor_role.map_or(PUBLIC, |r| r.as_str()).to_owned(),
             changed_at: convert::to_db(change.at),
         })
         .execute(conn)?;
@@ -81,7 +84,10 @@ pub fn list(
                     .transpose()?,
                 reason: r.reason,
                 actor_sub: r.actor_sub,
-                actor_role: convert::parse("role", &r.actor_role)?,
+                actor_role: match r.actor_role.as_str() {
+                    PUBLIC => None,
+                    role => Some(convert::parse("role", role)?),
+                },
                 at: convert::from_db(r.changed_at),
             })
         })

@@ -12,7 +12,7 @@ use crate::convert;
 use crate::dialect;
 use crate::error::{StoreResult, corrupt};
 use crate::page::Keyset;
-use crate::people::Details;
+use crate::people::{Details, IntroducerJson};
 use crate::schema::{people, referral_reasons, referrals};
 
 /// Which referrals a caller may see. Applied in the query, never after loading.
@@ -68,6 +68,8 @@ struct ReferralRow {
     first_contact_at: Option<chrono::NaiveDateTime>,
     person_as_sent: Option<String>,
     change_seq: i64,
+    reference: Option<String>,
+    introduced_by: Option<String>,
 }
 
 /// What a change to a referral may alter; everything else is fixed at receipt.
@@ -128,6 +130,8 @@ pub fn insert(conn: &mut DbConnection, referral: &Referral, created_by: &str) ->
             first_contact_at: None,
             person_as_sent: Some(Details::to_json(&referral.person)),
             change_seq: dialect::change_position(conn)?,
+            reference: Some(referral.reference.clone()),
+            introduced_by: referral.introduced_by.as_ref().map(IntroducerJson::to_json),
         })
         .execute(conn)?;
     insert_reasons(conn, &id, &referral.reasons)
@@ -173,6 +177,16 @@ pub fn save(
         .execute(conn)?;
     insert_reasons(conn, &id, &referral.reasons)?;
     Ok(true)
+}
+
+/// Whether a referral already has this short reference.
+pub fn reference_taken(conn: &mut DbConnection, reference: &str) -> StoreResult<bool> {
+    let found: Option<String> = referrals::table
+        .filter(referrals::reference.eq(reference))
+        .select(referrals::id)
+        .first(conn)
+        .optional()?;
+    Ok(found.is_some())
 }
 
 /// The referral an organisation already sent under this reference, if any.
@@ -415,5 +429,13 @@ fn into_domain(r: ReferralRow, reasons: Vec<Reason>) -> StoreResult<Referral> {
         assignee_id: convert::optional_uuid("assignee", r.assignee_id.as_deref())?,
         first_contact_at: r.first_contact_at.map(convert::from_db),
         possible_duplicate_of: None,
+        reference: r
+            .reference
+            .ok_or_else(|| corrupt("referral reference", "missing"))?,
+        introduced_by: r
+            .introduced_by
+            .as_deref()
+            .map(IntroducerJson::from_json)
+            .transpose()?,
     })
 }

@@ -62,6 +62,8 @@ diesel::table! {
         first_contact_at -> Nullable<Timestamp>,
         person_as_sent -> Nullable<Text>,
         change_seq -> BigInt,
+        reference -> Nullable<Text>,
+        introduced_by -> Nullable<Text>,
     }
 }
 

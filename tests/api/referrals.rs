@@ -30,10 +30,16 @@ async fn a_referrer_sends_a_referral_and_reads_it_back() {
     let received_at = reply.body["received_at"].as_str().unwrap().to_owned();
     assert_eq!(received_at.len(), "2026-03-18T09:30:00.000000Z".len());
     assert!(received_at.ends_with('Z'));
+    let reference = reply.body["reference"].as_str().unwrap().to_owned();
+    assert!(
+        reference.starts_with("LW-") && reference.len() == 9,
+        "{reference}"
+    );
     assert_eq!(
         reply.body,
         json!({
             "id": id,
+            "reference": reference,
             "status": "received",
             "person": {
                 "given_name": "Sam",

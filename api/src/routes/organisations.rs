@@ -134,8 +134,8 @@ pub async fn create_organisation(
         let location = format!("/v1/organisations/{}", org.id);
         Ok(Ok(Made::new(
             org.id,
-            location,
-            org.version,
+            Some(location),
+            Some(org.version),
             &OrganisationView::from(&org),
         )?))
     })

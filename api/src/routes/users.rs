@@ -170,8 +170,8 @@ pub async fn create_user(
         let location = format!("/v1/users/{}", user.id);
         Ok(Ok(Made::new(
             user.id,
-            location,
-            user.version,
+            Some(location),
+            Some(user.version),
             &UserView::from(&user),
         )?))
     })

@@ -1,7 +1,7 @@
 //! Sending a referral: idempotent, duplicate-checked, audited.
 
 use actix_web::{HttpResponse, post, web};
-use linkwell_domain::{PersonRecord, Referral, StatusChange};
+use linkwell_domain::{PersonRecord, Referral, StatusChange, self_referral};
 use linkwell_persistence::DbConnection;
 use linkwell_persistence::{people, referral_history, referrals};
 use uuid::Uuid;
@@ -10,7 +10,7 @@ use super::{ReferralInput, ReferralView, referring_org};
 use crate::access::{AllowedJson, CreateReferral};
 use crate::audit::{Actor, Outcome, Refusal};
 use crate::clock;
-use crate::create::{self, Decision, Made};
+use crate::create::{self, Made};
 use crate::error::ApiError;
 use crate::idempotency::IdempotencyKey;
 use crate::schema::CreateProblems;
@@ -52,12 +52,85 @@ pub async fn create_referral(
         new,
         Uuid::now_v7(),
         referring_org(&actor.caller),
+        String::new(),
         clock::now(),
     );
     create::create(&state, actor, key, &body.raw, move |conn, actor| {
-        store(conn, actor, &referral)
+        if let Some(refusal) = duplicate_reference(conn, &referral)? {
+            return Ok(Err(refusal));
+        }
+        let referral = receive(conn, actor, &referral)?;
+        Ok(Ok(Made::new(
+            referral.id,
+            Some(format!("/v1/referrals/{}", referral.id)),
+            Some(referral.version),
+            &ReferralView::for_caller(&referral, &actor.caller),
+        )?))
     })
     .await
+}
+
+/// The same `external_reference` twice from one organisation is refused, naming the first.
+fn duplicate_reference(
+    conn: &mut DbConnection,
+    referral: &Referral,
+) -> Result<Option<Refusal>, ApiError> {
+    let (Some(org), Some(reference)) = (referral.referrer_org_id, &referral.external_reference)
+    else {
+        return Ok(None);
+    };
+    Ok(referrals::find_by_external_reference(conn, org, reference)?.map(|existing| Refusal {
+        error: ApiError::Duplicate {
+            detail: format!(
+                "your organisation already sent a referral with this external_reference: {existing}"
+            ),
+            existing_id: existing.to_string(),
+        },
+        about: Some(existing),
+        outcome: Outcome::Conflict,
+    }))
+}
+
+/// Stores a referral as received, in the caller's transaction: files its person, gives it a
+/// short reference and starts its history. Returns it as stored.
+pub(crate) fn receive(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    referral: &Referral,
+) -> Result<Referral, ApiError> {
+    let mut referral = referral.clone();
+    (referral.person_id, referral.possible_duplicate_of) = file_person(conn, &referral)?;
+    referral.reference = fresh_reference(conn)?;
+    referrals::insert(conn, &referral, &actor.caller.sub)?;
+    referral_history::record(
+        conn,
+        &StatusChange {
+            id: Uuid::now_v7(),
+            referral_id: referral.id,
+            from: None,
+            to: referral.status,
+            reason_code: None,
+            reason: None,
+            actor_sub: actor.caller.sub.clone(),
+            actor_role: actor.role(),
+            at: referral.received_at,
+        },
+    )?;
+    Ok(referral)
+}
+
+/// A short reference no referral has yet. With 31^6 (about 887 million) to choose from a
+/// clash is rare; a concurrent clash fails the unique index and the transaction is retried.
+fn fresh_reference(conn: &mut DbConnection) -> Result<String, ApiError> {
+    for _ in 0..8 {
+        let reference = self_referral::reference(rand::random());
+        if !referrals::reference_taken(conn, &reference)? {
+            return Ok(reference);
+        }
+    }
+    Err(ApiError::Internal(
+        "no free referral reference after 8 tries".into(),
+    ))
 }
 
 /// Finds or files the referral's person. The record already holding its NHS number is reused
@@ -86,50 +159,4 @@ fn file_person(
     };
     people::insert(conn, &record)?;
     Ok((record.id, record.possible_duplicate_of))
-}
-
-/// Refuses a duplicate reference, else stores the referral.
-fn store(
-    conn: &mut DbConnection,
-    actor: &Actor,
-    referral: &Referral,
-) -> Result<Decision, ApiError> {
-    if let (Some(org), Some(reference)) = (referral.referrer_org_id, &referral.external_reference)
-        && let Some(existing) = referrals::find_by_external_reference(conn, org, reference)?
-    {
-        return Ok(Err(Refusal {
-            error: ApiError::Duplicate {
-                detail: format!(
-                    "your organisation already sent a referral with this external_reference: {existing}"
-                ),
-                existing_id: existing.to_string(),
-            },
-            about: Some(existing),
-            outcome: Outcome::Conflict,
-        }));
-    }
-    let mut referral = referral.clone();
-    (referral.person_id, referral.possible_duplicate_of) = file_person(conn, &referral)?;
-    let referral = &referral;
-    referrals::insert(conn, referral, &actor.caller.sub)?;
-    referral_history::record(
-        conn,
-        &StatusChange {
-            id: Uuid::now_v7(),
-            referral_id: referral.id,
-            from: None,
-            to: referral.status,
-            reason_code: None,
-            reason: None,
-            actor_sub: actor.caller.sub.clone(),
-            actor_role: actor.caller.role,
-            at: referral.received_at,
-        },
-    )?;
-    Ok(Ok(Made::new(
-        referral.id,
-        format!("/v1/referrals/{}", referral.id),
-        referral.version,
-        &ReferralView::for_caller(referral, &actor.caller),
-    )?))
 }

@@ -135,7 +135,7 @@ pub async fn transition_referral(
                 reason_code: mv.reason_code,
                 reason: mv.reason.clone(),
                 actor_sub: actor.caller.sub.clone(),
-                actor_role: actor.caller.role,
+                actor_role: Some(actor.caller.role),
                 at,
             },
         )?;
@@ -180,10 +180,12 @@ pub struct StatusChangeView {
     pub reason_code: Option<&'static str>,
     #[schema(required = true)]
     pub reason: Option<String>,
-    /// Who made it: the subject of their token (a user id for registered users).
+    /// Who made it: the subject of their token (a user id for registered users), or
+    /// `anonymous@ADDRESS` for a self-referral.
     pub by: String,
-    #[schema(value_type = schema::Role)]
-    pub role: &'static str,
+    /// The role they acted in; `null` for a member of the public (a self-referral).
+    #[schema(required = true, value_type = Option<schema::Role>)]
+    pub role: Option<&'static str>,
     #[serde(serialize_with = "wire::timestamp")]
     #[schema(value_type = String, format = DateTime)]
     pub at: DateTime<Utc>,
@@ -198,7 +200,7 @@ impl From<&StatusChange> for StatusChangeView {
             reason_code: c.reason_code.map(|r| r.as_str()),
             reason: c.reason.clone(),
             by: c.actor_sub.clone(),
-            role: c.actor_role.as_str(),
+            role: c.actor_role.map(|r| r.as_str()),
             at: c.at,
         }
     }

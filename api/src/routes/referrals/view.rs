@@ -1,6 +1,7 @@
 //! Referrals as returned.
 
 use chrono::{DateTime, Utc};
+use linkwell_domain::self_referral::Introducer;
 use linkwell_domain::{Person, Referral};
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -53,6 +54,9 @@ impl From<&Person> for PersonView {
 #[schema(as = Referral)]
 pub struct ReferralView {
     pub id: Uuid,
+    /// A short reference to quote, e.g. `LW-7K3M9Q`.
+    #[schema(example = "LW-7K3M9Q")]
+    pub reference: String,
     #[schema(value_type = schema::ReferralStatus)]
     pub status: String,
     pub person: PersonView,
@@ -100,10 +104,38 @@ pub struct ReferralView {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Uuid>)]
     pub possible_duplicate_of: Option<Option<Uuid>>,
+    /// Staff only: who introduced the person to the service (null when nobody did).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<IntroducerView>)]
+    pub introduced_by: Option<Option<IntroducerView>>,
     /// Staff only: the link worker assigned (null when nobody is).
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Uuid>)]
     pub assignee_id: Option<Option<Uuid>>,
+}
+
+/// Someone who introduced the person: a friend, neighbour or family member.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Introducer)]
+pub struct IntroducerView {
+    pub name: String,
+    /// How they know the person.
+    pub relationship: String,
+    #[schema(required = true)]
+    pub phone: Option<String>,
+    #[schema(required = true)]
+    pub email: Option<String>,
+}
+
+impl From<&Introducer> for IntroducerView {
+    fn from(i: &Introducer) -> Self {
+        Self {
+            name: i.name.clone(),
+            relationship: i.relationship.clone(),
+            phone: i.phone.as_ref().map(|p| p.as_str().to_owned()),
+            email: i.email.as_ref().map(|e| e.as_str().to_owned()),
+        }
+    }
 }
 
 /// A coded concept for the GP record.
@@ -126,6 +158,7 @@ impl ReferralView {
             view.person_id = Some(r.person_id);
             view.assignee_id = Some(r.assignee_id);
             view.possible_duplicate_of = Some(r.possible_duplicate_of);
+            view.introduced_by = Some(r.introduced_by.as_ref().map(IntroducerView::from));
         }
         view
     }
@@ -136,6 +169,7 @@ impl From<&Referral> for ReferralView {
     fn from(r: &Referral) -> Self {
         Self {
             id: r.id,
+            reference: r.reference.clone(),
             status: r.status.as_str().to_owned(),
             person: PersonView::from(&r.person),
             source: r.source.as_str().to_owned(),
@@ -158,6 +192,7 @@ impl From<&Referral> for ReferralView {
             days_waiting: r.days_waiting(clock::today()),
             person_id: None,
             possible_duplicate_of: None,
+            introduced_by: None,
             assignee_id: None,
         }
     }
