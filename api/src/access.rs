@@ -93,6 +93,8 @@ operations! {
     MergePeople = "merge_people", [Coordinator, Admin], person.merge, audited;
     /// Say a flagged record is not a duplicate.
     DismissDuplicate = "dismiss_duplicate", [Coordinator, Admin], person.dismiss_duplicate, audited;
+    /// Refer yourself, or someone you know (open to anyone).
+    CreateSelfReferral = "create_self_referral", [], referral.self_refer, audited;
     /// Send a referral.
     CreateReferral = "create_referral", [Referrer, Coordinator, Admin], referral.create, audited;
     /// List referrals.
@@ -157,6 +159,77 @@ impl<Op: Guarded + 'static> FromRequest for Allowed<Op> {
                 }
                 _ => Err(ApiError::Forbidden),
             }
+        })
+    }
+}
+
+/// A caller of an operation open to anyone: no token, admitted by the per-address rate limit
+/// (see `ratelimit`), audited as `anonymous@ADDRESS`.
+#[derive(Debug)]
+pub struct Public<Op> {
+    pub actor: Actor,
+    operation: PhantomData<Op>,
+}
+
+impl<Op: Guarded + 'static> FromRequest for Public<Op> {
+    type Error = ApiError;
+    type Future = std::future::Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        std::future::ready(admit::<Op>(req))
+    }
+}
+
+fn admit<Op: Guarded>(req: &HttpRequest) -> Result<Public<Op>, ApiError> {
+    let operation = Op::OPERATION;
+    let state = req
+        .app_data::<web::Data<AppState>>()
+        .ok_or_else(|| ApiError::Internal("application state missing".into()))?;
+    let client = state
+        .public
+        .client(req)
+        .ok_or_else(|| ApiError::Internal("no peer address".into()))?;
+    state.public.admit(operation.id, client)?;
+    let request_id = req.extensions().get::<RequestId>().map(|r| r.0.clone());
+    Ok(Public {
+        actor: Actor::anonymous(
+            format!("anonymous@{client}"),
+            request_id.unwrap_or_default(),
+            operation,
+        ),
+        operation: PhantomData,
+    })
+}
+
+/// A public caller and its validated JSON body, in that order: the rate limit is applied
+/// before a byte of the body is read.
+#[derive(Debug)]
+pub struct PublicJson<Op, T> {
+    pub actor: Actor,
+    pub body: ValidJson<T>,
+    operation: PhantomData<Op>,
+}
+
+impl<Op, T> FromRequest for PublicJson<Op, T>
+where
+    Op: Guarded + 'static,
+    T: serde::de::DeserializeOwned + validator::Validate + 'static,
+{
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let admitted = admit::<Op>(req);
+        let req = req.clone();
+        let payload = payload.take();
+        Box::pin(async move {
+            let Public { actor, .. } = admitted?;
+            let body = ValidJson::read(&req, payload).await?;
+            Ok(Self {
+                actor,
+                body,
+                operation: PhantomData,
+            })
         })
     }
 }

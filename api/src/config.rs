@@ -4,6 +4,8 @@
 use std::fmt;
 use std::fs;
 use std::io::Write;
+use std::net::IpAddr;
+use std::num::NonZeroU32;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -85,7 +87,18 @@ pub struct Config {
     /// How often each instance reloads the deactivated users (at most 30 s, so a deactivated
     /// user's tokens stop working everywhere within that).
     pub revocation_refresh: Duration,
+    /// Requests a minute each client address may make to each operation open to anyone.
+    pub public_rate_per_minute: NonZeroU32,
+    /// Proxies whose `X-Forwarded-For` names the client.
+    pub trusted_proxies: Vec<IpAddr>,
+    /// Self-referral is for people at least this old on the day.
+    pub self_referral_min_age: u32,
 }
+
+/// Default for [`Config::public_rate_per_minute`].
+pub const DEFAULT_PUBLIC_RATE_PER_MINUTE: NonZeroU32 = NonZeroU32::new(10).unwrap();
+/// Default for [`Config::self_referral_min_age`].
+pub const DEFAULT_SELF_REFERRAL_MIN_AGE: u32 = 16;
 
 /// Default for [`Config::revocation_refresh`].
 pub const DEFAULT_REVOCATION_REFRESH: Duration = Duration::from_secs(10);
@@ -99,7 +112,7 @@ pub enum ConfigError {
         "LINKWELL_JWT_SECRET must be at least {MIN_SECRET_BYTES} bytes (got {0}); refusing to start"
     )]
     WeakSecret(usize),
-    #[error("{name} must be a whole number of at least 1 (got `{value}`)")]
+    #[error("{name} is not a valid value (got `{value}`)")]
     Setting { name: &'static str, value: String },
     #[error("the JWT secret file {path} is unusable: {reason}")]
     SecretFile { path: String, reason: String },
@@ -129,8 +142,51 @@ impl Config {
             pool,
             workers: positive("LINKWELL_WORKERS")?,
             revocation_refresh: DEFAULT_REVOCATION_REFRESH,
+            public_rate_per_minute: match positive("LINKWELL_PUBLIC_RATE_PER_MINUTE")? {
+                Some(n) => {
+                    u32::try_from(n)
+                        .ok()
+                        .and_then(NonZeroU32::new)
+                        .ok_or(ConfigError::Setting {
+                            name: "LINKWELL_PUBLIC_RATE_PER_MINUTE",
+                            value: n.to_string(),
+                        })?
+                }
+                None => DEFAULT_PUBLIC_RATE_PER_MINUTE,
+            },
+            trusted_proxies: trusted_proxies()?,
+            self_referral_min_age: match std::env::var("LINKWELL_SELF_REFERRAL_MIN_AGE") {
+                Ok(value) => value
+                    .trim()
+                    .parse::<u32>()
+                    .ok()
+                    .filter(|age| *age <= 120)
+                    .ok_or(ConfigError::Setting {
+                        name: "LINKWELL_SELF_REFERRAL_MIN_AGE",
+                        value,
+                    })?,
+                Err(_) => DEFAULT_SELF_REFERRAL_MIN_AGE,
+            },
         })
     }
+}
+
+/// `LINKWELL_TRUSTED_PROXIES`: comma-separated IP addresses.
+fn trusted_proxies() -> Result<Vec<IpAddr>, ConfigError> {
+    let Ok(value) = std::env::var("LINKWELL_TRUSTED_PROXIES") else {
+        return Ok(Vec::new());
+    };
+    value
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            s.parse().map_err(|_| ConfigError::Setting {
+                name: "LINKWELL_TRUSTED_PROXIES",
+                value: value.clone(),
+            })
+        })
+        .collect()
 }
 
 /// A setting that must be a positive whole number, if set.

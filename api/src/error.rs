@@ -135,6 +135,14 @@ pub enum ApiError {
     UnsupportedMediaType,
     /// Fields break rules.
     Validation(Vec<FieldError>),
+    /// Too many requests from one address; come back after `retry_after` seconds.
+    RateLimited { retry_after: u64 },
+    /// The person cannot use the service (e.g. too young); `errors` says where.
+    Ineligible {
+        code: &'static str,
+        detail: String,
+        errors: Vec<FieldError>,
+    },
     /// The database is down or too slow.
     Unavailable,
     /// A bug or an unexpected failure; the cause is logged, never shown.
@@ -210,6 +218,16 @@ impl ApiError {
                 "validation_failed",
                 "Validation failed",
             ),
+            ApiError::RateLimited { .. } => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limited",
+                "Too many requests",
+            ),
+            ApiError::Ineligible { code, .. } => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                *code,
+                "Not eligible for the service",
+            ),
             ApiError::Unavailable => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 "service_unavailable",
@@ -234,6 +252,7 @@ impl ApiError {
             | ApiError::Unauthorized { detail, .. }
             | ApiError::Duplicate { detail, .. }
             | ApiError::StateConflict { detail, .. }
+            | ApiError::Ineligible { detail, .. }
             | ApiError::Conflict(detail) => detail.clone(),
             ApiError::InvalidTransition { from, to, allowed } => match allowed.as_slice() {
                 [] => format!("the status is `{from}`, which is final: it cannot move to `{to}`"),
@@ -269,6 +288,9 @@ impl ApiError {
             ApiError::Unavailable => {
                 "the database is unavailable or too slow; try again shortly".into()
             }
+            ApiError::RateLimited { retry_after } => {
+                format!("too many requests from your address; try again in {retry_after} s")
+            }
             ApiError::Internal(_) => "an unexpected error occurred".into(),
         }
     }
@@ -278,7 +300,11 @@ impl ApiError {
         let spec = self.spec();
         let errors = match self {
             ApiError::Validation(errors) => Some(errors.clone()),
-            ApiError::BadRequest { errors, .. } if !errors.is_empty() => Some(errors.clone()),
+            ApiError::BadRequest { errors, .. } | ApiError::Ineligible { errors, .. }
+                if !errors.is_empty() =>
+            {
+                Some(errors.clone())
+            }
             _ => None,
         };
         let existing_id = match self {
@@ -337,6 +363,9 @@ impl ApiError {
             }
             ApiError::Unavailable => {
                 builder.insert_header((header::RETRY_AFTER, "5"));
+            }
+            ApiError::RateLimited { retry_after } => {
+                builder.insert_header((header::RETRY_AFTER, retry_after.max(&1).to_string()));
             }
             _ => {}
         }

@@ -10,7 +10,7 @@
 use std::borrow::Cow;
 
 use linkwell_domain::text::TextRule;
-use linkwell_domain::{Invalid, lifecycle, organisation, person, referral, user};
+use linkwell_domain::{Invalid, lifecycle, organisation, person, referral, self_referral, user};
 use serde::{Deserialize, Serialize};
 use utoipa::openapi::RefOr;
 use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, Schema, SchemaFormat, Type};
@@ -80,6 +80,12 @@ fields! {
     TransitionReason -> String = |v| lifecycle::REASON.parse(v), text(lifecycle::REASON);
     /// How a user is shown to colleagues: one line.
     DisplayName -> String = |v| user::DISPLAY_NAME.parse(v), text(user::DISPLAY_NAME);
+    /// The name of someone introducing the person: one line.
+    IntroducerName -> String =
+        |v| self_referral::INTRODUCER_NAME.parse(v), text(self_referral::INTRODUCER_NAME);
+    /// How the introducer knows the person (e.g. neighbour, daughter): one line.
+    Relationship -> String =
+        |v| self_referral::RELATIONSHIP.parse(v), text(self_referral::RELATIONSHIP);
     /// An organisation's name: one line.
     OrganisationName -> String = |v| organisation::NAME.parse(v), text(organisation::NAME);
     /// Ten digits with a valid Modulus 11 check digit; may be grouped 3-3-4 by spaces or

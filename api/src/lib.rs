@@ -23,6 +23,7 @@ pub mod middleware;
 pub mod openapi;
 pub mod pagination;
 pub mod precondition;
+pub mod ratelimit;
 pub mod revocation;
 pub mod routes;
 mod rules;

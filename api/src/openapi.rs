@@ -64,7 +64,12 @@ impl Modify for Roles {
                     continue;
                 };
                 let roles: Vec<&str> = entry.roles.iter().map(|r| r.as_str()).collect();
-                let line = format!("**Roles:** {}.", roles.join(", "));
+                let line = if entry.is_public() {
+                    "**Roles:** anyone, without a token (rate limited per client address)."
+                        .to_owned()
+                } else {
+                    format!("**Roles:** {}.", roles.join(", "))
+                };
                 operation.description = Some(match operation.description.take() {
                     Some(text) if !text.is_empty() => format!("{text}\n\n{line}"),
                     _ => line,

@@ -4,6 +4,7 @@ pub mod health;
 pub mod organisations;
 pub mod people;
 pub mod referrals;
+pub mod self_referrals;
 pub mod users;
 
 use utoipa_actix_web::scope;
@@ -26,6 +27,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
             .service(people::update_person)
             .service(people::merge_people)
             .service(people::dismiss_duplicate)
+            .service(self_referrals::create_self_referral)
             .service(referrals::create_referral)
             .service(referrals::list_referrals)
             .service(referrals::get_referral)

@@ -87,6 +87,7 @@ fn describe(status: u16, body: bool) -> &'static str {
         409 => "Conflicts with existing data or the resource's current state",
         412 => "If-Match names a version that is no longer current",
         428 => "If-Match is required",
+        429 => "Too many requests from this address",
         413 => "Request body over 64 KiB",
         415 => "Request body is not JSON",
         422 => {
@@ -104,7 +105,7 @@ fn problem_headers(status: u16) -> Vec<(&'static str, &'static str)> {
             "WWW-Authenticate",
             "`Bearer realm=\"linkwell\"`, with `error=\"invalid_token\"` when a token was sent",
         )],
-        503 => vec![("Retry-After", "Seconds to wait before retrying")],
+        429 | 503 => vec![("Retry-After", "Seconds to wait before retrying")],
         _ => Vec::new(),
     }
 }
@@ -154,6 +155,8 @@ macro_rules! problem_set {
 problem_set! {
     /// A create with a JSON body.
     CreateProblems = [400, 401, 403, 409, 413, 415, 422, 503], body: true;
+    /// A create open to anyone, rate limited.
+    PublicCreateProblems = [400, 409, 413, 415, 422, 429, 503], body: true;
     /// A change to an existing resource, with a JSON body and `If-Match`.
     ChangeProblems = [400, 401, 403, 404, 409, 412, 413, 415, 422, 428, 503], body: true;
     /// A change to an existing resource with `If-Match` and no body.

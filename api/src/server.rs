@@ -17,6 +17,7 @@ use crate::fallback::{self, RouteTable};
 use crate::middleware::request_context;
 use crate::openapi;
 use crate::pagination::CursorKey;
+use crate::ratelimit::PublicAccess;
 use crate::revocation::{self, Revoked};
 use crate::routes;
 use crate::state::AppState;
@@ -68,6 +69,11 @@ pub fn start(config: &Config) -> Result<Running, StartError> {
         cursors: CursorKey::derive(config.secret.expose()),
         db_timeout: config.pool.acquire_timeout,
         revoked: Revoked::default(),
+        public: PublicAccess::new(
+            config.public_rate_per_minute,
+            config.trusted_proxies.clone(),
+        ),
+        self_referral_min_age: config.self_referral_min_age,
     });
     state
         .revoked

@@ -6,6 +6,7 @@ use linkwell_persistence::Pool;
 
 use crate::auth::TokenKeys;
 use crate::pagination::CursorKey;
+use crate::ratelimit::PublicAccess;
 use crate::revocation::Revoked;
 
 /// Shared application state.
@@ -18,4 +19,8 @@ pub struct AppState {
     pub db_timeout: Duration,
     /// Users whose tokens no longer work.
     pub revoked: Revoked,
+    /// The rate limit on operations open to anyone.
+    pub public: PublicAccess,
+    /// Self-referral is for people at least this old on the day.
+    pub self_referral_min_age: u32,
 }

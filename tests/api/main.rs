@@ -17,5 +17,6 @@ mod openapi;
 mod organisations;
 mod people;
 mod referrals;
+mod self_referrals;
 mod support;
 mod users;

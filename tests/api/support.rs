@@ -97,17 +97,22 @@ pub fn with_database(url: &str, name: &str) -> String {
 
 impl TestApp {
     pub async fn spawn() -> Self {
+        Self::spawn_with(|_| {}).await
+    }
+
+    /// An app with some settings changed.
+    pub async fn spawn_with(configure: impl FnOnce(&mut Config)) -> Self {
         let (database, store) = fresh_store();
-        Self::start(database, store)
+        Self::start(database, store, configure)
     }
 
     /// A second instance of the app over this one's database (as behind a load balancer).
     pub async fn another_instance(&self) -> Self {
-        Self::start(self.database.clone(), Store::Shared)
+        Self::start(self.database.clone(), Store::Shared, |_| {})
     }
 
-    fn start(database: DatabaseUrl, store: Store) -> Self {
-        let config = Config {
+    fn start(database: DatabaseUrl, store: Store, configure: impl FnOnce(&mut Config)) -> Self {
+        let mut config = Config {
             bind: "127.0.0.1:0".into(),
             database: database.clone(),
             secret: Secret::new(SECRET),
@@ -120,7 +125,11 @@ impl TestApp {
             },
             workers: Some(1),
             revocation_refresh: Duration::from_millis(200),
+            public_rate_per_minute: linkwell_api::config::DEFAULT_PUBLIC_RATE_PER_MINUTE,
+            trusted_proxies: Vec::new(),
+            self_referral_min_age: 16,
         };
+        configure(&mut config);
         let running = server::start(&config).expect("start the app");
         let handle = running.server.handle();
         tokio::spawn(running.server);

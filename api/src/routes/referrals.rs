@@ -14,6 +14,7 @@ use uuid::Uuid;
 
 pub use assignee::{assign_referral, unassign_referral};
 pub use create::create_referral;
+pub(crate) use create::receive;
 pub use edit::update_referral;
 pub use input::{PersonInput, ReferralInput};
 pub use read::{ReferralQuery, get_referral, list_referrals};
