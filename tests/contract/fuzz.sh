@@ -4,12 +4,12 @@
 # Every check runs except positive_data_acceptance: the schema cannot state the business
 # rules that refuse schema-valid data (NHS number check digits, a contact preference needing
 # its detail, unknown or merged ids, the lifecycle, the minimum age, If-Match versions).
-# Usage: tests/contract/fuzz.sh [MAX_EXAMPLES]   (default 40 per operation)
+# Usage: tests/contract/fuzz.sh [MAX_EXAMPLES]   (default 30 per operation)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
 VERSION=4.32.5
-examples=${1:-40}
+examples=${1:-30}
 venv=target/fuzz-venv
 if ! "$venv/bin/schemathesis" --version 2>/dev/null | grep -q "$VERSION"; then
   echo "== installing schemathesis $VERSION into $venv"
@@ -53,9 +53,12 @@ failed=0
 run() {
   local who=$1; shift
   echo "== schemathesis as $who"
-  if ! "$venv/bin/schemathesis" run openapi.yaml --url "$base" \
+  # One worker: hypothesis's function-description cache is not safe across threads (a
+  # KeyError inside schemathesis with --workers 2).
+  if ! "$venv/bin/schemathesis" --config-file tests/contract/schemathesis.toml \
+      run openapi.yaml --url "$base" \
       --checks all --exclude-checks positive_data_acceptance \
-      --max-examples "$examples" --workers 2 --no-color \
+      --max-examples "$examples" --workers 1 --no-color \
       --suppress-health-check all --generation-database none "$@"; then
     failed=1
   fi
