@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Load test against the release binary on a throwaway database: creates, reads and lists
 # referrals with `hey` (Debian package). Usage: bench/run.sh [sqlite|postgres] [seconds] [concurrency]
+# (LINKWELL_BIN=path to measure a binary other than this checkout's release build).
 # PostgreSQL uses the local server (postgres@127.0.0.1) and a database made for the run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -10,8 +11,9 @@ concurrency=${3:-16}
 port=${BENCH_PORT:-18080}
 command -v hey >/dev/null || { echo "needs hey: apt-get install -y hey"; exit 1; }
 
-cargo build --release -q
-bin=target/release/linkwell
+# LINKWELL_BIN measures another build (e.g. the previous release) with the same load.
+if [ -z "${LINKWELL_BIN:-}" ]; then cargo build --release -q; fi
+bin=${LINKWELL_BIN:-target/release/linkwell}
 dir=$(mktemp -d)
 db=""
 case "$backend" in
@@ -43,7 +45,7 @@ cat >"$dir/referral.json" <<'JSON'
 {"person":{"given_name":"Sam","family_name":"Jones","date_of_birth":"1950-02-28","nhs_number":"999 000 0018","phone":"01284 123456","postcode":"IP33 3ND","preferred_contact":"phone"},"source":"gp_practice","reasons":["loneliness","money_and_benefits"],"summary":"Lives alone since bereavement.","consent_to_share":true}
 JSON
 id=$(curl -sf "$base/v1/referrals" -H "Authorization: Bearer $referrer" -H 'Content-Type: application/json' \
-  -d @"$dir/referral.json" | sed -E 's/.*"id":"([^"]+)","status".*/\1/')
+  -d @"$dir/referral.json" | python3 -c 'import json, sys; print(json.load(sys.stdin)["id"])')
 
 report() {
   echo "### $1"

@@ -53,7 +53,59 @@ pub struct Refusal {
     pub outcome: Outcome,
 }
 
+/// Why a write stopped: refused by a rule (audited, and the audit row commits) or failed
+/// (rolled back). `?` turns either into it, so a handler's write reads straight through.
+#[derive(Debug)]
+pub enum Stop {
+    Refused(Refusal),
+    Failed(ApiError),
+}
+
+impl From<Refusal> for Stop {
+    fn from(refusal: Refusal) -> Self {
+        Stop::Refused(refusal)
+    }
+}
+
+impl From<ApiError> for Stop {
+    fn from(error: ApiError) -> Self {
+        Stop::Failed(error)
+    }
+}
+
+impl From<linkwell_persistence::StoreError> for Stop {
+    fn from(error: linkwell_persistence::StoreError) -> Self {
+        Stop::Failed(error.into())
+    }
+}
+
 impl Refusal {
+    /// Another change got there first: the version read is no longer current.
+    pub fn stale() -> Self {
+        Self::conflict(ApiError::PreconditionFailed)
+    }
+
+    /// A unique rule: `existing` already holds what was asked for.
+    pub fn duplicate(existing: Uuid, detail: String) -> Self {
+        Self {
+            error: ApiError::Duplicate {
+                detail,
+                existing_id: existing.to_string(),
+            },
+            about: Some(existing),
+            outcome: Outcome::Conflict,
+        }
+    }
+
+    /// A rule about one body member that only the stored data can check.
+    pub fn invalid(pointer: &str, code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            error: ApiError::Validation(vec![crate::error::FieldError::at(pointer, code, message)]),
+            about: None,
+            outcome: Outcome::Rejected,
+        }
+    }
+
     /// Nothing there, or nothing this caller may see.
     pub fn not_found() -> Self {
         Self {

@@ -11,7 +11,7 @@ use linkwell_persistence::idempotency::StoredResponse;
 use serde::Serialize;
 use uuid::Uuid;
 
-use crate::audit::{Actor, Outcome, Refusal};
+use crate::audit::{Actor, Outcome, Stop};
 use crate::db;
 use crate::error::ApiError;
 use crate::idempotency::{self, IdempotencyKey, Keyed};
@@ -48,9 +48,6 @@ impl Made {
     }
 }
 
-/// What `make` decides.
-pub type Decision = Result<Made, Refusal>;
-
 enum Answer {
     Made(Made),
     Replay(StoredResponse),
@@ -68,7 +65,7 @@ pub async fn create<F>(
     make: F,
 ) -> Result<HttpResponse, ApiError>
 where
-    F: Fn(&mut DbConnection, &Actor) -> Result<Decision, ApiError> + Send + 'static,
+    F: Fn(&mut DbConnection, &Actor) -> Result<Made, Stop> + Send + 'static,
 {
     let keyed = Keyed::new(key, &actor, body)?;
     let answer =
@@ -96,7 +93,7 @@ fn run<F>(
     make: &F,
 ) -> Result<Answer, ApiError>
 where
-    F: Fn(&mut DbConnection, &Actor) -> Result<Decision, ApiError>,
+    F: Fn(&mut DbConnection, &Actor) -> Result<Made, Stop>,
 {
     if let Some(keyed) = keyed {
         match keyed.earlier(conn) {
@@ -117,7 +114,7 @@ where
             Err(other) => return Err(other),
         }
     }
-    match make(conn, actor)? {
+    match make(conn, actor) {
         Ok(made) => {
             if let Some(keyed) = keyed {
                 keyed.save(
@@ -130,9 +127,10 @@ where
             actor.record(conn, Some(made.id), Outcome::Success)?;
             Ok(Answer::Made(made))
         }
-        Err(refusal) => {
+        Err(Stop::Refused(refusal)) => {
             actor.record(conn, refusal.about, refusal.outcome)?;
             Ok(Answer::Refused(refusal.error))
         }
+        Err(Stop::Failed(error)) => Err(error),
     }
 }

@@ -7,6 +7,7 @@ use actix_web::dev::Payload;
 use actix_web::http::header;
 use actix_web::{FromRequest, HttpRequest};
 
+use crate::audit::Refusal;
 use crate::error::ApiError;
 
 /// The versions a change may apply to, as sent; checked only once the caller is authorised.
@@ -50,13 +51,21 @@ impl IfMatch {
 pub struct Versions(Vec<i64>);
 
 impl Versions {
-    /// 412 unless `current` is one of them.
-    pub fn check(&self, current: i64) -> Result<(), ApiError> {
+    /// Refused (412) unless `current` is one of them.
+    pub fn check(&self, current: i64) -> Result<(), Refusal> {
         if self.0.contains(&current) {
             Ok(())
         } else {
-            Err(ApiError::PreconditionFailed)
+            Err(Refusal::stale())
         }
+    }
+
+    /// What was found, if it is there (else refused as not found) and still at a version
+    /// named (else refused as stale).
+    pub fn current<T>(&self, found: Option<T>, version: impl Fn(&T) -> i64) -> Result<T, Refusal> {
+        let found = found.ok_or_else(Refusal::not_found)?;
+        self.check(version(&found))?;
+        Ok(found)
     }
 }
 

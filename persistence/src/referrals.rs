@@ -179,16 +179,6 @@ pub fn save(
     Ok(true)
 }
 
-/// Whether a referral already has this short reference.
-pub fn reference_taken(conn: &mut DbConnection, reference: &str) -> StoreResult<bool> {
-    let found: Option<String> = referrals::table
-        .filter(referrals::reference.eq(reference))
-        .select(referrals::id)
-        .first(conn)
-        .optional()?;
-    Ok(found.is_some())
-}
-
 /// The referral an organisation already sent under this reference, if any.
 pub fn find_by_external_reference(
     conn: &mut DbConnection,

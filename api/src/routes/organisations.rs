@@ -10,7 +10,7 @@ use uuid::Uuid;
 use validator::Validate;
 
 use crate::access::{Allowed, AllowedJson, CreateOrganisation, GetOrganisation, ListOrganisations};
-use crate::audit::{Outcome, Refusal};
+use crate::audit::Refusal;
 use crate::create::{self, Made};
 use crate::error::{ApiError, at, at_optional, query_code};
 use crate::fields::{self, Field};
@@ -119,25 +119,17 @@ pub async fn create_organisation(
         if let Some(code) = &org.ods_code
             && let Some(existing) = organisations::find_by_ods_code(conn, code)?
         {
-            return Ok(Err(Refusal {
-                error: ApiError::Duplicate {
-                    detail: format!(
-                        "an organisation with ODS code {code} already exists: {existing}"
-                    ),
-                    existing_id: existing.to_string(),
-                },
-                about: Some(existing),
-                outcome: Outcome::Conflict,
-            }));
+            let detail = format!("an organisation with ODS code {code} already exists: {existing}");
+            return Err(Refusal::duplicate(existing, detail).into());
         }
         organisations::insert(conn, &org)?;
         let location = format!("/v1/organisations/{}", org.id);
-        Ok(Ok(Made::new(
+        Ok(Made::new(
             org.id,
             Some(location),
             Some(org.version),
             &OrganisationView::from(&org),
-        )?))
+        )?)
     })
     .await
 }

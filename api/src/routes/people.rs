@@ -19,8 +19,9 @@ pub use edit::update_person;
 pub use merge::{dismiss_duplicate, merge_people};
 
 use crate::access::{Allowed, GetPerson, ListPeople};
-use crate::audit::Outcome;
+use crate::audit::{Outcome, Refusal, Stop};
 use crate::error::ApiError;
+use crate::precondition::Versions;
 use crate::routes::referrals::PersonView;
 use crate::schema::{ListProblems, ReadProblems};
 use crate::state::AppState;
@@ -118,6 +119,31 @@ pub(crate) fn current(
     } else {
         Err(record.id)
     }))
+}
+
+/// The record `id` for a change: there (else refused as not found), not merged away (else
+/// refused naming the survivor) and still at a version `expected` names (else refused as stale).
+pub(crate) fn changeable(
+    conn: &mut DbConnection,
+    id: Uuid,
+    expected: &Versions,
+) -> Result<PersonRecord, Stop> {
+    match current(conn, id)? {
+        None => Err(Refusal::not_found().into()),
+        Some(Err(survivor)) => Err(merged(survivor).into()),
+        Some(Ok(record)) => {
+            expected.check(record.version)?;
+            Ok(record)
+        }
+    }
+}
+
+/// Refuses a change to a record merged into `survivor`.
+fn merged(survivor: Uuid) -> Refusal {
+    Refusal::conflict(ApiError::StateConflict {
+        code: "person_merged",
+        detail: format!("this record was merged into /v1/people/{survivor}: change that one"),
+    })
 }
 
 /// Read a person's record and referrals.

@@ -162,7 +162,7 @@ pub async fn create_self_referral(
         let receipt = SelfReferralReceipt {
             reference: referral.reference.clone(),
         };
-        Ok(Ok(Made::new(referral.id, None, None, &receipt)?))
+        Ok(Made::new(referral.id, None, None, &receipt)?)
     })
     .await
 }

@@ -14,9 +14,9 @@ use validator::Validate;
 use crate::access::{
     Allowed, AllowedJson, CreateUser, DeactivateUser, GetUser, ListUsers, ReactivateUser,
 };
-use crate::audit::{Outcome, Refusal};
+use crate::audit::Refusal;
 use crate::create::{self, Made};
-use crate::error::{ApiError, FieldError, at, query_code};
+use crate::error::{ApiError, at, query_code};
 use crate::fields::{self, Field};
 use crate::idempotency::IdempotencyKey;
 use crate::pagination;
@@ -144,36 +144,23 @@ pub async fn create_user(
     };
     create::create(&state, actor, key, &body.raw, move |conn, _| {
         if let Some(existing) = users::find_by_email(conn, &user.email)? {
-            return Ok(Err(Refusal {
-                error: ApiError::Duplicate {
-                    detail: format!("a user with this email already exists: {existing}"),
-                    existing_id: existing.to_string(),
-                },
-                about: Some(existing),
-                outcome: Outcome::Conflict,
-            }));
+            let detail = format!("a user with this email already exists: {existing}");
+            return Err(Refusal::duplicate(existing, detail).into());
         }
         if let Some(org) = user.org_id
             && organisations::get(conn, org)?.is_none()
         {
-            return Ok(Err(Refusal {
-                error: ApiError::Validation(vec![FieldError::at(
-                    "/org_id",
-                    "unknown_organisation",
-                    "names no registered organisation",
-                )]),
-                about: None,
-                outcome: Outcome::Rejected,
-            }));
+            let message = "names no registered organisation";
+            return Err(Refusal::invalid("/org_id", "unknown_organisation", message).into());
         }
         users::insert(conn, &user)?;
         let location = format!("/v1/users/{}", user.id);
-        Ok(Ok(Made::new(
+        Ok(Made::new(
             user.id,
             Some(location),
             Some(user.version),
             &UserView::from(&user),
-        )?))
+        )?)
     })
     .await
 }
@@ -323,16 +310,14 @@ async fn set_active(
     active: bool,
 ) -> Result<HttpResponse, ApiError> {
     let user = change::change(&state, actor, id, move |conn, _| {
-        let Some(mut user) = users::get(conn, id)? else {
-            return Ok(Err(Refusal::not_found()));
-        };
+        let mut user = users::get(conn, id)?.ok_or_else(Refusal::not_found)?;
         if user.active != active {
             user.active = active;
             user.updated_at = clock::now();
             user.version += 1;
             users::save(conn, &user)?;
         }
-        Ok(Ok(user))
+        Ok(user)
     })
     .await?;
     state.revoked.set(user.id, !user.active);

@@ -10,9 +10,9 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 use validator::{Validate, ValidationErrors};
 
-use super::{PersonRecordView, current};
+use super::{PersonRecordView, changeable};
 use crate::access::{AllowedJson, UpdatePerson};
-use crate::audit::{Outcome, Refusal};
+use crate::audit::Refusal;
 use crate::error::{ApiError, FieldError};
 use crate::extract::nullable;
 use crate::fields::{self, Field};
@@ -195,64 +195,32 @@ pub async fn update_person(
     let expected = if_match.versions()?;
     let id = id.into_inner();
     let record = change::change(&state, actor, id, move |conn, _| {
-        let mut record = match current(conn, id)? {
-            None => return Ok(Err(Refusal::not_found())),
-            Some(Err(survivor)) => return Ok(Err(merged(survivor))),
-            Some(Ok(record)) => record,
-        };
-        if let Err(stale) = expected.check(record.version) {
-            return Ok(Err(Refusal::conflict(stale)));
-        }
-        let details = match changes.apply(record.details.clone()) {
-            Ok(details) => details,
-            Err(e) => {
-                return Ok(Err(Refusal {
-                    error: ApiError::Validation(vec![FieldError::at(
-                        "/preferred_contact",
-                        e.code,
-                        e.message,
-                    )]),
-                    about: None,
-                    outcome: Outcome::Rejected,
-                }));
-            }
-        };
+        let mut record = changeable(conn, id, &expected)?;
+        let details = changes
+            .apply(record.details.clone())
+            .map_err(|e| Refusal::invalid("/preferred_contact", e.code, e.message))?;
         if let Some(nhs_number) = &details.nhs_number
             && let Some(holder) = people::find_by_nhs_number(conn, nhs_number)?
             && holder.id != id
         {
-            return Ok(Err(Refusal {
-                error: ApiError::Duplicate {
-                    detail: format!(
-                        "another person's record holds this NHS number: {}; merge the two instead",
-                        holder.id
-                    ),
-                    existing_id: holder.id.to_string(),
-                },
-                about: Some(holder.id),
-                outcome: Outcome::Conflict,
-            }));
+            let detail = format!(
+                "another person's record holds this NHS number: {}; merge the two instead",
+                holder.id
+            );
+            return Err(Refusal::duplicate(holder.id, detail).into());
         }
         if details != record.details {
             let previous = record.version;
             record.details = details;
             record.touch(clock::now());
             if !people::save(conn, &record, previous)? {
-                return Ok(Err(Refusal::conflict(ApiError::PreconditionFailed)));
+                return Err(Refusal::stale().into());
             }
         }
-        Ok(Ok(record))
+        Ok(record)
     })
     .await?;
     Ok(HttpResponse::Ok()
         .insert_header(wire::etag(record.version))
         .json(PersonRecordView::new(&record, None)))
-}
-
-/// Refuses a change to a record merged into `survivor`.
-pub(super) fn merged(survivor: Uuid) -> Refusal {
-    Refusal::conflict(ApiError::StateConflict {
-        code: "person_merged",
-        detail: format!("this record was merged into /v1/people/{survivor}: change that one"),
-    })
 }

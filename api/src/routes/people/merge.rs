@@ -7,10 +7,9 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 use validator::Validate;
 
-use super::edit::merged;
-use super::{PersonRecordView, current};
+use super::{PersonRecordView, changeable, current};
 use crate::access::{Allowed, AllowedJson, DismissDuplicate, MergePeople};
-use crate::audit::{Outcome, Refusal};
+use crate::audit::Refusal;
 use crate::error::{ApiError, FieldError};
 use crate::precondition::IfMatch;
 use crate::schema::{ChangeProblems, ChangeWithoutBodyProblems};
@@ -63,41 +62,29 @@ pub async fn merge_people(
         )]));
     }
     let (record, referrals) = change::change(&state, actor, id, move |conn, actor| {
-        let mut survivor = match current(conn, id)? {
-            None => return Ok(Err(Refusal::not_found())),
-            Some(Err(elsewhere)) => return Ok(Err(merged(elsewhere))),
-            Some(Ok(record)) => record,
-        };
-        if let Err(stale) = expected.check(survivor.version) {
-            return Ok(Err(Refusal::conflict(stale)));
-        }
+        let mut survivor = changeable(conn, id, &expected)?;
         let mut duplicate = match current(conn, duplicate_id)? {
             Some(Ok(record)) => record,
             Some(Err(_)) => {
-                return Ok(Err(Refusal::conflict(ApiError::StateConflict {
+                return Err(Refusal::conflict(ApiError::StateConflict {
                     code: "person_merged",
                     detail: "the duplicate was already merged".into(),
-                })));
+                })
+                .into());
             }
             None => {
-                return Ok(Err(Refusal {
-                    error: ApiError::Validation(vec![FieldError::at(
-                        "/duplicate_id",
-                        "unknown_person",
-                        "names no person's record",
-                    )]),
-                    about: None,
-                    outcome: Outcome::Rejected,
-                }));
+                let message = "names no person's record";
+                return Err(Refusal::invalid("/duplicate_id", "unknown_person", message).into());
             }
         };
         if let (Some(a), Some(b)) = (&survivor.details.nhs_number, &duplicate.details.nhs_number)
             && a != b
         {
-            return Ok(Err(Refusal::conflict(ApiError::StateConflict {
+            return Err(Refusal::conflict(ApiError::StateConflict {
                 code: "different_nhs_numbers",
                 detail: "the two records have different NHS numbers: they are two people".into(),
-            })));
+            })
+            .into());
         }
         let at = clock::now();
         let (survivor_version, duplicate_version) = (survivor.version, duplicate.version);
@@ -111,13 +98,13 @@ pub async fn merge_people(
         if !people::save(conn, &survivor, survivor_version)?
             || !people::save(conn, &duplicate, duplicate_version)?
         {
-            return Ok(Err(Refusal::conflict(ApiError::PreconditionFailed)));
+            return Err(Refusal::stale().into());
         }
         people::merge(conn, survivor.id, duplicate.id, &actor.caller.sub, at)?;
         let survivor = people::get(conn, survivor.id)?
             .ok_or_else(|| ApiError::Internal("merged record vanished".into()))?;
         let referrals = linkwell_persistence::referrals::for_person(conn, survivor.id)?;
-        Ok(Ok((survivor, referrals)))
+        Ok((survivor, referrals))
     })
     .await?;
     Ok(HttpResponse::Ok()
@@ -149,27 +136,21 @@ pub async fn dismiss_duplicate(
     let expected = if_match.versions()?;
     let id = id.into_inner();
     let record = change::change(&state, allowed.actor, id, move |conn, _| {
-        let mut record = match current(conn, id)? {
-            None => return Ok(Err(Refusal::not_found())),
-            Some(Err(survivor)) => return Ok(Err(merged(survivor))),
-            Some(Ok(record)) => record,
-        };
-        if let Err(stale) = expected.check(record.version) {
-            return Ok(Err(Refusal::conflict(stale)));
-        }
+        let mut record = changeable(conn, id, &expected)?;
         if record.possible_duplicate_of.is_none() {
-            return Ok(Err(Refusal::conflict(ApiError::StateConflict {
+            return Err(Refusal::conflict(ApiError::StateConflict {
                 code: "not_flagged",
                 detail: "this record is not flagged as a possible duplicate".into(),
-            })));
+            })
+            .into());
         }
         let previous = record.version;
         record.possible_duplicate_of = None;
         record.touch(clock::now());
         if !people::save(conn, &record, previous)? {
-            return Ok(Err(Refusal::conflict(ApiError::PreconditionFailed)));
+            return Err(Refusal::stale().into());
         }
-        Ok(Ok(record))
+        Ok(record)
     })
     .await?;
     Ok(HttpResponse::Ok()

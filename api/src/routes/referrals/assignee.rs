@@ -12,8 +12,8 @@ use validator::Validate;
 
 use super::ReferralView;
 use crate::access::{Allowed, AllowedJson, AssignReferral, UnassignReferral};
-use crate::audit::{Actor, Outcome, Refusal};
-use crate::error::{ApiError, FieldError};
+use crate::audit::{Actor, Refusal, Stop};
+use crate::error::ApiError;
 use crate::precondition::{IfMatch, Versions};
 use crate::schema::{ChangeProblems, ChangeWithoutBodyProblems};
 use crate::state::AppState;
@@ -92,24 +92,18 @@ async fn reassign(
 ) -> Result<HttpResponse, ApiError> {
     let caller = actor.caller.clone();
     let referral = change::change(state, actor, id, move |conn, _| {
-        let Some(mut referral) = referrals::get(conn, id, Visibility::All)? else {
-            return Ok(Err(Refusal::not_found()));
-        };
-        if let Err(stale) = expected.check(referral.version) {
-            return Ok(Err(Refusal::conflict(stale)));
-        }
-        if let Err(refusal) = may_reassign(conn, &referral, to)? {
-            return Ok(Err(refusal));
-        }
+        let mut referral =
+            expected.current(referrals::get(conn, id, Visibility::All)?, |r| r.version)?;
+        may_reassign(conn, &referral, to)?;
         if referral.assignee_id != to {
             let previous = referral.version;
             referral.assignee_id = to;
             referral.touch(clock::now());
             if !referrals::save(conn, &referral, previous)? {
-                return Ok(Err(Refusal::conflict(ApiError::PreconditionFailed)));
+                return Err(Refusal::stale().into());
             }
         }
-        Ok(Ok(referral))
+        Ok(referral)
     })
     .await?;
     Ok(HttpResponse::Ok()
@@ -123,36 +117,35 @@ fn may_reassign(
     conn: &mut DbConnection,
     referral: &Referral,
     to: Option<Uuid>,
-) -> Result<Result<(), Refusal>, ApiError> {
+) -> Result<(), Stop> {
     if referral.status.is_final() {
-        return Ok(Err(Refusal::conflict(ApiError::StateConflict {
+        return Err(Refusal::conflict(ApiError::StateConflict {
             code: "referral_final",
             detail: format!(
                 "the referral is `{}`, which is final: its assignment no longer changes",
                 referral.status
             ),
-        })));
+        })
+        .into());
     }
     let Some(user_id) = to else {
         if referral.status == ReferralStatus::Active && referral.assignee_id.is_some() {
-            return Ok(Err(Refusal::conflict(ApiError::StateConflict {
+            return Err(Refusal::conflict(ApiError::StateConflict {
                 code: "assignee_required",
                 detail: "an active referral needs an assignee: assign someone else, or put it on hold or close it first".into(),
-            })));
+            })
+            .into());
         }
-        return Ok(Ok(()));
+        return Ok(());
     };
     let holds = users::get(conn, user_id)?.is_some_and(|u| u.can_hold_caseload());
     if !holds {
-        return Ok(Err(Refusal {
-            error: ApiError::Validation(vec![FieldError::at(
-                "/user_id",
-                "not_an_active_coordinator",
-                "must be the id of an active coordinator",
-            )]),
-            about: None,
-            outcome: Outcome::Rejected,
-        }));
+        return Err(Refusal::invalid(
+            "/user_id",
+            "not_an_active_coordinator",
+            "must be the id of an active coordinator",
+        )
+        .into());
     }
-    Ok(Ok(()))
+    Ok(())
 }

@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 use super::{ReferralInput, ReferralView, referring_org};
 use crate::access::{AllowedJson, CreateReferral};
-use crate::audit::{Actor, Outcome, Refusal};
+use crate::audit::{Actor, Refusal};
 use crate::clock;
 use crate::create::{self, Made};
 use crate::error::ApiError;
@@ -57,15 +57,15 @@ pub async fn create_referral(
     );
     create::create(&state, actor, key, &body.raw, move |conn, actor| {
         if let Some(refusal) = duplicate_reference(conn, &referral)? {
-            return Ok(Err(refusal));
+            return Err(refusal.into());
         }
         let referral = receive(conn, actor, &referral)?;
-        Ok(Ok(Made::new(
+        Ok(Made::new(
             referral.id,
             Some(format!("/v1/referrals/{}", referral.id)),
             Some(referral.version),
             &ReferralView::for_caller(&referral, &actor.caller),
-        )?))
+        )?)
     })
     .await
 }
@@ -79,16 +79,16 @@ fn duplicate_reference(
     else {
         return Ok(None);
     };
-    Ok(referrals::find_by_external_reference(conn, org, reference)?.map(|existing| Refusal {
-        error: ApiError::Duplicate {
-            detail: format!(
-                "your organisation already sent a referral with this external_reference: {existing}"
-            ),
-            existing_id: existing.to_string(),
-        },
-        about: Some(existing),
-        outcome: Outcome::Conflict,
-    }))
+    Ok(
+        referrals::find_by_external_reference(conn, org, reference)?.map(|existing| {
+            Refusal::duplicate(
+                existing,
+                format!(
+                    "your organisation already sent a referral with this external_reference: {existing}"
+                ),
+            )
+        }),
+    )
 }
 
 /// Stores a referral as received, in the caller's transaction: files its person, gives it a
@@ -100,7 +100,7 @@ pub(crate) fn receive(
 ) -> Result<Referral, ApiError> {
     let mut referral = referral.clone();
     (referral.person_id, referral.possible_duplicate_of) = file_person(conn, &referral)?;
-    referral.reference = fresh_reference(conn)?;
+    referral.reference = fresh_reference();
     referrals::insert(conn, &referral, &actor.caller.sub)?;
     referral_history::record(
         conn,
@@ -119,18 +119,11 @@ pub(crate) fn receive(
     Ok(referral)
 }
 
-/// A short reference no referral has yet. With 31^6 (about 887 million) to choose from a
-/// clash is rare; a concurrent clash fails the unique index and the transaction is retried.
-fn fresh_reference(conn: &mut DbConnection) -> Result<String, ApiError> {
-    for _ in 0..8 {
-        let reference = self_referral::reference(rand::random());
-        if !referrals::reference_taken(conn, &reference)? {
-            return Ok(reference);
-        }
-    }
-    Err(ApiError::Internal(
-        "no free referral reference after 8 tries".into(),
-    ))
+/// A short reference for a new referral. With 31^6 (about 887 million) to choose from, a
+/// clash is rare; it fails the unique index, and the create's transaction is retried with a
+/// fresh one (see `db::transaction`).
+fn fresh_reference() -> String {
+    self_referral::reference(rand::random())
 }
 
 /// Finds or files the referral's person. The record already holding its NHS number is reused

@@ -11,7 +11,7 @@ use validator::{Validate, ValidationErrors};
 
 use super::ReferralView;
 use crate::access::{AllowedJson, UpdateReferral};
-use crate::audit::{Outcome, Refusal};
+use crate::audit::Refusal;
 use crate::error::{ApiError, FieldError};
 use crate::extract::nullable;
 use crate::fields::{self, Field};
@@ -140,12 +140,8 @@ pub async fn update_referral(
     let caller = actor.caller.clone();
     let id = id.into_inner();
     let referral = change::change(&state, actor, id, move |conn, _| {
-        let Some(mut referral) = referrals::get(conn, id, Visibility::All)? else {
-            return Ok(Err(Refusal::not_found()));
-        };
-        if let Err(stale) = expected.check(referral.version) {
-            return Ok(Err(Refusal::conflict(stale)));
-        }
+        let mut referral =
+            expected.current(referrals::get(conn, id, Visibility::All)?, |r| r.version)?;
         let before = referral.clone();
         if let Some(summary) = &changes.summary {
             referral.summary.clone_from(summary);
@@ -153,26 +149,18 @@ pub async fn update_referral(
         if let Some(reasons) = &changes.reasons {
             referral.reasons = reasons.clone();
         }
-        if let Some(at) = changes.first_contact_at
-            && let Err(e) = referral.set_first_contact(at, clock::now())
-        {
-            return Ok(Err(Refusal {
-                error: ApiError::Validation(vec![FieldError::at(
-                    "/first_contact_at",
-                    e.code,
-                    e.message,
-                )]),
-                about: None,
-                outcome: Outcome::Rejected,
-            }));
+        if let Some(at) = changes.first_contact_at {
+            referral
+                .set_first_contact(at, clock::now())
+                .map_err(|e| Refusal::invalid("/first_contact_at", e.code, e.message))?;
         }
         if referral != before {
             referral.touch(clock::now());
             if !referrals::save(conn, &referral, before.version)? {
-                return Ok(Err(Refusal::conflict(ApiError::PreconditionFailed)));
+                return Err(Refusal::stale().into());
             }
         }
-        Ok(Ok(referral))
+        Ok(referral)
     })
     .await?;
     Ok(HttpResponse::Ok()

@@ -108,22 +108,17 @@ pub async fn transition_referral(
     let visibility = visibility(&actor.caller)?;
     let id = id.into_inner();
     let referral = change::change(&state, actor, id, move |conn, actor| {
-        let Some(mut referral) = referrals::get(conn, id, visibility)? else {
-            return Ok(Err(Refusal::not_found()));
-        };
-        if let Err(stale) = expected.check(referral.version) {
-            return Ok(Err(Refusal::conflict(stale)));
-        }
+        let mut referral =
+            expected.current(referrals::get(conn, id, visibility)?, |r| r.version)?;
         let from = referral.status;
         let assigned = referral.assignee_id.is_some();
-        if let Err(refused) = from.check_move(mv.to, actor.caller.role, assigned) {
-            return Ok(Err(refusal(refused, mv.to)));
-        }
+        from.check_move(mv.to, actor.caller.role, assigned)
+            .map_err(|refused| refusal(refused, mv.to))?;
         let previous = referral.version;
         let at = clock::now();
         referral.apply(mv.clone(), at);
         if !referrals::save(conn, &referral, previous)? {
-            return Ok(Err(Refusal::conflict(ApiError::PreconditionFailed)));
+            return Err(Refusal::stale().into());
         }
         referral_history::record(
             conn,
@@ -139,7 +134,7 @@ pub async fn transition_referral(
                 at,
             },
         )?;
-        Ok(Ok(referral))
+        Ok(referral)
     })
     .await?;
     Ok(HttpResponse::Ok()
