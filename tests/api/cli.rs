@@ -215,3 +215,50 @@ fn the_openapi_command_prints_the_published_contract() {
         "`linkwell openapi` differs from openapi.yaml: run `make openapi`"
     );
 }
+
+/// `linkwell token --user ID` acts as a registered user: role and organisation from their
+/// record, the user id as subject; a deactivated user gets no token.
+#[tokio::test]
+async fn a_token_for_a_registered_user_carries_their_record() {
+    let app = crate::support::TestApp::spawn().await;
+    let org = app.organisation("Advice", "partner").await;
+    let (user, _) = app.user(Role::Partner, Some(org)).await;
+    let url = match &app.database {
+        linkwell_persistence::DatabaseUrl::Sqlite(path) => format!("sqlite://{}", path.display()),
+        linkwell_persistence::DatabaseUrl::Postgres(url) => url.clone(),
+    };
+    let mint = |user: &str| {
+        linkwell()
+            .env(
+                "LINKWELL_JWT_SECRET",
+                std::str::from_utf8(crate::support::SECRET).unwrap(),
+            )
+            .args(["token", "--user", user, "--database-url", &url])
+            .output()
+            .unwrap()
+    };
+    let output = mint(&user.to_string());
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let token = String::from_utf8(output.stdout).unwrap();
+    let caller = app.keys.verify(token.trim()).unwrap();
+    assert_eq!(caller.sub, user.to_string());
+    assert_eq!(caller.role, Role::Partner);
+    assert_eq!(caller.org, Some(org));
+
+    let unknown = mint(&uuid::Uuid::new_v4().to_string());
+    assert!(!unknown.status.success());
+    app.call(
+        reqwest::Method::POST,
+        &format!("/v1/users/{user}/deactivate"),
+        Some(&app.admin()),
+        None,
+    )
+    .await;
+    let refused = mint(&user.to_string());
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("deactivated"));
+}
