@@ -20,6 +20,14 @@ pub fn optional_timestamp<S: Serializer>(
     }
 }
 
+/// `200 OK` with a resource and its version as the `ETag`: the answer to every read by id and
+/// every change.
+pub fn current(version: i64, view: &impl serde::Serialize) -> actix_web::HttpResponse {
+    actix_web::HttpResponse::Ok()
+        .insert_header(etag(version))
+        .json(view)
+}
+
 /// The `ETag` header for a resource's version: `"3"`.
 pub fn etag(version: i64) -> (HeaderName, String) {
     (header::ETAG, format!("\"{version}\""))

@@ -156,9 +156,7 @@ pub async fn get_organisation(
     let org = db::run(&state, move |conn| Ok(organisations::get(conn, id)?))
         .await?
         .ok_or(ApiError::NotFound)?;
-    Ok(HttpResponse::Ok()
-        .insert_header(wire::etag(org.version))
-        .json(OrganisationView::from(&org)))
+    Ok(wire::current(org.version, &OrganisationView::from(&org)))
 }
 
 /// Filters and paging for the organisation list.

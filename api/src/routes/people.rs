@@ -189,9 +189,10 @@ pub async fn get_person(
     })
     .await?;
     match found.ok_or(ApiError::NotFound)? {
-        Ok((record, referrals)) => Ok(HttpResponse::Ok()
-            .insert_header(wire::etag(record.version))
-            .json(PersonRecordView::new(&record, Some(&referrals)))),
+        Ok((record, referrals)) => Ok(wire::current(
+            record.version,
+            &PersonRecordView::new(&record, Some(&referrals)),
+        )),
         Err(survivor) => Ok(HttpResponse::PermanentRedirect()
             .insert_header((header::LOCATION, format!("/v1/people/{survivor}")))
             .finish()),

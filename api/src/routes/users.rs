@@ -187,9 +187,7 @@ pub async fn get_user(
     let user = db::run(&state, move |conn| Ok(users::get(conn, id)?))
         .await?
         .ok_or(ApiError::NotFound)?;
-    Ok(HttpResponse::Ok()
-        .insert_header(wire::etag(user.version))
-        .json(UserView::from(&user)))
+    Ok(wire::current(user.version, &UserView::from(&user)))
 }
 
 /// Filters and paging for the user list.
@@ -321,7 +319,5 @@ async fn set_active(
     })
     .await?;
     state.revoked.set(user.id, !user.active);
-    Ok(HttpResponse::Ok()
-        .insert_header(wire::etag(user.version))
-        .json(UserView::from(&user)))
+    Ok(wire::current(user.version, &UserView::from(&user)))
 }

@@ -220,7 +220,8 @@ pub async fn update_person(
         Ok(record)
     })
     .await?;
-    Ok(HttpResponse::Ok()
-        .insert_header(wire::etag(record.version))
-        .json(PersonRecordView::new(&record, None)))
+    Ok(wire::current(
+        record.version,
+        &PersonRecordView::new(&record, None),
+    ))
 }

@@ -107,9 +107,10 @@ pub async fn merge_people(
         Ok((survivor, referrals))
     })
     .await?;
-    Ok(HttpResponse::Ok()
-        .insert_header(wire::etag(record.version))
-        .json(PersonRecordView::new(&record, Some(&referrals))))
+    Ok(wire::current(
+        record.version,
+        &PersonRecordView::new(&record, Some(&referrals)),
+    ))
 }
 
 /// Say a flagged record is not a duplicate.
@@ -153,7 +154,8 @@ pub async fn dismiss_duplicate(
         Ok(record)
     })
     .await?;
-    Ok(HttpResponse::Ok()
-        .insert_header(wire::etag(record.version))
-        .json(PersonRecordView::new(&record, None)))
+    Ok(wire::current(
+        record.version,
+        &PersonRecordView::new(&record, None),
+    ))
 }

@@ -106,9 +106,10 @@ async fn reassign(
         Ok(referral)
     })
     .await?;
-    Ok(HttpResponse::Ok()
-        .insert_header(wire::etag(referral.version))
-        .json(ReferralView::for_caller(&referral, &caller)))
+    Ok(wire::current(
+        referral.version,
+        &ReferralView::for_caller(&referral, &caller),
+    ))
 }
 
 /// A final referral keeps its caseload as it ended; an active one always has an assignee; only

@@ -163,7 +163,8 @@ pub async fn update_referral(
         Ok(referral)
     })
     .await?;
-    Ok(HttpResponse::Ok()
-        .insert_header(wire::etag(referral.version))
-        .json(ReferralView::for_caller(&referral, &caller)))
+    Ok(wire::current(
+        referral.version,
+        &ReferralView::for_caller(&referral, &caller),
+    ))
 }

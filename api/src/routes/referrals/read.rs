@@ -18,7 +18,7 @@ use crate::error::{ApiError, query_code};
 use crate::pagination;
 use crate::schema::{ListProblems, ReadProblems};
 use crate::state::AppState;
-use crate::{db, schema};
+use crate::{db, schema, wire};
 
 /// Read one referral.
 ///
@@ -57,9 +57,10 @@ pub async fn get_referral(
     })
     .await?;
     let referral = found.ok_or(ApiError::NotFound)?;
-    Ok(HttpResponse::Ok()
-        .insert_header(crate::wire::etag(referral.version))
-        .json(ReferralView::for_caller(&referral, &caller)))
+    Ok(wire::current(
+        referral.version,
+        &ReferralView::for_caller(&referral, &caller),
+    ))
 }
 
 /// Filters and paging for the referral list.

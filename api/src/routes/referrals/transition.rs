@@ -137,9 +137,10 @@ pub async fn transition_referral(
         Ok(referral)
     })
     .await?;
-    Ok(HttpResponse::Ok()
-        .insert_header(wire::etag(referral.version))
-        .json(ReferralView::for_caller(&referral, &caller)))
+    Ok(wire::current(
+        referral.version,
+        &ReferralView::for_caller(&referral, &caller),
+    ))
 }
 
 fn refusal(refused: Refused, to: linkwell_domain::ReferralStatus) -> Refusal {
