@@ -109,6 +109,14 @@ operations! {
     AssignReferral = "assign_referral", [Coordinator, Admin], referral.assign, audited;
     /// Take a referral off a link worker's caseload.
     UnassignReferral = "unassign_referral", [Coordinator, Admin], referral.unassign, audited;
+    /// Record a session with the person.
+    CreateSession = "create_session", [Coordinator, Admin], session.create, audited;
+    /// List a referral's sessions.
+    ListReferralSessions = "list_referral_sessions", [Coordinator, Admin], session.list, audited;
+    /// Read one session.
+    GetSession = "get_session", [Coordinator, Admin], session.read, audited;
+    /// Correct a session or record how it went.
+    UpdateSession = "update_session", [Coordinator, Admin], session.update, audited;
     /// Read a referral's changes of status.
     GetReferralHistory = "get_referral_history", [Coordinator, Admin], referral.history, audited;
 }

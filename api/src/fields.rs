@@ -10,7 +10,9 @@
 use std::borrow::Cow;
 
 use linkwell_domain::text::TextRule;
-use linkwell_domain::{Invalid, lifecycle, organisation, person, referral, self_referral, user};
+use linkwell_domain::{
+    Invalid, lifecycle, organisation, person, referral, self_referral, session, user,
+};
 use serde::{Deserialize, Serialize};
 use utoipa::openapi::RefOr;
 use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, Schema, SchemaFormat, Type};
@@ -86,6 +88,18 @@ fields! {
     /// How the introducer knows the person (e.g. neighbour, daughter): one line.
     Relationship -> String =
         |v| self_referral::RELATIONSHIP.parse(v), text(self_referral::RELATIONSHIP);
+    /// The link worker's notes on a session: non-clinical; lines allowed.
+    SessionNotes -> String = |v| session::NOTES.parse(v), text(session::NOTES);
+    /// A date and time, RFC 3339 (`2026-03-18T09:30:00Z`); kept in UTC to the microsecond.
+    Timestamp -> chrono::DateTime<chrono::Utc> = |v| {
+        chrono::DateTime::parse_from_rfc3339(v)
+            .map(|t| chrono::SubsecRound::trunc_subsecs(t.with_timezone(&chrono::Utc), 6))
+            .map_err(|_| Invalid::new("date_time_format", "must be an RFC 3339 date and time"))
+    },
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .format(Some(SchemaFormat::KnownFormat(KnownFormat::DateTime)))
+            .pattern(Some(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?([Zz]|[+-][0-9]{2}:[0-9]{2})$"));
     /// An organisation's name: one line.
     OrganisationName -> String = |v| organisation::NAME.parse(v), text(organisation::NAME);
     /// Ten digits with a valid Modulus 11 check digit; may be grouped 3-3-4 by spaces or

@@ -5,6 +5,7 @@ pub mod organisations;
 pub mod people;
 pub mod referrals;
 pub mod self_referrals;
+pub mod sessions;
 pub mod users;
 
 use utoipa_actix_web::scope;
@@ -35,6 +36,10 @@ pub fn configure(cfg: &mut ServiceConfig) {
             .service(referrals::transition_referral)
             .service(referrals::assign_referral)
             .service(referrals::unassign_referral)
-            .service(referrals::get_referral_history),
+            .service(referrals::get_referral_history)
+            .service(sessions::create_session)
+            .service(sessions::list_referral_sessions)
+            .service(sessions::get_session)
+            .service(sessions::update_session),
     );
 }

@@ -42,6 +42,18 @@ pub fn role(value: &str) -> Result<(), ValidationError> {
     code::<linkwell_domain::Role>(value)
 }
 
+pub fn session_kind(value: &str) -> Result<(), ValidationError> {
+    code::<linkwell_domain::SessionKind>(value)
+}
+
+pub fn session_mode(value: &str) -> Result<(), ValidationError> {
+    code::<linkwell_domain::SessionMode>(value)
+}
+
+pub fn session_status(value: &str) -> Result<(), ValidationError> {
+    code::<linkwell_domain::SessionStatus>(value)
+}
+
 pub fn source(value: &str) -> Result<(), ValidationError> {
     code::<linkwell_domain::ReferralSource>(value)
 }

@@ -49,6 +49,12 @@ code_schema! {
         "How the person would like to be contacted.";
     OrganisationKind => linkwell_domain::OrganisationKind,
         "What kind of organisation this is.";
+    SessionKind => linkwell_domain::SessionKind,
+        "What kind of contact a session was.";
+    SessionMode => linkwell_domain::SessionMode,
+        "How a session took place.";
+    SessionStatus => linkwell_domain::SessionStatus,
+        "Whether a session happened.";
     ClosureReason => linkwell_domain::ClosureReason,
         "Why a referral was closed.";
     Role => linkwell_domain::Role,
@@ -62,6 +68,20 @@ pub fn must_be_true() -> ObjectBuilder {
         .enum_values(Some([true]))
         .description(Some(
             "Must be `true`: the person agreed to their details being shared with the service.",
+        ))
+}
+
+/// `duration_minutes`: whole minutes, 1 to the domain's maximum, or `null`.
+pub fn duration() -> ObjectBuilder {
+    ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::SchemaType::from_iter([
+            Type::Integer,
+            Type::Null,
+        ]))
+        .minimum(Some(1))
+        .maximum(Some(linkwell_domain::session::MAX_DURATION_MINUTES))
+        .description(Some(
+            "Whole minutes; required once the session is attended.",
         ))
 }
 
@@ -155,6 +175,8 @@ macro_rules! problem_set {
 problem_set! {
     /// A create with a JSON body.
     CreateProblems = [400, 401, 403, 409, 413, 415, 422, 503], body: true;
+    /// A create under a parent resource that may not exist.
+    CreateUnderProblems = [400, 401, 403, 404, 409, 413, 415, 422, 503], body: true;
     /// A create open to anyone, rate limited.
     PublicCreateProblems = [400, 409, 413, 415, 422, 429, 503], body: true;
     /// A change to an existing resource, with a JSON body and `If-Match`.

@@ -14,6 +14,7 @@ pub mod postcode;
 pub mod referral;
 pub mod role;
 pub mod self_referral;
+pub mod session;
 pub mod text;
 pub mod user;
 
@@ -28,4 +29,5 @@ pub use person::{
 pub use postcode::Postcode;
 pub use referral::{NewReferral, Reason, Reasons, Referral, ReferralSource, ReferralStatus};
 pub use role::Role;
+pub use session::{Session, SessionKind, SessionMode, SessionStatus};
 pub use user::{NewUser, User};

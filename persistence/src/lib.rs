@@ -18,6 +18,7 @@ pub mod people;
 pub mod referral_history;
 pub mod referrals;
 mod schema;
+pub mod sessions;
 pub mod users;
 
 pub use connection::{

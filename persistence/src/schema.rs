@@ -130,7 +130,25 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    sessions (id) {
+        id -> Text,
+        referral_id -> Text,
+        kind -> Text,
+        mode -> Text,
+        scheduled_at -> Timestamp,
+        status -> Text,
+        duration_minutes -> Nullable<Integer>,
+        notes -> Nullable<Text>,
+        created_by -> Text,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        version -> BigInt,
+    }
+}
+
 diesel::joinable!(referrals -> people (person_id));
+diesel::joinable!(sessions -> referrals (referral_id));
 diesel::joinable!(referral_reasons -> referrals (referral_id));
 diesel::joinable!(referral_status_changes -> referrals (referral_id));
 
@@ -141,6 +159,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     referrals,
     referral_reasons,
     referral_status_changes,
+    sessions,
     users,
     idempotency_keys,
     audit_events,

@@ -18,5 +18,6 @@ mod organisations;
 mod people;
 mod referrals;
 mod self_referrals;
+mod sessions;
 mod support;
 mod users;

@@ -1,0 +1,316 @@
+//! Sessions: the link worker's contacts with the person under a referral. Staff only. The
+//! first attended session records the referral's first contact.
+
+mod edit;
+
+use actix_web::{HttpResponse, get, post, web};
+use chrono::{DateTime, Utc};
+use linkwell_domain::session::{self, Session};
+use linkwell_domain::{Invalid, Referral, SessionStatus};
+use linkwell_persistence::referrals::{self, Visibility};
+use linkwell_persistence::{DbConnection, Keyset, sessions};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use uuid::Uuid;
+use validator::Validate;
+
+pub use edit::update_session;
+
+use crate::access::{Allowed, AllowedJson, CreateSession, GetSession, ListReferralSessions};
+use crate::audit::{Outcome, Refusal, Stop};
+use crate::create::{self, Made};
+use crate::error::{ApiError, FieldError, at, at_optional};
+use crate::fields::{self, Field};
+use crate::idempotency::IdempotencyKey;
+use crate::pagination::{self, PageQuery};
+use crate::schema::{CreateUnderProblems, ReadProblems};
+use crate::state::AppState;
+use crate::{clock, db, rules, schema, wire};
+
+/// A session to record.
+#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(as = NewSession)]
+pub struct SessionInput {
+    #[validate(custom(function = "rules::session_kind"))]
+    #[schema(value_type = schema::SessionKind)]
+    pub kind: String,
+    #[validate(custom(function = "rules::session_mode"))]
+    #[schema(value_type = schema::SessionMode)]
+    pub mode: String,
+    /// When it is, or was.
+    #[validate(custom(function = "rules::field"))]
+    pub scheduled_at: fields::Timestamp,
+    /// `scheduled` when left out.
+    #[validate(custom(function = "rules::session_status"))]
+    #[schema(value_type = Option<schema::SessionStatus>)]
+    pub status: Option<String>,
+    #[schema(schema_with = schema::duration)]
+    pub duration_minutes: Option<i64>,
+    #[validate(custom(function = "rules::field"))]
+    pub notes: Option<fields::SessionNotes>,
+}
+
+/// A session.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Session)]
+pub struct SessionView {
+    pub id: Uuid,
+    pub referral_id: Uuid,
+    #[schema(value_type = schema::SessionKind)]
+    pub kind: &'static str,
+    #[schema(value_type = schema::SessionMode)]
+    pub mode: &'static str,
+    #[serde(serialize_with = "wire::timestamp")]
+    #[schema(value_type = String, format = DateTime)]
+    pub scheduled_at: DateTime<Utc>,
+    #[schema(value_type = schema::SessionStatus)]
+    pub status: &'static str,
+    #[schema(required = true)]
+    pub duration_minutes: Option<u32>,
+    #[schema(required = true)]
+    pub notes: Option<String>,
+    /// Who recorded it: the subject of their token.
+    pub created_by: String,
+    #[serde(serialize_with = "wire::timestamp")]
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: DateTime<Utc>,
+    #[serde(serialize_with = "wire::timestamp")]
+    #[schema(value_type = String, format = DateTime)]
+    pub updated_at: DateTime<Utc>,
+    /// Grows by one with every change; also the `ETag`.
+    pub version: i64,
+}
+
+impl From<&Session> for SessionView {
+    fn from(s: &Session) -> Self {
+        Self {
+            id: s.id,
+            referral_id: s.referral_id,
+            kind: s.kind.as_str(),
+            mode: s.mode.as_str(),
+            scheduled_at: s.scheduled_at,
+            status: s.status.as_str(),
+            duration_minutes: s.duration_minutes,
+            notes: s.notes.clone(),
+            created_by: s.created_by.clone(),
+            created_at: s.created_at,
+            updated_at: s.updated_at,
+            version: s.version,
+        }
+    }
+}
+
+/// A page of sessions.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SessionPage {
+    pub items: Vec<SessionView>,
+    /// Pass as `cursor` for the next page; `null` on the last.
+    #[schema(required = true)]
+    pub next_cursor: Option<String>,
+}
+
+/// Every rule a session breaks, as a 422 naming each member.
+pub(crate) fn broken(rules: Vec<(&'static str, Invalid)>) -> Refusal {
+    Refusal {
+        error: ApiError::Validation(
+            rules
+                .into_iter()
+                .map(|(member, e)| FieldError::at(format!("/{member}"), e.code, e.message))
+                .collect(),
+        ),
+        about: None,
+        outcome: Outcome::Rejected,
+    }
+}
+
+/// The referral a session is recorded under: there, and engaged (accepted, active, on hold).
+fn open_referral(conn: &mut DbConnection, id: Uuid) -> Result<Referral, Stop> {
+    let referral = referrals::get(conn, id, Visibility::All)?.ok_or_else(Refusal::not_found)?;
+    if !session::may_add_to(referral.status) {
+        return Err(Refusal::conflict(ApiError::StateConflict {
+            code: "referral_not_open",
+            detail: format!(
+                "the referral is `{}`: sessions are recorded while it is accepted, active or on hold",
+                referral.status
+            ),
+        })
+        .into());
+    }
+    Ok(referral)
+}
+
+/// The first attended session is the referral's first contact, if none is recorded yet.
+pub(crate) fn record_contact(
+    conn: &mut DbConnection,
+    mut referral: Referral,
+    session: &Session,
+) -> Result<(), Stop> {
+    let (Some(at), None) = (session.contact_at(), referral.first_contact_at) else {
+        return Ok(());
+    };
+    let previous = referral.version;
+    referral.first_contact_at = Some(at);
+    referral.touch(clock::now());
+    if !referrals::save(conn, &referral, previous)? {
+        // The referral changed since it was read in this transaction: retry it whole.
+        return Err(ApiError::Conflict("the referral changed meanwhile; try again".into()).into());
+    }
+    Ok(())
+}
+
+/// Record a session.
+///
+/// Only while the referral is accepted, active or on hold (409 `referral_not_open`). An
+/// attended session needs `duration_minutes` and cannot be in the future; none can be before
+/// the referral was received (422). The first attended session sets the referral's
+/// `first_contact_at` when it has none.
+#[utoipa::path(
+    operation_id = "create_session",
+    tag = "sessions",
+    params(("id" = Uuid, Path, description = "The referral's id"), IdempotencyKey),
+    request_body = SessionInput,
+    responses(
+        (status = 201, description = "Session recorded", body = SessionView,
+            headers(
+                ("Location" = String, description = "The new session's URL"),
+                ("ETag" = String, description = "The session's version"),
+                ("Idempotent-Replayed" = String, description = "`true` when this repeats the stored response to an earlier request with the same Idempotency-Key"),
+            )),
+        CreateUnderProblems,
+    ),
+    security(("bearer" = [])),
+)]
+#[post("/referrals/{id}/sessions")]
+pub async fn create_session(
+    request: AllowedJson<CreateSession, SessionInput>,
+    state: web::Data<AppState>,
+    id: web::Path<Uuid>,
+    key: IdempotencyKey,
+) -> Result<HttpResponse, ApiError> {
+    let AllowedJson { actor, body, .. } = request;
+    let input = body.value;
+    let referral_id = id.into_inner();
+    let now = clock::now();
+    let status: SessionStatus = match input.status.as_deref() {
+        Some(code) => at("/status", code.parse().map_err(Invalid::from))?,
+        None => SessionStatus::Scheduled,
+    };
+    let new = Session {
+        id: Uuid::now_v7(),
+        referral_id,
+        kind: at("/kind", input.kind.parse().map_err(Invalid::from))?,
+        mode: at("/mode", input.mode.parse().map_err(Invalid::from))?,
+        scheduled_at: at("/scheduled_at", input.scheduled_at.parse())?,
+        status,
+        duration_minutes: at(
+            "/duration_minutes",
+            input.duration_minutes.map(session::duration).transpose(),
+        )?,
+        notes: at_optional("/notes", input.notes.as_ref())?,
+        created_by: actor.caller.sub.clone(),
+        created_at: now,
+        updated_at: now,
+        version: 1,
+    };
+    create::create(&state, actor, key, &body.raw, move |conn, _| {
+        let referral = open_referral(conn, referral_id)?;
+        new.check(referral.received_at, clock::now())
+            .map_err(broken)?;
+        sessions::insert(conn, &new)?;
+        record_contact(conn, referral, &new)?;
+        let location = format!("/v1/sessions/{}", new.id);
+        Ok(Made::new(
+            new.id,
+            Some(location),
+            Some(new.version),
+            &SessionView::from(&new),
+        )?)
+    })
+    .await
+}
+
+/// List a referral's sessions, in the order they were recorded.
+#[utoipa::path(
+    operation_id = "list_referral_sessions",
+    tag = "sessions",
+    params(("id" = Uuid, Path, description = "The referral's id"), PageQuery),
+    responses(
+        (status = 200, description = "A page of sessions", body = SessionPage),
+        ReadProblems,
+    ),
+    security(("bearer" = [])),
+)]
+#[get("/referrals/{id}/sessions")]
+pub async fn list_referral_sessions(
+    allowed: Allowed<ListReferralSessions>,
+    state: web::Data<AppState>,
+    id: web::Path<Uuid>,
+    query: web::Query<PageQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let actor = allowed.actor;
+    let referral_id = id.into_inner();
+    let limit = pagination::limit(query.limit.as_deref())?;
+    let scope = format!("sessions|{referral_id}");
+    let after = state.cursors.after(query.cursor.as_deref(), &scope)?;
+    let page_size = usize::try_from(limit).unwrap_or(usize::MAX);
+    let rows = db::run(&state, move |conn| {
+        if referrals::get(conn, referral_id, Visibility::All)?.is_none() {
+            actor.record_alone(conn, Some(referral_id), Outcome::NotFound)?;
+            return Err(ApiError::NotFound);
+        }
+        let rows = sessions::for_referral(conn, referral_id, after, limit + 1)?;
+        actor.record_list(conn, rows.iter().take(page_size).map(|s| s.id).collect())?;
+        Ok(rows)
+    })
+    .await?;
+    let (rows, next_cursor) = pagination::finish(
+        rows,
+        limit,
+        |s| Keyset {
+            at: s.created_at,
+            id: s.id,
+        },
+        &state.cursors,
+        &scope,
+    );
+    Ok(HttpResponse::Ok().json(SessionPage {
+        items: rows.iter().map(SessionView::from).collect(),
+        next_cursor,
+    }))
+}
+
+/// Read one session.
+#[utoipa::path(
+    operation_id = "get_session",
+    tag = "sessions",
+    params(("id" = Uuid, Path, description = "The session's id")),
+    responses(
+        (status = 200, description = "The session", body = SessionView,
+            headers(("ETag" = String, description = "The session's version"))),
+        ReadProblems,
+    ),
+    security(("bearer" = [])),
+)]
+#[get("/sessions/{id}")]
+pub async fn get_session(
+    allowed: Allowed<GetSession>,
+    state: web::Data<AppState>,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    let actor = allowed.actor;
+    let id = id.into_inner();
+    let found = db::run(&state, move |conn| {
+        let found = sessions::get(conn, id)?;
+        let outcome = if found.is_some() {
+            Outcome::Success
+        } else {
+            Outcome::NotFound
+        };
+        actor.record_alone(conn, Some(id), outcome)?;
+        Ok(found)
+    })
+    .await?;
+    let session = found.ok_or(ApiError::NotFound)?;
+    Ok(wire::current(session.version, &SessionView::from(&session)))
+}
