@@ -332,6 +332,16 @@ impl ApiError {
         }
     }
 
+    /// A 422 for domain rules broken by top-level body members, each named by its member.
+    pub fn members(broken: Vec<(&'static str, Invalid)>) -> Self {
+        ApiError::Validation(
+            broken
+                .into_iter()
+                .map(|(member, e)| FieldError::at(format!("/{member}"), e.code, e.message))
+                .collect(),
+        )
+    }
+
     /// A 400 for a bad query parameter, header or cursor.
     pub fn bad_parameter(name: &str, code: &'static str, message: impl Into<String>) -> Self {
         let message = message.into();

@@ -194,6 +194,16 @@ pub fn find_by_external_reference(
     id.map(|id| convert::uuid("referral id", &id)).transpose()
 }
 
+/// Whether a referral exists, without loading it.
+pub fn exists(conn: &mut DbConnection, id: Uuid) -> StoreResult<bool> {
+    let found: Option<String> = referrals::table
+        .find(id.to_string())
+        .select(referrals::id)
+        .first(conn)
+        .optional()?;
+    Ok(found.is_some())
+}
+
 /// Every referral of a person, newest first (a person has a handful of episodes).
 pub fn for_person(conn: &mut DbConnection, person_id: Uuid) -> StoreResult<Vec<Referral>> {
     let rows = referrals::table

@@ -19,7 +19,7 @@ pub use edit::update_session;
 use crate::access::{Allowed, AllowedJson, CreateSession, GetSession, ListReferralSessions};
 use crate::audit::{Outcome, Refusal, Stop};
 use crate::create::{self, Made};
-use crate::error::{ApiError, FieldError, at, at_optional};
+use crate::error::{ApiError, at, at_optional};
 use crate::fields::{self, Field};
 use crate::idempotency::IdempotencyKey;
 use crate::pagination::{self, PageQuery};
@@ -113,12 +113,7 @@ pub struct SessionPage {
 /// Every rule a session breaks, as a 422 naming each member.
 pub(crate) fn broken(rules: Vec<(&'static str, Invalid)>) -> Refusal {
     Refusal {
-        error: ApiError::Validation(
-            rules
-                .into_iter()
-                .map(|(member, e)| FieldError::at(format!("/{member}"), e.code, e.message))
-                .collect(),
-        ),
+        error: ApiError::members(rules),
         about: None,
         outcome: Outcome::Rejected,
     }
@@ -255,7 +250,7 @@ pub async fn list_referral_sessions(
     let after = state.cursors.after(query.cursor.as_deref(), &scope)?;
     let page_size = usize::try_from(limit).unwrap_or(usize::MAX);
     let rows = db::run(&state, move |conn| {
-        if referrals::get(conn, referral_id, Visibility::All)?.is_none() {
+        if !referrals::exists(conn, referral_id)? {
             actor.record_alone(conn, Some(referral_id), Outcome::NotFound)?;
             return Err(ApiError::NotFound);
         }

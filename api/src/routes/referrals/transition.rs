@@ -6,7 +6,7 @@ use linkwell_domain::lifecycle::Refusal as Refused;
 use linkwell_domain::{Invalid, Move, StatusChange};
 use linkwell_persistence::Keyset;
 use linkwell_persistence::referral_history;
-use linkwell_persistence::referrals::{self, Visibility};
+use linkwell_persistence::referrals;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -52,14 +52,7 @@ impl TransitionInput {
             .transpose()
             .map_err(|e| at_error("/reason_code", e))?;
         let reason = at_optional("/reason", self.reason.as_ref())?;
-        Move::new(to, reason_code, reason).map_err(|broken| {
-            ApiError::Validation(
-                broken
-                    .into_iter()
-                    .map(|(member, e)| FieldError::at(format!("/{member}"), e.code, e.message))
-                    .collect(),
-            )
-        })
+        Move::new(to, reason_code, reason).map_err(ApiError::members)
     }
 }
 
@@ -238,7 +231,7 @@ pub async fn get_referral_history(
     let scope = format!("referral-history|{id}");
     let after = state.cursors.after(query.cursor.as_deref(), &scope)?;
     let rows = db::run(&state, move |conn| {
-        let exists = referrals::get(conn, id, Visibility::All)?.is_some();
+        let exists = referrals::exists(conn, id)?;
         let outcome = if exists {
             Outcome::Success
         } else {
