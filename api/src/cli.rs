@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 use linkwell_domain::Role;
-use linkwell_persistence::{Pool, checkout, connect, migrate, users};
+use linkwell_persistence::{DbConnection, Pool, checkout, establish, migrate, users};
 use uuid::Uuid;
 
 use crate::auth::TokenKeys;
@@ -120,9 +120,15 @@ fn spawn_housekeeping(pool: Pool) {
     });
 }
 
+/// One connection for a one-off command. Not a pool: a pool keeps background threads that
+/// may still be opening a PostgreSQL connection when the command exits, and libpq tearing
+/// down under them crashed the process (SIGSEGV) after its output was written.
+fn one_connection(config: &Config) -> Result<DbConnection, String> {
+    establish(&config.database).map_err(|e| format!("database {}: {e}", config.database))
+}
+
 fn migrate_only(config: &Config) -> Result<(), String> {
-    let pool = connect(&config.database, &config.pool).map_err(|e| e.to_string())?;
-    let mut conn = checkout(&pool, config.pool.acquire_timeout).map_err(|e| e.to_string())?;
+    let mut conn = one_connection(config)?;
     let applied = migrate::run(&mut conn).map_err(|e| e.to_string())?;
     println!(
         "database: {} ({applied} migrations applied)",
@@ -159,8 +165,7 @@ fn token(config: &Config, args: &TokenArgs) -> Result<(), String> {
 
 /// A registered, active user's role, id (the token's subject) and organisation.
 fn registered_user(config: &Config, id: Uuid) -> Result<(Role, String, Option<Uuid>), String> {
-    let pool = connect(&config.database, &config.pool).map_err(|e| e.to_string())?;
-    let mut conn = checkout(&pool, config.pool.acquire_timeout).map_err(|e| e.to_string())?;
+    let mut conn = one_connection(config)?;
     migrate::run(&mut conn).map_err(|e| e.to_string())?;
     let user = users::get(&mut conn, id)
         .map_err(|e| e.to_string())?

@@ -240,7 +240,9 @@ async fn a_token_for_a_registered_user_carries_their_record() {
     let output = mint(&user.to_string());
     assert!(
         output.status.success(),
-        "{}",
+        "{:?} {} {}",
+        output.status,
+        String::from_utf8_lossy(&output.stdout),
         String::from_utf8_lossy(&output.stderr)
     );
     let token = String::from_utf8(output.stdout).unwrap();
