@@ -117,6 +117,18 @@ operations! {
     GetSession = "get_session", [Coordinator, Admin], session.read, audited;
     /// Correct a session or record how it went.
     UpdateSession = "update_session", [Coordinator, Admin], session.update, audited;
+    /// Read a referral's wellbeing plan.
+    GetPlan = "get_plan", [Coordinator, Admin], plan.read, audited;
+    /// Write or replace a referral's wellbeing plan.
+    PutPlan = "put_plan", [Coordinator, Admin], plan.write, audited;
+    /// Add a goal to a referral's plan.
+    CreateGoal = "create_goal", [Coordinator, Admin], goal.create, audited;
+    /// List a referral's goals.
+    ListGoals = "list_goals", [Coordinator, Admin], goal.list, audited;
+    /// Read one goal and its history.
+    GetGoal = "get_goal", [Coordinator, Admin], goal.read, audited;
+    /// Change a goal or its status.
+    UpdateGoal = "update_goal", [Coordinator, Admin], goal.update, audited;
     /// Read a referral's changes of status.
     GetReferralHistory = "get_referral_history", [Coordinator, Admin], referral.history, audited;
 }

@@ -106,6 +106,15 @@ impl Refusal {
         }
     }
 
+    /// Rules across members that only the stored data can check, each named with its member.
+    pub fn broken(rules: Vec<(&'static str, linkwell_domain::Invalid)>) -> Self {
+        Self {
+            error: ApiError::members(rules),
+            about: None,
+            outcome: Outcome::Rejected,
+        }
+    }
+
     /// Nothing there, or nothing this caller may see.
     pub fn not_found() -> Self {
         Self {

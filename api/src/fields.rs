@@ -11,7 +11,7 @@ use std::borrow::Cow;
 
 use linkwell_domain::text::TextRule;
 use linkwell_domain::{
-    Invalid, lifecycle, organisation, person, referral, self_referral, session, user,
+    Invalid, lifecycle, organisation, person, plan, referral, self_referral, session, user,
 };
 use serde::{Deserialize, Serialize};
 use utoipa::openapi::RefOr;
@@ -90,6 +90,22 @@ fields! {
         |v| self_referral::RELATIONSHIP.parse(v), text(self_referral::RELATIONSHIP);
     /// The link worker's notes on a session: non-clinical; lines allowed.
     SessionNotes -> String = |v| session::NOTES.parse(v), text(session::NOTES);
+    /// What matters to the person, in their words; lines allowed.
+    WhatMatters -> String = |v| plan::WHAT_MATTERS.parse(v), text(plan::WHAT_MATTERS);
+    /// The person's strengths and what they bring; lines allowed.
+    Strengths -> String = |v| plan::STRENGTHS.parse(v), text(plan::STRENGTHS);
+    /// A goal as agreed with the person; lines allowed.
+    GoalDescription -> String =
+        |v| plan::GOAL_DESCRIPTION.parse(v), text(plan::GOAL_DESCRIPTION);
+    /// A calendar date, `YYYY-MM-DD`.
+    Date -> chrono::NaiveDate = |v| {
+        chrono::NaiveDate::parse_from_str(v, "%Y-%m-%d")
+            .ok()
+            .filter(|_| v.len() == 10)
+            .ok_or_else(|| Invalid::new("date_format", "must be a date, YYYY-MM-DD"))
+    },
+        string(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$", None)
+            .format(Some(SchemaFormat::KnownFormat(KnownFormat::Date)));
     /// A date and time, RFC 3339 (`2026-03-18T09:30:00Z`); kept in UTC to the microsecond.
     Timestamp -> chrono::DateTime<chrono::Utc> = |v| {
         chrono::DateTime::parse_from_rfc3339(v)

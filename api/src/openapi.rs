@@ -27,6 +27,7 @@ use crate::routes;
         (name = "referrals", description = "People referred to the service"),
         (name = "organisations", description = "GP practices, partners, agencies, community groups"),
         (name = "sessions", description = "Link workers' contacts with the people referred"),
+        (name = "plans", description = "Wellbeing plans around what matters to the person, and their goals"),
         (name = "people", description = "The people referred: one record each, duplicates resolved by staff"),
         (name = "users", description = "Link workers, administrators and organisations' users"),
         (name = "health", description = "Liveness and readiness probes"),

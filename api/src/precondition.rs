@@ -69,6 +69,46 @@ impl Versions {
     }
 }
 
+impl IfMatch {
+    /// Whether the header was sent at all.
+    pub fn is_present(&self) -> bool {
+        self.0.is_some()
+    }
+}
+
+/// `If-Match` on a `PUT` that creates the resource when it is not there yet: left out to
+/// create, required (428) to replace.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IfMatchOnReplace(pub IfMatch);
+
+impl FromRequest for IfMatchOnReplace {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        ready(IfMatch::from_request(req, payload).into_inner().map(Self))
+    }
+}
+
+impl utoipa::IntoParams for IfMatchOnReplace {
+    fn into_params(
+        in_header: impl Fn() -> Option<utoipa::openapi::path::ParameterIn>,
+    ) -> Vec<utoipa::openapi::path::Parameter> {
+        IfMatch::into_params(in_header)
+            .into_iter()
+            .map(|mut p| {
+                p.required = utoipa::openapi::Required::False;
+                p.description = Some(
+                    "Leave out to create; to replace, the ETag of the version you read, e.g. \
+                     `\"3\"` (428 without it once the resource exists, 412 when stale)."
+                        .into(),
+                );
+                p
+            })
+            .collect()
+    }
+}
+
 impl FromRequest for IfMatch {
     type Error = ApiError;
     type Future = Ready<Result<Self, ApiError>>;

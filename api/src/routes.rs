@@ -1,8 +1,10 @@
 //! Every route, mounted once: the app and the OpenAPI document are both built from here.
 
+pub mod goals;
 pub mod health;
 pub mod organisations;
 pub mod people;
+pub mod plans;
 pub mod referrals;
 pub mod self_referrals;
 pub mod sessions;
@@ -40,6 +42,12 @@ pub fn configure(cfg: &mut ServiceConfig) {
             .service(sessions::create_session)
             .service(sessions::list_referral_sessions)
             .service(sessions::get_session)
-            .service(sessions::update_session),
+            .service(sessions::update_session)
+            .service(plans::get_plan)
+            .service(plans::put_plan)
+            .service(goals::create_goal)
+            .service(goals::list_goals)
+            .service(goals::get_goal)
+            .service(goals::update_goal),
     );
 }

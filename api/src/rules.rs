@@ -54,6 +54,10 @@ pub fn session_status(value: &str) -> Result<(), ValidationError> {
     code::<linkwell_domain::SessionStatus>(value)
 }
 
+pub fn goal_status(value: &str) -> Result<(), ValidationError> {
+    code::<linkwell_domain::GoalStatus>(value)
+}
+
 pub fn source(value: &str) -> Result<(), ValidationError> {
     code::<linkwell_domain::ReferralSource>(value)
 }

@@ -55,6 +55,8 @@ code_schema! {
         "How a session took place.";
     SessionStatus => linkwell_domain::SessionStatus,
         "Whether a session happened.";
+    GoalStatus => linkwell_domain::GoalStatus,
+        "Where a goal in a wellbeing plan stands.";
     ClosureReason => linkwell_domain::ClosureReason,
         "Why a referral was closed.";
     Role => linkwell_domain::Role,

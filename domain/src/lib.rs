@@ -10,6 +10,7 @@ pub mod lifecycle;
 pub mod nhs_number;
 pub mod organisation;
 pub mod person;
+pub mod plan;
 pub mod postcode;
 pub mod referral;
 pub mod role;
@@ -26,6 +27,7 @@ pub use organisation::{NewOrganisation, OdsCode, Organisation, OrganisationKind}
 pub use person::{
     ContactDetail, DateOfBirth, Email, Person, PersonRecord, Phone, PreferredContact,
 };
+pub use plan::{Goal, GoalStatus, GoalStatusChange, Plan};
 pub use postcode::Postcode;
 pub use referral::{NewReferral, Reason, Reasons, Referral, ReferralSource, ReferralStatus};
 pub use role::Role;

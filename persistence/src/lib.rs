@@ -15,6 +15,7 @@ pub mod migrate;
 pub mod organisations;
 pub mod page;
 pub mod people;
+pub mod plans;
 pub mod referral_history;
 pub mod referrals;
 mod schema;

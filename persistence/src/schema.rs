@@ -147,6 +147,45 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    plans (referral_id) {
+        referral_id -> Text,
+        what_matters -> Text,
+        strengths -> Nullable<Text>,
+        agreed_at -> Nullable<Timestamp>,
+        created_by -> Text,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        version -> BigInt,
+    }
+}
+
+diesel::table! {
+    goals (id) {
+        id -> Text,
+        referral_id -> Text,
+        description -> Text,
+        target_date -> Nullable<Date>,
+        status -> Text,
+        created_by -> Text,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        version -> BigInt,
+    }
+}
+
+diesel::table! {
+    goal_status_changes (id) {
+        id -> Text,
+        goal_id -> Text,
+        from_status -> Nullable<Text>,
+        to_status -> Text,
+        actor_sub -> Text,
+        actor_role -> Text,
+        changed_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(referrals -> people (person_id));
 diesel::joinable!(sessions -> referrals (referral_id));
 diesel::joinable!(referral_reasons -> referrals (referral_id));
@@ -160,6 +199,9 @@ diesel::allow_tables_to_appear_in_same_query!(
     referral_reasons,
     referral_status_changes,
     sessions,
+    plans,
+    goals,
+    goal_status_changes,
     users,
     idempotency_keys,
     audit_events,

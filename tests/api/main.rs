@@ -16,6 +16,7 @@ mod migrations;
 mod openapi;
 mod organisations;
 mod people;
+mod plans;
 mod referrals;
 mod self_referrals;
 mod sessions;

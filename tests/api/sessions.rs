@@ -12,19 +12,6 @@ fn at(offset: Duration) -> String {
     (Utc::now() + offset).to_rfc3339_opts(SecondsFormat::Micros, true)
 }
 
-/// A referral accepted by staff; returns its id.
-async fn accepted(app: &TestApp, org: Uuid, reference: &str) -> Uuid {
-    let id = app
-        .refer(&app.referrer(org), &referral_body(reference))
-        .await
-        .id();
-    let reply = app
-        .transition(id, &app.coordinator(), 1, &json!({"to": "accepted"}))
-        .await;
-    assert_eq!(reply.status, 200, "{}", reply.text);
-    id
-}
-
 fn sessions_of(referral: Uuid) -> String {
     format!("/v1/referrals/{referral}/sessions")
 }
@@ -33,7 +20,7 @@ fn sessions_of(referral: Uuid) -> String {
 async fn the_first_attended_session_is_the_first_contact() {
     let app = TestApp::spawn().await;
     let org = app.organisation("Practice", "gp_practice").await;
-    let referral = accepted(&app, org, "S-1").await;
+    let referral = app.accepted(org, "S-1").await;
     let staff = app.coordinator();
 
     let planned = app
@@ -174,7 +161,7 @@ async fn sessions_are_recorded_only_while_the_referral_is_engaged() {
 async fn session_fields_are_checked() {
     let app = TestApp::spawn().await;
     let org = app.organisation("Practice", "gp_practice").await;
-    let referral = accepted(&app, org, "S-3").await;
+    let referral = app.accepted(org, "S-3").await;
     let cases = [
         (
             json!({"kind": "chat", "mode": "phone", "scheduled_at": at(Duration::days(1))}),

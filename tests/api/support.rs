@@ -280,6 +280,20 @@ impl TestApp {
         self.post("/v1/referrals", token, body).await
     }
 
+    /// A referral from `org`'s GP system, accepted by staff: the state work with the person
+    /// starts in. Returns its id (at version 2).
+    pub async fn accepted(&self, org: Uuid, reference: &str) -> Uuid {
+        let id = self
+            .refer(&self.referrer(org), &referral_body(reference))
+            .await
+            .id();
+        let reply = self
+            .transition(id, &self.coordinator(), 1, &json!({"to": "accepted"}))
+            .await;
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+        id
+    }
+
     /// A direct database connection, for checking what was stored.
     pub fn db(&self) -> DbConnection {
         linkwell_persistence::establish(&self.database).expect("database connection")

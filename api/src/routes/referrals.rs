@@ -8,8 +8,9 @@ mod read;
 mod transition;
 mod view;
 
-use linkwell_domain::Role;
-use linkwell_persistence::referrals::Visibility;
+use linkwell_domain::{Referral, Role, session};
+use linkwell_persistence::DbConnection;
+use linkwell_persistence::referrals::{self, Visibility};
 use uuid::Uuid;
 
 pub use assignee::{assign_referral, unassign_referral};
@@ -21,8 +22,27 @@ pub use read::{ReferralQuery, get_referral, list_referrals};
 pub use transition::{get_referral_history, transition_referral};
 pub use view::{PersonView, ReferralPage, ReferralView};
 
+use crate::audit::{Refusal, Stop};
 use crate::auth::Caller;
 use crate::error::ApiError;
+
+/// The referral that work with the person (a session, a plan, a goal, a connection) is added
+/// under, for staff: there (else 404), and engaged — accepted, active or on hold (else 409
+/// `referral_not_open`).
+pub(crate) fn engaged(conn: &mut DbConnection, id: Uuid, what: &str) -> Result<Referral, Stop> {
+    let referral = referrals::get(conn, id, Visibility::All)?.ok_or_else(Refusal::not_found)?;
+    if !session::may_add_to(referral.status) {
+        return Err(Refusal::conflict(ApiError::StateConflict {
+            code: "referral_not_open",
+            detail: format!(
+                "the referral is `{}`: {what} are added while it is accepted, active or on hold",
+                referral.status
+            ),
+        })
+        .into());
+    }
+    Ok(referral)
+}
 
 /// Which referrals a caller may see. Every role is named, so a role given access later must
 /// be given a rule here too; anything unforeseen sees nothing.

@@ -7,7 +7,7 @@ use actix_web::{HttpResponse, get, post, web};
 use chrono::{DateTime, Utc};
 use linkwell_domain::session::{self, Session};
 use linkwell_domain::{Invalid, Referral, SessionStatus};
-use linkwell_persistence::referrals::{self, Visibility};
+use linkwell_persistence::referrals;
 use linkwell_persistence::{DbConnection, Keyset, sessions};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -110,31 +110,6 @@ pub struct SessionPage {
     pub next_cursor: Option<String>,
 }
 
-/// Every rule a session breaks, as a 422 naming each member.
-pub(crate) fn broken(rules: Vec<(&'static str, Invalid)>) -> Refusal {
-    Refusal {
-        error: ApiError::members(rules),
-        about: None,
-        outcome: Outcome::Rejected,
-    }
-}
-
-/// The referral a session is recorded under: there, and engaged (accepted, active, on hold).
-fn open_referral(conn: &mut DbConnection, id: Uuid) -> Result<Referral, Stop> {
-    let referral = referrals::get(conn, id, Visibility::All)?.ok_or_else(Refusal::not_found)?;
-    if !session::may_add_to(referral.status) {
-        return Err(Refusal::conflict(ApiError::StateConflict {
-            code: "referral_not_open",
-            detail: format!(
-                "the referral is `{}`: sessions are recorded while it is accepted, active or on hold",
-                referral.status
-            ),
-        })
-        .into());
-    }
-    Ok(referral)
-}
-
 /// The first attended session is the referral's first contact, if none is recorded yet.
 pub(crate) fn record_contact(
     conn: &mut DbConnection,
@@ -209,9 +184,9 @@ pub async fn create_session(
         version: 1,
     };
     create::create(&state, actor, key, &body.raw, move |conn, _| {
-        let referral = open_referral(conn, referral_id)?;
+        let referral = crate::routes::referrals::engaged(conn, referral_id, "sessions")?;
         new.check(referral.received_at, clock::now())
-            .map_err(broken)?;
+            .map_err(Refusal::broken)?;
         sessions::insert(conn, &new)?;
         record_contact(conn, referral, &new)?;
         let location = format!("/v1/sessions/{}", new.id);

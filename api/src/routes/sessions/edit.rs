@@ -9,7 +9,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 use validator::{Validate, ValidationErrors};
 
-use super::{SessionView, broken, record_contact};
+use super::{SessionView, record_contact};
 use crate::access::{AllowedJson, UpdateSession};
 use crate::audit::Refusal;
 use crate::error::{ApiError, FieldError};
@@ -141,7 +141,7 @@ pub async fn update_session(
             .ok_or_else(|| ApiError::Internal("a session's referral vanished".into()))?;
         session
             .check(referral.received_at, clock::now())
-            .map_err(broken)?;
+            .map_err(Refusal::broken)?;
         session.touch(clock::now());
         if !sessions::save(conn, &session, before.version)? {
             return Err(Refusal::stale().into());

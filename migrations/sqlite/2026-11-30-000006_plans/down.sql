@@ -1,0 +1,3 @@
+DROP TABLE goal_status_changes;
+DROP TABLE goals;
+DROP TABLE plans;
