@@ -129,6 +129,14 @@ operations! {
     GetGoal = "get_goal", [Coordinator, Admin], goal.read, audited;
     /// Change a goal or its status.
     UpdateGoal = "update_goal", [Coordinator, Admin], goal.update, audited;
+    /// Search the directory of services (open to anyone).
+    ListServices = "list_services", [], service.list;
+    /// Read one directory service (open to anyone).
+    GetService = "get_service", [], service.read;
+    /// Add a service to the directory.
+    CreateService = "create_service", [Coordinator, Admin], service.create;
+    /// Correct a directory service, or its status and capacity.
+    UpdateService = "update_service", [Coordinator, Admin], service.update;
     /// Read a referral's changes of status.
     GetReferralHistory = "get_referral_history", [Coordinator, Admin], referral.history, audited;
 }
@@ -219,6 +227,32 @@ fn admit<Op: Guarded>(req: &HttpRequest) -> Result<Public<Op>, ApiError> {
         ),
         operation: PhantomData,
     })
+}
+
+/// A reader of something open to anyone (the directory): with a bearer token it must be valid
+/// (401 otherwise) and is not rate limited; without one, the per-address rate limit admits it.
+#[derive(Debug)]
+pub struct Open<Op> {
+    operation: PhantomData<Op>,
+}
+
+impl<Op: Guarded + 'static> FromRequest for Open<Op> {
+    type Error = ApiError;
+    type Future = std::future::Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let admitted = if req
+            .headers()
+            .contains_key(actix_web::http::header::AUTHORIZATION)
+        {
+            Caller::from_request(req, payload).into_inner().map(drop)
+        } else {
+            admit::<Op>(req).map(drop)
+        };
+        std::future::ready(admitted.map(|()| Self {
+            operation: PhantomData,
+        }))
+    }
 }
 
 /// A public caller and its validated JSON body, in that order: the rate limit is applied

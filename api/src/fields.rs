@@ -11,7 +11,8 @@ use std::borrow::Cow;
 
 use linkwell_domain::text::TextRule;
 use linkwell_domain::{
-    Invalid, lifecycle, organisation, person, plan, referral, self_referral, session, user,
+    Invalid, directory, lifecycle, organisation, person, plan, referral, self_referral, session,
+    user,
 };
 use serde::{Deserialize, Serialize};
 use utoipa::openapi::RefOr;
@@ -97,6 +98,21 @@ fields! {
     /// A goal as agreed with the person; lines allowed.
     GoalDescription -> String =
         |v| plan::GOAL_DESCRIPTION.parse(v), text(plan::GOAL_DESCRIPTION);
+    /// A service's name: one line.
+    ServiceName -> String = |v| directory::NAME.parse(v), text(directory::NAME);
+    /// What a service offers; lines allowed.
+    ServiceDescription -> String =
+        |v| directory::DESCRIPTION.parse(v), text(directory::DESCRIPTION);
+    /// Where a service is offered, in words (a town, a ward, "county-wide"): one line.
+    Area -> String = |v| directory::AREA.parse(v), text(directory::AREA);
+    /// Words to search for, ignoring case: one line.
+    SearchWords -> String = directory::normalise_query, text(directory::QUERY);
+    /// An http or https address.
+    Website -> directory::Website = directory::Website::parse,
+        string(
+            r"^\s*https?://[^\s\x00-\x1F\x7F-\x9F/?#@]+([/?#][^\s\x00-\x1F\x7F-\x9F]*)?\s*$",
+            Some(directory::Website::MAX_CHARS),
+        );
     /// A calendar date, `YYYY-MM-DD`.
     Date -> chrono::NaiveDate = |v| {
         chrono::NaiveDate::parse_from_str(v, "%Y-%m-%d")

@@ -1,5 +1,6 @@
 //! Every route, mounted once: the app and the OpenAPI document are both built from here.
 
+pub mod directory;
 pub mod goals;
 pub mod health;
 pub mod organisations;
@@ -48,6 +49,10 @@ pub fn configure(cfg: &mut ServiceConfig) {
             .service(goals::create_goal)
             .service(goals::list_goals)
             .service(goals::get_goal)
-            .service(goals::update_goal),
+            .service(goals::update_goal)
+            .service(directory::list_services)
+            .service(directory::create_service)
+            .service(directory::get_service)
+            .service(directory::update_service),
     );
 }

@@ -58,6 +58,14 @@ pub fn goal_status(value: &str) -> Result<(), ValidationError> {
     code::<linkwell_domain::GoalStatus>(value)
 }
 
+pub fn service_status(value: &str) -> Result<(), ValidationError> {
+    code::<linkwell_domain::ServiceStatus>(value)
+}
+
+pub fn capacity(value: &str) -> Result<(), ValidationError> {
+    code::<linkwell_domain::Capacity>(value)
+}
+
 pub fn source(value: &str) -> Result<(), ValidationError> {
     code::<linkwell_domain::ReferralSource>(value)
 }

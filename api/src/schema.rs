@@ -57,6 +57,10 @@ code_schema! {
         "Whether a session happened.";
     GoalStatus => linkwell_domain::GoalStatus,
         "Where a goal in a wellbeing plan stands.";
+    ServiceStatus => linkwell_domain::ServiceStatus,
+        "Whether a directory service is running.";
+    Capacity => linkwell_domain::Capacity,
+        "Whether a directory service can take people now.";
     ClosureReason => linkwell_domain::ClosureReason,
         "Why a referral was closed.";
     Role => linkwell_domain::Role,
@@ -85,6 +89,18 @@ pub fn duration() -> ObjectBuilder {
         .description(Some(
             "Whole minutes; required once the session is attended.",
         ))
+}
+
+/// `min_age`: whole years, 0 to the domain's maximum, or `null`.
+pub fn min_age() -> ObjectBuilder {
+    ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::SchemaType::from_iter([
+            Type::Integer,
+            Type::Null,
+        ]))
+        .minimum(Some(0))
+        .maximum(Some(linkwell_domain::directory::MAX_MIN_AGE))
+        .description(Some("The youngest age served, in whole years."))
 }
 
 /// `reasons` on a new referral: one to eleven distinct reason codes.
@@ -187,6 +203,10 @@ problem_set! {
     ChangeWithoutBodyProblems = [400, 401, 403, 404, 409, 412, 428, 503], body: false;
     /// An action on an existing resource, without a body.
     ActionProblems = [400, 401, 403, 404, 409, 503], body: false;
+    /// A list open to anyone: rate limited without a token; a token sent must be valid.
+    PublicListProblems = [400, 401, 429, 503], body: false;
+    /// A read by id open to anyone, likewise.
+    PublicReadProblems = [400, 401, 404, 429, 503], body: false;
     /// A list with query parameters.
     ListProblems = [400, 401, 403, 503], body: false;
     /// A read by id.

@@ -5,6 +5,7 @@
 //! [`Postcode`] means it is valid and normalised.
 
 mod codes;
+pub mod directory;
 pub mod invalid;
 pub mod lifecycle;
 pub mod nhs_number;
@@ -20,6 +21,7 @@ pub mod text;
 pub mod user;
 
 pub use codes::UnknownCode;
+pub use directory::{Capacity, Service, ServiceStatus};
 pub use invalid::Invalid;
 pub use lifecycle::{ClosureReason, GpRecordCode, Move, StatusChange};
 pub use nhs_number::NhsNumber;

@@ -9,6 +9,7 @@ pub mod audit;
 pub mod connection;
 mod convert;
 pub mod dialect;
+pub mod directory;
 pub mod error;
 pub mod idempotency;
 pub mod migrate;

@@ -186,6 +186,35 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    services (id) {
+        id -> Text,
+        name -> Text,
+        description -> Text,
+        organisation_id -> Nullable<Text>,
+        area -> Nullable<Text>,
+        postcode -> Nullable<Text>,
+        phone -> Nullable<Text>,
+        email -> Nullable<Text>,
+        website -> Nullable<Text>,
+        accepts_referrals -> Bool,
+        status -> Text,
+        capacity -> Text,
+        min_age -> Nullable<Integer>,
+        search_text -> Text,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        version -> BigInt,
+    }
+}
+
+diesel::table! {
+    service_needs (service_id, need) {
+        service_id -> Text,
+        need -> Text,
+    }
+}
+
 diesel::joinable!(referrals -> people (person_id));
 diesel::joinable!(sessions -> referrals (referral_id));
 diesel::joinable!(referral_reasons -> referrals (referral_id));
@@ -202,6 +231,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     plans,
     goals,
     goal_status_changes,
+    services,
+    service_needs,
     users,
     idempotency_keys,
     audit_events,

@@ -1,0 +1,378 @@
+//! The directory of services: community groups, activities and support services link workers
+//! connect people to. Anyone may read and search it (without a token, rate limited per
+//! address); staff add and correct entries. It holds no personal data, so it is not audited.
+
+mod edit;
+
+use actix_web::{HttpResponse, get, post, web};
+use chrono::{DateTime, Utc};
+use linkwell_domain::directory::{self, Contact};
+use linkwell_domain::{Capacity, Invalid, Reason, Reasons, Service, ServiceStatus};
+use linkwell_persistence::directory::{self as store, ServiceFilter};
+use linkwell_persistence::{DbConnection, Keyset, organisations};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use uuid::Uuid;
+use validator::Validate;
+
+pub use edit::update_service;
+
+use crate::access::{AllowedJson, CreateService, GetService, ListServices, Open};
+use crate::audit::{Refusal, Stop};
+use crate::create::{self, Made};
+use crate::error::{ApiError, at, at_optional, code_at, query_code};
+use crate::fields::{self, Field};
+use crate::idempotency::IdempotencyKey;
+use crate::pagination;
+use crate::schema::{CreateProblems, PublicListProblems, PublicReadProblems};
+use crate::state::AppState;
+use crate::{clock, db, rules, schema, wire};
+
+/// How to reach a service; every member may be left out.
+#[derive(Debug, Default, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(as = ContactInput)]
+pub struct ContactInput {
+    #[validate(custom(function = "rules::field"))]
+    pub phone: Option<fields::Phone>,
+    #[validate(custom(function = "rules::field"))]
+    pub email: Option<fields::Email>,
+    #[validate(custom(function = "rules::field"))]
+    pub website: Option<fields::Website>,
+}
+
+impl ContactInput {
+    fn into_domain(self) -> Result<Contact, ApiError> {
+        Ok(Contact {
+            phone: at_optional("/contact/phone", self.phone.as_ref())?,
+            email: at_optional("/contact/email", self.email.as_ref())?,
+            website: at_optional("/contact/website", self.website.as_ref())?,
+        })
+    }
+}
+
+/// A service to add to the directory.
+#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(as = NewService)]
+pub struct ServiceInput {
+    #[validate(custom(function = "rules::field"))]
+    pub name: fields::ServiceName,
+    #[validate(custom(function = "rules::field"))]
+    pub description: fields::ServiceDescription,
+    /// The registered organisation that runs it.
+    pub organisation_id: Option<Uuid>,
+    /// The needs it helps with: at least one reason code, each at most once.
+    #[validate(custom(function = "rules::reasons"))]
+    #[schema(schema_with = schema::reason_set)]
+    pub needs: Vec<String>,
+    #[validate(custom(function = "rules::field"))]
+    pub area: Option<fields::Area>,
+    #[validate(custom(function = "rules::field"))]
+    pub postcode: Option<fields::Postcode>,
+    #[validate(nested)]
+    pub contact: Option<ContactInput>,
+    /// `true`: takes connections through this API; `false`: signposting only (connections
+    /// to it are recorded as `signposted`).
+    pub accepts_referrals: bool,
+    /// `active` when left out.
+    #[validate(custom(function = "rules::service_status"))]
+    #[schema(value_type = Option<schema::ServiceStatus>)]
+    pub status: Option<String>,
+    /// `available` when left out.
+    #[validate(custom(function = "rules::capacity"))]
+    #[schema(value_type = Option<schema::Capacity>)]
+    pub capacity: Option<String>,
+    #[schema(schema_with = schema::min_age)]
+    pub min_age: Option<i64>,
+}
+
+/// Reason codes as a domain set.
+pub(crate) fn needs(codes: &[String]) -> Result<Reasons, Invalid> {
+    codes
+        .iter()
+        .map(|r| r.parse::<Reason>().map_err(Invalid::from))
+        .collect::<Result<Vec<_>, _>>()
+        .and_then(Reasons::new)
+}
+
+/// A registered organisation, or a 422 at `pointer`.
+pub(crate) fn registered(conn: &mut DbConnection, pointer: &str, org: Uuid) -> Result<(), Stop> {
+    if organisations::get(conn, org)?.is_none() {
+        let message = "names no registered organisation";
+        return Err(Refusal::invalid(pointer, "unknown_organisation", message).into());
+    }
+    Ok(())
+}
+
+/// How to reach a service.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = ServiceContact)]
+pub struct ContactView {
+    #[schema(required = true)]
+    pub phone: Option<String>,
+    #[schema(required = true)]
+    pub email: Option<String>,
+    #[schema(required = true)]
+    pub website: Option<String>,
+}
+
+/// A service in the directory.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Service)]
+pub struct ServiceView {
+    pub id: Uuid,
+    pub name: String,
+    pub description: String,
+    #[schema(required = true)]
+    pub organisation_id: Option<Uuid>,
+    #[schema(value_type = Vec<schema::Reason>)]
+    pub needs: Vec<&'static str>,
+    #[schema(required = true)]
+    pub area: Option<String>,
+    #[schema(required = true)]
+    pub postcode: Option<String>,
+    pub contact: ContactView,
+    pub accepts_referrals: bool,
+    #[schema(value_type = schema::ServiceStatus)]
+    pub status: &'static str,
+    #[schema(value_type = schema::Capacity)]
+    pub capacity: &'static str,
+    #[schema(required = true)]
+    pub min_age: Option<u8>,
+    #[serde(serialize_with = "wire::timestamp")]
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: DateTime<Utc>,
+    #[serde(serialize_with = "wire::timestamp")]
+    #[schema(value_type = String, format = DateTime)]
+    pub updated_at: DateTime<Utc>,
+    /// Grows by one with every change; also the `ETag`.
+    pub version: i64,
+}
+
+impl From<&Service> for ServiceView {
+    fn from(s: &Service) -> Self {
+        Self {
+            id: s.id,
+            name: s.name.clone(),
+            description: s.description.clone(),
+            organisation_id: s.organisation_id,
+            needs: s.needs.iter().map(Reason::as_str).collect(),
+            area: s.area.clone(),
+            postcode: s.postcode.as_ref().map(|p| p.as_str().to_owned()),
+            contact: ContactView {
+                phone: s.contact.phone.as_ref().map(|p| p.as_str().to_owned()),
+                email: s.contact.email.as_ref().map(|e| e.as_str().to_owned()),
+                website: s.contact.website.as_ref().map(|w| w.as_str().to_owned()),
+            },
+            accepts_referrals: s.accepts_referrals,
+            status: s.status.as_str(),
+            capacity: s.capacity.as_str(),
+            min_age: s.min_age,
+            created_at: s.created_at,
+            updated_at: s.updated_at,
+            version: s.version,
+        }
+    }
+}
+
+/// A page of services.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ServicePage {
+    pub items: Vec<ServiceView>,
+    /// Pass as `cursor` for the next page; `null` on the last.
+    #[schema(required = true)]
+    pub next_cursor: Option<String>,
+}
+
+/// Add a service to the directory.
+///
+/// `organisation_id`, when given, must name a registered organisation (422
+/// `unknown_organisation`).
+#[utoipa::path(
+    operation_id = "create_service",
+    tag = "directory",
+    params(IdempotencyKey),
+    request_body = ServiceInput,
+    responses(
+        (status = 201, description = "Service added", body = ServiceView,
+            headers(
+                ("Location" = String, description = "The new service's URL"),
+                ("ETag" = String, description = "The service's version"),
+                ("Idempotent-Replayed" = String, description = "`true` when this repeats the stored response to an earlier request with the same Idempotency-Key"),
+            )),
+        CreateProblems,
+    ),
+    security(("bearer" = [])),
+)]
+#[post("/directory/services")]
+pub async fn create_service(
+    request: AllowedJson<CreateService, ServiceInput>,
+    state: web::Data<AppState>,
+    key: IdempotencyKey,
+) -> Result<HttpResponse, ApiError> {
+    let AllowedJson { actor, body, .. } = request;
+    let input = body.value;
+    let now = clock::now();
+    let service = Service {
+        id: Uuid::now_v7(),
+        name: at("/name", input.name.parse())?,
+        description: at("/description", input.description.parse())?,
+        organisation_id: input.organisation_id,
+        needs: at("/needs", needs(&input.needs))?,
+        area: at_optional("/area", input.area.as_ref())?,
+        postcode: at_optional("/postcode", input.postcode.as_ref())?,
+        contact: input.contact.unwrap_or_default().into_domain()?,
+        accepts_referrals: input.accepts_referrals,
+        status: code_at("/status", input.status.as_deref())?.unwrap_or(ServiceStatus::Active),
+        capacity: code_at("/capacity", input.capacity.as_deref())?.unwrap_or(Capacity::Available),
+        min_age: at(
+            "/min_age",
+            input.min_age.map(directory::min_age).transpose(),
+        )?,
+        created_at: now,
+        updated_at: now,
+        version: 1,
+    };
+    create::create(&state, actor, key, &body.raw, move |conn, _| {
+        if let Some(org) = service.organisation_id {
+            registered(conn, "/organisation_id", org)?;
+        }
+        store::insert(conn, &service)?;
+        Ok(Made::new(
+            service.id,
+            Some(format!("/v1/directory/services/{}", service.id)),
+            Some(service.version),
+            &ServiceView::from(&service),
+        )?)
+    })
+    .await
+}
+
+/// Search the directory.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ServiceQuery {
+    /// Services that help with this need.
+    #[param(value_type = Option<schema::Reason>)]
+    pub need: Option<String>,
+    /// Words to find in the name or description, ignoring case.
+    #[param(value_type = Option<fields::SearchWords>)]
+    pub q: Option<fields::SearchWords>,
+    #[param(value_type = Option<schema::ServiceStatus>)]
+    pub status: Option<String>,
+    #[param(value_type = Option<schema::Capacity>)]
+    pub capacity: Option<String>,
+    /// `true`: services that take connections through this API; `false`: signposting only.
+    #[param(value_type = Option<bool>)]
+    pub accepts_referrals: Option<String>,
+    /// Page size, 1 to 100 (default 50).
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 100)]
+    pub limit: Option<String>,
+    /// `next_cursor` from the previous page, with the same filters.
+    #[param(pattern = r"^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$")]
+    pub cursor: Option<String>,
+}
+
+impl ServiceQuery {
+    fn filter(&self) -> Result<ServiceFilter, ApiError> {
+        Ok(ServiceFilter {
+            need: query_code("need", self.need.as_deref())?,
+            query: self
+                .q
+                .as_ref()
+                .map(|q| {
+                    q.parse()
+                        .map_err(|e| ApiError::bad_parameter("q", e.code, e.message))
+                })
+                .transpose()?,
+            status: query_code("status", self.status.as_deref())?,
+            capacity: query_code("capacity", self.capacity.as_deref())?,
+            accepts_referrals: pagination::flag(
+                "accepts_referrals",
+                self.accepts_referrals.as_deref(),
+            )?,
+        })
+    }
+
+    /// What a cursor is bound to: this list with exactly these filters.
+    fn cursor_scope(&self) -> String {
+        let filters = [
+            &self.need,
+            &self.q.as_ref().map(|q| q.0.clone()),
+            &self.status,
+            &self.capacity,
+            &self.accepts_referrals,
+        ];
+        format!("services|{}", serde_json::json!(filters))
+    }
+}
+
+/// Search the directory of services.
+///
+/// Every filter given must hold; services in the order they were added.
+#[utoipa::path(
+    operation_id = "list_services",
+    tag = "directory",
+    params(ServiceQuery),
+    responses(
+        (status = 200, description = "A page of services", body = ServicePage),
+        PublicListProblems,
+    ),
+    security((), ("bearer" = [])),
+)]
+#[get("/directory/services")]
+pub async fn list_services(
+    _: Open<ListServices>,
+    state: web::Data<AppState>,
+    query: web::Query<ServiceQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let filter = query.filter()?;
+    let limit = pagination::limit(query.limit.as_deref())?;
+    let scope = query.cursor_scope();
+    let after = state.cursors.after(query.cursor.as_deref(), &scope)?;
+    let rows = db::run(&state, move |conn| {
+        Ok(store::search(conn, &filter, after, limit + 1)?)
+    })
+    .await?;
+    let (rows, next_cursor) = pagination::finish(
+        rows,
+        limit,
+        |s| Keyset {
+            at: s.created_at,
+            id: s.id,
+        },
+        &state.cursors,
+        &scope,
+    );
+    Ok(HttpResponse::Ok().json(ServicePage {
+        items: rows.iter().map(ServiceView::from).collect(),
+        next_cursor,
+    }))
+}
+
+/// Read one directory service.
+#[utoipa::path(
+    operation_id = "get_service",
+    tag = "directory",
+    params(("id" = Uuid, Path, description = "The service's id")),
+    responses(
+        (status = 200, description = "The service", body = ServiceView,
+            headers(("ETag" = String, description = "The service's version"))),
+        PublicReadProblems,
+    ),
+    security((), ("bearer" = [])),
+)]
+#[get("/directory/services/{id}")]
+pub async fn get_service(
+    _: Open<GetService>,
+    state: web::Data<AppState>,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    let id = id.into_inner();
+    let service = db::run(&state, move |conn| Ok(store::get(conn, id)?))
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    Ok(wire::current(service.version, &ServiceView::from(&service)))
+}

@@ -1,0 +1,183 @@
+//! The directory of services link workers connect people to: community groups, activities and
+//! support services (after Open Referral UK), with whether each takes connections through
+//! Linkwell or is signposting only.
+
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use crate::codes::code_list;
+use crate::text::TextRule;
+use crate::{Email, Invalid, Phone, Postcode, Reasons};
+
+code_list! {
+    /// Whether a service is running.
+    pub enum ServiceStatus as "status" {
+        Active = "active",
+        Inactive = "inactive",
+        TemporarilyClosed = "temporarily_closed",
+    }
+}
+
+code_list! {
+    /// Whether a service can take people now (HL7 Gravity's capacity codes).
+    pub enum Capacity as "capacity" {
+        Available = "available",
+        Waitlist = "waitlist",
+        Full = "full",
+    }
+}
+
+/// A service's name: one line.
+pub const NAME: TextRule = TextRule::line(200);
+/// What it offers; lines allowed.
+pub const DESCRIPTION: TextRule = TextRule::lines(4000);
+/// Where it serves, in words (a town, a ward, "county-wide"): one line.
+pub const AREA: TextRule = TextRule::line(200);
+/// The search text: a few words, one line.
+pub const QUERY: TextRule = TextRule::line(100);
+/// The oldest minimum age a service may set.
+pub const MAX_MIN_AGE: u8 = 120;
+
+/// A web address: `http` or `https`, with a host, no spaces.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Website(String);
+
+impl Website {
+    pub const MAX_CHARS: usize = 2000;
+
+    pub fn parse(input: &str) -> Result<Self, Invalid> {
+        let url = input.trim();
+        let rest = url
+            .strip_prefix("https://")
+            .or_else(|| url.strip_prefix("http://"));
+        let host = rest.map(|r| r.split(['/', '?', '#']).next().unwrap_or_default());
+        let ok = url.chars().count() <= Self::MAX_CHARS
+            && !url.chars().any(|c| c.is_whitespace() || c.is_control())
+            && host.is_some_and(|h| !h.is_empty() && !h.contains('@'));
+        if ok {
+            Ok(Self(url.to_owned()))
+        } else {
+            Err(Invalid::new(
+                "url_format",
+                "must be an http or https address, e.g. https://example.org/",
+            ))
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A minimum age in whole years, 0 to 120.
+pub fn min_age(years: i64) -> Result<u8, Invalid> {
+    u8::try_from(years)
+        .ok()
+        .filter(|y| *y <= MAX_MIN_AGE)
+        .ok_or_else(|| {
+            Invalid::new(
+                "out_of_range",
+                format!("must be a whole number of years from 0 to {MAX_MIN_AGE}"),
+            )
+        })
+}
+
+/// How to reach a service.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Contact {
+    pub phone: Option<Phone>,
+    pub email: Option<Email>,
+    pub website: Option<Website>,
+}
+
+/// A service in the directory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Service {
+    pub id: Uuid,
+    pub name: String,
+    pub description: String,
+    /// The registered organisation that runs it, if any.
+    pub organisation_id: Option<Uuid>,
+    /// The needs it helps with.
+    pub needs: Reasons,
+    pub area: Option<String>,
+    pub postcode: Option<Postcode>,
+    pub contact: Contact,
+    /// Takes connections through Linkwell; otherwise people are signposted to it.
+    pub accepts_referrals: bool,
+    pub status: ServiceStatus,
+    pub capacity: Capacity,
+    pub min_age: Option<u8>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub version: i64,
+}
+
+impl Service {
+    /// What a search matches: name and description, lower case.
+    pub fn search_text(&self) -> String {
+        format!("{}\n{}", self.name, self.description).to_lowercase()
+    }
+
+    /// Marks a change made at `at`: a new version.
+    pub fn touch(&mut self, at: DateTime<Utc>) {
+        self.updated_at = at;
+        self.version += 1;
+    }
+}
+
+/// A search's words as [`Service::search_text`] holds them.
+pub fn normalise_query(query: &str) -> Result<String, Invalid> {
+    QUERY.parse(query).map(|q| q.to_lowercase())
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    #[test]
+    fn websites_are_http_addresses_with_a_host() {
+        for good in [
+            "https://example.org",
+            "http://example.org/groups?day=tue#lunch",
+            " https://citizensadvice.org.uk/ ",
+        ] {
+            assert!(Website::parse(good).is_ok(), "{good}");
+        }
+        for bad in [
+            "example.org",
+            "ftp://example.org",
+            "https://",
+            "https:///path",
+            "https://exa mple.org",
+            "javascript:alert(1)",
+            "https://user@example.org",
+        ] {
+            assert_eq!(
+                Website::parse(bad).err().map(|e| e.code),
+                Some("url_format"),
+                "{bad}"
+            );
+        }
+        let long = format!("https://example.org/{}", "a".repeat(Website::MAX_CHARS));
+        assert!(Website::parse(&long).is_err());
+    }
+
+    proptest! {
+        #[test]
+        fn minimum_ages_are_0_to_120(years: i64) {
+            prop_assert_eq!(min_age(years).is_ok(), (0..=120).contains(&years));
+        }
+    }
+
+    #[test]
+    fn searches_ignore_case() {
+        assert_eq!(
+            normalise_query("  Lunch CLUB ").ok().as_deref(),
+            Some("lunch club")
+        );
+        assert_eq!(normalise_query("   ").err().map(|e| e.code), Some("blank"));
+    }
+}

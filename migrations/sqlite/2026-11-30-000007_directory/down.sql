@@ -1,0 +1,2 @@
+DROP TABLE service_needs;
+DROP TABLE services;

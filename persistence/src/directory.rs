@@ -1,0 +1,263 @@
+//! The directory of services, searchable by need, words, status and capacity.
+
+use std::collections::HashMap;
+
+use diesel::prelude::*;
+use linkwell_domain::directory::{Contact, Website};
+use linkwell_domain::{
+    Capacity, Email, Invalid, Phone, Postcode, Reason, Reasons, Service, ServiceStatus,
+};
+use uuid::Uuid;
+
+use crate::connection::DbConnection;
+use crate::convert;
+use crate::error::{StoreResult, corrupt};
+use crate::page::Keyset;
+use crate::schema::{service_needs, services};
+
+#[derive(Insertable, Queryable, Selectable, AsChangeset)]
+#[diesel(table_name = services, treat_none_as_null = true)]
+struct ServiceRow {
+    id: String,
+    name: String,
+    description: String,
+    organisation_id: Option<String>,
+    area: Option<String>,
+    postcode: Option<String>,
+    phone: Option<String>,
+    email: Option<String>,
+    website: Option<String>,
+    accepts_referrals: bool,
+    status: String,
+    capacity: String,
+    min_age: Option<i32>,
+    search_text: String,
+    created_at: chrono::NaiveDateTime,
+    updated_at: chrono::NaiveDateTime,
+    version: i64,
+}
+
+impl ServiceRow {
+    fn from_domain(s: &Service) -> Self {
+        Self {
+            id: s.id.to_string(),
+            name: s.name.clone(),
+            description: s.description.clone(),
+            organisation_id: s.organisation_id.map(|o| o.to_string()),
+            area: s.area.clone(),
+            postcode: s.postcode.as_ref().map(|p| p.as_str().to_owned()),
+            phone: s.contact.phone.as_ref().map(|p| p.as_str().to_owned()),
+            email: s.contact.email.as_ref().map(|e| e.as_str().to_owned()),
+            website: s.contact.website.as_ref().map(|w| w.as_str().to_owned()),
+            accepts_referrals: s.accepts_referrals,
+            status: s.status.as_str().to_owned(),
+            capacity: s.capacity.as_str().to_owned(),
+            min_age: s.min_age.map(i32::from),
+            search_text: s.search_text(),
+            created_at: convert::to_db(s.created_at),
+            updated_at: convert::to_db(s.updated_at),
+            version: s.version,
+        }
+    }
+
+    fn into_domain(self, needs: Vec<Reason>) -> StoreResult<Service> {
+        fn value<T>(
+            what: &str,
+            stored: Option<String>,
+            parse: impl Fn(&str) -> Result<T, Invalid>,
+        ) -> StoreResult<Option<T>> {
+            stored
+                .map(|v| parse(&v).map_err(|e| corrupt(what, e)))
+                .transpose()
+        }
+        Ok(Service {
+            id: convert::uuid("service id", &self.id)?,
+            name: self.name,
+            description: self.description,
+            organisation_id: convert::optional_uuid(
+                "service organisation",
+                self.organisation_id.as_deref(),
+            )?,
+            needs: Reasons::new(needs).map_err(|e| corrupt("service needs", e))?,
+            area: self.area,
+            postcode: value("service postcode", self.postcode, Postcode::parse)?,
+            contact: Contact {
+                phone: value("service phone", self.phone, Phone::parse)?,
+                email: value("service email", self.email, Email::parse)?,
+                website: value("service website", self.website, Website::parse)?,
+            },
+            accepts_referrals: self.accepts_referrals,
+            status: convert::parse("service status", &self.status)?,
+            capacity: convert::parse("service capacity", &self.capacity)?,
+            min_age: self
+                .min_age
+                .map(|a| u8::try_from(a).map_err(|e| corrupt("service minimum age", e)))
+                .transpose()?,
+            created_at: convert::from_db(self.created_at),
+            updated_at: convert::from_db(self.updated_at),
+            version: self.version,
+        })
+    }
+}
+
+/// What a directory search asks for; every filter given must hold.
+#[derive(Debug, Clone, Default)]
+pub struct ServiceFilter {
+    pub need: Option<Reason>,
+    /// Lower-case words to find in the name or description (see `directory::normalise_query`).
+    pub query: Option<String>,
+    pub status: Option<ServiceStatus>,
+    pub capacity: Option<Capacity>,
+    pub accepts_referrals: Option<bool>,
+}
+
+/// Stores a new service and its needs.
+pub fn insert(conn: &mut DbConnection, service: &Service) -> StoreResult<()> {
+    diesel::insert_into(services::table)
+        .values(ServiceRow::from_domain(service))
+        .execute(conn)?;
+    insert_needs(conn, service)
+}
+
+/// One statement per need: a service helps with at most a dozen.
+fn insert_needs(conn: &mut DbConnection, service: &Service) -> StoreResult<()> {
+    let id = service.id.to_string();
+    for need in service.needs.iter() {
+        diesel::insert_into(service_needs::table)
+            .values((
+                service_needs::service_id.eq(&id),
+                service_needs::need.eq(need.as_str()),
+            ))
+            .execute(conn)?;
+    }
+    Ok(())
+}
+
+/// Writes a changed service if still at `expected_version`; `false` when another change won.
+pub fn save(
+    conn: &mut DbConnection,
+    service: &Service,
+    expected_version: i64,
+) -> StoreResult<bool> {
+    let id = service.id.to_string();
+    let updated = diesel::update(
+        services::table
+            .filter(services::id.eq(&id))
+            .filter(services::version.eq(expected_version)),
+    )
+    .set(ServiceRow::from_domain(service))
+    .execute(conn)?;
+    if updated != 1 {
+        return Ok(false);
+    }
+    diesel::delete(service_needs::table.filter(service_needs::service_id.eq(&id))).execute(conn)?;
+    insert_needs(conn, service)?;
+    Ok(true)
+}
+
+/// One service by id.
+pub fn get(conn: &mut DbConnection, id: Uuid) -> StoreResult<Option<Service>> {
+    let row = services::table
+        .find(id.to_string())
+        .select(ServiceRow::as_select())
+        .first(conn)
+        .optional()?;
+    Ok(assemble(conn, row.into_iter().collect())?.pop())
+}
+
+/// A page of the services `filter` matches, in the order they were listed, after `after`.
+pub fn search(
+    conn: &mut DbConnection,
+    filter: &ServiceFilter,
+    after: Option<Keyset>,
+    limit: i64,
+) -> StoreResult<Vec<Service>> {
+    let mut query = services::table
+        .select(ServiceRow::as_select())
+        .order((services::created_at.asc(), services::id.asc()))
+        .limit(limit)
+        .into_boxed();
+    if let Some(need) = filter.need {
+        query = query.filter(
+            services::id.eq_any(
+                service_needs::table
+                    .filter(service_needs::need.eq(need.as_str()))
+                    .select(service_needs::service_id),
+            ),
+        );
+    }
+    if let Some(words) = &filter.query {
+        query = query.filter(
+            services::search_text
+                .like(format!("%{}%", escape_like(words)))
+                .escape('\\'),
+        );
+    }
+    if let Some(status) = filter.status {
+        query = query.filter(services::status.eq(status.as_str()));
+    }
+    if let Some(capacity) = filter.capacity {
+        query = query.filter(services::capacity.eq(capacity.as_str()));
+    }
+    if let Some(accepts) = filter.accepts_referrals {
+        query = query.filter(services::accepts_referrals.eq(accepts));
+    }
+    if let Some(Keyset { at, id }) = after {
+        let at = convert::to_db(at);
+        query = query.filter(
+            services::created_at.gt(at).or(services::created_at
+                .eq(at)
+                .and(services::id.gt(id.to_string()))),
+        );
+    }
+    let rows = query.load(conn)?;
+    assemble(conn, rows)
+}
+
+/// `%`, `_` and the escape itself match only themselves.
+fn escape_like(words: &str) -> String {
+    let mut escaped = String::with_capacity(words.len());
+    for c in words.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            escaped.push('\\');
+        }
+        escaped.push(c);
+    }
+    escaped
+}
+
+/// Loads the needs of all `rows` in one query and builds the services, keeping row order.
+fn assemble(conn: &mut DbConnection, rows: Vec<ServiceRow>) -> StoreResult<Vec<Service>> {
+    if rows.is_empty() {
+        return Ok(Vec::new());
+    }
+    let ids: Vec<&str> = rows.iter().map(|r| r.id.as_str()).collect();
+    let pairs: Vec<(String, String)> = service_needs::table
+        .filter(service_needs::service_id.eq_any(&ids))
+        .select((service_needs::service_id, service_needs::need))
+        .load(conn)?;
+    let mut needs: HashMap<String, Vec<Reason>> = HashMap::new();
+    for (service_id, need) in pairs {
+        needs
+            .entry(service_id)
+            .or_default()
+            .push(convert::parse("service need", &need)?);
+    }
+    rows.into_iter()
+        .map(|row| {
+            let own = needs.remove(&row.id).unwrap_or_default();
+            row.into_domain(own)
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::escape_like;
+
+    #[test]
+    fn like_wildcards_match_only_themselves() {
+        assert_eq!(escape_like(r"50%_off\"), r"50\%\_off\\");
+        assert_eq!(escape_like("lunch club"), "lunch club");
+    }
+}

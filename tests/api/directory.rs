@@ -1,0 +1,359 @@
+//! The directory of services: staff add and correct entries; anyone reads and searches it,
+//! rate limited per address when without a token.
+
+use std::num::NonZeroU32;
+
+use linkwell_domain::Role;
+use reqwest::Method;
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use crate::support::{Reply, TestApp};
+
+const SERVICES: &str = "/v1/directory/services";
+
+fn lunch_club() -> Value {
+    json!({"name": "Tuesday Lunch Club", "description": "A hot meal and company, 50% off for carers.",
+           "needs": ["loneliness", "healthy_lifestyle"], "area": "Riverside", "postcode": "ls1 4ap",
+           "contact": {"phone": "0113 496 0000", "website": "https://lunch.example.org/"},
+           "accepts_referrals": false})
+}
+
+async fn anonymous(app: &TestApp, path: &str) -> Reply {
+    app.call(Method::GET, path, None, None).await
+}
+
+fn names(reply: &Reply) -> Vec<String> {
+    reply.body["items"]
+        .as_array()
+        .unwrap_or(&Vec::new())
+        .iter()
+        .map(|s| s["name"].as_str().unwrap_or_default().to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn staff_list_services_that_anyone_can_read() {
+    let app = TestApp::spawn().await;
+    let advice = app.organisation("Citizens Advice Leeds", "partner").await;
+    let staff = app.coordinator();
+    let made = app.post(SERVICES, &staff, &lunch_club()).await;
+    assert_eq!(made.status, 201, "{}", made.text);
+    let id = made.id();
+    let path = format!("{SERVICES}/{id}");
+    assert_eq!(made.header("location"), Some(path.as_str()));
+    assert_eq!(made.header("etag"), Some("\"1\""));
+    assert_eq!(
+        made.body,
+        json!({"id": id, "name": "Tuesday Lunch Club",
+               "description": "A hot meal and company, 50% off for carers.", "organisation_id": null,
+               "needs": ["loneliness", "healthy_lifestyle"], "area": "Riverside", "postcode": "LS1 4AP",
+               "contact": {"phone": "0113 496 0000", "email": null, "website": "https://lunch.example.org/"},
+               "accepts_referrals": false, "status": "active", "capacity": "available", "min_age": null,
+               "created_at": made.body["created_at"], "updated_at": made.body["created_at"], "version": 1})
+    );
+    let debt = app
+        .post(
+            SERVICES,
+            &app.admin(),
+            &json!({"name": "Debt advice", "description": "Free, confidential help with money and debt.",
+                    "organisation_id": advice, "needs": ["money_and_benefits"], "accepts_referrals": true,
+                    "capacity": "waitlist", "min_age": 18, "contact": {"email": "Referrals@Advice.example.org"}}),
+        )
+        .await;
+    assert_eq!(debt.status, 201, "{}", debt.text);
+    assert_eq!(
+        debt.body["contact"]["email"],
+        "Referrals@advice.example.org"
+    );
+    let walks = app
+        .post(
+            SERVICES,
+            &staff,
+            &json!({"name": "Health walks", "description": "Gentle walks, lunch after.",
+                    "needs": ["healthy_lifestyle"], "accepts_referrals": true, "status": "temporarily_closed"}),
+        )
+        .await;
+    assert_eq!(walks.status, 201, "{}", walks.text);
+
+    // Without a token: the same entry, and searches.
+    let read = anonymous(&app, &path).await;
+    assert_eq!((read.status.as_u16(), &read.body), (200, &made.body));
+    assert_eq!(read.header("etag"), Some("\"1\""));
+    let search = |query: &str| {
+        let app = &app;
+        let query = query.to_owned();
+        async move {
+            let reply = app
+                .get(
+                    &format!("{SERVICES}?{query}"),
+                    &app.referrer(Uuid::new_v4()),
+                )
+                .await;
+            assert_eq!(reply.status, 200, "{query}: {}", reply.text);
+            names(&reply)
+        }
+    };
+    assert_eq!(
+        search("").await,
+        ["Tuesday Lunch Club", "Debt advice", "Health walks"]
+    );
+    assert_eq!(
+        search("need=healthy_lifestyle").await,
+        ["Tuesday Lunch Club", "Health walks"]
+    );
+    assert_eq!(
+        search("q=LUNCH").await,
+        ["Tuesday Lunch Club", "Health walks"]
+    );
+    assert_eq!(
+        search("q=50%25").await,
+        ["Tuesday Lunch Club"],
+        "% is literal"
+    );
+    assert_eq!(
+        search("q=5_%25").await,
+        Vec::<String>::new(),
+        "_ is literal"
+    );
+    assert_eq!(search("q=confidential%20help").await, ["Debt advice"]);
+    assert_eq!(search("status=temporarily_closed").await, ["Health walks"]);
+    assert_eq!(search("capacity=waitlist").await, ["Debt advice"]);
+    assert_eq!(
+        search("accepts_referrals=true&need=healthy_lifestyle").await,
+        ["Health walks"]
+    );
+    let first = app.get(&format!("{SERVICES}?limit=2"), &staff).await;
+    assert_eq!(names(&first), ["Tuesday Lunch Club", "Debt advice"]);
+    let cursor = first.body["next_cursor"].as_str().unwrap();
+    let rest = anonymous(&app, &format!("{SERVICES}?limit=2&cursor={cursor}")).await;
+    assert_eq!(names(&rest), ["Health walks"]);
+    assert_eq!(rest.body["next_cursor"], json!(null));
+    anonymous(
+        &app,
+        &format!("{SERVICES}?limit=2&cursor={cursor}&need=family"),
+    )
+    .await
+    .problem(400, "invalid_parameter");
+    for (query, name, code) in [
+        ("need=boredom", "need", "unknown_code"),
+        ("q=%20%20", "q", "blank"),
+        ("capacity=some", "capacity", "unknown_code"),
+        (
+            "accepts_referrals=yes",
+            "accepts_referrals",
+            "invalid_boolean",
+        ),
+        ("sort=name", "sort", "invalid_parameter"),
+    ] {
+        let reply = anonymous(&app, &format!("{SERVICES}?{query}")).await;
+        reply.problem(400, "invalid_parameter");
+        assert_eq!(
+            reply.field_errors(),
+            [(name.to_owned(), code.to_owned())],
+            "{query}"
+        );
+    }
+    anonymous(&app, &format!("{SERVICES}/{}", Uuid::new_v4()))
+        .await
+        .problem(404, "not_found");
+    // A token that is sent must be good.
+    app.get(SERVICES, "not-a-token")
+        .await
+        .problem(401, "unauthorized");
+}
+
+#[tokio::test]
+async fn staff_correct_entries_with_if_match() {
+    let app = TestApp::spawn().await;
+    let advice = app.organisation("Citizens Advice Leeds", "partner").await;
+    let staff = app.coordinator();
+    let made = app.post(SERVICES, &staff, &lunch_club()).await;
+    let path = format!("{SERVICES}/{}", made.id());
+    let patch = json!({"capacity": "full", "needs": ["loneliness"], "contact": {"phone": null},
+                       "organisation_id": advice, "accepts_referrals": true, "min_age": 65});
+    app.send(Method::PATCH, &path, &staff, Some(&patch), &[])
+        .await
+        .problem(428, "precondition_required");
+    let changed = app
+        .change(Method::PATCH, &path, &staff, 1, Some(&patch))
+        .await;
+    assert_eq!(changed.status, 200, "{}", changed.text);
+    assert_eq!(changed.header("etag"), Some("\"2\""));
+    assert_eq!(
+        (
+            &changed.body["capacity"],
+            &changed.body["needs"],
+            &changed.body["contact"],
+            &changed.body["organisation_id"],
+            &changed.body["accepts_referrals"],
+            &changed.body["min_age"],
+            &changed.body["area"],
+        ),
+        (
+            &json!("full"),
+            &json!(["loneliness"]),
+            &json!({"phone": null, "email": null, "website": "https://lunch.example.org/"}),
+            &json!(advice),
+            &json!(true),
+            &json!(65),
+            &json!("Riverside"),
+        )
+    );
+    assert_eq!(anonymous(&app, &path).await.body, changed.body);
+    app.change(
+        Method::PATCH,
+        &path,
+        &staff,
+        1,
+        Some(&json!({"capacity": "available"})),
+    )
+    .await
+    .problem(412, "precondition_failed");
+    // Only the search sees what changed: the name is searchable at once.
+    let renamed = app
+        .change(
+            Method::PATCH,
+            &path,
+            &staff,
+            2,
+            Some(&json!({"name": "Friday Supper Club", "area": null})),
+        )
+        .await;
+    assert_eq!(renamed.body["area"], json!(null));
+    let found = anonymous(&app, &format!("{SERVICES}?q=supper")).await;
+    assert_eq!(names(&found), ["Friday Supper Club"]);
+    assert_eq!(
+        names(&anonymous(&app, &format!("{SERVICES}?q=tuesday")).await),
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        names(&anonymous(&app, &format!("{SERVICES}?need=healthy_lifestyle")).await),
+        Vec::<String>::new()
+    );
+
+    let bad = app
+        .change(
+            Method::PATCH,
+            &path,
+            &staff,
+            3,
+            Some(&json!({"needs": [], "min_age": 121, "contact": {"website": "lunch.example.org"}, "status": "defunct"})),
+        )
+        .await;
+    bad.problem(422, "validation_failed");
+    assert_eq!(
+        bad.field_errors(),
+        [
+            ("/needs".to_owned(), "empty".to_owned()),
+            ("/contact/website".to_owned(), "url_format".to_owned()),
+            ("/status".to_owned(), "unknown_code".to_owned()),
+            ("/min_age".to_owned(), "out_of_range".to_owned()),
+        ]
+    );
+    let unknown = app
+        .change(
+            Method::PATCH,
+            &path,
+            &staff,
+            3,
+            Some(&json!({"organisation_id": Uuid::new_v4()})),
+        )
+        .await;
+    unknown.problem(422, "validation_failed");
+    assert_eq!(
+        unknown.field_errors(),
+        [(
+            "/organisation_id".to_owned(),
+            "unknown_organisation".to_owned()
+        )]
+    );
+    assert_eq!(
+        anonymous(&app, &path).await.body,
+        renamed.body,
+        "nothing refused was stored"
+    );
+    app.change(
+        Method::PATCH,
+        &format!("{SERVICES}/{}", Uuid::new_v4()),
+        &staff,
+        1,
+        Some(&json!({"capacity": "full"})),
+    )
+    .await
+    .problem(404, "not_found");
+}
+
+#[tokio::test]
+async fn only_staff_add_or_change_entries() {
+    let app = TestApp::spawn().await;
+    let org = app.organisation("Practice", "gp_practice").await;
+    let made = app.post(SERVICES, &app.admin(), &lunch_club()).await;
+    let path = format!("{SERVICES}/{}", made.id());
+    for role in [Role::Referrer, Role::Partner, Role::Commissioner] {
+        let token = app.token(role, Some(org));
+        app.post(SERVICES, &token, &lunch_club())
+            .await
+            .problem(403, "forbidden");
+        app.change(
+            Method::PATCH,
+            &path,
+            &token,
+            1,
+            Some(&json!({"capacity": "full"})),
+        )
+        .await
+        .problem(403, "forbidden");
+    }
+    app.call(Method::POST, SERVICES, None, Some(&lunch_club()))
+        .await
+        .problem(401, "unauthorized");
+    let mut bad = lunch_club();
+    bad["organisation_id"] = json!(Uuid::new_v4());
+    bad["min_age"] = json!(-1);
+    let reply = app.post(SERVICES, &app.admin(), &bad).await;
+    reply.problem(422, "validation_failed");
+    assert_eq!(
+        reply.field_errors(),
+        [("/min_age".to_owned(), "out_of_range".to_owned())]
+    );
+    bad["min_age"] = json!(null);
+    let reply = app.post(SERVICES, &app.admin(), &bad).await;
+    assert_eq!(
+        reply.field_errors(),
+        [(
+            "/organisation_id".to_owned(),
+            "unknown_organisation".to_owned()
+        )]
+    );
+    let list = anonymous(&app, SERVICES).await;
+    assert_eq!(
+        names(&list),
+        ["Tuesday Lunch Club"],
+        "nothing refused was stored"
+    );
+}
+
+#[tokio::test]
+async fn anonymous_reads_are_rate_limited_per_address_and_tokens_are_not() {
+    let app = TestApp::spawn_with(|config| {
+        config.public_rate_per_minute = NonZeroU32::new(2).unwrap();
+    })
+    .await;
+    let made = app.post(SERVICES, &app.coordinator(), &lunch_club()).await;
+    let one = format!("{SERVICES}/{}", made.id());
+    for _ in 0..2 {
+        assert_eq!(anonymous(&app, SERVICES).await.status, 200);
+    }
+    let limited = anonymous(&app, SERVICES).await;
+    limited.problem(429, "rate_limited");
+    assert!(limited.header("retry-after").is_some());
+    // Each operation has its own allowance.
+    assert_eq!(anonymous(&app, &one).await.status, 200);
+    for _ in 0..5 {
+        let reply = app
+            .get(SERVICES, &app.token(Role::Partner, Some(Uuid::new_v4())))
+            .await;
+        assert_eq!(reply.status, 200, "{}", reply.text);
+    }
+}
