@@ -137,6 +137,20 @@ operations! {
     CreateService = "create_service", [Coordinator, Admin], service.create;
     /// Correct a directory service, or its status and capacity.
     UpdateService = "update_service", [Coordinator, Admin], service.update;
+    /// Connect the person to a partner or a directory service.
+    CreateConnection = "create_connection", [Coordinator, Admin], connection.create, audited;
+    /// List a referral's connections.
+    ListReferralConnections = "list_referral_connections", [Coordinator, Admin], connection.list, audited;
+    /// List connections (a partner: those addressed to it), or poll for their changes.
+    ListConnections = "list_connections", [Coordinator, Admin, Partner], connection.list, audited;
+    /// Read one connection.
+    GetConnection = "get_connection", [Coordinator, Admin, Partner], connection.read, audited;
+    /// Move a connection along (partners answer and report progress; staff cancel).
+    TransitionConnection = "transition_connection", [Coordinator, Admin, Partner], connection.transition, audited;
+    /// Write to the other side about a connection.
+    CreateConnectionNote = "create_connection_note", [Coordinator, Admin, Partner], connection.add_note, audited;
+    /// Read the notes about a connection.
+    ListConnectionNotes = "list_connection_notes", [Coordinator, Admin, Partner], connection.read_notes, audited;
     /// Read a referral's changes of status.
     GetReferralHistory = "get_referral_history", [Coordinator, Admin], referral.history, audited;
 }

@@ -36,6 +36,16 @@ enum Command {
     Openapi,
     /// Print a signed access token (for development, scripts and tests).
     Token(TokenArgs),
+    /// Expire the connection requests left unanswered past the response window, once (the
+    /// server also does this periodically); safe beside running servers.
+    Expire(ExpireArgs),
+}
+
+#[derive(Debug, Args)]
+struct ExpireArgs {
+    /// Act as if it were this time (RFC 3339), e.g. to test the window; now by default.
+    #[arg(long)]
+    at: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -73,6 +83,9 @@ pub fn run() -> ExitCode {
         Command::Token(args) => Config::from_env(&cli.bind, &cli.database_url)
             .map_err(|e| e.to_string())
             .and_then(|config| token(&config, &args)),
+        Command::Expire(args) => Config::from_env(&cli.bind, &cli.database_url)
+            .map_err(|e| e.to_string())
+            .and_then(|config| expire(&config, &args)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -133,6 +146,24 @@ fn migrate_only(config: &Config) -> Result<(), String> {
     println!(
         "database: {} ({applied} migrations applied)",
         config.database
+    );
+    Ok(())
+}
+
+fn expire(config: &Config, args: &ExpireArgs) -> Result<(), String> {
+    let now = match &args.at {
+        Some(at) => chrono::DateTime::parse_from_rfc3339(at)
+            .map_err(|e| format!("--at {at}: {e}"))?
+            .with_timezone(&chrono::Utc),
+        None => crate::clock::now(),
+    };
+    let mut conn = one_connection(config)?;
+    migrate::run(&mut conn).map_err(|e| e.to_string())?;
+    let expired = crate::expiry::run_once(&mut conn, now, config.expiry.window)
+        .map_err(|e| format!("{e:?}"))?;
+    println!(
+        "expired {expired} connection requests unanswered for {} days",
+        config.expiry.window.num_days()
     );
     Ok(())
 }

@@ -93,7 +93,12 @@ pub struct Config {
     pub trusted_proxies: Vec<IpAddr>,
     /// Self-referral is for people at least this old on the day.
     pub self_referral_min_age: u32,
+    /// When unanswered connection requests expire, and how often each instance looks.
+    pub expiry: crate::expiry::Policy,
 }
+
+/// Default for how often each instance expires unanswered connection requests.
+pub const DEFAULT_EXPIRY_EVERY: Duration = Duration::from_secs(60);
 
 /// Default for [`Config::public_rate_per_minute`].
 pub const DEFAULT_PUBLIC_RATE_PER_MINUTE: NonZeroU32 = NonZeroU32::new(10).unwrap();
@@ -166,6 +171,21 @@ impl Config {
                         value,
                     })?,
                 Err(_) => DEFAULT_SELF_REFERRAL_MIN_AGE,
+            },
+            expiry: crate::expiry::Policy {
+                window: chrono::Duration::days(
+                    match positive("LINKWELL_CONNECTION_RESPONSE_DAYS")? {
+                        Some(days) => i64::try_from(days).ok().filter(|d| *d <= 3650).ok_or(
+                            ConfigError::Setting {
+                                name: "LINKWELL_CONNECTION_RESPONSE_DAYS",
+                                value: days.to_string(),
+                            },
+                        )?,
+                        None => linkwell_domain::connection::DEFAULT_RESPONSE_DAYS,
+                    },
+                ),
+                every: positive("LINKWELL_EXPIRY_INTERVAL_SECONDS")?
+                    .map_or(DEFAULT_EXPIRY_EVERY, |s| Duration::from_secs(s as u64)),
             },
         })
     }

@@ -11,8 +11,8 @@ use std::borrow::Cow;
 
 use linkwell_domain::text::TextRule;
 use linkwell_domain::{
-    Invalid, directory, lifecycle, organisation, person, plan, referral, self_referral, session,
-    user,
+    Invalid, connection, directory, lifecycle, organisation, person, plan, referral, self_referral,
+    session, user,
 };
 use serde::{Deserialize, Serialize};
 use utoipa::openapi::RefOr;
@@ -113,6 +113,13 @@ fields! {
             r"^\s*https?://[^\s\x00-\x1F\x7F-\x9F/?#@]+([/?#][^\s\x00-\x1F\x7F-\x9F]*)?\s*$",
             Some(directory::Website::MAX_CHARS),
         );
+    /// The link worker's note for the receiving organisation; lines allowed.
+    NoteForPartner -> String =
+        |v| connection::NOTE_FOR_PARTNER.parse(v), text(connection::NOTE_FOR_PARTNER);
+    /// A note between the link worker and the partner; lines allowed.
+    ConnectionNoteText -> String = |v| connection::NOTE.parse(v), text(connection::NOTE);
+    /// Why a connection moves; lines allowed.
+    ConnectionReason -> String = |v| connection::REASON.parse(v), text(connection::REASON);
     /// A calendar date, `YYYY-MM-DD`.
     Date -> chrono::NaiveDate = |v| {
         chrono::NaiveDate::parse_from_str(v, "%Y-%m-%d")

@@ -15,6 +15,7 @@ pub mod config;
 pub mod create;
 pub mod db;
 pub mod error;
+pub mod expiry;
 pub mod extract;
 pub mod fallback;
 pub mod fields;

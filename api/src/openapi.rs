@@ -29,6 +29,7 @@ use crate::routes;
         (name = "sessions", description = "Link workers' contacts with the people referred"),
         (name = "plans", description = "Wellbeing plans around what matters to the person, and their goals"),
         (name = "directory", description = "Community groups, activities and support services people are connected to; open to read"),
+        (name = "connections", description = "Onward referrals to partners and directory services; partners see only their own"),
         (name = "people", description = "The people referred: one record each, duplicates resolved by staff"),
         (name = "users", description = "Link workers, administrators and organisations' users"),
         (name = "health", description = "Liveness and readiness probes"),

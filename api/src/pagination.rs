@@ -161,6 +161,18 @@ pub fn flag(name: &str, value: Option<&str>) -> Result<Option<bool>, ApiError> {
     }
 }
 
+/// Where a change feed resumes: after the last change shown when the page was full (more may
+/// follow at once), else at the horizon (caught up), and never before where this page started.
+pub fn resume_at(
+    full: bool,
+    last: Option<FeedPosition>,
+    horizon: FeedPosition,
+    after: Option<FeedPosition>,
+) -> FeedPosition {
+    let next = if full { last } else { Some(horizon) };
+    next.max(after).unwrap_or(horizon)
+}
+
 /// Fetches `limit + 1` to learn whether another page exists; trims and makes its cursor.
 pub fn finish<T, F>(
     mut rows: Vec<T>,

@@ -1,5 +1,6 @@
 //! Every route, mounted once: the app and the OpenAPI document are both built from here.
 
+pub mod connections;
 pub mod directory;
 pub mod goals;
 pub mod health;
@@ -53,6 +54,13 @@ pub fn configure(cfg: &mut ServiceConfig) {
             .service(directory::list_services)
             .service(directory::create_service)
             .service(directory::get_service)
-            .service(directory::update_service),
+            .service(directory::update_service)
+            .service(connections::create_connection)
+            .service(connections::list_referral_connections)
+            .service(connections::list_connections)
+            .service(connections::get_connection)
+            .service(connections::transition_connection)
+            .service(connections::create_connection_note)
+            .service(connections::list_connection_notes),
     );
 }

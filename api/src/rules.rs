@@ -66,6 +66,23 @@ pub fn capacity(value: &str) -> Result<(), ValidationError> {
     code::<linkwell_domain::Capacity>(value)
 }
 
+pub fn connection_status(value: &str) -> Result<(), ValidationError> {
+    code::<linkwell_domain::ConnectionStatus>(value)
+}
+
+pub fn connection_outcome(value: &str) -> Result<(), ValidationError> {
+    code::<linkwell_domain::ConnectionOutcome>(value)
+}
+
+/// Known shared-field codes, none twice (an empty list shares nothing).
+pub fn shared_fields(values: &[String]) -> Result<(), ValidationError> {
+    check(linkwell_domain::connection::shared_fields(values))
+}
+
+pub fn reason(value: &str) -> Result<(), ValidationError> {
+    code::<Reason>(value)
+}
+
 pub fn source(value: &str) -> Result<(), ValidationError> {
     code::<linkwell_domain::ReferralSource>(value)
 }

@@ -61,6 +61,12 @@ code_schema! {
         "Whether a directory service is running.";
     Capacity => linkwell_domain::Capacity,
         "Whether a directory service can take people now.";
+    ConnectionStatus => linkwell_domain::ConnectionStatus,
+        "Where a connection to a partner or service stands.";
+    ConnectionOutcome => linkwell_domain::ConnectionOutcome,
+        "How a connection ended, or why it moved.";
+    SharedField => linkwell_domain::SharedField,
+        "A detail of the person they agreed to share with the receiving organisation.";
     ClosureReason => linkwell_domain::ClosureReason,
         "Why a referral was closed.";
     Role => linkwell_domain::Role,
@@ -101,6 +107,17 @@ pub fn min_age() -> ObjectBuilder {
         .minimum(Some(0))
         .maximum(Some(linkwell_domain::directory::MAX_MIN_AGE))
         .description(Some("The youngest age served, in whole years."))
+}
+
+/// `shared_fields`: distinct shared-field codes; empty shares nothing.
+pub fn shared_field_set() -> ArrayBuilder {
+    ArrayBuilder::new()
+        .items(Ref::from_schema_name("SharedField"))
+        .max_items(Some(linkwell_domain::SharedField::ALL.len()))
+        .unique_items(true)
+        .description(Some(
+            "The person's details they agreed to share with the receiving organisation, each at most once.",
+        ))
 }
 
 /// `reasons` on a new referral: one to eleven distinct reason codes.

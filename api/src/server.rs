@@ -83,6 +83,7 @@ pub fn start(config: &Config) -> Result<Running, StartError> {
         Arc::downgrade(&state.clone().into_inner()),
         config.revocation_refresh,
     );
+    crate::expiry::spawn(Arc::downgrade(&state.clone().into_inner()), config.expiry);
     let document = openapi::document();
     let routes = web::Data::new(RouteTable::from_openapi(&document));
 

@@ -5,6 +5,7 @@
 //! [`Postcode`] means it is valid and normalised.
 
 mod codes;
+pub mod connection;
 pub mod directory;
 pub mod invalid;
 pub mod lifecycle;
@@ -21,6 +22,7 @@ pub mod text;
 pub mod user;
 
 pub use codes::UnknownCode;
+pub use connection::{Connection, ConnectionOutcome, ConnectionStatus, SharedField};
 pub use directory::{Capacity, Service, ServiceStatus};
 pub use invalid::Invalid;
 pub use lifecycle::{ClosureReason, GpRecordCode, Move, StatusChange};

@@ -7,6 +7,7 @@
 
 pub mod audit;
 pub mod connection;
+pub mod connections;
 mod convert;
 pub mod dialect;
 pub mod directory;

@@ -210,6 +210,30 @@ pub fn get(conn: &mut DbConnection, id: Uuid) -> StoreResult<Option<PersonRecord
         .transpose()
 }
 
+/// The people `referrals` are about, keyed by referral id, in one query.
+pub fn for_referrals(
+    conn: &mut DbConnection,
+    referral_ids: &[Uuid],
+) -> StoreResult<std::collections::HashMap<Uuid, PersonRecord>> {
+    let ids: Vec<String> = referral_ids.iter().map(Uuid::to_string).collect();
+    if ids.is_empty() {
+        return Ok(Default::default());
+    }
+    let rows: Vec<(String, PersonRow)> = referrals::table
+        .inner_join(people::table)
+        .filter(referrals::id.eq_any(ids))
+        .select((referrals::id, PersonRow::as_select()))
+        .load(conn)?;
+    rows.into_iter()
+        .map(|(referral, person)| {
+            Ok((
+                convert::uuid("referral id", &referral)?,
+                person.into_domain()?,
+            ))
+        })
+        .collect()
+}
+
 /// The current (unmerged) person with this NHS number, if any.
 pub fn find_by_nhs_number(
     conn: &mut DbConnection,

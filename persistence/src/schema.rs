@@ -215,8 +215,43 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    connections (id) {
+        id -> Text,
+        referral_id -> Text,
+        organisation_id -> Nullable<Text>,
+        service_id -> Nullable<Text>,
+        need -> Text,
+        note_for_partner -> Nullable<Text>,
+        shared_fields -> Text,
+        status -> Text,
+        reason_code -> Nullable<Text>,
+        reason -> Nullable<Text>,
+        outcome -> Nullable<Text>,
+        last_note_at -> Nullable<Timestamp>,
+        created_by -> Text,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        version -> BigInt,
+        change_seq -> BigInt,
+    }
+}
+
+diesel::table! {
+    connection_notes (id) {
+        id -> Text,
+        connection_id -> Text,
+        text -> Text,
+        author_sub -> Text,
+        author_role -> Text,
+        author_org_id -> Nullable<Text>,
+        created_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(referrals -> people (person_id));
 diesel::joinable!(sessions -> referrals (referral_id));
+diesel::joinable!(connections -> referrals (referral_id));
 diesel::joinable!(referral_reasons -> referrals (referral_id));
 diesel::joinable!(referral_status_changes -> referrals (referral_id));
 
@@ -233,6 +268,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     goal_status_changes,
     services,
     service_needs,
+    connections,
+    connection_notes,
     users,
     idempotency_keys,
     audit_events,

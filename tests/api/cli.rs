@@ -11,7 +11,15 @@ use linkwell_domain::Role;
 use crate::support::{AUDIENCE, ISSUER, backend, with_database};
 
 /// `target/debug/linkwell`, beside this test binary's `deps/` folder.
-fn linkwell() -> Command {
+/// The app's database as a `--database-url` argument.
+pub(crate) fn database_url(app: &crate::support::TestApp) -> String {
+    match &app.database {
+        linkwell_persistence::DatabaseUrl::Sqlite(path) => format!("sqlite://{}", path.display()),
+        linkwell_persistence::DatabaseUrl::Postgres(url) => url.clone(),
+    }
+}
+
+pub(crate) fn linkwell() -> Command {
     let exe = std::env::current_exe().unwrap();
     let dir = exe.parent().and_then(|deps| deps.parent()).unwrap();
     let path: PathBuf = dir.join("linkwell");
@@ -223,10 +231,7 @@ async fn a_token_for_a_registered_user_carries_their_record() {
     let app = crate::support::TestApp::spawn().await;
     let org = app.organisation("Advice", "partner").await;
     let (user, _) = app.user(Role::Partner, Some(org)).await;
-    let url = match &app.database {
-        linkwell_persistence::DatabaseUrl::Sqlite(path) => format!("sqlite://{}", path.display()),
-        linkwell_persistence::DatabaseUrl::Postgres(url) => url.clone(),
-    };
+    let url = database_url(&app);
     let mint = |user: &str| {
         linkwell()
             .env(

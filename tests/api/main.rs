@@ -6,6 +6,7 @@ mod audit;
 mod auth;
 mod caseload;
 mod cli;
+mod connections;
 mod directory;
 mod errors;
 mod feed;

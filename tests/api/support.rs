@@ -128,6 +128,10 @@ impl TestApp {
             public_rate_per_minute: linkwell_api::config::DEFAULT_PUBLIC_RATE_PER_MINUTE,
             trusted_proxies: Vec::new(),
             self_referral_min_age: 16,
+            expiry: linkwell_api::expiry::Policy {
+                window: chrono::Duration::days(14),
+                every: std::time::Duration::from_secs(60),
+            },
         };
         configure(&mut config);
         let running = server::start(&config).expect("start the app");

@@ -200,7 +200,7 @@ fn assignee(value: &str, caller: &Caller) -> Result<Assignee, ApiError> {
 /// time includes itself: both become an exclusive bound just after. Instants are clamped to
 /// years 1 to 9999, where every stored timestamp lies, so bounds compare the same way on both
 /// backends (SQLite compares timestamps as text, which breaks past year 9999).
-fn instant(name: &str, value: &str, end: bool) -> Result<DateTime<Utc>, ApiError> {
+pub(crate) fn instant(name: &str, value: &str, end: bool) -> Result<DateTime<Utc>, ApiError> {
     let at = if let Ok(date) = parse_date(value) {
         let start = date.and_time(NaiveTime::MIN).and_utc();
         if end {
@@ -275,12 +275,8 @@ pub async fn list_referrals(
             Ok(page)
         })
         .await?;
-        let next = if page.items.len() == page_size {
-            page.items.last().map(|(_, p)| *p)
-        } else {
-            Some(page.horizon)
-        };
-        let next = next.max(after).unwrap_or(page.horizon);
+        let last = page.items.last().map(|(_, p)| *p);
+        let next = pagination::resume_at(page.items.len() == page_size, last, page.horizon, after);
         return Ok(HttpResponse::Ok().json(ReferralPage {
             items: page.items.iter().map(|(r, _)| view(r)).collect(),
             next_cursor: Some(state.cursors.encode(next, &scope)),

@@ -1,0 +1,97 @@
+//! Requests a partner leaves unanswered past the response window expire: every instance runs
+//! this periodically, and `linkwell expire` runs it once. Several at once never expire a
+//! connection twice: each is expired in its own transaction that re-reads it and writes only
+//! if its version is unchanged, so the one that loses a race skips it.
+
+use std::sync::Weak;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use linkwell_persistence::audit::{self, AuditEvent};
+use linkwell_persistence::connections::{self, Visibility};
+use linkwell_persistence::{DbConnection, checkout, write_transaction};
+use uuid::Uuid;
+
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// Who the audit trail names for expiries.
+pub const ACTOR: &str = "linkwell-expiry";
+/// Connections examined per query.
+const BATCH: i64 = 100;
+
+/// When requests expire, and how often an instance looks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Policy {
+    /// How long a partner has to answer a request.
+    pub window: chrono::Duration,
+    /// How often each instance runs the expiry.
+    pub every: Duration,
+}
+
+/// Expires every request due at `now`; returns how many this call expired (not those another
+/// instance got to first).
+pub fn run_once(
+    conn: &mut DbConnection,
+    now: DateTime<Utc>,
+    window: chrono::Duration,
+) -> Result<usize, ApiError> {
+    let mut expired = 0;
+    loop {
+        let due = connections::due_for_expiry(conn, now - window, BATCH)?;
+        for candidate in &due {
+            let won = write_transaction(conn, |tx| {
+                let Some(mut connection) = connections::get(tx, candidate.id, Visibility::All)?
+                else {
+                    return Ok::<_, ApiError>(false);
+                };
+                let previous = connection.version;
+                if !connection.expire(now, window) || !connections::save(tx, &connection, previous)?
+                {
+                    return Ok(false);
+                }
+                audit::record(tx, &event(connection.id, now))?;
+                Ok(true)
+            })?;
+            expired += usize::from(won);
+        }
+        if i64::try_from(due.len()).unwrap_or(i64::MAX) < BATCH {
+            return Ok(expired);
+        }
+    }
+}
+
+fn event(connection: Uuid, at: DateTime<Utc>) -> AuditEvent {
+    AuditEvent {
+        id: Uuid::now_v7(),
+        occurred_at: at,
+        actor_sub: ACTOR.to_owned(),
+        actor_role: "system".to_owned(),
+        actor_org_id: None,
+        action: "connection.expire".to_owned(),
+        resource_type: "connection".to_owned(),
+        resource_id: Some(connection),
+        resource_ids: Vec::new(),
+        outcome: "success".to_owned(),
+        request_id: format!("expiry-{}", at.timestamp_micros()),
+    }
+}
+
+/// Runs the expiry every `policy.every` until the app's state is dropped; a failure is logged
+/// and tried again next round.
+pub fn spawn(state: Weak<AppState>, policy: Policy) {
+    std::thread::spawn(move || {
+        loop {
+            std::thread::sleep(policy.every);
+            let Some(state) = state.upgrade() else { return };
+            let result = checkout(&state.pool, state.db_timeout)
+                .map_err(ApiError::from)
+                .and_then(|mut conn| run_once(&mut conn, crate::clock::now(), policy.window));
+            match result {
+                Ok(0) => {}
+                Ok(n) => log::info!("expired {n} unanswered connection requests"),
+                Err(e) => log::warn!("connection expiry failed, retrying next round: {e:?}"),
+            }
+        }
+    });
+}

@@ -1,0 +1,248 @@
+//! Making a connection under a referral, and listing a referral's connections.
+
+use actix_web::{HttpResponse, get, post, web};
+use linkwell_domain::connection::{self, Connection};
+use linkwell_domain::{Invalid, OrganisationKind, Service, ServiceStatus};
+use linkwell_persistence::connections::{self, ConnectionFilter, Visibility};
+use linkwell_persistence::{DbConnection, Keyset, directory, organisations, referrals};
+use serde::Deserialize;
+use utoipa::ToSchema;
+use uuid::Uuid;
+use validator::Validate;
+
+use super::{ConnectionPage, ConnectionView, views};
+use crate::access::{Allowed, AllowedJson, CreateConnection, ListReferralConnections};
+use crate::audit::{Outcome, Refusal, Stop};
+use crate::create::{self, Made};
+use crate::error::{ApiError, at, at_optional};
+use crate::fields;
+use crate::idempotency::IdempotencyKey;
+use crate::pagination::{self, PageQuery};
+use crate::routes::referrals::engaged;
+use crate::schema::{CreateUnderProblems, ReadProblems};
+use crate::state::AppState;
+use crate::{clock, db, rules, schema};
+
+/// A connection to make: to an organisation, a directory service, or both.
+#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(as = NewConnection)]
+pub struct ConnectionInput {
+    /// The receiving organisation: a registered partner, agency or community group. With a
+    /// service, it must be the organisation that runs it (left out, that one is used).
+    pub organisation_id: Option<Uuid>,
+    /// A directory service. One that does not accept referrals makes a signpost.
+    pub service_id: Option<Uuid>,
+    /// The need it is for.
+    #[validate(custom(function = "rules::reason"))]
+    #[schema(value_type = schema::Reason)]
+    pub need: String,
+    #[validate(custom(function = "rules::field"))]
+    pub note_for_partner: Option<fields::NoteForPartner>,
+    /// Must be `true`: the person agreed to their details being shared with the receiving
+    /// organisation.
+    #[validate(custom(function = "rules::consent"))]
+    #[schema(schema_with = schema::must_be_true)]
+    pub consent_to_share: bool,
+    #[validate(custom(function = "rules::shared_fields"))]
+    #[schema(schema_with = schema::shared_field_set)]
+    pub shared_fields: Vec<String>,
+}
+
+/// The receiving organisation and the service, checked against what is registered.
+fn resolve(
+    conn: &mut DbConnection,
+    organisation_id: Option<Uuid>,
+    service_id: Option<Uuid>,
+) -> Result<(Option<Uuid>, Option<Service>), Stop> {
+    if organisation_id.is_none() && service_id.is_none() {
+        let message = "give organisation_id, service_id or both";
+        return Err(Refusal::invalid("/organisation_id", "required", message).into());
+    }
+    let service = match service_id {
+        Some(id) => Some(directory::get(conn, id)?.ok_or_else(|| {
+            Refusal::invalid(
+                "/service_id",
+                "unknown_service",
+                "names no directory service",
+            )
+        })?),
+        None => None,
+    };
+    if let Some(service) = &service
+        && service.status != ServiceStatus::Active
+    {
+        return Err(Refusal::conflict(ApiError::StateConflict {
+            code: "service_not_active",
+            detail: format!(
+                "the service is `{}`: connect people to active services",
+                service.status
+            ),
+        })
+        .into());
+    }
+    let runs_it = service.as_ref().and_then(|s| s.organisation_id);
+    if let Some(org) = organisation_id {
+        let registered = organisations::get(conn, org)?.ok_or_else(|| {
+            Refusal::invalid(
+                "/organisation_id",
+                "unknown_organisation",
+                "names no registered organisation",
+            )
+        })?;
+        if registered.kind == OrganisationKind::GpPractice {
+            let message =
+                "is a GP practice: connections go to partners, agencies and community groups";
+            return Err(Refusal::invalid(
+                "/organisation_id",
+                "not_a_receiving_organisation",
+                message,
+            )
+            .into());
+        }
+        if runs_it.is_some_and(|runner| runner != org) {
+            let message = "is not the organisation that runs the service";
+            return Err(Refusal::invalid(
+                "/organisation_id",
+                "not_the_service_organisation",
+                message,
+            )
+            .into());
+        }
+    }
+    Ok((organisation_id.or(runs_it), service))
+}
+
+/// Connect the person to a partner organisation or a directory service.
+///
+/// Only while the referral is accepted, active or on hold (409 `referral_not_open`), to an
+/// active service (409 `service_not_active`). A service that does not accept referrals makes
+/// a signpost (status `signposted`, final); otherwise the connection starts `requested`,
+/// addressed to the organisation named or the one that runs the service (422 `required` when
+/// there is none). The receiving organisation sees the person's `shared_fields` and nothing
+/// else: never the link worker's notes, sessions or plan.
+#[utoipa::path(
+    operation_id = "create_connection",
+    tag = "connections",
+    params(("id" = Uuid, Path, description = "The referral's id"), IdempotencyKey),
+    request_body = ConnectionInput,
+    responses(
+        (status = 201, description = "Connection made", body = ConnectionView,
+            headers(
+                ("Location" = String, description = "The new connection's URL"),
+                ("ETag" = String, description = "The connection's version"),
+                ("Idempotent-Replayed" = String, description = "`true` when this repeats the stored response to an earlier request with the same Idempotency-Key"),
+            )),
+        CreateUnderProblems,
+    ),
+    security(("bearer" = [])),
+)]
+#[post("/referrals/{id}/connections")]
+pub async fn create_connection(
+    request: AllowedJson<CreateConnection, ConnectionInput>,
+    state: web::Data<AppState>,
+    id: web::Path<Uuid>,
+    key: IdempotencyKey,
+) -> Result<HttpResponse, ApiError> {
+    let AllowedJson { actor, body, .. } = request;
+    let input = body.value;
+    let referral_id = id.into_inner();
+    let need = at("/need", input.need.parse().map_err(Invalid::from))?;
+    let note_for_partner = at_optional("/note_for_partner", input.note_for_partner.as_ref())?;
+    let shared_fields = at(
+        "/shared_fields",
+        connection::shared_fields(&input.shared_fields),
+    )?;
+    let (organisation_id, service_id) = (input.organisation_id, input.service_id);
+    create::create(&state, actor, key, &body.raw, move |conn, actor| {
+        engaged(conn, referral_id, "connections")?;
+        let (receiver, service) = resolve(conn, organisation_id, service_id)?;
+        let status = Connection::starting_status(service.as_ref().map(|s| s.accepts_referrals));
+        if status == linkwell_domain::ConnectionStatus::Requested && receiver.is_none() {
+            let message =
+                "the service has no registered organisation to receive connections: name one";
+            return Err(Refusal::invalid("/organisation_id", "required", message).into());
+        }
+        let now = clock::now();
+        let made = Connection {
+            id: Uuid::now_v7(),
+            referral_id,
+            organisation_id: receiver,
+            service_id,
+            need,
+            note_for_partner: note_for_partner.clone(),
+            shared_fields: shared_fields.clone(),
+            status,
+            reason_code: None,
+            reason: None,
+            outcome: None,
+            last_note_at: None,
+            created_by: actor.caller.sub.clone(),
+            created_at: now,
+            updated_at: now,
+            version: 1,
+        };
+        connections::insert(conn, &made)?;
+        let view = super::view(conn, &made, &actor.caller)?;
+        Ok(Made::new(
+            made.id,
+            Some(format!("/v1/connections/{}", made.id)),
+            Some(made.version),
+            &view,
+        )?)
+    })
+    .await
+}
+
+/// List a referral's connections, newest first.
+#[utoipa::path(
+    operation_id = "list_referral_connections",
+    tag = "connections",
+    params(("id" = Uuid, Path, description = "The referral's id"), PageQuery),
+    responses(
+        (status = 200, description = "A page of connections", body = ConnectionPage),
+        ReadProblems,
+    ),
+    security(("bearer" = [])),
+)]
+#[get("/referrals/{id}/connections")]
+pub async fn list_referral_connections(
+    allowed: Allowed<ListReferralConnections>,
+    state: web::Data<AppState>,
+    id: web::Path<Uuid>,
+    query: web::Query<PageQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let actor = allowed.actor;
+    let referral_id = id.into_inner();
+    let limit = pagination::limit(query.limit.as_deref())?;
+    let scope = format!("referral-connections|{referral_id}");
+    let after = state.cursors.after(query.cursor.as_deref(), &scope)?;
+    let page_size = usize::try_from(limit).unwrap_or(usize::MAX);
+    let (rows, items) = db::run(&state, move |conn| {
+        if !referrals::exists(conn, referral_id)? {
+            actor.record_alone(conn, Some(referral_id), Outcome::NotFound)?;
+            return Err(ApiError::NotFound);
+        }
+        let filter = ConnectionFilter {
+            referral_id: Some(referral_id),
+            ..ConnectionFilter::default()
+        };
+        let rows = connections::list(conn, Visibility::All, &filter, after, limit + 1)?;
+        let shown: Vec<Uuid> = rows.iter().take(page_size).map(|c| c.id).collect();
+        actor.record_list(conn, shown)?;
+        let items = views(conn, &rows[..rows.len().min(page_size)], &actor.caller)?;
+        Ok((rows, items))
+    })
+    .await?;
+    let (_, next_cursor) = pagination::finish(
+        rows,
+        limit,
+        |c| Keyset {
+            at: c.created_at,
+            id: c.id,
+        },
+        &state.cursors,
+        &scope,
+    );
+    Ok(HttpResponse::Ok().json(ConnectionPage { items, next_cursor }))
+}

@@ -1,0 +1,181 @@
+//! Notes between the link worker and the receiving organisation about a connection, both
+//! ways. A note is a change to the connection: it appears in the change feed.
+
+use actix_web::{HttpResponse, get, post, web};
+use chrono::{DateTime, Utc};
+use linkwell_domain::connection::ConnectionNote;
+use linkwell_persistence::Keyset;
+use linkwell_persistence::connections;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use uuid::Uuid;
+use validator::Validate;
+
+use super::visibility;
+use crate::access::{Allowed, AllowedJson, CreateConnectionNote, ListConnectionNotes};
+use crate::audit::{Outcome, Refusal};
+use crate::create::{self, Made};
+use crate::error::{ApiError, at};
+use crate::fields::{self, Field};
+use crate::idempotency::IdempotencyKey;
+use crate::pagination::{self, PageQuery};
+use crate::schema::{CreateUnderProblems, ReadProblems};
+use crate::state::AppState;
+use crate::{clock, db, rules, schema, wire};
+
+/// A note to add.
+#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(as = NewConnectionNote)]
+pub struct NoteInput {
+    #[validate(custom(function = "rules::field"))]
+    pub text: fields::ConnectionNoteText,
+}
+
+/// A note about a connection.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = ConnectionNote)]
+pub struct NoteView {
+    pub id: Uuid,
+    pub connection_id: Uuid,
+    pub text: String,
+    /// Who wrote it: the subject of their token.
+    pub author: String,
+    #[schema(value_type = schema::Role)]
+    pub author_role: &'static str,
+    /// The organisation a partner wrote for; `null` for the service's staff.
+    #[schema(required = true)]
+    pub author_org_id: Option<Uuid>,
+    #[serde(serialize_with = "wire::timestamp")]
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<&ConnectionNote> for NoteView {
+    fn from(n: &ConnectionNote) -> Self {
+        Self {
+            id: n.id,
+            connection_id: n.connection_id,
+            text: n.text.clone(),
+            author: n.author_sub.clone(),
+            author_role: n.author_role.as_str(),
+            author_org_id: n.author_org_id,
+            created_at: n.created_at,
+        }
+    }
+}
+
+/// A page of notes, oldest first.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ConnectionNotePage {
+    pub items: Vec<NoteView>,
+    /// Pass as `cursor` for the next page; `null` on the last.
+    #[schema(required = true)]
+    pub next_cursor: Option<String>,
+}
+
+/// Add a note to a connection.
+///
+/// Staff and the receiving organisation write to each other here, at any status. The note
+/// is a change to the connection (a new version, `last_note_at`), so it appears in the
+/// change feed.
+#[utoipa::path(
+    operation_id = "create_connection_note",
+    tag = "connections",
+    params(("id" = Uuid, Path, description = "The connection's id"), IdempotencyKey),
+    request_body = NoteInput,
+    responses(
+        (status = 201, description = "Note added", body = NoteView,
+            headers(
+                ("Location" = String, description = "The connection's notes"),
+                ("Idempotent-Replayed" = String, description = "`true` when this repeats the stored response to an earlier request with the same Idempotency-Key"),
+            )),
+        CreateUnderProblems,
+    ),
+    security(("bearer" = [])),
+)]
+#[post("/connections/{id}/notes")]
+pub async fn create_connection_note(
+    request: AllowedJson<CreateConnectionNote, NoteInput>,
+    state: web::Data<AppState>,
+    id: web::Path<Uuid>,
+    key: IdempotencyKey,
+) -> Result<HttpResponse, ApiError> {
+    let AllowedJson { actor, body, .. } = request;
+    let text = at("/text", body.value.text.parse())?;
+    let visibility = visibility(&actor.caller)?;
+    let connection_id = id.into_inner();
+    create::create(&state, actor, key, &body.raw, move |conn, actor| {
+        connections::get(conn, connection_id, visibility)?.ok_or_else(|| Refusal {
+            about: Some(connection_id),
+            ..Refusal::not_found()
+        })?;
+        let note = ConnectionNote {
+            id: Uuid::now_v7(),
+            connection_id,
+            text: text.clone(),
+            author_sub: actor.caller.sub.clone(),
+            author_role: actor.caller.role,
+            author_org_id: actor.caller.org.filter(|_| !actor.caller.role.is_staff()),
+            created_at: clock::now(),
+        };
+        connections::insert_note(conn, &note)?;
+        connections::noted(conn, connection_id, note.created_at)?;
+        Ok(Made::new(
+            note.id,
+            Some(format!("/v1/connections/{connection_id}/notes")),
+            None,
+            &NoteView::from(&note),
+        )?)
+    })
+    .await
+}
+
+/// List a connection's notes, oldest first.
+#[utoipa::path(
+    operation_id = "list_connection_notes",
+    tag = "connections",
+    params(("id" = Uuid, Path, description = "The connection's id"), PageQuery),
+    responses(
+        (status = 200, description = "A page of notes", body = ConnectionNotePage),
+        ReadProblems,
+    ),
+    security(("bearer" = [])),
+)]
+#[get("/connections/{id}/notes")]
+pub async fn list_connection_notes(
+    allowed: Allowed<ListConnectionNotes>,
+    state: web::Data<AppState>,
+    id: web::Path<Uuid>,
+    query: web::Query<PageQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let actor = allowed.actor;
+    let visibility = visibility(&actor.caller)?;
+    let connection_id = id.into_inner();
+    let limit = pagination::limit(query.limit.as_deref())?;
+    let scope = format!("connection-notes|{connection_id}");
+    let after = state.cursors.after(query.cursor.as_deref(), &scope)?;
+    let rows = db::run(&state, move |conn| {
+        if connections::get(conn, connection_id, visibility)?.is_none() {
+            actor.record_alone(conn, Some(connection_id), Outcome::NotFound)?;
+            return Err(ApiError::NotFound);
+        }
+        actor.record_alone(conn, Some(connection_id), Outcome::Success)?;
+        Ok(connections::notes(conn, connection_id, after, limit + 1)?)
+    })
+    .await?;
+    let (rows, next_cursor) = pagination::finish(
+        rows,
+        limit,
+        |n| Keyset {
+            at: n.created_at,
+            id: n.id,
+        },
+        &state.cursors,
+        &scope,
+    );
+    Ok(HttpResponse::Ok().json(ConnectionNotePage {
+        items: rows.iter().map(NoteView::from).collect(),
+        next_cursor,
+    }))
+}

@@ -1,0 +1,127 @@
+//! Moving a connection along: the receiving organisation answers and reports progress, staff
+//! cancel.
+
+use actix_web::{HttpResponse, post, web};
+use linkwell_domain::connection::{Move, Mover, Refusal as Refused};
+use linkwell_domain::{ConnectionStatus, Invalid};
+use linkwell_persistence::connections;
+use serde::Deserialize;
+use utoipa::ToSchema;
+use uuid::Uuid;
+use validator::Validate;
+
+use super::{ConnectionView, view, visibility};
+use crate::access::{AllowedJson, TransitionConnection};
+use crate::audit::{Outcome, Refusal};
+use crate::error::{ApiError, at, at_optional, code_at};
+use crate::fields;
+use crate::precondition::IfMatch;
+use crate::schema::ChangeProblems;
+use crate::state::AppState;
+use crate::{change, clock, rules, schema, wire};
+
+/// A requested change of a connection's status.
+#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(as = ConnectionTransition)]
+pub struct TransitionInput {
+    #[validate(custom(function = "rules::connection_status"))]
+    #[schema(value_type = schema::ConnectionStatus)]
+    pub to: String,
+    /// Why, as a code; a reason (this or `reason`) is required for rejected, failed, on_hold
+    /// and cancelled.
+    #[validate(custom(function = "rules::connection_outcome"))]
+    #[schema(value_type = Option<schema::ConnectionOutcome>)]
+    pub reason_code: Option<String>,
+    /// Why, in words.
+    #[validate(custom(function = "rules::field"))]
+    pub reason: Option<fields::ConnectionReason>,
+    /// How it ended: required for completed and failed, and only then.
+    #[validate(custom(function = "rules::connection_outcome"))]
+    #[schema(value_type = Option<schema::ConnectionOutcome>)]
+    pub outcome: Option<String>,
+}
+
+impl TransitionInput {
+    /// The move, with every rule the request alone breaks reported at once.
+    fn into_move(self) -> Result<Move, ApiError> {
+        let to = at("/to", self.to.parse().map_err(Invalid::from))?;
+        let reason_code = code_at("/reason_code", self.reason_code.as_deref())?;
+        let outcome = code_at("/outcome", self.outcome.as_deref())?;
+        let reason = at_optional("/reason", self.reason.as_ref())?;
+        Move::new(to, reason_code, reason, outcome).map_err(ApiError::members)
+    }
+}
+
+fn refusal(refused: Refused, to: ConnectionStatus) -> Refusal {
+    match refused {
+        Refused::Forbidden => Refusal {
+            error: ApiError::Forbidden,
+            about: None,
+            outcome: Outcome::Forbidden,
+        },
+        Refused::NotAllowed { from, allowed } => Refusal::conflict(ApiError::InvalidTransition {
+            from: from.as_str(),
+            to: to.as_str(),
+            allowed: allowed.iter().map(|s| s.as_str()).collect(),
+        }),
+    }
+}
+
+/// Move a connection to another status.
+///
+/// The moves: from `requested` to accepted, rejected, cancelled or expired; from `accepted` to
+/// in_progress, cancelled or failed; from `in_progress` to completed, failed or on_hold; from
+/// `on_hold` to in_progress, failed or cancelled; the rest are final. The receiving
+/// organisation (its `partner` tokens) sets accepted, rejected, in_progress, on_hold, failed
+/// and completed; staff set cancelled; only the system sets expired (403 otherwise). A move
+/// the table lacks is 409 `invalid_transition`, naming `current_status` and
+/// `allowed_transitions`. A reason (`reason` or `reason_code`) is required for rejected,
+/// failed, on_hold and cancelled; `outcome` for completed and failed, and only then (422).
+/// A partner's request for a connection not addressed to it is 404, exactly as a missing one,
+/// and changes nothing.
+#[utoipa::path(
+    operation_id = "transition_connection",
+    tag = "connections",
+    params(("id" = Uuid, Path, description = "The connection's id"), IfMatch),
+    request_body = TransitionInput,
+    responses(
+        (status = 200, description = "The connection in its new status", body = ConnectionView,
+            headers(("ETag" = String, description = "The connection's new version"))),
+        ChangeProblems,
+    ),
+    security(("bearer" = [])),
+)]
+#[post("/connections/{id}/transitions")]
+pub async fn transition_connection(
+    request: AllowedJson<TransitionConnection, TransitionInput>,
+    state: web::Data<AppState>,
+    id: web::Path<Uuid>,
+    if_match: IfMatch,
+) -> Result<HttpResponse, ApiError> {
+    let AllowedJson { actor, body, .. } = request;
+    let mv = body.value.into_move()?;
+    let expected = if_match.versions()?;
+    let visibility = visibility(&actor.caller)?;
+    let mover = Mover::of(actor.caller.role).ok_or(ApiError::Forbidden)?;
+    let id = id.into_inner();
+    let view = change::change(&state, actor, id, move |conn, actor| {
+        let mut connection =
+            connections::get(conn, id, visibility)?.ok_or_else(Refusal::not_found)?;
+        if mv.to.set_by() != Some(mover) {
+            return Err(refusal(Refused::Forbidden, mv.to).into());
+        }
+        expected.check(connection.version)?;
+        connection
+            .check_move(mv.to, mover)
+            .map_err(|refused| refusal(refused, mv.to))?;
+        let previous = connection.version;
+        connection.apply(mv.clone(), clock::now());
+        if !connections::save(conn, &connection, previous)? {
+            return Err(Refusal::stale().into());
+        }
+        Ok(view(conn, &connection, &actor.caller)?)
+    })
+    .await?;
+    Ok(wire::current(view.version, &view))
+}

@@ -1,0 +1,503 @@
+//! Connections: onward referrals from the link worker to a partner organisation or a directory
+//! service, after HL7 Gravity's Task workflow. The receiving organisation moves them along;
+//! staff cancel; the system expires requests left unanswered.
+
+use std::collections::BTreeSet;
+
+use chrono::{DateTime, Duration, Utc};
+use uuid::Uuid;
+
+use crate::codes::code_list;
+use crate::text::TextRule;
+use crate::{Invalid, Person, Reason, Role};
+
+code_list! {
+    /// Where a connection stands.
+    pub enum ConnectionStatus as "status" {
+        /// Sent to the receiving organisation, not yet answered.
+        Requested = "requested",
+        Accepted = "accepted",
+        Rejected = "rejected",
+        Cancelled = "cancelled",
+        /// Unanswered after the response window (set by the system).
+        Expired = "expired",
+        InProgress = "in_progress",
+        OnHold = "on_hold",
+        Completed = "completed",
+        Failed = "failed",
+        /// The person was told about a service that does not take referrals: final.
+        Signposted = "signposted",
+    }
+}
+
+code_list! {
+    /// How a connection ended, or why it moved (findhelp and Primero's codes).
+    pub enum ConnectionOutcome as "outcome" {
+        GotHelp = "got_help",
+        NotEligible = "not_eligible",
+        NoCapacity = "no_capacity",
+        CouldNotContact = "could_not_contact",
+        NoLongerInterested = "no_longer_interested",
+        ServicesNoLongerNeeded = "services_no_longer_needed",
+        ReferredElsewhere = "referred_elsewhere",
+        Other = "other",
+    }
+}
+
+code_list! {
+    /// A detail of the person they agreed to share with the receiving organisation.
+    pub enum SharedField as "shared_field" {
+        GivenName = "given_name",
+        FamilyName = "family_name",
+        DateOfBirth = "date_of_birth",
+        NhsNumber = "nhs_number",
+        Phone = "phone",
+        Email = "email",
+        Postcode = "postcode",
+        Address = "address",
+        PreferredContact = "preferred_contact",
+    }
+}
+
+/// The link worker's note for the receiving organisation; lines allowed.
+pub const NOTE_FOR_PARTNER: TextRule = TextRule::lines(2000);
+/// A note between the link worker and the partner about a connection; lines allowed.
+pub const NOTE: TextRule = TextRule::lines(2000);
+/// The free-text reason given with a move.
+pub const REASON: TextRule = TextRule::lines(1000);
+/// How long a partner has to answer a request, unless configured otherwise.
+pub const DEFAULT_RESPONSE_DAYS: i64 = 14;
+
+/// Who moves a connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mover {
+    /// The receiving organisation (a partner token for it).
+    Receiver,
+    /// The service's own staff.
+    Staff,
+    /// Linkwell itself: expiry.
+    System,
+}
+
+impl Mover {
+    /// The mover a caller's role acts as, if any.
+    pub fn of(role: Role) -> Option<Self> {
+        match role {
+            Role::Partner => Some(Mover::Receiver),
+            Role::Admin | Role::Coordinator => Some(Mover::Staff),
+            Role::Referrer | Role::Commissioner => None,
+        }
+    }
+}
+
+impl ConnectionStatus {
+    /// The moves from each status (`shared/domain.md`).
+    pub fn next(self) -> &'static [ConnectionStatus] {
+        use ConnectionStatus::*;
+        match self {
+            Requested => &[Accepted, Rejected, Cancelled, Expired],
+            Accepted => &[InProgress, Cancelled, Failed],
+            InProgress => &[Completed, Failed, OnHold],
+            OnHold => &[InProgress, Failed, Cancelled],
+            Rejected | Cancelled | Expired | Completed | Failed | Signposted => &[],
+        }
+    }
+
+    pub fn is_final(self) -> bool {
+        self.next().is_empty()
+    }
+
+    /// Who sets this status: the receiving organisation its answers and progress, staff a
+    /// cancellation, the system an expiry. Nobody moves a connection into `requested` or
+    /// `signposted`: those are where connections start.
+    pub fn set_by(self) -> Option<Mover> {
+        use ConnectionStatus::*;
+        match self {
+            Accepted | Rejected | InProgress | OnHold | Failed | Completed => Some(Mover::Receiver),
+            Cancelled => Some(Mover::Staff),
+            Expired => Some(Mover::System),
+            Requested | Signposted => None,
+        }
+    }
+
+    /// Moving here must be explained (a reason or a reason code).
+    pub fn needs_reason(self) -> bool {
+        use ConnectionStatus::*;
+        matches!(self, Rejected | Failed | OnHold | Cancelled)
+    }
+
+    /// Ending here records how it ended.
+    pub fn needs_outcome(self) -> bool {
+        matches!(self, ConnectionStatus::Completed | ConnectionStatus::Failed)
+    }
+}
+
+/// A requested move, checked for what the request alone decides.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Move {
+    pub to: ConnectionStatus,
+    pub reason_code: Option<ConnectionOutcome>,
+    pub reason: Option<String>,
+    pub outcome: Option<ConnectionOutcome>,
+}
+
+impl Move {
+    /// Checks that a reason comes where one is needed and an outcome exactly where one is;
+    /// every broken rule is named with the request member it is about.
+    pub fn new(
+        to: ConnectionStatus,
+        reason_code: Option<ConnectionOutcome>,
+        reason: Option<String>,
+        outcome: Option<ConnectionOutcome>,
+    ) -> Result<Self, Vec<(&'static str, Invalid)>> {
+        let mut broken = Vec::new();
+        if to.needs_reason() && reason.is_none() && reason_code.is_none() {
+            broken.push((
+                "reason",
+                Invalid::new(
+                    "reason_required",
+                    format!("moving a connection to `{to}` needs a reason or a reason_code"),
+                ),
+            ));
+        }
+        match (to.needs_outcome(), outcome) {
+            (true, None) => broken.push((
+                "outcome",
+                Invalid::new(
+                    "outcome_required",
+                    format!(
+                        "moving a connection to `{to}` needs an outcome: one of {}",
+                        ConnectionOutcome::CODES.join(", ")
+                    ),
+                ),
+            )),
+            (false, Some(_)) => broken.push((
+                "outcome",
+                Invalid::new(
+                    "outcome_not_applicable",
+                    "an outcome is given only when completing or failing a connection",
+                ),
+            )),
+            _ => {}
+        }
+        if broken.is_empty() {
+            Ok(Self {
+                to,
+                reason_code,
+                reason,
+                outcome,
+            })
+        } else {
+            Err(broken)
+        }
+    }
+}
+
+/// Why a move cannot be made now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refusal {
+    /// This mover never sets this status.
+    Forbidden,
+    /// No such move from the current status.
+    NotAllowed {
+        from: ConnectionStatus,
+        allowed: &'static [ConnectionStatus],
+    },
+}
+
+/// A connection: an onward referral of the person to an organisation or a directory service.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Connection {
+    pub id: Uuid,
+    pub referral_id: Uuid,
+    /// The receiving organisation: the one named, or the one that runs the service.
+    pub organisation_id: Option<Uuid>,
+    pub service_id: Option<Uuid>,
+    pub need: Reason,
+    pub note_for_partner: Option<String>,
+    /// What the person agreed to share with the receiving organisation.
+    pub shared_fields: BTreeSet<SharedField>,
+    pub status: ConnectionStatus,
+    /// Why it last moved, when a reason was given.
+    pub reason_code: Option<ConnectionOutcome>,
+    pub reason: Option<String>,
+    /// How it ended: completed or failed.
+    pub outcome: Option<ConnectionOutcome>,
+    pub last_note_at: Option<DateTime<Utc>>,
+    pub created_by: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub version: i64,
+}
+
+impl Connection {
+    /// Where a new connection starts: a signpost when the service does not take referrals
+    /// (`accepts_referrals` false), else a request.
+    pub fn starting_status(accepts_referrals: Option<bool>) -> ConnectionStatus {
+        match accepts_referrals {
+            Some(false) => ConnectionStatus::Signposted,
+            _ => ConnectionStatus::Requested,
+        }
+    }
+
+    /// Checks a move by `mover`.
+    pub fn check_move(&self, to: ConnectionStatus, mover: Mover) -> Result<(), Refusal> {
+        if to.set_by() != Some(mover) {
+            return Err(Refusal::Forbidden);
+        }
+        if !self.status.next().contains(&to) {
+            return Err(Refusal::NotAllowed {
+                from: self.status,
+                allowed: self.status.next(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Applies a checked move made at `at`.
+    pub fn apply(&mut self, mv: Move, at: DateTime<Utc>) {
+        self.status = mv.to;
+        self.reason_code = mv.reason_code;
+        self.reason = mv.reason;
+        if mv.outcome.is_some() {
+            self.outcome = mv.outcome;
+        }
+        self.touch(at);
+    }
+
+    /// Expires it if it is still a request once `window` has passed since it was made.
+    pub fn expire(&mut self, now: DateTime<Utc>, window: Duration) -> bool {
+        if self.status != ConnectionStatus::Requested || now < self.created_at + window {
+            return false;
+        }
+        self.apply(
+            Move {
+                to: ConnectionStatus::Expired,
+                reason_code: None,
+                reason: Some(format!(
+                    "no answer within {} days",
+                    window.num_days().max(0)
+                )),
+                outcome: None,
+            },
+            now,
+        );
+        true
+    }
+
+    fn touch(&mut self, at: DateTime<Utc>) {
+        self.updated_at = at;
+        self.version += 1;
+    }
+}
+
+/// A note between the link worker and the receiving organisation about a connection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConnectionNote {
+    pub id: Uuid,
+    pub connection_id: Uuid,
+    pub text: String,
+    pub author_sub: String,
+    pub author_role: Role,
+    /// The organisation the author wrote for (a partner's).
+    pub author_org_id: Option<Uuid>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// The details of `person` the person agreed to share, in code-list order: each shared field
+/// with its value (`None` when the record has none), and nothing else.
+pub fn shared_details(
+    person: &Person,
+    shared: &BTreeSet<SharedField>,
+) -> Vec<(SharedField, Option<String>)> {
+    shared
+        .iter()
+        .map(|field| {
+            let value = match field {
+                SharedField::GivenName => Some(person.given_name.clone()),
+                SharedField::FamilyName => Some(person.family_name.clone()),
+                SharedField::DateOfBirth => Some(person.date_of_birth.date().to_string()),
+                SharedField::NhsNumber => person.nhs_number.as_ref().map(|n| n.as_str().to_owned()),
+                SharedField::Phone => person.phone.as_ref().map(|p| p.as_str().to_owned()),
+                SharedField::Email => person.email.as_ref().map(|e| e.as_str().to_owned()),
+                SharedField::Postcode => person.postcode.as_ref().map(|p| p.as_str().to_owned()),
+                SharedField::Address => person.address.clone(),
+                SharedField::PreferredContact => {
+                    person.preferred_contact.map(|c| c.as_str().to_owned())
+                }
+            };
+            (*field, value)
+        })
+        .collect()
+}
+
+/// Shared fields as sent: each a known code, at most once.
+pub fn shared_fields(codes: &[impl AsRef<str>]) -> Result<BTreeSet<SharedField>, Invalid> {
+    let mut set = BTreeSet::new();
+    for (index, code) in codes.iter().enumerate() {
+        let field: SharedField = code.as_ref().parse().map_err(|e: crate::UnknownCode| {
+            let invalid = Invalid::from(e);
+            Invalid::new(invalid.code, format!("item {index} {}", invalid.message))
+        })?;
+        if !set.insert(field) {
+            return Err(Invalid::new(
+                "duplicate",
+                format!("lists `{field}` more than once"),
+            ));
+        }
+    }
+    Ok(set)
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+    use ConnectionStatus::*;
+
+    /// The table in `shared/domain.md`, written out pair by pair.
+    const TABLE: &[(ConnectionStatus, &[ConnectionStatus])] = &[
+        (Requested, &[Accepted, Rejected, Cancelled, Expired]),
+        (Accepted, &[InProgress, Cancelled, Failed]),
+        (InProgress, &[Completed, Failed, OnHold]),
+        (OnHold, &[InProgress, Failed, Cancelled]),
+        (Rejected, &[]),
+        (Cancelled, &[]),
+        (Expired, &[]),
+        (Completed, &[]),
+        (Failed, &[]),
+        (Signposted, &[]),
+    ];
+
+    fn connection(status: ConnectionStatus) -> Connection {
+        let at = DateTime::from_timestamp(1_773_826_200, 0).unwrap_or_default();
+        Connection {
+            id: Uuid::nil(),
+            referral_id: Uuid::nil(),
+            organisation_id: Some(Uuid::nil()),
+            service_id: None,
+            need: Reason::MoneyAndBenefits,
+            note_for_partner: None,
+            shared_fields: BTreeSet::new(),
+            status,
+            reason_code: None,
+            reason: None,
+            outcome: None,
+            last_note_at: None,
+            created_by: "jo".into(),
+            created_at: at,
+            updated_at: at,
+            version: 1,
+        }
+    }
+
+    fn status() -> impl Strategy<Value = ConnectionStatus> {
+        proptest::sample::select(ConnectionStatus::ALL)
+    }
+
+    fn mover() -> impl Strategy<Value = Mover> {
+        proptest::sample::select(&[Mover::Receiver, Mover::Staff, Mover::System][..])
+    }
+
+    #[test]
+    fn the_table_is_the_documented_one() {
+        assert_eq!(TABLE.len(), ConnectionStatus::ALL.len());
+        for (from, to) in TABLE {
+            assert_eq!(from.next(), *to, "{from}");
+        }
+    }
+
+    proptest! {
+        /// Every (from, to, mover): allowed exactly when the table has the arrow and the mover
+        /// sets that status; a refusal says which rule.
+        #[test]
+        fn a_move_is_allowed_exactly_when_the_table_and_the_mover_allow_it(
+            from in status(), to in status(), by in mover()
+        ) {
+            let arrow = TABLE.iter().any(|(f, tos)| *f == from && tos.contains(&to));
+            let theirs = match to {
+                Accepted | Rejected | InProgress | OnHold | Failed | Completed => by == Mover::Receiver,
+                Cancelled => by == Mover::Staff,
+                Expired => by == Mover::System,
+                Requested | Signposted => false,
+            };
+            let verdict = connection(from).check_move(to, by);
+            match (theirs, arrow) {
+                (false, _) => prop_assert_eq!(verdict, Err(Refusal::Forbidden)),
+                (true, false) => prop_assert_eq!(
+                    verdict,
+                    Err(Refusal::NotAllowed { from, allowed: from.next() })
+                ),
+                (true, true) => prop_assert_eq!(verdict, Ok(())),
+            }
+        }
+
+        #[test]
+        fn reasons_and_outcomes_come_exactly_where_needed(
+            to in status(),
+            reason in proptest::option::of("[a-z]{1,8}"),
+            code in proptest::option::of(proptest::sample::select(ConnectionOutcome::ALL)),
+            outcome in proptest::option::of(proptest::sample::select(ConnectionOutcome::ALL)),
+        ) {
+            let broken: Vec<&str> = Move::new(to, code, reason.clone(), outcome)
+                .err()
+                .unwrap_or_default()
+                .iter()
+                .map(|(_, e)| e.code)
+                .collect();
+            let mut expected = Vec::new();
+            if matches!(to, Rejected | Failed | OnHold | Cancelled) && reason.is_none() && code.is_none() {
+                expected.push("reason_required");
+            }
+            match (matches!(to, Completed | Failed), outcome.is_some()) {
+                (true, false) => expected.push("outcome_required"),
+                (false, true) => expected.push("outcome_not_applicable"),
+                _ => {}
+            }
+            prop_assert_eq!(broken, expected);
+        }
+    }
+
+    #[test]
+    fn requests_expire_once_the_window_has_passed() {
+        let window = Duration::days(14);
+        let mut c = connection(Requested);
+        let due = c.created_at + window;
+        assert!(!c.expire(due - Duration::microseconds(1), window));
+        assert_eq!((c.status, c.version), (Requested, 1));
+        assert!(c.expire(due, window));
+        assert_eq!((c.status, c.version, c.updated_at), (Expired, 2, due));
+        assert_eq!(c.reason.as_deref(), Some("no answer within 14 days"));
+        assert!(!c.expire(due, window), "once");
+        let mut accepted = connection(Accepted);
+        assert!(!accepted.expire(due + window, window));
+    }
+
+    #[test]
+    fn signposts_are_final_and_requests_are_the_rest() {
+        assert_eq!(Connection::starting_status(Some(false)), Signposted);
+        assert_eq!(Connection::starting_status(Some(true)), Requested);
+        assert_eq!(Connection::starting_status(None), Requested);
+        assert!(Signposted.is_final());
+    }
+
+    #[test]
+    fn shared_fields_are_known_and_unique() {
+        assert_eq!(
+            shared_fields(&["phone", "given_name"])
+                .ok()
+                .map(|s| s.into_iter().collect::<Vec<_>>()),
+            Some(vec![SharedField::GivenName, SharedField::Phone])
+        );
+        assert_eq!(
+            shared_fields(&["phone", "phone"]).err().map(|e| e.code),
+            Some("duplicate")
+        );
+        assert_eq!(
+            shared_fields(&["diagnosis"]).err().map(|e| e.code),
+            Some("unknown_code")
+        );
+        assert_eq!(shared_fields(&[] as &[&str]).ok(), Some(BTreeSet::new()));
+    }
+}

@@ -1,0 +1,2 @@
+DROP TABLE connection_notes;
+DROP TABLE connections;
