@@ -205,6 +205,37 @@ impl Actor {
         write_transaction(conn, |tx| self.record(tx, resource_id, outcome))
     }
 
+    /// Records a read of `id` in a transaction of its own: a success when it was `found`, else
+    /// not found.
+    pub fn record_read(
+        &self,
+        conn: &mut DbConnection,
+        id: Uuid,
+        found: bool,
+    ) -> Result<(), ApiError> {
+        let outcome = if found {
+            Outcome::Success
+        } else {
+            Outcome::NotFound
+        };
+        self.record_alone(conn, Some(id), outcome)
+    }
+
+    /// For a list under a parent resource: when the parent `id` does not `exist` (for this
+    /// caller), records the attempt and refuses it as not found.
+    pub fn require_parent(
+        &self,
+        conn: &mut DbConnection,
+        id: Uuid,
+        exists: bool,
+    ) -> Result<(), ApiError> {
+        if exists {
+            return Ok(());
+        }
+        self.record_alone(conn, Some(id), Outcome::NotFound)?;
+        Err(ApiError::NotFound)
+    }
+
     /// Records a list in a transaction of its own, naming every referral it shows.
     pub fn record_list(&self, conn: &mut DbConnection, shown: Vec<Uuid>) -> Result<(), ApiError> {
         let mut event = self.event(None, Outcome::Success);

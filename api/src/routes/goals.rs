@@ -12,7 +12,7 @@ use uuid::Uuid;
 use validator::{Validate, ValidationErrors};
 
 use crate::access::{Allowed, AllowedJson, CreateGoal, GetGoal, ListGoals, UpdateGoal};
-use crate::audit::{Actor, Outcome, Refusal};
+use crate::audit::{Actor, Refusal};
 use crate::create::{self, Made};
 use crate::error::{ApiError, FieldError, at, at_optional};
 use crate::extract::nullable;
@@ -217,10 +217,8 @@ pub async fn list_goals(
     let after = state.cursors.after(query.cursor.as_deref(), &scope)?;
     let page_size = usize::try_from(limit).unwrap_or(usize::MAX);
     let (rows, mut histories) = db::run(&state, move |conn| {
-        if !referrals::exists(conn, referral_id)? {
-            actor.record_alone(conn, Some(referral_id), Outcome::NotFound)?;
-            return Err(ApiError::NotFound);
-        }
+        let exists = referrals::exists(conn, referral_id)?;
+        actor.require_parent(conn, referral_id, exists)?;
         let rows = plans::goals_for_referral(conn, referral_id, after, limit + 1)?;
         let shown: Vec<Uuid> = rows.iter().take(page_size).map(|g| g.id).collect();
         let histories = plans::histories(conn, &shown)?;
@@ -267,11 +265,11 @@ pub async fn get_goal(
     let id = id.into_inner();
     let found = db::run(&state, move |conn| {
         let Some(goal) = plans::get_goal(conn, id)? else {
-            actor.record_alone(conn, Some(id), Outcome::NotFound)?;
+            actor.record_read(conn, id, false)?;
             return Ok(None);
         };
         let view = with_history(conn, goal)?;
-        actor.record_alone(conn, Some(id), Outcome::Success)?;
+        actor.record_read(conn, id, true)?;
         Ok(Some(view))
     })
     .await?;

@@ -19,7 +19,7 @@ pub use edit::update_person;
 pub use merge::{dismiss_duplicate, merge_people};
 
 use crate::access::{Allowed, GetPerson, ListPeople};
-use crate::audit::{Outcome, Refusal, Stop};
+use crate::audit::{Refusal, Stop};
 use crate::error::ApiError;
 use crate::precondition::Versions;
 use crate::routes::referrals::PersonView;
@@ -172,12 +172,7 @@ pub async fn get_person(
     let id = id.into_inner();
     let found = db::run(&state, move |conn| {
         let found = current(conn, id)?;
-        let outcome = if found.is_some() {
-            Outcome::Success
-        } else {
-            Outcome::NotFound
-        };
-        actor.record_alone(conn, Some(id), outcome)?;
+        actor.record_read(conn, id, found.is_some())?;
         Ok(match found {
             Some(Ok(record)) => {
                 let referrals = referrals::for_person(conn, record.id)?;

@@ -12,7 +12,7 @@ use uuid::Uuid;
 use validator::Validate;
 
 use crate::access::{Allowed, AllowedJson, GetPlan, PutPlan};
-use crate::audit::{Outcome, Refusal};
+use crate::audit::Refusal;
 use crate::error::{ApiError, at, at_optional};
 use crate::fields::{self, Field};
 use crate::precondition::IfMatchOnReplace;
@@ -99,12 +99,7 @@ pub async fn get_plan(
     let id = id.into_inner();
     let found = db::run(&state, move |conn| {
         let found = plans::get(conn, id)?;
-        let outcome = if found.is_some() {
-            Outcome::Success
-        } else {
-            Outcome::NotFound
-        };
-        actor.record_alone(conn, Some(id), outcome)?;
+        actor.record_read(conn, id, found.is_some())?;
         Ok(found)
     })
     .await?;

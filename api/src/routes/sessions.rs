@@ -17,7 +17,7 @@ use validator::Validate;
 pub use edit::update_session;
 
 use crate::access::{Allowed, AllowedJson, CreateSession, GetSession, ListReferralSessions};
-use crate::audit::{Outcome, Refusal, Stop};
+use crate::audit::{Refusal, Stop};
 use crate::create::{self, Made};
 use crate::error::{ApiError, at, at_optional};
 use crate::fields::{self, Field};
@@ -225,10 +225,8 @@ pub async fn list_referral_sessions(
     let after = state.cursors.after(query.cursor.as_deref(), &scope)?;
     let page_size = usize::try_from(limit).unwrap_or(usize::MAX);
     let rows = db::run(&state, move |conn| {
-        if !referrals::exists(conn, referral_id)? {
-            actor.record_alone(conn, Some(referral_id), Outcome::NotFound)?;
-            return Err(ApiError::NotFound);
-        }
+        let exists = referrals::exists(conn, referral_id)?;
+        actor.require_parent(conn, referral_id, exists)?;
         let rows = sessions::for_referral(conn, referral_id, after, limit + 1)?;
         actor.record_list(conn, rows.iter().take(page_size).map(|s| s.id).collect())?;
         Ok(rows)
@@ -272,12 +270,7 @@ pub async fn get_session(
     let id = id.into_inner();
     let found = db::run(&state, move |conn| {
         let found = sessions::get(conn, id)?;
-        let outcome = if found.is_some() {
-            Outcome::Success
-        } else {
-            Outcome::NotFound
-        };
-        actor.record_alone(conn, Some(id), outcome)?;
+        actor.record_read(conn, id, found.is_some())?;
         Ok(found)
     })
     .await?;

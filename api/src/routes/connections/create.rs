@@ -12,7 +12,7 @@ use validator::Validate;
 
 use super::{ConnectionPage, ConnectionView, views};
 use crate::access::{Allowed, AllowedJson, CreateConnection, ListReferralConnections};
-use crate::audit::{Outcome, Refusal, Stop};
+use crate::audit::{Refusal, Stop};
 use crate::create::{self, Made};
 use crate::error::{ApiError, at, at_optional};
 use crate::fields;
@@ -219,10 +219,8 @@ pub async fn list_referral_connections(
     let after = state.cursors.after(query.cursor.as_deref(), &scope)?;
     let page_size = usize::try_from(limit).unwrap_or(usize::MAX);
     let (rows, items) = db::run(&state, move |conn| {
-        if !referrals::exists(conn, referral_id)? {
-            actor.record_alone(conn, Some(referral_id), Outcome::NotFound)?;
-            return Err(ApiError::NotFound);
-        }
+        let exists = referrals::exists(conn, referral_id)?;
+        actor.require_parent(conn, referral_id, exists)?;
         let filter = ConnectionFilter {
             referral_id: Some(referral_id),
             ..ConnectionFilter::default()

@@ -13,7 +13,7 @@ use validator::Validate;
 
 use super::visibility;
 use crate::access::{Allowed, AllowedJson, CreateConnectionNote, ListConnectionNotes};
-use crate::audit::{Outcome, Refusal};
+use crate::audit::Refusal;
 use crate::create::{self, Made};
 use crate::error::{ApiError, at};
 use crate::fields::{self, Field};
@@ -156,11 +156,9 @@ pub async fn list_connection_notes(
     let scope = format!("connection-notes|{connection_id}");
     let after = state.cursors.after(query.cursor.as_deref(), &scope)?;
     let rows = db::run(&state, move |conn| {
-        if connections::get(conn, connection_id, visibility)?.is_none() {
-            actor.record_alone(conn, Some(connection_id), Outcome::NotFound)?;
-            return Err(ApiError::NotFound);
-        }
-        actor.record_alone(conn, Some(connection_id), Outcome::Success)?;
+        let found = connections::get(conn, connection_id, visibility)?.is_some();
+        actor.require_parent(conn, connection_id, found)?;
+        actor.record_read(conn, connection_id, true)?;
         Ok(connections::notes(conn, connection_id, after, limit + 1)?)
     })
     .await?;

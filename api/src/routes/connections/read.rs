@@ -10,7 +10,6 @@ use uuid::Uuid;
 
 use super::{ConnectionPage, view, views, visibility};
 use crate::access::{Allowed, GetConnection, ListConnections};
-use crate::audit::Outcome;
 use crate::auth::Caller;
 use crate::error::{ApiError, query_code};
 use crate::pagination;
@@ -179,11 +178,11 @@ pub async fn get_connection(
     let id = id.into_inner();
     let found = db::run(&state, move |conn| {
         let Some(connection) = connections::get(conn, id, visibility)? else {
-            actor.record_alone(conn, Some(id), Outcome::NotFound)?;
+            actor.record_read(conn, id, false)?;
             return Ok(None);
         };
         let view = view(conn, &connection, &actor.caller)?;
-        actor.record_alone(conn, Some(id), Outcome::Success)?;
+        actor.record_read(conn, id, true)?;
         Ok(Some(view))
     })
     .await?;

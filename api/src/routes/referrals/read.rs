@@ -12,7 +12,6 @@ use uuid::Uuid;
 
 use super::{ReferralPage, ReferralView, visibility};
 use crate::access::{Allowed, GetReferral, ListReferrals};
-use crate::audit::Outcome;
 use crate::auth::Caller;
 use crate::error::{ApiError, query_code};
 use crate::pagination;
@@ -47,12 +46,7 @@ pub async fn get_referral(
     let visibility = visibility(&actor.caller)?;
     let found = db::run(&state, move |conn| {
         let found = referrals::get(conn, id, visibility)?;
-        let outcome = if found.is_some() {
-            Outcome::Success
-        } else {
-            Outcome::NotFound
-        };
-        actor.record_alone(conn, Some(id), outcome)?;
+        actor.record_read(conn, id, found.is_some())?;
         Ok(found)
     })
     .await?;

@@ -232,12 +232,7 @@ pub async fn get_referral_history(
     let after = state.cursors.after(query.cursor.as_deref(), &scope)?;
     let rows = db::run(&state, move |conn| {
         let exists = referrals::exists(conn, id)?;
-        let outcome = if exists {
-            Outcome::Success
-        } else {
-            Outcome::NotFound
-        };
-        actor.record_alone(conn, Some(id), outcome)?;
+        actor.record_read(conn, id, exists)?;
         if !exists {
             return Err(ApiError::NotFound);
         }
