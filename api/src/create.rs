@@ -98,11 +98,11 @@ where
     if let Some(keyed) = keyed {
         match keyed.earlier(conn) {
             Ok(Some(stored)) => {
+                // The last id in its URL: the resource, or the one a note was added to.
                 let id = stored
                     .location
                     .as_deref()
-                    .and_then(|l| l.rsplit('/').next())
-                    .and_then(|id| Uuid::parse_str(id).ok());
+                    .and_then(|l| l.rsplit('/').find_map(|part| Uuid::parse_str(part).ok()));
                 actor.record(conn, id, Outcome::Replayed)?;
                 return Ok(Answer::Replay(stored));
             }

@@ -230,6 +230,17 @@ where
     Option::<T>::deserialize(d).map(Some)
 }
 
+/// For JSON merge patch members that cannot be removed: absent is `None` (keep), a value is
+/// `Some(_)`, and `null` is refused like any other value of the wrong type (422). Use with
+/// `#[serde(default, deserialize_with = …)]` and `#[schema(value_type = T, required = false)]`.
+pub fn present<'de, T, D>(d: D) -> Result<Option<T>, D::Error>
+where
+    T: serde::Deserialize<'de>,
+    D: serde::Deserializer<'de>,
+{
+    T::deserialize(d).map(Some)
+}
+
 /// Bad query strings are 400 with the parameter named where serde says which.
 pub fn query_error(error: QueryPayloadError, _: &HttpRequest) -> actix_web::Error {
     let message = error.to_string();

@@ -1,5 +1,6 @@
 //! `Idempotency-Key` on creates: a retry gets the first answer back and creates nothing; the
-//! same key with a different body is refused. Keys are scoped to the caller and operation.
+//! same key with a different body is refused. Keys are scoped to the caller, the operation and
+//! the path it was sent to (a key reused on another parent makes a request of its own there).
 
 use std::future::{Ready, ready};
 
@@ -25,12 +26,16 @@ pub const RETENTION_HOURS: i64 = 48;
 /// The client's key as sent, checked only when the handler asks (after authorisation), so an
 /// unauthorised caller gets 401/403 rather than a header complaint.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct IdempotencyKey(Option<Vec<u8>>);
+pub struct IdempotencyKey {
+    raw: Option<Vec<u8>>,
+    /// The path it came with, e.g. `/v1/referrals/{id}/sessions` with the id.
+    path: String,
+}
 
 impl IdempotencyKey {
     /// The key, if one was sent: 1 to 255 visible ASCII characters.
     fn parse(self) -> Result<Option<String>, ApiError> {
-        let Some(raw) = self.0 else { return Ok(None) };
+        let Some(raw) = self.raw else { return Ok(None) };
         let valid = (1..=255).contains(&raw.len()) && raw.iter().all(u8::is_ascii_graphic);
         match String::from_utf8(raw) {
             Ok(key) if valid => Ok(Some(key)),
@@ -80,7 +85,10 @@ impl FromRequest for IdempotencyKey {
             .headers()
             .get(&IDEMPOTENCY_KEY)
             .map(|v| v.as_bytes().to_vec());
-        ready(Ok(Self(raw)))
+        ready(Ok(Self {
+            raw,
+            path: req.path().to_owned(),
+        }))
     }
 }
 
@@ -95,6 +103,7 @@ pub struct Keyed {
 impl Keyed {
     /// `None` when the client sent no key; 400 when the key is malformed.
     pub fn new(key: IdempotencyKey, actor: &Actor, body: &[u8]) -> Result<Option<Self>, ApiError> {
+        let path = key.path.clone();
         let Some(key) = key.parse()? else {
             return Ok(None);
         };
@@ -102,7 +111,7 @@ impl Keyed {
         let org = caller.org.map(|o| o.to_string()).unwrap_or_default();
         let role = actor.role().map_or("anonymous", |r| r.as_str());
         Ok(Some(Self {
-            scope: format!("{}|{role}|{org}|{}", actor.operation.id, caller.sub),
+            scope: format!("{}|{role}|{org}|{}|{path}", actor.operation.id, caller.sub),
             key,
             request_hash: fingerprint(body),
         }))

@@ -34,7 +34,7 @@ use crate::routes;
         (name = "users", description = "Link workers, administrators and organisations' users"),
         (name = "health", description = "Liveness and readiness probes"),
     ),
-    components(schemas(Problem, FieldError)),
+    components(schemas(Problem, FieldError, crate::fields::SearchWords)),
 )]
 struct ApiDoc;
 

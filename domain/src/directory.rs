@@ -51,7 +51,8 @@ impl Website {
             .strip_prefix("https://")
             .or_else(|| url.strip_prefix("http://"));
         let host = rest.map(|r| r.split(['/', '?', '#']).next().unwrap_or_default());
-        let ok = url.chars().count() <= Self::MAX_CHARS
+        // Counted as sent, like every text bound, so the schema's maxLength says the same.
+        let ok = input.chars().count() <= Self::MAX_CHARS
             && !url.chars().any(|c| c.is_whitespace() || c.is_control())
             && host.is_some_and(|h| !h.is_empty() && !h.contains('@'));
         if ok {

@@ -181,6 +181,19 @@ async fn the_loop_closes_from_request_to_outcome() {
         (reply.status.as_u16(), &reply.body["author_org_id"]),
         (201, &json!(null))
     );
+    assert_eq!(reply.body["author"], "coordinator-user");
+    assert_eq!(
+        note.body["author"], "partner-user",
+        "a partner sees its own side's authors"
+    );
+    let theirs = app
+        .get(&format!("/v1/connections/{id}/notes"), &partner)
+        .await;
+    assert!(
+        theirs.body["items"][1].get("author").is_none(),
+        "a partner is not told staff members' identities: {}",
+        theirs.text
+    );
     let incomplete = w
         .transition(id, &partner, 5, json!({"to": "completed"}))
         .await;
@@ -420,6 +433,28 @@ async fn partners_never_reach_each_others_connections() {
             "{method} {suffix}: another partner's connection looks missing"
         );
     }
+    // A key used on one connection's notes is not a replay on another's.
+    let key = [("idempotency-key", "note-1")];
+    let body = json!({"text": "Called, no answer"});
+    let on_mine = app
+        .send(
+            Method::POST,
+            &format!("/v1/connections/{mine}/notes"),
+            &a,
+            Some(&body),
+            &key,
+        )
+        .await;
+    assert_eq!(on_mine.status, 201, "{}", on_mine.text);
+    app.send(
+        Method::POST,
+        &format!("/v1/connections/{theirs}/notes"),
+        &a,
+        Some(&body),
+        &key,
+    )
+    .await
+    .problem(404, "not_found");
     // Nothing changed, nothing leaked into lists or the feed.
     let after = app
         .get(&format!("/v1/connections/{theirs}"), &app.coordinator())
@@ -453,7 +488,7 @@ async fn partners_never_reach_each_others_connections() {
         .filter(|e| e.actor_role == "partner" && e.resource_id == Some(theirs))
         .map(|e| (e.action.as_str(), e.outcome.as_str()))
         .collect();
-    assert_eq!(refused.len(), 4, "{refused:?}");
+    assert_eq!(refused.len(), 5, "{refused:?}");
     assert!(
         refused.iter().all(|(_, outcome)| *outcome == "not_found"),
         "{refused:?}"
@@ -637,6 +672,15 @@ async fn connections_are_checked_before_anything_is_stored() {
               "needs": ["family"], "accepts_referrals": true, "status": "temporarily_closed", "organisation_id": w.partner_b}))
         .await
         .id();
+    let practice_run = app
+        .post(
+            "/v1/directory/services",
+            &app.admin(),
+            &json!({"name": "Practice walking group", "description": "x",
+                    "needs": ["healthy_lifestyle"], "accepts_referrals": true, "organisation_id": practice}),
+        )
+        .await
+        .id();
     let base = json!({"organisation_id": w.partner_a, "need": "money_and_benefits", "consent_to_share": true, "shared_fields": []});
     let with = |patch: Value| {
         let mut body = base.clone();
@@ -695,6 +739,11 @@ async fn connections_are_checked_before_anything_is_stored() {
             with(json!({"note_for_partner": " "})),
             "/note_for_partner",
             "blank",
+        ),
+        (
+            with(json!({"organisation_id": null, "service_id": practice_run})),
+            "/organisation_id",
+            "not_a_receiving_organisation",
         ),
     ] {
         let reply = w.connect(&body).await;

@@ -251,6 +251,20 @@ async fn staff_correct_entries_with_if_match() {
             ("/min_age".to_owned(), "out_of_range".to_owned()),
         ]
     );
+    let null = app
+        .change(
+            Method::PATCH,
+            &path,
+            &staff,
+            3,
+            Some(&json!({"contact": null})),
+        )
+        .await;
+    null.problem(422, "validation_failed");
+    assert_eq!(
+        null.field_errors(),
+        [("/contact".to_owned(), "invalid_type".to_owned())]
+    );
     let unknown = app
         .change(
             Method::PATCH,

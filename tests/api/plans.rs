@@ -48,6 +48,11 @@ async fn a_plan_is_written_once_then_replaced_with_if_match() {
                "updated_at": made.body["created_at"], "version": 1})
     );
 
+    // The same plan again without If-Match is a retry of the create: unchanged.
+    let retry = app
+        .send(Method::PUT, &path, &staff, Some(&first), &[])
+        .await;
+    assert_eq!((retry.status.as_u16(), &retry.body), (200, &made.body));
     let second = json!({"what_matters": "Seeing my grandchildren."});
     app.send(Method::PUT, &path, &staff, Some(&second), &[])
         .await
@@ -131,6 +136,7 @@ async fn a_plan_is_written_once_then_replaced_with_if_match() {
         [
             ("plan.read", "not_found"),
             ("plan.write", "conflict"),
+            ("plan.write", "success"),
             ("plan.write", "success"),
             ("plan.write", "conflict"),
             ("plan.write", "conflict"),
@@ -304,6 +310,14 @@ async fn goals_keep_every_change_of_status() {
     .await
     .problem(412, "precondition_failed");
 
+    let null = app
+        .change(Method::PATCH, &path, &jo, 4, Some(&json!({"status": null})))
+        .await;
+    null.problem(422, "validation_failed");
+    assert_eq!(
+        null.field_errors(),
+        [("/status".to_owned(), "invalid_type".to_owned())]
+    );
     let bad = app
         .change(
             Method::PATCH,

@@ -15,7 +15,7 @@ use crate::access::{Allowed, AllowedJson, CreateGoal, GetGoal, ListGoals, Update
 use crate::audit::{Actor, Refusal};
 use crate::create::{self, Made};
 use crate::error::{ApiError, FieldError, at, at_optional};
-use crate::extract::nullable;
+use crate::extract::{nullable, present};
 use crate::fields::{self, Field};
 use crate::idempotency::IdempotencyKey;
 use crate::pagination::{self, PageQuery};
@@ -283,11 +283,14 @@ pub async fn get_goal(
 #[serde(deny_unknown_fields)]
 #[schema(as = GoalPatch)]
 pub struct GoalPatch {
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = fields::GoalDescription, required = false)]
     pub description: Option<fields::GoalDescription>,
     #[serde(default, deserialize_with = "nullable")]
     #[schema(value_type = Option<fields::Date>)]
     pub target_date: Option<Option<fields::Date>>,
-    #[schema(value_type = Option<schema::GoalStatus>)]
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = schema::GoalStatus, required = false)]
     pub status: Option<String>,
 }
 

@@ -110,8 +110,8 @@ pub async fn get_plan(
 /// Write a referral's wellbeing plan, or replace it.
 ///
 /// The first plan is written without `If-Match` (201), while the referral is accepted, active
-/// or on hold (409 `referral_not_open`). Replacing it needs `If-Match` with the ETag you
-/// read (428, 412). `agreed_at` cannot be in the future nor before the referral was received
+/// or on hold (409 `referral_not_open`); sending the same plan again without it is a retry
+/// (200, unchanged). Replacing it needs `If-Match` with the ETag you read (428, 412). `agreed_at` cannot be in the future nor before the referral was received
 /// (422).
 #[utoipa::path(
     operation_id = "put_plan",
@@ -161,10 +161,19 @@ pub async fn put_plan(
                 (engaged(conn, referral_id, "plans")?, None)
             }
             Some(before) => {
-                let Some(expected) = &expected else {
-                    return Err(Refusal::conflict(ApiError::PreconditionRequired).into());
-                };
-                expected.check(before.version)?;
+                match &expected {
+                    Some(expected) => expected.check(before.version)?,
+                    // A retry of the create that wrote it: the same plan, nothing to replace.
+                    None if before.what_matters == what_matters
+                        && before.strengths == strengths
+                        && before.agreed_at == agreed_at =>
+                    {
+                        return Ok((before, false));
+                    }
+                    None => {
+                        return Err(Refusal::conflict(ApiError::PreconditionRequired).into());
+                    }
+                }
                 let referral = referrals::get(conn, referral_id, Visibility::All)?
                     .ok_or_else(|| ApiError::Internal("a plan's referral vanished".into()))?;
                 (referral, Some(before))

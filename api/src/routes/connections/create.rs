@@ -82,7 +82,16 @@ fn resolve(
         .into());
     }
     let runs_it = service.as_ref().and_then(|s| s.organisation_id);
-    if let Some(org) = organisation_id {
+    if let (Some(named), Some(runner)) = (organisation_id, runs_it)
+        && named != runner
+    {
+        let message = "is not the organisation that runs the service";
+        return Err(
+            Refusal::invalid("/organisation_id", "not_the_service_organisation", message).into(),
+        );
+    }
+    let receiver = organisation_id.or(runs_it);
+    if let Some(org) = receiver {
         let registered = organisations::get(conn, org)?.ok_or_else(|| {
             Refusal::invalid(
                 "/organisation_id",
@@ -100,17 +109,8 @@ fn resolve(
             )
             .into());
         }
-        if runs_it.is_some_and(|runner| runner != org) {
-            let message = "is not the organisation that runs the service";
-            return Err(Refusal::invalid(
-                "/organisation_id",
-                "not_the_service_organisation",
-                message,
-            )
-            .into());
-        }
     }
-    Ok((organisation_id.or(runs_it), service))
+    Ok((receiver, service))
 }
 
 /// Connect the person to a partner organisation or a directory service.

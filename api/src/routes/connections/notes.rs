@@ -14,6 +14,7 @@ use validator::Validate;
 use super::visibility;
 use crate::access::{Allowed, AllowedJson, CreateConnectionNote, ListConnectionNotes};
 use crate::audit::Refusal;
+use crate::auth::Caller;
 use crate::create::{self, Made};
 use crate::error::{ApiError, at};
 use crate::fields::{self, Field};
@@ -39,8 +40,10 @@ pub struct NoteView {
     pub id: Uuid,
     pub connection_id: Uuid,
     pub text: String,
-    /// Who wrote it: the subject of their token.
-    pub author: String,
+    /// Who wrote it (the subject of their token): shown to staff, and to a partner for its own
+    /// organisation's notes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub author: Option<String>,
     #[schema(value_type = schema::Role)]
     pub author_role: &'static str,
     /// The organisation a partner wrote for; `null` for the service's staff.
@@ -51,13 +54,15 @@ pub struct NoteView {
     pub created_at: DateTime<Utc>,
 }
 
-impl From<&ConnectionNote> for NoteView {
-    fn from(n: &ConnectionNote) -> Self {
+impl NoteView {
+    fn new(n: &ConnectionNote, caller: &Caller) -> Self {
+        let theirs =
+            caller.role.is_staff() || (caller.org.is_some() && n.author_org_id == caller.org);
         Self {
             id: n.id,
             connection_id: n.connection_id,
             text: n.text.clone(),
-            author: n.author_sub.clone(),
+            author: theirs.then(|| n.author_sub.clone()),
             author_role: n.author_role.as_str(),
             author_org_id: n.author_org_id,
             created_at: n.created_at,
@@ -125,7 +130,7 @@ pub async fn create_connection_note(
             note.id,
             Some(format!("/v1/connections/{connection_id}/notes")),
             None,
-            &NoteView::from(&note),
+            &NoteView::new(&note, &actor.caller),
         )?)
     })
     .await
@@ -150,6 +155,7 @@ pub async fn list_connection_notes(
     query: web::Query<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let actor = allowed.actor;
+    let caller = actor.caller.clone();
     let visibility = visibility(&actor.caller)?;
     let connection_id = id.into_inner();
     let limit = pagination::limit(query.limit.as_deref())?;
@@ -173,7 +179,7 @@ pub async fn list_connection_notes(
         &scope,
     );
     Ok(HttpResponse::Ok().json(ConnectionNotePage {
-        items: rows.iter().map(NoteView::from).collect(),
+        items: rows.iter().map(|n| NoteView::new(n, &caller)).collect(),
         next_cursor,
     }))
 }

@@ -12,7 +12,7 @@ use super::{ServiceView, needs, registered};
 use crate::access::{AllowedJson, UpdateService};
 use crate::audit::Refusal;
 use crate::error::{ApiError, FieldError};
-use crate::extract::nullable;
+use crate::extract::{nullable, present};
 use crate::fields::{self, Field};
 use crate::precondition::IfMatch;
 use crate::schema::ChangeProblems;
@@ -42,12 +42,17 @@ pub struct ContactPatch {
 #[serde(deny_unknown_fields)]
 #[schema(as = ServicePatch)]
 pub struct ServicePatch {
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = fields::ServiceName, required = false)]
     pub name: Option<fields::ServiceName>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = fields::ServiceDescription, required = false)]
     pub description: Option<fields::ServiceDescription>,
     #[serde(default, deserialize_with = "nullable")]
     #[schema(value_type = Option<Uuid>)]
     pub organisation_id: Option<Option<Uuid>>,
-    #[schema(schema_with = schema::reason_set)]
+    #[serde(default, deserialize_with = "present")]
+    #[schema(schema_with = schema::reason_set, required = false)]
     pub needs: Option<Vec<String>>,
     #[serde(default, deserialize_with = "nullable")]
     #[schema(value_type = Option<fields::Area>)]
@@ -55,11 +60,17 @@ pub struct ServicePatch {
     #[serde(default, deserialize_with = "nullable")]
     #[schema(value_type = Option<fields::Postcode>)]
     pub postcode: Option<Option<fields::Postcode>>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = ContactPatch, required = false)]
     pub contact: Option<ContactPatch>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = bool, required = false)]
     pub accepts_referrals: Option<bool>,
-    #[schema(value_type = Option<schema::ServiceStatus>)]
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = schema::ServiceStatus, required = false)]
     pub status: Option<String>,
-    #[schema(value_type = Option<schema::Capacity>)]
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = schema::Capacity, required = false)]
     pub capacity: Option<String>,
     #[serde(default, deserialize_with = "nullable")]
     #[schema(schema_with = schema::min_age)]

@@ -13,7 +13,7 @@ use super::{SessionView, record_contact};
 use crate::access::{AllowedJson, UpdateSession};
 use crate::audit::Refusal;
 use crate::error::{ApiError, FieldError};
-use crate::extract::nullable;
+use crate::extract::{nullable, present};
 use crate::fields::{self, Field};
 use crate::precondition::IfMatch;
 use crate::schema::ChangeProblems;
@@ -26,12 +26,17 @@ use crate::{change, clock, schema, wire};
 #[serde(deny_unknown_fields)]
 #[schema(as = SessionPatch)]
 pub struct SessionPatch {
-    #[schema(value_type = Option<schema::SessionKind>)]
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = schema::SessionKind, required = false)]
     pub kind: Option<String>,
-    #[schema(value_type = Option<schema::SessionMode>)]
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = schema::SessionMode, required = false)]
     pub mode: Option<String>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = fields::Timestamp, required = false)]
     pub scheduled_at: Option<fields::Timestamp>,
-    #[schema(value_type = Option<schema::SessionStatus>)]
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = schema::SessionStatus, required = false)]
     pub status: Option<String>,
     #[serde(default, deserialize_with = "nullable")]
     #[schema(schema_with = schema::duration)]
