@@ -61,4 +61,28 @@ report "POST /v1/referrals (create, with audit row)" -m POST -H "Authorization: 
 [ -n "$db" ] && psql -h 127.0.0.1 -U postgres -d "$db" -qc "ANALYZE"
 report "GET /v1/referrals/{id} (read, with audit row)" -H "Authorization: Bearer $referrer" "$base/v1/referrals/$id"
 report "GET /v1/referrals?limit=50 (page of 50, with audit row)" -H "Authorization: Bearer $referrer" "$base/v1/referrals?limit=50"
+# Connections: a partner's feed page, a read, a note; a directory search.
+staff=$("$bin" token --role coordinator --sub bench-worker)
+curl -sf "$base/v1/referrals/$id/transitions" -H "Authorization: Bearer $staff" -H 'Content-Type: application/json' \
+  -H 'If-Match: "1"' -d '{"to":"accepted"}' >/dev/null
+partner_org=$(curl -sf "$base/v1/organisations" -H "Authorization: Bearer $admin" -H 'Content-Type: application/json' \
+  -d '{"name":"Bench Advice","kind":"partner"}' | sed -E 's/.*"id":"([^"]+)".*/\1/')
+partner=$("$bin" token --role partner --sub bench-partner --org "$partner_org")
+curl -sf "$base/v1/directory/services" -H "Authorization: Bearer $staff" -H 'Content-Type: application/json' \
+  -d "{\"name\":\"Debt advice\",\"description\":\"Free help with debt.\",\"needs\":[\"money_and_benefits\"],\"organisation_id\":\"$partner_org\",\"accepts_referrals\":true}" >/dev/null
+for _ in $(seq 1 100); do
+  connection=$(curl -sf "$base/v1/referrals/$id/connections" -H "Authorization: Bearer $staff" -H 'Content-Type: application/json' \
+    -d "{\"organisation_id\":\"$partner_org\",\"need\":\"money_and_benefits\",\"consent_to_share\":true,\"shared_fields\":[\"given_name\",\"phone\"]}" \
+    | python3 -c 'import json, sys; print(json.load(sys.stdin)["id"])')
+done
+[ -n "$db" ] && psql -h 127.0.0.1 -U postgres -d "$db" -qc "ANALYZE"
+echo '{"text":"Called; booked for Tuesday."}' >"$dir/note.json"
+report "GET /v1/connections?updated_since=…&limit=50 (partner's feed page, with audit row)" \
+  -H "Authorization: Bearer $partner" "$base/v1/connections?updated_since=2000-01-01&limit=50"
+report "GET /v1/connections/{id} (partner read, consented fields, with audit row)" \
+  -H "Authorization: Bearer $partner" "$base/v1/connections/$connection"
+report "POST /v1/connections/{id}/notes (note, a change in the feed, with audit row)" -m POST \
+  -H "Authorization: Bearer $partner" -T application/json -D "$dir/note.json" "$base/v1/connections/$connection/notes"
+report "GET /v1/directory/services?need=…&q=debt (search)" \
+  -H "Authorization: Bearer $partner" "$base/v1/directory/services?need=money_and_benefits&q=debt"
 report "GET /health/live" "$base/health/live"

@@ -251,6 +251,16 @@ async fn staff_correct_entries_with_if_match() {
             ("/min_age".to_owned(), "out_of_range".to_owned()),
         ]
     );
+    // A broken body is refused as such, whatever the version it names.
+    app.change(
+        Method::PATCH,
+        &path,
+        &staff,
+        1,
+        Some(&json!({"status": "defunct"})),
+    )
+    .await
+    .problem(422, "validation_failed");
     let null = app
         .change(
             Method::PATCH,

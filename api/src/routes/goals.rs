@@ -364,8 +364,10 @@ pub async fn update_goal(
     let expected = if_match.versions()?;
     let id = id.into_inner();
     let view = change::change(&state, actor, id, move |conn, actor| {
-        let before = expected.current(plans::get_goal(conn, id)?, |g| g.version)?;
+        let before = plans::get_goal(conn, id)?.ok_or_else(Refusal::not_found)?;
+        // A broken body is refused (422) whatever the version it names.
         let edited = patch.apply(before.clone())?;
+        expected.check(before.version)?;
         if edited == before {
             return Ok(with_history(conn, before)?);
         }

@@ -191,8 +191,10 @@ pub async fn update_service(
     let expected = if_match.versions()?;
     let id = id.into_inner();
     let service = change::change(&state, actor, id, move |conn, _| {
-        let before = expected.current(store::get(conn, id)?, |s| s.version)?;
+        let before = store::get(conn, id)?.ok_or_else(Refusal::not_found)?;
+        // A broken body is refused (422) whatever the version it names.
         let mut service = patch.apply(before.clone())?;
+        expected.check(before.version)?;
         if service == before {
             return Ok(service);
         }

@@ -137,8 +137,10 @@ pub async fn update_session(
     let expected = if_match.versions()?;
     let id = id.into_inner();
     let session = change::change(&state, actor, id, move |conn, _| {
-        let before = expected.current(sessions::get(conn, id)?, |s| s.version)?;
+        let before = sessions::get(conn, id)?.ok_or_else(Refusal::not_found)?;
+        // A broken body is refused (422) whatever the version it names.
         let mut session = patch.apply(before.clone())?;
+        expected.check(before.version)?;
         if session == before {
             return Ok(session);
         }
