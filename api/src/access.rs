@@ -151,6 +151,12 @@ operations! {
     CreateConnectionNote = "create_connection_note", [Coordinator, Admin, Partner], connection.add_note, audited;
     /// Read the notes about a connection.
     ListConnectionNotes = "list_connection_notes", [Coordinator, Admin, Partner], connection.read_notes, audited;
+    /// Record a wellbeing measure.
+    CreateOutcome = "create_outcome", [Coordinator, Admin], outcome.create, audited;
+    /// List a referral's measures and their change from baseline.
+    ListOutcomes = "list_outcomes", [Coordinator, Admin], outcome.list, audited;
+    /// Read one measure.
+    GetOutcome = "get_outcome", [Coordinator, Admin], outcome.read, audited;
     /// Read a referral's changes of status.
     GetReferralHistory = "get_referral_history", [Coordinator, Admin], referral.history, audited;
 }

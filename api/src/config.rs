@@ -95,6 +95,9 @@ pub struct Config {
     pub self_referral_min_age: u32,
     /// When unanswered connection requests expire, and how often each instance looks.
     pub expiry: crate::expiry::Policy,
+    /// The SWEMWBS improvement counted as meaningful, in hundredths of a metric point
+    /// (`LINKWELL_SWEMWBS_MEANINGFUL_CHANGE`, metric points, default 3).
+    pub meaningful_change_hundredths: i32,
 }
 
 /// Default for how often each instance expires unanswered connection requests.
@@ -187,8 +190,25 @@ impl Config {
                 every: positive("LINKWELL_EXPIRY_INTERVAL_SECONDS")?
                     .map_or(DEFAULT_EXPIRY_EVERY, |s| Duration::from_secs(s as u64)),
             },
+            meaningful_change_hundredths: meaningful_change()?,
         })
     }
+}
+
+/// `LINKWELL_SWEMWBS_MEANINGFUL_CHANGE`: metric points (e.g. `3` or `2.5`), more than 0 and at
+/// most 28 (the scale's range), in hundredths.
+fn meaningful_change() -> Result<i32, ConfigError> {
+    let name = "LINKWELL_SWEMWBS_MEANINGFUL_CHANGE";
+    let Ok(value) = std::env::var(name) else {
+        return Ok((linkwell_domain::outcome::DEFAULT_MEANINGFUL_CHANGE * 100.0) as i32);
+    };
+    value
+        .trim()
+        .parse::<f64>()
+        .ok()
+        .filter(|points| *points > 0.0 && *points <= 28.0)
+        .map(|points| (points * 100.0).round() as i32)
+        .ok_or(ConfigError::Setting { name, value })
 }
 
 /// `LINKWELL_TRUSTED_PROXIES`: comma-separated IP addresses.

@@ -5,6 +5,7 @@ pub mod directory;
 pub mod goals;
 pub mod health;
 pub mod organisations;
+pub mod outcomes;
 pub mod people;
 pub mod plans;
 pub mod referrals;
@@ -61,6 +62,9 @@ pub fn configure(cfg: &mut ServiceConfig) {
             .service(connections::get_connection)
             .service(connections::transition_connection)
             .service(connections::create_connection_note)
-            .service(connections::list_connection_notes),
+            .service(connections::list_connection_notes)
+            .service(outcomes::create_outcome)
+            .service(outcomes::list_outcomes)
+            .service(outcomes::get_outcome),
     );
 }

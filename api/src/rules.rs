@@ -83,6 +83,14 @@ pub fn reason(value: &str) -> Result<(), ValidationError> {
     code::<Reason>(value)
 }
 
+pub fn instrument(value: &str) -> Result<(), ValidationError> {
+    code::<linkwell_domain::outcome::Instrument>(value)
+}
+
+pub fn timepoint(value: &str) -> Result<(), ValidationError> {
+    code::<linkwell_domain::outcome::Timepoint>(value)
+}
+
 pub fn source(value: &str) -> Result<(), ValidationError> {
     code::<linkwell_domain::ReferralSource>(value)
 }

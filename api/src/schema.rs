@@ -67,6 +67,12 @@ code_schema! {
         "How a connection ended, or why it moved.";
     SharedField => linkwell_domain::SharedField,
         "A detail of the person they agreed to share with the receiving organisation.";
+    Instrument => linkwell_domain::outcome::Instrument,
+        "A wellbeing measure: SWEMWBS or ONS4.";
+    Timepoint => linkwell_domain::outcome::Timepoint,
+        "When in the person's time with the service a measure was taken.";
+    Band => linkwell_domain::outcome::Band,
+        "An ONS4 band (anxiety runs very_low to high, the others low to very_high).";
     ClosureReason => linkwell_domain::ClosureReason,
         "Why a referral was closed.";
     Role => linkwell_domain::Role,
@@ -118,6 +124,41 @@ pub fn shared_field_set() -> ArrayBuilder {
         .description(Some(
             "The person's details they agreed to share with the receiving organisation, each at most once.",
         ))
+}
+
+/// `answers`: seven SWEMWBS answers (1–5, item order) or the four ONS4 items (0–10).
+pub fn answers() -> utoipa::openapi::schema::OneOfBuilder {
+    utoipa::openapi::schema::OneOfBuilder::new()
+        .item(
+            ArrayBuilder::new()
+                .items(
+                    ObjectBuilder::new()
+                        .schema_type(Type::Integer)
+                        .minimum(Some(1))
+                        .maximum(Some(5)),
+                )
+                .min_items(Some(7))
+                .max_items(Some(7))
+                .description(Some(
+                    "SWEMWBS: exactly seven answers in item order, each 1 (none of the time) to 5 (all of the time).",
+                )),
+        )
+        .item({
+            let item = || {
+                ObjectBuilder::new()
+                    .schema_type(Type::Integer)
+                    .minimum(Some(0))
+                    .maximum(Some(10))
+            };
+            let mut object = ObjectBuilder::new()
+                .schema_type(Type::Object)
+                .additional_properties(Some(utoipa::openapi::schema::AdditionalProperties::FreeForm(false)))
+                .description(Some("ONS4: each item 0 to 10."));
+            for name in linkwell_domain::outcome::ONS4_ITEMS {
+                object = object.property(name, item()).required(name);
+            }
+            object
+        })
 }
 
 /// `reasons` on a new referral: one to eleven distinct reason codes.

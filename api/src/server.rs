@@ -74,6 +74,7 @@ pub fn start(config: &Config) -> Result<Running, StartError> {
             config.trusted_proxies.clone(),
         ),
         self_referral_min_age: config.self_referral_min_age,
+        meaningful_change_hundredths: config.meaningful_change_hundredths,
     });
     state
         .revoked

@@ -23,4 +23,6 @@ pub struct AppState {
     pub public: PublicAccess,
     /// Self-referral is for people at least this old on the day.
     pub self_referral_min_age: u32,
+    /// The SWEMWBS improvement counted as meaningful, in hundredths of a metric point.
+    pub meaningful_change_hundredths: i32,
 }

@@ -11,6 +11,7 @@ pub mod invalid;
 pub mod lifecycle;
 pub mod nhs_number;
 pub mod organisation;
+pub mod outcome;
 pub mod person;
 pub mod plan;
 pub mod postcode;

@@ -15,6 +15,7 @@ pub mod error;
 pub mod idempotency;
 pub mod migrate;
 pub mod organisations;
+pub mod outcomes;
 pub mod page;
 pub mod people;
 pub mod plans;

@@ -249,6 +249,26 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    outcomes (id) {
+        id -> Text,
+        referral_id -> Text,
+        instrument -> Text,
+        timepoint -> Text,
+        recorded_at -> Timestamp,
+        swemwbs_answers -> Nullable<Text>,
+        raw_score -> Nullable<Integer>,
+        metric_hundredths -> Nullable<Integer>,
+        life_satisfaction -> Nullable<Integer>,
+        worthwhile -> Nullable<Integer>,
+        happiness -> Nullable<Integer>,
+        anxiety -> Nullable<Integer>,
+        scoring_version -> Text,
+        created_by -> Text,
+        created_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(referrals -> people (person_id));
 diesel::joinable!(sessions -> referrals (referral_id));
 diesel::joinable!(connections -> referrals (referral_id));
@@ -270,6 +290,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     service_needs,
     connections,
     connection_notes,
+    outcomes,
     users,
     idempotency_keys,
     audit_events,

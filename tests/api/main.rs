@@ -17,6 +17,7 @@ mod listing;
 mod migrations;
 mod openapi;
 mod organisations;
+mod outcomes;
 mod people;
 mod plans;
 mod referrals;

@@ -132,6 +132,7 @@ impl TestApp {
                 window: chrono::Duration::days(14),
                 every: std::time::Duration::from_secs(60),
             },
+            meaningful_change_hundredths: 300,
         };
         configure(&mut config);
         let running = server::start(&config).expect("start the app");
