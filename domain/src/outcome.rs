@@ -479,7 +479,10 @@ mod tests {
                 ..
             })
         ));
-        assert_eq!(change(std::slice::from_ref(&baseline), Instrument::Swemwbs, 300), None);
+        assert_eq!(
+            change(std::slice::from_ref(&baseline), Instrument::Swemwbs, 300),
+            None
+        );
         assert_eq!(change(&all, Instrument::Ons4, 300), None);
 
         let ons = |l, w, h, a| {
