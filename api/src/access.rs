@@ -157,6 +157,10 @@ operations! {
     ListOutcomes = "list_outcomes", [Coordinator, Admin], outcome.list, audited;
     /// Read one measure.
     GetOutcome = "get_outcome", [Coordinator, Admin], outcome.read, audited;
+    /// Read the activity report (aggregate figures; small numbers suppressed for commissioners).
+    ActivityReport = "get_activity_report", [Admin, Commissioner], report.activity;
+    /// Read caseloads and the waiting list.
+    CaseloadReport = "get_caseload_report", [Admin, Coordinator], report.caseload;
     /// Read a referral's changes of status.
     GetReferralHistory = "get_referral_history", [Coordinator, Admin], referral.history, audited;
 }

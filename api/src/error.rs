@@ -423,6 +423,16 @@ where
         .transpose()
 }
 
+/// A query parameter holding an id: absent is `None`, anything but a UUID is 400 naming it.
+pub fn query_uuid(name: &str, value: Option<&str>) -> Result<Option<uuid::Uuid>, ApiError> {
+    value
+        .map(|v| {
+            uuid::Uuid::parse_str(v)
+                .map_err(|_| ApiError::bad_parameter(name, "invalid_id", "must be a UUID"))
+        })
+        .transpose()
+}
+
 /// The problem type URI for a code: `https://linkwell.dev/problems/validation-failed`.
 pub fn problem_type(code: &str) -> String {
     format!("{PROBLEM_BASE}{}", code.replace('_', "-"))

@@ -31,6 +31,7 @@ use crate::routes;
         (name = "directory", description = "Community groups, activities and support services people are connected to; open to read"),
         (name = "connections", description = "Onward referrals to partners and directory services; partners see only their own"),
         (name = "outcomes", description = "Wellbeing measures (SWEMWBS, ONS4), scored by the server"),
+        (name = "reports", description = "Figures for commissioners and the service, computed in the database"),
         (name = "people", description = "The people referred: one record each, duplicates resolved by staff"),
         (name = "users", description = "Link workers, administrators and organisations' users"),
         (name = "health", description = "Liveness and readiness probes"),

@@ -9,6 +9,7 @@ pub mod outcomes;
 pub mod people;
 pub mod plans;
 pub mod referrals;
+pub mod reports;
 pub mod self_referrals;
 pub mod sessions;
 pub mod users;
@@ -65,6 +66,8 @@ pub fn configure(cfg: &mut ServiceConfig) {
             .service(connections::list_connection_notes)
             .service(outcomes::create_outcome)
             .service(outcomes::list_outcomes)
-            .service(outcomes::get_outcome),
+            .service(outcomes::get_outcome)
+            .service(reports::get_activity_report)
+            .service(reports::get_caseload_report),
     );
 }

@@ -16,6 +16,7 @@ pub mod person;
 pub mod plan;
 pub mod postcode;
 pub mod referral;
+pub mod report;
 pub mod role;
 pub mod self_referral;
 pub mod session;

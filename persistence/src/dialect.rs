@@ -126,6 +126,37 @@ pub(crate) fn feed_horizon(conn: &mut DbConnection) -> StoreResult<i64> {
     Ok(row.position)
 }
 
+/// Shared SQL written with `?` placeholders, in the backend's own syntax: PostgreSQL numbers
+/// them (`$1`, `$2`, …). The SQL must hold no `?` but placeholders (no string literals with one).
+pub(crate) fn placeholders(conn: &DbConnection, sql: &str) -> String {
+    match conn {
+        DbConnection::Sqlite(_) => sql.to_owned(),
+        DbConnection::Pg(_) => {
+            let mut out = String::with_capacity(sql.len() + 16);
+            let mut n = 0;
+            for c in sql.chars() {
+                if c == '?' {
+                    n += 1;
+                    out.push_str(&format!("${n}"));
+                } else {
+                    out.push(c);
+                }
+            }
+            out
+        }
+    }
+}
+
+/// Whole calendar days (UTC) from timestamp column `from` to `to`, as a BIGINT expression.
+pub(crate) fn days_between(conn: &DbConnection, from: &str, to: &str) -> String {
+    match conn {
+        DbConnection::Sqlite(_) => {
+            format!("CAST(julianday(date({to})) - julianday(date({from})) AS INTEGER)")
+        }
+        DbConnection::Pg(_) => format!("CAST(CAST({to} AS DATE) - CAST({from} AS DATE) AS BIGINT)"),
+    }
+}
+
 /// Applies every pending migration for this backend; returns how many ran.
 pub(crate) fn run_migrations(conn: &mut DbConnection) -> StoreResult<usize> {
     let applied = match conn {

@@ -21,6 +21,7 @@ pub mod people;
 pub mod plans;
 pub mod referral_history;
 pub mod referrals;
+pub mod reports;
 mod schema;
 pub mod sessions;
 pub mod users;

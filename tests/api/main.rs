@@ -21,6 +21,7 @@ mod outcomes;
 mod people;
 mod plans;
 mod referrals;
+mod reports;
 mod self_referrals;
 mod sessions;
 mod support;

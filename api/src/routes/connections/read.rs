@@ -11,7 +11,7 @@ use uuid::Uuid;
 use super::{ConnectionPage, view, views, visibility};
 use crate::access::{Allowed, GetConnection, ListConnections};
 use crate::auth::Caller;
-use crate::error::{ApiError, query_code};
+use crate::error::{ApiError, query_code, query_uuid};
 use crate::pagination;
 use crate::routes::referrals::instant;
 use crate::schema::{ListProblems, ReadProblems};
@@ -24,9 +24,11 @@ use crate::{db, schema, wire};
 #[into_params(parameter_in = Query)]
 pub struct ConnectionQuery {
     /// Staff only: the connections made under this referral.
-    pub referral_id: Option<Uuid>,
+    #[param(value_type = Option<Uuid>, format = Uuid)]
+    pub referral_id: Option<String>,
     /// Staff only: the connections addressed to this organisation.
-    pub organisation_id: Option<Uuid>,
+    #[param(value_type = Option<Uuid>, format = Uuid)]
+    pub organisation_id: Option<String>,
     #[param(value_type = Option<schema::ConnectionStatus>)]
     pub status: Option<String>,
     /// Poll for changes: the connections changed at or after this time (a date or an RFC 3339
@@ -60,8 +62,8 @@ impl ConnectionQuery {
             }
         }
         Ok(ConnectionFilter {
-            referral_id: self.referral_id,
-            organisation_id: self.organisation_id,
+            referral_id: query_uuid("referral_id", self.referral_id.as_deref())?,
+            organisation_id: query_uuid("organisation_id", self.organisation_id.as_deref())?,
             status: query_code::<ConnectionStatus>("status", self.status.as_deref())?,
         })
     }
@@ -73,11 +75,11 @@ impl ConnectionQuery {
         } else {
             "connections"
         };
-        let id = |v: Option<Uuid>| v.map(|u| u.to_string()).unwrap_or_default();
+        let id = |v: &Option<String>| v.clone().unwrap_or_default();
         format!(
             "{mode}|{}|{}|{}",
-            id(self.referral_id),
-            id(self.organisation_id),
+            id(&self.referral_id),
+            id(&self.organisation_id),
             self.status.as_deref().unwrap_or_default()
         )
     }

@@ -1,0 +1,611 @@
+//! Reports for commissioners and the service: every figure computed in the database. For the
+//! `commissioner` role, counts from 1 to 4 are suppressed (`null`, listed in `suppressed`).
+
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, get, web};
+use chrono::{DateTime, Datelike, NaiveDate, NaiveTime, Utc};
+use linkwell_domain::outcome::ONS4_ITEMS;
+use linkwell_domain::{
+    ClosureReason, ConnectionOutcome, ConnectionStatus, Reason, ReferralSource, Role, SessionKind,
+    SessionMode, SessionStatus, report,
+};
+use linkwell_persistence::reports::{self, Activity, Count, Scope};
+use linkwell_persistence::users;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
+use utoipa::openapi::schema::{AdditionalProperties, ObjectBuilder, Schema, SchemaType, Type};
+use utoipa::openapi::{RefOr, schema::ArrayBuilder};
+use utoipa::{PartialSchema, ToSchema};
+use uuid::Uuid;
+
+use crate::access::{ActivityReport, Allowed, CaseloadReport};
+use crate::error::{ApiError, query_uuid};
+use crate::schema::ListProblems;
+use crate::state::AppState;
+use crate::{clock, db, wire};
+
+/// The period and scope of an activity report.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ActivityQuery {
+    /// First day, `YYYY-MM-DD` (UTC), inclusive.
+    #[param(pattern = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$", format = Date)]
+    pub from: String,
+    /// Last day, `YYYY-MM-DD` (UTC), inclusive.
+    #[param(pattern = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$", format = Date)]
+    pub to: String,
+    /// Only referrals from this referring organisation (and the sessions, connections and
+    /// measures under them).
+    #[param(value_type = Option<Uuid>, format = Uuid)]
+    pub referrer_org_id: Option<String>,
+}
+
+fn day(name: &str, value: &str) -> Result<NaiveDate, ApiError> {
+    linkwell_domain::person::parse_date(value)
+        .ok()
+        .filter(|d| (1900..=9998).contains(&d.year()))
+        .ok_or_else(|| ApiError::bad_parameter(name, "invalid_date", "must be a date, YYYY-MM-DD"))
+}
+
+fn midnight(date: NaiveDate) -> DateTime<Utc> {
+    date.and_time(NaiveTime::MIN).and_utc()
+}
+
+/// One figure of a report: where it sits in the JSON, its CSV row, and whether it is a count
+/// (counts are what small-number suppression applies to).
+#[derive(Debug, Clone)]
+struct Figure {
+    pointer: String,
+    metric: &'static str,
+    breakdown: String,
+    key: String,
+    value: Value,
+    count: bool,
+}
+
+/// The figures, in order.
+#[derive(Debug, Default)]
+struct Figures(Vec<Figure>);
+
+impl Figures {
+    fn count(&mut self, pointer: String, metric: &'static str, breakdown: &str, key: &str, n: i64) {
+        self.0.push(Figure {
+            pointer,
+            metric,
+            breakdown: breakdown.to_owned(),
+            key: key.to_owned(),
+            value: json!(n),
+            count: true,
+        });
+    }
+
+    fn number(
+        &mut self,
+        pointer: String,
+        metric: &'static str,
+        breakdown: &str,
+        key: &str,
+        value: Option<f64>,
+    ) {
+        self.0.push(Figure {
+            pointer,
+            metric,
+            breakdown: breakdown.to_owned(),
+            key: key.to_owned(),
+            value: json!(value),
+            count: false,
+        });
+    }
+
+    /// Every code of a list with its count (0 when absent), under `pointer`.
+    fn codes(
+        &mut self,
+        pointer: &str,
+        metric: &'static str,
+        breakdown: &str,
+        codes: &[&str],
+        counted: &BTreeMap<String, i64>,
+    ) {
+        for code in codes {
+            let n = counted.get(*code).copied().unwrap_or(0);
+            self.count(format!("{pointer}/{code}"), metric, breakdown, code, n);
+        }
+    }
+
+    /// Nulls every count from 1 to 4; returns their pointers.
+    fn suppress(&mut self) -> Vec<String> {
+        let mut suppressed = Vec::new();
+        for figure in &mut self.0 {
+            if figure.count && figure.value.as_i64().is_some_and(report::is_small) {
+                figure.value = Value::Null;
+                suppressed.push(figure.pointer.clone());
+            }
+        }
+        suppressed
+    }
+
+    fn json(&self, mut head: Map<String, Value>, suppressed: Vec<String>) -> Value {
+        let mut root = Value::Object(std::mem::take(&mut head));
+        for figure in &self.0 {
+            let mut node = &mut root;
+            let parts: Vec<&str> = figure.pointer.trim_start_matches('/').split('/').collect();
+            for (i, part) in parts.iter().enumerate() {
+                let Value::Object(map) = node else { break };
+                if i + 1 == parts.len() {
+                    map.insert((*part).to_owned(), figure.value.clone());
+                    break;
+                }
+                node = map
+                    .entry((*part).to_owned())
+                    .or_insert_with(|| Value::Object(Map::new()));
+            }
+        }
+        if let Value::Object(map) = &mut root {
+            map.insert("suppressed".into(), json!(suppressed));
+        }
+        root
+    }
+
+    fn csv(&self) -> String {
+        let mut out = String::from("metric,breakdown,key,value\n");
+        for f in &self.0 {
+            let value = match &f.value {
+                Value::Null => String::new(),
+                v => v.to_string(),
+            };
+            out.push_str(&format!(
+                "{},{},{},{}\n",
+                field(f.metric),
+                field(&f.breakdown),
+                field(&f.key),
+                value
+            ));
+        }
+        out
+    }
+}
+
+/// A CSV field, quoted when it must be (RFC 4180).
+fn field(value: &str) -> Cow<'_, str> {
+    if value.contains([',', '"', '\n', '\r']) {
+        Cow::Owned(format!("\"{}\"", value.replace('"', "\"\"")))
+    } else {
+        Cow::Borrowed(value)
+    }
+}
+
+fn tally(rows: &[Count], key: impl Fn(&Count) -> Option<&String>) -> BTreeMap<String, i64> {
+    let mut out = BTreeMap::new();
+    for row in rows {
+        *out.entry(key(row).cloned().unwrap_or_else(|| "none".into()))
+            .or_insert(0) += row.n;
+    }
+    out
+}
+
+/// Every figure of the activity report, in the order of the JSON and the CSV.
+fn figures(a: &Activity) -> Figures {
+    let mut f = Figures::default();
+    let by_source = tally(&a.by_source, |c| c.key.as_ref());
+    f.count(
+        "/referrals_received".into(),
+        "referrals_received",
+        "",
+        "",
+        by_source.values().sum(),
+    );
+    f.codes(
+        "/by_source",
+        "referrals_received",
+        "by_source",
+        ReferralSource::CODES,
+        &by_source,
+    );
+    f.codes(
+        "/by_reason",
+        "referrals_received",
+        "by_reason",
+        Reason::CODES,
+        &tally(&a.by_reason, |c| c.key.as_ref()),
+    );
+    for (org, n) in tally(&a.by_referrer_org, |c| c.key.as_ref()) {
+        f.count(
+            format!("/by_referrer_org/{org}"),
+            "referrals_received",
+            "by_referrer_org",
+            &org,
+            n,
+        );
+    }
+    f.count(
+        "/people_referred".into(),
+        "people_referred",
+        "",
+        "",
+        a.people_referred,
+    );
+    f.count(
+        "/people_contacted".into(),
+        "people_contacted",
+        "",
+        "",
+        a.people_contacted,
+    );
+
+    let total: i64 = a.sessions.iter().map(|c| c.n).sum();
+    f.count("/sessions/total".into(), "sessions", "total", "", total);
+    f.codes(
+        "/sessions/by_kind",
+        "sessions",
+        "by_kind",
+        SessionKind::CODES,
+        &tally(&a.sessions, |c| c.key.as_ref()),
+    );
+    f.codes(
+        "/sessions/by_mode",
+        "sessions",
+        "by_mode",
+        SessionMode::CODES,
+        &tally(&a.sessions, |c| c.key2.as_ref()),
+    );
+    f.codes(
+        "/sessions/by_status",
+        "sessions",
+        "by_status",
+        SessionStatus::CODES,
+        &tally(&a.sessions, |c| c.key3.as_ref()),
+    );
+    let minutes: i64 = a.sessions.iter().map(|c| c.total).sum();
+    f.number(
+        "/sessions/one_to_one_hours".into(),
+        "sessions",
+        "one_to_one_hours",
+        "",
+        Some(report::hours(minutes)),
+    );
+
+    f.number(
+        "/median_days_to_first_contact".into(),
+        "median_days_to_first_contact",
+        "",
+        "",
+        a.median_days.map(|d| report::round(d, 1)),
+    );
+    f.number(
+        "/decline_rate".into(),
+        "decline_rate",
+        "",
+        "",
+        report::decline_rate(a.accepted, a.declined),
+    );
+    f.codes(
+        "/closures_by_reason",
+        "closures",
+        "by_reason",
+        ClosureReason::CODES,
+        &tally(&a.closures, |c| c.key.as_ref()),
+    );
+
+    let statuses = tally(&a.connections, |c| c.key2.as_ref());
+    let outcomes = tally(&a.connections, |c| c.key3.as_ref());
+    f.codes(
+        "/connections/by_status",
+        "connections",
+        "by_status",
+        ConnectionStatus::CODES,
+        &statuses,
+    );
+    f.codes(
+        "/connections/by_outcome",
+        "connections",
+        "by_outcome",
+        ConnectionOutcome::CODES,
+        &outcomes,
+    );
+    let mut organisations: BTreeMap<String, Vec<Count>> = BTreeMap::new();
+    for row in &a.connections {
+        let org = row.key.clone().unwrap_or_else(|| "none".into());
+        organisations.entry(org).or_default().push(row.clone());
+    }
+    for (org, rows) in &organisations {
+        let base = format!("/connections/by_organisation/{org}");
+        let breakdown = |what: &str| format!("by_organisation/{org}/{what}");
+        f.codes(
+            &format!("{base}/by_status"),
+            "connections",
+            &breakdown("by_status"),
+            ConnectionStatus::CODES,
+            &tally(rows, |c| c.key2.as_ref()),
+        );
+        f.codes(
+            &format!("{base}/by_outcome"),
+            "connections",
+            &breakdown("by_outcome"),
+            ConnectionOutcome::CODES,
+            &tally(rows, |c| c.key3.as_ref()),
+        );
+    }
+
+    let s = &a.swemwbs;
+    f.count(
+        "/wellbeing/swemwbs/people".into(),
+        "wellbeing",
+        "swemwbs",
+        "people",
+        s.people,
+    );
+    f.number(
+        "/wellbeing/swemwbs/mean_change".into(),
+        "wellbeing",
+        "swemwbs",
+        "mean_change",
+        report::mean(s.change1, s.pairs, 100.0),
+    );
+    f.count(
+        "/wellbeing/swemwbs/meaningful_improvement".into(),
+        "wellbeing",
+        "swemwbs",
+        "meaningful_improvement",
+        s.meaningful,
+    );
+    let o = &a.ons4;
+    f.count(
+        "/wellbeing/ons4/people".into(),
+        "wellbeing",
+        "ons4",
+        "people",
+        o.people,
+    );
+    for (item, sum) in ONS4_ITEMS
+        .iter()
+        .zip([o.change1, o.change2, o.change3, o.change4])
+    {
+        f.number(
+            format!("/wellbeing/ons4/mean_change/{item}"),
+            "wellbeing",
+            "ons4/mean_change",
+            item,
+            report::mean(sum, o.pairs, 1.0),
+        );
+    }
+    f
+}
+
+/// The activity report's JSON shape, for the contract.
+#[derive(Debug)]
+pub struct ActivityReportSchema;
+
+fn counts(description: &str) -> ObjectBuilder {
+    ObjectBuilder::new()
+        .schema_type(Type::Object)
+        .additional_properties(Some(AdditionalProperties::RefOr(RefOr::T(Schema::Object(
+            nullable(Type::Integer).build(),
+        )))))
+        .description(Some(description))
+}
+
+fn nullable(kind: Type) -> ObjectBuilder {
+    ObjectBuilder::new().schema_type(SchemaType::from_iter([kind, Type::Null]))
+}
+
+impl PartialSchema for ActivityReportSchema {
+    fn schema() -> RefOr<Schema> {
+        let count = || {
+            nullable(Type::Integer).description(Some(
+                "A count; `null` when suppressed (1–4, commissioners).",
+            ))
+        };
+        let number = || nullable(Type::Number);
+        ObjectBuilder::new()
+            .schema_type(Type::Object)
+            .property("from", ObjectBuilder::new().schema_type(Type::String).format(Some(utoipa::openapi::SchemaFormat::KnownFormat(utoipa::openapi::KnownFormat::Date))))
+            .property("to", ObjectBuilder::new().schema_type(Type::String).format(Some(utoipa::openapi::SchemaFormat::KnownFormat(utoipa::openapi::KnownFormat::Date))))
+            .property("referrer_org_id", nullable(Type::String).format(Some(utoipa::openapi::SchemaFormat::KnownFormat(utoipa::openapi::KnownFormat::Uuid))))
+            .property("referrals_received", count())
+            .property("by_source", counts("Referrals received by source."))
+            .property("by_reason", counts("Referrals received by reason (a referral counts once per reason)."))
+            .property("by_referrer_org", counts("Referrals received by referring organisation id (`none`: self-referrals and staff)."))
+            .property("people_referred", count())
+            .property("people_contacted", count())
+            .property(
+                "sessions",
+                ObjectBuilder::new()
+                    .schema_type(Type::Object)
+                    .property("total", count())
+                    .property("by_kind", counts("Sessions scheduled in the period by kind."))
+                    .property("by_mode", counts("By mode."))
+                    .property("by_status", counts("By status."))
+                    .property("one_to_one_hours", ObjectBuilder::new().schema_type(Type::Number).description(Some("Attended coaching and conversation minutes ÷ 60, one decimal."))),
+            )
+            .property("median_days_to_first_contact", number())
+            .property("decline_rate", number())
+            .property("closures_by_reason", counts("Referrals closed in the period by reason code."))
+            .property(
+                "connections",
+                ObjectBuilder::new()
+                    .schema_type(Type::Object)
+                    .property("by_status", counts("Connections made in the period by status."))
+                    .property("by_outcome", counts("By outcome."))
+                    .property("by_organisation", ObjectBuilder::new().schema_type(Type::Object).description(Some("The same per receiving organisation id."))),
+            )
+            .property("wellbeing", ObjectBuilder::new().schema_type(Type::Object).description(Some(
+                "Per instrument: `people` with a baseline and a later measurement in the period, `mean_change` (SWEMWBS metric points; ONS4 per item) and, for SWEMWBS, `meaningful_improvement`.",
+            )))
+            .property("suppressed", ArrayBuilder::new().items(ObjectBuilder::new().schema_type(Type::String)).description(Some("JSON pointers of the suppressed counts.")))
+            .required("referrals_received")
+            .required("suppressed")
+            .into()
+    }
+}
+
+impl ToSchema for ActivityReportSchema {
+    fn name() -> Cow<'static, str> {
+        Cow::Borrowed("ActivityReport")
+    }
+}
+
+/// What the service did in a period.
+///
+/// Referrals received (by source, reason and referring organisation), people referred and
+/// contacted, sessions scheduled (by kind, mode and status; one-to-one hours), the median
+/// days to first contact, the decline rate (declined ÷ (accepted + declined) over referrals
+/// received in the period; one ever accepted counts as accepted), closures by reason,
+/// connections made (by status and outcome, and per receiving organisation) and the change in
+/// wellbeing. Dates are inclusive, UTC. For commissioners, counts from 1 to 4 are `null` and
+/// their JSON pointers listed in `suppressed`. `Accept: text/csv` gives the same figures as
+/// rows `metric,breakdown,key,value`, suppressed values empty.
+#[utoipa::path(
+    operation_id = "get_activity_report",
+    tag = "reports",
+    params(ActivityQuery),
+    responses(
+        (status = 200, description = "The figures", content(
+            (ActivityReportSchema = "application/json"),
+            (String = "text/csv"),
+        )),
+        ListProblems,
+    ),
+    security(("bearer" = [])),
+)]
+#[get("/reports/activity")]
+pub async fn get_activity_report(
+    allowed: Allowed<ActivityReport>,
+    state: web::Data<AppState>,
+    query: web::Query<ActivityQuery>,
+    request: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let role = allowed.actor.caller.role;
+    let from = day("from", &query.from)?;
+    let to = day("to", &query.to)?;
+    if to < from {
+        return Err(ApiError::bad_parameter(
+            "to",
+            "empty_range",
+            "must not be before from",
+        ));
+    }
+    let referrer_org = query_uuid("referrer_org_id", query.referrer_org_id.as_deref())?;
+    let scope = Scope {
+        from: midnight(from),
+        until: midnight(to + chrono::Days::new(1)),
+        referrer_org,
+    };
+    let threshold = i64::from(state.meaningful_change_hundredths);
+    let activity = db::run(&state, move |conn| {
+        Ok(reports::activity(conn, &scope, threshold)?)
+    })
+    .await?;
+    let mut figures = figures(&activity);
+    let suppressed = if role == Role::Commissioner {
+        figures.suppress()
+    } else {
+        Vec::new()
+    };
+    let wants_csv = request
+        .headers()
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("text/csv"));
+    if wants_csv {
+        return Ok(HttpResponse::Ok()
+            .content_type("text/csv; charset=utf-8")
+            .body(figures.csv()));
+    }
+    let mut head = Map::new();
+    head.insert("from".into(), json!(from.to_string()));
+    head.insert("to".into(), json!(to.to_string()));
+    head.insert("referrer_org_id".into(), json!(referrer_org));
+    Ok(HttpResponse::Ok().json(figures.json(head, suppressed)))
+}
+
+/// A link worker's open referrals.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct WorkerCaseload {
+    pub user_id: Uuid,
+    /// `null` when the assignee is no registered user.
+    #[schema(required = true)]
+    pub display_name: Option<String>,
+    /// Open referrals by status: received, accepted, active, on_hold.
+    pub by_status: BTreeMap<String, i64>,
+    pub total: i64,
+}
+
+/// Open referrals nobody holds.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct WaitingList {
+    pub count: i64,
+    /// When the longest-waiting one arrived.
+    #[serde(serialize_with = "wire::optional_timestamp")]
+    #[schema(value_type = Option<String>, format = DateTime, required = true)]
+    pub oldest_received_at: Option<DateTime<Utc>>,
+    /// Whole days it has waited.
+    #[schema(required = true)]
+    pub oldest_wait_days: Option<i64>,
+}
+
+/// Open referrals per link worker, and the unassigned waiting list.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CaseloadReportView {
+    pub link_workers: Vec<WorkerCaseload>,
+    pub waiting_list: WaitingList,
+}
+
+/// Open referrals per link worker by status, and the unassigned waiting list with its oldest
+/// wait.
+#[utoipa::path(
+    operation_id = "get_caseload_report",
+    tag = "reports",
+    responses(
+        (status = 200, description = "Caseloads and the waiting list", body = CaseloadReportView),
+        ListProblems,
+    ),
+    security(("bearer" = [])),
+)]
+#[get("/reports/caseload")]
+pub async fn get_caseload_report(
+    _: Allowed<CaseloadReport>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let (workers, waiting) = db::run(&state, move |conn| {
+        let (held, waiting) = reports::caseload(conn)?;
+        let mut workers: BTreeMap<String, WorkerCaseload> = BTreeMap::new();
+        for row in held {
+            let worker = match workers.get_mut(&row.assignee_id) {
+                Some(w) => w,
+                None => {
+                    let id = Uuid::parse_str(&row.assignee_id)
+                        .map_err(|e| ApiError::Internal(format!("an assignee id: {e}")))?;
+                    let name = users::get(conn, id)?.map(|u| u.display_name);
+                    let by_status = reports::OPEN.iter().map(|s| ((*s).to_owned(), 0)).collect();
+                    workers
+                        .entry(row.assignee_id.clone())
+                        .or_insert(WorkerCaseload {
+                            user_id: id,
+                            display_name: name,
+                            by_status,
+                            total: 0,
+                        })
+                }
+            };
+            *worker.by_status.entry(row.status).or_insert(0) += row.n;
+            worker.total += row.n;
+        }
+        Ok((workers.into_values().collect::<Vec<_>>(), waiting))
+    })
+    .await?;
+    let today = clock::today();
+    Ok(HttpResponse::Ok().json(CaseloadReportView {
+        link_workers: workers,
+        waiting_list: WaitingList {
+            count: waiting.count,
+            oldest_received_at: waiting.oldest_received_at,
+            oldest_wait_days: waiting
+                .oldest_received_at
+                .map(|at| (today - at.date_naive()).num_days()),
+        },
+    }))
+}
