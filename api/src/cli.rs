@@ -36,9 +36,22 @@ enum Command {
     Openapi,
     /// Print a signed access token (for development, scripts and tests).
     Token(TokenArgs),
+    /// Fill the database with a realistic synthetic data set (test-range NHS numbers only),
+    /// for benchmarks and report trials.
+    Seed(SeedArgs),
     /// Expire the connection requests left unanswered past the response window, once (the
     /// server also does this periodically); safe beside running servers.
     Expire(ExpireArgs),
+}
+
+#[derive(Debug, Args)]
+struct SeedArgs {
+    /// How many referrals (with their people, sessions, plans, connections and measures).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
+    referrals: u64,
+    /// The same seed makes the same data (ids and times aside).
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
 }
 
 #[derive(Debug, Args)]
@@ -83,6 +96,9 @@ pub fn run() -> ExitCode {
         Command::Token(args) => Config::from_env(&cli.bind, &cli.database_url)
             .map_err(|e| e.to_string())
             .and_then(|config| token(&config, &args)),
+        Command::Seed(args) => Config::from_env(&cli.bind, &cli.database_url)
+            .map_err(|e| e.to_string())
+            .and_then(|config| seed(&config, &args)),
         Command::Expire(args) => Config::from_env(&cli.bind, &cli.database_url)
             .map_err(|e| e.to_string())
             .and_then(|config| expire(&config, &args)),
@@ -146,6 +162,40 @@ fn migrate_only(config: &Config) -> Result<(), String> {
     println!(
         "database: {} ({applied} migrations applied)",
         config.database
+    );
+    Ok(())
+}
+
+fn seed(config: &Config, args: &SeedArgs) -> Result<(), String> {
+    use std::io::Write as _;
+    let mut conn = one_connection(config)?;
+    migrate::run(&mut conn).map_err(|e| e.to_string())?;
+    let started = std::time::Instant::now();
+    let plan = linkwell_persistence::seed::Plan {
+        referrals: args.referrals,
+        seed: args.seed,
+        now: crate::clock::now(),
+    };
+    let made = linkwell_persistence::seed::seed(&mut conn, plan, |done, total| {
+        let width = 30;
+        let filled = usize::try_from(done * width / total.max(1)).unwrap_or(0);
+        let bar = format!("{}{}", "#".repeat(filled), ".".repeat(30 - filled.min(30)));
+        let seconds = started.elapsed().as_secs_f64();
+        let rate = done as f64 / seconds.max(0.001);
+        eprint!("\r[{bar}] {done}/{total} referrals, {seconds:.0} s, {rate:.0}/s ");
+        let _ = std::io::stderr().flush();
+    })
+    .map_err(|e| e.to_string())?;
+    eprintln!();
+    println!(
+        "seeded {} referrals, {} people, {} sessions, {} connections, {} outcome measures ({} rows) in {:.1} s",
+        made.referrals,
+        made.people,
+        made.sessions,
+        made.connections,
+        made.outcomes,
+        made.rows,
+        started.elapsed().as_secs_f64()
     );
     Ok(())
 }

@@ -23,6 +23,7 @@ pub mod referral_history;
 pub mod referrals;
 pub mod reports;
 mod schema;
+pub mod seed;
 pub mod sessions;
 pub mod users;
 

@@ -450,3 +450,78 @@ async fn the_caseload_report_counts_open_referrals_per_link_worker() {
     );
     assert!(list["oldest_received_at"].is_string());
 }
+
+/// `linkwell seed` fills the database with a consistent data set that the report reads back:
+/// every breakdown adds up to its total.
+#[tokio::test]
+async fn a_seeded_data_set_adds_up_in_the_report() {
+    let app = TestApp::spawn().await;
+    let output = crate::cli::linkwell()
+        .env(
+            "LINKWELL_JWT_SECRET",
+            std::str::from_utf8(crate::support::SECRET).unwrap(),
+        )
+        .args([
+            "seed",
+            "--referrals",
+            "3000",
+            "--database-url",
+            &crate::cli::database_url(&app),
+        ])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout} {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(stdout.starts_with("seeded 3000 referrals"), "{stdout}");
+    let today = Utc::now().date_naive();
+    let report = app
+        .get(
+            &format!(
+                "/v1/reports/activity?from={}&to={today}",
+                today - Duration::days(366)
+            ),
+            &app.admin(),
+        )
+        .await;
+    assert_eq!(report.status, 200, "{}", report.text);
+    let b = &report.body;
+    let sum = |v: &Value| -> i64 {
+        v.as_object()
+            .unwrap()
+            .values()
+            .map(|n| n.as_i64().unwrap())
+            .sum()
+    };
+    assert_eq!(b["referrals_received"], 3000);
+    assert_eq!(sum(&b["by_source"]), 3000);
+    assert_eq!(sum(&b["by_referrer_org"]), 3000);
+    assert!(
+        sum(&b["by_reason"]) >= 3000,
+        "each referral has at least one reason"
+    );
+    let sessions = b["sessions"]["total"].as_i64().unwrap();
+    assert!(
+        sessions > 6000,
+        "about five sessions per referral: {sessions}"
+    );
+    for breakdown in ["by_kind", "by_mode", "by_status"] {
+        assert_eq!(sum(&b["sessions"][breakdown]), sessions, "{breakdown}");
+    }
+    let rate = b["decline_rate"].as_f64().unwrap();
+    assert!(
+        (0.05..0.25).contains(&rate),
+        "about 1 in 8 declined: {rate}"
+    );
+    assert!(b["wellbeing"]["swemwbs"]["people"].as_i64().unwrap() > 0);
+    // The seeded people are real records: staff can read one back.
+    let list = app.get("/v1/referrals?limit=1", &app.coordinator()).await;
+    assert_eq!(list.status, 200, "{}", list.text);
+    let nhs = list.body["items"][0]["person"]["nhs_number"]
+        .as_str()
+        .unwrap_or("9990000000");
+    assert!(nhs.starts_with("999"), "test-range NHS numbers only: {nhs}");
+}
