@@ -81,11 +81,8 @@ pub struct Activity {
     pub ons4: WellbeingSums,
 }
 
-/// The referral filter every query shares: `r` received in the scope's period and, when
-/// given, from its organisation. Binds: from, until, org, org.
-const RECEIVED: &str = "r.received_at >= ? AND r.received_at < ? AND (CAST(? AS TEXT) IS NULL OR r.referrer_org_id = ?)";
-/// The organisation filter alone. Binds: org, org.
-const FROM_ORG: &str = "(CAST(? AS TEXT) IS NULL OR r.referrer_org_id = ?)";
+/// Referrals `r` received in the period. Binds: [`Scope::period`].
+const RECEIVED: &str = "r.received_at >= ? AND r.received_at < ?";
 
 /// The columns a [`Count`] reads, for queries that group by fewer keys.
 const NO_KEYS: &str =
@@ -116,14 +113,31 @@ enum Bind {
 }
 
 impl Scope {
-    /// Binds for [`RECEIVED`]-style filters over `[from, until)`.
-    fn period(&self) -> [Bind; 4] {
-        [
-            Bind::At(self.from),
-            Bind::At(self.until),
-            Bind::Org(self.referrer_org),
-            Bind::Org(self.referrer_org),
-        ]
+    /// Binds for a period filter (`… >= ? AND … < ?`) followed by [`Scope::org`].
+    fn period(&self) -> Vec<Bind> {
+        let mut binds = vec![Bind::At(self.from), Bind::At(self.until)];
+        binds.extend(self.referrer_org.map(|org| Bind::Org(Some(org))));
+        binds
+    }
+
+    /// The referring-organisation filter on `r`, when the scope has one (bound last by
+    /// [`Scope::period`]).
+    fn org(&self) -> &'static str {
+        if self.referrer_org.is_some() {
+            " AND r.referrer_org_id = ?"
+        } else {
+            ""
+        }
+    }
+
+    /// Joins `r` to rows keyed by `referral_id` only when the organisation filter needs it:
+    /// without one, sessions and connections are counted without touching referrals.
+    fn join(&self, referral_id: &str) -> String {
+        if self.referrer_org.is_some() {
+            format!("JOIN referrals r ON r.id = {referral_id}")
+        } else {
+            String::new()
+        }
     }
 }
 
@@ -139,9 +153,10 @@ pub fn activity(
     meaningful_hundredths: i64,
 ) -> StoreResult<Activity> {
     let period = scope.period();
+    let org = scope.org();
     let grouped = |column: &str, from: &str| {
         format!(
-            "SELECT {column} AS key, {NO_KEYS}, COUNT(*) AS n FROM {from} WHERE {RECEIVED} GROUP BY {column}"
+            "SELECT {column} AS key, {NO_KEYS}, COUNT(*) AS n FROM {from} WHERE {RECEIVED}{org} GROUP BY {column}"
         )
     };
     let by_source = run(conn, &grouped("r.source", "referrals r"), &period)?;
@@ -158,7 +173,7 @@ pub fn activity(
         conn,
         &format!(
             "SELECT CAST(NULL AS TEXT) AS key, {NO_KEYS}, COUNT(DISTINCT r.person_id) AS n
-             FROM referrals r WHERE {RECEIVED}"
+             FROM referrals r WHERE {RECEIVED}{org}"
         ),
         &period,
     )?);
@@ -167,7 +182,7 @@ pub fn activity(
         &format!(
             "SELECT CAST(NULL AS TEXT) AS key, {NO_KEYS}, COUNT(DISTINCT r.person_id) AS n
              FROM referrals r
-             WHERE r.first_contact_at >= ? AND r.first_contact_at < ? AND {FROM_ORG}"
+             WHERE r.first_contact_at >= ? AND r.first_contact_at < ?{org}"
         ),
         &period,
     )?);
@@ -178,9 +193,10 @@ pub fn activity(
                     CAST(COALESCE(SUM(CASE WHEN s.status = 'attended'
                         AND s.kind IN ('coaching', 'conversation')
                         THEN s.duration_minutes ELSE 0 END), 0) AS BIGINT) AS total
-             FROM sessions s JOIN referrals r ON r.id = s.referral_id
-             WHERE s.scheduled_at >= ? AND s.scheduled_at < ? AND {FROM_ORG}
-             GROUP BY s.kind, s.mode, s.status"
+             FROM sessions s {join}
+             WHERE s.scheduled_at >= ? AND s.scheduled_at < ?{org}
+             GROUP BY s.kind, s.mode, s.status",
+            join = scope.join("s.referral_id"),
         ),
         &period,
     )?;
@@ -195,14 +211,14 @@ pub fn activity(
         conn,
         &format!(
             "SELECT 'accepted' AS key, {NO_KEYS}, COUNT(*) AS n FROM referrals r
-             WHERE {RECEIVED} AND {accepted}
+             WHERE {RECEIVED}{org} AND {accepted}
              UNION ALL
              SELECT 'declined' AS key, {NO_KEYS}, COUNT(*) AS n FROM referrals r
-             WHERE {RECEIVED} AND NOT {accepted} AND {declined}",
+             WHERE {RECEIVED}{org} AND NOT {accepted} AND {declined}",
             accepted = ever("accepted"),
             declined = ever("declined"),
         ),
-        &[period, period].concat(),
+        &[period.as_slice(), period.as_slice()].concat(),
     )?;
     let decided = |key: &str| {
         decisions
@@ -214,9 +230,10 @@ pub fn activity(
         conn,
         &format!(
             "SELECT c.reason_code AS key, {NO_KEYS}, COUNT(*) AS n
-             FROM referral_status_changes c JOIN referrals r ON r.id = c.referral_id
-             WHERE c.to_status = 'closed' AND c.changed_at >= ? AND c.changed_at < ? AND {FROM_ORG}
-             GROUP BY c.reason_code"
+             FROM referral_status_changes c {join}
+             WHERE c.to_status = 'closed' AND c.changed_at >= ? AND c.changed_at < ?{org}
+             GROUP BY c.reason_code",
+            join = scope.join("c.referral_id"),
         ),
         &period,
     )?;
@@ -225,9 +242,10 @@ pub fn activity(
         &format!(
             "SELECT c.organisation_id AS key, c.status AS key2, c.outcome AS key3, COUNT(*) AS n,
                     CAST(0 AS BIGINT) AS total
-             FROM connections c JOIN referrals r ON r.id = c.referral_id
-             WHERE c.created_at >= ? AND c.created_at < ? AND {FROM_ORG}
-             GROUP BY c.organisation_id, c.status, c.outcome"
+             FROM connections c {join}
+             WHERE c.created_at >= ? AND c.created_at < ?{org}
+             GROUP BY c.organisation_id, c.status, c.outcome",
+            join = scope.join("c.referral_id"),
         ),
         &period,
     )?;
@@ -273,7 +291,10 @@ fn median_days_to_first_contact(
     conn: &mut DbConnection,
     scope: &Scope,
 ) -> StoreResult<Option<f64>> {
-    let contacted = format!("FROM referrals r WHERE {RECEIVED} AND r.first_contact_at IS NOT NULL");
+    let contacted = format!(
+        "FROM referrals r WHERE {RECEIVED}{} AND r.first_contact_at IS NOT NULL",
+        scope.org()
+    );
     let n = single(run(
         conn,
         &format!("SELECT CAST(NULL AS TEXT) AS key, {NO_KEYS}, COUNT(*) AS n {contacted}"),
@@ -309,6 +330,7 @@ fn wellbeing(
     meaningful_hundredths: i64,
 ) -> StoreResult<WellbeingSums> {
     let [c1, c2, c3, c4] = changes;
+    let org = scope.org();
     let sql = format!(
         "SELECT COUNT(DISTINCT r.person_id) AS people, COUNT(*) AS pairs,
                 CAST(COALESCE(SUM({c1}), 0) AS BIGINT) AS change1,
@@ -321,7 +343,7 @@ fn wellbeing(
          JOIN outcomes l ON l.referral_id = b.referral_id AND l.instrument = b.instrument
               AND l.timepoint <> 'baseline' AND l.recorded_at > b.recorded_at
          WHERE b.instrument = '{instrument}' AND b.timepoint = 'baseline'
-           AND l.recorded_at >= ? AND l.recorded_at < ? AND {FROM_ORG}
+           AND l.recorded_at >= ? AND l.recorded_at < ?{org}
            AND NOT EXISTS (
                SELECT 1 FROM outcomes x
                WHERE x.referral_id = l.referral_id AND x.instrument = l.instrument
