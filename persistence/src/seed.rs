@@ -475,7 +475,7 @@ pub fn seed(
                     "accepted" | "active" | "on_hold" | "closed" => Some("871731000000106"),
                     _ => None,
                 };
-                // Sessions from first contact: 1 to 11 (a link worker sees a person 6–12 times).
+                // Sessions from first contact: 1 to 12 (a link worker sees a person 6–12 times).
                 let accepted_at = path.get(1).map_or(received, |(_, w)| *w);
                 let first_contact = engaged.then(|| {
                     (accepted_at + Duration::hours(i64::try_from(rng.below(14 * 24)).unwrap_or(0)))
@@ -483,7 +483,7 @@ pub fn seed(
                 });
                 if let Some(first) = first_contact {
                     let mut when = first;
-                    for j in 0..1 + rng.below(11) {
+                    for j in 0..1 + rng.below(12) {
                         let kind =
                             rng.weighted(&[("coaching", 47), ("conversation", 50), ("group", 3)]);
                         let mode = rng.weighted(&[
