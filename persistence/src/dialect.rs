@@ -80,6 +80,34 @@ where
     }
 }
 
+/// Runs `f`'s reads on one snapshot, so figures computed by several queries agree with each
+/// other under concurrent writes: PostgreSQL `REPEATABLE READ READ ONLY`; SQLite a deferred
+/// transaction, which in WAL mode reads one snapshot and takes no write lock.
+pub fn read_snapshot<T, E, F>(conn: &mut DbConnection, f: F) -> Result<T, E>
+where
+    F: FnOnce(&mut DbConnection) -> Result<T, E>,
+    E: From<StoreError>,
+{
+    let store = |e: diesel::result::Error| E::from(StoreError::from(e));
+    type Manager = <DbConnection as Connection>::TransactionManager;
+    match conn {
+        DbConnection::Sqlite(inner) => {
+            AnsiTransactionManager::begin_transaction_sql(inner, "BEGIN DEFERRED").map_err(store)?
+        }
+        DbConnection::Pg(inner) => AnsiTransactionManager::begin_transaction_sql(
+            inner,
+            "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
+        )
+        .map_err(store)?,
+    }
+    let result = f(conn);
+    // Nothing was written: ending the transaction either way only releases the snapshot.
+    match Manager::rollback_transaction(conn) {
+        Ok(()) | Err(diesel::result::Error::BrokenTransactionManager) => result,
+        Err(e) => result.and(Err(store(e))),
+    }
+}
+
 #[derive(diesel::QueryableByName)]
 struct Position {
     #[diesel(sql_type = diesel::sql_types::BigInt)]

@@ -70,8 +70,9 @@ pub struct Activity {
     pub people_contacted: i64,
     /// Grouped by kind, mode and status; `total` is attended one-to-one minutes.
     pub sessions: Vec<Count>,
-    /// The one or two middle values of days to first contact, and how many referrals had one.
+    /// The median days to first contact, over `contacted` referrals received in the period.
     pub median_days: Option<f64>,
+    pub contacted: i64,
     pub accepted: i64,
     pub declined: i64,
     pub closures: Vec<Count>,
@@ -81,8 +82,10 @@ pub struct Activity {
     pub ons4: WellbeingSums,
 }
 
-/// Referrals `r` received in the period. Binds: [`Scope::period`].
-const RECEIVED: &str = "r.received_at >= ? AND r.received_at < ?";
+/// Referrals `r` received in the period (a referral entered in error never was). Binds:
+/// [`Scope::period`].
+const RECEIVED: &str =
+    "r.received_at >= ? AND r.received_at < ? AND r.status <> 'entered_in_error'";
 
 /// The columns a [`Count`] reads, for queries that group by fewer keys.
 const NO_KEYS: &str =
@@ -152,6 +155,14 @@ pub fn activity(
     scope: &Scope,
     meaningful_hundredths: i64,
 ) -> StoreResult<Activity> {
+    dialect::read_snapshot(conn, |conn| activity_in(conn, scope, meaningful_hundredths))
+}
+
+fn activity_in(
+    conn: &mut DbConnection,
+    scope: &Scope,
+    meaningful_hundredths: i64,
+) -> StoreResult<Activity> {
     let period = scope.period();
     let org = scope.org();
     let grouped = |column: &str, from: &str| {
@@ -182,7 +193,8 @@ pub fn activity(
         &format!(
             "SELECT CAST(NULL AS TEXT) AS key, {NO_KEYS}, COUNT(DISTINCT r.person_id) AS n
              FROM referrals r
-             WHERE r.first_contact_at >= ? AND r.first_contact_at < ?{org}"
+             WHERE r.first_contact_at >= ? AND r.first_contact_at < ?{org}
+               AND r.status <> 'entered_in_error'"
         ),
         &period,
     )?);
@@ -200,7 +212,7 @@ pub fn activity(
         ),
         &period,
     )?;
-    let median_days = median_days_to_first_contact(conn, scope)?;
+    let (median_days, contacted) = median_days_to_first_contact(conn, scope)?;
     let ever = |status: &str| {
         format!(
             "EXISTS (SELECT 1 FROM referral_status_changes c
@@ -276,6 +288,7 @@ pub fn activity(
         people_contacted,
         sessions,
         median_days,
+        contacted,
         accepted: decided("accepted"),
         declined: decided("declined"),
         closures,
@@ -290,7 +303,7 @@ pub fn activity(
 fn median_days_to_first_contact(
     conn: &mut DbConnection,
     scope: &Scope,
-) -> StoreResult<Option<f64>> {
+) -> StoreResult<(Option<f64>, i64)> {
     let contacted = format!(
         "FROM referrals r WHERE {RECEIVED}{} AND r.first_contact_at IS NOT NULL",
         scope.org()
@@ -301,7 +314,7 @@ fn median_days_to_first_contact(
         &scope.period(),
     )?);
     if n == 0 {
-        return Ok(None);
+        return Ok((None, 0));
     }
     let days = dialect::days_between(conn, "r.received_at", "r.first_contact_at");
     let middle = run::<Count>(
@@ -317,7 +330,7 @@ fn median_days_to_first_contact(
         .concat(),
     )?;
     let sum: i64 = middle.iter().map(|c| c.n).sum();
-    Ok(Some(sum as f64 / middle.len().max(1) as f64))
+    Ok((Some(sum as f64 / middle.len().max(1) as f64), n))
 }
 
 /// Sums over each referral's pair of its `instrument` baseline and its latest later

@@ -173,6 +173,20 @@ fn period() -> String {
 async fn the_activity_report_adds_up_figure_by_figure() {
     let app = TestApp::spawn().await;
     let data = build(&app).await;
+    // A referral entered in error never was: it counts nowhere.
+    let mistake = app
+        .refer(&app.referrer(data.practice_a), &referral_body("R-5"))
+        .await
+        .id();
+    let reply = app
+        .transition(
+            mistake,
+            &app.coordinator(),
+            1,
+            &json!({"to": "entered_in_error", "reason": "Wrong patient"}),
+        )
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
     let report = app
         .get(&format!("/v1/reports/activity?{}", period()), &app.admin())
         .await;
@@ -234,8 +248,8 @@ async fn the_activity_report_adds_up_figure_by_figure() {
     assert_eq!(per_org["none"]["by_status"]["signposted"], 1);
     assert_eq!(
         b["wellbeing"],
-        json!({"swemwbs": {"people": 1, "mean_change": 4.86, "meaningful_improvement": 1},
-               "ons4": {"people": 1, "mean_change": {"life_satisfaction": 3.0, "worthwhile": 0.0,
+        json!({"swemwbs": {"people": 1, "pairs": 1, "mean_change": 4.86, "meaningful_improvement": 1},
+               "ons4": {"people": 1, "pairs": 1, "mean_change": {"life_satisfaction": 3.0, "worthwhile": 0.0,
                                                        "happiness": -4.0, "anxiety": 5.0}}})
     );
     assert_eq!(b["suppressed"], json!([]), "admins see exact figures");
@@ -269,7 +283,7 @@ async fn the_activity_report_adds_up_figure_by_figure() {
     assert_eq!(empty.body["decline_rate"], json!(null));
     assert_eq!(
         empty.body["wellbeing"]["swemwbs"],
-        json!({"people": 0, "mean_change": null, "meaningful_improvement": 0})
+        json!({"people": 0, "pairs": 0, "mean_change": null, "meaningful_improvement": 0})
     );
 }
 
@@ -287,8 +301,13 @@ async fn commissioners_see_small_numbers_suppressed_in_json_and_csv() {
     assert_eq!(b["by_source"]["gp_practice"], json!(null));
     assert_eq!(b["by_source"]["self"], 0, "zero is not suppressed");
     assert_eq!(b["sessions"]["total"], json!(null));
-    assert_eq!(b["sessions"]["one_to_one_hours"], 1.2, "not a count");
-    assert_eq!(b["decline_rate"], json!(0.333), "not a count");
+    // Figures derived from 1 to 4 records are suppressed too: 2 attended one-to-one sessions,
+    // 3 decisions, 1 pair of measures.
+    assert_eq!(b["sessions"]["one_to_one_hours"], json!(null));
+    assert_eq!(b["decline_rate"], json!(null));
+    assert_eq!(b["wellbeing"]["swemwbs"]["mean_change"], json!(null));
+    assert_eq!(b["median_days_to_first_contact"], json!(null));
+    assert_eq!(b["by_referrer_org"].as_object().map(|o| o.len()), Some(3));
     let suppressed: Vec<&str> = b["suppressed"]
         .as_array()
         .unwrap()
@@ -346,10 +365,10 @@ async fn commissioners_see_small_numbers_suppressed_in_json_and_csv() {
         "referrals_received,,,",
         "referrals_received,by_source,gp_practice,",
         "referrals_received,by_source,self,0",
-        "sessions,one_to_one_hours,,1.2",
-        "decline_rate,,,0.333",
-        "wellbeing,swemwbs,mean_change,4.86",
-        "wellbeing,ons4/mean_change,anxiety,5.0",
+        "sessions,one_to_one_hours,,",
+        "decline_rate,,,",
+        "wellbeing,swemwbs,mean_change,",
+        "wellbeing,ons4/mean_change,anxiety,",
     ] {
         assert!(lines.contains(&row), "{row} in\n{theirs}");
     }

@@ -55,8 +55,9 @@ fn midnight(date: NaiveDate) -> DateTime<Utc> {
     date.and_time(NaiveTime::MIN).and_utc()
 }
 
-/// One figure of a report: where it sits in the JSON, its CSV row, and whether it is a count
-/// (counts are what small-number suppression applies to).
+/// One figure of a report: where it sits in the JSON, its CSV row, and the number of records
+/// behind it (`base`): a figure over 1 to 4 records is suppressed for commissioners, whether
+/// it is a count or derived from one (a mean, a median, a rate).
 #[derive(Debug, Clone)]
 struct Figure {
     pointer: String,
@@ -64,7 +65,7 @@ struct Figure {
     breakdown: String,
     key: String,
     value: Value,
-    count: bool,
+    base: Option<i64>,
 }
 
 /// The figures, in order.
@@ -79,10 +80,12 @@ impl Figures {
             breakdown: breakdown.to_owned(),
             key: key.to_owned(),
             value: json!(n),
-            count: true,
+            base: Some(n),
         });
     }
 
+    /// A figure derived from `base` records (a mean, a median, a rate, hours).
+    #[allow(clippy::too_many_arguments)]
     fn number(
         &mut self,
         pointer: String,
@@ -90,6 +93,7 @@ impl Figures {
         breakdown: &str,
         key: &str,
         value: Option<f64>,
+        base: i64,
     ) {
         self.0.push(Figure {
             pointer,
@@ -97,7 +101,7 @@ impl Figures {
             breakdown: breakdown.to_owned(),
             key: key.to_owned(),
             value: json!(value),
-            count: false,
+            base: Some(base),
         });
     }
 
@@ -116,11 +120,11 @@ impl Figures {
         }
     }
 
-    /// Nulls every count from 1 to 4; returns their pointers.
+    /// Nulls every figure over 1 to 4 records; returns their pointers.
     fn suppress(&mut self) -> Vec<String> {
         let mut suppressed = Vec::new();
         for figure in &mut self.0 {
-            if figure.count && figure.value.as_i64().is_some_and(report::is_small) {
+            if !figure.value.is_null() && figure.base.is_some_and(report::is_small) {
                 figure.value = Value::Null;
                 suppressed.push(figure.pointer.clone());
             }
@@ -142,6 +146,18 @@ impl Figures {
                 node = map
                     .entry((*part).to_owned())
                     .or_insert_with(|| Value::Object(Map::new()));
+            }
+        }
+        // Maps keyed by organisation are there even when nothing was counted.
+        for pointer in ["/by_referrer_org", "/connections/by_organisation"] {
+            let (parent, key) = pointer.rsplit_once('/').unwrap_or_default();
+            let holder = if parent.is_empty() {
+                Some(&mut root)
+            } else {
+                root.pointer_mut(parent)
+            };
+            if let Some(Value::Object(map)) = holder {
+                map.entry(key).or_insert_with(|| Value::Object(Map::new()));
             }
         }
         if let Value::Object(map) = &mut root {
@@ -260,12 +276,20 @@ fn figures(a: &Activity) -> Figures {
         &tally(&a.sessions, |c| c.key3.as_ref()),
     );
     let minutes: i64 = a.sessions.iter().map(|c| c.total).sum();
+    let one_to_one: i64 = a
+        .sessions
+        .iter()
+        .filter(|c| c.key3.as_deref() == Some("attended"))
+        .filter(|c| matches!(c.key.as_deref(), Some("coaching" | "conversation")))
+        .map(|c| c.n)
+        .sum();
     f.number(
         "/sessions/one_to_one_hours".into(),
         "sessions",
         "one_to_one_hours",
         "",
         Some(report::hours(minutes)),
+        one_to_one,
     );
 
     f.number(
@@ -274,6 +298,7 @@ fn figures(a: &Activity) -> Figures {
         "",
         "",
         a.median_days.map(|d| report::round(d, 1)),
+        a.contacted,
     );
     f.number(
         "/decline_rate".into(),
@@ -281,6 +306,7 @@ fn figures(a: &Activity) -> Figures {
         "",
         "",
         report::decline_rate(a.accepted, a.declined),
+        a.accepted + a.declined,
     );
     f.codes(
         "/closures_by_reason",
@@ -338,12 +364,20 @@ fn figures(a: &Activity) -> Figures {
         "people",
         s.people,
     );
+    f.count(
+        "/wellbeing/swemwbs/pairs".into(),
+        "wellbeing",
+        "swemwbs",
+        "pairs",
+        s.pairs,
+    );
     f.number(
         "/wellbeing/swemwbs/mean_change".into(),
         "wellbeing",
         "swemwbs",
         "mean_change",
         report::mean(s.change1, s.pairs, 100.0),
+        s.pairs,
     );
     f.count(
         "/wellbeing/swemwbs/meaningful_improvement".into(),
@@ -360,6 +394,13 @@ fn figures(a: &Activity) -> Figures {
         "people",
         o.people,
     );
+    f.count(
+        "/wellbeing/ons4/pairs".into(),
+        "wellbeing",
+        "ons4",
+        "pairs",
+        o.pairs,
+    );
     for (item, sum) in ONS4_ITEMS
         .iter()
         .zip([o.change1, o.change2, o.change3, o.change4])
@@ -370,6 +411,7 @@ fn figures(a: &Activity) -> Figures {
             "ons4/mean_change",
             item,
             report::mean(sum, o.pairs, 1.0),
+            o.pairs,
         );
     }
     f
@@ -430,13 +472,59 @@ impl PartialSchema for ActivityReportSchema {
                     .schema_type(Type::Object)
                     .property("by_status", counts("Connections made in the period by status."))
                     .property("by_outcome", counts("By outcome."))
-                    .property("by_organisation", ObjectBuilder::new().schema_type(Type::Object).description(Some("The same per receiving organisation id."))),
+                    .property(
+                        "by_organisation",
+                        ObjectBuilder::new()
+                            .schema_type(Type::Object)
+                            .description(Some("The same per receiving organisation id (`none`: signposts to services no organisation runs)."))
+                            .additional_properties(Some(AdditionalProperties::RefOr(RefOr::T(Schema::Object(
+                                ObjectBuilder::new()
+                                    .schema_type(Type::Object)
+                                    .property("by_status", counts("By status."))
+                                    .property("by_outcome", counts("By outcome."))
+                                    .build(),
+                            ))))),
+                    ),
             )
-            .property("wellbeing", ObjectBuilder::new().schema_type(Type::Object).description(Some(
-                "Per instrument: `people` with a baseline and a later measurement in the period, `mean_change` (SWEMWBS metric points; ONS4 per item) and, for SWEMWBS, `meaningful_improvement`.",
-            )))
+            .property("wellbeing", {
+                let instrument = |mean: ObjectBuilder| {
+                    ObjectBuilder::new()
+                        .schema_type(Type::Object)
+                        .property("people", count())
+                        .property("pairs", count())
+                        .property("mean_change", mean)
+                };
+                let mut items = ObjectBuilder::new().schema_type(Type::Object);
+                for item in ONS4_ITEMS {
+                    items = items.property(item, number());
+                }
+                ObjectBuilder::new()
+                    .schema_type(Type::Object)
+                    .description(Some(
+                        "Per instrument: `people` with a baseline and a later measurement in the period, `pairs` (one per referral), the `mean_change` over the pairs (SWEMWBS metric points; ONS4 per item) and, for SWEMWBS, `meaningful_improvement` (pairs improving by at least the threshold).",
+                    ))
+                    .property(
+                        "swemwbs",
+                        instrument(number()).property("meaningful_improvement", count()),
+                    )
+                    .property("ons4", instrument(items))
+            })
             .property("suppressed", ArrayBuilder::new().items(ObjectBuilder::new().schema_type(Type::String)).description(Some("JSON pointers of the suppressed counts.")))
+            .required("from")
+            .required("to")
+            .required("referrer_org_id")
             .required("referrals_received")
+            .required("by_source")
+            .required("by_reason")
+            .required("by_referrer_org")
+            .required("people_referred")
+            .required("people_contacted")
+            .required("sessions")
+            .required("median_days_to_first_contact")
+            .required("decline_rate")
+            .required("closures_by_reason")
+            .required("connections")
+            .required("wellbeing")
             .required("suppressed")
             .into()
     }
