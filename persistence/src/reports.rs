@@ -101,7 +101,7 @@ fn run<T: QueryableByName<Backend> + 'static>(
     for bind in binds {
         query = match bind {
             Bind::At(at) => query.bind::<Timestamp, _>(convert::to_db(*at)),
-            Bind::Org(org) => query.bind::<Nullable<Text>, _>(org.map(|o| o.to_string())),
+            Bind::Org(org) => query.bind::<Text, _>(org.to_string()),
             Bind::Number(n) => query.bind::<BigInt, _>(*n),
         };
     }
@@ -111,7 +111,7 @@ fn run<T: QueryableByName<Backend> + 'static>(
 #[derive(Debug, Clone, Copy)]
 enum Bind {
     At(DateTime<Utc>),
-    Org(Option<Uuid>),
+    Org(Uuid),
     Number(i64),
 }
 
@@ -119,7 +119,7 @@ impl Scope {
     /// Binds for a period filter (`… >= ? AND … < ?`) followed by [`Scope::org`].
     fn period(&self) -> Vec<Bind> {
         let mut binds = vec![Bind::At(self.from), Bind::At(self.until)];
-        binds.extend(self.referrer_org.map(|org| Bind::Org(Some(org))));
+        binds.extend(self.referrer_org.map(Bind::Org));
         binds
     }
 
