@@ -25,7 +25,17 @@ async fn a_plan_is_written_once_then_replaced_with_if_match() {
     let referral = app.accepted(org, "P-1").await;
     let staff = app.coordinator();
     let path = plan_of(referral);
-    app.get(&path, &staff).await.problem(404, "not_found");
+    // Every referral has a plan, empty until written; only a missing referral is 404.
+    let unwritten = app.get(&path, &staff).await;
+    assert_eq!(unwritten.header("etag"), Some("\"0\""));
+    assert_eq!(
+        unwritten.body,
+        json!({"referral_id": referral, "what_matters": null, "strengths": null, "agreed_at": null,
+               "created_by": null, "created_at": null, "updated_at": null, "version": 0})
+    );
+    app.get(&plan_of(Uuid::new_v4()), &staff)
+        .await
+        .problem(404, "not_found");
 
     let agreed = Utc::now().to_rfc3339_opts(SecondsFormat::Micros, true);
     let first = json!({"what_matters": "Seeing my grandchildren; getting out of the flat.",
@@ -134,6 +144,7 @@ async fn a_plan_is_written_once_then_replaced_with_if_match() {
     assert_eq!(
         seen,
         [
+            ("plan.read", "success"),
             ("plan.read", "not_found"),
             ("plan.write", "conflict"),
             ("plan.write", "success"),
@@ -149,7 +160,12 @@ async fn a_plan_is_written_once_then_replaced_with_if_match() {
             ("plan.read", "success"),
         ]
     );
-    assert!(events.iter().all(|e| e.resource_id == Some(referral)));
+    assert!(
+        events
+            .iter()
+            .filter(|e| e.outcome != "not_found")
+            .all(|e| e.resource_id == Some(referral))
+    );
 }
 
 #[tokio::test]
@@ -206,6 +222,20 @@ async fn goals_keep_every_change_of_status() {
     let referral = app.accepted(org, "P-3").await;
     let jo = app.coordinator();
     let (sam_id, sam) = app.user(Role::Coordinator, None).await;
+    // The unwritten plan's ETag, "0", may be named to write the first plan.
+    let first = app
+        .change(
+            Method::PUT,
+            &plan_of(referral),
+            &jo,
+            0,
+            Some(&json!({"what_matters": "Singing again"})),
+        )
+        .await;
+    assert_eq!(
+        (first.status.as_u16(), first.header("etag")),
+        (201, Some("\"1\""))
+    );
 
     let walk = app
         .post(

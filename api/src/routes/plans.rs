@@ -40,36 +40,54 @@ pub struct PlanInput {
 #[schema(as = Plan)]
 pub struct PlanView {
     pub referral_id: Uuid,
-    /// What matters to the person, in their words.
-    pub what_matters: String,
+    /// What matters to the person, in their words; `null` until the plan is written.
+    #[schema(required = true)]
+    pub what_matters: Option<String>,
     #[schema(required = true)]
     pub strengths: Option<String>,
     /// When the person agreed it; `null` while it is a draft.
     #[serde(serialize_with = "wire::optional_timestamp")]
     #[schema(value_type = Option<String>, format = DateTime, required = true)]
     pub agreed_at: Option<DateTime<Utc>>,
-    /// Who first wrote it: the subject of their token.
-    pub created_by: String,
-    #[serde(serialize_with = "wire::timestamp")]
-    #[schema(value_type = String, format = DateTime)]
-    pub created_at: DateTime<Utc>,
-    #[serde(serialize_with = "wire::timestamp")]
-    #[schema(value_type = String, format = DateTime)]
-    pub updated_at: DateTime<Utc>,
-    /// Grows by one with every change; also the `ETag`.
+    /// Who first wrote it: the subject of their token; `null` until it is written.
+    #[schema(required = true)]
+    pub created_by: Option<String>,
+    #[serde(serialize_with = "wire::optional_timestamp")]
+    #[schema(value_type = Option<String>, format = DateTime, required = true)]
+    pub created_at: Option<DateTime<Utc>>,
+    #[serde(serialize_with = "wire::optional_timestamp")]
+    #[schema(value_type = Option<String>, format = DateTime, required = true)]
+    pub updated_at: Option<DateTime<Utc>>,
+    /// Grows by one with every change, from 0 before the plan is written; also the `ETag`.
     pub version: i64,
+}
+
+impl PlanView {
+    /// A referral's plan before anyone has written it: every referral has one, empty at first.
+    fn unwritten(referral_id: Uuid) -> Self {
+        Self {
+            referral_id,
+            what_matters: None,
+            strengths: None,
+            agreed_at: None,
+            created_by: None,
+            created_at: None,
+            updated_at: None,
+            version: 0,
+        }
+    }
 }
 
 impl From<&Plan> for PlanView {
     fn from(p: &Plan) -> Self {
         Self {
             referral_id: p.referral_id,
-            what_matters: p.what_matters.clone(),
+            what_matters: Some(p.what_matters.clone()),
             strengths: p.strengths.clone(),
             agreed_at: p.agreed_at,
-            created_by: p.created_by.clone(),
-            created_at: p.created_at,
-            updated_at: p.updated_at,
+            created_by: Some(p.created_by.clone()),
+            created_at: Some(p.created_at),
+            updated_at: Some(p.updated_at),
             version: p.version,
         }
     }
@@ -77,7 +95,8 @@ impl From<&Plan> for PlanView {
 
 /// Read a referral's wellbeing plan.
 ///
-/// 404 when the referral has no plan yet.
+/// Every referral has one: before anyone writes it, it is empty (`what_matters` `null`,
+/// version 0, ETag `"0"`). 404 only when there is no such referral.
 #[utoipa::path(
     operation_id = "get_plan",
     tag = "plans",
@@ -97,21 +116,23 @@ pub async fn get_plan(
 ) -> Result<HttpResponse, ApiError> {
     let actor = allowed.actor;
     let id = id.into_inner();
-    let found = db::run(&state, move |conn| {
-        let found = plans::get(conn, id)?;
-        actor.record_read(conn, id, found.is_some())?;
-        Ok(found)
+    let view = db::run(&state, move |conn| {
+        let exists = referrals::exists(conn, id)?;
+        actor.record_read(conn, id, exists)?;
+        if !exists {
+            return Err(ApiError::NotFound);
+        }
+        Ok(plans::get(conn, id)?.map_or_else(|| PlanView::unwritten(id), |p| PlanView::from(&p)))
     })
     .await?;
-    let plan = found.ok_or(ApiError::NotFound)?;
-    Ok(wire::current(plan.version, &PlanView::from(&plan)))
+    Ok(wire::current(view.version, &view))
 }
 
 /// Write a referral's wellbeing plan, or replace it.
 ///
-/// The first plan is written without `If-Match` (201), while the referral is accepted, active
-/// or on hold (409 `referral_not_open`); sending the same plan again without it is a retry
-/// (200, unchanged). Replacing it needs `If-Match` with the ETag you read (428, 412). `agreed_at` cannot be in the future nor before the referral was received
+/// The first plan is written without `If-Match` or with the unwritten plan's `"0"` (201),
+/// while the referral is accepted, active or on hold (409 `referral_not_open`); sending the
+/// same plan again without it is a retry (200, unchanged). Replacing it needs `If-Match` with the ETag you read (428, 412). `agreed_at` cannot be in the future nor before the referral was received
 /// (422).
 #[utoipa::path(
     operation_id = "put_plan",
@@ -152,11 +173,11 @@ pub async fn put_plan(
         let now = clock::now();
         let (referral, before) = match plans::get(conn, referral_id)? {
             None => {
-                if expected.is_some() {
-                    // Nothing there to match: an `If-Match` names a version that is not.
+                if let Some(expected) = &expected {
+                    // The unwritten plan is version 0.
                     referrals::get(conn, referral_id, Visibility::All)?
                         .ok_or_else(Refusal::not_found)?;
-                    return Err(Refusal::stale().into());
+                    expected.check(0)?;
                 }
                 (engaged(conn, referral_id, "plans")?, None)
             }
