@@ -183,18 +183,22 @@ fn seed(config: &Config, args: &SeedArgs) -> Result<(), String> {
         let seconds = started.elapsed().as_secs_f64();
         let rate = done as f64 / seconds.max(0.001);
         eprint!("\r[{bar}] {done}/{total} referrals, {seconds:.0} s, {rate:.0}/s ");
+        if done == total {
+            eprint!("\ntotalling for reports… ");
+        }
         let _ = std::io::stderr().flush();
     })
     .map_err(|e| e.to_string())?;
     eprintln!();
     println!(
-        "seeded {} referrals, {} people, {} sessions, {} connections, {} outcome measures ({} rows) in {:.1} s",
+        "seeded {} referrals, {} people, {} sessions, {} connections, {} outcome measures ({} rows; {} report totals) in {:.1} s",
         made.referrals,
         made.people,
         made.sessions,
         made.connections,
         made.outcomes,
         made.rows,
+        made.totals,
         started.elapsed().as_secs_f64()
     );
     Ok(())

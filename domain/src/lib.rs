@@ -20,6 +20,7 @@ pub mod report;
 pub mod role;
 pub mod self_referral;
 pub mod session;
+pub mod tally;
 pub mod text;
 pub mod user;
 

@@ -1,5 +1,9 @@
-//! The rules reports follow: which figures are suppressed, and how derived figures are
-//! rounded.
+//! The rules reports follow: how the activity report's figures come from the summed tallies
+//! of its period (`tally`), which are suppressed, and how derived figures are rounded.
+
+use std::collections::BTreeMap;
+
+use crate::tally::{Amount, Metric, ONS4_CHANGES};
 
 /// Counts from 1 to this are suppressed for commissioners (`shared/domain.md`): small numbers
 /// in published figures can identify people.
@@ -33,6 +37,133 @@ pub fn mean(sum: i64, n: i64, unit: f64) -> Option<f64> {
     (n > 0).then(|| round(sum as f64 / n as f64 / unit, 2))
 }
 
+/// Counts by code (or organisation id).
+pub type Counts = BTreeMap<String, i64>;
+
+/// Change from baseline over each referral's pair of its baseline and its latest later
+/// measurement in the period.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Wellbeing {
+    /// Distinct people with such a pair.
+    pub people: i64,
+    pub pairs: i64,
+    /// Summed changes: SWEMWBS metric hundredths in the first; ONS4 its four items in order.
+    pub changes: [i64; 4],
+    /// SWEMWBS: pairs improving by at least the meaningful change.
+    pub meaningful: i64,
+}
+
+/// Every figure of the activity report, before rounding and suppression.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Activity {
+    pub by_source: Counts,
+    pub by_reason: Counts,
+    pub by_referrer_org: Counts,
+    pub people_referred: i64,
+    pub people_contacted: i64,
+    pub sessions_by_kind: Counts,
+    pub sessions_by_mode: Counts,
+    pub sessions_by_status: Counts,
+    /// Attended one-to-one sessions, and their minutes.
+    pub one_to_one: Amount,
+    /// The median days to first contact, over `contacted` referrals received in the period.
+    pub median_days: Option<f64>,
+    pub contacted: i64,
+    pub accepted: i64,
+    pub declined: i64,
+    pub closures: Counts,
+    /// Connections made in the period by receiving organisation, then status.
+    pub connection_status: BTreeMap<String, Counts>,
+    /// The same by outcome.
+    pub connection_outcome: BTreeMap<String, Counts>,
+    pub swemwbs: Wellbeing,
+    pub ons4: Wellbeing,
+}
+
+impl Activity {
+    /// The figures from a period's summed tallies: `(metric, key1, key2, amount)`.
+    /// `meaningful_hundredths` is the SWEMWBS improvement counted as meaningful.
+    pub fn from_totals(
+        totals: impl IntoIterator<Item = (Metric, String, String, Amount)>,
+        meaningful_hundredths: i64,
+    ) -> Self {
+        let mut a = Activity::default();
+        let mut days: BTreeMap<i64, i64> = BTreeMap::new();
+        let add = |counts: &mut Counts, key: String, n: i64| *counts.entry(key).or_default() += n;
+        for (metric, key1, key2, amount) in totals {
+            let n = amount.n;
+            match metric {
+                Metric::Received => add(&mut a.by_source, key1, n),
+                Metric::Reason => add(&mut a.by_reason, key1, n),
+                Metric::ReferrerOrg => add(&mut a.by_referrer_org, key1, n),
+                Metric::PeopleReferred => a.people_referred += n,
+                Metric::PeopleContacted => a.people_contacted += n,
+                Metric::SessionKind => add(&mut a.sessions_by_kind, key1, n),
+                Metric::SessionMode => add(&mut a.sessions_by_mode, key1, n),
+                Metric::SessionStatus => add(&mut a.sessions_by_status, key1, n),
+                Metric::OneToOne => {
+                    a.one_to_one.n += n;
+                    a.one_to_one.total += amount.total;
+                }
+                Metric::DaysToFirstContact => {
+                    *days.entry(key1.parse().unwrap_or(0)).or_default() += n;
+                }
+                Metric::Decision if key1 == "accepted" => a.accepted += n,
+                Metric::Decision => a.declined += n,
+                Metric::Closure => add(&mut a.closures, key1, n),
+                Metric::ConnectionStatus => {
+                    add(a.connection_status.entry(key1).or_default(), key2, n);
+                }
+                Metric::ConnectionOutcome => {
+                    add(a.connection_outcome.entry(key1).or_default(), key2, n);
+                }
+                Metric::Swemwbs => {
+                    a.swemwbs.pairs += n;
+                    a.swemwbs.changes[0] += amount.total;
+                    if key2
+                        .parse::<i64>()
+                        .is_ok_and(|c| c >= meaningful_hundredths)
+                    {
+                        a.swemwbs.meaningful += n;
+                    }
+                }
+                Metric::SwemwbsPeople => a.swemwbs.people += n,
+                Metric::Ons4People => a.ons4.people += n,
+                ons4 => {
+                    if let Some(item) = ONS4_CHANGES.iter().position(|m| *m == ons4) {
+                        a.ons4.changes[item] += amount.total;
+                        if item == 0 {
+                            a.ons4.pairs += n;
+                        }
+                    }
+                }
+            }
+        }
+        a.contacted = days.values().sum();
+        a.median_days = median(&days);
+        a
+    }
+}
+
+/// The median of a histogram (`value → count`): the middle value, or the mean of the two.
+pub fn median(histogram: &BTreeMap<i64, i64>) -> Option<f64> {
+    let n: i64 = histogram.values().sum();
+    if n == 0 {
+        return None;
+    }
+    let nth = |i: i64| {
+        let mut seen = 0;
+        histogram
+            .iter()
+            .find(|(_, count)| {
+                seen += **count;
+                seen > i
+            })
+            .map_or(0, |(value, _)| *value)
+    };
+    Some((nth((n - 1) / 2) + nth(n / 2)) as f64 / 2.0)
+}
+
 #[cfg(test)]
 mod tests {
     use proptest::prelude::*;
@@ -58,7 +189,30 @@ mod tests {
         assert_eq!(mean(5, 0, 1.0), None);
     }
 
+    #[test]
+    fn the_median_of_a_histogram_is_the_middle_or_the_mean_of_two() {
+        let h = |pairs: &[(i64, i64)]| pairs.iter().copied().collect::<BTreeMap<_, _>>();
+        assert_eq!(median(&h(&[])), None);
+        assert_eq!(median(&h(&[(4, 1)])), Some(4.0));
+        assert_eq!(median(&h(&[(1, 1), (4, 1)])), Some(2.5));
+        assert_eq!(median(&h(&[(1, 2), (4, 1)])), Some(1.0));
+        assert_eq!(median(&h(&[(0, 2), (3, 2), (9, 1)])), Some(3.0));
+    }
+
     proptest! {
+        #[test]
+        fn a_histogram_median_is_the_sorted_middle(values in prop::collection::vec(0i64..50, 1..40)) {
+            let mut sorted = values.clone();
+            sorted.sort_unstable();
+            let n = sorted.len();
+            let expected = (sorted[(n - 1) / 2] + sorted[n / 2]) as f64 / 2.0;
+            let mut h = BTreeMap::new();
+            for v in values {
+                *h.entry(v).or_insert(0) += 1;
+            }
+            prop_assert_eq!(median(&h), Some(expected));
+        }
+
         #[test]
         fn a_decline_rate_is_a_proportion(accepted in 0i64..1_000_000, declined in 0i64..1_000_000) {
             if let Some(rate) = decline_rate(accepted, declined) {

@@ -145,6 +145,7 @@ fn visible<'a>(visibility: Visibility, filter: &ConnectionFilter) -> Visible<'a>
 
 /// Stores a new connection at the current change position.
 pub fn insert(conn: &mut DbConnection, connection: &Connection) -> StoreResult<()> {
+    crate::tallies::touch_referral(conn, &connection.referral_id.to_string())?;
     let seq = dialect::change_position(conn)?;
     diesel::insert_into(connections::table)
         .values(ConnectionRow::from_domain(connection, seq))
@@ -159,6 +160,7 @@ pub fn save(
     connection: &Connection,
     expected_version: i64,
 ) -> StoreResult<bool> {
+    crate::tallies::touch_referral(conn, &connection.referral_id.to_string())?;
     let seq = dialect::change_position(conn)?;
     let updated = diesel::update(
         connections::table

@@ -68,8 +68,14 @@ where
         }
         DbConnection::Pg(_) => Manager::begin_transaction(conn).map_err(store)?,
     }
-    match f(conn) {
+    let touched = crate::tallies::Open::begin();
+    // The report's totals follow whatever the transaction changed, in the same commit.
+    match f(conn).and_then(|value| {
+        crate::tallies::settle(conn)?;
+        Ok(value)
+    }) {
         Ok(value) => {
+            drop(touched);
             Manager::commit_transaction(conn).map_err(store)?;
             Ok(value)
         }
@@ -175,14 +181,28 @@ pub(crate) fn placeholders(conn: &DbConnection, sql: &str) -> String {
     }
 }
 
-/// Whole calendar days (UTC) from timestamp column `from` to `to`, as a BIGINT expression.
-pub(crate) fn days_between(conn: &DbConnection, from: &str, to: &str) -> String {
-    match conn {
-        DbConnection::Sqlite(_) => {
-            format!("CAST(julianday(date({to})) - julianday(date({from})) AS INTEGER)")
-        }
-        DbConnection::Pg(_) => format!("CAST(CAST({to} AS DATE) - CAST({from} AS DATE) AS BIGINT)"),
+/// Locks row `id` of `table` until the transaction ends, so concurrent writers of the same
+/// record queue. PostgreSQL: `FOR NO KEY UPDATE` (it lets foreign keys to the row be checked
+/// meanwhile). SQLite: nothing to do, its writers are serialised.
+pub(crate) fn lock_row(conn: &mut DbConnection, table: &str, id: &str) -> StoreResult<()> {
+    use diesel::RunQueryDsl;
+    if let DbConnection::Pg(_) = conn {
+        diesel::sql_query(format!(
+            "SELECT id FROM {table} WHERE id = $1 FOR NO KEY UPDATE"
+        ))
+        .bind::<diesel::sql_types::Text, _>(id)
+        .execute(conn)?;
     }
+    Ok(())
+}
+
+/// Keeps other writers of `table` waiting until the transaction ends (readers go on).
+/// SQLite: nothing to do, its writers are serialised.
+pub(crate) fn lock_table(conn: &mut DbConnection, table: &str) -> StoreResult<()> {
+    if let DbConnection::Pg(inner) = conn {
+        inner.batch_execute(&format!("LOCK TABLE {table} IN EXCLUSIVE MODE"))?;
+    }
+    Ok(())
 }
 
 /// Applies every pending migration for this backend; returns how many ran.

@@ -25,6 +25,7 @@ pub mod reports;
 mod schema;
 pub mod seed;
 pub mod sessions;
+pub mod tallies;
 pub mod users;
 
 pub use connection::{

@@ -3,10 +3,16 @@
 use crate::connection::DbConnection;
 use crate::dialect;
 use crate::error::StoreResult;
+use crate::tallies;
 
-/// Brings the schema up to date; returns how many migrations ran.
+/// Brings the schema up to date; returns how many migrations ran. A database from before the
+/// report totals were kept has them made from its records here, once.
 pub fn run(conn: &mut DbConnection) -> StoreResult<usize> {
-    dialect::run_migrations(conn)
+    let applied = dialect::run_migrations(conn)?;
+    if tallies::need_rebuild(conn)? {
+        dialect::write_transaction(conn, tallies::rebuild)?;
+    }
+    Ok(applied)
 }
 
 /// Undoes every migration.

@@ -115,6 +115,7 @@ impl OutcomeRow {
 
 /// Stores a measurement.
 pub fn insert(conn: &mut DbConnection, outcome: &Outcome) -> StoreResult<()> {
+    crate::tallies::touch_referral(conn, &outcome.referral_id.to_string())?;
     diesel::insert_into(outcomes::table)
         .values(OutcomeRow::from_domain(outcome))
         .execute(conn)?;

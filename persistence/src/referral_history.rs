@@ -29,6 +29,7 @@ struct ChangeRow {
 
 /// Appends one change.
 pub fn record(conn: &mut DbConnection, change: &StatusChange) -> StoreResult<()> {
+    crate::tallies::touch_referral(conn, &change.referral_id.to_string())?;
     diesel::insert_into(changes::table)
         .values(ChangeRow {
             id: change.id.to_string(),

@@ -109,6 +109,7 @@ impl ReferralChanges {
 
 /// Stores a new referral and its reasons (its person is stored first, see `people`). `created_by` is the caller's subject.
 pub fn insert(conn: &mut DbConnection, referral: &Referral, created_by: &str) -> StoreResult<()> {
+    crate::tallies::touch_person(conn, &referral.person_id.to_string())?;
     let id = referral.id.to_string();
     diesel::insert_into(referrals::table)
         .values(ReferralRow {
@@ -160,6 +161,7 @@ pub fn save(
     expected_version: i64,
 ) -> StoreResult<bool> {
     let id = referral.id.to_string();
+    crate::tallies::touch_referral(conn, &id)?;
     let updated = diesel::update(
         referrals::table
             .filter(referrals::id.eq(&id))

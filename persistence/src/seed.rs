@@ -35,6 +35,8 @@ pub struct Made {
     pub connections: u64,
     pub outcomes: u64,
     pub rows: u64,
+    /// Rows of report totals (`report_tallies`) after the load.
+    pub totals: u64,
 }
 
 /// How many recent people a re-referral may pick from.
@@ -679,6 +681,9 @@ pub fn seed(
         done += batch;
         progress(done, plan.referrals);
     }
+    // The rows above bypassed the repositories, so the report totals are made afresh.
+    let totals = dialect::write_transaction(conn, crate::tallies::rebuild)?;
+    made.totals = u64::try_from(totals).unwrap_or(u64::MAX);
     Ok(made)
 }
 

@@ -68,6 +68,7 @@ impl SessionRow {
 
 /// Stores a new session.
 pub fn insert(conn: &mut DbConnection, session: &Session) -> StoreResult<()> {
+    crate::tallies::touch_referral(conn, &session.referral_id.to_string())?;
     diesel::insert_into(sessions::table)
         .values(SessionRow::from_domain(session))
         .execute(conn)?;
@@ -119,6 +120,7 @@ pub fn save(
     session: &Session,
     expected_version: i64,
 ) -> StoreResult<bool> {
+    crate::tallies::touch_referral(conn, &session.referral_id.to_string())?;
     let updated = diesel::update(
         sessions::table
             .filter(sessions::id.eq(session.id.to_string()))

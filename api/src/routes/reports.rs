@@ -8,11 +8,12 @@ use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, get, web};
 use chrono::{DateTime, Datelike, NaiveDate, NaiveTime, Utc};
 use linkwell_domain::outcome::ONS4_ITEMS;
+use linkwell_domain::report::{Activity, Counts};
 use linkwell_domain::{
     ClosureReason, ConnectionOutcome, ConnectionStatus, Reason, ReferralSource, Role, SessionKind,
     SessionMode, SessionStatus, report,
 };
-use linkwell_persistence::reports::{self, Activity, Count, Scope};
+use linkwell_persistence::reports::{self, Scope};
 use linkwell_persistence::users;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
@@ -194,19 +195,10 @@ fn field(value: &str) -> Cow<'_, str> {
     }
 }
 
-fn tally(rows: &[Count], key: impl Fn(&Count) -> Option<&String>) -> BTreeMap<String, i64> {
-    let mut out = BTreeMap::new();
-    for row in rows {
-        *out.entry(key(row).cloned().unwrap_or_else(|| "none".into()))
-            .or_insert(0) += row.n;
-    }
-    out
-}
-
 /// Every figure of the activity report, in the order of the JSON and the CSV.
 fn figures(a: &Activity) -> Figures {
     let mut f = Figures::default();
-    let by_source = tally(&a.by_source, |c| c.key.as_ref());
+    let by_source = &a.by_source;
     f.count(
         "/referrals_received".into(),
         "referrals_received",
@@ -219,22 +211,22 @@ fn figures(a: &Activity) -> Figures {
         "referrals_received",
         "by_source",
         ReferralSource::CODES,
-        &by_source,
+        by_source,
     );
     f.codes(
         "/by_reason",
         "referrals_received",
         "by_reason",
         Reason::CODES,
-        &tally(&a.by_reason, |c| c.key.as_ref()),
+        &a.by_reason,
     );
-    for (org, n) in tally(&a.by_referrer_org, |c| c.key.as_ref()) {
+    for (org, n) in &a.by_referrer_org {
         f.count(
             format!("/by_referrer_org/{org}"),
             "referrals_received",
             "by_referrer_org",
-            &org,
-            n,
+            org,
+            *n,
         );
     }
     f.count(
@@ -252,44 +244,36 @@ fn figures(a: &Activity) -> Figures {
         a.people_contacted,
     );
 
-    let total: i64 = a.sessions.iter().map(|c| c.n).sum();
+    let total: i64 = a.sessions_by_kind.values().sum();
     f.count("/sessions/total".into(), "sessions", "total", "", total);
     f.codes(
         "/sessions/by_kind",
         "sessions",
         "by_kind",
         SessionKind::CODES,
-        &tally(&a.sessions, |c| c.key.as_ref()),
+        &a.sessions_by_kind,
     );
     f.codes(
         "/sessions/by_mode",
         "sessions",
         "by_mode",
         SessionMode::CODES,
-        &tally(&a.sessions, |c| c.key2.as_ref()),
+        &a.sessions_by_mode,
     );
     f.codes(
         "/sessions/by_status",
         "sessions",
         "by_status",
         SessionStatus::CODES,
-        &tally(&a.sessions, |c| c.key3.as_ref()),
+        &a.sessions_by_status,
     );
-    let minutes: i64 = a.sessions.iter().map(|c| c.total).sum();
-    let one_to_one: i64 = a
-        .sessions
-        .iter()
-        .filter(|c| c.key3.as_deref() == Some("attended"))
-        .filter(|c| matches!(c.key.as_deref(), Some("coaching" | "conversation")))
-        .map(|c| c.n)
-        .sum();
     f.number(
         "/sessions/one_to_one_hours".into(),
         "sessions",
         "one_to_one_hours",
         "",
-        Some(report::hours(minutes)),
-        one_to_one,
+        Some(report::hours(a.one_to_one.total)),
+        a.one_to_one.n,
     );
 
     f.number(
@@ -313,11 +297,18 @@ fn figures(a: &Activity) -> Figures {
         "closures",
         "by_reason",
         ClosureReason::CODES,
-        &tally(&a.closures, |c| c.key.as_ref()),
+        &a.closures,
     );
 
-    let statuses = tally(&a.connections, |c| c.key2.as_ref());
-    let outcomes = tally(&a.connections, |c| c.key3.as_ref());
+    let sum = |per_org: &std::collections::BTreeMap<String, Counts>| {
+        let mut all = Counts::new();
+        for (code, n) in per_org.values().flatten() {
+            *all.entry(code.clone()).or_default() += n;
+        }
+        all
+    };
+    let statuses = sum(&a.connection_status);
+    let outcomes = sum(&a.connection_outcome);
     f.codes(
         "/connections/by_status",
         "connections",
@@ -332,12 +323,8 @@ fn figures(a: &Activity) -> Figures {
         ConnectionOutcome::CODES,
         &outcomes,
     );
-    let mut organisations: BTreeMap<String, Vec<Count>> = BTreeMap::new();
-    for row in &a.connections {
-        let org = row.key.clone().unwrap_or_else(|| "none".into());
-        organisations.entry(org).or_default().push(row.clone());
-    }
-    for (org, rows) in &organisations {
+    let none = Counts::new();
+    for org in a.connection_status.keys() {
         let base = format!("/connections/by_organisation/{org}");
         let breakdown = |what: &str| format!("by_organisation/{org}/{what}");
         f.codes(
@@ -345,14 +332,14 @@ fn figures(a: &Activity) -> Figures {
             "connections",
             &breakdown("by_status"),
             ConnectionStatus::CODES,
-            &tally(rows, |c| c.key2.as_ref()),
+            &a.connection_status[org],
         );
         f.codes(
             &format!("{base}/by_outcome"),
             "connections",
             &breakdown("by_outcome"),
             ConnectionOutcome::CODES,
-            &tally(rows, |c| c.key3.as_ref()),
+            a.connection_outcome.get(org).unwrap_or(&none),
         );
     }
 
@@ -376,7 +363,7 @@ fn figures(a: &Activity) -> Figures {
         "wellbeing",
         "swemwbs",
         "mean_change",
-        report::mean(s.change1, s.pairs, 100.0),
+        report::mean(s.changes[0], s.pairs, 100.0),
         s.pairs,
     );
     f.count(
@@ -401,10 +388,7 @@ fn figures(a: &Activity) -> Figures {
         "pairs",
         o.pairs,
     );
-    for (item, sum) in ONS4_ITEMS
-        .iter()
-        .zip([o.change1, o.change2, o.change3, o.change4])
-    {
+    for (item, sum) in ONS4_ITEMS.iter().zip(o.changes) {
         f.number(
             format!("/wellbeing/ons4/mean_change/{item}"),
             "wellbeing",
