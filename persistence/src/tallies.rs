@@ -447,3 +447,58 @@ pub(crate) fn window(
         })
         .collect()
 }
+
+/// Every stored total that is not zero, in key order: for checking the running totals against
+/// a [`rebuild`].
+pub fn stored(conn: &mut DbConnection) -> StoreResult<Vec<(Key, Amount)>> {
+    #[derive(QueryableByName)]
+    struct Row {
+        #[diesel(sql_type = Text)]
+        scope: String,
+        #[diesel(sql_type = Integer)]
+        day: i32,
+        #[diesel(sql_type = Text)]
+        metric: String,
+        #[diesel(sql_type = Integer)]
+        since_day: i32,
+        #[diesel(sql_type = Integer)]
+        until_day: i32,
+        #[diesel(sql_type = Text)]
+        key1: String,
+        #[diesel(sql_type = Text)]
+        key2: String,
+        #[diesel(sql_type = BigInt)]
+        n: i64,
+        #[diesel(sql_type = BigInt)]
+        total: i64,
+    }
+    let rows: Vec<Row> = diesel::sql_query(
+        "SELECT scope, day, metric, since_day, until_day, key1, key2, n, total
+         FROM report_tallies WHERE n <> 0 OR total <> 0",
+    )
+    .load(conn)?;
+    let mut out = rows
+        .into_iter()
+        .map(|r| {
+            let metric =
+                Metric::parse(&r.metric).ok_or_else(|| corrupt("report metric", &r.metric))?;
+            Ok((
+                Key {
+                    scope: r.scope,
+                    day: r.day,
+                    metric,
+                    since: r.since_day,
+                    until: r.until_day,
+                    key1: r.key1,
+                    key2: r.key2,
+                },
+                Amount {
+                    n: r.n,
+                    total: r.total,
+                },
+            ))
+        })
+        .collect::<StoreResult<Vec<_>>>()?;
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(out)
+}

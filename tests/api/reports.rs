@@ -544,3 +544,104 @@ async fn a_seeded_data_set_adds_up_in_the_report() {
         .unwrap_or("9990000000");
     assert!(nhs.starts_with("999"), "test-range NHS numbers only: {nhs}");
 }
+
+/// Every kind of change a report counts, made through the API, leaves the running totals
+/// exactly as making them afresh from the records would.
+#[tokio::test]
+async fn running_totals_equal_totals_made_afresh_from_the_records() {
+    let app = TestApp::spawn().await;
+    let data = build(&app).await;
+    let staff = app.coordinator();
+    let ok = |reply: crate::support::Reply| {
+        assert!(reply.status.is_success(), "{}", reply.text);
+        reply
+    };
+
+    // Kim: accepted, a session that was then missed, measured three times.
+    let mut body = referral_body("R-6");
+    person(&mut body, "Kim", None);
+    body["person"]["family_name"] = json!("Nguyen");
+    let r6 = app.refer(&app.referrer(data.practice_a), &body).await.id();
+    ok(app
+        .transition(r6, &staff, 1, &json!({"to": "accepted"}))
+        .await);
+    let session = ok(app
+        .post(
+            &format!("/v1/referrals/{r6}/sessions"),
+            &staff,
+            &json!({"kind": "coaching", "mode": "phone", "scheduled_at": now(),
+                    "status": "attended", "duration_minutes": 40}),
+        )
+        .await)
+    .id();
+    ok(app
+        .change(
+            Method::PATCH,
+            &format!("/v1/sessions/{session}"),
+            &staff,
+            1,
+            Some(&json!({"status": "did_not_attend", "kind": "conversation"})),
+        )
+        .await);
+    for (timepoint, answers) in [
+        ("baseline", [2, 2, 2, 2, 2, 2, 2]),
+        ("review", [3, 3, 3, 3, 3, 3, 3]),
+        ("exit", [4, 4, 4, 4, 4, 4, 4]),
+    ] {
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        ok(app
+            .post(
+                &format!("/v1/referrals/{r6}/outcomes"),
+                &staff,
+                &json!({"instrument": "swemwbs", "timepoint": timepoint,
+                        "recorded_at": now(), "answers": answers}),
+            )
+            .await);
+    }
+    // A referral entered in error.
+    let mistake = app
+        .refer(&app.referrer(data.practice_a), &referral_body("R-7"))
+        .await
+        .id();
+    ok(app
+        .transition(
+            mistake,
+            &staff,
+            1,
+            &json!({"to": "entered_in_error", "reason": "Wrong patient"}),
+        )
+        .await);
+    // Kim turns out to be Jo: the two records are merged.
+    let person_of = |referral: Uuid| {
+        let (app, staff) = (&app, staff.clone());
+        async move {
+            let read = app.get(&format!("/v1/referrals/{referral}"), &staff).await;
+            read.body["person_id"].as_str().unwrap().to_owned()
+        }
+    };
+    let kim = person_of(r6).await;
+    let jo = app
+        .get(
+            "/v1/people?family_name=bloggs&date_of_birth=1950-02-28",
+            &staff,
+        )
+        .await;
+    let jo = jo.body["items"][0]["id"].as_str().unwrap().to_owned();
+    ok(app
+        .change(
+            Method::POST,
+            &format!("/v1/people/{jo}/merge"),
+            &staff,
+            1,
+            Some(&json!({"duplicate_id": kim})),
+        )
+        .await);
+
+    let mut conn = app.db();
+    let kept = linkwell_persistence::tallies::stored(&mut conn).unwrap();
+    assert!(kept.len() > 50, "{kept:?}");
+    linkwell_persistence::write_transaction(&mut conn, linkwell_persistence::tallies::rebuild)
+        .unwrap();
+    let afresh = linkwell_persistence::tallies::stored(&mut conn).unwrap();
+    assert_eq!(kept, afresh);
+}
