@@ -18,7 +18,7 @@
 
 use std::collections::BTreeMap;
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Datelike, NaiveDate, Utc};
 
 /// Days since 1970-01-01, UTC.
 pub type Day = i32;
@@ -40,6 +40,65 @@ pub fn day(at: DateTime<Utc>) -> Day {
 pub fn date_day(date: NaiveDate) -> Day {
     let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).unwrap_or_default();
     i32::try_from((date - epoch).num_days()).unwrap_or(Day::MAX)
+}
+
+/// The first day of the month `day` is in.
+pub fn month_start(day: Day) -> Day {
+    let date = from_day(day);
+    date_day(date.with_day(1).unwrap_or(date))
+}
+
+/// The last day of the month `day` is in.
+pub fn month_end(day: Day) -> Day {
+    let date = from_day(day);
+    let next = if date.month() == 12 {
+        NaiveDate::from_ymd_opt(date.year() + 1, 1, 1)
+    } else {
+        NaiveDate::from_ymd_opt(date.year(), date.month() + 1, 1)
+    };
+    next.map_or(day, |n| date_day(n) - 1)
+}
+
+fn from_day(day: Day) -> NaiveDate {
+    let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).unwrap_or_default();
+    epoch + chrono::Duration::days(i64::from(day))
+}
+
+/// How to read the window `first..=last` from daily rows and month rows (each month's tallies
+/// summed on its first day): the whole months inside it, as the range of their first days,
+/// and the days outside those months. Ranges are inclusive; an empty one starts after it ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Split {
+    pub months: (Day, Day),
+    pub days_before: (Day, Day),
+    pub days_after: (Day, Day),
+}
+
+/// Splits a window into whole months and the days around them.
+pub fn split(first: Day, last: Day) -> Split {
+    let from = if month_start(first) == first {
+        first
+    } else {
+        month_end(first) + 1
+    };
+    // The first day of the last whole month.
+    let to = if month_end(last) == last {
+        month_start(last)
+    } else {
+        month_start(month_start(last) - 1)
+    };
+    if from > to || from > last {
+        return Split {
+            months: (1, 0),
+            days_before: (first, last),
+            days_after: (1, 0),
+        };
+    }
+    Split {
+        months: (from, to),
+        days_before: (first, from - 1),
+        days_after: (month_end(to) + 1, last),
+    }
 }
 
 macro_rules! metrics {
@@ -588,6 +647,24 @@ mod tests {
                 prop_assert_eq!(window(&all, scope, Metric::Swemwbs, a, b), pairs);
                 prop_assert_eq!(window(&all, scope, Metric::SwemwbsPeople, a, b).n, with_pair);
             }
+        }
+
+        /// Every day of a window is read exactly once, from a day row or a whole month's row.
+        #[test]
+        fn a_window_splits_into_whole_months_and_the_days_around_them(first in 0i32..800, len in 0i32..500) {
+            let (first, last) = (20_000 + first, 20_000 + first + len);
+            let s = split(first, last);
+            let mut covered = Vec::new();
+            covered.extend(s.days_before.0..=s.days_before.1);
+            let mut m = s.months.0;
+            while m <= s.months.1 {
+                prop_assert_eq!(month_start(m), m);
+                covered.extend(m..=month_end(m));
+                m = month_end(m) + 1;
+            }
+            covered.extend(s.days_after.0..=s.days_after.1);
+            covered.sort_unstable();
+            prop_assert_eq!(covered, (first..=last).collect::<Vec<_>>());
         }
 
         #[test]

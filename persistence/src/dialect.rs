@@ -196,6 +196,16 @@ pub(crate) fn lock_row(conn: &mut DbConnection, table: &str, id: &str) -> StoreR
     Ok(())
 }
 
+/// Refreshes the planner's statistics for `table` (after a bulk load, so the next queries are
+/// planned for the rows it now holds).
+pub(crate) fn analyze(conn: &mut DbConnection, table: &str) -> StoreResult<()> {
+    match conn {
+        DbConnection::Pg(inner) => inner.batch_execute(&format!("ANALYZE {table}"))?,
+        DbConnection::Sqlite(inner) => inner.batch_execute(&format!("ANALYZE {table}"))?,
+    }
+    Ok(())
+}
+
 /// Keeps other writers of `table` waiting until the transaction ends (readers go on).
 /// SQLite: nothing to do, its writers are serialised.
 pub(crate) fn lock_table(conn: &mut DbConnection, table: &str) -> StoreResult<()> {

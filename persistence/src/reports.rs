@@ -80,8 +80,13 @@ struct WaitingRow {
 /// Open statuses a link worker holds a referral in.
 pub const OPEN: [&str; 4] = ["received", "accepted", "active", "on_hold"];
 
-/// Open referrals per assignee and status, and the unassigned waiting list.
+/// Open referrals per assignee and status, and the unassigned waiting list, from one snapshot
+/// so the two agree.
 pub fn caseload(conn: &mut DbConnection) -> StoreResult<(Vec<Held>, Waiting)> {
+    dialect::read_snapshot(conn, caseload_in)
+}
+
+fn caseload_in(conn: &mut DbConnection) -> StoreResult<(Vec<Held>, Waiting)> {
     let open = "r.status IN ('received', 'accepted', 'active', 'on_hold')";
     let held = run::<Held>(
         conn,

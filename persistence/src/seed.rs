@@ -681,7 +681,20 @@ pub fn seed(
         done += batch;
         progress(done, plan.referrals);
     }
-    // The rows above bypassed the repositories, so the report totals are made afresh.
+    // The rows above bypassed the repositories, so the report totals are made afresh, from
+    // tables whose statistics first catch up with the load (or the planner reads them as
+    // nearly empty).
+    for table in [
+        "people",
+        "referrals",
+        "referral_reasons",
+        "referral_status_changes",
+        "sessions",
+        "connections",
+        "outcomes",
+    ] {
+        dialect::analyze(conn, table)?;
+    }
     let totals = dialect::write_transaction(conn, crate::tallies::rebuild)?;
     made.totals = u64::try_from(totals).unwrap_or(u64::MAX);
     Ok(made)

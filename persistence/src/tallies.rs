@@ -103,7 +103,30 @@ pub(crate) fn settle(conn: &mut DbConnection) -> StoreResult<()> {
         before.absorb(tallies);
     }
     let after = person_tallies(conn, &ids)?;
-    upsert(conn, &after.minus(&before))
+    upsert(conn, &with_months(after.minus(&before)))
+}
+
+/// Scopes of month rows start with this: each month's tallies summed on its first day, so a
+/// long window reads one row per month and key instead of one per day.
+const MONTHS: &str = "month:";
+
+/// Adds each amount to its month's row too.
+fn with_months(delta: Vec<(Key, Amount)>) -> Vec<(Key, Amount)> {
+    let mut all = Tallies::default();
+    for (key, amount) in delta {
+        let month = Key {
+            scope: format!("{MONTHS}{}", key.scope),
+            day: tally::month_start(key.day),
+            ..key.clone()
+        };
+        all.absorb(Tallies(
+            [(key, amount), (month, amount)].into_iter().collect(),
+        ));
+    }
+    all.0
+        .into_iter()
+        .filter(|(_, a)| *a != Amount::default())
+        .collect()
 }
 
 fn person_of(conn: &mut DbConnection, referral: &str) -> StoreResult<Option<String>> {
@@ -226,13 +249,14 @@ fn load(
             minutes: minutes.map(i64::from),
         });
     }
-    let made: Vec<(
+    type ConnectionRow = (
         String,
         NaiveDateTime,
         Option<String>,
         String,
         Option<String>,
-    )> = connections::table
+    );
+    let made: Vec<ConnectionRow> = connections::table
         .filter(connections::referral_id.eq_any(&ids))
         .select((
             connections::referral_id,
@@ -369,12 +393,9 @@ pub fn rebuild(conn: &mut DbConnection) -> StoreResult<usize> {
         all.absorb(person_tallies(conn, &ids)?);
         after = Some(last);
     }
-    let rows: Vec<(Key, Amount)> = all
-        .0
-        .into_iter()
-        .filter(|(_, a)| *a != Amount::default())
-        .collect();
+    let rows = with_months(all.0.into_iter().collect());
     upsert(conn, &rows)?;
+    dialect::analyze(conn, "report_tallies")?;
     Ok(rows.len())
 }
 
@@ -409,25 +430,37 @@ struct Summed {
     total: i64,
 }
 
-/// The totals of `scope` over the days `first..=last`, summed per metric and keys.
+/// The totals of `scope` over the days `first..=last`, summed per metric and keys: whole months
+/// from month rows, the days around them from day rows.
 pub(crate) fn window(
     conn: &mut DbConnection,
     scope: &str,
     first: Day,
     last: Day,
 ) -> StoreResult<Vec<(Metric, String, String, Amount)>> {
+    let split = tally::split(first, last);
     let sql = dialect::placeholders(
         conn,
         "SELECT metric, key1, key2, CAST(SUM(n) AS BIGINT) AS n, CAST(SUM(total) AS BIGINT) AS total
          FROM report_tallies
-         WHERE scope = ? AND day >= ? AND day <= ? AND since_day < ? AND until_day > ?
+         WHERE ((scope = ? AND day >= ? AND day <= ?)
+             OR (scope = ? AND day >= ? AND day <= ?)
+             OR (scope = ? AND day >= ? AND day <= ?))
+           AND since_day < ? AND until_day > ?
          GROUP BY metric, key1, key2",
     );
-    let rows: Vec<Summed> = diesel::sql_query(sql)
-        .into_boxed::<Backend>()
-        .bind::<Text, _>(scope)
-        .bind::<Integer, _>(first)
-        .bind::<Integer, _>(last)
+    let mut query = diesel::sql_query(sql).into_boxed::<Backend>();
+    for (scope, (from, to)) in [
+        (scope.to_owned(), split.days_before),
+        (format!("{MONTHS}{scope}"), split.months),
+        (scope.to_owned(), split.days_after),
+    ] {
+        query = query
+            .bind::<Text, _>(scope)
+            .bind::<Integer, _>(from)
+            .bind::<Integer, _>(to);
+    }
+    let rows: Vec<Summed> = query
         .bind::<Integer, _>(first)
         .bind::<Integer, _>(last)
         .load(conn)?;

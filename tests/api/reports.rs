@@ -644,4 +644,23 @@ async fn running_totals_equal_totals_made_afresh_from_the_records() {
         .unwrap();
     let afresh = linkwell_persistence::tallies::stored(&mut conn).unwrap();
     assert_eq!(kept, afresh);
+
+    // A window of whole months (read from month rows) holds the same as the days it covers.
+    let figures = |query: String| {
+        let app = &app;
+        async move {
+            let reply = app
+                .get(&format!("/v1/reports/activity?{query}"), &app.admin())
+                .await;
+            assert_eq!(reply.status, 200, "{}", reply.text);
+            let mut body = reply.body;
+            body.as_object_mut()
+                .unwrap()
+                .retain(|k, _| k != "from" && k != "to");
+            body
+        }
+    };
+    let days = figures(period()).await;
+    assert_eq!(days["referrals_received"], 5);
+    assert_eq!(figures("from=1990-01-01&to=2100-12-31".into()).await, days);
 }
