@@ -438,42 +438,74 @@ fn key(scope: &str, day: Day, metric: Metric, key1: &str, key2: &str) -> Key {
     }
 }
 
-/// The distinct-people tallies of one person, from all their referrals: for each chained
-/// metric and scope, one tally per day with an event, remembering the previous such day.
-pub fn person_tallies(referrals: &[ReferralFacts]) -> Tallies {
-    let mut events: BTreeMap<(Metric, String), Vec<Day>> = BTreeMap::new();
-    for r in referrals.iter().filter(|r| !r.in_error) {
-        for scope in r.scopes() {
-            let mut event = |metric: Metric, on: Day| {
-                events.entry((metric, scope.clone())).or_default().push(on);
+/// An event that counts a person once however often it happens: a referral received, a first
+/// contact, a measurement after a baseline, on a day, in a scope.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Event {
+    pub metric: Metric,
+    pub scope: String,
+    pub day: Day,
+}
+
+impl ReferralFacts {
+    /// This referral's events for its person's distinct-people figures (none when entered in
+    /// error); a day may come more than once.
+    pub fn events(&self) -> Vec<Event> {
+        let mut out = Vec::new();
+        if self.in_error {
+            return out;
+        }
+        for scope in self.scopes() {
+            let mut event = |metric: Metric, day: Day| {
+                out.push(Event {
+                    metric,
+                    scope: scope.clone(),
+                    day,
+                });
             };
-            event(Metric::PeopleReferred, day(r.received_at));
-            if let Some(first) = r.first_contact_at {
+            event(Metric::PeopleReferred, day(self.received_at));
+            if let Some(first) = self.first_contact_at {
                 event(Metric::PeopleContacted, day(first));
             }
             for (instrument, metric) in [
                 ("swemwbs", Metric::SwemwbsPeople),
                 ("ons4", Metric::Ons4People),
             ] {
-                for m in r.later(instrument).map(|(_, l)| l).unwrap_or_default() {
+                for m in self.later(instrument).map(|(_, l)| l).unwrap_or_default() {
                     event(metric, day(m.recorded_at));
                 }
             }
         }
+        out
+    }
+}
+
+/// The distinct-people tallies of one person from their distinct events: for each metric and
+/// scope, one tally per day with an event, remembering the previous such day.
+pub fn chain_tallies<'a>(events: impl IntoIterator<Item = &'a Event>) -> Tallies {
+    let mut days: BTreeMap<(Metric, &str), Vec<Day>> = BTreeMap::new();
+    for e in events {
+        days.entry((e.metric, &e.scope)).or_default().push(e.day);
     }
     let mut out = Tallies::default();
-    for ((metric, scope), mut days) in events {
+    for ((metric, scope), mut days) in days {
         days.sort_unstable();
         days.dedup();
         let mut since = NO_EARLIER;
         for on in days {
-            let mut k = key(&scope, on, metric, "", "");
+            let mut k = key(scope, on, metric, "", "");
             k.since = since;
             out.add(k, 1, 0);
             since = on;
         }
     }
     out
+}
+
+/// The distinct-people tallies of one person, from all their referrals.
+pub fn person_tallies(referrals: &[ReferralFacts]) -> Tallies {
+    let events: Vec<Event> = referrals.iter().flat_map(ReferralFacts::events).collect();
+    chain_tallies(&events)
 }
 
 #[cfg(test)]

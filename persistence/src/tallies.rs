@@ -1,23 +1,28 @@
 //! Keeps the report's running totals (`report_tallies`) equal to the sum of every record's
 //! tallies (`domain::tally`), in the transaction that changes the records.
 //!
-//! The unit is a person with all their referrals: distinct-people figures depend on all of
-//! them, and a person holds few. A repository about to change anything a report counts calls
-//! [`touch_referral`] or [`touch_person`]; that locks the person and tallies their records as
-//! they stand. When the write transaction is about to commit, [`settle`] tallies them again and
-//! adds the difference: one upsert per changed row, in key order, so concurrent writers never
-//! deadlock on totals, and the last thing a transaction locks is a total, so they never wait
-//! on each other while holding one for long.
+//! A repository about to change anything a report counts under a referral calls
+//! [`touch_referral`]: that locks the referral's person (so writers of one person's records
+//! queue) and tallies the referral as it stands. When the write transaction is about to
+//! commit, [`settle`] tallies the touched referrals again and adds the difference.
+//!
+//! Distinct-people totals depend on all of a person's referrals, so each person's distinct
+//! event days are kept with a count of the records on each (`person_event_days`): a change
+//! to one referral moves its own events and re-chains the person's days, whatever the number
+//! of their referrals. A merge re-reads both people's records instead.
+//!
+//! Totals are written last, one upsert per changed row in key order, so concurrent writers
+//! never deadlock on them and hold them only until their commit.
 
 use std::cell::RefCell;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Integer, Text};
 use linkwell_domain::tally::{
-    self, Amount, ChangeFacts, ConnectionFacts, Day, Key, MeasureFacts, Metric, ReferralFacts,
-    SessionFacts, Tallies,
+    self, Amount, ChangeFacts, ConnectionFacts, Day, Event, Key, MeasureFacts, Metric,
+    ReferralFacts, SessionFacts, Tallies,
 };
 
 use crate::connection::DbConnection;
@@ -30,8 +35,23 @@ use crate::schema::{
 
 type Backend = <DbConnection as diesel::Connection>::Backend;
 
-/// The people the current write transaction touched, with their tallies before it did.
-type Pending = BTreeMap<String, Tallies>;
+/// A touched referral as it stood before the transaction changed it.
+#[derive(Default)]
+struct Before {
+    person: Option<String>,
+    tallies: Tallies,
+    events: Vec<Event>,
+}
+
+/// What the current write transaction touched.
+#[derive(Default)]
+struct Pending {
+    referrals: BTreeMap<String, Before>,
+    /// People whose referrals moved (merges): their days are re-read from the records.
+    people: BTreeSet<String>,
+    /// People already locked.
+    locked: BTreeSet<String>,
+}
 
 thread_local! {
     /// Set while a write transaction runs on this thread (see [`Open`]). Repositories run
@@ -45,7 +65,7 @@ pub(crate) struct Open(());
 
 impl Open {
     pub(crate) fn begin() -> Self {
-        PENDING.with(|p| *p.borrow_mut() = Some(Pending::new()));
+        PENDING.with(|p| *p.borrow_mut() = Some(Pending::default()));
         Open(())
     }
 }
@@ -56,54 +76,256 @@ impl Drop for Open {
     }
 }
 
-fn is_touched(person: &str) -> Option<bool> {
-    PENDING.with(|p| p.borrow().as_ref().map(|p| p.contains_key(person)))
+fn pending<T>(f: impl FnOnce(&mut Pending) -> T) -> Option<T> {
+    PENDING.with(|p| p.borrow_mut().as_mut().map(f))
 }
 
-/// Call before changing, or adding, anything under referral `id` that a report counts.
+/// Locks person `id` once per transaction.
+fn lock_person(conn: &mut DbConnection, id: &str) -> StoreResult<()> {
+    if pending(|p| p.locked.insert(id.to_owned())) == Some(true) {
+        dialect::lock_row(conn, "people", id)?;
+    }
+    Ok(())
+}
+
+/// Call before changing anything under referral `id` that a report counts.
 pub(crate) fn touch_referral(conn: &mut DbConnection, id: &str) -> StoreResult<()> {
-    if let Some(person) = person_of(conn, id)? {
-        touch_person(conn, &person)?;
-        // A merge may have moved the referral while this waited for the person's lock.
-        if let Some(now) = person_of(conn, id)?.filter(|p| *p != person) {
-            touch_person(conn, &now)?;
+    touch(conn, id, None)
+}
+
+/// Call before adding referral `id` for `person`.
+pub(crate) fn touch_new_referral(
+    conn: &mut DbConnection,
+    id: &str,
+    person: &str,
+) -> StoreResult<()> {
+    touch(conn, id, Some(person))
+}
+
+fn touch(conn: &mut DbConnection, id: &str, person: Option<&str>) -> StoreResult<()> {
+    // Outside a write transaction, or touched already.
+    if pending(|p| p.referrals.contains_key(id)) != Some(false) {
+        return Ok(());
+    }
+    let mut owner = match person {
+        Some(p) => Some(p.to_owned()),
+        None => person_of(conn, id)?,
+    };
+    if let Some(p) = owner.clone() {
+        lock_person(conn, &p)?;
+        // A merge may have moved the referral while this waited for the lock.
+        if person.is_none() {
+            owner = person_of(conn, id)?;
+            if let Some(moved) = owner.as_deref().filter(|m| *m != p) {
+                lock_person(conn, moved)?;
+            }
         }
     }
+    let before = match load(conn, Records::Referrals(&[id.to_owned()]))?.pop() {
+        Some((_, person, facts)) => Before {
+            person: Some(person),
+            tallies: facts.tallies(),
+            events: facts.events(),
+        },
+        None => Before {
+            person: owner,
+            ..Before::default()
+        },
+    };
+    pending(|p| p.referrals.insert(id.to_owned(), before));
     Ok(())
 }
 
-/// Call before changing which referrals person `id` has, or anything under them.
+/// Call before moving referrals between people (a merge), for each of them.
 pub(crate) fn touch_person(conn: &mut DbConnection, id: &str) -> StoreResult<()> {
-    match is_touched(id) {
-        Some(false) => {}
-        // Touched already, or outside a write transaction (nothing to keep up to date).
-        Some(true) | None => return Ok(()),
+    if pending(|p| p.people.contains(id)) != Some(false) {
+        return Ok(());
     }
-    dialect::lock_row(conn, "people", id)?;
-    let before = person_tallies(conn, &[id.to_owned()])?;
-    PENDING.with(|p| {
-        if let Some(p) = p.borrow_mut().as_mut() {
-            p.insert(id.to_owned(), before);
-        }
-    });
+    lock_person(conn, id)?;
+    pending(|p| p.people.insert(id.to_owned()));
     Ok(())
 }
 
-/// Adds the difference the current transaction made to every person it touched.
+/// Adds the difference the current transaction made to the totals.
 pub(crate) fn settle(conn: &mut DbConnection) -> StoreResult<()> {
     let Some(pending) = PENDING.with(|p| p.borrow_mut().take()) else {
         return Ok(());
     };
-    if pending.is_empty() {
+    if pending.referrals.is_empty() && pending.people.is_empty() {
         return Ok(());
     }
     let mut before = Tallies::default();
-    let ids: Vec<String> = pending.keys().cloned().collect();
-    for (_, tallies) in pending {
-        before.absorb(tallies);
+    let mut after = Tallies::default();
+    // Event counts moved, per person (people re-read whole are left out).
+    let mut moved: BTreeMap<String, BTreeMap<Event, i64>> = BTreeMap::new();
+    let mut shift = |person: Option<&String>, events: &[Event], by: i64| {
+        if let Some(person) = person.filter(|p| !pending.people.contains(*p)) {
+            let counts = moved.entry(person.clone()).or_default();
+            for e in events {
+                *counts.entry(e.clone()).or_default() += by;
+            }
+        }
+    };
+    let ids: Vec<String> = pending.referrals.keys().cloned().collect();
+    let mut now: HashMap<String, (String, ReferralFacts)> = load(conn, Records::Referrals(&ids))?
+        .into_iter()
+        .map(|(id, person, facts)| (id, (person, facts)))
+        .collect();
+    for (id, was) in &pending.referrals {
+        before.absorb(was.tallies.clone());
+        shift(was.person.as_ref(), &was.events, -1);
+        if let Some((person, facts)) = now.remove(id) {
+            after.absorb(facts.tallies());
+            shift(Some(&person), &facts.events(), 1);
+        }
     }
-    let after = person_tallies(conn, &ids)?;
+    for (person, counts) in moved {
+        let stored = event_days(conn, &person)?;
+        let mut next = stored.clone();
+        for (event, by) in &counts {
+            *next.entry(event.clone()).or_default() += by;
+        }
+        next.retain(|_, n| *n > 0);
+        before.absorb(tally::chain_tallies(stored.keys()));
+        after.absorb(tally::chain_tallies(next.keys()));
+        save_event_days(conn, &person, &counts)?;
+    }
+    for person in &pending.people {
+        let stored = event_days(conn, person)?;
+        let fresh = count_events(
+            load(conn, Records::People(std::slice::from_ref(person)))?
+                .iter()
+                .map(|(_, _, f)| f),
+        );
+        before.absorb(tally::chain_tallies(stored.keys()));
+        after.absorb(tally::chain_tallies(fresh.keys()));
+        replace_event_days(conn, person, &fresh)?;
+    }
     upsert(conn, &with_months(after.minus(&before)))
+}
+
+fn count_events<'a>(referrals: impl Iterator<Item = &'a ReferralFacts>) -> BTreeMap<Event, i64> {
+    let mut counts = BTreeMap::new();
+    for facts in referrals {
+        for e in facts.events() {
+            *counts.entry(e).or_default() += 1;
+        }
+    }
+    counts
+}
+
+#[derive(QueryableByName)]
+struct EventDay {
+    #[diesel(sql_type = Text)]
+    metric: String,
+    #[diesel(sql_type = Text)]
+    scope: String,
+    #[diesel(sql_type = Integer)]
+    day: i32,
+    #[diesel(sql_type = BigInt)]
+    n: i64,
+}
+
+/// A person's stored event days, with their counts.
+fn event_days(conn: &mut DbConnection, person: &str) -> StoreResult<BTreeMap<Event, i64>> {
+    let sql = dialect::placeholders(
+        conn,
+        "SELECT metric, scope, day, n FROM person_event_days WHERE person_id = ?",
+    );
+    let rows: Vec<EventDay> = diesel::sql_query(sql)
+        .into_boxed::<Backend>()
+        .bind::<Text, _>(person.to_owned())
+        .load(conn)?;
+    rows.into_iter()
+        .map(|r| {
+            let metric =
+                Metric::parse(&r.metric).ok_or_else(|| corrupt("event metric", &r.metric))?;
+            Ok((
+                Event {
+                    metric,
+                    scope: r.scope,
+                    day: r.day,
+                },
+                r.n,
+            ))
+        })
+        .collect()
+}
+
+/// Adds `counts` to a person's event days and drops the days left with none.
+fn save_event_days(
+    conn: &mut DbConnection,
+    person: &str,
+    counts: &BTreeMap<Event, i64>,
+) -> StoreResult<()> {
+    let changed: Vec<(&str, &Event, i64)> = counts
+        .iter()
+        .filter(|(_, n)| **n != 0)
+        .map(|(e, n)| (person, e, *n))
+        .collect();
+    if changed.is_empty() {
+        return Ok(());
+    }
+    insert_event_days(conn, &changed, true)?;
+    let sql = dialect::placeholders(
+        conn,
+        "DELETE FROM person_event_days WHERE person_id = ? AND n <= 0",
+    );
+    diesel::sql_query(sql)
+        .into_boxed::<Backend>()
+        .bind::<Text, _>(person.to_owned())
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Replaces a person's event days.
+fn replace_event_days(
+    conn: &mut DbConnection,
+    person: &str,
+    counts: &BTreeMap<Event, i64>,
+) -> StoreResult<()> {
+    let sql = dialect::placeholders(conn, "DELETE FROM person_event_days WHERE person_id = ?");
+    diesel::sql_query(sql)
+        .into_boxed::<Backend>()
+        .bind::<Text, _>(person.to_owned())
+        .execute(conn)?;
+    let rows: Vec<(&str, &Event, i64)> = counts.iter().map(|(e, n)| (person, e, *n)).collect();
+    insert_event_days(conn, &rows, false)
+}
+
+/// Writes `(person, event, count)` rows; `add` adds to rows already there.
+fn insert_event_days(
+    conn: &mut DbConnection,
+    rows: &[(&str, &Event, i64)],
+    add: bool,
+) -> StoreResult<()> {
+    for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+        let values = vec!["(?, ?, ?, ?, ?)"; chunk.len()].join(", ");
+        let conflict = if add {
+            " ON CONFLICT (person_id, metric, scope, day)
+              DO UPDATE SET n = person_event_days.n + excluded.n"
+        } else {
+            ""
+        };
+        let sql = dialect::placeholders(
+            conn,
+            &format!(
+                "INSERT INTO person_event_days (person_id, metric, scope, day, n)
+                 VALUES {values}{conflict}"
+            ),
+        );
+        let mut query = diesel::sql_query(sql).into_boxed::<Backend>();
+        for (person, event, n) in chunk {
+            query = query
+                .bind::<Text, _>((*person).to_owned())
+                .bind::<Text, _>(event.metric.as_str())
+                .bind::<Text, _>(event.scope.clone())
+                .bind::<Integer, _>(event.day)
+                .bind::<BigInt, _>(*n);
+        }
+        query.execute(conn)?;
+    }
+    Ok(())
 }
 
 /// Scopes of month rows start with this: each month's tallies summed on its first day, so a
@@ -137,16 +359,10 @@ fn person_of(conn: &mut DbConnection, referral: &str) -> StoreResult<Option<Stri
         .optional()?)
 }
 
-/// Everything `people` add to the reports, read from their records.
-fn person_tallies(conn: &mut DbConnection, people: &[String]) -> StoreResult<Tallies> {
-    let mut out = Tallies::default();
-    for referrals in load(conn, people)?.into_values() {
-        out.absorb(tally::person_tallies(&referrals));
-        for r in &referrals {
-            out.absorb(r.tallies());
-        }
-    }
-    Ok(out)
+/// Which referrals to read.
+enum Records<'a> {
+    Referrals(&'a [String]),
+    People(&'a [String]),
 }
 
 fn under<'a>(
@@ -168,13 +384,12 @@ type ReferralRow = (
     Option<NaiveDateTime>,
 );
 
-/// The report's view of `people`'s referrals, by person.
+/// The report's view of referrals: `(id, person, facts)`.
 fn load(
     conn: &mut DbConnection,
-    people: &[String],
-) -> StoreResult<HashMap<String, Vec<ReferralFacts>>> {
-    let rows: Vec<ReferralRow> = referrals::table
-        .filter(referrals::person_id.eq_any(people))
+    which: Records<'_>,
+) -> StoreResult<Vec<(String, String, ReferralFacts)>> {
+    let chosen = referrals::table
         .select((
             referrals::id,
             referrals::person_id,
@@ -184,7 +399,12 @@ fn load(
             referrals::status,
             referrals::first_contact_at,
         ))
-        .load(conn)?;
+        .into_boxed();
+    let chosen = match which {
+        Records::Referrals(ids) => chosen.filter(referrals::id.eq_any(ids)),
+        Records::People(ids) => chosen.filter(referrals::person_id.eq_any(ids)),
+    };
+    let rows: Vec<ReferralRow> = chosen.load(conn)?;
     let ids: Vec<&String> = rows.iter().map(|r| &r.0).collect();
     let mut facts: HashMap<String, ReferralFacts> = HashMap::with_capacity(rows.len());
     for (id, _, org, source, received, status, first) in &rows {
@@ -320,13 +540,13 @@ fn load(
             values,
         });
     }
-    let mut by_person: HashMap<String, Vec<ReferralFacts>> = HashMap::new();
-    for (id, person, ..) in rows {
-        if let Some(f) = facts.remove(&id) {
-            by_person.entry(person).or_default().push(f);
-        }
-    }
-    Ok(by_person)
+    Ok(rows
+        .into_iter()
+        .filter_map(|(id, person, ..)| {
+            let f = facts.remove(&id)?;
+            Some((id, person, f))
+        })
+        .collect())
 }
 
 /// Rows per upsert statement: 9 binds each, well under SQLite's limit.
@@ -373,8 +593,10 @@ const REBUILD_BATCH: i64 = 2_000;
 /// that settle meanwhile wait for it, then add their difference to the rebuilt totals.
 /// Returns the number of rows written.
 pub fn rebuild(conn: &mut DbConnection) -> StoreResult<usize> {
-    dialect::lock_table(conn, "report_tallies")?;
-    diesel::sql_query("DELETE FROM report_tallies").execute(conn)?;
+    for table in ["report_tallies", "person_event_days"] {
+        dialect::lock_table(conn, table)?;
+        diesel::sql_query(format!("DELETE FROM {table}")).execute(conn)?;
+    }
     let mut all = Tallies::default();
     let mut after: Option<String> = None;
     loop {
@@ -390,12 +612,26 @@ pub fn rebuild(conn: &mut DbConnection) -> StoreResult<usize> {
         let Some(last) = ids.last().cloned() else {
             break;
         };
-        all.absorb(person_tallies(conn, &ids)?);
+        let mut by_person: BTreeMap<String, Vec<ReferralFacts>> = BTreeMap::new();
+        for (_, person, facts) in load(conn, Records::People(&ids))? {
+            all.absorb(facts.tallies());
+            by_person.entry(person).or_default().push(facts);
+        }
+        let mut days = Vec::new();
+        for (person, referrals) in &by_person {
+            let counts = count_events(referrals.iter());
+            all.absorb(tally::chain_tallies(counts.keys()));
+            days.extend(counts.into_iter().map(|(e, n)| (person.clone(), e, n)));
+        }
+        let rows: Vec<(&str, &Event, i64)> =
+            days.iter().map(|(p, e, n)| (p.as_str(), e, *n)).collect();
+        insert_event_days(conn, &rows, false)?;
         after = Some(last);
     }
     let rows = with_months(all.0.into_iter().collect());
     upsert(conn, &rows)?;
     dialect::analyze(conn, "report_tallies")?;
+    dialect::analyze(conn, "person_event_days")?;
     Ok(rows.len())
 }
 
@@ -533,5 +769,37 @@ pub fn stored(conn: &mut DbConnection) -> StoreResult<Vec<(Key, Amount)>> {
         })
         .collect::<StoreResult<Vec<_>>>()?;
     out.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(out)
+}
+
+/// Every person's stored event days, sorted: for checking them against a [`rebuild`].
+pub fn stored_event_days(conn: &mut DbConnection) -> StoreResult<Vec<(String, Event, i64)>> {
+    #[derive(QueryableByName)]
+    struct Row {
+        #[diesel(sql_type = Text)]
+        person_id: String,
+        #[diesel(embed)]
+        day: EventDay,
+    }
+    let rows: Vec<Row> =
+        diesel::sql_query("SELECT person_id, metric, scope, day, n FROM person_event_days")
+            .load(conn)?;
+    let mut out = rows
+        .into_iter()
+        .map(|r| {
+            let metric = Metric::parse(&r.day.metric)
+                .ok_or_else(|| corrupt("event metric", &r.day.metric))?;
+            Ok((
+                r.person_id,
+                Event {
+                    metric,
+                    scope: r.day.scope,
+                    day: r.day.day,
+                },
+                r.day.n,
+            ))
+        })
+        .collect::<StoreResult<Vec<_>>>()?;
+    out.sort();
     Ok(out)
 }

@@ -1,3 +1,4 @@
+DROP TABLE person_event_days;
 DROP TABLE report_tallies;
 CREATE INDEX referrals_report ON referrals (received_at, source, referrer_org_id, person_id);
 CREATE INDEX referrals_first_contact ON referrals (first_contact_at, person_id, referrer_org_id);

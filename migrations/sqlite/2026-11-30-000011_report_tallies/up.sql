@@ -15,6 +15,18 @@ CREATE TABLE report_tallies (
     PRIMARY KEY (scope, day, metric, since_day, until_day, key1, key2)
 );
 
+-- Each person's distinct event days (referred, first contact, measured after a baseline) per
+-- scope, with how many of their records fall on each: what distinct-people totals are chained
+-- on, kept so a change to one referral reads the person's days, not all their referrals.
+CREATE TABLE person_event_days (
+    person_id TEXT    NOT NULL,
+    metric    TEXT    NOT NULL,
+    scope     TEXT    NOT NULL,
+    day       INTEGER NOT NULL,
+    n         BIGINT  NOT NULL,
+    PRIMARY KEY (person_id, metric, scope, day)
+);
+
 -- The report no longer reads the records, so their report indexes only slow writes down.
 DROP INDEX referrals_report;
 DROP INDEX referrals_first_contact;
