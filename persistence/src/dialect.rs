@@ -196,6 +196,19 @@ pub(crate) fn lock_row(conn: &mut DbConnection, table: &str, id: &str) -> StoreR
     Ok(())
 }
 
+/// Takes a lock on `key` (any text) until the transaction ends, so writers of what it names
+/// queue. PostgreSQL: a transaction-level advisory lock on the key's 64-bit hash (two keys
+/// sharing a hash only queue needlessly). SQLite: nothing to do, its writers are serialised.
+pub(crate) fn lock_key(conn: &mut DbConnection, key: &str) -> StoreResult<()> {
+    use diesel::RunQueryDsl;
+    if let DbConnection::Pg(_) = conn {
+        diesel::sql_query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))::text AS locked")
+            .bind::<diesel::sql_types::Text, _>(key)
+            .execute(conn)?;
+    }
+    Ok(())
+}
+
 /// Refreshes the planner's statistics for `table` (after a bulk load, so the next queries are
 /// planned for the rows it now holds).
 pub(crate) fn analyze(conn: &mut DbConnection, table: &str) -> StoreResult<()> {

@@ -49,8 +49,6 @@ struct Pending {
     referrals: BTreeMap<String, Before>,
     /// People whose referrals moved (merges): their days are re-read from the records.
     people: BTreeSet<String>,
-    /// People already locked.
-    locked: BTreeSet<String>,
 }
 
 thread_local! {
@@ -80,14 +78,6 @@ fn pending<T>(f: impl FnOnce(&mut Pending) -> T) -> Option<T> {
     PENDING.with(|p| p.borrow_mut().as_mut().map(f))
 }
 
-/// Locks person `id` once per transaction.
-fn lock_person(conn: &mut DbConnection, id: &str) -> StoreResult<()> {
-    if pending(|p| p.locked.insert(id.to_owned())) == Some(true) {
-        dialect::lock_row(conn, "people", id)?;
-    }
-    Ok(())
-}
-
 /// Call before changing anything under referral `id` that a report counts.
 pub(crate) fn touch_referral(conn: &mut DbConnection, id: &str) -> StoreResult<()> {
     touch(conn, id, None)
@@ -107,43 +97,32 @@ fn touch(conn: &mut DbConnection, id: &str, person: Option<&str>) -> StoreResult
     if pending(|p| p.referrals.contains_key(id)) != Some(false) {
         return Ok(());
     }
-    let mut owner = match person {
-        Some(p) => Some(p.to_owned()),
-        None => person_of(conn, id)?,
-    };
-    if let Some(p) = owner.clone() {
-        lock_person(conn, &p)?;
-        // A merge may have moved the referral while this waited for the lock.
-        if person.is_none() {
-            owner = person_of(conn, id)?;
-            if let Some(moved) = owner.as_deref().filter(|m| *m != p) {
-                lock_person(conn, moved)?;
-            }
-        }
-    }
-    let before = match load(conn, Records::Referrals(&[id.to_owned()]))?.pop() {
-        Some((_, person, facts)) => Before {
-            person: Some(person),
-            tallies: facts.tallies(),
-            events: facts.events(),
-        },
-        None => Before {
-            person: owner,
+    let before = match person {
+        // Nobody else can see a referral not yet stored.
+        Some(person) => Before {
+            person: Some(person.to_owned()),
             ..Before::default()
         },
+        None => {
+            // Writers of one referral queue here, so each reads what the last one committed.
+            dialect::lock_row(conn, "referrals", id)?;
+            match load(conn, Records::Referrals(&[id.to_owned()]))?.pop() {
+                Some((_, person, facts)) => Before {
+                    person: Some(person),
+                    tallies: facts.tallies(),
+                    events: facts.events(),
+                },
+                None => Before::default(),
+            }
+        }
     };
     pending(|p| p.referrals.insert(id.to_owned(), before));
     Ok(())
 }
 
-/// Call before moving referrals between people (a merge), for each of them.
-pub(crate) fn touch_person(conn: &mut DbConnection, id: &str) -> StoreResult<()> {
-    if pending(|p| p.people.contains(id)) != Some(false) {
-        return Ok(());
-    }
-    lock_person(conn, id)?;
+/// Call when moving referrals between people (a merge), for each of them.
+pub(crate) fn touch_person(id: &str) {
     pending(|p| p.people.insert(id.to_owned()));
-    Ok(())
 }
 
 /// Adds the difference the current transaction made to the totals.
@@ -178,6 +157,13 @@ pub(crate) fn settle(conn: &mut DbConnection) -> StoreResult<()> {
             after.absorb(facts.tallies());
             shift(Some(&person), &facts.events(), 1);
         }
+    }
+    // Each person's days are read and written under their lock, taken in one order by every
+    // writer, after the referrals' (so a merge, which locks referrals as it moves them, cannot
+    // deadlock with a writer of one of them).
+    let people: BTreeSet<&String> = moved.keys().chain(&pending.people).collect();
+    for person in people {
+        dialect::lock_key(conn, person)?;
     }
     for (person, counts) in moved {
         let stored = event_days(conn, &person)?;
@@ -349,14 +335,6 @@ fn with_months(delta: Vec<(Key, Amount)>) -> Vec<(Key, Amount)> {
         .into_iter()
         .filter(|(_, a)| *a != Amount::default())
         .collect()
-}
-
-fn person_of(conn: &mut DbConnection, referral: &str) -> StoreResult<Option<String>> {
-    Ok(referrals::table
-        .find(referral)
-        .select(referrals::person_id)
-        .first(conn)
-        .optional()?)
 }
 
 /// Which referrals to read.
