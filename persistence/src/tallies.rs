@@ -19,7 +19,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Integer, Text};
+use diesel::sql_types::{BigInt, Integer, Nullable, Text, Timestamp};
 use linkwell_domain::tally::{
     self, Amount, ChangeFacts, ConnectionFacts, Day, Event, Key, MeasureFacts, Metric,
     ReferralFacts, SessionFacts, Tallies,
@@ -29,9 +29,7 @@ use crate::connection::DbConnection;
 use crate::convert;
 use crate::dialect;
 use crate::error::{StoreResult, corrupt};
-use crate::schema::{
-    connections, outcomes, people, referral_reasons, referral_status_changes, referrals, sessions,
-};
+use crate::schema::{people, referrals};
 
 type Backend = <DbConnection as diesel::Connection>::Backend;
 
@@ -253,6 +251,9 @@ fn save_event_days(
         return Ok(());
     }
     insert_event_days(conn, &changed, true)?;
+    if changed.iter().all(|(_, _, n)| *n > 0) {
+        return Ok(());
+    }
     let sql = dialect::placeholders(
         conn,
         "DELETE FROM person_event_days WHERE person_id = ? AND n <= 0",
@@ -362,7 +363,8 @@ type ReferralRow = (
     Option<NaiveDateTime>,
 );
 
-/// The report's view of referrals: `(id, person, facts)`.
+/// The report's view of referrals: `(id, person, facts)`. Two queries whatever the number of
+/// referrals: their rows, then everything under them in one `UNION ALL`.
 fn load(
     conn: &mut DbConnection,
     which: Records<'_>,
@@ -383,7 +385,6 @@ fn load(
         Records::People(ids) => chosen.filter(referrals::person_id.eq_any(ids)),
     };
     let rows: Vec<ReferralRow> = chosen.load(conn)?;
-    let ids: Vec<&String> = rows.iter().map(|r| &r.0).collect();
     let mut facts: HashMap<String, ReferralFacts> = HashMap::with_capacity(rows.len());
     for (id, _, org, source, received, status, first) in &rows {
         facts.insert(
@@ -402,121 +403,55 @@ fn load(
             },
         );
     }
-    let reasons: Vec<(String, String)> = referral_reasons::table
-        .filter(referral_reasons::referral_id.eq_any(&ids))
-        .select((referral_reasons::referral_id, referral_reasons::reason))
-        .load(conn)?;
-    for (id, reason) in reasons {
-        under(&mut facts, &id)?.reasons.push(reason);
-    }
-    let changes: Vec<(String, String, Option<String>, NaiveDateTime)> =
-        referral_status_changes::table
-            .filter(referral_status_changes::referral_id.eq_any(&ids))
-            .filter(referral_status_changes::to_status.eq_any(["accepted", "declined", "closed"]))
-            .select((
-                referral_status_changes::referral_id,
-                referral_status_changes::to_status,
-                referral_status_changes::reason_code,
-                referral_status_changes::changed_at,
-            ))
-            .load(conn)?;
-    for (id, to, reason_code, at) in changes {
-        under(&mut facts, &id)?.changes.push(ChangeFacts {
-            to,
-            reason_code,
-            at: convert::from_db(at),
-        });
-    }
-    let held: Vec<(String, NaiveDateTime, String, String, String, Option<i32>)> = sessions::table
-        .filter(sessions::referral_id.eq_any(&ids))
-        .select((
-            sessions::referral_id,
-            sessions::scheduled_at,
-            sessions::kind,
-            sessions::mode,
-            sessions::status,
-            sessions::duration_minutes,
-        ))
-        .load(conn)?;
-    for (id, at, kind, mode, status, minutes) in held {
-        under(&mut facts, &id)?.sessions.push(SessionFacts {
-            scheduled_at: convert::from_db(at),
-            kind,
-            mode,
-            status,
-            minutes: minutes.map(i64::from),
-        });
-    }
-    type ConnectionRow = (
-        String,
-        NaiveDateTime,
-        Option<String>,
-        String,
-        Option<String>,
-    );
-    let made: Vec<ConnectionRow> = connections::table
-        .filter(connections::referral_id.eq_any(&ids))
-        .select((
-            connections::referral_id,
-            connections::created_at,
-            connections::organisation_id,
-            connections::status,
-            connections::outcome,
-        ))
-        .load(conn)?;
-    for (id, at, organisation, status, outcome) in made {
-        under(&mut facts, &id)?.connections.push(ConnectionFacts {
-            created_at: convert::from_db(at),
-            organisation,
-            status,
-            outcome,
-        });
-    }
-    type MeasureRow = (
-        String,
-        String,
-        String,
-        String,
-        NaiveDateTime,
-        (
-            Option<i32>,
-            Option<i32>,
-            Option<i32>,
-            Option<i32>,
-            Option<i32>,
-        ),
-    );
-    let measured: Vec<MeasureRow> = outcomes::table
-        .filter(outcomes::referral_id.eq_any(&ids))
-        .select((
-            outcomes::referral_id,
-            outcomes::id,
-            outcomes::instrument,
-            outcomes::timepoint,
-            outcomes::recorded_at,
-            (
-                outcomes::metric_hundredths,
-                outcomes::life_satisfaction,
-                outcomes::worthwhile,
-                outcomes::happiness,
-                outcomes::anxiety,
-            ),
-        ))
-        .load(conn)?;
-    for (id, measure, instrument, timepoint, at, (metric, a, b, c, d)) in measured {
-        let v = |x: Option<i32>| i64::from(x.unwrap_or(0));
-        let values = if instrument == "swemwbs" {
-            [v(metric), 0, 0, 0]
-        } else {
-            [v(a), v(b), v(c), v(d)]
-        };
-        under(&mut facts, &id)?.measures.push(MeasureFacts {
-            id: measure,
-            instrument,
-            baseline: timepoint == "baseline",
-            recorded_at: convert::from_db(at),
-            values,
-        });
+    for chunk in rows.chunks(CHILDREN_PER_QUERY) {
+        let ids: Vec<&str> = chunk.iter().map(|r| r.0.as_str()).collect();
+        for child in children(conn, &ids)? {
+            let facts = under(&mut facts, &child.referral_id)?;
+            let text = |t: Option<String>| t.unwrap_or_default();
+            let at = || {
+                child
+                    .at
+                    .map(convert::from_db)
+                    .ok_or_else(|| corrupt("report facts", "a child row without its time"))
+            };
+            match child.kind.as_str() {
+                "reason" => facts.reasons.push(text(child.t1)),
+                "change" => facts.changes.push(ChangeFacts {
+                    to: text(child.t1.clone()),
+                    reason_code: child.t2.clone(),
+                    at: at()?,
+                }),
+                "session" => facts.sessions.push(SessionFacts {
+                    scheduled_at: at()?,
+                    kind: text(child.t1.clone()),
+                    mode: text(child.t2.clone()),
+                    status: text(child.t3.clone()),
+                    minutes: child.v1.map(i64::from),
+                }),
+                "connection" => facts.connections.push(ConnectionFacts {
+                    created_at: at()?,
+                    organisation: child.t1.clone(),
+                    status: text(child.t2.clone()),
+                    outcome: child.t3.clone(),
+                }),
+                _ => {
+                    let v = |x: Option<i32>| i64::from(x.unwrap_or(0));
+                    let instrument = text(child.t2.clone());
+                    let values = if instrument == "swemwbs" {
+                        [v(child.v1), 0, 0, 0]
+                    } else {
+                        [v(child.v2), v(child.v3), v(child.v4), v(child.v5)]
+                    };
+                    facts.measures.push(MeasureFacts {
+                        id: text(child.t1.clone()),
+                        instrument,
+                        baseline: child.t3.as_deref() == Some("baseline"),
+                        recorded_at: at()?,
+                        values,
+                    });
+                }
+            }
+        }
     }
     Ok(rows
         .into_iter()
@@ -525,6 +460,74 @@ fn load(
             Some((id, person, f))
         })
         .collect())
+}
+
+/// Referrals per children query: the ids are bound once, in a `VALUES` list.
+const CHILDREN_PER_QUERY: usize = 5_000;
+
+/// One row under a referral, of any kind: the columns each kind fills are in [`children`].
+#[derive(QueryableByName)]
+struct Child {
+    #[diesel(sql_type = Text)]
+    referral_id: String,
+    #[diesel(sql_type = Text)]
+    kind: String,
+    #[diesel(sql_type = Nullable<Text>)]
+    t1: Option<String>,
+    #[diesel(sql_type = Nullable<Text>)]
+    t2: Option<String>,
+    #[diesel(sql_type = Nullable<Text>)]
+    t3: Option<String>,
+    #[diesel(sql_type = Nullable<Timestamp>)]
+    at: Option<NaiveDateTime>,
+    #[diesel(sql_type = Nullable<Integer>)]
+    v1: Option<i32>,
+    #[diesel(sql_type = Nullable<Integer>)]
+    v2: Option<i32>,
+    #[diesel(sql_type = Nullable<Integer>)]
+    v3: Option<i32>,
+    #[diesel(sql_type = Nullable<Integer>)]
+    v4: Option<i32>,
+    #[diesel(sql_type = Nullable<Integer>)]
+    v5: Option<i32>,
+}
+
+/// Everything the report counts under the referrals `ids`, in one query.
+fn children(conn: &mut DbConnection, ids: &[&str]) -> StoreResult<Vec<Child>> {
+    const NO_TEXT: &str = "CAST(NULL AS TEXT)";
+    const NO_TIME: &str = "CAST(NULL AS TIMESTAMP)";
+    const NO_INT: &str = "CAST(NULL AS INTEGER)";
+    let values = vec!["(?)"; ids.len()].join(", ");
+    let sql = format!(
+        "WITH chosen (id) AS (VALUES {values})
+         SELECT referral_id, 'reason' AS kind, reason AS t1, {NO_TEXT} AS t2, {NO_TEXT} AS t3,
+                {NO_TIME} AS at, {NO_INT} AS v1, {NO_INT} AS v2, {NO_INT} AS v3, {NO_INT} AS v4,
+                {NO_INT} AS v5
+         FROM referral_reasons WHERE referral_id IN (SELECT id FROM chosen)
+         UNION ALL
+         SELECT referral_id, 'change', to_status, reason_code, {NO_TEXT}, changed_at,
+                {NO_INT}, {NO_INT}, {NO_INT}, {NO_INT}, {NO_INT}
+         FROM referral_status_changes WHERE referral_id IN (SELECT id FROM chosen)
+           AND to_status IN ('accepted', 'declined', 'closed')
+         UNION ALL
+         SELECT referral_id, 'session', kind, mode, status, scheduled_at, duration_minutes,
+                {NO_INT}, {NO_INT}, {NO_INT}, {NO_INT}
+         FROM sessions WHERE referral_id IN (SELECT id FROM chosen)
+         UNION ALL
+         SELECT referral_id, 'connection', organisation_id, status, outcome, created_at,
+                {NO_INT}, {NO_INT}, {NO_INT}, {NO_INT}, {NO_INT}
+         FROM connections WHERE referral_id IN (SELECT id FROM chosen)
+         UNION ALL
+         SELECT referral_id, 'measure', id, instrument, timepoint, recorded_at,
+                metric_hundredths, life_satisfaction, worthwhile, happiness, anxiety
+         FROM outcomes WHERE referral_id IN (SELECT id FROM chosen)"
+    );
+    let sql = dialect::placeholders(conn, &sql);
+    let mut query = diesel::sql_query(sql).into_boxed::<Backend>();
+    for id in ids {
+        query = query.bind::<Text, _>((*id).to_owned());
+    }
+    Ok(query.load(conn)?)
 }
 
 /// Rows per upsert statement: 9 binds each, well under SQLite's limit.
