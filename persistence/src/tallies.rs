@@ -222,8 +222,7 @@ fn event_days(conn: &mut DbConnection, person: &str) -> StoreResult<BTreeMap<Eve
         .load(conn)?;
     rows.into_iter()
         .map(|r| {
-            let metric =
-                Metric::parse(&r.metric).ok_or_else(|| corrupt("event metric", &r.metric))?;
+            let metric = metric(&r.metric)?;
             Ok((
                 Event {
                     metric,
@@ -683,8 +682,7 @@ pub(crate) fn window(
         .load(conn)?;
     rows.into_iter()
         .map(|r| {
-            let metric =
-                Metric::parse(&r.metric).ok_or_else(|| corrupt("report metric", &r.metric))?;
+            let metric = metric(&r.metric)?;
             Ok((
                 metric,
                 r.key1,
@@ -707,20 +705,12 @@ pub fn stored(conn: &mut DbConnection) -> StoreResult<Vec<(Key, Amount)>> {
         scope: String,
         #[diesel(sql_type = Integer)]
         day: i32,
-        #[diesel(sql_type = Text)]
-        metric: String,
         #[diesel(sql_type = Integer)]
         since_day: i32,
         #[diesel(sql_type = Integer)]
         until_day: i32,
-        #[diesel(sql_type = Text)]
-        key1: String,
-        #[diesel(sql_type = Text)]
-        key2: String,
-        #[diesel(sql_type = BigInt)]
-        n: i64,
-        #[diesel(sql_type = BigInt)]
-        total: i64,
+        #[diesel(embed)]
+        sum: Summed,
     }
     let rows: Vec<Row> = diesel::sql_query(
         "SELECT scope, day, metric, since_day, until_day, key1, key2, n, total
@@ -730,27 +720,30 @@ pub fn stored(conn: &mut DbConnection) -> StoreResult<Vec<(Key, Amount)>> {
     let mut out = rows
         .into_iter()
         .map(|r| {
-            let metric =
-                Metric::parse(&r.metric).ok_or_else(|| corrupt("report metric", &r.metric))?;
             Ok((
                 Key {
                     scope: r.scope,
                     day: r.day,
-                    metric,
+                    metric: metric(&r.sum.metric)?,
                     since: r.since_day,
                     until: r.until_day,
-                    key1: r.key1,
-                    key2: r.key2,
+                    key1: r.sum.key1,
+                    key2: r.sum.key2,
                 },
                 Amount {
-                    n: r.n,
-                    total: r.total,
+                    n: r.sum.n,
+                    total: r.sum.total,
                 },
             ))
         })
         .collect::<StoreResult<Vec<_>>>()?;
     out.sort_by(|a, b| a.0.cmp(&b.0));
     Ok(out)
+}
+
+/// A stored metric code.
+fn metric(code: &str) -> StoreResult<Metric> {
+    Metric::parse(code).ok_or_else(|| corrupt("report metric", code))
 }
 
 /// Every person's stored event days, sorted: for checking them against a [`rebuild`].
@@ -768,8 +761,7 @@ pub fn stored_event_days(conn: &mut DbConnection) -> StoreResult<Vec<(String, Ev
     let mut out = rows
         .into_iter()
         .map(|r| {
-            let metric = Metric::parse(&r.day.metric)
-                .ok_or_else(|| corrupt("event metric", &r.day.metric))?;
+            let metric = metric(&r.day.metric)?;
             Ok((
                 r.person_id,
                 Event {
