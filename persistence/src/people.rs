@@ -356,8 +356,8 @@ pub fn merge(
     at: chrono::DateTime<chrono::Utc>,
 ) -> StoreResult<usize> {
     let (survivor, duplicate) = (survivor.to_string(), duplicate.to_string());
-    crate::tallies::touch_person(&survivor);
-    crate::tallies::touch_person(&duplicate);
+    crate::tallies::touch_person(&survivor)?;
+    crate::tallies::touch_person(&duplicate)?;
     let position = crate::dialect::change_position(conn)?;
     let moved = diesel::update(referrals::table.filter(referrals::person_id.eq(&duplicate)))
         .set((

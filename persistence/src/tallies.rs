@@ -28,7 +28,7 @@ use linkwell_domain::tally::{
 use crate::connection::DbConnection;
 use crate::convert;
 use crate::dialect;
-use crate::error::{StoreResult, corrupt};
+use crate::error::{StoreError, StoreResult, corrupt};
 use crate::schema::{people, referrals};
 
 type Backend = <DbConnection as diesel::Connection>::Backend;
@@ -91,9 +91,15 @@ pub(crate) fn touch_new_referral(
 }
 
 fn touch(conn: &mut DbConnection, id: &str, person: Option<&str>) -> StoreResult<()> {
-    // Outside a write transaction, or touched already.
-    if pending(|p| p.referrals.contains_key(id)) != Some(false) {
-        return Ok(());
+    match pending(|p| p.referrals.contains_key(id)) {
+        Some(false) => {}
+        Some(true) => return Ok(()),
+        // The totals would miss it: every counted change goes through `write_transaction`.
+        None => {
+            return Err(StoreError::Query(
+                "a change the reports count, outside a write transaction".into(),
+            ));
+        }
     }
     let before = match person {
         // Nobody else can see a referral not yet stored.
@@ -119,8 +125,12 @@ fn touch(conn: &mut DbConnection, id: &str, person: Option<&str>) -> StoreResult
 }
 
 /// Call when moving referrals between people (a merge), for each of them.
-pub(crate) fn touch_person(id: &str) {
-    pending(|p| p.people.insert(id.to_owned()));
+pub(crate) fn touch_person(id: &str) -> StoreResult<()> {
+    pending(|p| p.people.insert(id.to_owned()))
+        .map(drop)
+        .ok_or_else(|| {
+            StoreError::Query("a change the reports count, outside a write transaction".into())
+        })
 }
 
 /// Adds the difference the current transaction made to the totals.
