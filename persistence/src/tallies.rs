@@ -166,6 +166,11 @@ pub(crate) fn settle(conn: &mut DbConnection) -> StoreResult<()> {
             shift(Some(&person), &facts.events(), 1);
         }
     }
+    // Most changes (a later session, a connection moving on) move no event.
+    moved.retain(|_, counts| {
+        counts.retain(|_, n| *n != 0);
+        !counts.is_empty()
+    });
     // Each person's days are read and written under their lock, taken in one order by every
     // writer, after the referrals' (so a merge, which locks referrals as it moves them, cannot
     // deadlock with a writer of one of them).
@@ -224,7 +229,7 @@ struct EventDay {
 fn event_days(conn: &mut DbConnection, person: &str) -> StoreResult<BTreeMap<Event, i64>> {
     let sql = dialect::placeholders(
         conn,
-        "SELECT metric, scope, day, n FROM person_event_days WHERE person_id = ?",
+        "SELECT metric, scope, day, n FROM person_event_days WHERE person_id = ? AND n > 0",
     );
     let rows: Vec<EventDay> = diesel::sql_query(sql)
         .into_boxed::<Backend>()
