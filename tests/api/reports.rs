@@ -666,3 +666,92 @@ async fn running_totals_equal_totals_made_afresh_from_the_records() {
     assert_eq!(days["referrals_received"], 5);
     assert_eq!(figures("from=1990-01-01&to=2100-12-31".into()).await, days);
 }
+
+/// Concurrent writers for one person, and for one referral, keep the totals exact: creates
+/// for the same person on the same day, sessions and measures on one referral, and a
+/// referral entered in error, all at once.
+#[tokio::test]
+async fn concurrent_writers_keep_the_totals_exact() {
+    use futures_util::future::join_all;
+    let app = TestApp::spawn().await;
+    let practice = app.organisation("Practice", "gp_practice").await;
+    let staff = app.coordinator();
+    let engaged = app.accepted(practice, "C-0").await;
+    let mistaken = app
+        .refer(&app.referrer(practice), &referral_body("C-1"))
+        .await
+        .id();
+    let creates = (2..10).map(|i| {
+        let app = &app;
+        async move {
+            let reply = app
+                .refer(&app.referrer(practice), &referral_body(&format!("C-{i}")))
+                .await;
+            assert_eq!(reply.status, 201, "{}", reply.text);
+        }
+    });
+    let sessions = (0..6).map(|i| {
+        let (app, staff) = (&app, staff.clone());
+        async move {
+            let status = if i % 2 == 0 { "attended" } else { "scheduled" };
+            let mut body = json!({"kind": "conversation", "mode": "phone", "status": status,
+                                  "scheduled_at": now()});
+            if status == "attended" {
+                body["duration_minutes"] = json!(15);
+            } else {
+                body["scheduled_at"] = json!((Utc::now() + Duration::days(i)).to_rfc3339());
+            }
+            let reply = app
+                .post(&format!("/v1/referrals/{engaged}/sessions"), &staff, &body)
+                .await;
+            assert_eq!(reply.status, 201, "{}", reply.text);
+        }
+    });
+    let measures = ["baseline", "review", "exit"].map(|timepoint| {
+        let (app, staff) = (&app, staff.clone());
+        async move {
+            let reply = app
+                .post(
+                    &format!("/v1/referrals/{engaged}/outcomes"),
+                    &staff,
+                    &json!({"instrument": "swemwbs", "timepoint": timepoint,
+                            "recorded_at": now(), "answers": [3, 3, 3, 3, 3, 3, 3]}),
+                )
+                .await;
+            assert_eq!(reply.status, 201, "{}", reply.text);
+        }
+    });
+    let (app_ref, staff_ref) = (&app, staff.clone());
+    let error = async move {
+        let reply = app_ref
+            .transition(
+                mistaken,
+                &staff_ref,
+                1,
+                &json!({"to": "entered_in_error", "reason": "Wrong patient"}),
+            )
+            .await;
+        assert_eq!(reply.status, 200, "{}", reply.text);
+    };
+    tokio::join!(
+        join_all(creates),
+        join_all(sessions),
+        join_all(measures),
+        error
+    );
+
+    use linkwell_persistence::tallies;
+    let mut conn = app.db();
+    let kept = tallies::stored(&mut conn).unwrap();
+    let days = tallies::stored_event_days(&mut conn).unwrap();
+    linkwell_persistence::write_transaction(&mut conn, tallies::rebuild).unwrap();
+    assert_eq!(tallies::stored(&mut conn).unwrap(), kept);
+    assert_eq!(tallies::stored_event_days(&mut conn).unwrap(), days);
+    let report = app
+        .get(&format!("/v1/reports/activity?{}", period()), &app.admin())
+        .await;
+    assert_eq!(report.body["referrals_received"], 9);
+    assert_eq!(report.body["people_referred"], 1);
+    assert_eq!(report.body["people_contacted"], 1);
+    assert_eq!(report.body["sessions"]["total"], 6);
+}
