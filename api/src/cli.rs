@@ -42,6 +42,9 @@ enum Command {
     /// Expire the connection requests left unanswered past the response window, once (the
     /// server also does this periodically); safe beside running servers.
     Expire(ExpireArgs),
+    /// Make the report totals afresh from the records (after writes by a release that did not
+    /// keep them, e.g. during a rolling upgrade); writers wait meanwhile.
+    Retotal,
 }
 
 #[derive(Debug, Args)]
@@ -102,6 +105,9 @@ pub fn run() -> ExitCode {
         Command::Expire(args) => Config::from_env(&cli.bind, &cli.database_url)
             .map_err(|e| e.to_string())
             .and_then(|config| expire(&config, &args)),
+        Command::Retotal => Config::from_env(&cli.bind, &cli.database_url)
+            .map_err(|e| e.to_string())
+            .and_then(|config| retotal(&config)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -218,6 +224,20 @@ fn expire(config: &Config, args: &ExpireArgs) -> Result<(), String> {
     println!(
         "expired {expired} connection requests unanswered for {} days",
         config.expiry.window.num_days()
+    );
+    Ok(())
+}
+
+fn retotal(config: &Config) -> Result<(), String> {
+    let started = std::time::Instant::now();
+    let mut conn = one_connection(config)?;
+    migrate::run(&mut conn).map_err(|e| e.to_string())?;
+    let rows =
+        linkwell_persistence::write_transaction(&mut conn, linkwell_persistence::tallies::rebuild)
+            .map_err(|e| e.to_string())?;
+    println!(
+        "made {rows} report totals afresh in {:.1} s",
+        started.elapsed().as_secs_f64()
     );
     Ok(())
 }

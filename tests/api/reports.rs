@@ -643,7 +643,16 @@ async fn running_totals_equal_totals_made_afresh_from_the_records() {
     let days = tallies::stored_event_days(&mut conn).unwrap();
     assert!(kept.len() > 50, "{kept:?}");
     assert!(days.len() > 10, "{days:?}");
-    linkwell_persistence::write_transaction(&mut conn, tallies::rebuild).unwrap();
+    let output = crate::cli::linkwell()
+        .args(["retotal", "--database-url", &crate::cli::database_url(&app)])
+        .env(
+            "LINKWELL_JWT_SECRET",
+            std::str::from_utf8(crate::support::SECRET).unwrap(),
+        )
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    assert!(String::from_utf8_lossy(&output.stdout).starts_with("made "));
     assert_eq!(tallies::stored(&mut conn).unwrap(), kept);
     assert_eq!(tallies::stored_event_days(&mut conn).unwrap(), days);
 
