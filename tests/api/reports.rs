@@ -598,19 +598,44 @@ async fn running_totals_equal_totals_made_afresh_from_the_records() {
             )
             .await);
     }
-    // A referral entered in error.
-    let mistake = app
-        .refer(&app.referrer(data.practice_a), &referral_body("R-7"))
+    // A referral entered in error after a session and a connection: none of it counts.
+    let sessions_before = app
+        .get(&format!("/v1/reports/activity?{}", period()), &app.admin())
         .await
-        .id();
+        .body["sessions"]
+        .clone();
+    let mistake = app.accepted(data.practice_a, "R-7").await;
+    ok(app
+        .post(
+            &format!("/v1/referrals/{mistake}/sessions"),
+            &staff,
+            &json!({"kind": "coaching", "mode": "video", "scheduled_at": now(),
+                    "status": "attended", "duration_minutes": 30}),
+        )
+        .await);
+    ok(app
+        .post(
+            &format!("/v1/referrals/{mistake}/connections"),
+            &staff,
+            &json!({"organisation_id": data.partner_1, "need": "housing",
+                    "consent_to_share": true, "shared_fields": []}),
+        )
+        .await);
     ok(app
         .transition(
             mistake,
             &staff,
-            1,
+            3,
             &json!({"to": "entered_in_error", "reason": "Wrong patient"}),
         )
         .await);
+    let after = app
+        .get(&format!("/v1/reports/activity?{}", period()), &app.admin())
+        .await;
+    assert_eq!(after.body["sessions"], sessions_before);
+    let partner = &after.body["connections"]["by_organisation"][data.partner_1.to_string()];
+    assert_eq!(partner["by_status"]["requested"], 0, "{partner}");
+    assert_eq!(partner["by_status"]["completed"], 1, "{partner}");
     // Kim turns out to be Jo: the two records are merged.
     let person_of = |referral: Uuid| {
         let (app, staff) = (&app, staff.clone());
