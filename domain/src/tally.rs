@@ -607,10 +607,11 @@ mod tests {
         assert_eq!(window(&t, ALL, Metric::Swemwbs, d(1), d(2)).n, 0);
     }
 
-    fn facts()
-    -> impl Strategy<Value = Vec<(usize, Option<u8>, i64, Option<i64>, Vec<(bool, i64, i64)>)>>
-    {
-        // (person, org, received day, first contact after, measures (baseline, day, score))
+    /// A referral: person, organisation, received day, days to first contact, and measures
+    /// (baseline?, day, score).
+    type Drawn = (usize, Option<u8>, i64, Option<i64>, Vec<(bool, i64, i64)>);
+
+    fn facts() -> impl Strategy<Value = Vec<Drawn>> {
         prop::collection::vec(
             (
                 0usize..4,
@@ -666,12 +667,12 @@ mod tests {
                     let mut any = false;
                     for r in rs.iter().filter(|r| within(r)) {
                         let Some((base, later)) = r.later("swemwbs") else { continue };
-                        if let Some(last) = later.iter().rev().find(|m| day(m.recorded_at) <= b) {
-                            if day(last.recorded_at) >= a {
-                                pairs.n += 1;
-                                pairs.total += last.values[0] - base.values[0];
-                                any = true;
-                            }
+                        if let Some(last) = later.iter().rev().find(|m| day(m.recorded_at) <= b)
+                            && day(last.recorded_at) >= a
+                        {
+                            pairs.n += 1;
+                            pairs.total += last.values[0] - base.values[0];
+                            any = true;
                         }
                     }
                     with_pair += i64::from(any);
