@@ -24,9 +24,9 @@ use chrono::{DateTime, Datelike, NaiveDate, Utc};
 pub type Day = i32;
 
 /// `since` of a tally with no earlier event: before any window.
-pub const NO_EARLIER: Day = -1_000_000;
+pub const NO_EARLIER: Day = Day::MIN;
 /// `until` of a tally with no later event: after any window.
-pub const NO_LATER: Day = 1_000_000;
+pub const NO_LATER: Day = Day::MAX;
 
 /// The scope of tallies over every referring organisation (the others are an organisation id).
 pub const ALL: &str = "*";

@@ -71,7 +71,7 @@ where
     let touched = crate::tallies::Open::begin();
     // The report's totals follow whatever the transaction changed, in the same commit.
     match f(conn).and_then(|value| {
-        crate::tallies::settle(conn)?;
+        touched.settle(conn)?;
         Ok(value)
     }) {
         Ok(value) => {
@@ -209,21 +209,25 @@ pub(crate) fn lock_key(conn: &mut DbConnection, key: &str) -> StoreResult<()> {
     Ok(())
 }
 
+/// [`lock_key`] shared with other holders of the shared lock, against its exclusive holder.
+pub(crate) fn lock_key_shared(conn: &mut DbConnection, key: &str) -> StoreResult<()> {
+    use diesel::RunQueryDsl;
+    if let DbConnection::Pg(_) = conn {
+        diesel::sql_query(
+            "SELECT pg_advisory_xact_lock_shared(hashtextextended($1, 0))::text AS locked",
+        )
+        .bind::<diesel::sql_types::Text, _>(key)
+        .execute(conn)?;
+    }
+    Ok(())
+}
+
 /// Refreshes the planner's statistics for `table` (after a bulk load, so the next queries are
 /// planned for the rows it now holds).
 pub(crate) fn analyze(conn: &mut DbConnection, table: &str) -> StoreResult<()> {
     match conn {
         DbConnection::Pg(inner) => inner.batch_execute(&format!("ANALYZE {table}"))?,
         DbConnection::Sqlite(inner) => inner.batch_execute(&format!("ANALYZE {table}"))?,
-    }
-    Ok(())
-}
-
-/// Keeps other writers of `table` waiting until the transaction ends (readers go on).
-/// SQLite: nothing to do, its writers are serialised.
-pub(crate) fn lock_table(conn: &mut DbConnection, table: &str) -> StoreResult<()> {
-    if let DbConnection::Pg(inner) = conn {
-        inner.batch_execute(&format!("LOCK TABLE {table} IN EXCLUSIVE MODE"))?;
     }
     Ok(())
 }

@@ -2,9 +2,9 @@
 //! tallies (`domain::tally`), in the transaction that changes the records.
 //!
 //! A repository about to change anything a report counts under a referral calls
-//! [`touch_referral`]: that locks the referral's person (so writers of one person's records
-//! queue) and tallies the referral as it stands. When the write transaction is about to
-//! commit, [`settle`] tallies the touched referrals again and adds the difference.
+//! [`touch_referral`]: that locks the referral (so its writers queue) and tallies it as it
+//! stands. When the write transaction is about to commit, [`settle`] tallies the touched
+//! referrals again and adds the difference.
 //!
 //! Distinct-people totals depend on all of a person's referrals, so each person's distinct
 //! event days are kept with a count of the records on each (`person_event_days`): a change
@@ -57,18 +57,35 @@ thread_local! {
 
 /// Marks a write transaction running on this thread; dropping it forgets what was touched
 /// (settled or rolled back).
-pub(crate) struct Open(());
+/// Only the outermost transaction on a thread owns the set: a nested one adds to it.
+pub(crate) struct Open {
+    owner: bool,
+}
 
 impl Open {
     pub(crate) fn begin() -> Self {
-        PENDING.with(|p| *p.borrow_mut() = Some(Pending::default()));
-        Open(())
+        let owner = PENDING.with(|p| {
+            let mut p = p.borrow_mut();
+            let first = p.is_none();
+            if first {
+                *p = Some(Pending::default());
+            }
+            first
+        });
+        Open { owner }
+    }
+
+    /// Adds the difference the transaction made to the totals, once, from the outermost.
+    pub(crate) fn settle(&self, conn: &mut DbConnection) -> StoreResult<()> {
+        if self.owner { settle(conn) } else { Ok(()) }
     }
 }
 
 impl Drop for Open {
     fn drop(&mut self) {
-        PENDING.with(|p| *p.borrow_mut() = None);
+        if self.owner {
+            PENDING.with(|p| *p.borrow_mut() = None);
+        }
     }
 }
 
@@ -134,13 +151,15 @@ pub(crate) fn touch_person(id: &str) -> StoreResult<()> {
 }
 
 /// Adds the difference the current transaction made to the totals.
-pub(crate) fn settle(conn: &mut DbConnection) -> StoreResult<()> {
+fn settle(conn: &mut DbConnection) -> StoreResult<()> {
     let Some(pending) = PENDING.with(|p| p.borrow_mut().take()) else {
         return Ok(());
     };
     if pending.referrals.is_empty() && pending.people.is_empty() {
         return Ok(());
     }
+    // A rebuild holds this exclusively: no difference is worked out from totals it replaces.
+    dialect::lock_key_shared(conn, TOTALS)?;
     let mut before = Tallies::default();
     let mut after = Tallies::default();
     // Event counts moved, per person (people re-read whole are left out).
@@ -328,6 +347,9 @@ fn insert_event_days(
     }
     Ok(())
 }
+
+/// The lock key that keeps settling writers and a rebuild apart.
+const TOTALS: &str = "report totals";
 
 /// Scopes of month rows start with this: each month's tallies summed on its first day, so a
 /// long window reads one row per month and key instead of one per day.
@@ -577,19 +599,55 @@ fn upsert(conn: &mut DbConnection, delta: &[(Key, Amount)]) -> StoreResult<()> {
         }
         query.execute(conn)?;
     }
+    // Rows a decrement left at nothing go, so the table holds only what counts.
+    let emptied: Vec<&Key> = delta
+        .iter()
+        .filter(|(_, a)| a.n < 0)
+        .map(|(k, _)| k)
+        .collect();
+    for chunk in emptied.chunks(KEYS_PER_DELETE) {
+        let keys = vec![
+            "(scope = ? AND day = ? AND metric = ? AND since_day = ? AND until_day = ? \
+             AND key1 = ? AND key2 = ?)";
+            chunk.len()
+        ]
+        .join(" OR ");
+        let sql = dialect::placeholders(
+            conn,
+            &format!("DELETE FROM report_tallies WHERE n = 0 AND total = 0 AND ({keys})"),
+        );
+        let mut query = diesel::sql_query(sql).into_boxed::<Backend>();
+        for key in chunk {
+            query = query
+                .bind::<Text, _>(key.scope.clone())
+                .bind::<Integer, _>(key.day)
+                .bind::<Text, _>(key.metric.as_str())
+                .bind::<Integer, _>(key.since)
+                .bind::<Integer, _>(key.until)
+                .bind::<Text, _>(key.key1.clone())
+                .bind::<Text, _>(key.key2.clone());
+        }
+        query.execute(conn)?;
+    }
     Ok(())
 }
+
+/// Keys per delete of emptied rows (7 binds each).
+const KEYS_PER_DELETE: usize = 200;
 
 /// People per batch when rebuilding.
 const REBUILD_BATCH: i64 = 2_000;
 
 /// Recomputes every total from the records, in the caller's write transaction: after a bulk
 /// load that bypassed the repositories (`seed`), or on first start after upgrading. Writers
-/// that settle meanwhile wait for it, then add their difference to the rebuilt totals.
+/// that settle meanwhile wait for it (up to the lock timeout), then add their difference to
+/// the rebuilt totals.
 /// Returns the number of rows written.
 pub fn rebuild(conn: &mut DbConnection) -> StoreResult<usize> {
-    for table in ["report_tallies", "person_event_days"] {
-        dialect::lock_table(conn, table)?;
+    // Settling writers finish first; later ones wait for the rebuild (and those waiting past
+    // the lock timeout fail).
+    dialect::lock_key(conn, TOTALS)?;
+    for table in ["person_event_days", "report_tallies"] {
         diesel::sql_query(format!("DELETE FROM {table}")).execute(conn)?;
     }
     let mut all = Tallies::default();
@@ -678,7 +736,8 @@ pub(crate) fn window(
              OR (scope = ? AND day >= ? AND day <= ?)
              OR (scope = ? AND day >= ? AND day <= ?))
            AND since_day < ? AND until_day > ?
-         GROUP BY metric, key1, key2",
+         GROUP BY metric, key1, key2
+         HAVING SUM(n) <> 0 OR SUM(total) <> 0",
     );
     let mut query = diesel::sql_query(sql).into_boxed::<Backend>();
     for (scope, (from, to)) in [
@@ -711,8 +770,8 @@ pub(crate) fn window(
         .collect()
 }
 
-/// Every stored total that is not zero, in key order: for checking the running totals against
-/// a [`rebuild`].
+/// Every stored total, in key order: for checking the running totals against a [`rebuild`]
+/// (which stores no zeros, so neither may they).
 pub fn stored(conn: &mut DbConnection) -> StoreResult<Vec<(Key, Amount)>> {
     #[derive(QueryableByName)]
     struct Row {
@@ -729,7 +788,7 @@ pub fn stored(conn: &mut DbConnection) -> StoreResult<Vec<(Key, Amount)>> {
     }
     let rows: Vec<Row> = diesel::sql_query(
         "SELECT scope, day, metric, since_day, until_day, key1, key2, n, total
-         FROM report_tallies WHERE n <> 0 OR total <> 0",
+         FROM report_tallies",
     )
     .load(conn)?;
     let mut out = rows
