@@ -129,12 +129,15 @@ impl Activity {
                 }
                 Metric::SwemwbsPeople => a.swemwbs.people += n,
                 Metric::Ons4People => a.ons4.people += n,
-                ons4 => {
-                    if let Some(item) = ONS4_CHANGES.iter().position(|m| *m == ons4) {
-                        a.ons4.changes[item] += amount.total;
-                        if item == 0 {
-                            a.ons4.pairs += n;
-                        }
+                Metric::Ons4LifeSatisfaction
+                | Metric::Ons4Worthwhile
+                | Metric::Ons4Happiness
+                | Metric::Ons4Anxiety => {
+                    let item = ONS4_CHANGES.iter().position(|m| *m == metric).unwrap_or(0);
+                    a.ons4.changes[item] += amount.total;
+                    // Every pair has all four items: count it once.
+                    if item == 0 {
+                        a.ons4.pairs += n;
                     }
                 }
             }

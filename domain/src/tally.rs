@@ -203,16 +203,21 @@ pub struct Amount {
 pub struct Tallies(pub BTreeMap<Key, Amount>);
 
 impl Tallies {
-    fn add(&mut self, key: Key, n: i64, total: i64) {
-        let amount = self.0.entry(key).or_default();
-        amount.n += n;
-        amount.total += total;
+    fn count(&mut self, key: Key, n: i64, total: i64) {
+        self.add(key, Amount { n, total });
+    }
+
+    /// Adds `amount` at `key`.
+    pub fn add(&mut self, key: Key, amount: Amount) {
+        let sum = self.0.entry(key).or_default();
+        sum.n += amount.n;
+        sum.total += amount.total;
     }
 
     /// Adds every tally of `other`.
     pub fn absorb(&mut self, other: Tallies) {
         for (key, amount) in other.0 {
-            self.add(key, amount.n, amount.total);
+            self.add(key, amount);
         }
     }
 
@@ -337,7 +342,7 @@ impl ReferralFacts {
         let received = day(self.received_at);
         for scope in self.scopes() {
             let mut add = |day: Day, metric: Metric, key1: &str, key2: &str, total: i64| {
-                out.add(key(&scope, day, metric, key1, key2), 1, total);
+                out.count(key(&scope, day, metric, key1, key2), 1, total);
             };
             add(received, Metric::Received, &self.source, "", 0);
             for reason in &self.reasons {
@@ -412,7 +417,7 @@ impl ReferralFacts {
                 let mut at = |metric: Metric, key2: String, total: i64| {
                     let mut k = key(scope, day(m.recorded_at), metric, "", &key2);
                     k.until = until;
-                    out.add(k, 1, total);
+                    out.count(k, 1, total);
                 };
                 if instrument == "swemwbs" {
                     at(Metric::Swemwbs, change(0).to_string(), change(0));
@@ -495,17 +500,27 @@ pub fn chain_tallies<'a>(events: impl IntoIterator<Item = &'a Event>) -> Tallies
         for on in days {
             let mut k = key(scope, on, metric, "", "");
             k.since = since;
-            out.add(k, 1, 0);
+            out.count(k, 1, 0);
             since = on;
         }
     }
     out
 }
 
+/// How many of `referrals` have each event: a person's event days, counted.
+pub fn event_counts<'a>(
+    referrals: impl IntoIterator<Item = &'a ReferralFacts>,
+) -> BTreeMap<Event, i64> {
+    let mut counts = BTreeMap::new();
+    for e in referrals.into_iter().flat_map(ReferralFacts::events) {
+        *counts.entry(e).or_default() += 1;
+    }
+    counts
+}
+
 /// The distinct-people tallies of one person, from all their referrals.
 pub fn person_tallies(referrals: &[ReferralFacts]) -> Tallies {
-    let events: Vec<Event> = referrals.iter().flat_map(ReferralFacts::events).collect();
-    chain_tallies(&events)
+    chain_tallies(event_counts(referrals).keys())
 }
 
 #[cfg(test)]
@@ -706,7 +721,7 @@ mod tests {
             let after = referral(None, y).tallies();
             let mut replayed = before.clone();
             for (k, a) in after.minus(&before) {
-                replayed.add(k, a.n, a.total);
+                replayed.add(k, a);
             }
             replayed.0.retain(|_, a| *a != Amount::default());
             prop_assert_eq!(replayed, after);

@@ -196,26 +196,28 @@ pub(crate) fn lock_row(conn: &mut DbConnection, table: &str, id: &str) -> StoreR
     Ok(())
 }
 
+/// How a [`lock_key`] is held.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Hold {
+    /// Alone.
+    Exclusive,
+    /// With other shared holders, against an exclusive one.
+    Shared,
+}
+
 /// Takes a lock on `key` (any text) until the transaction ends, so writers of what it names
 /// queue. PostgreSQL: a transaction-level advisory lock on the key's 64-bit hash (two keys
 /// sharing a hash only queue needlessly). SQLite: nothing to do, its writers are serialised.
-pub(crate) fn lock_key(conn: &mut DbConnection, key: &str) -> StoreResult<()> {
+pub(crate) fn lock_key(conn: &mut DbConnection, key: &str, hold: Hold) -> StoreResult<()> {
     use diesel::RunQueryDsl;
     if let DbConnection::Pg(_) = conn {
-        diesel::sql_query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))::text AS locked")
-            .bind::<diesel::sql_types::Text, _>(key)
-            .execute(conn)?;
-    }
-    Ok(())
-}
-
-/// [`lock_key`] shared with other holders of the shared lock, against its exclusive holder.
-pub(crate) fn lock_key_shared(conn: &mut DbConnection, key: &str) -> StoreResult<()> {
-    use diesel::RunQueryDsl;
-    if let DbConnection::Pg(_) = conn {
-        diesel::sql_query(
-            "SELECT pg_advisory_xact_lock_shared(hashtextextended($1, 0))::text AS locked",
-        )
+        let function = match hold {
+            Hold::Exclusive => "pg_advisory_xact_lock",
+            Hold::Shared => "pg_advisory_xact_lock_shared",
+        };
+        diesel::sql_query(format!(
+            "SELECT {function}(hashtextextended($1, 0))::text AS locked"
+        ))
         .bind::<diesel::sql_types::Text, _>(key)
         .execute(conn)?;
     }

@@ -110,7 +110,7 @@ impl ReferralChanges {
 /// Stores a new referral and its reasons (its person is stored first, see `people`). `created_by` is the caller's subject.
 pub fn insert(conn: &mut DbConnection, referral: &Referral, created_by: &str) -> StoreResult<()> {
     let id = referral.id.to_string();
-    crate::tallies::touch_new_referral(conn, &id, &referral.person_id.to_string())?;
+    crate::tallies::touch_new_referral(&id)?;
     diesel::insert_into(referrals::table)
         .values(ReferralRow {
             id: id.clone(),

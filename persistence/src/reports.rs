@@ -47,7 +47,6 @@ fn run<T: QueryableByName<Backend> + 'static>(
     conn: &mut DbConnection,
     sql: &str,
 ) -> StoreResult<Vec<T>> {
-    let sql = dialect::placeholders(conn, sql);
     Ok(diesel::sql_query(sql).load(conn)?)
 }
 

@@ -27,7 +27,7 @@ use linkwell_domain::tally::{
 
 use crate::connection::DbConnection;
 use crate::convert;
-use crate::dialect;
+use crate::dialect::{self, Hold};
 use crate::error::{StoreError, StoreResult, corrupt};
 use crate::schema::{people, referrals};
 
@@ -56,8 +56,8 @@ thread_local! {
 }
 
 /// Marks a write transaction running on this thread; dropping it forgets what was touched
-/// (settled or rolled back).
-/// Only the outermost transaction on a thread owns the set: a nested one adds to it.
+/// (settled or rolled back). Only the outermost transaction on a thread owns the set: a
+/// nested one adds to it.
 pub(crate) struct Open {
     owner: bool,
 }
@@ -93,61 +93,44 @@ fn pending<T>(f: impl FnOnce(&mut Pending) -> T) -> Option<T> {
     PENDING.with(|p| p.borrow_mut().as_mut().map(f))
 }
 
+/// The totals would miss a counted change made outside `write_transaction`.
+fn outside() -> StoreError {
+    StoreError::Query("a change the reports count, outside a write transaction".into())
+}
+
 /// Call before changing anything under referral `id` that a report counts.
 pub(crate) fn touch_referral(conn: &mut DbConnection, id: &str) -> StoreResult<()> {
-    touch(conn, id, None)
-}
-
-/// Call before adding referral `id` for `person`.
-pub(crate) fn touch_new_referral(
-    conn: &mut DbConnection,
-    id: &str,
-    person: &str,
-) -> StoreResult<()> {
-    touch(conn, id, Some(person))
-}
-
-fn touch(conn: &mut DbConnection, id: &str, person: Option<&str>) -> StoreResult<()> {
-    match pending(|p| p.referrals.contains_key(id)) {
-        Some(false) => {}
-        Some(true) => return Ok(()),
-        // The totals would miss it: every counted change goes through `write_transaction`.
-        None => {
-            return Err(StoreError::Query(
-                "a change the reports count, outside a write transaction".into(),
-            ));
-        }
+    if pending(|p| p.referrals.contains_key(id)).ok_or_else(outside)? {
+        return Ok(());
     }
-    let before = match person {
-        // Nobody else can see a referral not yet stored.
-        Some(person) => Before {
-            person: Some(person.to_owned()),
-            ..Before::default()
+    // Writers of one referral queue here, so each reads what the last one committed.
+    dialect::lock_row(conn, "referrals", id)?;
+    let before = match load(conn, Records::Referrals(&[id.to_owned()]))?.pop() {
+        Some((_, person, facts)) => Before {
+            person: Some(person),
+            tallies: facts.tallies(),
+            events: facts.events(),
         },
-        None => {
-            // Writers of one referral queue here, so each reads what the last one committed.
-            dialect::lock_row(conn, "referrals", id)?;
-            match load(conn, Records::Referrals(&[id.to_owned()]))?.pop() {
-                Some((_, person, facts)) => Before {
-                    person: Some(person),
-                    tallies: facts.tallies(),
-                    events: facts.events(),
-                },
-                None => Before::default(),
-            }
-        }
+        None => Before::default(),
     };
     pending(|p| p.referrals.insert(id.to_owned(), before));
     Ok(())
 }
 
+/// Call before adding referral `id`: it counts nothing yet, and nobody else can see it.
+pub(crate) fn touch_new_referral(id: &str) -> StoreResult<()> {
+    pending(|p| {
+        p.referrals.entry(id.to_owned()).or_default();
+    })
+    .ok_or_else(outside)
+}
+
 /// Call when moving referrals between people (a merge), for each of them.
 pub(crate) fn touch_person(id: &str) -> StoreResult<()> {
-    pending(|p| p.people.insert(id.to_owned()))
-        .map(drop)
-        .ok_or_else(|| {
-            StoreError::Query("a change the reports count, outside a write transaction".into())
-        })
+    pending(|p| {
+        p.people.insert(id.to_owned());
+    })
+    .ok_or_else(outside)
 }
 
 /// Adds the difference the current transaction made to the totals.
@@ -159,7 +142,7 @@ fn settle(conn: &mut DbConnection) -> StoreResult<()> {
         return Ok(());
     }
     // A rebuild holds this exclusively: no difference is worked out from totals it replaces.
-    dialect::lock_key_shared(conn, TOTALS)?;
+    dialect::lock_key(conn, TOTALS, Hold::Shared)?;
     let mut before = Tallies::default();
     let mut after = Tallies::default();
     // Event counts moved, per person (people re-read whole are left out).
@@ -195,7 +178,7 @@ fn settle(conn: &mut DbConnection) -> StoreResult<()> {
     // deadlock with a writer of one of them).
     let people: BTreeSet<&String> = moved.keys().chain(&pending.people).collect();
     for person in people {
-        dialect::lock_key(conn, person)?;
+        dialect::lock_key(conn, person, Hold::Exclusive)?;
     }
     for (person, counts) in moved {
         let stored = event_days(conn, &person)?;
@@ -210,7 +193,7 @@ fn settle(conn: &mut DbConnection) -> StoreResult<()> {
     }
     for person in &pending.people {
         let stored = event_days(conn, person)?;
-        let fresh = count_events(
+        let fresh = tally::event_counts(
             load(conn, Records::People(std::slice::from_ref(person)))?
                 .iter()
                 .map(|(_, _, f)| f),
@@ -220,16 +203,6 @@ fn settle(conn: &mut DbConnection) -> StoreResult<()> {
         replace_event_days(conn, person, &fresh)?;
     }
     upsert(conn, &with_months(after.minus(&before)))
-}
-
-fn count_events<'a>(referrals: impl Iterator<Item = &'a ReferralFacts>) -> BTreeMap<Event, i64> {
-    let mut counts = BTreeMap::new();
-    for facts in referrals {
-        for e in facts.events() {
-            *counts.entry(e).or_default() += 1;
-        }
-    }
-    counts
 }
 
 #[derive(QueryableByName)]
@@ -269,20 +242,13 @@ fn event_days(conn: &mut DbConnection, person: &str) -> StoreResult<BTreeMap<Eve
         .collect()
 }
 
-/// Adds `counts` to a person's event days and drops the days left with none.
+/// Adds `counts` (none zero) to a person's event days and drops the days left with none.
 fn save_event_days(
     conn: &mut DbConnection,
     person: &str,
     counts: &BTreeMap<Event, i64>,
 ) -> StoreResult<()> {
-    let changed: Vec<(&str, &Event, i64)> = counts
-        .iter()
-        .filter(|(_, n)| **n != 0)
-        .map(|(e, n)| (person, e, *n))
-        .collect();
-    if changed.is_empty() {
-        return Ok(());
-    }
+    let changed: Vec<(&str, &Event, i64)> = counts.iter().map(|(e, n)| (person, e, *n)).collect();
     insert_event_days(conn, &changed, true)?;
     if changed.iter().all(|(_, _, n)| *n > 0) {
         return Ok(());
@@ -364,9 +330,8 @@ fn with_months(delta: Vec<(Key, Amount)>) -> Vec<(Key, Amount)> {
             day: tally::month_start(key.day),
             ..key.clone()
         };
-        all.absorb(Tallies(
-            [(key, amount), (month, amount)].into_iter().collect(),
-        ));
+        all.add(month, amount);
+        all.add(key, amount);
     }
     all.0
         .into_iter()
@@ -586,14 +551,7 @@ fn upsert(conn: &mut DbConnection, delta: &[(Key, Amount)]) -> StoreResult<()> {
         );
         let mut query = diesel::sql_query(sql).into_boxed::<Backend>();
         for (key, amount) in chunk {
-            query = query
-                .bind::<Text, _>(key.scope.clone())
-                .bind::<Integer, _>(key.day)
-                .bind::<Text, _>(key.metric.as_str())
-                .bind::<Integer, _>(key.since)
-                .bind::<Integer, _>(key.until)
-                .bind::<Text, _>(key.key1.clone())
-                .bind::<Text, _>(key.key2.clone())
+            query = bind_key(query, key)
                 .bind::<BigInt, _>(amount.n)
                 .bind::<BigInt, _>(amount.total);
         }
@@ -618,18 +576,25 @@ fn upsert(conn: &mut DbConnection, delta: &[(Key, Amount)]) -> StoreResult<()> {
         );
         let mut query = diesel::sql_query(sql).into_boxed::<Backend>();
         for key in chunk {
-            query = query
-                .bind::<Text, _>(key.scope.clone())
-                .bind::<Integer, _>(key.day)
-                .bind::<Text, _>(key.metric.as_str())
-                .bind::<Integer, _>(key.since)
-                .bind::<Integer, _>(key.until)
-                .bind::<Text, _>(key.key1.clone())
-                .bind::<Text, _>(key.key2.clone());
+            query = bind_key(query, key);
         }
         query.execute(conn)?;
     }
     Ok(())
+}
+
+type Boxed<'a> = diesel::query_builder::BoxedSqlQuery<'a, Backend, diesel::query_builder::SqlQuery>;
+
+/// Binds a total's key, in column order: scope, day, metric, since_day, until_day, key1, key2.
+fn bind_key<'a>(query: Boxed<'a>, key: &Key) -> Boxed<'a> {
+    query
+        .bind::<Text, _>(key.scope.clone())
+        .bind::<Integer, _>(key.day)
+        .bind::<Text, _>(key.metric.as_str())
+        .bind::<Integer, _>(key.since)
+        .bind::<Integer, _>(key.until)
+        .bind::<Text, _>(key.key1.clone())
+        .bind::<Text, _>(key.key2.clone())
 }
 
 /// Keys per delete of emptied rows (7 binds each).
@@ -646,7 +611,7 @@ const REBUILD_BATCH: i64 = 2_000;
 pub fn rebuild(conn: &mut DbConnection) -> StoreResult<usize> {
     // Settling writers finish first; later ones wait for the rebuild (and those waiting past
     // the lock timeout fail).
-    dialect::lock_key(conn, TOTALS)?;
+    dialect::lock_key(conn, TOTALS, Hold::Exclusive)?;
     for table in ["person_event_days", "report_tallies"] {
         diesel::sql_query(format!("DELETE FROM {table}")).execute(conn)?;
     }
@@ -672,7 +637,7 @@ pub fn rebuild(conn: &mut DbConnection) -> StoreResult<usize> {
         }
         let mut days = Vec::new();
         for (person, referrals) in &by_person {
-            let counts = count_events(referrals.iter());
+            let counts = tally::event_counts(referrals);
             all.absorb(tally::chain_tallies(counts.keys()));
             days.extend(counts.into_iter().map(|(e, n)| (person.clone(), e, n)));
         }
