@@ -13,7 +13,9 @@ command -v hey >/dev/null || { echo "needs hey: apt-get install -y hey"; exit 1;
 
 # LINKWELL_BIN measures another build (e.g. the previous release) with the same load.
 if [ -z "${LINKWELL_BIN:-}" ]; then cargo build --release -q; fi
-bin=${LINKWELL_BIN:-target/release/linkwell}
+target_dir=$(cargo metadata --format-version 1 --no-deps \
+  | python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
+bin=${LINKWELL_BIN:-$target_dir/release/linkwell}
 dir=$(mktemp -d)
 db=""
 case "$backend" in

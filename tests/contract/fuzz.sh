@@ -17,8 +17,15 @@ if ! "$venv/bin/schemathesis" --version 2>/dev/null | grep -q "$VERSION"; then
   "$venv/bin/pip" install -q --disable-pip-version-check "schemathesis==$VERSION"
 fi
 
+# The binary is where cargo put it: CARGO_TARGET_DIR or a config may move it from target/.
 cargo build --release -q --bin linkwell
-bin=target/release/linkwell
+bin=$(cargo build --release -q --bin linkwell --message-format=json \
+  | python3 -c 'import json, sys
+for line in sys.stdin:
+    m = json.loads(line)
+    if m.get("reason") == "compiler-artifact" and m.get("executable") and m["target"]["name"] == "linkwell":
+        print(m["executable"])')
+[ -x "$bin" ] || { echo "fuzz.sh: cargo named no linkwell binary" >&2; exit 1; }
 dir=$(mktemp -d)
 export LINKWELL_JWT_SECRET="fuzz-secret-$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')"
 export DATABASE_URL="sqlite://$dir/fuzz.db"
