@@ -198,6 +198,7 @@ impl<Op: Guarded + 'static> FromRequest for Allowed<Op> {
                 caller: caller?,
                 request_id: request_id.unwrap_or_default(),
                 operation,
+                anonymous: false,
             };
             if operation.roles.contains(&actor.caller.role) {
                 return Ok(Self {
@@ -265,18 +266,32 @@ impl<Op: Guarded + 'static> FromRequest for Open<Op> {
     type Future = std::future::Ready<Result<Self, ApiError>>;
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
-        let admitted = if req
-            .headers()
-            .contains_key(actix_web::http::header::AUTHORIZATION)
-        {
-            Caller::from_request(req, payload).into_inner().map(drop)
-        } else {
-            admit::<Op>(req).map(drop)
-        };
-        std::future::ready(admitted.map(|()| Self {
+        let admitted = public_actor::<Op>(req, payload);
+        std::future::ready(admitted.map(|_| Self {
             operation: PhantomData,
         }))
     }
+}
+
+/// Who calls an operation open to anyone: with a bearer token, that caller (the token must be
+/// valid, 401 otherwise), attributable and so not rate limited — staff entering a
+/// self-referral on someone's behalf; without one, an address the per-address rate limit
+/// admits.
+fn public_actor<Op: Guarded>(req: &HttpRequest, payload: &mut Payload) -> Result<Actor, ApiError> {
+    if !req
+        .headers()
+        .contains_key(actix_web::http::header::AUTHORIZATION)
+    {
+        return admit::<Op>(req).map(|public| public.actor);
+    }
+    let caller = Caller::from_request(req, payload).into_inner()?;
+    let request_id = req.extensions().get::<RequestId>().map(|r| r.0.clone());
+    Ok(Actor {
+        caller,
+        request_id: request_id.unwrap_or_default(),
+        operation: Op::OPERATION,
+        anonymous: false,
+    })
 }
 
 /// A public caller and its validated JSON body, in that order: the rate limit is applied
@@ -297,11 +312,11 @@ where
     type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
-        let admitted = admit::<Op>(req);
+        let admitted = public_actor::<Op>(req, payload);
         let req = req.clone();
         let payload = payload.take();
         Box::pin(async move {
-            let Public { actor, .. } = admitted?;
+            let actor = admitted?;
             let body = ValidJson::read(&req, payload).await?;
             Ok(Self {
                 actor,

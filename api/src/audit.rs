@@ -142,6 +142,8 @@ pub struct Actor {
     pub request_id: String,
     /// What is being done, and to what kind of resource.
     pub operation: Operation,
+    /// Nobody authenticated: a public operation without a token, named by its address.
+    pub anonymous: bool,
 }
 
 impl Actor {
@@ -156,12 +158,13 @@ impl Actor {
             },
             request_id,
             operation,
+            anonymous: true,
         }
     }
 
-    /// The caller's role; `None` on a public operation, where nobody authenticated.
+    /// The caller's role; `None` when nobody authenticated.
     pub fn role(&self) -> Option<Role> {
-        (!self.operation.is_public()).then_some(self.caller.role)
+        (!self.anonymous).then_some(self.caller.role)
     }
 
     fn event(&self, resource_id: Option<Uuid>, outcome: Outcome) -> AuditEvent {

@@ -71,7 +71,7 @@ impl Modify for Roles {
                 };
                 let roles: Vec<&str> = entry.roles.iter().map(|r| r.as_str()).collect();
                 let line = if entry.is_public() {
-                    "**Roles:** anyone, without a token (rate limited per client address)."
+                    "**Roles:** anyone: without a token rate limited per client address; a valid token of any role lifts the limit."
                         .to_owned()
                 } else {
                     format!("**Roles:** {}.", roles.join(", "))

@@ -1,6 +1,5 @@
 //! Self-referral: no token, an age rule, a short reference back, and a rate limit per address.
 
-use linkwell_domain::Role;
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -149,16 +148,54 @@ async fn eligibility_and_contact_rules() {
     self_refer(&app, &no_consent, &[])
         .await
         .problem(422, "validation_failed");
-    // A token changes nothing: it is neither needed nor used.
-    let with_token = app
+    // A token that does not verify is refused, not ignored.
+    let forged = app
         .call(
             Method::POST,
             "/v1/self-referrals",
-            Some(&app.token(Role::Partner, Some(uuid::Uuid::new_v4()))),
+            Some("not-a-token"),
             Some(&body("1990-05-01")),
         )
         .await;
-    assert_eq!(with_token.status, 201, "{}", with_token.text);
+    forged.problem(401, "unauthorized");
+}
+
+/// Staff entering self-referrals on people's behalf are named by their token and are not
+/// held to the per-address limit that keeps anonymous callers in check.
+#[tokio::test]
+async fn a_token_lifts_the_self_referral_limit_and_names_who_entered_it() {
+    let app = TestApp::spawn_with(|config| {
+        config.public_rate_per_minute = std::num::NonZeroU32::new(2).unwrap();
+    })
+    .await;
+    for _ in 0..2 {
+        assert_eq!(self_refer(&app, &body("1990-05-01"), &[]).await.status, 201);
+    }
+    self_refer(&app, &body("1990-05-01"), &[])
+        .await
+        .problem(429, "rate_limited");
+    let staff = app.coordinator();
+    for n in 0..5 {
+        let reply = app
+            .call(
+                Method::POST,
+                "/v1/self-referrals",
+                Some(&staff),
+                Some(&body("1990-05-01")),
+            )
+            .await;
+        assert_eq!(reply.status, 201, "request {n}: {}", reply.text);
+    }
+    let history = linkwell_persistence::audit::recent(&mut app.db(), 20).unwrap();
+    let by_staff = history
+        .iter()
+        .filter(|e| e.action == "referral.self_refer" && e.actor_role == "coordinator")
+        .count();
+    let anonymous = history
+        .iter()
+        .filter(|e| e.action == "referral.self_refer" && e.actor_role == "anonymous")
+        .count();
+    assert_eq!((by_staff, anonymous), (5, 2));
 }
 
 #[tokio::test]

@@ -124,10 +124,12 @@ pub struct SelfReferralReceipt {
 
 /// Refer yourself, or someone you know.
 ///
-/// No token. The person must be at least the service's minimum age on the day (16 unless
-/// configured otherwise): 422 `not_eligible_age` otherwise. With `introduced_by` the route is
-/// `family_or_friend`, else `self`. The answer is only a short reference the person can quote.
-/// Rate limited per client address (429 with `Retry-After`); send an `Idempotency-Key` to make
+/// No token needed. The person must be at least the service's minimum age on the day (16
+/// unless configured otherwise): 422 `not_eligible_age` otherwise. With `introduced_by` the
+/// route is `family_or_friend`, else `self`. The answer is only a short reference the person
+/// can quote. Without a token, rate limited per client address (429 with `Retry-After`). With
+/// one (staff entering a self-referral on someone's behalf) the token must be valid (401
+/// otherwise), names who entered it, and lifts the limit. Send an `Idempotency-Key` to make
 /// retries safe.
 #[utoipa::path(
     operation_id = "create_self_referral",
