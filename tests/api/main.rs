@@ -20,6 +20,7 @@ mod organisations;
 mod outcomes;
 mod people;
 mod plans;
+mod readme;
 mod referrals;
 mod reports;
 mod self_referrals;
