@@ -185,7 +185,10 @@ mod tests {
         }
         let long = format!("https://example.org/{}", "a".repeat(Website::MAX_CHARS));
         assert!(Website::parse(&long).is_err());
-        for hidden in ["https://example.org/\u{202E}fdp.exe", "https://exa\u{200B}mple.org"] {
+        for hidden in [
+            "https://example.org/\u{202E}fdp.exe",
+            "https://exa\u{200B}mple.org",
+        ] {
             assert_eq!(
                 Website::parse(hidden).err().map(|e| e.code),
                 Some("control_characters"),
@@ -197,8 +200,8 @@ mod tests {
     #[test]
     fn a_service_minimum_age_is_met_on_the_birthday() {
         let day = |y, m, d| NaiveDate::from_ymd_opt(y, m, d).unwrap_or_default();
-        let born = DateOfBirth::new(day(2010, 3, 18), day(2026, 3, 18))
-            .unwrap_or_else(|_| unreachable!());
+        let born =
+            DateOfBirth::new(day(2010, 3, 18), day(2026, 3, 18)).unwrap_or_else(|_| unreachable!());
         assert_eq!(check_min_age(born, day(2028, 3, 18), 18), Ok(()));
         assert_eq!(
             check_min_age(born, day(2028, 3, 17), 18).map_err(|e| e.code),

@@ -321,12 +321,20 @@ mod tests {
         use ReferralSource as S;
         assert_eq!(S::for_sender(Some(K::GpPractice), None), Ok(S::GpPractice));
         assert_eq!(S::for_sender(Some(K::Agency), None), Ok(S::OtherAgency));
-        assert_eq!(S::for_sender(Some(K::CommunityGroup), None), Ok(S::Community));
+        assert_eq!(
+            S::for_sender(Some(K::CommunityGroup), None),
+            Ok(S::Community)
+        );
         assert_eq!(
             S::for_sender(Some(K::Agency), Some(S::OtherAgency)),
             Ok(S::OtherAgency)
         );
-        for claimed in [S::GpPractice, S::SelfReferral, S::FamilyOrFriend, S::Community] {
+        for claimed in [
+            S::GpPractice,
+            S::SelfReferral,
+            S::FamilyOrFriend,
+            S::Community,
+        ] {
             assert_eq!(
                 S::for_sender(Some(K::Agency), Some(claimed)).map_err(|e| e.code),
                 Err("source_not_allowed")
@@ -336,8 +344,14 @@ mod tests {
             S::for_sender(Some(K::GpPractice), Some(S::SelfReferral)).map_err(|e| e.code),
             Err("source_not_allowed")
         );
-        assert_eq!(S::for_sender(None, Some(S::SelfReferral)), Ok(S::SelfReferral));
-        assert_eq!(S::for_sender(None, None).map_err(|e| e.code), Err("required"));
+        assert_eq!(
+            S::for_sender(None, Some(S::SelfReferral)),
+            Ok(S::SelfReferral)
+        );
+        assert_eq!(
+            S::for_sender(None, None).map_err(|e| e.code),
+            Err("required")
+        );
     }
 
     proptest! {

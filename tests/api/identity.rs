@@ -101,7 +101,10 @@ async fn an_nhs_number_held_with_other_demographics_never_attaches() {
     let app = TestApp::spawn().await;
     let a = app.organisation("Practice A", "gp_practice").await;
     let b = app.organisation("Practice B", "gp_practice").await;
-    let sam = app.refer(&app.referrer(a), &referral_body("A-1")).await.id();
+    let sam = app
+        .refer(&app.referrer(a), &referral_body("A-1"))
+        .await
+        .id();
     let alex = app
         .refer(&app.referrer(b), &alex_with_sams_number("B-1"))
         .await;
@@ -216,7 +219,10 @@ async fn a_corrected_number_confirms_identity_and_partners_see_only_the_sent_per
     let app = TestApp::spawn().await;
     let a = app.organisation("Practice A", "gp_practice").await;
     let b = app.organisation("Practice B", "gp_practice").await;
-    let sam = app.refer(&app.referrer(a), &referral_body("A-1")).await.id();
+    let sam = app
+        .refer(&app.referrer(a), &referral_body("A-1"))
+        .await
+        .id();
     let alex = app
         .refer(&app.referrer(b), &alex_with_sams_number("B-1"))
         .await
@@ -276,14 +282,26 @@ async fn a_corrected_number_confirms_identity_and_partners_see_only_the_sent_per
                "nhs_number": "9990000026", "phone": "07700 900998",
                "email": "alex.smith@example.org", "address": "9 Mill Lane"})
     );
-    for sams_detail in ["Jones", "1950-02-28", "01284 123456", "Abbey Gate", "9990000018"] {
+    for sams_detail in [
+        "Jones",
+        "1950-02-28",
+        "01284 123456",
+        "Abbey Gate",
+        "9990000018",
+    ] {
         assert!(!alex_seen.text.contains(sams_detail), "{}", alex_seen.text);
     }
     let sam_seen = app
         .get(&format!("/v1/connections/{}", sams.id()), &token)
         .await;
     assert_eq!(sam_seen.body["person"]["family_name"], "Jones");
-    for alexs_detail in ["Smith", "1980-05-05", "07700 9009", "Mill Lane", "9990000026"] {
+    for alexs_detail in [
+        "Smith",
+        "1980-05-05",
+        "07700 9009",
+        "Mill Lane",
+        "9990000026",
+    ] {
         assert!(!sam_seen.text.contains(alexs_detail), "{}", sam_seen.text);
     }
     let feed = app
@@ -299,7 +317,10 @@ async fn merging_confirms_identity_either_way_round() {
     let b = app.organisation("Practice B", "gp_practice").await;
     let (_, service) = partner_service(&app, None).await;
     // The flagged record survives: it takes the number over from the merged one.
-    let sam = app.refer(&app.referrer(a), &referral_body("A-1")).await.id();
+    let sam = app
+        .refer(&app.referrer(a), &referral_body("A-1"))
+        .await
+        .id();
     let alex = app
         .refer(&app.referrer(b), &alex_with_sams_number("B-1"))
         .await
@@ -355,9 +376,15 @@ async fn a_similar_name_keeps_its_own_reason_and_holds_nothing_up() {
     let app = TestApp::spawn().await;
     let org = app.organisation("Practice", "gp_practice").await;
     let (_, service) = partner_service(&app, None).await;
-    let first = app.refer(&app.referrer(org), &referral_body("S-1")).await.id();
+    let first = app
+        .refer(&app.referrer(org), &referral_body("S-1"))
+        .await
+        .id();
     let mut second = referral_body("S-2");
-    second["person"].as_object_mut().unwrap().remove("nhs_number");
+    second["person"]
+        .as_object_mut()
+        .unwrap()
+        .remove("nhs_number");
     let second = app.refer(&app.referrer(org), &second).await.id();
     let read = staff_read(&app, second).await;
     assert_eq!(
@@ -391,10 +418,7 @@ async fn ten_concurrent_referrals_with_one_new_nhs_number_make_one_person() {
     let token = app.referrer(org);
     let replies = join_all((0..10).map(|i| {
         let (app, token) = (&app, &token);
-        async move {
-            app.refer(token, &referral_body(&format!("RACE-{i}")))
-                .await
-        }
+        async move { app.refer(token, &referral_body(&format!("RACE-{i}"))).await }
     }))
     .await;
     let mut people = BTreeSet::new();
@@ -424,7 +448,10 @@ async fn the_database_keeps_one_current_record_per_nhs_number() {
     first["person"]["nhs_number"] = json!("999 000 0026");
     app.refer(&app.referrer(org), &first).await;
     let mut second = referral_body("U-2");
-    second["person"].as_object_mut().unwrap().remove("nhs_number");
+    second["person"]
+        .as_object_mut()
+        .unwrap()
+        .remove("nhs_number");
     second["person"]["family_name"] = json!("Other");
     let second = app.refer(&app.referrer(org), &second).await.id();
     let record = person_of(&app, second).await;
@@ -441,9 +468,7 @@ async fn the_database_keeps_one_current_record_per_nhs_number() {
     reply.problem(409, "duplicate");
     // And below the API, the index refuses a second unflagged current record.
     use diesel::RunQueryDsl;
-    let sql = format!(
-        "UPDATE people SET nhs_number = '9990000026' WHERE id = '{record}'"
-    );
+    let sql = format!("UPDATE people SET nhs_number = '9990000026' WHERE id = '{record}'");
     let refused = diesel::sql_query(sql).execute(&mut app.db());
     assert!(
         matches!(
@@ -663,10 +688,7 @@ async fn nhs_numbers_never_issued_are_refused() {
         reply.problem(422, "validation_failed");
         assert_eq!(
             reply.field_errors(),
-            [(
-                "/person/nhs_number".into(),
-                "nhs_number_not_issued".into()
-            )],
+            [("/person/nhs_number".into(), "nhs_number_not_issued".into())],
             "{number}"
         );
     }

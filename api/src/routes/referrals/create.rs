@@ -9,12 +9,12 @@ use uuid::Uuid;
 use super::{ReferralInput, ReferralView, referring_org};
 use crate::access::{AllowedJson, CreateReferral};
 use crate::audit::{Actor, Refusal};
-use crate::{clock, db};
 use crate::create::{self, Made};
 use crate::error::{ApiError, FieldError};
 use crate::idempotency::IdempotencyKey;
 use crate::schema::CreateProblems;
 use crate::state::AppState;
+use crate::{clock, db};
 
 /// Refer a person.
 ///
