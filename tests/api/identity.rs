@@ -413,7 +413,8 @@ async fn a_similar_name_keeps_its_own_reason_and_holds_nothing_up() {
 
 #[tokio::test]
 async fn ten_concurrent_referrals_with_one_new_nhs_number_make_one_person() {
-    let app = TestApp::spawn().await;
+    // A connection for each, so all ten race.
+    let app = TestApp::spawn_with(|c| c.pool.max_size = 10).await;
     let org = app.organisation("Practice", "gp_practice").await;
     let token = app.referrer(org);
     let replies = join_all((0..10).map(|i| {
