@@ -91,8 +91,9 @@ pub struct Config {
     pub public_rate_per_minute: NonZeroU32,
     /// Proxies whose `X-Forwarded-For` names the client.
     pub trusted_proxies: Vec<IpAddr>,
-    /// Self-referral is for people at least this old on the day.
-    pub self_referral_min_age: u32,
+    /// The service is for people at least this old on the day a referral arrives, whatever its
+    /// source (`LINKWELL_MIN_AGE`; `LINKWELL_SELF_REFERRAL_MIN_AGE` is read when it is unset).
+    pub min_age: u32,
     /// When unanswered connection requests expire, and how often each instance looks.
     pub expiry: crate::expiry::Policy,
     /// The SWEMWBS improvement counted as meaningful, in hundredths of a metric point
@@ -105,8 +106,8 @@ pub const DEFAULT_EXPIRY_EVERY: Duration = Duration::from_secs(60);
 
 /// Default for [`Config::public_rate_per_minute`].
 pub const DEFAULT_PUBLIC_RATE_PER_MINUTE: NonZeroU32 = NonZeroU32::new(10).unwrap();
-/// Default for [`Config::self_referral_min_age`].
-pub const DEFAULT_SELF_REFERRAL_MIN_AGE: u32 = 16;
+/// Default for [`Config::min_age`]: LifeLink's rule.
+pub const DEFAULT_MIN_AGE: u32 = 16;
 
 /// Default for [`Config::revocation_refresh`].
 pub const DEFAULT_REVOCATION_REFRESH: Duration = Duration::from_secs(10);
@@ -163,18 +164,7 @@ impl Config {
                 None => DEFAULT_PUBLIC_RATE_PER_MINUTE,
             },
             trusted_proxies: trusted_proxies()?,
-            self_referral_min_age: match std::env::var("LINKWELL_SELF_REFERRAL_MIN_AGE") {
-                Ok(value) => value
-                    .trim()
-                    .parse::<u32>()
-                    .ok()
-                    .filter(|age| *age <= 120)
-                    .ok_or(ConfigError::Setting {
-                        name: "LINKWELL_SELF_REFERRAL_MIN_AGE",
-                        value,
-                    })?,
-                Err(_) => DEFAULT_SELF_REFERRAL_MIN_AGE,
-            },
+            min_age: min_age()?,
             expiry: crate::expiry::Policy {
                 window: chrono::Duration::days(
                     match positive("LINKWELL_CONNECTION_RESPONSE_DAYS")? {
@@ -193,6 +183,22 @@ impl Config {
             meaningful_change_hundredths: meaningful_change()?,
         })
     }
+}
+
+/// `LINKWELL_MIN_AGE`, or the name it had when it bound self-referral only,
+/// `LINKWELL_SELF_REFERRAL_MIN_AGE`: whole years from 0 to 120 (default 16).
+fn min_age() -> Result<u32, ConfigError> {
+    for name in ["LINKWELL_MIN_AGE", "LINKWELL_SELF_REFERRAL_MIN_AGE"] {
+        if let Ok(value) = std::env::var(name) {
+            return value
+                .trim()
+                .parse::<u32>()
+                .ok()
+                .filter(|age| *age <= 120)
+                .ok_or(ConfigError::Setting { name, value });
+        }
+    }
+    Ok(DEFAULT_MIN_AGE)
 }
 
 /// `LINKWELL_SWEMWBS_MEANINGFUL_CHANGE`: metric points (e.g. `3` or `2.5`), more than 0 and at

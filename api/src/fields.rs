@@ -109,10 +109,7 @@ fields! {
     SearchWords -> String = directory::normalise_query, text(directory::QUERY);
     /// An http or https address.
     Website -> directory::Website = directory::Website::parse,
-        string(
-            r"^\s*https?://[^\s\x00-\x1F\x7F-\x9F/?#@]+([/?#][^\s\x00-\x1F\x7F-\x9F]*)?\s*$",
-            Some(directory::Website::MAX_CHARS),
-        );
+        website();
     /// The link worker's note for the receiving organisation; lines allowed.
     NoteForPartner -> String =
         |v| connection::NOTE_FOR_PARTNER.parse(v), text(connection::NOTE_FOR_PARTNER);
@@ -128,6 +125,16 @@ fields! {
             .ok_or_else(|| Invalid::new("date_format", "must be a date, YYYY-MM-DD"))
     },
         string(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$", None)
+            .format(Some(SchemaFormat::KnownFormat(KnownFormat::Date)));
+    /// A goal's target date, `YYYY-MM-DD`: from 2000-01-01 to ten years from today.
+    TargetDate -> chrono::NaiveDate = |v| {
+        chrono::NaiveDate::parse_from_str(v, "%Y-%m-%d")
+            .ok()
+            .filter(|_| v.len() == 10)
+            .ok_or_else(|| Invalid::new("date_format", "must be a date, YYYY-MM-DD"))
+            .and_then(|d| plan::target_date(d, crate::clock::today()))
+    },
+        string(r"^20[0-9]{2}-[0-9]{2}-[0-9]{2}$", None)
             .format(Some(SchemaFormat::KnownFormat(KnownFormat::Date)));
     /// A date and time, RFC 3339 (`2026-03-18T09:30:00Z`); kept in UTC to the microsecond.
     Timestamp -> chrono::DateTime<chrono::Utc> = |v| {
@@ -179,11 +186,19 @@ fn string(pattern: &str, max_length: Option<usize>) -> ObjectBuilder {
         .max_length(max_length)
 }
 
-/// The schema of free text under `rule`: its bounds, and a pattern that refuses what the rule
-/// refuses (a character outside the allowed set, or nothing but whitespace).
-pub fn text(rule: TextRule) -> ObjectBuilder {
-    let forbidden: String = rule
-        .forbidden()
+/// The schema of a web address: `http` or `https`, a host, and none of the characters free
+/// text refuses.
+fn website() -> ObjectBuilder {
+    let forbidden = forbidden_class(directory::Website::TEXT);
+    string(
+        &format!(r"^\s*https?://[^\s{forbidden}/?#@]+([/?#][^\s{forbidden}]*)?\s*$"),
+        Some(directory::Website::MAX_CHARS),
+    )
+}
+
+/// The characters `rule` refuses, as the inside of a regular-expression character class.
+fn forbidden_class(rule: TextRule) -> String {
+    rule.forbidden()
         .into_iter()
         .map(|(a, b)| {
             if a == b {
@@ -192,7 +207,13 @@ pub fn text(rule: TextRule) -> ObjectBuilder {
                 format!("{}-{}", escape(a), escape(b))
             }
         })
-        .collect();
+        .collect()
+}
+
+/// The schema of free text under `rule`: its bounds, and a pattern that refuses what the rule
+/// refuses (a character outside the allowed set, or nothing but whitespace).
+pub fn text(rule: TextRule) -> ObjectBuilder {
+    let forbidden = forbidden_class(rule);
     ObjectBuilder::new()
         .schema_type(Type::String)
         .min_length(Some(1))

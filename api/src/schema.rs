@@ -77,6 +77,8 @@ code_schema! {
         "Why a referral was closed.";
     Role => linkwell_domain::Role,
         "A caller's role.";
+    DuplicateReason => linkwell_domain::DuplicateReason,
+        "Why a person's record may stand for the same human as another: `similar_name_and_date_of_birth`; `nhs_number_demographics_differ` (the other record holds the same NHS number but a different family name or date of birth: no connection is made until staff merge the two or correct a number and dismiss the flag); `same_nhs_number` (two records of one human from before one record per NHS number was enforced: merge them).";
 }
 
 /// `consent_to_share`: a boolean that must be `true`.

@@ -73,7 +73,7 @@ pub fn start(config: &Config) -> Result<Running, StartError> {
             config.public_rate_per_minute,
             config.trusted_proxies.clone(),
         ),
-        self_referral_min_age: config.self_referral_min_age,
+        min_age: config.min_age,
         meaningful_change_hundredths: config.meaningful_change_hundredths,
     });
     state

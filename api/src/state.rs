@@ -21,8 +21,8 @@ pub struct AppState {
     pub revoked: Revoked,
     /// The rate limit on operations open to anyone.
     pub public: PublicAccess,
-    /// Self-referral is for people at least this old on the day.
-    pub self_referral_min_age: u32,
+    /// Every referral is for people at least this old on the day it arrives.
+    pub min_age: u32,
     /// The SWEMWBS improvement counted as meaningful, in hundredths of a metric point.
     pub meaningful_change_hundredths: i32,
 }

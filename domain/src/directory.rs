@@ -2,12 +2,12 @@
 //! support services (after Open Referral UK), with whether each takes connections through
 //! Linkwell or is signposting only.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use uuid::Uuid;
 
 use crate::codes::code_list;
 use crate::text::TextRule;
-use crate::{Email, Invalid, Phone, Postcode, Reasons};
+use crate::{DateOfBirth, Email, Invalid, Phone, Postcode, Reasons};
 
 code_list! {
     /// Whether a service is running.
@@ -45,7 +45,12 @@ pub struct Website(String);
 impl Website {
     pub const MAX_CHARS: usize = 2000;
 
+    /// Its characters follow the rule every other text field follows (no control, zero-width
+    /// or bidirectional-override characters).
+    pub const TEXT: TextRule = TextRule::line(Self::MAX_CHARS);
+
     pub fn parse(input: &str) -> Result<Self, Invalid> {
+        Self::TEXT.parse(input)?;
         let url = input.trim();
         let rest = url
             .strip_prefix("https://")
@@ -81,6 +86,22 @@ pub fn min_age(years: i64) -> Result<u8, Invalid> {
                 format!("must be a whole number of years from 0 to {MAX_MIN_AGE}"),
             )
         })
+}
+
+/// A person connected to a service must be at least its `min_age` on `today`.
+pub fn check_min_age(
+    date_of_birth: DateOfBirth,
+    today: NaiveDate,
+    min_age: u8,
+) -> Result<(), Invalid> {
+    if date_of_birth.age_on(today) >= u32::from(min_age) {
+        Ok(())
+    } else {
+        Err(Invalid::new(
+            "below_service_min_age",
+            format!("the service is for people aged {min_age} or over"),
+        ))
+    }
 }
 
 /// How to reach a service.
@@ -164,6 +185,29 @@ mod tests {
         }
         let long = format!("https://example.org/{}", "a".repeat(Website::MAX_CHARS));
         assert!(Website::parse(&long).is_err());
+        for hidden in [
+            "https://example.org/\u{202E}fdp.exe",
+            "https://exa\u{200B}mple.org",
+        ] {
+            assert_eq!(
+                Website::parse(hidden).err().map(|e| e.code),
+                Some("control_characters"),
+                "{hidden:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_service_minimum_age_is_met_on_the_birthday() {
+        let day = |y, m, d| NaiveDate::from_ymd_opt(y, m, d).unwrap_or_default();
+        let born =
+            DateOfBirth::new(day(2010, 3, 18), day(2026, 3, 18)).unwrap_or_else(|_| unreachable!());
+        assert_eq!(check_min_age(born, day(2028, 3, 18), 18), Ok(()));
+        assert_eq!(
+            check_min_age(born, day(2028, 3, 17), 18).map_err(|e| e.code),
+            Err("below_service_min_age")
+        );
+        assert_eq!(check_min_age(born, day(2010, 3, 18), 0), Ok(()));
     }
 
     proptest! {

@@ -32,7 +32,8 @@ pub use lifecycle::{ClosureReason, GpRecordCode, Move, StatusChange};
 pub use nhs_number::NhsNumber;
 pub use organisation::{NewOrganisation, OdsCode, Organisation, OrganisationKind};
 pub use person::{
-    ContactDetail, DateOfBirth, Email, Person, PersonRecord, Phone, PreferredContact,
+    ContactDetail, DateOfBirth, DuplicateReason, Email, Person, PersonRecord, Phone,
+    PreferredContact,
 };
 pub use plan::{Goal, GoalStatus, GoalStatusChange, Plan};
 pub use postcode::Postcode;

@@ -19,6 +19,14 @@ impl NhsNumber {
                 "must be 10 digits, optionally grouped 3-3-4 by spaces or hyphens",
             )
         })?;
+        // Ten of one digit pass the Modulus 11 check (0000000000 and 1111111111 alike) but are
+        // never issued: they are what a placeholder or a slip of the keyboard looks like.
+        if digits.iter().all(|d| *d == digits[0]) {
+            return Err(Invalid::new(
+                "nhs_number_not_issued",
+                "is not an NHS number that is ever issued (all one digit)",
+            ));
+        }
         if check_digit(&digits[..9]) != Some(digits[9]) {
             return Err(Invalid::new(
                 "nhs_number_checksum",
@@ -126,11 +134,35 @@ mod tests {
         }
     }
 
+    #[test]
+    fn numbers_never_issued_are_refused() {
+        assert_eq!(code("0000000000"), Err("nhs_number_not_issued"));
+        assert_eq!(code("111 111 1111"), Err("nhs_number_not_issued"));
+        assert_eq!(code("999-999-9999"), Err("nhs_number_not_issued"));
+    }
+
     proptest! {
+        #[test]
+        fn ten_of_one_digit_is_refused_however_grouped(digit in 0u8..10, grouping in 0usize..3) {
+            let one = char::from(b'0' + digit);
+            // Each of them passes the Modulus 11 check: refused for what it is, not by chance.
+            prop_assert_eq!(check_digit(&[digit; 9]), Some(digit));
+            let ten: String = std::iter::repeat_n(one, 10).collect();
+            let input = match grouping {
+                0 => ten,
+                1 => format!("{} {} {}", &ten[..3], &ten[3..6], &ten[6..]),
+                _ => format!("{}-{}-{}", &ten[..3], &ten[3..6], &ten[6..]),
+            };
+            prop_assert_eq!(code(&input), Err("nhs_number_not_issued"));
+        }
+
         #[test]
         fn a_number_with_its_check_digit_parses(first in proptest::collection::vec(0u8..10, 9)) {
             let number: String = first.iter().map(|d| char::from(b'0' + d)).collect();
             match check_digit(&first) {
+                Some(check) if first.iter().all(|d| *d == check) => {
+                    prop_assert_eq!(code(&format!("{number}{check}")), Err("nhs_number_not_issued"));
+                }
                 Some(check) => {
                     let full = format!("{number}{check}");
                     prop_assert_eq!(code(&full), Ok(full.clone()));

@@ -17,6 +17,34 @@ code_list! {
     }
 }
 
+code_list! {
+    /// Why a person's record may stand for the same human as another record.
+    pub enum DuplicateReason as "possible_duplicate_reason" {
+        /// Same given and family name and date of birth, and no conflicting NHS number.
+        SimilarNameAndDateOfBirth = "similar_name_and_date_of_birth",
+        /// The same NHS number as the other record, but a different family name or date of
+        /// birth: it may be the other person's number given by mistake, so the referral was
+        /// never attached to that record.
+        NhsNumberDemographicsDiffer = "nhs_number_demographics_differ",
+        /// The same NHS number and details as an earlier record: two records of one human made
+        /// before the database kept one current record per NHS number.
+        SameNhsNumber = "same_nhs_number",
+    }
+}
+
+impl DuplicateReason {
+    /// Whether the flagged record holds the other record's NHS number. Until staff resolve it,
+    /// the person's identity is unconfirmed: nothing about them goes to a partner, the record
+    /// stands outside the one-current-record-per-NHS-number rule, and the flag cannot be
+    /// dismissed while the two still share the number (merge them, or correct one number).
+    pub fn shares_nhs_number(self) -> bool {
+        match self {
+            DuplicateReason::SimilarNameAndDateOfBirth => false,
+            DuplicateReason::NhsNumberDemographicsDiffer | DuplicateReason::SameNhsNumber => true,
+        }
+    }
+}
+
 /// A given or family name: one line.
 pub const NAME: TextRule = TextRule::line(100);
 /// A postal address: lines allowed.
@@ -43,6 +71,8 @@ pub struct PersonRecord {
     pub details: Person,
     /// Another record that may be the same human, for a link worker to merge or dismiss.
     pub possible_duplicate_of: Option<Uuid>,
+    /// Why it is flagged: set exactly when `possible_duplicate_of` is.
+    pub possible_duplicate_reason: Option<DuplicateReason>,
     /// Set once merged: the record that now stands for this human.
     pub merged_into: Option<Uuid>,
     pub created_at: DateTime<Utc>,
@@ -56,6 +86,28 @@ impl PersonRecord {
         self.updated_at = at;
         self.version += 1;
     }
+
+    /// Clears the possible-duplicate flag.
+    pub fn clear_flag(&mut self) {
+        self.possible_duplicate_of = None;
+        self.possible_duplicate_reason = None;
+    }
+
+    /// Whether the person's identity awaits staff: flagged as holding another record's NHS
+    /// number (see [`DuplicateReason::shares_nhs_number`]).
+    pub fn identity_unconfirmed(&self) -> bool {
+        self.possible_duplicate_reason
+            .is_some_and(DuplicateReason::shares_nhs_number)
+    }
+}
+
+/// A family name folded for comparison: case and whitespace ignored (`van Dyke` and
+/// `VANDYKE` compare equal).
+pub fn fold_name(name: &str) -> String {
+    name.chars()
+        .filter(|c| !c.is_whitespace())
+        .flat_map(char::to_lowercase)
+        .collect()
 }
 
 impl Person {
@@ -69,6 +121,16 @@ impl Person {
             && self.date_of_birth == other.date_of_birth
             && same(&self.family_name, &other.family_name)
             && same(&self.given_name, &other.given_name)
+    }
+}
+
+impl Person {
+    /// Whether `other` has the same family name (ignoring case and spaces) and date of birth:
+    /// what must agree before a referral carrying an NHS number a record holds is filed under
+    /// that record. A given name may differ (`Sam`, `Samuel`).
+    pub fn same_demographics(&self, other: &Person) -> bool {
+        self.date_of_birth == other.date_of_birth
+            && fold_name(&self.family_name) == fold_name(&other.family_name)
     }
 }
 
@@ -154,6 +216,11 @@ impl DateOfBirth {
     /// The date.
     pub fn date(self) -> NaiveDate {
         self.0
+    }
+
+    /// Age in whole years on `today` (0 before the first birthday, or for a day before birth).
+    pub fn age_on(self, today: NaiveDate) -> u32 {
+        today.years_since(self.0).unwrap_or(0)
     }
 }
 
@@ -313,6 +380,41 @@ mod tests {
                 "{bad:?}"
             );
         }
+    }
+
+    fn sam() -> Person {
+        Person {
+            given_name: "Sam".into(),
+            family_name: "van Dyke".into(),
+            date_of_birth: DateOfBirth::parse("1950-02-28", today())
+                .unwrap_or(DateOfBirth(today())),
+            nhs_number: None,
+            phone: None,
+            email: None,
+            postcode: None,
+            address: None,
+            preferred_contact: None,
+        }
+    }
+
+    #[test]
+    fn demographics_compare_family_name_and_birth_ignoring_case_and_spaces() {
+        let mut other = sam();
+        other.given_name = "Samuel".into();
+        other.family_name = " VANDYKE ".into();
+        assert!(sam().same_demographics(&other));
+        other.family_name = "van Dijk".into();
+        assert!(!sam().same_demographics(&other));
+        let mut born_later = sam();
+        born_later.date_of_birth = DateOfBirth(today());
+        assert!(!sam().same_demographics(&born_later));
+    }
+
+    #[test]
+    fn only_flags_that_share_an_nhs_number_leave_identity_unconfirmed() {
+        assert!(!DuplicateReason::SimilarNameAndDateOfBirth.shares_nhs_number());
+        assert!(DuplicateReason::NhsNumberDemographicsDiffer.shares_nhs_number());
+        assert!(DuplicateReason::SameNhsNumber.shares_nhs_number());
     }
 
     #[test]

@@ -27,6 +27,31 @@ pub const STRENGTHS: TextRule = TextRule::lines(4000);
 /// A goal, as agreed.
 pub const GOAL_DESCRIPTION: TextRule = TextRule::lines(1000);
 
+/// The earliest target date a goal may have.
+pub const EARLIEST_TARGET_DATE: NaiveDate = match NaiveDate::from_ymd_opt(2000, 1, 1) {
+    Some(d) => d,
+    None => NaiveDate::MIN,
+};
+/// How far ahead a goal's target date may be, in years.
+pub const TARGET_YEARS_AHEAD: u32 = 10;
+
+/// A goal's target date: on or after 2000-01-01 and at most ten years after `today` (a date
+/// outside is a typing slip, e.g. 0026 for 2026, and would sink every report on goals).
+pub fn target_date(date: NaiveDate, today: NaiveDate) -> Result<NaiveDate, Invalid> {
+    let latest = today
+        .checked_add_months(chrono::Months::new(12 * TARGET_YEARS_AHEAD))
+        .unwrap_or(NaiveDate::MAX);
+    if date < EARLIEST_TARGET_DATE || date > latest {
+        return Err(Invalid::new(
+            "out_of_range",
+            format!(
+                "must be from {EARLIEST_TARGET_DATE} to {latest} (at most {TARGET_YEARS_AHEAD} years ahead)"
+            ),
+        ));
+    }
+    Ok(date)
+}
+
 /// A referral's wellbeing plan: one per referral.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Plan {
@@ -162,6 +187,21 @@ mod tests {
     use chrono::Duration;
 
     use super::*;
+
+    #[test]
+    fn target_dates_are_bounded() {
+        let day = |y, m, d| NaiveDate::from_ymd_opt(y, m, d).unwrap_or_default();
+        let today = day(2026, 3, 18);
+        assert_eq!(target_date(day(2000, 1, 1), today), Ok(day(2000, 1, 1)));
+        assert_eq!(target_date(day(2036, 3, 18), today), Ok(day(2036, 3, 18)));
+        for bad in [day(1999, 12, 31), day(2036, 3, 19), day(26, 6, 1)] {
+            assert_eq!(
+                target_date(bad, today).map_err(|e| e.code),
+                Err("out_of_range"),
+                "{bad}"
+            );
+        }
+    }
 
     fn when() -> DateTime<Utc> {
         DateTime::from_timestamp(1_773_826_200, 0).unwrap_or_default()

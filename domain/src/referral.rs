@@ -8,7 +8,7 @@ use uuid::Uuid;
 use crate::codes::code_list;
 use crate::self_referral::Introducer;
 use crate::text::TextRule;
-use crate::{ClosureReason, GpRecordCode, Invalid, Move, Person};
+use crate::{ClosureReason, GpRecordCode, Invalid, Move, OrganisationKind, Person};
 
 code_list! {
     /// The route by which the person came to the service.
@@ -18,6 +18,49 @@ code_list! {
         FamilyOrFriend = "family_or_friend",
         OtherAgency = "other_agency",
         Community = "community",
+    }
+}
+
+impl ReferralSource {
+    /// The route a referral sent by an organisation of `kind` came by: a GP practice's is
+    /// `gp_practice`; an agency's (hospital, social care, housing, police, job centre…)
+    /// `other_agency`; a community group's or a voluntary partner's `community`. A person
+    /// referring themselves, or introduced by family or friends, comes by self-referral or
+    /// through staff, never through an organisation's system.
+    pub fn of_organisation(kind: OrganisationKind) -> ReferralSource {
+        match kind {
+            OrganisationKind::GpPractice => ReferralSource::GpPractice,
+            OrganisationKind::Agency => ReferralSource::OtherAgency,
+            OrganisationKind::CommunityGroup | OrganisationKind::Partner => {
+                ReferralSource::Community
+            }
+        }
+    }
+
+    /// The source of a referral: sent by an organisation of kind `sender` (`None` when staff
+    /// enter it), claiming `claimed`. An organisation's referral comes by its own route: left
+    /// out, that is the source; any other is refused. Staff enter referrals that came by any
+    /// route (a phone call, a letter, a walk-in), so they must say which.
+    pub fn for_sender(
+        sender: Option<OrganisationKind>,
+        claimed: Option<ReferralSource>,
+    ) -> Result<ReferralSource, Invalid> {
+        match (sender, claimed) {
+            (Some(kind), None) => Ok(Self::of_organisation(kind)),
+            (Some(kind), Some(claimed)) if claimed == Self::of_organisation(kind) => Ok(claimed),
+            (Some(kind), Some(claimed)) => Err(Invalid::new(
+                "source_not_allowed",
+                format!(
+                    "a referral from a `{kind}` organisation comes by `{}`, not `{claimed}` (leave `source` out to use it)",
+                    Self::of_organisation(kind)
+                ),
+            )),
+            (None, Some(claimed)) => Ok(claimed),
+            (None, None) => Err(Invalid::new(
+                "required",
+                "say how the person came to the service when staff enter a referral",
+            )),
+        }
     }
 }
 
@@ -179,6 +222,8 @@ pub struct Referral {
     /// Another person's record that this referral's person may duplicate (derived from the
     /// person's record; a link worker merges or dismisses it).
     pub possible_duplicate_of: Option<Uuid>,
+    /// Why (derived from the person's record with `possible_duplicate_of`).
+    pub possible_duplicate_reason: Option<crate::DuplicateReason>,
     /// A short reference the person or the sender can quote, e.g. `LW-7K3M9Q`.
     pub reference: String,
     /// Who introduced the person, for a self-referral made by someone who knows them.
@@ -214,6 +259,7 @@ impl Referral {
             assignee_id: None,
             first_contact_at: None,
             possible_duplicate_of: None,
+            possible_duplicate_reason: None,
             reference,
             introduced_by: None,
         }
@@ -268,6 +314,56 @@ mod tests {
     use proptest::prelude::*;
 
     use super::*;
+
+    #[test]
+    fn an_organisation_refers_by_its_own_route_and_staff_say_which() {
+        use OrganisationKind as K;
+        use ReferralSource as S;
+        assert_eq!(S::for_sender(Some(K::GpPractice), None), Ok(S::GpPractice));
+        assert_eq!(S::for_sender(Some(K::Agency), None), Ok(S::OtherAgency));
+        assert_eq!(
+            S::for_sender(Some(K::CommunityGroup), None),
+            Ok(S::Community)
+        );
+        assert_eq!(
+            S::for_sender(Some(K::Agency), Some(S::OtherAgency)),
+            Ok(S::OtherAgency)
+        );
+        for claimed in [
+            S::GpPractice,
+            S::SelfReferral,
+            S::FamilyOrFriend,
+            S::Community,
+        ] {
+            assert_eq!(
+                S::for_sender(Some(K::Agency), Some(claimed)).map_err(|e| e.code),
+                Err("source_not_allowed")
+            );
+        }
+        assert_eq!(
+            S::for_sender(Some(K::GpPractice), Some(S::SelfReferral)).map_err(|e| e.code),
+            Err("source_not_allowed")
+        );
+        assert_eq!(
+            S::for_sender(None, Some(S::SelfReferral)),
+            Ok(S::SelfReferral)
+        );
+        assert_eq!(
+            S::for_sender(None, None).map_err(|e| e.code),
+            Err("required")
+        );
+    }
+
+    proptest! {
+        #[test]
+        fn an_organisation_may_claim_only_its_own_route(
+            kind in proptest::sample::select(OrganisationKind::ALL),
+            claimed in proptest::sample::select(ReferralSource::ALL),
+        ) {
+            let result = ReferralSource::for_sender(Some(kind), Some(claimed));
+            prop_assert_eq!(result.is_ok(), claimed == ReferralSource::of_organisation(kind));
+        }
+    }
 
     fn any_status() -> impl Strategy<Value = ReferralStatus> {
         proptest::sample::select(ReferralStatus::ALL)

@@ -28,14 +28,14 @@ pub fn source(introducer: Option<&Introducer>) -> ReferralSource {
     }
 }
 
-/// The person must be at least `min_age` on `today`.
+/// The person must be at least `min_age` on `today`: the service's own minimum age, which
+/// applies to every referral whatever its source.
 pub fn check_age(
     date_of_birth: DateOfBirth,
     today: NaiveDate,
     min_age: u32,
 ) -> Result<(), Invalid> {
-    let age = today.years_since(date_of_birth.date()).unwrap_or(0);
-    if age >= min_age {
+    if date_of_birth.age_on(today) >= min_age {
         Ok(())
     } else {
         Err(Invalid::new(

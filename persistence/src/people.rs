@@ -5,7 +5,8 @@ use chrono::NaiveDate;
 use diesel::prelude::*;
 use linkwell_domain::self_referral::Introducer;
 use linkwell_domain::{
-    DateOfBirth, Email, NhsNumber, Person, PersonRecord, Phone, Postcode, PreferredContact,
+    DateOfBirth, DuplicateReason, Email, NhsNumber, Person, PersonRecord, Phone, Postcode,
+    PreferredContact,
 };
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -140,6 +141,7 @@ struct PersonRow {
     version: i64,
     possible_duplicate_of: Option<String>,
     merged_into: Option<String>,
+    possible_duplicate_reason: Option<String>,
 }
 
 impl PersonRow {
@@ -161,6 +163,7 @@ impl PersonRow {
             version: r.version,
             possible_duplicate_of: r.possible_duplicate_of.map(|id| id.to_string()),
             merged_into: r.merged_into.map(|id| id.to_string()),
+            possible_duplicate_reason: r.possible_duplicate_reason.map(|c| c.as_str().to_owned()),
         }
     }
 
@@ -183,6 +186,10 @@ impl PersonRow {
                 "possible duplicate",
                 self.possible_duplicate_of.as_deref(),
             )?,
+            possible_duplicate_reason: self
+                .possible_duplicate_reason
+                .map(|c| convert::parse::<DuplicateReason>("possible duplicate reason", &c))
+                .transpose()?,
             merged_into: convert::optional_uuid("merged into", self.merged_into.as_deref())?,
             created_at: convert::from_db(self.created_at),
             updated_at: convert::from_db(self.updated_at),
@@ -234,7 +241,18 @@ pub fn for_referrals(
         .collect()
 }
 
-/// The current (unmerged) person with this NHS number, if any.
+/// The codes of the flags that leave a record under the one-current-record-per-NHS-number
+/// rule (the unique index `people_current_nhs_number` has the same condition).
+fn unique_flags() -> Vec<&'static str> {
+    DuplicateReason::ALL
+        .iter()
+        .filter(|r| !r.shares_nhs_number())
+        .map(|r| r.as_str())
+        .collect()
+}
+
+/// The current (unmerged) record that holds this NHS number, if any: the one the database keeps
+/// unique, never a record flagged as holding another record's number.
 pub fn find_by_nhs_number(
     conn: &mut DbConnection,
     nhs_number: &NhsNumber,
@@ -242,12 +260,36 @@ pub fn find_by_nhs_number(
     people::table
         .filter(people::nhs_number.eq(nhs_number.as_str()))
         .filter(people::merged_into.is_null())
+        .filter(
+            people::possible_duplicate_reason
+                .is_null()
+                .or(people::possible_duplicate_reason.eq_any(unique_flags())),
+        )
         .select(PersonRow::as_select())
-        .order(people::created_at.asc())
+        .order((people::created_at.asc(), people::id.asc()))
         .first(conn)
         .optional()?
         .map(PersonRow::into_domain)
         .transpose()
+}
+
+/// The current records flagged as holding another record's NHS number `nhs_number`, oldest
+/// first.
+pub fn sharing_nhs_number(
+    conn: &mut DbConnection,
+    nhs_number: &NhsNumber,
+) -> StoreResult<Vec<PersonRecord>> {
+    people::table
+        .filter(people::nhs_number.eq(nhs_number.as_str()))
+        .filter(people::merged_into.is_null())
+        .filter(people::possible_duplicate_reason.is_not_null())
+        .filter(people::possible_duplicate_reason.ne_all(unique_flags()))
+        .select(PersonRow::as_select())
+        .order((people::created_at.asc(), people::id.asc()))
+        .load(conn)?
+        .into_iter()
+        .map(PersonRow::into_domain)
+        .collect()
 }
 
 /// The earliest current person who may be the same human as `person` (same names and date
@@ -375,7 +417,10 @@ pub fn merge(
             .filter(people::id.eq(&survivor))
             .filter(people::possible_duplicate_of.eq(&survivor)),
     )
-    .set(people::possible_duplicate_of.eq(None::<String>))
+    .set((
+        people::possible_duplicate_of.eq(None::<String>),
+        people::possible_duplicate_reason.eq(None::<String>),
+    ))
     .execute(conn)?;
     diesel::insert_into(person_merges::table)
         .values((

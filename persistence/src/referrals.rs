@@ -211,7 +211,11 @@ pub fn for_person(conn: &mut DbConnection, person_id: Uuid) -> StoreResult<Vec<R
     let rows = referrals::table
         .inner_join(people::table)
         .filter(referrals::person_id.eq(person_id.to_string()))
-        .select((ReferralRow::as_select(), people::possible_duplicate_of))
+        .select((
+            ReferralRow::as_select(),
+            people::possible_duplicate_of,
+            people::possible_duplicate_reason,
+        ))
         .order((referrals::received_at.desc(), referrals::id.desc()))
         .load(conn)?;
     assemble(conn, rows)
@@ -226,7 +230,11 @@ pub fn get(
     let mut query = referrals::table
         .inner_join(people::table)
         .filter(referrals::id.eq(id.to_string()))
-        .select((ReferralRow::as_select(), people::possible_duplicate_of))
+        .select((
+            ReferralRow::as_select(),
+            people::possible_duplicate_of,
+            people::possible_duplicate_reason,
+        ))
         .into_boxed();
     if let Visibility::Organisation(org) = visibility {
         query = query.filter(referrals::referrer_org_id.eq(org.to_string()));
@@ -300,7 +308,7 @@ pub fn feed(
         None => query.filter(referrals::updated_at.ge(convert::to_db(since))),
     };
     let rows = query.load(conn)?;
-    let positions: Vec<i64> = rows.iter().map(|(r, _)| r.change_seq).collect();
+    let positions: Vec<i64> = rows.iter().map(|(r, _, _)| r.change_seq).collect();
     let items = assemble(conn, rows)?
         .into_iter()
         .zip(positions)
@@ -322,6 +330,7 @@ type Backend = <DbConnection as diesel::Connection>::Backend;
 type Selection = (
     diesel::dsl::AsSelect<ReferralRow, Backend>,
     people::possible_duplicate_of,
+    people::possible_duplicate_reason,
 );
 type Filtered<'a> = diesel::dsl::IntoBoxed<
     'a,
@@ -333,7 +342,11 @@ type Filtered<'a> = diesel::dsl::IntoBoxed<
 fn filtered<'a>(visibility: Visibility, filter: &ReferralFilter) -> Filtered<'a> {
     let mut query = referrals::table
         .inner_join(people::table)
-        .select((ReferralRow::as_select(), people::possible_duplicate_of))
+        .select((
+            ReferralRow::as_select(),
+            people::possible_duplicate_of,
+            people::possible_duplicate_reason,
+        ))
         .into_boxed();
     if let Visibility::Organisation(org) = visibility {
         query = query.filter(referrals::referrer_org_id.eq(org.to_string()));
@@ -373,14 +386,14 @@ fn filtered<'a>(visibility: Visibility, filter: &ReferralFilter) -> Filtered<'a>
 }
 
 /// Loads the reasons of all `rows` in one query and builds the referrals, keeping row order.
-/// A referral row and its person's possible-duplicate flag.
-type Joined = (ReferralRow, Option<String>);
+/// A referral row and its person's possible-duplicate flag and its reason.
+type Joined = (ReferralRow, Option<String>, Option<String>);
 
 fn assemble(conn: &mut DbConnection, rows: Vec<Joined>) -> StoreResult<Vec<Referral>> {
     if rows.is_empty() {
         return Ok(Vec::new());
     }
-    let ids: Vec<&str> = rows.iter().map(|(r, _)| r.id.as_str()).collect();
+    let ids: Vec<&str> = rows.iter().map(|(r, _, _)| r.id.as_str()).collect();
     let pairs: Vec<(String, String)> = referral_reasons::table
         .filter(referral_reasons::referral_id.eq_any(&ids))
         .select((referral_reasons::referral_id, referral_reasons::reason))
@@ -391,11 +404,14 @@ fn assemble(conn: &mut DbConnection, rows: Vec<Joined>) -> StoreResult<Vec<Refer
         reasons.entry(referral_id).or_default().push(reason);
     }
     rows.into_iter()
-        .map(|(referral, duplicate_of)| {
+        .map(|(referral, duplicate_of, why)| {
             let reasons = reasons.remove(&referral.id).unwrap_or_default();
             let mut referral = into_domain(referral, reasons)?;
             referral.possible_duplicate_of =
                 convert::optional_uuid("possible duplicate", duplicate_of.as_deref())?;
+            referral.possible_duplicate_reason = why
+                .map(|c| convert::parse("possible duplicate reason", &c))
+                .transpose()?;
             Ok(referral)
         })
         .collect()
@@ -431,6 +447,7 @@ fn into_domain(r: ReferralRow, reasons: Vec<Reason>) -> StoreResult<Referral> {
         assignee_id: convert::optional_uuid("assignee", r.assignee_id.as_deref())?,
         first_contact_at: r.first_contact_at.map(convert::from_db),
         possible_duplicate_of: None,
+        possible_duplicate_reason: None,
         reference: r
             .reference
             .ok_or_else(|| corrupt("referral reference", "missing"))?,

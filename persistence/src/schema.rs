@@ -29,6 +29,7 @@ diesel::table! {
         version -> BigInt,
         possible_duplicate_of -> Nullable<Text>,
         merged_into -> Nullable<Text>,
+        possible_duplicate_reason -> Nullable<Text>,
     }
 }
 

@@ -62,10 +62,16 @@ pub fn insert(conn: &mut DbConnection, user: &User) -> StoreResult<()> {
     Ok(())
 }
 
-/// The user registered with this email, if any.
+diesel::define_sql_function! {
+    /// SQL `lower()`: emails are ASCII, which both backends fold alike.
+    fn lower(text: diesel::sql_types::Text) -> diesel::sql_types::Text;
+}
+
+/// The user registered with this email, whatever its letter case, if any (the unique index
+/// `users_email_folded` keeps one per folded email).
 pub fn find_by_email(conn: &mut DbConnection, email: &Email) -> StoreResult<Option<Uuid>> {
     let id: Option<String> = users::table
-        .filter(users::email.eq(email.as_str()))
+        .filter(lower(users::email).eq(email.as_str().to_ascii_lowercase()))
         .select(users::id)
         .first(conn)
         .optional()?;

@@ -127,7 +127,7 @@ impl TestApp {
             revocation_refresh: Duration::from_millis(200),
             public_rate_per_minute: linkwell_api::config::DEFAULT_PUBLIC_RATE_PER_MINUTE,
             trusted_proxies: Vec::new(),
-            self_referral_min_age: 16,
+            min_age: 16,
             expiry: linkwell_api::expiry::Policy {
                 window: chrono::Duration::days(14),
                 every: std::time::Duration::from_secs(60),

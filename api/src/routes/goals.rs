@@ -33,7 +33,7 @@ pub struct GoalInput {
     #[validate(custom(function = "rules::field"))]
     pub description: fields::GoalDescription,
     #[validate(custom(function = "rules::field"))]
-    pub target_date: Option<fields::Date>,
+    pub target_date: Option<fields::TargetDate>,
     /// `proposed` when left out.
     #[validate(custom(function = "rules::goal_status"))]
     #[schema(value_type = Option<schema::GoalStatus>)]
@@ -287,8 +287,8 @@ pub struct GoalPatch {
     #[schema(value_type = fields::GoalDescription, required = false)]
     pub description: Option<fields::GoalDescription>,
     #[serde(default, deserialize_with = "nullable")]
-    #[schema(value_type = Option<fields::Date>)]
-    pub target_date: Option<Option<fields::Date>>,
+    #[schema(value_type = Option<fields::TargetDate>)]
+    pub target_date: Option<Option<fields::TargetDate>>,
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = schema::GoalStatus, required = false)]
     pub status: Option<String>,

@@ -37,6 +37,9 @@ pub struct PersonRecordView {
     /// Another record that may be the same human, for a link worker to merge or dismiss.
     #[schema(required = true)]
     pub possible_duplicate_of: Option<Uuid>,
+    /// Why it is flagged (null when it is not).
+    #[schema(required = true, value_type = Option<schema::DuplicateReason>)]
+    pub possible_duplicate_reason: Option<&'static str>,
     #[serde(serialize_with = "wire::timestamp")]
     #[schema(value_type = String, format = DateTime)]
     pub created_at: DateTime<Utc>,
@@ -89,6 +92,7 @@ impl PersonRecordView {
             id: p.id,
             details: PersonView::from(&p.details),
             possible_duplicate_of: p.possible_duplicate_of,
+            possible_duplicate_reason: p.possible_duplicate_reason.map(|r| r.as_str()),
             created_at: p.created_at,
             updated_at: p.updated_at,
             version: p.version,

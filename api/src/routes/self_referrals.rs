@@ -149,7 +149,7 @@ pub async fn create_self_referral(
     key: IdempotencyKey,
 ) -> Result<HttpResponse, ApiError> {
     let PublicJson { actor, body, .. } = request;
-    let (new, introducer) = body.value.into_domain(state.self_referral_min_age)?;
+    let (new, introducer) = body.value.into_domain(state.min_age)?;
     let mut referral = Referral::received(
         Uuid::now_v7(),
         new,

@@ -2,9 +2,9 @@
 
 use actix_web::{HttpResponse, get, post, web};
 use linkwell_domain::connection::{self, Connection};
-use linkwell_domain::{Invalid, OrganisationKind, Service, ServiceStatus};
+use linkwell_domain::{Invalid, OrganisationKind, Referral, Service, ServiceStatus};
 use linkwell_persistence::connections::{self, ConnectionFilter, Visibility};
-use linkwell_persistence::{DbConnection, Keyset, directory, organisations, referrals};
+use linkwell_persistence::{DbConnection, Keyset, directory, organisations, people, referrals};
 use serde::Deserialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -12,9 +12,9 @@ use validator::Validate;
 
 use super::{ConnectionPage, ConnectionView, views};
 use crate::access::{Allowed, AllowedJson, CreateConnection, ListReferralConnections};
-use crate::audit::{Refusal, Stop};
+use crate::audit::{Outcome, Refusal, Stop};
 use crate::create::{self, Made};
-use crate::error::{ApiError, at, at_optional};
+use crate::error::{ApiError, FieldError, at, at_optional};
 use crate::fields;
 use crate::idempotency::IdempotencyKey;
 use crate::pagination::{self, PageQuery};
@@ -113,10 +113,60 @@ fn resolve(
     Ok((receiver, service))
 }
 
+/// Whether the person may be connected: their identity is confirmed (a record flagged as
+/// holding another record's NHS number shares nothing until staff resolve the flag), and they
+/// are old enough for the service.
+fn may_share(
+    conn: &mut DbConnection,
+    referral: &Referral,
+    service: Option<&Service>,
+) -> Result<(), Stop> {
+    let person = people::get(conn, referral.person_id)?
+        .ok_or_else(|| ApiError::Internal("a referral's person vanished".into()))?;
+    if person.identity_unconfirmed() {
+        let of = person
+            .possible_duplicate_of
+            .map_or_else(String::new, |id| format!(" /v1/people/{id}"));
+        return Err(Refusal::conflict(ApiError::StateConflict {
+            code: "identity_unconfirmed",
+            detail: format!(
+                "the person's record /v1/people/{} holds the NHS number of another record{of}: merge the two or dismiss the flag before sharing their details",
+                person.id
+            ),
+        })
+        .into());
+    }
+    if let Some(min_age) = service.and_then(|s| s.min_age)
+        && let Err(too_young) = linkwell_domain::directory::check_min_age(
+            person.details.date_of_birth,
+            clock::today(),
+            min_age,
+        )
+    {
+        return Err(Refusal {
+            error: ApiError::Ineligible {
+                code: too_young.code,
+                detail: too_young.message.to_string(),
+                errors: vec![FieldError::at(
+                    "/service_id",
+                    too_young.code,
+                    too_young.message,
+                )],
+            },
+            about: None,
+            outcome: Outcome::Rejected,
+        }
+        .into());
+    }
+    Ok(())
+}
+
 /// Connect the person to a partner organisation or a directory service.
 ///
 /// Only while the referral is accepted, active or on hold (409 `referral_not_open`), to an
-/// active service (409 `service_not_active`). A service that does not accept referrals makes
+/// active service (409 `service_not_active`), for a person whose identity is confirmed (409
+/// `identity_unconfirmed` while their record is flagged as holding another record's NHS
+/// number) and who is at least the service's `min_age` today (422 `below_service_min_age`). A service that does not accept referrals makes
 /// a signpost (status `signposted`, final); otherwise the connection starts `requested`,
 /// addressed to the organisation named or the one that runs the service (422 `required` when
 /// there is none). The receiving organisation sees the person's `shared_fields` and nothing
@@ -155,8 +205,9 @@ pub async fn create_connection(
     )?;
     let (organisation_id, service_id) = (input.organisation_id, input.service_id);
     create::create(&state, actor, key, &body.raw, move |conn, actor| {
-        engaged(conn, referral_id, "connections")?;
+        let referral = engaged(conn, referral_id, "connections")?;
         let (receiver, service) = resolve(conn, organisation_id, service_id)?;
+        may_share(conn, &referral, service.as_ref())?;
         let status = Connection::starting_status(service.as_ref().map(|s| s.accepts_referrals));
         if status == linkwell_domain::ConnectionStatus::Requested && receiver.is_none() {
             let message =

@@ -199,7 +199,9 @@ pub async fn update_person(
         let details = changes
             .apply(record.details.clone())
             .map_err(|e| Refusal::invalid("/preferred_contact", e.code, e.message))?;
+        // A record flagged as holding another record's number keeps it until corrected.
         if let Some(nhs_number) = &details.nhs_number
+            && details.nhs_number != record.details.nhs_number
             && let Some(holder) = people::find_by_nhs_number(conn, nhs_number)?
             && holder.id != id
         {

@@ -89,14 +89,16 @@ pub async fn merge_people(
         let at = clock::now();
         let (survivor_version, duplicate_version) = (survivor.version, duplicate.version);
         if survivor.possible_duplicate_of == Some(duplicate.id) {
-            survivor.possible_duplicate_of = None;
+            survivor.clear_flag();
         }
         survivor.touch(at);
         duplicate.merged_into = Some(survivor.id);
-        duplicate.possible_duplicate_of = None;
+        duplicate.clear_flag();
         duplicate.touch(at);
-        if !people::save(conn, &survivor, survivor_version)?
-            || !people::save(conn, &duplicate, duplicate_version)?
+        // The duplicate leaves the current records first: a survivor that held its NHS number
+        // under a flag now comes under the one-current-record-per-number rule.
+        if !people::save(conn, &duplicate, duplicate_version)?
+            || !people::save(conn, &survivor, survivor_version)?
         {
             return Err(Refusal::stale().into());
         }
@@ -115,7 +117,11 @@ pub async fn merge_people(
 
 /// Say a flagged record is not a duplicate.
 ///
-/// Clears `possible_duplicate_of` (409 `not_flagged` when it is not set). Send `If-Match`.
+/// Clears `possible_duplicate_of` and its reason (409 `not_flagged` when it is not set). Send
+/// `If-Match`. A record flagged as holding another current record's NHS number
+/// (`nhs_number_demographics_differ`, `same_nhs_number`) cannot be dismissed while the two
+/// still share it (409 `nhs_number_shared`): merge them, or correct the wrong number with
+/// `PATCH` first. Dismissing confirms the person's identity: connections may then be made.
 #[utoipa::path(
     operation_id = "dismiss_duplicate",
     tag = "people",
@@ -145,8 +151,22 @@ pub async fn dismiss_duplicate(
             })
             .into());
         }
+        if record.identity_unconfirmed()
+            && let Some(nhs_number) = &record.details.nhs_number
+            && let Some(holder) = people::find_by_nhs_number(conn, nhs_number)?
+            && holder.id != record.id
+        {
+            return Err(Refusal::conflict(ApiError::StateConflict {
+                code: "nhs_number_shared",
+                detail: format!(
+                    "/v1/people/{} holds the same NHS number: merge the two records, or correct the wrong number first",
+                    holder.id
+                ),
+            })
+            .into());
+        }
         let previous = record.version;
-        record.possible_duplicate_of = None;
+        record.clear_flag();
         record.touch(clock::now());
         if !people::save(conn, &record, previous)? {
             return Err(Refusal::stale().into());

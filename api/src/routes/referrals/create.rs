@@ -1,20 +1,20 @@
 //! Sending a referral: idempotent, duplicate-checked, audited.
 
 use actix_web::{HttpResponse, post, web};
-use linkwell_domain::{PersonRecord, Referral, StatusChange, self_referral};
+use linkwell_domain::{DuplicateReason, PersonRecord, Referral, StatusChange, self_referral};
 use linkwell_persistence::DbConnection;
-use linkwell_persistence::{people, referral_history, referrals};
+use linkwell_persistence::{organisations, people, referral_history, referrals};
 use uuid::Uuid;
 
 use super::{ReferralInput, ReferralView, referring_org};
 use crate::access::{AllowedJson, CreateReferral};
 use crate::audit::{Actor, Refusal};
-use crate::clock;
 use crate::create::{self, Made};
-use crate::error::ApiError;
+use crate::error::{ApiError, FieldError};
 use crate::idempotency::IdempotencyKey;
 use crate::schema::CreateProblems;
 use crate::state::AppState;
+use crate::{clock, db};
 
 /// Refer a person.
 ///
@@ -23,6 +23,13 @@ use crate::state::AppState;
 /// first response (with `Idempotent-Replayed: true`) and creates nothing; the same key with a
 /// different body is 422. A second referral with the same `external_reference` from the same
 /// organisation is 409 and names the existing referral in `existing_id`.
+///
+/// A referrer's `source` follows from its organisation's kind (422 `source_not_allowed` for
+/// any other); staff must send one. The person must be at least the service's minimum age
+/// (16 unless configured otherwise) whatever the source: 422 `not_eligible_age`. An NHS
+/// number that a person's record holds with a different family name or date of birth never
+/// files the referral under that record: it gets its own, flagged
+/// `nhs_number_demographics_differ` for staff to resolve.
 #[utoipa::path(
     operation_id = "create_referral",
     tag = "referrals",
@@ -46,12 +53,32 @@ pub async fn create_referral(
     key: IdempotencyKey,
 ) -> Result<HttpResponse, ApiError> {
     let AllowedJson { actor, body, .. } = request;
-    let new = body.value.into_domain()?;
+    let org = referring_org(&actor.caller);
+    let sender = match org {
+        Some(org) => Some(
+            db::run(&state, move |conn| Ok(organisations::get(conn, org)?))
+                .await?
+                .ok_or_else(|| ApiError::Unauthorized {
+                    detail: "the token's organisation is not registered".into(),
+                    invalid_token: true,
+                })?
+                .kind,
+        ),
+        None => None,
+    };
+    let new = body.value.into_domain(sender)?;
+    self_referral::check_age(new.person.date_of_birth, clock::today(), state.min_age).map_err(
+        |e| ApiError::Ineligible {
+            code: e.code,
+            detail: e.message.to_string(),
+            errors: vec![FieldError::at("/person/date_of_birth", e.code, e.message)],
+        },
+    )?;
     let referral = Referral::received(
         Uuid::now_v7(),
         new,
         Uuid::now_v7(),
-        referring_org(&actor.caller),
+        org,
         String::new(),
         clock::now(),
     );
@@ -99,7 +126,10 @@ pub(crate) fn receive(
     referral: &Referral,
 ) -> Result<Referral, ApiError> {
     let mut referral = referral.clone();
-    (referral.person_id, referral.possible_duplicate_of) = file_person(conn, &referral)?;
+    let person = file_person(conn, &referral)?;
+    referral.person_id = person.id;
+    referral.possible_duplicate_of = person.possible_duplicate_of;
+    referral.possible_duplicate_reason = person.possible_duplicate_reason;
     referral.reference = fresh_reference();
     referrals::insert(conn, &referral, &actor.caller.sub)?;
     referral_history::record(
@@ -127,29 +157,51 @@ fn fresh_reference() -> String {
 }
 
 /// Finds or files the referral's person. The record already holding its NHS number is reused
-/// and its details are left as they are: the referral keeps the details as sent, and staff
-/// correct the record themselves. Otherwise a new record is filed, flagged as a possible
-/// duplicate of an earlier one with the same names and date of birth (never merged silently).
-/// Returns the person's id and its possible-duplicate flag.
-fn file_person(
-    conn: &mut DbConnection,
-    referral: &Referral,
-) -> Result<(Uuid, Option<Uuid>), ApiError> {
+/// when the family name (ignoring case and spaces) and date of birth agree, and its details are
+/// left as they are: the referral keeps the details as sent, and staff correct the record
+/// themselves. When they disagree the number may be someone else's: the referral never attaches
+/// to that record but gets its own (or an earlier one flagged the same way with the same
+/// details), flagged `nhs_number_demographics_differ`, and no connection is made from it until
+/// staff resolve the flag. Without a holder, a new record is filed, flagged
+/// `similar_name_and_date_of_birth` when an earlier one has the same names and date of birth
+/// (never merged silently). Returns the record as filed.
+///
+/// The database keeps one current unflagged record per NHS number: a concurrent referral that
+/// filed the same new number first fails this one's insert, and the retried transaction (see
+/// `db::transaction`) finds and reuses the winner's record.
+fn file_person(conn: &mut DbConnection, referral: &Referral) -> Result<PersonRecord, ApiError> {
     let sent = &referral.person;
-    if let Some(nhs_number) = &sent.nhs_number
-        && let Some(existing) = people::find_by_nhs_number(conn, nhs_number)?
-    {
-        return Ok((existing.id, existing.possible_duplicate_of));
-    }
+    let flag = match &sent.nhs_number {
+        Some(nhs_number) => match people::find_by_nhs_number(conn, nhs_number)? {
+            Some(holder) if holder.details.same_demographics(sent) => return Ok(holder),
+            Some(holder) => {
+                if let Some(earlier) = people::sharing_nhs_number(conn, nhs_number)?
+                    .into_iter()
+                    .find(|p| p.details.same_demographics(sent))
+                {
+                    return Ok(earlier);
+                }
+                Some((holder.id, DuplicateReason::NhsNumberDemographicsDiffer))
+            }
+            None => None,
+        },
+        None => None,
+    };
+    let flag = match flag {
+        Some(flag) => Some(flag),
+        None => people::find_similar(conn, sent)?
+            .map(|id| (id, DuplicateReason::SimilarNameAndDateOfBirth)),
+    };
     let record = PersonRecord {
         id: referral.person_id,
         details: sent.clone(),
-        possible_duplicate_of: people::find_similar(conn, sent)?,
+        possible_duplicate_of: flag.map(|(of, _)| of),
+        possible_duplicate_reason: flag.map(|(_, why)| why),
         merged_into: None,
         created_at: referral.received_at,
         updated_at: referral.received_at,
         version: 1,
     };
     people::insert(conn, &record)?;
-    Ok((record.id, record.possible_duplicate_of))
+    Ok(record)
 }

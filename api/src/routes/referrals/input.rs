@@ -1,6 +1,8 @@
 //! Referral requests as sent, validated, then parsed into domain values.
 
-use linkwell_domain::{Invalid, NewReferral, Person, Reason, Reasons};
+use linkwell_domain::{
+    Invalid, NewReferral, OrganisationKind, Person, Reason, Reasons, ReferralSource,
+};
 use serde::Deserialize;
 use utoipa::ToSchema;
 use validator::Validate;
@@ -73,9 +75,13 @@ impl PersonInput {
 pub struct ReferralInput {
     #[validate(nested)]
     pub person: PersonInput,
+    /// How the person came to the service. A referrer may leave it out: it follows from its
+    /// organisation's kind (`gp_practice` for a GP practice, `other_agency` for an agency,
+    /// `community` for a community group or partner), and any other is 422
+    /// `source_not_allowed`. Staff entering a referral must send it (422 `required`).
     #[validate(custom(function = "rules::source"))]
-    #[schema(value_type = schema::ReferralSource)]
-    pub source: String,
+    #[schema(value_type = Option<schema::ReferralSource>)]
+    pub source: Option<String>,
     /// At least one, each at most once.
     #[validate(custom(function = "rules::reasons"))]
     #[schema(schema_with = schema::reason_set)]
@@ -91,8 +97,12 @@ pub struct ReferralInput {
 }
 
 impl ReferralInput {
-    /// Parses the validated input into domain values.
-    pub(super) fn into_domain(self) -> Result<NewReferral, ApiError> {
+    /// Parses the validated input into domain values; `sender` is the kind of the referring
+    /// organisation (`None` when staff enter it), which decides the source.
+    pub(super) fn into_domain(
+        self,
+        sender: Option<OrganisationKind>,
+    ) -> Result<NewReferral, ApiError> {
         let reasons = self
             .reasons
             .iter()
@@ -101,7 +111,14 @@ impl ReferralInput {
             .and_then(Reasons::new);
         Ok(NewReferral {
             person: self.person.into_domain("/person")?,
-            source: at("/source", self.source.parse().map_err(Invalid::from))?,
+            source: at(
+                "/source",
+                self.source
+                    .as_deref()
+                    .map(|s| s.parse::<ReferralSource>().map_err(Invalid::from))
+                    .transpose()
+                    .and_then(|claimed| ReferralSource::for_sender(sender, claimed)),
+            )?,
             reasons: at("/reasons", reasons)?,
             summary: at_optional("/summary", self.summary.as_ref())?,
             external_reference: at_optional(

@@ -104,6 +104,12 @@ pub struct ReferralView {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Uuid>)]
     pub possible_duplicate_of: Option<Option<Uuid>>,
+    /// Staff only: why it may (null when it is not flagged). While it is
+    /// `nhs_number_demographics_differ` or `same_nhs_number`, no connection can be made from
+    /// this referral (409 `identity_unconfirmed`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<schema::DuplicateReason>)]
+    pub possible_duplicate_reason: Option<Option<&'static str>>,
     /// Staff only: who introduced the person to the service (null when nobody did).
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<IntroducerView>)]
@@ -158,6 +164,7 @@ impl ReferralView {
             view.person_id = Some(r.person_id);
             view.assignee_id = Some(r.assignee_id);
             view.possible_duplicate_of = Some(r.possible_duplicate_of);
+            view.possible_duplicate_reason = Some(r.possible_duplicate_reason.map(|d| d.as_str()));
             view.introduced_by = Some(r.introduced_by.as_ref().map(IntroducerView::from));
         }
         view
@@ -192,6 +199,7 @@ impl From<&Referral> for ReferralView {
             days_waiting: r.days_waiting(clock::today()),
             person_id: None,
             possible_duplicate_of: None,
+            possible_duplicate_reason: None,
             introduced_by: None,
             assignee_id: None,
         }
