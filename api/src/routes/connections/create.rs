@@ -2,9 +2,10 @@
 
 use actix_web::{HttpResponse, get, post, web};
 use linkwell_domain::connection::{self, Connection};
+use linkwell_domain::consent::ConsentScope;
 use linkwell_domain::{Invalid, OrganisationKind, Service, ServiceStatus};
 use linkwell_persistence::connections::{self, ConnectionFilter, Visibility};
-use linkwell_persistence::{DbConnection, Keyset, directory, organisations, referrals};
+use linkwell_persistence::{DbConnection, Keyset, consent, directory, organisations, referrals};
 use serde::Deserialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -115,8 +116,9 @@ fn resolve(
 
 /// Connect the person to a partner organisation or a directory service.
 ///
-/// Only while the referral is accepted, active or on hold (409 `referral_not_open`), to an
-/// active service (409 `service_not_active`). A service that does not accept referrals makes
+/// Only while the referral is accepted, active or on hold (409 `referral_not_open`), while the
+/// person's consent to sharing with partners stands (409 `consent_withdrawn` after a
+/// withdrawal, until it is given again), to an active service (409 `service_not_active`). A service that does not accept referrals makes
 /// a signpost (status `signposted`, final); otherwise the connection starts `requested`,
 /// addressed to the organisation named or the one that runs the service (422 `required` when
 /// there is none). The receiving organisation sees the person's `shared_fields` and nothing
@@ -156,6 +158,14 @@ pub async fn create_connection(
     let (organisation_id, service_id) = (input.organisation_id, input.service_id);
     create::create(&state, actor, key, &body.raw, move |conn, actor| {
         engaged(conn, referral_id, "connections")?;
+        let scope = ConsentScope::SharingWithPartners;
+        if !ConsentScope::allows(consent::latest_locked(conn, referral_id, scope)?) {
+            return Err(Refusal::conflict(ApiError::StateConflict {
+                code: "consent_withdrawn",
+                detail: "the person withdrew their consent to sharing with partners: record it given again (POST /v1/referrals/{id}/consent) before connecting them".into(),
+            })
+            .into());
+        }
         let (receiver, service) = resolve(conn, organisation_id, service_id)?;
         let status = Connection::starting_status(service.as_ref().map(|s| s.accepts_referrals));
         if status == linkwell_domain::ConnectionStatus::Requested && receiver.is_none() {
@@ -164,7 +174,7 @@ pub async fn create_connection(
             return Err(Refusal::invalid("/organisation_id", "required", message).into());
         }
         let now = clock::now();
-        let made = Connection {
+        let mut made = Connection {
             id: Uuid::now_v7(),
             referral_id,
             organisation_id: receiver,
@@ -181,7 +191,11 @@ pub async fn create_connection(
             created_at: now,
             updated_at: now,
             version: 1,
+            frozen_details: None,
         };
+        if status.is_final() {
+            made.freeze_if_final(&super::person_of(conn, referral_id)?);
+        }
         connections::insert(conn, &made)?;
         let view = super::view(conn, &made, &actor.caller)?;
         Ok(Made::new(
