@@ -758,3 +758,52 @@ async fn each_move_takes_only_its_own_reason_codes() {
         schemas["ConnectionTransition"]
     );
 }
+
+/// Connections made while consent is being withdrawn: each either came first and was
+/// cancelled by the withdrawal, or came after and was refused; none is left open.
+#[tokio::test]
+async fn no_connection_outlives_a_concurrent_withdrawal() {
+    let w = world().await;
+    let version = w.referral_version().await;
+    let body = json!({"organisation_id": w.partner_a, "need": "money_and_benefits",
+                      "consent_to_share": true, "shared_fields": ["phone"]});
+    let withdrawal = json!({"status": "withdrawn", "scope": "sharing_with_partners"});
+    let makers = futures_util::future::join_all((0..8).map(|_| w.connect(&body)));
+    let (made, withdrawn) = tokio::join!(makers, w.consent(Some(version), &withdrawal));
+    assert_eq!(withdrawn.status, 201, "{}", withdrawn.text);
+    let mut created = Vec::new();
+    for reply in &made {
+        if reply.status == 201 {
+            created.push(reply.body["id"].as_str().unwrap().to_owned());
+        } else {
+            reply.problem(409, "consent_withdrawn");
+        }
+    }
+    let mut cancelled: Vec<String> = withdrawn.body["cancelled_connections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|id| id.as_str().unwrap().to_owned())
+        .collect();
+    cancelled.sort();
+    created.sort();
+    assert_eq!(
+        cancelled, created,
+        "every connection made before the withdrawal, and only those, was cancelled"
+    );
+    let list = w
+        .app
+        .get(
+            &format!("/v1/connections?referral_id={}", w.referral),
+            &w.app.coordinator(),
+        )
+        .await;
+    let statuses: Vec<&str> = list.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(statuses.len(), created.len());
+    assert!(statuses.iter().all(|s| *s == "cancelled"), "{statuses:?}");
+}
