@@ -46,11 +46,9 @@ pub fn run_once(
                     return Ok::<_, ApiError>(false);
                 };
                 let previous = connection.version;
-                let Some(person) = people::for_referrals(tx, &[connection.referral_id])?
+                let person = people::for_referrals(tx, &[connection.referral_id])?
                     .remove(&connection.referral_id)
-                else {
-                    return Ok(false);
-                };
+                    .ok_or_else(|| ApiError::Internal("a connection's person vanished".into()))?;
                 if !connection.expire(now, window, &person.details)
                     || !connections::save(tx, &connection, previous)?
                 {

@@ -118,8 +118,9 @@ fn resolve(
 ///
 /// Only while the referral is accepted, active or on hold (409 `referral_not_open`), while the
 /// person's consent to sharing with partners stands (409 `consent_withdrawn` after a
-/// withdrawal, until it is given again), to an active service (409 `service_not_active`). A service that does not accept referrals makes
-/// a signpost (status `signposted`, final); otherwise the connection starts `requested`,
+/// withdrawal, until it is given again), to an active service (409 `service_not_active`). A
+/// service that does not accept referrals makes a signpost (status `signposted`, final, its
+/// shared details kept as they are now); otherwise the connection starts `requested`,
 /// addressed to the organisation named or the one that runs the service (422 `required` when
 /// there is none). The receiving organisation sees the person's `shared_fields` and nothing
 /// else: never the link worker's notes, sessions or plan.

@@ -73,10 +73,10 @@ fn refusal(refused: Refused, to: ConnectionStatus) -> Refusal {
 ///
 /// The moves: from `requested` to accepted, rejected, cancelled or expired; from `accepted` to
 /// in_progress, cancelled or failed; from `in_progress` to completed, failed, on_hold or
-/// cancelled; from `on_hold` to in_progress, failed or cancelled; the rest are final. The receiving
-/// organisation (its `partner` tokens) sets accepted, rejected, in_progress, on_hold, failed
-/// and completed; staff set cancelled; only the system sets expired (403 otherwise). A move
-/// the table lacks is 409 `invalid_transition`, naming `current_status` and
+/// cancelled; from `on_hold` to in_progress, failed or cancelled; the rest are final. The
+/// receiving organisation (its `partner` tokens) sets accepted, rejected, in_progress, on_hold,
+/// failed and completed; staff set cancelled; only the system sets expired (403 otherwise). A
+/// move the table lacks is 409 `invalid_transition`, naming `current_status` and
 /// `allowed_transitions`. A reason (`reason` or `reason_code`) is required for rejected,
 /// failed, on_hold and cancelled; `outcome` for completed and failed, and only then (422).
 /// Each move takes only its own reason codes and outcomes (422 at `/reason_code`,
