@@ -163,6 +163,10 @@ operations! {
     CaseloadReport = "get_caseload_report", [Admin, Coordinator], report.caseload;
     /// Read a referral's changes of status.
     GetReferralHistory = "get_referral_history", [Coordinator, Admin], referral.history, audited;
+    /// Record the person's consent given or withdrawn (a withdrawal cancels open connections).
+    RecordConsent = "record_consent", [Coordinator, Admin], referral.record_consent, audited;
+    /// Read a referral's consent record.
+    ListConsent = "list_consent", [Coordinator, Admin], referral.read_consent, audited;
 }
 
 impl Operation {

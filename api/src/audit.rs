@@ -197,6 +197,22 @@ impl Actor {
         Ok(audit::record(conn, &self.event(resource_id, outcome))?)
     }
 
+    /// Appends a success row on `resource_id` inside the caller's transaction that also names
+    /// the records the act changed with it (the connections a withdrawal of consent cancelled).
+    pub fn record_naming(
+        &self,
+        conn: &mut DbConnection,
+        resource_id: Uuid,
+        also: Vec<Uuid>,
+    ) -> Result<(), ApiError> {
+        if !self.operation.audited {
+            return Ok(());
+        }
+        let mut event = self.event(Some(resource_id), Outcome::Success);
+        event.resource_ids = also;
+        Ok(audit::record(conn, &event)?)
+    }
+
     /// Appends a row in a transaction of its own, for reads: the query runs without holding
     /// SQLite's write lock, and nothing is returned to the caller unless the row committed.
     pub fn record_alone(

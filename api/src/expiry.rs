@@ -9,7 +9,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use linkwell_persistence::audit::{self, AuditEvent};
 use linkwell_persistence::connections::{self, Visibility};
-use linkwell_persistence::{DbConnection, checkout, write_transaction};
+use linkwell_persistence::{DbConnection, checkout, people, write_transaction};
 use uuid::Uuid;
 
 use crate::error::ApiError;
@@ -46,7 +46,11 @@ pub fn run_once(
                     return Ok::<_, ApiError>(false);
                 };
                 let previous = connection.version;
-                if !connection.expire(now, window) || !connections::save(tx, &connection, previous)?
+                let person = people::for_referrals(tx, &[connection.referral_id])?
+                    .remove(&connection.referral_id)
+                    .ok_or_else(|| ApiError::Internal("a connection's person vanished".into()))?;
+                if !connection.expire(now, window, &person.details)
+                    || !connections::save(tx, &connection, previous)?
                 {
                     return Ok(false);
                 }

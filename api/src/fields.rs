@@ -117,6 +117,9 @@ fields! {
     ConnectionNoteText -> String = |v| connection::NOTE.parse(v), text(connection::NOTE);
     /// Why a connection moves; lines allowed.
     ConnectionReason -> String = |v| connection::REASON.parse(v), text(connection::REASON);
+    /// Why consent was given or withdrawn, in the person's words; lines allowed.
+    ConsentReason -> String =
+        |v| linkwell_domain::consent::REASON.parse(v), text(linkwell_domain::consent::REASON);
     /// A calendar date, `YYYY-MM-DD`.
     Date -> chrono::NaiveDate = |v| {
         chrono::NaiveDate::parse_from_str(v, "%Y-%m-%d")

@@ -1,6 +1,7 @@
 //! Every route, mounted once: the app and the OpenAPI document are both built from here.
 
 pub mod connections;
+pub mod consent;
 pub mod directory;
 pub mod goals;
 pub mod health;
@@ -43,6 +44,8 @@ pub fn configure(cfg: &mut ServiceConfig) {
             .service(referrals::assign_referral)
             .service(referrals::unassign_referral)
             .service(referrals::get_referral_history)
+            .service(consent::record_consent)
+            .service(consent::list_consent)
             .service(sessions::create_session)
             .service(sessions::list_referral_sessions)
             .service(sessions::get_session)

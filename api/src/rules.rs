@@ -74,6 +74,18 @@ pub fn connection_outcome(value: &str) -> Result<(), ValidationError> {
     code::<linkwell_domain::ConnectionOutcome>(value)
 }
 
+pub fn connection_reason_code(value: &str) -> Result<(), ValidationError> {
+    code::<linkwell_domain::ConnectionReasonCode>(value)
+}
+
+pub fn consent_status(value: &str) -> Result<(), ValidationError> {
+    code::<linkwell_domain::consent::ConsentStatus>(value)
+}
+
+pub fn consent_scope(value: &str) -> Result<(), ValidationError> {
+    code::<linkwell_domain::consent::ConsentScope>(value)
+}
+
 /// Known shared-field codes, none twice (an empty list shares nothing).
 pub fn shared_fields(values: &[String]) -> Result<(), ValidationError> {
     check(linkwell_domain::connection::shared_fields(values))

@@ -63,8 +63,6 @@ code_schema! {
         "Whether a directory service can take people now.";
     ConnectionStatus => linkwell_domain::ConnectionStatus,
         "Where a connection to a partner or service stands.";
-    ConnectionOutcome => linkwell_domain::ConnectionOutcome,
-        "How a connection ended, or why it moved.";
     SharedField => linkwell_domain::SharedField,
         "A detail of the person they agreed to share with the receiving organisation.";
     Instrument => linkwell_domain::outcome::Instrument,
@@ -74,12 +72,71 @@ code_schema! {
     Band => linkwell_domain::outcome::Band,
         "An ONS4 band (anxiety runs very_low to high, the others low to very_high).";
     ClosureReason => linkwell_domain::ClosureReason,
-        "Why a referral was closed.";
+        "Why a referral was closed: given only when closing a referral, and always then.";
+    ConsentStatus => linkwell_domain::consent::ConsentStatus,
+        "What the person said: consent given, or withdrawn.";
+    ConsentScope => linkwell_domain::consent::ConsentScope,
+        "What a consent is for. `sharing_with_partners`: sharing the person's details with partner organisations through connections.";
     Role => linkwell_domain::Role,
         "A caller's role.";
     DuplicateReason => linkwell_domain::DuplicateReason,
         "Why a person's record may stand for the same human as another: `similar_name_and_date_of_birth`; `nhs_number_demographics_differ` (the other record holds the same NHS number but a different family name or date of birth: no connection is made until staff merge the two or correct a number and dismiss the flag); `same_nhs_number` (two records of one human from before one record per NHS number was enforced: merge them).";
 }
+
+/// Each move's vocabulary, as a sentence per move that has one: "`rejected`: a, b; …".
+fn vocabularies<T: std::fmt::Display>(
+    of: fn(linkwell_domain::ConnectionStatus) -> &'static [T],
+) -> String {
+    linkwell_domain::ConnectionStatus::ALL
+        .iter()
+        .filter(|status| !of(**status).is_empty())
+        .map(|status| {
+            let codes: Vec<String> = of(*status).iter().map(ToString::to_string).collect();
+            format!("`{status}`: {}", codes.join(", "))
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// Declares a schema for a connection code list whose values belong to particular moves.
+macro_rules! move_codes {
+    ($name:ident => $domain:ty, $of:expr, $doc:literal) => {
+        #[doc = $doc]
+        #[derive(Debug)]
+        pub struct $name;
+
+        impl PartialSchema for $name {
+            fn schema() -> RefOr<Schema> {
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .enum_values(Some(<$domain>::CODES.iter().copied()))
+                    .description(Some(format!(
+                        "{} Each move takes only its own: {}. Any other is 422.",
+                        $doc,
+                        vocabularies($of)
+                    )))
+                    .into()
+            }
+        }
+
+        impl ToSchema for $name {
+            fn name() -> Cow<'static, str> {
+                Cow::Borrowed(stringify!($name))
+            }
+        }
+    };
+}
+
+move_codes!(
+    ConnectionReasonCode => linkwell_domain::ConnectionReasonCode,
+    linkwell_domain::ConnectionStatus::reason_codes,
+    "Why a connection moved."
+);
+move_codes!(
+    ConnectionOutcome => linkwell_domain::ConnectionOutcome,
+    linkwell_domain::ConnectionStatus::outcomes,
+    "How a connection ended (completed or failed)."
+);
 
 /// `consent_to_share`: a boolean that must be `true`.
 pub fn must_be_true() -> ObjectBuilder {

@@ -45,6 +45,24 @@ code_list! {
 }
 
 code_list! {
+    /// Why a connection moved: each move takes only its own codes (see
+    /// [`ConnectionStatus::reason_codes`]).
+    pub enum ConnectionReasonCode as "reason_code" {
+        NotEligible = "not_eligible",
+        NoCapacity = "no_capacity",
+        CouldNotContact = "could_not_contact",
+        NoLongerInterested = "no_longer_interested",
+        ServicesNoLongerNeeded = "services_no_longer_needed",
+        ReferredElsewhere = "referred_elsewhere",
+        /// The person withdrew their consent to sharing (see `consent`).
+        ConsentWithdrawn = "consent_withdrawn",
+        /// The person cannot take part for now (in hospital, away).
+        PersonUnavailable = "person_unavailable",
+        Other = "other",
+    }
+}
+
+code_list! {
     /// A detail of the person they agreed to share with the receiving organisation.
     pub enum SharedField as "shared_field" {
         GivenName = "given_name",
@@ -97,7 +115,7 @@ impl ConnectionStatus {
         match self {
             Requested => &[Accepted, Rejected, Cancelled, Expired],
             Accepted => &[InProgress, Cancelled, Failed],
-            InProgress => &[Completed, Failed, OnHold],
+            InProgress => &[Completed, Failed, OnHold, Cancelled],
             OnHold => &[InProgress, Failed, Cancelled],
             Rejected | Cancelled | Expired | Completed | Failed | Signposted => &[],
         }
@@ -128,25 +146,98 @@ impl ConnectionStatus {
 
     /// Ending here records how it ended.
     pub fn needs_outcome(self) -> bool {
-        matches!(self, ConnectionStatus::Completed | ConnectionStatus::Failed)
+        !self.outcomes().is_empty()
     }
+
+    /// The reason codes a move here may carry: each vocabulary belongs to its move. Moves
+    /// with none take no code.
+    pub fn reason_codes(self) -> &'static [ConnectionReasonCode] {
+        use ConnectionReasonCode as R;
+        use ConnectionStatus::*;
+        match self {
+            Rejected => &[
+                R::NotEligible,
+                R::NoCapacity,
+                R::ReferredElsewhere,
+                R::Other,
+            ],
+            Failed => &[
+                R::NotEligible,
+                R::NoCapacity,
+                R::CouldNotContact,
+                R::NoLongerInterested,
+                R::ServicesNoLongerNeeded,
+                R::ReferredElsewhere,
+                R::Other,
+            ],
+            OnHold => &[
+                R::PersonUnavailable,
+                R::CouldNotContact,
+                R::NoCapacity,
+                R::Other,
+            ],
+            Cancelled => &[
+                R::ConsentWithdrawn,
+                R::NoLongerInterested,
+                R::ServicesNoLongerNeeded,
+                R::ReferredElsewhere,
+                R::Other,
+            ],
+            Requested | Accepted | InProgress | Completed | Expired | Signposted => &[],
+        }
+    }
+
+    /// The outcomes ending here may record: completing is a help given (or no longer
+    /// needed), failing is anything but help given. Other moves record none.
+    pub fn outcomes(self) -> &'static [ConnectionOutcome] {
+        use ConnectionOutcome as O;
+        use ConnectionStatus::*;
+        match self {
+            Completed => &[
+                O::GotHelp,
+                O::ServicesNoLongerNeeded,
+                O::ReferredElsewhere,
+                O::Other,
+            ],
+            Failed => &[
+                O::NotEligible,
+                O::NoCapacity,
+                O::CouldNotContact,
+                O::NoLongerInterested,
+                O::ServicesNoLongerNeeded,
+                O::ReferredElsewhere,
+                O::Other,
+            ],
+            Requested | Accepted | Rejected | Cancelled | Expired | InProgress | OnHold
+            | Signposted => &[],
+        }
+    }
+}
+
+fn listed<T: std::fmt::Display>(codes: &[T]) -> String {
+    codes
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// A requested move, checked for what the request alone decides.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Move {
     pub to: ConnectionStatus,
-    pub reason_code: Option<ConnectionOutcome>,
+    pub reason_code: Option<ConnectionReasonCode>,
     pub reason: Option<String>,
     pub outcome: Option<ConnectionOutcome>,
 }
 
 impl Move {
-    /// Checks that a reason comes where one is needed and an outcome exactly where one is;
-    /// every broken rule is named with the request member it is about.
+    /// Checks that a reason comes where one is needed, a reason code only from the move's own
+    /// vocabulary, and an outcome exactly where one is, from the move's own outcomes; every
+    /// broken rule is named with the request member it is about.
     pub fn new(
         to: ConnectionStatus,
-        reason_code: Option<ConnectionOutcome>,
+        reason_code: Option<ConnectionReasonCode>,
         reason: Option<String>,
         outcome: Option<ConnectionOutcome>,
     ) -> Result<Self, Vec<(&'static str, Invalid)>> {
@@ -160,6 +251,21 @@ impl Move {
                 ),
             ));
         }
+        if let Some(code) = reason_code
+            && !to.reason_codes().contains(&code)
+        {
+            let message = match to.reason_codes() {
+                [] => format!("moving a connection to `{to}` takes no reason_code"),
+                codes => format!(
+                    "`{code}` is not a reason for moving a connection to `{to}`: one of {}",
+                    listed(codes)
+                ),
+            };
+            broken.push((
+                "reason_code",
+                Invalid::new("reason_code_not_applicable", message),
+            ));
+        }
         match (to.needs_outcome(), outcome) {
             (true, None) => broken.push((
                 "outcome",
@@ -167,7 +273,7 @@ impl Move {
                     "outcome_required",
                     format!(
                         "moving a connection to `{to}` needs an outcome: one of {}",
-                        ConnectionOutcome::CODES.join(", ")
+                        listed(to.outcomes())
                     ),
                 ),
             )),
@@ -176,6 +282,16 @@ impl Move {
                 Invalid::new(
                     "outcome_not_applicable",
                     "an outcome is given only when completing or failing a connection",
+                ),
+            )),
+            (true, Some(given)) if !to.outcomes().contains(&given) => broken.push((
+                "outcome",
+                Invalid::new(
+                    "outcome_not_applicable",
+                    format!(
+                        "`{given}` is not an outcome of moving a connection to `{to}`: one of {}",
+                        listed(to.outcomes())
+                    ),
                 ),
             )),
             _ => {}
@@ -189,6 +305,17 @@ impl Move {
             })
         } else {
             Err(broken)
+        }
+    }
+
+    /// The cancellation a withdrawal of consent makes of each open connection, with the
+    /// reason the person gave, if any.
+    pub fn consent_withdrawn(reason: Option<String>) -> Self {
+        Self {
+            to: ConnectionStatus::Cancelled,
+            reason_code: Some(ConnectionReasonCode::ConsentWithdrawn),
+            reason,
+            outcome: None,
         }
     }
 }
@@ -218,8 +345,8 @@ pub struct Connection {
     /// What the person agreed to share with the receiving organisation.
     pub shared_fields: BTreeSet<SharedField>,
     pub status: ConnectionStatus,
-    /// Why it last moved, when a reason was given.
-    pub reason_code: Option<ConnectionOutcome>,
+    /// Why it last moved, when a code was given.
+    pub reason_code: Option<ConnectionReasonCode>,
     pub reason: Option<String>,
     /// How it ended: completed or failed.
     pub outcome: Option<ConnectionOutcome>,
@@ -228,7 +355,14 @@ pub struct Connection {
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub version: i64,
+    /// The person's shared details exactly as the receiving organisation was shown them when
+    /// the connection became final; `None` while it is open. A final connection is shown from
+    /// here, never from the person's record, so no later correction reaches the partner.
+    pub frozen_details: Option<SharedDetails>,
 }
+
+/// Shared details: each shared field with its value (`None` when the record has none).
+pub type SharedDetails = Vec<(SharedField, Option<String>)>;
 
 impl Connection {
     /// Where a new connection starts: a signpost when the service does not take referrals
@@ -254,19 +388,38 @@ impl Connection {
         Ok(())
     }
 
-    /// Applies a checked move made at `at`.
-    pub fn apply(&mut self, mv: Move, at: DateTime<Utc>) {
+    /// Applies a checked move made at `at`; `person` is the person's record as it stands, whose
+    /// shared details are kept if the move makes the connection final.
+    pub fn apply(&mut self, mv: Move, at: DateTime<Utc>, person: &Person) {
         self.status = mv.to;
         self.reason_code = mv.reason_code;
         self.reason = mv.reason;
         if mv.outcome.is_some() {
             self.outcome = mv.outcome;
         }
+        self.freeze_if_final(person);
         self.touch(at);
     }
 
+    /// Once final, keeps the shared details of `person` as they are now (once: a final
+    /// connection never moves again, and what it showed never changes).
+    pub fn freeze_if_final(&mut self, person: &Person) {
+        if self.status.is_final() && self.frozen_details.is_none() {
+            self.frozen_details = Some(shared_details(person, &self.shared_fields));
+        }
+    }
+
+    /// The person's shared details as this connection shows them: those kept when it became
+    /// final, else `person`'s (the record as it stands) while it is open.
+    pub fn details(&self, person: &Person) -> SharedDetails {
+        match &self.frozen_details {
+            Some(kept) => kept.clone(),
+            None => shared_details(person, &self.shared_fields),
+        }
+    }
+
     /// Expires it if it is still a request once `window` has passed since it was made.
-    pub fn expire(&mut self, now: DateTime<Utc>, window: Duration) -> bool {
+    pub fn expire(&mut self, now: DateTime<Utc>, window: Duration, person: &Person) -> bool {
         if self.status != ConnectionStatus::Requested || now < self.created_at + window {
             return false;
         }
@@ -281,6 +434,7 @@ impl Connection {
                 outcome: None,
             },
             now,
+            person,
         );
         true
     }
@@ -306,10 +460,7 @@ pub struct ConnectionNote {
 
 /// The details of `person` the person agreed to share, in code-list order: each shared field
 /// with its value (`None` when the record has none), and nothing else.
-pub fn shared_details(
-    person: &Person,
-    shared: &BTreeSet<SharedField>,
-) -> Vec<(SharedField, Option<String>)> {
+pub fn shared_details(person: &Person, shared: &BTreeSet<SharedField>) -> SharedDetails {
     shared
         .iter()
         .map(|field| {
@@ -360,7 +511,7 @@ mod tests {
     const TABLE: &[(ConnectionStatus, &[ConnectionStatus])] = &[
         (Requested, &[Accepted, Rejected, Cancelled, Expired]),
         (Accepted, &[InProgress, Cancelled, Failed]),
-        (InProgress, &[Completed, Failed, OnHold]),
+        (InProgress, &[Completed, Failed, OnHold, Cancelled]),
         (OnHold, &[InProgress, Failed, Cancelled]),
         (Rejected, &[]),
         (Cancelled, &[]),
@@ -389,7 +540,120 @@ mod tests {
             created_at: at,
             updated_at: at,
             version: 1,
+            frozen_details: None,
         }
+    }
+
+    fn person(phone: &str) -> Person {
+        let born = chrono::NaiveDate::from_ymd_opt(1950, 2, 28).unwrap_or_default();
+        let today = chrono::NaiveDate::from_ymd_opt(2026, 3, 18).unwrap_or_default();
+        Person {
+            given_name: "Sam".into(),
+            family_name: "Jones".into(),
+            date_of_birth: crate::DateOfBirth::new(born, today).unwrap_or_else(|_| unreachable!()),
+            nhs_number: None,
+            phone: crate::Phone::parse(phone).ok(),
+            email: None,
+            postcode: None,
+            address: None,
+            preferred_contact: None,
+        }
+    }
+
+    /// The vocabularies, written out move by move: what each move may carry as a reason code
+    /// and as an outcome.
+    const REASONS: &[(ConnectionStatus, &[&str], &[&str])] = &[
+        (Requested, &[], &[]),
+        (Accepted, &[], &[]),
+        (
+            Rejected,
+            &["not_eligible", "no_capacity", "referred_elsewhere", "other"],
+            &[],
+        ),
+        (
+            Cancelled,
+            &[
+                "consent_withdrawn",
+                "no_longer_interested",
+                "services_no_longer_needed",
+                "referred_elsewhere",
+                "other",
+            ],
+            &[],
+        ),
+        (Expired, &[], &[]),
+        (InProgress, &[], &[]),
+        (
+            OnHold,
+            &[
+                "person_unavailable",
+                "could_not_contact",
+                "no_capacity",
+                "other",
+            ],
+            &[],
+        ),
+        (
+            Completed,
+            &[],
+            &[
+                "got_help",
+                "services_no_longer_needed",
+                "referred_elsewhere",
+                "other",
+            ],
+        ),
+        (
+            Failed,
+            &[
+                "not_eligible",
+                "no_capacity",
+                "could_not_contact",
+                "no_longer_interested",
+                "services_no_longer_needed",
+                "referred_elsewhere",
+                "other",
+            ],
+            &[
+                "not_eligible",
+                "no_capacity",
+                "could_not_contact",
+                "no_longer_interested",
+                "services_no_longer_needed",
+                "referred_elsewhere",
+                "other",
+            ],
+        ),
+        (Signposted, &[], &[]),
+    ];
+
+    fn vocabulary(to: ConnectionStatus) -> (&'static [&'static str], &'static [&'static str]) {
+        REASONS
+            .iter()
+            .find(|(status, _, _)| *status == to)
+            .map(|(_, codes, outcomes)| (*codes, *outcomes))
+            .unwrap_or_default()
+    }
+
+    #[test]
+    fn each_move_has_the_documented_vocabulary() {
+        assert_eq!(REASONS.len(), ConnectionStatus::ALL.len());
+        for (to, codes, outcomes) in REASONS {
+            let theirs: Vec<&str> = to.reason_codes().iter().map(|c| c.as_str()).collect();
+            assert_eq!(theirs, *codes, "{to}");
+            let theirs: Vec<&str> = to.outcomes().iter().map(|c| c.as_str()).collect();
+            assert_eq!(theirs, *outcomes, "{to}");
+        }
+        // Every code belongs to some move, and got_help is never a reason.
+        for code in ConnectionReasonCode::ALL {
+            assert!(
+                ConnectionStatus::ALL
+                    .iter()
+                    .any(|s| s.reason_codes().contains(code)),
+                "{code}"
+            );
+        }
+        assert!(!ConnectionReasonCode::CODES.contains(&"got_help"));
     }
 
     fn status() -> impl Strategy<Value = ConnectionStatus> {
@@ -437,7 +701,7 @@ mod tests {
         fn reasons_and_outcomes_come_exactly_where_needed(
             to in status(),
             reason in proptest::option::of("[a-z]{1,8}"),
-            code in proptest::option::of(proptest::sample::select(ConnectionOutcome::ALL)),
+            code in proptest::option::of(proptest::sample::select(ConnectionReasonCode::ALL)),
             outcome in proptest::option::of(proptest::sample::select(ConnectionOutcome::ALL)),
         ) {
             let broken: Vec<&str> = Move::new(to, code, reason.clone(), outcome)
@@ -447,15 +711,51 @@ mod tests {
                 .map(|(_, e)| e.code)
                 .collect();
             let mut expected = Vec::new();
+            let (codes, outcomes) = vocabulary(to);
             if matches!(to, Rejected | Failed | OnHold | Cancelled) && reason.is_none() && code.is_none() {
                 expected.push("reason_required");
             }
-            match (matches!(to, Completed | Failed), outcome.is_some()) {
-                (true, false) => expected.push("outcome_required"),
-                (false, true) => expected.push("outcome_not_applicable"),
+            if code.is_some_and(|c| !codes.contains(&c.as_str())) {
+                expected.push("reason_code_not_applicable");
+            }
+            match (matches!(to, Completed | Failed), outcome) {
+                (true, None) => expected.push("outcome_required"),
+                (false, Some(_)) => expected.push("outcome_not_applicable"),
+                (true, Some(o)) if !outcomes.contains(&o.as_str()) => {
+                    expected.push("outcome_not_applicable");
+                }
                 _ => {}
             }
             prop_assert_eq!(broken, expected);
+        }
+
+        /// A connection shows the record as it stands while open, and from the moment it
+        /// becomes final exactly what it showed then, whatever the record says later.
+        #[test]
+        fn a_final_connection_shows_what_it_showed_when_it_became_final(
+            path in proptest::collection::vec(status(), 1..6),
+        ) {
+            let before = person("01284 123456");
+            let after = person("07700 900123");
+            let mut c = connection(Requested);
+            c.shared_fields = [SharedField::GivenName, SharedField::Phone].into_iter().collect();
+            for to in path {
+                let mover = to.set_by().unwrap_or(Mover::Staff);
+                if c.check_move(to, mover).is_err() {
+                    continue;
+                }
+                let was_final = c.status.is_final();
+                let mv = Move { to, reason_code: None, reason: Some("why".into()), outcome: None };
+                c.apply(mv, c.updated_at, &before);
+                prop_assert!(!was_final);
+            }
+            let shown_after = c.details(&after);
+            if c.status.is_final() {
+                prop_assert_eq!(shown_after, shared_details(&before, &c.shared_fields));
+            } else {
+                prop_assert_eq!(c.frozen_details.clone(), None);
+                prop_assert_eq!(shown_after, shared_details(&after, &c.shared_fields));
+            }
         }
     }
 
@@ -463,15 +763,21 @@ mod tests {
     fn requests_expire_once_the_window_has_passed() {
         let window = Duration::days(14);
         let mut c = connection(Requested);
+        c.shared_fields = [SharedField::Phone].into_iter().collect();
+        let sam = person("01284 123456");
         let due = c.created_at + window;
-        assert!(!c.expire(due - Duration::microseconds(1), window));
+        assert!(!c.expire(due - Duration::microseconds(1), window, &sam));
         assert_eq!((c.status, c.version), (Requested, 1));
-        assert!(c.expire(due, window));
+        assert!(c.expire(due, window, &sam));
         assert_eq!((c.status, c.version, c.updated_at), (Expired, 2, due));
         assert_eq!(c.reason.as_deref(), Some("no answer within 14 days"));
-        assert!(!c.expire(due, window), "once");
+        assert_eq!(
+            c.frozen_details,
+            Some(vec![(SharedField::Phone, Some("01284 123456".into()))])
+        );
+        assert!(!c.expire(due, window, &person("07700 900123")), "once");
         let mut accepted = connection(Accepted);
-        assert!(!accepted.expire(due + window, window));
+        assert!(!accepted.expire(due + window, window, &sam));
     }
 
     #[test]

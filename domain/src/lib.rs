@@ -6,6 +6,7 @@
 
 mod codes;
 pub mod connection;
+pub mod consent;
 pub mod directory;
 pub mod invalid;
 pub mod lifecycle;
@@ -25,7 +26,9 @@ pub mod text;
 pub mod user;
 
 pub use codes::UnknownCode;
-pub use connection::{Connection, ConnectionOutcome, ConnectionStatus, SharedField};
+pub use connection::{
+    Connection, ConnectionOutcome, ConnectionReasonCode, ConnectionStatus, SharedField,
+};
 pub use directory::{Capacity, Service, ServiceStatus};
 pub use invalid::Invalid;
 pub use lifecycle::{ClosureReason, GpRecordCode, Move, StatusChange};

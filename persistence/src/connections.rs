@@ -1,10 +1,12 @@
 //! Connections to partners and directory services, their notes, their change feed and the
 //! requests due to expire.
 
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
-use linkwell_domain::connection::{self, Connection, ConnectionNote};
-use linkwell_domain::{ConnectionStatus, Role};
+use linkwell_domain::connection::{self, Connection, ConnectionNote, SharedDetails};
+use linkwell_domain::{ConnectionStatus, Role, SharedField};
 use uuid::Uuid;
 
 use crate::connection::DbConnection;
@@ -53,6 +55,33 @@ struct ConnectionRow {
     updated_at: chrono::NaiveDateTime,
     version: i64,
     change_seq: i64,
+    frozen_details: Option<String>,
+}
+
+/// What a final connection showed: a JSON object from each shared field's code to its value
+/// (`null` when the record had none).
+fn frozen_to_json(details: &SharedDetails) -> String {
+    let object: BTreeMap<&str, Option<&str>> = details
+        .iter()
+        .map(|(field, value)| (field.as_str(), value.as_deref()))
+        .collect();
+    serde_json::to_string(&object).unwrap_or_default()
+}
+
+fn frozen_from_json(json: &str) -> StoreResult<SharedDetails> {
+    let object: BTreeMap<String, Option<String>> =
+        serde_json::from_str(json).map_err(|e| corrupt("connection frozen details", e))?;
+    let mut details = object
+        .into_iter()
+        .map(|(field, value)| {
+            Ok((
+                convert::parse::<SharedField>("shared field", &field)?,
+                value,
+            ))
+        })
+        .collect::<StoreResult<SharedDetails>>()?;
+    details.sort_by_key(|(field, _)| *field);
+    Ok(details)
 }
 
 impl ConnectionRow {
@@ -80,6 +109,7 @@ impl ConnectionRow {
             updated_at: convert::to_db(c.updated_at),
             version: c.version,
             change_seq,
+            frozen_details: c.frozen_details.as_ref().map(frozen_to_json),
         }
     }
 
@@ -116,6 +146,11 @@ impl ConnectionRow {
             created_at: convert::from_db(self.created_at),
             updated_at: convert::from_db(self.updated_at),
             version: self.version,
+            frozen_details: self
+                .frozen_details
+                .as_deref()
+                .map(frozen_from_json)
+                .transpose()?,
         })
     }
 }
@@ -264,6 +299,27 @@ pub fn feed(
             id: Uuid::nil(),
         },
     })
+}
+
+/// Every connection of referral `referral_id` that is still open (not final), oldest first.
+pub fn open_for_referral(
+    conn: &mut DbConnection,
+    referral_id: Uuid,
+) -> StoreResult<Vec<Connection>> {
+    let finals: Vec<&str> = ConnectionStatus::ALL
+        .iter()
+        .filter(|s| s.is_final())
+        .map(|s| s.as_str())
+        .collect();
+    connections::table
+        .filter(connections::referral_id.eq(referral_id.to_string()))
+        .filter(connections::status.ne_all(finals))
+        .select(ConnectionRow::as_select())
+        .order((connections::created_at.asc(), connections::id.asc()))
+        .load(conn)?
+        .into_iter()
+        .map(ConnectionRow::into_domain)
+        .collect()
 }
 
 /// Up to `limit` requests made at or before `cutoff` and still unanswered, oldest first.

@@ -8,6 +8,7 @@
 pub mod audit;
 pub mod connection;
 pub mod connections;
+pub mod consent;
 mod convert;
 pub mod dialect;
 pub mod directory;

@@ -235,6 +235,20 @@ diesel::table! {
         updated_at -> Timestamp,
         version -> BigInt,
         change_seq -> BigInt,
+        frozen_details -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    consent_records (id) {
+        id -> Text,
+        referral_id -> Text,
+        scope -> Text,
+        status -> Text,
+        reason -> Nullable<Text>,
+        actor_sub -> Text,
+        actor_role -> Text,
+        recorded_at -> Timestamp,
     }
 }
 
@@ -273,6 +287,7 @@ diesel::table! {
 diesel::joinable!(referrals -> people (person_id));
 diesel::joinable!(sessions -> referrals (referral_id));
 diesel::joinable!(connections -> referrals (referral_id));
+diesel::joinable!(consent_records -> referrals (referral_id));
 diesel::joinable!(referral_reasons -> referrals (referral_id));
 diesel::joinable!(referral_status_changes -> referrals (referral_id));
 
@@ -291,6 +306,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     service_needs,
     connections,
     connection_notes,
+    consent_records,
     outcomes,
     users,
     idempotency_keys,

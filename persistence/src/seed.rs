@@ -202,6 +202,8 @@ fn existing_referrals(conn: &mut DbConnection) -> StoreResult<u64> {
 struct Person {
     id: Uuid,
     json: String,
+    /// What a final connection sharing the given name and phone keeps (see `frozen_details`).
+    shared: String,
 }
 
 /// Makes the data set, reporting `(done, total)` referrals after each batch.
@@ -320,7 +322,7 @@ pub fn seed(
     );
     let mut connections = Rows::new(
         "connections",
-        "id, referral_id, organisation_id, service_id, need, note_for_partner, shared_fields, status, reason_code, reason, outcome, last_note_at, created_by, created_at, updated_at, version, change_seq",
+        "id, referral_id, organisation_id, service_id, need, note_for_partner, shared_fields, status, reason_code, reason, outcome, last_note_at, created_by, created_at, updated_at, version, change_seq, frozen_details",
     );
     let mut outcomes = Rows::new(
         "outcomes",
@@ -378,7 +380,9 @@ pub fn seed(
                     if people_seen.len() == RECENT_PEOPLE {
                         people_seen.pop_front();
                     }
-                    people_seen.push_back(Person { id, json });
+                    let shared =
+                        serde_json::json!({"given_name": given, "phone": phone}).to_string();
+                    people_seen.push_back(Person { id, json, shared });
                     &people_seen[people_seen.len() - 1]
                 };
                 let id = Uuid::now_v7();
@@ -577,8 +581,12 @@ pub fn seed(
                             _ => None,
                         };
                         let when = first_contact.unwrap_or(received);
+                        let is_final = connection_status
+                            .parse::<linkwell_domain::ConnectionStatus>()
+                            .is_ok_and(|s| s.is_final());
+                        let frozen = is_final.then_some(person.shared.as_str());
                         connections.push(format!(
-                            "{}, {id_text}, {}, {}, {}, NULL, 'given_name,phone', {}, {}, NULL, {}, NULL, 'seed', {}, {}, 2, {seq}",
+                            "{}, {id_text}, {}, {}, {}, NULL, 'given_name,phone', {}, {}, NULL, {}, NULL, 'seed', {}, {}, 2, {seq}, {}",
                             text(&Uuid::now_v7().to_string()),
                             opt(org.map(|o| o.to_string()).as_deref()),
                             opt(service.map(|(s, _, _)| s.to_string()).as_deref()),
@@ -587,7 +595,8 @@ pub fn seed(
                             opt(reason_code),
                             opt(outcome),
                             at(when),
-                            at(when)
+                            at(when),
+                            opt(frozen)
                         ));
                         made.connections += 1;
                     }

@@ -7,6 +7,7 @@ mod auth;
 mod caseload;
 mod cli;
 mod connections;
+mod consent;
 mod directory;
 mod errors;
 mod feed;

@@ -9,8 +9,8 @@ mod read;
 mod transition;
 
 use chrono::{DateTime, Utc};
-use linkwell_domain::connection::{self, Connection};
-use linkwell_domain::{ConnectionOutcome, Role};
+use linkwell_domain::connection::Connection;
+use linkwell_domain::{ConnectionOutcome, ConnectionReasonCode, Role};
 use linkwell_persistence::connections::Visibility;
 use linkwell_persistence::{DbConnection, people};
 use serde::Serialize;
@@ -108,12 +108,14 @@ pub struct ConnectionView {
     /// The person's details they agreed to share with the receiving organisation.
     #[schema(value_type = Vec<schema::SharedField>)]
     pub shared_fields: Vec<&'static str>,
-    /// Those details, and nothing else.
+    /// Those details, and nothing else: while the connection is open, as the person's record
+    /// stands; once it is final, exactly as they were when it became final (no later
+    /// correction of the record reaches the receiving organisation).
     pub person: SharedPersonView,
     #[schema(value_type = schema::ConnectionStatus)]
     pub status: &'static str,
     /// Why it last moved, when a code was given.
-    #[schema(value_type = Option<schema::ConnectionOutcome>, required = true)]
+    #[schema(value_type = Option<schema::ConnectionReasonCode>, required = true)]
     pub reason_code: Option<&'static str>,
     /// Why it last moved, in words.
     #[schema(required = true)]
@@ -149,9 +151,9 @@ impl ConnectionView {
             need: c.need.as_str(),
             note_for_partner: c.note_for_partner.clone(),
             shared_fields: c.shared_fields.iter().map(|f| f.as_str()).collect(),
-            person: SharedPersonView::new(connection::shared_details(person, &c.shared_fields)),
+            person: SharedPersonView::new(c.details(person)),
             status: c.status.as_str(),
-            reason_code: c.reason_code.map(ConnectionOutcome::as_str),
+            reason_code: c.reason_code.map(ConnectionReasonCode::as_str),
             reason: c.reason.clone(),
             outcome: c.outcome.map(ConnectionOutcome::as_str),
             last_note_at: c.last_note_at,
@@ -161,6 +163,18 @@ impl ConnectionView {
             version: c.version,
         }
     }
+}
+
+/// The person's record behind referral `referral_id`, as it stands: what an open connection
+/// shows, and what one becoming final keeps.
+pub(crate) fn person_of(
+    conn: &mut DbConnection,
+    referral_id: Uuid,
+) -> Result<linkwell_domain::Person, ApiError> {
+    people::for_referrals(conn, &[referral_id])?
+        .remove(&referral_id)
+        .map(|record| record.details)
+        .ok_or_else(|| ApiError::Internal("a connection's person vanished".into()))
 }
 
 /// The views of `connections` for `caller`, with each person read in one query.

@@ -2,9 +2,12 @@
 
 use actix_web::{HttpResponse, get, post, web};
 use linkwell_domain::connection::{self, Connection};
+use linkwell_domain::consent::ConsentScope;
 use linkwell_domain::{Invalid, OrganisationKind, Referral, Service, ServiceStatus};
 use linkwell_persistence::connections::{self, ConnectionFilter, Visibility};
-use linkwell_persistence::{DbConnection, Keyset, directory, organisations, people, referrals};
+use linkwell_persistence::{
+    DbConnection, Keyset, consent, directory, organisations, people, referrals,
+};
 use serde::Deserialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -163,11 +166,14 @@ fn may_share(
 
 /// Connect the person to a partner organisation or a directory service.
 ///
-/// Only while the referral is accepted, active or on hold (409 `referral_not_open`), to an
-/// active service (409 `service_not_active`), for a person whose identity is confirmed (409
-/// `identity_unconfirmed` while their record is flagged as holding another record's NHS
-/// number) and who is at least the service's `min_age` today (422 `below_service_min_age`). A service that does not accept referrals makes
-/// a signpost (status `signposted`, final); otherwise the connection starts `requested`,
+/// Only while the referral is accepted, active or on hold (409 `referral_not_open`), while the
+/// person's consent to sharing with partners stands (409 `consent_withdrawn` after a
+/// withdrawal, until it is given again), to an active service (409 `service_not_active`), for
+/// a person whose identity is confirmed (409 `identity_unconfirmed` while their record is
+/// flagged as holding another record's NHS number) and who is at least the service's
+/// `min_age` today (422 `below_service_min_age`). A service that does not accept referrals
+/// makes a signpost (status `signposted`, final, its shared details kept as they are now);
+/// otherwise the connection starts `requested`,
 /// addressed to the organisation named or the one that runs the service (422 `required` when
 /// there is none). The receiving organisation sees the person's `shared_fields` and nothing
 /// else: never the link worker's notes, sessions or plan.
@@ -206,6 +212,14 @@ pub async fn create_connection(
     let (organisation_id, service_id) = (input.organisation_id, input.service_id);
     create::create(&state, actor, key, &body.raw, move |conn, actor| {
         let referral = engaged(conn, referral_id, "connections")?;
+        let scope = ConsentScope::SharingWithPartners;
+        if !ConsentScope::allows(consent::latest_locked(conn, referral_id, scope)?) {
+            return Err(Refusal::conflict(ApiError::StateConflict {
+                code: "consent_withdrawn",
+                detail: "the person withdrew their consent to sharing with partners: record it given again (POST /v1/referrals/{id}/consent) before connecting them".into(),
+            })
+            .into());
+        }
         let (receiver, service) = resolve(conn, organisation_id, service_id)?;
         may_share(conn, &referral, service.as_ref())?;
         let status = Connection::starting_status(service.as_ref().map(|s| s.accepts_referrals));
@@ -215,7 +229,7 @@ pub async fn create_connection(
             return Err(Refusal::invalid("/organisation_id", "required", message).into());
         }
         let now = clock::now();
-        let made = Connection {
+        let mut made = Connection {
             id: Uuid::now_v7(),
             referral_id,
             organisation_id: receiver,
@@ -232,7 +246,11 @@ pub async fn create_connection(
             created_at: now,
             updated_at: now,
             version: 1,
+            frozen_details: None,
         };
+        if status.is_final() {
+            made.freeze_if_final(&super::person_of(conn, referral_id)?);
+        }
         connections::insert(conn, &made)?;
         let view = super::view(conn, &made, &actor.caller)?;
         Ok(Made::new(

@@ -10,7 +10,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 use validator::Validate;
 
-use super::{ConnectionView, view, visibility};
+use super::{ConnectionView, person_of, view, visibility};
 use crate::access::{AllowedJson, TransitionConnection};
 use crate::audit::{Outcome, Refusal};
 use crate::error::{ApiError, at, at_optional, code_at};
@@ -28,15 +28,16 @@ pub struct TransitionInput {
     #[validate(custom(function = "rules::connection_status"))]
     #[schema(value_type = schema::ConnectionStatus)]
     pub to: String,
-    /// Why, as a code; a reason (this or `reason`) is required for rejected, failed, on_hold
-    /// and cancelled.
-    #[validate(custom(function = "rules::connection_outcome"))]
-    #[schema(value_type = Option<schema::ConnectionOutcome>)]
+    /// Why, as a code from the move's own vocabulary (see `ConnectionReasonCode`); a reason
+    /// (this or `reason`) is required for rejected, failed, on_hold and cancelled.
+    #[validate(custom(function = "rules::connection_reason_code"))]
+    #[schema(value_type = Option<schema::ConnectionReasonCode>)]
     pub reason_code: Option<String>,
     /// Why, in words.
     #[validate(custom(function = "rules::field"))]
     pub reason: Option<fields::ConnectionReason>,
-    /// How it ended: required for completed and failed, and only then.
+    /// How it ended: required for completed and failed, and only then, from the move's own
+    /// outcomes (see `ConnectionOutcome`).
     #[validate(custom(function = "rules::connection_outcome"))]
     #[schema(value_type = Option<schema::ConnectionOutcome>)]
     pub outcome: Option<String>,
@@ -71,13 +72,22 @@ fn refusal(refused: Refused, to: ConnectionStatus) -> Refusal {
 /// Move a connection to another status.
 ///
 /// The moves: from `requested` to accepted, rejected, cancelled or expired; from `accepted` to
-/// in_progress, cancelled or failed; from `in_progress` to completed, failed or on_hold; from
-/// `on_hold` to in_progress, failed or cancelled; the rest are final. The receiving
-/// organisation (its `partner` tokens) sets accepted, rejected, in_progress, on_hold, failed
-/// and completed; staff set cancelled; only the system sets expired (403 otherwise). A move
-/// the table lacks is 409 `invalid_transition`, naming `current_status` and
+/// in_progress, cancelled or failed; from `in_progress` to completed, failed, on_hold or
+/// cancelled; from `on_hold` to in_progress, failed or cancelled; the rest are final. The
+/// receiving organisation (its `partner` tokens) sets accepted, rejected, in_progress, on_hold,
+/// failed and completed; staff set cancelled; only the system sets expired (403 otherwise). A
+/// move the table lacks is 409 `invalid_transition`, naming `current_status` and
 /// `allowed_transitions`. A reason (`reason` or `reason_code`) is required for rejected,
 /// failed, on_hold and cancelled; `outcome` for completed and failed, and only then (422).
+/// Each move takes only its own reason codes and outcomes (422 at `/reason_code`,
+/// `reason_code_not_applicable`, or `/outcome`, `outcome_not_applicable`): rejected takes
+/// not_eligible, no_capacity, referred_elsewhere, other; failed not_eligible, no_capacity,
+/// could_not_contact, no_longer_interested, services_no_longer_needed, referred_elsewhere,
+/// other; on_hold person_unavailable, could_not_contact, no_capacity, other; cancelled
+/// consent_withdrawn, no_longer_interested, services_no_longer_needed, referred_elsewhere,
+/// other; the others none. Completing records got_help, services_no_longer_needed,
+/// referred_elsewhere or other; failing any outcome but got_help. Once final, the connection
+/// keeps the person's shared details as they were then, and shows those from then on.
 /// A partner's request for a connection not addressed to it is 404, exactly as a missing one,
 /// and changes nothing.
 #[utoipa::path(
@@ -116,7 +126,8 @@ pub async fn transition_connection(
             .check_move(mv.to, mover)
             .map_err(|refused| refusal(refused, mv.to))?;
         let previous = connection.version;
-        connection.apply(mv.clone(), clock::now());
+        let person = person_of(conn, connection.referral_id)?;
+        connection.apply(mv.clone(), clock::now(), &person);
         if !connections::save(conn, &connection, previous)? {
             return Err(Refusal::stale().into());
         }

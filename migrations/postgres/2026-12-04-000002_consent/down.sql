@@ -1,0 +1,2 @@
+DROP TABLE consent_records;
+ALTER TABLE connections DROP COLUMN frozen_details;
