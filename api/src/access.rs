@@ -190,14 +190,21 @@ impl<Op: Guarded + 'static> FromRequest for Allowed<Op> {
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
         let operation = Op::OPERATION;
-        let caller = Caller::from_request(req, payload).into_inner();
+        let caller = Caller::from_request(req, payload);
         let request_id = req.extensions().get::<RequestId>().map(|r| r.0.clone());
         let state = req.app_data::<web::Data<AppState>>().cloned();
+        // Every route that names a record calls its path parameter `id`: a refusal's audit
+        // row names the record that was asked for.
+        let addressed = req
+            .match_info()
+            .get("id")
+            .and_then(|id| uuid::Uuid::parse_str(id).ok());
         Box::pin(async move {
             let actor = Actor {
-                caller: caller?,
+                caller: caller.await?,
                 request_id: request_id.unwrap_or_default(),
                 operation,
+                addressed,
             };
             if operation.roles.contains(&actor.caller.role) {
                 return Ok(Self {
@@ -262,20 +269,22 @@ pub struct Open<Op> {
 
 impl<Op: Guarded + 'static> FromRequest for Open<Op> {
     type Error = ApiError;
-    type Future = std::future::Ready<Result<Self, ApiError>>;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
-        let admitted = if req
+        let open = Self {
+            operation: PhantomData,
+        };
+        if req
             .headers()
             .contains_key(actix_web::http::header::AUTHORIZATION)
         {
-            Caller::from_request(req, payload).into_inner().map(drop)
+            let caller = Caller::from_request(req, payload);
+            Box::pin(async move { caller.await.map(|_| open) })
         } else {
-            admit::<Op>(req).map(drop)
-        };
-        std::future::ready(admitted.map(|()| Self {
-            operation: PhantomData,
-        }))
+            let admitted = admit::<Op>(req);
+            Box::pin(async move { admitted.map(|_| open) })
+        }
     }
 }
 

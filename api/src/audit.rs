@@ -142,6 +142,9 @@ pub struct Actor {
     pub request_id: String,
     /// What is being done, and to what kind of resource.
     pub operation: Operation,
+    /// The record the request names in its path (`/v1/referrals/{id}`), if any: a refusal
+    /// that names no other record is recorded against it.
+    pub addressed: Option<Uuid>,
 }
 
 impl Actor {
@@ -156,6 +159,7 @@ impl Actor {
             },
             request_id,
             operation,
+            addressed: None,
         }
     }
 
@@ -247,7 +251,7 @@ impl Actor {
     pub async fn refuse(&self, state: &web::Data<AppState>, error: ApiError) -> ApiError {
         let actor = self.clone();
         let recorded = db::run(state, move |conn| {
-            actor.record_alone(conn, None, Outcome::Forbidden)
+            actor.record_alone(conn, actor.addressed, Outcome::Forbidden)
         })
         .await;
         match recorded {

@@ -6,8 +6,8 @@ use std::time::Instant;
 
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
-use actix_web::http::Method;
 use actix_web::http::header::{self, HeaderName, HeaderValue};
+use actix_web::http::{ConnectionType, Method};
 use actix_web::middleware::Next;
 use actix_web::{Error, HttpMessage, HttpResponse};
 
@@ -46,11 +46,25 @@ pub async fn request_context(
     }
     let is_docs = req.path().starts_with("/docs");
 
+    // Heads too big to serve are refused here, as problem details; only those beyond what
+    // actix-http buffers at all (128 KiB, or more than 96 header fields) get its bare 431.
+    let oversized = oversized(&req);
+
     // Handlers and extractors turn their errors into responses inside routing, so an `Err`
     // here would come from a layer below that failed outright; it cannot be re-bodied (the
     // request is gone), only logged.
-    let response = match next.call(req).await {
-        Ok(response) => response.map_into_boxed_body(),
+    let response = match oversized {
+        Some(error) => Ok(ServiceResponse::new(
+            req.into_parts().0,
+            HttpResponse::from_error(error),
+        )),
+        None => next
+            .call(req)
+            .await
+            .map(ServiceResponse::map_into_boxed_body),
+    };
+    let response = match response {
+        Ok(response) => response,
         Err(error) => {
             log::error!("{method} failed below routing id={request_id}: {error}");
             return Err(error);
@@ -90,6 +104,30 @@ pub async fn request_context(
     Ok(response)
 }
 
+/// The longest request target served (RFC 9110 §4.1 asks for at least 8,000 octets).
+pub const URI_LIMIT_BYTES: usize = 8 * 1024;
+/// The most header bytes (names and values) served.
+pub const HEADERS_LIMIT_BYTES: usize = 16 * 1024;
+
+/// 414 for a request target past [`URI_LIMIT_BYTES`], 431 for header fields past
+/// [`HEADERS_LIMIT_BYTES`].
+fn oversized(req: &ServiceRequest) -> Option<ApiError> {
+    let target = req.uri().path_and_query().map_or(0, |pq| pq.as_str().len());
+    if target > URI_LIMIT_BYTES {
+        return Some(ApiError::UriTooLong {
+            limit: URI_LIMIT_BYTES,
+        });
+    }
+    let headers: usize = req
+        .headers()
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len())
+        .sum();
+    (headers > HEADERS_LIMIT_BYTES).then_some(ApiError::HeadersTooLarge {
+        limit: HEADERS_LIMIT_BYTES,
+    })
+}
+
 /// Gives every 4xx/5xx a problem+json body with `instance` set to the request id.
 fn finish_error(response: ServiceResponse<BoxBody>, request_id: &str) -> ServiceResponse<BoxBody> {
     let status = response.status();
@@ -122,6 +160,9 @@ fn finish_error(response: ServiceResponse<BoxBody>, request_id: &str) -> Service
         }
     }
     fresh.insert_header((header::CONTENT_TYPE, PROBLEM_JSON));
+    if old.head().connection_type() == ConnectionType::Close {
+        fresh.force_close();
+    }
     let fresh = fresh.body(serde_json::to_string(&body).unwrap_or_default());
     ServiceResponse::new(request, fresh)
 }

@@ -11,6 +11,7 @@ mod directory;
 mod errors;
 mod feed;
 mod health;
+mod http;
 mod idempotency;
 mod lifecycle;
 mod listing;
