@@ -166,10 +166,10 @@ async fn hundreds_of_stalled_bodies_leave_liveness_fast() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
+    // Kept open to the end: a server whose stdout is closed dies at its next line.
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
     let mut first = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut first)
-        .unwrap();
+    stdout.read_line(&mut first).unwrap();
     let addr = first
         .trim()
         .rsplit("http://")
@@ -210,6 +210,7 @@ async fn hundreds_of_stalled_bodies_leave_liveness_fast() {
     .unwrap();
     let _ = child.kill();
     let _ = child.wait();
+    drop(stdout);
     let (probes, released) = outcome;
     for (status, took) in &probes {
         assert_eq!(*status, Some(200), "{probes:?}");
