@@ -1,6 +1,5 @@
 //! The one place that knows which backend it talks to. Everything else is shared code.
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
@@ -26,8 +25,7 @@ pub(crate) fn configure_sqlite(
 ) -> diesel::QueryResult<()> {
     let busy_ms = u64::try_from(lock_timeout.as_millis())
         .unwrap_or(u64::MAX)
-        .max(1);
-    SQLITE_BUSY_MS.store(busy_ms, Ordering::Relaxed);
+        .clamp(1, i32::MAX as u64);
     conn.batch_execute(&format!(
         "PRAGMA busy_timeout = {busy_ms};
          PRAGMA journal_mode = WAL;
@@ -63,9 +61,13 @@ const MIGRATION_LOCK: i64 = 0x4c69_6e6b_7765_6c6c;
 /// own timeout in turn.
 static SQLITE_WRITER: parking_lot::Mutex<()> = parking_lot::Mutex::new(());
 
-/// The busy timeout SQLite connections were last configured with, in milliseconds: how long a
-/// writer may queue for [`SQLITE_WRITER`] too.
-static SQLITE_BUSY_MS: AtomicU64 = AtomicU64::new(5000);
+/// A connection's busy timeout, in milliseconds: how long its writer may queue for
+/// [`SQLITE_WRITER`] too.
+#[derive(diesel::QueryableByName)]
+struct BusyTimeout {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    timeout: i64,
+}
 
 /// Runs `f` in a transaction that may write. SQLite takes the write lock at `BEGIN IMMEDIATE`
 /// so a transaction that reads before it writes cannot deadlock with another writer (a plain
@@ -75,11 +77,15 @@ where
     F: FnOnce(&mut DbConnection) -> Result<T, E>,
     E: From<StoreError>,
 {
+    use diesel::RunQueryDsl;
     let store = |e: diesel::result::Error| E::from(StoreError::from(e));
     type Manager = <DbConnection as Connection>::TransactionManager;
     let _writer = match conn {
-        DbConnection::Sqlite(_) => {
-            let wait = Duration::from_millis(SQLITE_BUSY_MS.load(Ordering::Relaxed));
+        DbConnection::Sqlite(inner) => {
+            let busy = diesel::sql_query("PRAGMA busy_timeout")
+                .get_result::<BusyTimeout>(inner)
+                .map_err(store)?;
+            let wait = Duration::from_millis(u64::try_from(busy.timeout).unwrap_or(0));
             Some(SQLITE_WRITER.try_lock_for(wait).ok_or_else(|| {
                 E::from(StoreError::Busy(
                     "waited past the busy timeout for this process's SQLite writer".into(),
