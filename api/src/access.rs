@@ -194,15 +194,22 @@ impl<Op: Guarded + 'static> FromRequest for Allowed<Op> {
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
         let operation = Op::OPERATION;
-        let caller = Caller::from_request(req, payload).into_inner();
+        let caller = Caller::from_request(req, payload);
         let request_id = req.extensions().get::<RequestId>().map(|r| r.0.clone());
         let state = req.app_data::<web::Data<AppState>>().cloned();
+        // Every route that names a record calls its path parameter `id`: a refusal's audit
+        // row names the record that was asked for.
+        let addressed = req
+            .match_info()
+            .get("id")
+            .and_then(|id| uuid::Uuid::parse_str(id).ok());
         Box::pin(async move {
             let actor = Actor {
-                caller: caller?,
+                caller: caller.await?,
                 request_id: request_id.unwrap_or_default(),
                 operation,
                 anonymous: false,
+                addressed,
             };
             if operation.roles.contains(&actor.caller.role) {
                 return Ok(Self {
@@ -267,13 +274,15 @@ pub struct Open<Op> {
 
 impl<Op: Guarded + 'static> FromRequest for Open<Op> {
     type Error = ApiError;
-    type Future = std::future::Ready<Result<Self, ApiError>>;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
-        let admitted = public_actor::<Op>(req, payload);
-        std::future::ready(admitted.map(|_| Self {
-            operation: PhantomData,
-        }))
+        let actor = public_actor::<Op>(req, payload);
+        Box::pin(async move {
+            actor.await.map(|_| Self {
+                operation: PhantomData,
+            })
+        })
     }
 }
 
@@ -281,20 +290,27 @@ impl<Op: Guarded + 'static> FromRequest for Open<Op> {
 /// valid, 401 otherwise), attributable and so not rate limited — staff entering a
 /// self-referral on someone's behalf; without one, an address the per-address rate limit
 /// admits.
-fn public_actor<Op: Guarded>(req: &HttpRequest, payload: &mut Payload) -> Result<Actor, ApiError> {
+fn public_actor<Op: Guarded>(
+    req: &HttpRequest,
+    payload: &mut Payload,
+) -> Pin<Box<dyn Future<Output = Result<Actor, ApiError>>>> {
     if !req
         .headers()
         .contains_key(actix_web::http::header::AUTHORIZATION)
     {
-        return admit::<Op>(req).map(|public| public.actor);
+        let admitted = admit::<Op>(req).map(|public| public.actor);
+        return Box::pin(std::future::ready(admitted));
     }
-    let caller = Caller::from_request(req, payload).into_inner()?;
+    let caller = Caller::from_request(req, payload);
     let request_id = req.extensions().get::<RequestId>().map(|r| r.0.clone());
-    Ok(Actor {
-        caller,
-        request_id: request_id.unwrap_or_default(),
-        operation: Op::OPERATION,
-        anonymous: false,
+    Box::pin(async move {
+        Ok(Actor {
+            caller: caller.await?,
+            request_id: request_id.unwrap_or_default(),
+            operation: Op::OPERATION,
+            anonymous: false,
+            addressed: None,
+        })
     })
 }
 
@@ -320,7 +336,7 @@ where
         let req = req.clone();
         let payload = payload.take();
         Box::pin(async move {
-            let actor = admitted?;
+            let actor = admitted.await?;
             let body = ValidJson::read(&req, payload).await?;
             Ok(Self {
                 actor,

@@ -144,6 +144,9 @@ pub struct Actor {
     pub operation: Operation,
     /// Nobody authenticated: a public operation without a token, named by its address.
     pub anonymous: bool,
+    /// The record the request names in its path (`/v1/referrals/{id}`), if any: a refusal
+    /// that names no other record is recorded against it.
+    pub addressed: Option<Uuid>,
 }
 
 impl Actor {
@@ -159,6 +162,7 @@ impl Actor {
             request_id,
             operation,
             anonymous: true,
+            addressed: None,
         }
     }
 
@@ -266,7 +270,7 @@ impl Actor {
     pub async fn refuse(&self, state: &web::Data<AppState>, error: ApiError) -> ApiError {
         let actor = self.clone();
         let recorded = db::run(state, move |conn| {
-            actor.record_alone(conn, None, Outcome::Forbidden)
+            actor.record_alone(conn, actor.addressed, Outcome::Forbidden)
         })
         .await;
         match recorded {

@@ -2,17 +2,22 @@
 //! prove. Configured deliberately against jsonwebtoken's defaults (RFC 8725): `nbf` checked,
 //! `iss`/`aud`/`sub`/`exp`/`nbf` required, leeway 30 s, key of at least 32 bytes.
 
+use std::collections::HashMap;
 use std::fmt;
-use std::future::{Ready, ready};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::RwLock;
 
 use actix_web::dev::Payload;
 use actix_web::http::header;
 use actix_web::{FromRequest, HttpRequest, web};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
-use linkwell_domain::Role;
+use linkwell_domain::{OrganisationKind, Role};
+use linkwell_persistence::{DbConnection, StoreError, organisations};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::db;
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -20,6 +25,8 @@ use crate::state::AppState;
 pub const MIN_SECRET_BYTES: usize = 32;
 /// Clock skew tolerated on `exp` and `nbf`.
 pub const LEEWAY_SECONDS: u64 = 30;
+/// The longest token lifetime accepted unless configured (`LINKWELL_MAX_TOKEN_TTL`): 24 h.
+pub const DEFAULT_MAX_TTL_SECONDS: i64 = 24 * 60 * 60;
 
 /// What a Linkwell access token says.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -43,6 +50,8 @@ pub struct TokenKeys {
     validation: Validation,
     issuer: String,
     audience: String,
+    /// The longest lifetime accepted, in seconds.
+    max_ttl: i64,
 }
 
 impl fmt::Debug for TokenKeys {
@@ -78,7 +87,19 @@ impl TokenKeys {
             validation,
             issuer: issuer.to_owned(),
             audience: audience.to_owned(),
+            max_ttl: DEFAULT_MAX_TTL_SECONDS,
         })
+    }
+
+    /// Accepts tokens living at most `max_ttl` (24 h unless set).
+    pub fn with_max_ttl(mut self, max_ttl: std::time::Duration) -> Self {
+        self.max_ttl = i64::try_from(max_ttl.as_secs()).unwrap_or(i64::MAX);
+        self
+    }
+
+    /// The longest lifetime accepted, in seconds.
+    pub fn max_ttl_seconds(&self) -> i64 {
+        self.max_ttl
     }
 
     /// Signs a token for `role` and `sub`, valid from now for `ttl_seconds`.
@@ -114,7 +135,23 @@ impl TokenKeys {
     pub fn verify(&self, token: &str) -> Result<Caller, ApiError> {
         let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
             .map_err(|e| invalid(&format!("the token is not valid ({})", e.kind_name())))?;
+        self.check_lifetime(&data.claims, chrono::Utc::now().timestamp())?;
         Caller::from_claims(data.claims)
+    }
+
+    /// A token may live at most the maximum: from its `iat` to its `exp`, and from now to its
+    /// `exp` (so a made-up `iat` cannot stretch it), with the usual leeway for clock skew.
+    fn check_lifetime(&self, claims: &Claims, now: i64) -> Result<(), ApiError> {
+        let leeway = LEEWAY_SECONDS as i64;
+        let lifetime = claims.exp.saturating_sub(claims.iat);
+        let remaining = claims.exp.saturating_sub(now);
+        if lifetime > self.max_ttl || remaining > self.max_ttl.saturating_add(leeway) {
+            return Err(invalid(&format!(
+                "the token lives longer than the {} s this server accepts (LINKWELL_MAX_TOKEN_TTL)",
+                self.max_ttl
+            )));
+        }
+        Ok(())
     }
 }
 
@@ -200,10 +237,68 @@ impl Caller {
 
 impl FromRequest for Caller {
     type Error = ApiError;
-    type Future = Ready<Result<Self, ApiError>>;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        ready(authenticate(req))
+        let verified = authenticate(req);
+        let state = req.app_data::<web::Data<AppState>>().cloned();
+        Box::pin(async move {
+            let caller = verified?;
+            let Some(org) = caller.org else {
+                return Ok(caller);
+            };
+            let state =
+                state.ok_or_else(|| ApiError::Internal("application state missing".into()))?;
+            let kind = match state.organisations.kind(org) {
+                Some(kind) => Some(kind),
+                None => {
+                    let lookup = state.clone();
+                    db::run(&state, move |conn| {
+                        Ok(lookup.organisations.load(conn, org)?)
+                    })
+                    .await?
+                }
+            };
+            match kind {
+                None => Err(invalid("the token's org names no registered organisation")),
+                Some(kind) if !caller.role.may_act_for(kind) => Err(invalid(&format!(
+                    "a {} token cannot act for a {} organisation",
+                    caller.role,
+                    kind.as_str()
+                ))),
+                Some(_) => Ok(caller),
+            }
+        })
+    }
+}
+
+/// The kinds of the organisations tokens have named, so a token's `org` is checked against
+/// the register without a database round trip per request. Organisations are only ever
+/// created (never deleted, and their kind never changes), so a kind once read stays true; an
+/// id not (yet) registered is not remembered, and is looked up again next time.
+#[derive(Debug, Default)]
+pub struct KnownOrganisations(RwLock<HashMap<Uuid, OrganisationKind>>);
+
+impl KnownOrganisations {
+    /// The kind of `org`, if already known here.
+    pub fn kind(&self, org: Uuid) -> Option<OrganisationKind> {
+        self.0
+            .read()
+            .ok()
+            .and_then(|known| known.get(&org).copied())
+    }
+
+    /// Reads `org` from the register, remembering its kind if it is there.
+    pub fn load(
+        &self,
+        conn: &mut DbConnection,
+        org: Uuid,
+    ) -> Result<Option<OrganisationKind>, StoreError> {
+        let kind = organisations::get(conn, org)?.map(|o| o.kind);
+        if let (Some(kind), Ok(mut known)) = (kind, self.0.write()) {
+            known.insert(org, kind);
+        }
+        Ok(kind)
     }
 }
 

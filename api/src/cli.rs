@@ -79,8 +79,9 @@ struct TokenArgs {
     /// The organisation id a referrer or partner acts for.
     #[arg(long)]
     org: Option<Uuid>,
-    /// Lifetime in seconds (at most 30 days).
-    #[arg(long, default_value_t = 3600, value_parser = clap::value_parser!(i64).range(1..=2_592_000))]
+    /// Lifetime in seconds, at most what the server accepts (`LINKWELL_MAX_TOKEN_TTL`,
+    /// default 24 h).
+    #[arg(long, default_value_t = 3600, value_parser = clap::value_parser!(i64).range(1..))]
     ttl: i64,
 }
 
@@ -119,6 +120,7 @@ pub fn run() -> ExitCode {
 }
 
 fn serve(config: &Config) -> Result<(), String> {
+    raise_open_files_limit();
     actix_web::rt::System::new().block_on(async {
         let running = server::start(config).map_err(|e| e.to_string())?;
         println!(
@@ -135,6 +137,27 @@ fn serve(config: &Config) -> Result<(), String> {
         spawn_housekeeping(running.pool.clone());
         running.server.await.map_err(|e| e.to_string())
     })
+}
+
+/// Every connection holds a file descriptor. At the soft limit (1,024 on most Linux systems,
+/// 256 on macOS) accepting fails and the server answers nobody, probes included, so a few
+/// hundred slow clients were enough to take it off the air. The soft limit is raised to the
+/// hard one, as the process may; the body and head timeouts make each slow client let go.
+fn raise_open_files_limit() {
+    #[cfg(unix)]
+    {
+        use nix::sys::resource::{Resource, getrlimit, setrlimit};
+        match getrlimit(Resource::RLIMIT_NOFILE) {
+            Ok((soft, hard)) if soft < hard => {
+                match setrlimit(Resource::RLIMIT_NOFILE, hard, hard) {
+                    Ok(()) => log::info!("open files limit raised from {soft} to {hard}"),
+                    Err(e) => log::warn!("open files limit stays {soft}: {e}"),
+                }
+            }
+            Ok(_) => {}
+            Err(e) => log::warn!("cannot read the open files limit: {e}"),
+        }
+    }
 }
 
 /// Forgets stored idempotent responses past retention, hourly, off the request path; a
@@ -260,7 +283,15 @@ fn token(config: &Config, args: &TokenArgs) -> Result<(), String> {
     }
     crate::auth::check_subject(&sub).map_err(|problem| format!("--sub: {problem}"))?;
     let keys = TokenKeys::new(config.secret.expose(), &config.issuer, &config.audience)
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| e.to_string())?
+        .with_max_ttl(config.max_token_ttl);
+    if args.ttl > keys.max_ttl_seconds() {
+        return Err(format!(
+            "--ttl {}: the server accepts tokens living at most {} s (LINKWELL_MAX_TOKEN_TTL)",
+            args.ttl,
+            keys.max_ttl_seconds()
+        ));
+    }
     let token = keys
         .issue(role, &sub, org, args.ttl)
         .map_err(|e| e.to_string())?;

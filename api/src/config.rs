@@ -99,7 +99,18 @@ pub struct Config {
     /// The SWEMWBS improvement counted as meaningful, in hundredths of a metric point
     /// (`LINKWELL_SWEMWBS_MEANINGFUL_CHANGE`, metric points, default 3).
     pub meaningful_change_hundredths: i32,
+    /// How long a request body may take to arrive once its head has (`408` after that, and the
+    /// connection closes): `LINKWELL_BODY_TIMEOUT_SECONDS`, default 10.
+    pub body_timeout: Duration,
+    /// The longest-lived token the server accepts, `exp - iat` and `exp` from now:
+    /// `LINKWELL_MAX_TOKEN_TTL` in seconds, default 24 h.
+    pub max_token_ttl: Duration,
 }
+
+/// Default for [`Config::body_timeout`].
+pub const DEFAULT_BODY_TIMEOUT: Duration = Duration::from_secs(10);
+/// Default for [`Config::max_token_ttl`].
+pub const DEFAULT_MAX_TOKEN_TTL: Duration = Duration::from_secs(24 * 60 * 60);
 
 /// Default for how often each instance expires unanswered connection requests.
 pub const DEFAULT_EXPIRY_EVERY: Duration = Duration::from_secs(60);
@@ -141,6 +152,9 @@ impl Config {
                 value: size.to_string(),
             })?;
         }
+        if let Some(seconds) = positive("LINKWELL_DB_LOCK_TIMEOUT_SECONDS")? {
+            pool.lock_timeout = Duration::from_secs(seconds as u64);
+        }
         Ok(Self {
             bind: bind.to_owned(),
             database,
@@ -181,6 +195,10 @@ impl Config {
                     .map_or(DEFAULT_EXPIRY_EVERY, |s| Duration::from_secs(s as u64)),
             },
             meaningful_change_hundredths: meaningful_change()?,
+            body_timeout: positive("LINKWELL_BODY_TIMEOUT_SECONDS")?
+                .map_or(DEFAULT_BODY_TIMEOUT, |s| Duration::from_secs(s as u64)),
+            max_token_ttl: positive("LINKWELL_MAX_TOKEN_TTL")?
+                .map_or(DEFAULT_MAX_TOKEN_TTL, |s| Duration::from_secs(s as u64)),
         })
     }
 }

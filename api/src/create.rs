@@ -108,7 +108,7 @@ where
             }
             Ok(None) => {}
             Err(ApiError::IdempotencyKeyReused) => {
-                actor.record(conn, None, Outcome::Rejected)?;
+                actor.record(conn, actor.addressed, Outcome::Rejected)?;
                 return Ok(Answer::Refused(ApiError::IdempotencyKeyReused));
             }
             Err(other) => return Err(other),
@@ -128,7 +128,8 @@ where
             Ok(Answer::Made(made))
         }
         Err(Stop::Refused(refusal)) => {
-            actor.record(conn, refusal.about, refusal.outcome)?;
+            // A refused create under a parent (`/v1/referrals/{id}/sessions`) names the parent.
+            actor.record(conn, refusal.about.or(actor.addressed), refusal.outcome)?;
             Ok(Answer::Refused(refusal.error))
         }
         Err(Stop::Failed(error)) => Err(error),

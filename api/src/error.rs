@@ -133,6 +133,14 @@ pub enum ApiError {
     PayloadTooLarge { limit: usize },
     /// The body is not JSON.
     UnsupportedMediaType,
+    /// The body is sent in a content coding the server does not decode (RFC 9110 §8.4).
+    UnsupportedEncoding,
+    /// The request body did not arrive within `seconds`; the connection closes.
+    RequestTimeout { seconds: u64 },
+    /// The request target is longer than the server reads.
+    UriTooLong { limit: usize },
+    /// The request's header fields are larger than the server reads.
+    HeadersTooLarge { limit: usize },
     /// Fields break rules.
     Validation(Vec<FieldError>),
     /// Too many requests from one address; come back after `retry_after` seconds.
@@ -213,6 +221,24 @@ impl ApiError {
                 "unsupported_media_type",
                 "Unsupported content type",
             ),
+            ApiError::UnsupportedEncoding => (
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_content_encoding",
+                "Unsupported content encoding",
+            ),
+            ApiError::RequestTimeout { .. } => (
+                StatusCode::REQUEST_TIMEOUT,
+                "request_timeout",
+                "Request timeout",
+            ),
+            ApiError::UriTooLong { .. } => {
+                (StatusCode::URI_TOO_LONG, "uri_too_long", "URI too long")
+            }
+            ApiError::HeadersTooLarge { .. } => (
+                StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+                "headers_too_large",
+                "Request header fields too large",
+            ),
             ApiError::Validation(_) => (
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "validation_failed",
@@ -280,6 +306,20 @@ impl ApiError {
             }
             ApiError::UnsupportedMediaType => {
                 "the request body must be JSON (Content-Type: application/json)".into()
+            }
+            ApiError::UnsupportedEncoding => {
+                "the request body must not be compressed or otherwise encoded: send it as is, \
+                 without Content-Encoding (or with `identity`)"
+                    .into()
+            }
+            ApiError::RequestTimeout { seconds } => format!(
+                "the request body did not arrive within {seconds} s; the connection is closed"
+            ),
+            ApiError::UriTooLong { limit } => {
+                format!("the request target must be at most {limit} bytes")
+            }
+            ApiError::HeadersTooLarge { limit } => {
+                format!("the request's header fields must be at most {limit} bytes in all")
             }
             ApiError::Validation(errors) => match errors.len() {
                 1 => "1 field is invalid".into(),
@@ -373,6 +413,15 @@ impl ApiError {
             }
             ApiError::Unavailable => {
                 builder.insert_header((header::RETRY_AFTER, "5"));
+            }
+            ApiError::UnsupportedEncoding => {
+                // RFC 9110 §15.5.16: say which codings would have been accepted.
+                builder.insert_header((header::ACCEPT_ENCODING, "identity"));
+            }
+            ApiError::RequestTimeout { .. } => {
+                // The rest of the body may still come: the connection cannot carry another
+                // request, so it closes once this answer is sent.
+                builder.force_close();
             }
             ApiError::RateLimited { retry_after } => {
                 builder.insert_header((header::RETRY_AFTER, retry_after.max(&1).to_string()));
@@ -502,6 +551,10 @@ impl From<StoreError> for ApiError {
             }
             StoreError::Unavailable(cause) => {
                 log::warn!("database unavailable: {cause}");
+                ApiError::Unavailable
+            }
+            StoreError::Busy(cause) => {
+                log::warn!("database busy, answering 503: {cause}");
                 ApiError::Unavailable
             }
             other => ApiError::Internal(other.to_string()),

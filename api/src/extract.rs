@@ -7,13 +7,14 @@ use actix_web::dev::Payload;
 use actix_web::error::{PathError, QueryPayloadError};
 use actix_web::http::header;
 use actix_web::web::{Bytes, BytesMut};
-use actix_web::{HttpMessage, HttpRequest};
+use actix_web::{HttpMessage, HttpRequest, web};
 use futures_util::StreamExt;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use validator::{Validate, ValidationErrors, ValidationErrorsKind};
 
 use crate::error::{ApiError, FieldError};
+use crate::state::AppState;
 
 /// Largest request body accepted.
 pub const BODY_LIMIT_BYTES: usize = 64 * 1024;
@@ -35,16 +36,38 @@ where
         if !is_json(req) {
             return Err(ApiError::UnsupportedMediaType);
         }
-        let declared = req
-            .headers()
-            .get(header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<usize>().ok());
-        if declared.is_some_and(|len| len > BODY_LIMIT_BYTES) {
-            return Err(ApiError::PayloadTooLarge {
-                limit: BODY_LIMIT_BYTES,
-            });
-        }
+        check_encoding(req)?;
+        let raw = read_body(req, &mut payload).await?;
+        let value: T = parse_json(&raw)?;
+        value
+            .validate()
+            .map_err(|errors| ApiError::Validation(field_errors(&errors)))?;
+        Ok(ValidJson { value, raw })
+    }
+}
+
+/// The body as sent: refused (413) past [`BODY_LIMIT_BYTES`], and (408, then the connection
+/// closes) when it has not all arrived within the configured body timeout, counted from when
+/// reading starts. Without that limit a client that declares a length and stops sending holds
+/// its connection, and a file descriptor, for ever: enough of them and the server can accept
+/// no connection at all, probes included.
+pub async fn read_body(req: &HttpRequest, payload: &mut Payload) -> Result<Bytes, ApiError> {
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|len| len > BODY_LIMIT_BYTES) {
+        return Err(ApiError::PayloadTooLarge {
+            limit: BODY_LIMIT_BYTES,
+        });
+    }
+    let limit = req
+        .app_data::<web::Data<AppState>>()
+        .map_or(crate::config::DEFAULT_BODY_TIMEOUT, |state| {
+            state.body_timeout
+        });
+    let read = async {
         let mut body = BytesMut::new();
         while let Some(chunk) = payload.next().await {
             let chunk = chunk.map_err(|_| ApiError::BadRequest {
@@ -59,12 +82,34 @@ where
             }
             body.extend_from_slice(&chunk);
         }
-        let raw = body.freeze();
-        let value: T = parse_json(&raw)?;
-        value
-            .validate()
-            .map_err(|errors| ApiError::Validation(field_errors(&errors)))?;
-        Ok(ValidJson { value, raw })
+        Ok(body.freeze())
+    };
+    actix_web::rt::time::timeout(limit, read)
+        .await
+        .unwrap_or(Err(ApiError::RequestTimeout {
+            seconds: limit.as_secs().max(1),
+        }))
+}
+
+/// The body must come as is: no `Content-Encoding` but `identity`. The server decodes no
+/// content coding, and reading gzip as JSON would parse bytes the client never meant (RFC 9110
+/// §8.4: a coding the server does not support is 415).
+pub fn check_encoding(req: &HttpRequest) -> Result<(), ApiError> {
+    let identity = req
+        .headers()
+        .get_all(header::CONTENT_ENCODING)
+        .all(|value| {
+            value.to_str().is_ok_and(|codings| {
+                codings
+                    .split(',')
+                    .map(str::trim)
+                    .all(|coding| coding.is_empty() || coding.eq_ignore_ascii_case("identity"))
+            })
+        });
+    if identity {
+        Ok(())
+    } else {
+        Err(ApiError::UnsupportedEncoding)
     }
 }
 

@@ -1,13 +1,25 @@
 //! The one middleware every request passes: request id, error bodies, security headers, access
 //! log. Finishing every error here is what makes *all* of them problem+json, including those
 //! the framework produces before a handler runs.
+//!
+//! What never reaches this middleware, and so goes out without a problem body: actix-http's
+//! h1 dispatcher answers some requests itself, writing a bodiless response straight to the
+//! socket (`send_error_response`) and closing, before any service runs: 408 when a request
+//! head is not complete within the head timeout (`server::HEAD_TIMEOUT`); 431 for a head
+//! over its 128 KiB buffer or with more than 96 header fields; 400 for a head it cannot parse
+//! (Content-Length beside Transfer-Encoding, a bad Content-Length, a broken request line).
+//! Neither actix-web's `HttpServer` nor actix-http's service builder offers a hook for those
+//! bodies; only a filter rewriting the raw byte stream could, and that is not worth its risk.
+//! Below those limits the app answers itself, as problem details: 414 for a request target
+//! over [`URI_LIMIT_BYTES`], 431 for header fields over [`HEADERS_LIMIT_BYTES`], and 408 for a
+//! body that stalls (`extract::read_body`).
 
 use std::time::Instant;
 
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
-use actix_web::http::Method;
 use actix_web::http::header::{self, HeaderName, HeaderValue};
+use actix_web::http::{ConnectionType, Method};
 use actix_web::middleware::Next;
 use actix_web::{Error, HttpMessage, HttpResponse};
 
@@ -46,11 +58,25 @@ pub async fn request_context(
     }
     let is_docs = req.path().starts_with("/docs");
 
+    // Heads too big to serve are refused here, as problem details; only those beyond what
+    // actix-http buffers at all (128 KiB, or more than 96 header fields) get its bare 431.
+    let oversized = oversized(&req);
+
     // Handlers and extractors turn their errors into responses inside routing, so an `Err`
     // here would come from a layer below that failed outright; it cannot be re-bodied (the
     // request is gone), only logged.
-    let response = match next.call(req).await {
-        Ok(response) => response.map_into_boxed_body(),
+    let response = match oversized {
+        Some(error) => Ok(ServiceResponse::new(
+            req.into_parts().0,
+            HttpResponse::from_error(error),
+        )),
+        None => next
+            .call(req)
+            .await
+            .map(ServiceResponse::map_into_boxed_body),
+    };
+    let response = match response {
+        Ok(response) => response,
         Err(error) => {
             log::error!("{method} failed below routing id={request_id}: {error}");
             return Err(error);
@@ -90,6 +116,30 @@ pub async fn request_context(
     Ok(response)
 }
 
+/// The longest request target served (RFC 9110 §4.1 asks for at least 8,000 octets).
+pub const URI_LIMIT_BYTES: usize = 8 * 1024;
+/// The most header bytes (names and values) served.
+pub const HEADERS_LIMIT_BYTES: usize = 16 * 1024;
+
+/// 414 for a request target past [`URI_LIMIT_BYTES`], 431 for header fields past
+/// [`HEADERS_LIMIT_BYTES`].
+fn oversized(req: &ServiceRequest) -> Option<ApiError> {
+    let target = req.uri().path_and_query().map_or(0, |pq| pq.as_str().len());
+    if target > URI_LIMIT_BYTES {
+        return Some(ApiError::UriTooLong {
+            limit: URI_LIMIT_BYTES,
+        });
+    }
+    let headers: usize = req
+        .headers()
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len())
+        .sum();
+    (headers > HEADERS_LIMIT_BYTES).then_some(ApiError::HeadersTooLarge {
+        limit: HEADERS_LIMIT_BYTES,
+    })
+}
+
 /// Gives every 4xx/5xx a problem+json body with `instance` set to the request id.
 fn finish_error(response: ServiceResponse<BoxBody>, request_id: &str) -> ServiceResponse<BoxBody> {
     let status = response.status();
@@ -122,6 +172,9 @@ fn finish_error(response: ServiceResponse<BoxBody>, request_id: &str) -> Service
         }
     }
     fresh.insert_header((header::CONTENT_TYPE, PROBLEM_JSON));
+    if old.head().connection_type() == ConnectionType::Close {
+        fresh.force_close();
+    }
     let fresh = fresh.body(serde_json::to_string(&body).unwrap_or_default());
     ServiceResponse::new(request, fresh)
 }

@@ -15,48 +15,90 @@ use crate::error::ApiError;
 pub struct IfMatch(Option<String>);
 
 impl IfMatch {
-    /// The strong entity tags sent, as versions: 428 when the header is missing, 400 when it is
-    /// not a list of entity tags. `*` and weak tags never match a version (strong comparison).
+    /// The entity tags sent (RFC 9110 §13.1.1): 428 when the header is missing, 400 when it is
+    /// neither `*` nor a list of entity tags. A well-formed tag that is not one of ours
+    /// (`"stale-999"`) is kept: it simply never matches (412). If-Match compares strongly, so
+    /// a weak tag (`W/"3"`) never matches either.
     pub fn versions(&self) -> Result<Versions, ApiError> {
         let Some(value) = &self.0 else {
             return Err(ApiError::PreconditionRequired);
         };
-        let mut versions = Vec::new();
-        for tag in value.split(',').map(str::trim) {
-            if tag == "*" || tag.starts_with("W/\"") && tag.ends_with('"') && tag.len() >= 4 {
-                continue;
+        if value.trim_matches([' ', '\t']) == "*" {
+            return Ok(Versions::Any);
+        }
+        let malformed = || {
+            ApiError::bad_parameter(
+                "If-Match",
+                "invalid_header",
+                "must be `*` or entity tags such as the ETag you read, e.g. \"3\"",
+            )
+        };
+        let mut tags = Vec::new();
+        let mut rest = value.trim_matches([' ', '\t']);
+        if rest.is_empty() {
+            return Err(malformed());
+        }
+        while !rest.is_empty() {
+            let (weak, after) = match rest.strip_prefix("W/") {
+                Some(after) => (true, after),
+                None => (false, rest),
+            };
+            let after = after.strip_prefix('"').ok_or_else(malformed)?;
+            let end = after.find('"').ok_or_else(malformed)?;
+            let opaque = &after[..end];
+            // etagc = %x21 / %x23-7E / obs-text
+            if !opaque
+                .bytes()
+                .all(|b| b == 0x21 || (0x23..=0x7e).contains(&b) || b >= 0x80)
+            {
+                return Err(malformed());
             }
-            let version = tag
-                .strip_prefix('"')
-                .and_then(|t| t.strip_suffix('"'))
-                .filter(|t| !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit()))
-                .map(|t| t.parse::<i64>().unwrap_or(-1));
-            match version {
-                Some(v) => versions.push(v),
-                None => {
-                    return Err(ApiError::bad_parameter(
-                        "If-Match",
-                        "invalid_header",
-                        "must be the ETag you read, e.g. \"3\"",
-                    ));
-                }
+            if !weak {
+                tags.push(opaque.to_owned());
+            }
+            rest = after[end + 1..].trim_start_matches([' ', '\t']);
+            if !rest.is_empty() {
+                // Elements are comma-separated; empty elements are allowed (RFC 9110 §5.6.1).
+                rest = rest.strip_prefix(',').ok_or_else(malformed)?;
+                rest = rest.trim_start_matches([' ', '\t', ',']);
             }
         }
-        Ok(Versions(versions))
+        Ok(Versions::Tags(tags))
     }
 }
 
-/// The versions named by `If-Match`.
+/// The pattern the OpenAPI document gives `If-Match`: `*` or a list of entity tags.
+const ETAGS_PATTERN: &str =
+    r#"^[ \t]*(\*|(W/)?"[^"\x00-\x20\x7F]*"([ \t]*,[ \t]*(W/)?"[^"\x00-\x20\x7F]*")*)[ \t]*$"#;
+
+/// What `If-Match` accepts: any current representation (`*`), or these strong entity tags.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Versions(Vec<i64>);
+pub enum Versions {
+    Any,
+    /// The opaque parts of the strong tags, compared character by character with ours.
+    Tags(Vec<String>),
+}
 
 impl Versions {
-    /// Refused (412) unless `current` is one of them.
+    /// Refused (412) unless `current` is one of them (or `*` was sent: the resource exists).
     pub fn check(&self, current: i64) -> Result<(), Refusal> {
-        if self.0.contains(&current) {
+        let matches = match self {
+            Versions::Any => true,
+            Versions::Tags(tags) => tags.iter().any(|tag| *tag == current.to_string()),
+        };
+        if matches {
             Ok(())
         } else {
             Err(Refusal::stale())
+        }
+    }
+
+    /// For a resource not written yet, whose ETag would be `"0"`: `*` does not match, as
+    /// there is no current representation (RFC 9110 §13.1.1).
+    pub fn check_unwritten(&self) -> Result<(), Refusal> {
+        match self {
+            Versions::Any => Err(Refusal::stale()),
+            Versions::Tags(_) => self.check(0),
         }
     }
 
@@ -137,13 +179,14 @@ impl utoipa::IntoParams for IfMatch {
                 .parameter_in(ParameterIn::Header)
                 .required(Required::True)
                 .description(Some(
-                    "The ETag of the version you read, e.g. `\"3\"`: the change applies only if \
-                     it is still current (428 without it, 412 when stale).",
+                    "The ETag of the version you read, e.g. `\"3\"`, or `*` for whatever is \
+                     current: the change applies only if it is still current (428 without it, \
+                     412 when stale).",
                 ))
                 .schema(Some(
                     ObjectBuilder::new()
                         .schema_type(Type::String)
-                        .pattern(Some(r#"^\s*"[0-9]{1,18}"\s*$"#)),
+                        .pattern(Some(ETAGS_PATTERN)),
                 ))
                 .build(),
         ]
@@ -154,22 +197,70 @@ impl utoipa::IntoParams for IfMatch {
 mod tests {
     use super::*;
 
-    fn versions(value: Option<&str>) -> Result<Vec<i64>, u16> {
+    fn versions(value: Option<&str>) -> Result<Versions, u16> {
         IfMatch(value.map(str::to_owned))
             .versions()
-            .map(|v| v.0)
             .map_err(|e| e.problem(None).status)
     }
 
+    fn matches(value: &str, current: i64) -> bool {
+        versions(Some(value)).is_ok_and(|v| v.check(current).is_ok())
+    }
+
     #[test]
-    fn reads_strong_tags_and_refuses_the_rest() {
+    fn reads_entity_tags_and_refuses_what_is_not_one() {
         assert_eq!(versions(None), Err(428));
-        assert_eq!(versions(Some("\"3\"")), Ok(vec![3]));
-        assert_eq!(versions(Some("\"3\", \"4\"")), Ok(vec![3, 4]));
-        assert_eq!(versions(Some("W/\"3\"")), Ok(vec![]));
-        assert_eq!(versions(Some("*")), Ok(vec![]));
-        for bad in ["3", "\"\"", "\"x\"", "", "\"3"] {
-            assert_eq!(versions(Some(bad)), Err(400), "{bad:?}");
+        assert_eq!(versions(Some("*")), Ok(Versions::Any));
+        assert_eq!(
+            versions(Some("\"3\", \"4\"")),
+            Ok(Versions::Tags(vec!["3".into(), "4".into()]))
+        );
+        assert_eq!(versions(Some("W/\"3\"")), Ok(Versions::Tags(vec![])));
+        let pattern = regex::Regex::new(ETAGS_PATTERN).ok();
+        for good in [
+            "\"stale-999\"",
+            "\"\"",
+            "\"x\"",
+            "W/\"3\"",
+            "\"3\",",
+            "\"a\" ,\t\"b\"",
+            " * ",
+        ] {
+            assert!(versions(Some(good)).is_ok(), "{good:?}");
+            assert!(
+                pattern
+                    .as_ref()
+                    .is_some_and(|p| p.is_match(good.trim_end_matches(',')))
+            );
         }
+        for bad in [
+            "3",
+            "",
+            "\"3",
+            "\"3\" \"4\"",
+            "W/3",
+            "\"a b\"",
+            "**",
+            "*, \"3\"",
+        ] {
+            assert_eq!(versions(Some(bad)).err(), Some(400), "{bad:?}");
+            assert!(
+                pattern.as_ref().is_some_and(|p| !p.is_match(bad)),
+                "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn compares_strongly() {
+        assert!(matches("\"3\"", 3));
+        assert!(matches("\"2\", \"3\"", 3));
+        assert!(matches("*", 3));
+        assert!(!matches("\"stale-999\"", 3));
+        assert!(!matches("W/\"3\"", 3), "a weak tag never matches");
+        assert!(!matches("\"03\"", 3), "tags compare character by character");
+        assert!(!matches("\"4\"", 3));
+        assert!(versions(Some("*")).is_ok_and(|v| v.check_unwritten().is_err()));
+        assert!(versions(Some("\"0\"")).is_ok_and(|v| v.check_unwritten().is_ok()));
     }
 }

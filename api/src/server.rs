@@ -10,7 +10,7 @@ use linkwell_persistence::{checkout, connect, migrate};
 use utoipa_actix_web::AppExt;
 use utoipa_swagger_ui::{Config as DocsConfig, SwaggerUi};
 
-use crate::auth::TokenKeys;
+use crate::auth::{KnownOrganisations, TokenKeys};
 use crate::config::Config;
 use crate::extract;
 use crate::fallback::{self, RouteTable};
@@ -21,6 +21,13 @@ use crate::ratelimit::PublicAccess;
 use crate::revocation::{self, Revoked};
 use crate::routes;
 use crate::state::AppState;
+
+/// How long a client has to send a request's head (request line and headers).
+pub const HEAD_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+/// How long an idle keep-alive connection stays open.
+pub const KEEP_ALIVE: std::time::Duration = std::time::Duration::from_secs(5);
+/// How long a closing connection waits for the client to take the last response.
+pub const DISCONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
@@ -65,7 +72,8 @@ pub fn start(config: &Config) -> Result<Running, StartError> {
     };
     let state = web::Data::new(AppState {
         pool: pool.clone(),
-        tokens: TokenKeys::new(config.secret.expose(), &config.issuer, &config.audience)?,
+        tokens: TokenKeys::new(config.secret.expose(), &config.issuer, &config.audience)?
+            .with_max_ttl(config.max_token_ttl),
         cursors: CursorKey::derive(config.secret.expose()),
         db_timeout: config.pool.acquire_timeout,
         revoked: Revoked::default(),
@@ -75,6 +83,8 @@ pub fn start(config: &Config) -> Result<Running, StartError> {
         ),
         min_age: config.min_age,
         meaningful_change_hundredths: config.meaningful_change_hundredths,
+        body_timeout: config.body_timeout,
+        organisations: KnownOrganisations::default(),
     });
     state
         .revoked
@@ -118,7 +128,15 @@ pub fn start(config: &Config) -> Result<Running, StartError> {
             )
             .default_service(web::to(fallback::not_matched))
     })
-    .shutdown_timeout(10);
+    .shutdown_timeout(10)
+    // A connection is a file descriptor: none may be held open by a client that stopped
+    // talking. The request head must arrive within 5 s (else 408 and close, written by
+    // actix-http itself); the body within `body_timeout` (else 408 problem+json from
+    // `extract`); an idle keep-alive connection closes after 5 s; and a connection being
+    // closed gets 1 s to take the last response before it is dropped.
+    .client_request_timeout(HEAD_TIMEOUT)
+    .keep_alive(KEEP_ALIVE)
+    .client_disconnect_timeout(DISCONNECT_TIMEOUT);
     if let Some(workers) = config.workers {
         server = server.workers(workers);
     }

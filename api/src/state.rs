@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use linkwell_persistence::Pool;
 
-use crate::auth::TokenKeys;
+use crate::auth::{KnownOrganisations, TokenKeys};
 use crate::pagination::CursorKey;
 use crate::ratelimit::PublicAccess;
 use crate::revocation::Revoked;
@@ -25,4 +25,8 @@ pub struct AppState {
     pub min_age: u32,
     /// The SWEMWBS improvement counted as meaningful, in hundredths of a metric point.
     pub meaningful_change_hundredths: i32,
+    /// How long a request body may take to arrive (408 after that).
+    pub body_timeout: Duration,
+    /// The kinds of the organisations tokens name.
+    pub organisations: KnownOrganisations,
 }

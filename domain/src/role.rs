@@ -29,3 +29,38 @@ impl Role {
         matches!(self, Role::Referrer | Role::Partner)
     }
 }
+
+impl Role {
+    /// Whether a token of this role may act for an organisation of `kind`: a referrer for
+    /// anyone who refers (not a partner, which receives connections), a partner for anyone
+    /// connections go to (not a GP practice); staff and commissioners are not bound to a kind.
+    pub fn may_act_for(self, kind: crate::OrganisationKind) -> bool {
+        use crate::OrganisationKind as Kind;
+        match self {
+            Role::Referrer => !matches!(kind, Kind::Partner),
+            Role::Partner => !matches!(kind, Kind::GpPractice),
+            Role::Admin | Role::Coordinator | Role::Commissioner => true,
+        }
+    }
+}
+
+#[cfg(test)]
+mod kind_tests {
+    use super::*;
+    use crate::OrganisationKind as Kind;
+
+    #[test]
+    fn referrers_and_partners_act_only_for_organisations_of_their_side() {
+        assert!(Role::Referrer.may_act_for(Kind::GpPractice));
+        assert!(Role::Referrer.may_act_for(Kind::Agency));
+        assert!(Role::Referrer.may_act_for(Kind::CommunityGroup));
+        assert!(!Role::Referrer.may_act_for(Kind::Partner));
+        assert!(Role::Partner.may_act_for(Kind::Partner));
+        assert!(Role::Partner.may_act_for(Kind::Agency));
+        assert!(Role::Partner.may_act_for(Kind::CommunityGroup));
+        assert!(!Role::Partner.may_act_for(Kind::GpPractice));
+        for kind in Kind::ALL {
+            assert!(Role::Coordinator.may_act_for(*kind));
+        }
+    }
+}

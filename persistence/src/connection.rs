@@ -122,22 +122,34 @@ fn redact_password(url: &str) -> String {
     }
 }
 
-/// Opens one connection, configured as the pool configures its own.
+/// Opens one connection, configured as the pool configures its own by default.
 pub fn establish(url: &DatabaseUrl) -> Result<DbConnection, ConnectError> {
+    establish_with(url, DEFAULT_LOCK_TIMEOUT)
+}
+
+/// Opens one connection whose statements wait at most `lock_timeout` for a lock (SQLite's busy
+/// timeout; PostgreSQL's `lock_timeout`).
+pub fn establish_with(
+    url: &DatabaseUrl,
+    lock_timeout: Duration,
+) -> Result<DbConnection, ConnectError> {
     match url {
         DatabaseUrl::Sqlite(path) => {
             create_private(path);
             let mut conn = SqliteConnection::establish(&path.to_string_lossy())?;
-            dialect::configure_sqlite(&mut conn)?;
+            dialect::configure_sqlite(&mut conn, lock_timeout)?;
             Ok(DbConnection::Sqlite(conn))
         }
         DatabaseUrl::Postgres(url) => {
             let mut conn = PgConnection::establish(url)?;
-            dialect::configure_postgres(&mut conn)?;
+            dialect::configure_postgres(&mut conn, lock_timeout)?;
             Ok(DbConnection::Pg(conn))
         }
     }
 }
+
+/// How long a statement waits for a lock by default before the request answers 503.
+pub const DEFAULT_LOCK_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Creates a missing SQLite file readable by its owner only: it holds personal data. SQLite
 /// gives its `-wal` and `-shm` files the same permissions. An existing file is left as it is;
@@ -160,6 +172,7 @@ fn create_private(path: &Path) {
 #[derive(Debug)]
 pub struct Manager {
     url: DatabaseUrl,
+    lock_timeout: Duration,
 }
 
 /// Why a connection could not be opened or checked.
@@ -176,7 +189,7 @@ impl r2d2::ManageConnection for Manager {
     type Error = ConnectError;
 
     fn connect(&self) -> Result<DbConnection, ConnectError> {
-        establish(&self.url)
+        establish_with(&self.url, self.lock_timeout)
     }
 
     fn is_valid(&self, conn: &mut DbConnection) -> Result<(), ConnectError> {
@@ -199,6 +212,9 @@ pub struct PoolOptions {
     pub max_size: u32,
     /// How long a request waits for a connection before the database counts as unavailable.
     pub acquire_timeout: Duration,
+    /// How long a statement waits for a lock (a row, the report totals, SQLite's one writer)
+    /// before it fails and the request answers 503 with `Retry-After`.
+    pub lock_timeout: Duration,
 }
 
 impl Default for PoolOptions {
@@ -206,6 +222,7 @@ impl Default for PoolOptions {
         Self {
             max_size: 8,
             acquire_timeout: Duration::from_secs(5),
+            lock_timeout: DEFAULT_LOCK_TIMEOUT,
         }
     }
 }
@@ -219,7 +236,10 @@ pub fn connect(url: &DatabaseUrl, options: &PoolOptions) -> StoreResult<Pool> {
         // A connection the server dropped (restart, failover) is found and replaced here
         // instead of failing a request; the check is one round trip.
         .test_on_check_out(true)
-        .build(Manager { url: url.clone() })
+        .build(Manager {
+            url: url.clone(),
+            lock_timeout: options.lock_timeout,
+        })
         .map_err(|e| StoreError::Unavailable(e.to_string()))
 }
 

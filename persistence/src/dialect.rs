@@ -1,6 +1,6 @@
 //! The one place that knows which backend it talks to. Everything else is shared code.
 
-use std::sync::{Mutex, PoisonError};
+use std::time::Duration;
 
 use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
 use diesel::migration::MigrationSource;
@@ -19,24 +19,34 @@ const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../migrations
 /// WAL) rather than 1,000: a checkpoint runs inside a committing writer and syncs the file,
 /// so at a thousand-odd writes a second the default stalled the one writer every few dozen
 /// commits.
-pub(crate) fn configure_sqlite(conn: &mut SqliteConnection) -> diesel::QueryResult<()> {
-    conn.batch_execute(
-        "PRAGMA busy_timeout = 5000;
+pub(crate) fn configure_sqlite(
+    conn: &mut SqliteConnection,
+    lock_timeout: Duration,
+) -> diesel::QueryResult<()> {
+    let busy_ms = u64::try_from(lock_timeout.as_millis())
+        .unwrap_or(u64::MAX)
+        .clamp(1, i32::MAX as u64);
+    conn.batch_execute(&format!(
+        "PRAGMA busy_timeout = {busy_ms};
          PRAGMA journal_mode = WAL;
          PRAGMA synchronous = NORMAL;
          PRAGMA foreign_keys = ON;
-         PRAGMA wal_autocheckpoint = 10000;",
-    )
+         PRAGMA wal_autocheckpoint = 10000;"
+    ))
 }
 
 /// Per-connection PostgreSQL settings: no statement may run, or wait for a lock, long enough
-/// to hold a request past the point where 503 is the honest answer.
-pub(crate) fn configure_postgres(conn: &mut PgConnection) -> diesel::QueryResult<()> {
-    conn.batch_execute(
+/// to hold a request past the point where 503 is the honest answer (see `error::busy`).
+pub(crate) fn configure_postgres(
+    conn: &mut PgConnection,
+    lock_timeout: Duration,
+) -> diesel::QueryResult<()> {
+    conn.batch_execute(&format!(
         "SET statement_timeout = '10s';
-         SET lock_timeout = '5s';
+         SET lock_timeout = '{}ms';
          SET idle_in_transaction_session_timeout = '30s';",
-    )
+        lock_timeout.as_millis().max(1)
+    ))
 }
 
 /// Any fixed number: the lock that keeps replicas starting together from migrating at once.
@@ -45,8 +55,19 @@ const MIGRATION_LOCK: i64 = 0x4c69_6e6b_7765_6c6c;
 /// Serialises this process's SQLite writers. SQLite allows one writer at a time anyway; queueing
 /// here wakes the next writer the moment the last commits, where SQLite's busy handler would
 /// have it sleep and poll (1, 2, 5, 10… ms), which collapses throughput once transactions
-/// overlap. Another process on the same file still waits in the busy handler.
-static SQLITE_WRITER: Mutex<()> = Mutex::new(());
+/// overlap. Another process on the same file still waits in the busy handler. A writer waits
+/// here no longer than the busy timeout either: behind another process's long write (a
+/// `linkwell retotal`) the queue would otherwise grow without bound, each waiter serving its
+/// own timeout in turn.
+static SQLITE_WRITER: parking_lot::Mutex<()> = parking_lot::Mutex::new(());
+
+/// A connection's busy timeout, in milliseconds: how long its writer may queue for
+/// [`SQLITE_WRITER`] too.
+#[derive(diesel::QueryableByName)]
+struct BusyTimeout {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    timeout: i64,
+}
 
 /// Runs `f` in a transaction that may write. SQLite takes the write lock at `BEGIN IMMEDIATE`
 /// so a transaction that reads before it writes cannot deadlock with another writer (a plain
@@ -56,11 +77,23 @@ where
     F: FnOnce(&mut DbConnection) -> Result<T, E>,
     E: From<StoreError>,
 {
+    use diesel::RunQueryDsl;
     let store = |e: diesel::result::Error| E::from(StoreError::from(e));
     type Manager = <DbConnection as Connection>::TransactionManager;
-    // The lock guards no data, so a writer that panicked while holding it poisoned nothing.
-    let _writer = matches!(conn, DbConnection::Sqlite(_))
-        .then(|| SQLITE_WRITER.lock().unwrap_or_else(PoisonError::into_inner));
+    let _writer = match conn {
+        DbConnection::Sqlite(inner) => {
+            let busy = diesel::sql_query("PRAGMA busy_timeout")
+                .get_result::<BusyTimeout>(inner)
+                .map_err(store)?;
+            let wait = Duration::from_millis(u64::try_from(busy.timeout).unwrap_or(0));
+            Some(SQLITE_WRITER.try_lock_for(wait).ok_or_else(|| {
+                E::from(StoreError::Busy(
+                    "waited past the busy timeout for this process's SQLite writer".into(),
+                ))
+            })?)
+        }
+        DbConnection::Pg(_) => None,
+    };
     match conn {
         DbConnection::Sqlite(inner) => {
             AnsiTransactionManager::begin_transaction_sql(inner, "BEGIN IMMEDIATE")

@@ -38,7 +38,7 @@ async fn each_referral_access_writes_one_row() {
         .get(&format!("/v1/referrals/{id}"), &app.referrer(other))
         .await;
     let duplicate = app.refer(&token, &referral_body("A-1")).await;
-    let partner = app.token(Role::Partner, Some(other));
+    let partner = app.member(Role::Partner).await;
     let denied = app.get(&format!("/v1/referrals/{id}"), &partner).await;
     // Rejected before the database: no row.
     let mut bad = referral_body("A-2");
@@ -89,7 +89,7 @@ async fn each_referral_access_writes_one_row() {
             (
                 "referral.read".into(),
                 "partner".into(),
-                None,
+                Some(id),
                 "forbidden".into(),
                 request_id(&denied)
             ),

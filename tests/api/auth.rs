@@ -182,9 +182,8 @@ async fn wrong_or_missing_claims_are_401() {
 #[tokio::test]
 async fn roles_without_access_are_403() {
     let app = TestApp::spawn().await;
-    let org = Uuid::new_v4();
     for token in [
-        app.token(Role::Partner, Some(org)),
+        app.member(Role::Partner).await,
         app.token(Role::Commissioner, None),
     ] {
         let reply = app.get("/v1/referrals", &token).await;
@@ -197,7 +196,8 @@ async fn roles_without_access_are_403() {
 #[tokio::test]
 async fn a_role_check_comes_before_reading_the_body() {
     let app = TestApp::spawn().await;
-    let partner = app.token(Role::Partner, Some(Uuid::new_v4()));
+    let org = app.organisation("Partner", "partner").await;
+    let partner = app.token(Role::Partner, Some(org));
     let reply = app
         .post("/v1/referrals", &partner, &json!({"nonsense": true}))
         .await;

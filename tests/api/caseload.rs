@@ -95,7 +95,7 @@ async fn only_an_active_coordinator_holds_a_caseload() {
         app.change(
             Method::PUT,
             &path,
-            &app.token(role, Some(org)),
+            &app.member(role).await,
             3,
             Some(&json!({"user_id": worker})),
         )

@@ -607,7 +607,7 @@ async fn moves_follow_the_table_and_each_side_sets_its_own() {
 
     // Other roles never act on connections.
     for role in [Role::Referrer, Role::Commissioner] {
-        let token = app.token(role, Some(w.partner_a));
+        let token = app.member(role).await;
         w.transition(id, &token, 2, json!({"to": "accepted"}))
             .await
             .problem(403, "forbidden");

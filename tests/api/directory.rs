@@ -80,15 +80,13 @@ async fn staff_list_services_that_anyone_can_read() {
     let read = anonymous(&app, &path).await;
     assert_eq!((read.status.as_u16(), &read.body), (200, &made.body));
     assert_eq!(read.header("etag"), Some("\"1\""));
+    let practice = app.organisation("Practice", "gp_practice").await;
     let search = |query: &str| {
         let app = &app;
         let query = query.to_owned();
         async move {
             let reply = app
-                .get(
-                    &format!("{SERVICES}?{query}"),
-                    &app.referrer(Uuid::new_v4()),
-                )
+                .get(&format!("{SERVICES}?{query}"), &app.referrer(practice))
                 .await;
             assert_eq!(reply.status, 200, "{query}: {}", reply.text);
             names(&reply)
@@ -311,11 +309,10 @@ async fn staff_correct_entries_with_if_match() {
 #[tokio::test]
 async fn only_staff_add_or_change_entries() {
     let app = TestApp::spawn().await;
-    let org = app.organisation("Practice", "gp_practice").await;
     let made = app.post(SERVICES, &app.admin(), &lunch_club()).await;
     let path = format!("{SERVICES}/{}", made.id());
     for role in [Role::Referrer, Role::Partner, Role::Commissioner] {
-        let token = app.token(role, Some(org));
+        let token = app.member(role).await;
         app.post(SERVICES, &token, &lunch_club())
             .await
             .problem(403, "forbidden");
@@ -374,9 +371,10 @@ async fn anonymous_reads_are_rate_limited_per_address_and_tokens_are_not() {
     assert!(limited.header("retry-after").is_some());
     // Each operation has its own allowance.
     assert_eq!(anonymous(&app, &one).await.status, 200);
+    let partner = app.organisation("Partner", "partner").await;
     for _ in 0..5 {
         let reply = app
-            .get(SERVICES, &app.token(Role::Partner, Some(Uuid::new_v4())))
+            .get(SERVICES, &app.token(Role::Partner, Some(partner)))
             .await;
         assert_eq!(reply.status, 200, "{}", reply.text);
     }

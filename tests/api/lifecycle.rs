@@ -267,7 +267,7 @@ async fn only_the_referring_organisation_withdraws_and_only_staff_do_the_rest() 
         .await
         .problem(403, "forbidden");
     for role in [Role::Partner, Role::Commissioner] {
-        app.transition(case.id, &app.token(role, Some(org)), 1, &withdraw)
+        app.transition(case.id, &app.member(role).await, 1, &withdraw)
             .await
             .problem(403, "forbidden");
     }
@@ -338,7 +338,7 @@ async fn changes_need_the_current_etag() {
         )
         .await;
     malformed.problem(400, "invalid_parameter");
-    for stale in ["\"2\"", "W/\"1\"", "*"] {
+    for stale in ["\"2\"", "W/\"1\"", "\"stale-999\"", "\"01\""] {
         let reply = app
             .send(
                 Method::POST,

@@ -12,6 +12,7 @@ mod directory;
 mod errors;
 mod feed;
 mod health;
+mod http;
 mod idempotency;
 mod identity;
 mod lifecycle;

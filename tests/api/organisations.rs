@@ -101,20 +101,21 @@ async fn organisation_fields_are_validated() {
 async fn only_admins_register_and_only_staff_read() {
     let app = TestApp::spawn().await;
     let id = app.organisation("Citizens Advice", "partner").await;
+    let practice = app.organisation("Practice", "gp_practice").await;
     let body = json!({"name": "X", "kind": "partner"});
-    for role in [
-        Role::Coordinator,
-        Role::Referrer,
-        Role::Partner,
-        Role::Commissioner,
+    for (role, org) in [
+        (Role::Coordinator, None),
+        (Role::Referrer, Some(practice)),
+        (Role::Partner, Some(id)),
+        (Role::Commissioner, None),
     ] {
-        let token = app.token(role, Some(Uuid::new_v4()));
+        let token = app.token(role, org);
         app.post("/v1/organisations", &token, &body)
             .await
             .problem(403, "forbidden");
     }
     for role in [Role::Referrer, Role::Partner, Role::Commissioner] {
-        let token = app.token(role, Some(id));
+        let token = app.member(role).await;
         app.get("/v1/organisations", &token)
             .await
             .problem(403, "forbidden");

@@ -307,7 +307,7 @@ async fn measures_belong_to_engaged_referrals_and_staff() {
     .await
     .problem(404, "not_found");
     for role in [Role::Referrer, Role::Partner, Role::Commissioner] {
-        let token = app.token(role, Some(org));
+        let token = app.member(role).await;
         app.post(&format!("/v1/referrals/{received}/outcomes"), &token, &body)
             .await
             .problem(403, "forbidden");

@@ -291,7 +291,7 @@ async fn referrers_and_partners_never_reach_people() {
     let referral = app.refer(&app.referrer(org), &referral_body("X-1")).await;
     let id = person_of(&app, &referral).await;
     for role in [Role::Referrer, Role::Partner, Role::Commissioner] {
-        let token = app.token(role, Some(org));
+        let token = app.member(role).await;
         app.get(&format!("/v1/people/{id}"), &token)
             .await
             .problem(403, "forbidden");

@@ -199,7 +199,7 @@ async fn plans_and_goals_start_only_while_the_referral_is_engaged() {
         .await
         .problem(404, "not_found");
     for role in [Role::Referrer, Role::Partner, Role::Commissioner] {
-        let token = app.token(role, Some(org));
+        let token = app.member(role).await;
         app.get(&plan_of(received), &token)
             .await
             .problem(403, "forbidden");
@@ -412,7 +412,7 @@ async fn goals_keep_every_change_of_status() {
         .await
         .problem(409, "referral_not_open");
     for role in [Role::Referrer, Role::Partner, Role::Commissioner] {
-        let token = app.token(role, Some(org));
+        let token = app.member(role).await;
         app.get(&path, &token).await.problem(403, "forbidden");
         app.change(Method::PATCH, &path, &token, 4, Some(&active))
             .await

@@ -354,8 +354,9 @@ async fn partners_and_commissioners_cannot_read_referrals() {
         .refer(&app.coordinator(), &referral_body("R"))
         .await
         .id();
+    let partner = app.organisation("Partner", "partner").await;
     for token in [
-        app.token(Role::Partner, Some(Uuid::new_v4())),
+        app.token(Role::Partner, Some(partner)),
         app.token(Role::Commissioner, None),
     ] {
         app.get(&format!("/v1/referrals/{id}"), &token)

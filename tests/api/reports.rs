@@ -412,17 +412,16 @@ async fn reports_check_their_period_and_roles() {
             assert_eq!(reply.field_errors()[0].1, code, "{query}");
         }
     }
-    let org = app.organisation("Practice", "gp_practice").await;
     for role in [Role::Coordinator, Role::Referrer, Role::Partner] {
         app.get(
             "/v1/reports/activity?from=2026-03-01&to=2026-03-31",
-            &app.token(role, Some(org)),
+            &app.member(role).await,
         )
         .await
         .problem(403, "forbidden");
     }
     for role in [Role::Referrer, Role::Partner, Role::Commissioner] {
-        app.get("/v1/reports/caseload", &app.token(role, Some(org)))
+        app.get("/v1/reports/caseload", &app.member(role).await)
             .await
             .problem(403, "forbidden");
     }

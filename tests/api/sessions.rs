@@ -147,7 +147,7 @@ async fn sessions_are_recorded_only_while_the_referral_is_engaged() {
     .await
     .problem(404, "not_found");
     for role in [Role::Referrer, Role::Partner, Role::Commissioner] {
-        let token = app.token(role, Some(org));
+        let token = app.member(role).await;
         app.post(&sessions_of(received), &token, &body)
             .await
             .problem(403, "forbidden");

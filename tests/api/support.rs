@@ -122,6 +122,7 @@ impl TestApp {
             pool: PoolOptions {
                 max_size: 4,
                 acquire_timeout: Duration::from_secs(5),
+                lock_timeout: linkwell_persistence::connection::DEFAULT_LOCK_TIMEOUT,
             },
             workers: Some(1),
             revocation_refresh: Duration::from_millis(200),
@@ -133,6 +134,8 @@ impl TestApp {
                 every: std::time::Duration::from_secs(60),
             },
             meaningful_change_hundredths: 300,
+            body_timeout: linkwell_api::config::DEFAULT_BODY_TIMEOUT,
+            max_token_ttl: linkwell_api::config::DEFAULT_MAX_TOKEN_TTL,
         };
         configure(&mut config);
         let running = server::start(&config).expect("start the app");
@@ -156,6 +159,17 @@ impl TestApp {
         self.keys
             .issue(role, &format!("{role}-user"), org, 600)
             .expect("token")
+    }
+
+    /// A token for `role` that acts for a newly registered organisation of a kind the role may
+    /// act for (referrers: a GP practice; partners: a partner), or for none.
+    pub async fn member(&self, role: Role) -> String {
+        let org = match role {
+            Role::Referrer => Some(self.organisation("Member practice", "gp_practice").await),
+            Role::Partner => Some(self.organisation("Member partner", "partner").await),
+            _ => None,
+        };
+        self.token(role, org)
     }
 
     pub fn admin(&self) -> String {

@@ -112,7 +112,7 @@ async fn admins_register_users_and_staff_read_them() {
         .problem(400, "invalid_parameter");
 
     for role in [Role::Referrer, Role::Partner, Role::Commissioner] {
-        let token = app.token(role, Some(org));
+        let token = app.member(role).await;
         app.get("/v1/users", &token).await.problem(403, "forbidden");
         app.get(&format!("/v1/users/{id}"), &token)
             .await

@@ -177,7 +177,7 @@ pub async fn put_plan(
                     // The unwritten plan is version 0.
                     referrals::get(conn, referral_id, Visibility::All)?
                         .ok_or_else(Refusal::not_found)?;
-                    expected.check(0)?;
+                    expected.check_unwritten()?;
                 }
                 (engaged(conn, referral_id, "plans")?, None)
             }
