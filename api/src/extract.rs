@@ -11,8 +11,10 @@ use actix_web::{HttpMessage, HttpRequest};
 use futures_util::StreamExt;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
+use utoipa::ToSchema;
 use validator::{Validate, ValidationErrors, ValidationErrorsKind};
 
+use crate::body_errors;
 use crate::error::{ApiError, FieldError};
 
 /// Largest request body accepted.
@@ -27,7 +29,7 @@ pub struct ValidJson<T> {
 
 impl<T> ValidJson<T>
 where
-    T: DeserializeOwned + Validate,
+    T: DeserializeOwned + ToSchema + Validate,
 {
     /// Reads, parses and validates the body. Called only once the caller is authorised, so
     /// a refused caller learns nothing from body errors and costs no parsing.
@@ -80,8 +82,9 @@ fn is_json(req: &HttpRequest) -> bool {
 }
 
 /// Parses JSON: broken syntax is 400; well-formed JSON of the wrong shape (unknown or missing
-/// fields, wrong types) is 422 with a pointer to the member at fault.
-pub fn parse_json<T: DeserializeOwned>(raw: &[u8]) -> Result<T, ApiError> {
+/// fields, wrong types) is 422 with a pointer to each member at fault, and with every rule the
+/// rest of the body breaks.
+pub fn parse_json<T: DeserializeOwned + ToSchema + Validate>(raw: &[u8]) -> Result<T, ApiError> {
     let malformed = |detail: String| ApiError::BadRequest {
         code: "malformed_json",
         detail,
@@ -99,7 +102,12 @@ pub fn parse_json<T: DeserializeOwned>(raw: &[u8]) -> Result<T, ApiError> {
     let mut de = serde_json::Deserializer::from_slice(raw);
     let value = serde_path_to_error::deserialize(&mut de).map_err(|error| {
         if error.inner().is_data() {
-            ApiError::Validation(vec![shape_error(error.path(), &error.inner().to_string())])
+            let first = shape_error(error.path(), &error.inner().to_string());
+            // Not the first error only: every one the body has (see `body_errors`).
+            match serde_json::from_slice(raw) {
+                Ok(value) => ApiError::Validation(body_errors::every_error::<T>(value, first)),
+                Err(_) => ApiError::Validation(vec![first]),
+            }
         } else {
             malformed(format!(
                 "the request body is not valid JSON: {}",
@@ -112,7 +120,7 @@ pub fn parse_json<T: DeserializeOwned>(raw: &[u8]) -> Result<T, ApiError> {
 
 /// Turns a serde data error into a field error with a stable code. The path already ends at
 /// an unknown field's key; a missing field is named only in the message.
-fn shape_error(path: &serde_path_to_error::Path, message: &str) -> FieldError {
+pub(crate) fn shape_error(path: &serde_path_to_error::Path, message: &str) -> FieldError {
     let mut pointer = pointer_of(path);
     // serde_json appends " at line L column C"; the pointer says where, more usefully.
     let message = message
@@ -175,7 +183,7 @@ fn pointer_of(path: &serde_path_to_error::Path) -> String {
 }
 
 /// RFC 6901 escaping.
-fn escape(key: &str) -> String {
+pub(crate) fn escape(key: &str) -> String {
     key.replace('~', "~0").replace('/', "~1")
 }
 
@@ -278,7 +286,7 @@ mod tests {
 
     use super::*;
 
-    #[derive(Debug, Deserialize)]
+    #[derive(Debug, Deserialize, ToSchema, Validate)]
     #[serde(deny_unknown_fields)]
     #[allow(dead_code)]
     struct Outer {
@@ -286,7 +294,7 @@ mod tests {
         list: Vec<u8>,
     }
 
-    #[derive(Debug, Deserialize)]
+    #[derive(Debug, Deserialize, ToSchema, Validate)]
     #[serde(deny_unknown_fields)]
     #[allow(dead_code)]
     struct Inner {
@@ -344,6 +352,46 @@ mod tests {
         assert_eq!(
             errors(r#"{"inner":{"name":"a","name":"b"},"list":[]}"#),
             (422, vec![("/inner/name".into(), "duplicate_field".into())])
+        );
+    }
+
+    #[test]
+    fn every_shape_error_is_reported_at_once() {
+        let pairs = |list: &[(&str, &str)]| {
+            list.iter()
+                .map(|(p, c)| ((*p).to_owned(), (*c).to_owned()))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            errors(r#"{"inner":{"id":1},"list":"x","extra":true}"#),
+            (
+                422,
+                pairs(&[
+                    ("/extra", "unknown_field"),
+                    ("/inner/id", "unknown_field"),
+                    ("/inner/name", "required"),
+                    ("/list", "invalid_type"),
+                ])
+            )
+        );
+        assert_eq!(
+            errors(r#"{"list":[1,"x",300,-1,null]}"#),
+            (
+                422,
+                pairs(&[
+                    ("/inner", "required"),
+                    ("/list/1", "invalid_type"),
+                    ("/list/2", "invalid_value"),
+                    ("/list/3", "invalid_value"),
+                    ("/list/4", "invalid_type"),
+                ])
+            )
+        );
+        // serde reads an array as a struct; the schema says an object.
+        assert_eq!(errors("[1]"), (422, pairs(&[("", "invalid_type")])));
+        assert_eq!(
+            errors(r#"{"inner":[],"list":[]}"#),
+            (422, pairs(&[("/inner", "invalid_type")]))
         );
     }
 }

@@ -12,6 +12,7 @@ mod errors;
 mod feed;
 mod health;
 mod idempotency;
+mod inputs;
 mod lifecycle;
 mod listing;
 mod migrations;
