@@ -10,6 +10,7 @@ mod connections;
 mod directory;
 mod errors;
 mod feed;
+mod finding;
 mod health;
 mod idempotency;
 mod inputs;
