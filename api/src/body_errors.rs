@@ -11,8 +11,9 @@
 //! they always have; an error a placeholder could have caused (at, under or above a repaired
 //! member) is dropped.
 
+use std::any::TypeId;
 use std::collections::HashMap;
-use std::sync::OnceLock;
+use std::sync::{Arc, Mutex, OnceLock};
 
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
@@ -29,28 +30,43 @@ const MAX_DEPTH: usize = 32;
 /// The schema that allows anything: what an unresolvable `$ref` counts as.
 static ANYTHING: Value = Value::Bool(true);
 
-/// Every error in a body whose typed parse failed with `first` (already a field error).
-pub fn every_error<T>(value: Value, first: FieldError) -> Vec<FieldError>
+/// Whether a body serde read has a member of a JSON type its schema refuses: serde reads an
+/// array as a struct (member by member, in declaration order), the contract says an object.
+pub fn misshapen<T: ToSchema + 'static>(value: &Value) -> bool {
+    let schemas = Schemas::cached::<T>();
+    let mut walk = Walk {
+        schemas: &schemas,
+        errors: Vec::new(),
+        repaired: Vec::new(),
+    };
+    walk.check(&mut value.clone(), &schemas.root, String::new());
+    !walk.errors.is_empty()
+}
+
+/// Every error in a body whose typed parse failed with `first` (already a field error), or
+/// that [`misshapen`] refused.
+pub fn every_error<T>(value: Value, first: Option<FieldError>) -> Vec<FieldError>
 where
-    T: DeserializeOwned + ToSchema + Validate,
+    T: DeserializeOwned + ToSchema + Validate + 'static,
 {
-    let schemas = Schemas::of::<T>();
+    let schemas = Schemas::cached::<T>();
     let mut walk = Walk {
         schemas: &schemas,
         errors: Vec::new(),
         repaired: Vec::new(),
     };
     let mut value = value;
-    let root = schemas.root.clone();
-    walk.check(&mut value, &root, String::new());
+    walk.check(&mut value, &schemas.root, String::new());
     // serde's own first error, unless the schema found the member it is in broken (serde
     // reads an array as a struct, so `[1]` for an object fails first at `/0`).
-    let first_pointer = first.pointer.clone().unwrap_or_default();
-    let superseded = walk.errors.iter().any(|e| {
-        let at = e.pointer.as_deref().unwrap_or_default();
-        at != first_pointer && related(at, &first_pointer) && first_pointer.starts_with(at)
-    });
-    let mut reported = if superseded { Vec::new() } else { vec![first] };
+    let superseded = |first: &FieldError| {
+        let first = first.pointer.as_deref().unwrap_or_default();
+        walk.errors.iter().any(|e| {
+            let at = e.pointer.as_deref().unwrap_or_default();
+            at != first && related(at, first) && first.starts_with(at)
+        })
+    };
+    let mut reported: Vec<FieldError> = first.into_iter().filter(|f| !superseded(f)).collect();
     reported.append(&mut walk.errors);
     let mut repaired = walk.repaired;
 
@@ -141,6 +157,25 @@ fn document() -> &'static HashMap<String, Value> {
 }
 
 impl Schemas {
+    /// `T`'s schemas, made once per type (they come from code, so they never change).
+    pub fn cached<T: ToSchema + 'static>() -> Arc<Self> {
+        static CACHE: OnceLock<Mutex<HashMap<TypeId, Arc<Schemas>>>> = OnceLock::new();
+        let cache = CACHE.get_or_init(Default::default);
+        if let Some(found) = cache
+            .lock()
+            .ok()
+            .and_then(|c| c.get(&TypeId::of::<T>()).cloned())
+        {
+            return found;
+        }
+        // Made outside the lock; a race makes it twice, harmlessly.
+        let made = Arc::new(Self::of::<T>());
+        if let Ok(mut c) = cache.lock() {
+            c.insert(TypeId::of::<T>(), Arc::clone(&made));
+        }
+        made
+    }
+
     pub fn of<T: ToSchema>() -> Self {
         let mut named = Vec::new();
         T::schemas(&mut named);

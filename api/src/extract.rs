@@ -29,7 +29,7 @@ pub struct ValidJson<T> {
 
 impl<T> ValidJson<T>
 where
-    T: DeserializeOwned + ToSchema + Validate,
+    T: DeserializeOwned + ToSchema + Validate + 'static,
 {
     /// Reads, parses and validates the body. Called only once the caller is authorised, so
     /// a refused caller learns nothing from body errors and costs no parsing.
@@ -84,7 +84,9 @@ fn is_json(req: &HttpRequest) -> bool {
 /// Parses JSON: broken syntax is 400; well-formed JSON of the wrong shape (unknown or missing
 /// fields, wrong types) is 422 with a pointer to each member at fault, and with every rule the
 /// rest of the body breaks.
-pub fn parse_json<T: DeserializeOwned + ToSchema + Validate>(raw: &[u8]) -> Result<T, ApiError> {
+pub fn parse_json<T: DeserializeOwned + ToSchema + Validate + 'static>(
+    raw: &[u8],
+) -> Result<T, ApiError> {
     let malformed = |detail: String| ApiError::BadRequest {
         code: "malformed_json",
         detail,
@@ -105,7 +107,9 @@ pub fn parse_json<T: DeserializeOwned + ToSchema + Validate>(raw: &[u8]) -> Resu
             let first = shape_error(error.path(), &error.inner().to_string());
             // Not the first error only: every one the body has (see `body_errors`).
             match serde_json::from_slice(raw) {
-                Ok(value) => ApiError::Validation(body_errors::every_error::<T>(value, first)),
+                Ok(value) => {
+                    ApiError::Validation(body_errors::every_error::<T>(value, Some(first)))
+                }
                 Err(_) => ApiError::Validation(vec![first]),
             }
         } else {
@@ -115,6 +119,15 @@ pub fn parse_json<T: DeserializeOwned + ToSchema + Validate>(raw: &[u8]) -> Resu
             ))
         }
     })?;
+    // Only an array can stand where serde takes a struct and the schema an object.
+    if raw.contains(&b'[')
+        && let Ok(json) = serde_json::from_slice::<serde_json::Value>(raw)
+        && body_errors::misshapen::<T>(&json)
+    {
+        return Err(ApiError::Validation(body_errors::every_error::<T>(
+            json, None,
+        )));
+    }
     Ok(value)
 }
 
@@ -393,5 +406,15 @@ mod tests {
             errors(r#"{"inner":[],"list":[]}"#),
             (422, pairs(&[("/inner", "invalid_type")]))
         );
+        // serde alone would take these, member by member in declaration order.
+        assert_eq!(
+            errors(r#"{"inner":["a"],"list":[]}"#),
+            (422, pairs(&[("/inner", "invalid_type")]))
+        );
+        assert_eq!(
+            errors(r#"[{"name":"a"},[1]]"#),
+            (422, pairs(&[("", "invalid_type")]))
+        );
+        assert_eq!(errors(r#"{"inner":{"name":"a"},"list":[1]}"#), (200, vec![]));
     }
 }

@@ -186,6 +186,37 @@ async fn a_body_of_the_wrong_shape_at_the_top_is_one_error() {
     assert_eq!(reply.field_errors(), pairs(&[("", "invalid_type")]));
 }
 
+/// serde reads a JSON array as a struct, member by member in declaration order; the contract
+/// says an object, and so does the server.
+#[tokio::test]
+async fn an_array_in_place_of_an_object_is_refused_not_read_in_order() {
+    let app = TestApp::spawn().await;
+    let reply = app
+        .post(
+            "/v1/organisations",
+            &app.admin(),
+            &json!(["Riverside Surgery", "gp_practice", null]),
+        )
+        .await;
+    reply.problem(422, "validation_failed");
+    assert_eq!(reply.field_errors(), pairs(&[("", "invalid_type")]));
+    let mut body = referral_body("R-1");
+    body["person"] = json!(["Sam", "Jones", "1950-02-28"]);
+    let org = app.organisation("Practice", "gp_practice").await;
+    let reply = app.refer(&app.referrer(org), &body).await;
+    reply.problem(422, "validation_failed");
+    assert_eq!(reply.field_errors(), pairs(&[("/person", "invalid_type")]));
+    let list = app.get("/v1/organisations", &app.admin()).await;
+    let names: Vec<&str> = list.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["Practice"], "nothing stored from the arrays");
+    assert_eq!(referral_count(&app).await, 0);
+}
+
 /// Codes of structural errors: the shape of the body, not the rules its values break.
 const STRUCTURAL: [&str; 5] = [
     "required",
