@@ -25,6 +25,8 @@ use crate::extract::{escape, field_errors, shape_error};
 
 /// Most serde re-parses after the schema walk: each finds one error the schema cannot see.
 const MAX_SERDE_ROUNDS: usize = 16;
+/// Most errors listed: a 64 KiB body of unknown members must not answer with a megabyte.
+pub const MAX_ERRORS: usize = 100;
 /// Deepest `$ref` chain or placeholder nesting followed.
 const MAX_DEPTH: usize = 32;
 /// The schema that allows anything: what an unresolvable `$ref` counts as.
@@ -120,6 +122,7 @@ where
         }
     }
     out.sort_by(|a, b| a.pointer.cmp(&b.pointer));
+    out.truncate(MAX_ERRORS);
     out
 }
 

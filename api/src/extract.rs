@@ -415,6 +415,16 @@ mod tests {
             errors(r#"[{"name":"a"},[1]]"#),
             (422, pairs(&[("", "invalid_type")]))
         );
-        assert_eq!(errors(r#"{"inner":{"name":"a"},"list":[1]}"#), (200, vec![]));
+        assert_eq!(
+            errors(r#"{"inner":{"name":"a"},"list":[1]}"#),
+            (200, vec![])
+        );
+        // At most a hundred, the first by pointer.
+        let members: Vec<String> = (0..300).map(|i| format!(r#""x{i:03}":1"#)).collect();
+        let (status, list) = errors(&format!(r#"{{{}}}"#, members.join(",")));
+        assert_eq!(status, 422);
+        assert_eq!(list.len(), crate::body_errors::MAX_ERRORS);
+        assert_eq!(list[0], ("/inner".to_owned(), "required".to_owned()));
+        assert_eq!(list[99], ("/x097".to_owned(), "unknown_field".to_owned()));
     }
 }
