@@ -416,6 +416,69 @@ impl Spec {
     }
 }
 
+impl Spec {
+    /// A value of the right JSON type that breaks a rule of `schema`, if it has one.
+    fn bad_value(&self, schema: &Value, example: &Value) -> Option<Value> {
+        let schema = self.resolve(schema);
+        let (alternatives, _) = self.alternatives(schema);
+        let [schema] = alternatives.as_slice() else {
+            return None;
+        };
+        if let Some(codes) = schema["enum"].as_array() {
+            return Some(if codes == &[json!(true)] {
+                json!(false)
+            } else {
+                json!("zz_not_a_code")
+            });
+        }
+        if schema["format"] == "uuid" {
+            return Some(json!("not-a-uuid"));
+        }
+        if let Some(max) = schema["maxLength"].as_u64() {
+            return Some(json!("x".repeat(usize::try_from(max).unwrap() + 1)));
+        }
+        if schema["pattern"].is_string() {
+            return Some(json!("!!"));
+        }
+        if let Some(max) = schema["maximum"].as_i64() {
+            return Some(json!(max + 1));
+        }
+        if schema["uniqueItems"] == true {
+            let item = example.get(0)?.clone();
+            return Some(json!([item.clone(), item]));
+        }
+        None
+    }
+
+    /// Every member (at any depth) with a rule to break: the body broken and the member.
+    fn value_breakages(
+        &self,
+        root: &Value,
+        schema: &Value,
+        pointer: &str,
+        out: &mut Vec<(Value, String)>,
+    ) {
+        let schema = self.resolve(schema);
+        let (alternatives, _) = self.alternatives(schema);
+        let [schema] = alternatives.as_slice() else {
+            return;
+        };
+        let Some(properties) = schema["properties"].as_object() else {
+            return;
+        };
+        for (name, member) in properties {
+            let at = format!("{pointer}/{name}");
+            let example = root.pointer(&at).unwrap();
+            if let Some(bad) = self.bad_value(member, example) {
+                let mut broken = root.clone();
+                *broken.pointer_mut(&at).unwrap() = bad;
+                out.push((broken, at.clone()));
+            }
+            self.value_breakages(root, member, &at, out);
+        }
+    }
+}
+
 fn structural(reply: &crate::support::Reply) -> Vec<(String, String)> {
     reply
         .field_errors()
@@ -483,6 +546,7 @@ async fn every_request_body_reports_each_breakage_and_all_at_once() {
             text,
         }
     };
+    let mut rules_broken = 0;
     for operation in &operations {
         let name = format!("{} {}", operation.method, operation.path);
         let example = spec.example(&operation.schema);
@@ -520,6 +584,39 @@ async fn every_request_body_reports_each_breakage_and_all_at_once() {
             assert_eq!(structural(&reply), vec![expected.clone()], "{name}: {body}");
         }
 
+        // A rule broken is reported alone, and beside a shape error (merge patches are checked
+        // against the stored resource, which these random ids do not name).
+        if operation.method != reqwest::Method::PATCH {
+            let mut broken = Vec::new();
+            spec.value_breakages(&example, &operation.schema, "", &mut broken);
+            rules_broken += broken.len();
+            for (mut body, at) in broken {
+                let at_member = |reply: &crate::support::Reply| {
+                    reply
+                        .field_errors()
+                        .iter()
+                        .any(|(p, _)| p == &at || p.starts_with(&format!("{at}/")))
+                };
+                let reply = send(operation, &body).await;
+                assert_eq!(reply.status, 422, "{name}: {body} {}", reply.text);
+                assert!(at_member(&reply), "{name}: {at} in {}", reply.text);
+                body["zz_unknown"] = json!(1);
+                let reply = send(operation, &body).await;
+                assert!(
+                    at_member(&reply),
+                    "{name}: {at} beside another in {}",
+                    reply.text
+                );
+                assert!(
+                    reply
+                        .field_errors()
+                        .contains(&("/zz_unknown".into(), "unknown_field".into())),
+                    "{name}: {}",
+                    reply.text
+                );
+            }
+        }
+
         // All at once: at the top level, each required member missing or (alternately) of the
         // wrong type, each optional one of the wrong type, and an unknown member.
         let required: Vec<&str> = root["required"]
@@ -545,4 +642,5 @@ async fn every_request_body_reports_each_breakage_and_all_at_once() {
         reply.problem(422, "validation_failed");
         assert_eq!(structural(&reply), expected, "{name}: {body}");
     }
+    assert!(rules_broken > 60, "{rules_broken} rules broken");
 }
