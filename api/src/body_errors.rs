@@ -115,15 +115,11 @@ where
             !structural.iter().any(|s| related(s, pointer))
         }));
     }
-    let mut out: Vec<FieldError> = Vec::with_capacity(reported.len());
-    for error in reported {
-        if !out.iter().any(|e| e.pointer == error.pointer) {
-            out.push(error);
-        }
-    }
-    out.sort_by(|a, b| a.pointer.cmp(&b.pointer));
-    out.truncate(MAX_ERRORS);
-    out
+    // One error per member, the first reported (the sort is stable), in pointer order.
+    reported.sort_by(|a, b| a.pointer.cmp(&b.pointer));
+    reported.dedup_by(|later, earlier| later.pointer == earlier.pointer);
+    reported.truncate(MAX_ERRORS);
+    reported
 }
 
 /// Whether one pointer is the other, or lies under it.
