@@ -326,7 +326,7 @@ pub struct PublicJson<Op, T> {
 impl<Op, T> FromRequest for PublicJson<Op, T>
 where
     Op: Guarded + 'static,
-    T: serde::de::DeserializeOwned + validator::Validate + 'static,
+    T: serde::de::DeserializeOwned + utoipa::ToSchema + validator::Validate + 'static,
 {
     type Error = ApiError;
     type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
@@ -359,7 +359,7 @@ pub struct AllowedJson<Op, T> {
 impl<Op, T> FromRequest for AllowedJson<Op, T>
 where
     Op: Guarded + 'static,
-    T: serde::de::DeserializeOwned + validator::Validate + 'static,
+    T: serde::de::DeserializeOwned + utoipa::ToSchema + validator::Validate + 'static,
 {
     type Error = ApiError;
     type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;

@@ -11,8 +11,10 @@ use actix_web::{HttpMessage, HttpRequest, web};
 use futures_util::StreamExt;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
+use utoipa::ToSchema;
 use validator::{Validate, ValidationErrors, ValidationErrorsKind};
 
+use crate::body_errors;
 use crate::error::{ApiError, FieldError};
 use crate::state::AppState;
 
@@ -28,21 +30,54 @@ pub struct ValidJson<T> {
 
 impl<T> ValidJson<T>
 where
-    T: DeserializeOwned + Validate,
+    T: DeserializeOwned + ToSchema + Validate + 'static,
 {
     /// Reads, parses and validates the body. Called only once the caller is authorised, so
     /// a refused caller learns nothing from body errors and costs no parsing.
-    pub async fn read(req: &HttpRequest, mut payload: Payload) -> Result<Self, ApiError> {
+    pub async fn read(req: &HttpRequest, payload: Payload) -> Result<Self, ApiError> {
+        Self::read_checked(req, payload, |_| Vec::new()).await
+    }
+
+    /// As [`Self::read`], with `also` checking the rules that depend on who is asking (given
+    /// the body as JSON): their errors are listed with the body's own, not only once those
+    /// are fixed.
+    pub async fn read_checked(
+        req: &HttpRequest,
+        mut payload: Payload,
+        also: impl FnOnce(&serde_json::Value) -> Vec<FieldError>,
+    ) -> Result<Self, ApiError> {
         if !is_json(req) {
             return Err(ApiError::UnsupportedMediaType);
         }
         check_encoding(req)?;
         let raw = read_body(req, &mut payload).await?;
-        let value: T = parse_json(&raw)?;
-        value
-            .validate()
-            .map_err(|errors| ApiError::Validation(field_errors(&errors)))?;
-        Ok(ValidJson { value, raw })
+        let parsed = parse_json::<T>(&raw).and_then(|value| {
+            value
+                .validate()
+                .map(|()| value)
+                .map_err(|errors| ApiError::Validation(field_errors(&errors)))
+        });
+        let also = || {
+            serde_json::from_slice(&raw)
+                .map(|json| also(&json))
+                .unwrap_or_default()
+        };
+        match parsed {
+            Ok(value) => match also() {
+                errors if errors.is_empty() => Ok(ValidJson { value, raw }),
+                errors => Err(ApiError::Validation(errors)),
+            },
+            Err(ApiError::Validation(mut errors)) => {
+                let more: Vec<_> = also()
+                    .into_iter()
+                    .filter(|e| errors.iter().all(|known| known.pointer != e.pointer))
+                    .collect();
+                errors.extend(more);
+                errors.sort_by(|a, b| a.pointer.cmp(&b.pointer));
+                Err(ApiError::Validation(errors))
+            }
+            Err(other) => Err(other),
+        }
     }
 }
 
@@ -125,8 +160,11 @@ fn is_json(req: &HttpRequest) -> bool {
 }
 
 /// Parses JSON: broken syntax is 400; well-formed JSON of the wrong shape (unknown or missing
-/// fields, wrong types) is 422 with a pointer to the member at fault.
-pub fn parse_json<T: DeserializeOwned>(raw: &[u8]) -> Result<T, ApiError> {
+/// fields, wrong types) is 422 with a pointer to each member at fault, and with every rule the
+/// rest of the body breaks.
+pub fn parse_json<T: DeserializeOwned + ToSchema + Validate + 'static>(
+    raw: &[u8],
+) -> Result<T, ApiError> {
     let malformed = |detail: String| ApiError::BadRequest {
         code: "malformed_json",
         detail,
@@ -144,7 +182,14 @@ pub fn parse_json<T: DeserializeOwned>(raw: &[u8]) -> Result<T, ApiError> {
     let mut de = serde_json::Deserializer::from_slice(raw);
     let value = serde_path_to_error::deserialize(&mut de).map_err(|error| {
         if error.inner().is_data() {
-            ApiError::Validation(vec![shape_error(error.path(), &error.inner().to_string())])
+            let first = shape_error(error.path(), &error.inner().to_string());
+            // Not the first error only: every one the body has (see `body_errors`).
+            match serde_json::from_slice(raw) {
+                Ok(value) => {
+                    ApiError::Validation(body_errors::every_error::<T>(value, Some(first)))
+                }
+                Err(_) => ApiError::Validation(vec![first]),
+            }
         } else {
             malformed(format!(
                 "the request body is not valid JSON: {}",
@@ -152,12 +197,21 @@ pub fn parse_json<T: DeserializeOwned>(raw: &[u8]) -> Result<T, ApiError> {
             ))
         }
     })?;
+    // Only an array can stand where serde takes a struct and the schema an object.
+    if raw.contains(&b'[')
+        && let Ok(json) = serde_json::from_slice::<serde_json::Value>(raw)
+        && body_errors::misshapen::<T>(&json)
+    {
+        return Err(ApiError::Validation(body_errors::every_error::<T>(
+            json, None,
+        )));
+    }
     Ok(value)
 }
 
 /// Turns a serde data error into a field error with a stable code. The path already ends at
 /// an unknown field's key; a missing field is named only in the message.
-fn shape_error(path: &serde_path_to_error::Path, message: &str) -> FieldError {
+pub(crate) fn shape_error(path: &serde_path_to_error::Path, message: &str) -> FieldError {
     let mut pointer = pointer_of(path);
     // serde_json appends " at line L column C"; the pointer says where, more usefully.
     let message = message
@@ -220,7 +274,7 @@ fn pointer_of(path: &serde_path_to_error::Path) -> String {
 }
 
 /// RFC 6901 escaping.
-fn escape(key: &str) -> String {
+pub(crate) fn escape(key: &str) -> String {
     key.replace('~', "~0").replace('/', "~1")
 }
 
@@ -323,7 +377,7 @@ mod tests {
 
     use super::*;
 
-    #[derive(Debug, Deserialize)]
+    #[derive(Debug, Deserialize, ToSchema, Validate)]
     #[serde(deny_unknown_fields)]
     #[allow(dead_code)]
     struct Outer {
@@ -331,7 +385,7 @@ mod tests {
         list: Vec<u8>,
     }
 
-    #[derive(Debug, Deserialize)]
+    #[derive(Debug, Deserialize, ToSchema, Validate)]
     #[serde(deny_unknown_fields)]
     #[allow(dead_code)]
     struct Inner {
@@ -390,5 +444,65 @@ mod tests {
             errors(r#"{"inner":{"name":"a","name":"b"},"list":[]}"#),
             (422, vec![("/inner/name".into(), "duplicate_field".into())])
         );
+    }
+
+    #[test]
+    fn every_shape_error_is_reported_at_once() {
+        let pairs = |list: &[(&str, &str)]| {
+            list.iter()
+                .map(|(p, c)| ((*p).to_owned(), (*c).to_owned()))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            errors(r#"{"inner":{"id":1},"list":"x","extra":true}"#),
+            (
+                422,
+                pairs(&[
+                    ("/extra", "unknown_field"),
+                    ("/inner/id", "unknown_field"),
+                    ("/inner/name", "required"),
+                    ("/list", "invalid_type"),
+                ])
+            )
+        );
+        assert_eq!(
+            errors(r#"{"list":[1,"x",300,-1,null]}"#),
+            (
+                422,
+                pairs(&[
+                    ("/inner", "required"),
+                    ("/list/1", "invalid_type"),
+                    ("/list/2", "invalid_value"),
+                    ("/list/3", "invalid_value"),
+                    ("/list/4", "invalid_type"),
+                ])
+            )
+        );
+        // serde reads an array as a struct; the schema says an object.
+        assert_eq!(errors("[1]"), (422, pairs(&[("", "invalid_type")])));
+        assert_eq!(
+            errors(r#"{"inner":[],"list":[]}"#),
+            (422, pairs(&[("/inner", "invalid_type")]))
+        );
+        // serde alone would take these, member by member in declaration order.
+        assert_eq!(
+            errors(r#"{"inner":["a"],"list":[]}"#),
+            (422, pairs(&[("/inner", "invalid_type")]))
+        );
+        assert_eq!(
+            errors(r#"[{"name":"a"},[1]]"#),
+            (422, pairs(&[("", "invalid_type")]))
+        );
+        assert_eq!(
+            errors(r#"{"inner":{"name":"a"},"list":[1]}"#),
+            (200, vec![])
+        );
+        // At most a hundred, the first by pointer.
+        let members: Vec<String> = (0..300).map(|i| format!(r#""x{i:03}":1"#)).collect();
+        let (status, list) = errors(&format!(r#"{{{}}}"#, members.join(",")));
+        assert_eq!(status, 422);
+        assert_eq!(list.len(), crate::body_errors::MAX_ERRORS);
+        assert_eq!(list[0], ("/inner".to_owned(), "required".to_owned()));
+        assert_eq!(list[99], ("/x097".to_owned(), "unknown_field".to_owned()));
     }
 }

@@ -8,6 +8,7 @@
 pub mod access;
 pub mod audit;
 pub mod auth;
+pub mod body_errors;
 pub mod change;
 pub mod cli;
 pub mod clock;

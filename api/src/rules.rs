@@ -153,3 +153,13 @@ pub fn person_contact(
 pub fn consent(value: &bool) -> Result<(), ValidationError> {
     check(referral::require_consent(*value))
 }
+
+/// Whole minutes within the domain's bounds.
+pub fn duration(value: i64) -> Result<(), ValidationError> {
+    check(linkwell_domain::session::duration(value))
+}
+
+/// Whole years within the domain's bounds.
+pub fn min_age(value: i64) -> Result<(), ValidationError> {
+    check(linkwell_domain::directory::min_age(value))
+}

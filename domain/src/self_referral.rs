@@ -59,6 +59,42 @@ pub fn reference(random: [u8; 6]) -> String {
     format!("LW-{chars}")
 }
 
+/// A reference as someone quotes it, in the stored form `LW-XXXXXX`: letter case, spaces
+/// and hyphens do not matter, nor does leaving out `LW`. References made before this format
+/// are six upper-case hexadecimal digits after `LW-`; since the alphabet above leaves out `0`,
+/// `1`, `I`, `L` and `O`, an `O` quoted can only be a `0` and an `I` or `L` only a `1`.
+pub fn parse_reference(quoted: &str) -> Result<String, Invalid> {
+    let compact: String = quoted
+        .chars()
+        .filter(|c| !c.is_whitespace() && *c != '-')
+        .map(|c| c.to_ascii_uppercase())
+        .collect();
+    let code = match compact.strip_prefix("LW") {
+        Some(code) if compact.len() == 8 => code,
+        _ => &compact,
+    };
+    let code: String = code
+        .chars()
+        .map(|c| match c {
+            'O' => '0',
+            'I' | 'L' => '1',
+            other => other,
+        })
+        .collect();
+    if code.len() == 6
+        && code
+            .bytes()
+            .all(|b| b.is_ascii_digit() || b.is_ascii_uppercase())
+    {
+        Ok(format!("LW-{code}"))
+    } else {
+        Err(Invalid::new(
+            "invalid_reference",
+            "must be a referral reference like LW-7K3M9Q",
+        ))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use proptest::prelude::*;
@@ -93,7 +129,50 @@ mod tests {
         assert_eq!(source(Some(&friend)), ReferralSource::FamilyOrFriend);
     }
 
+    #[test]
+    fn quoted_references_are_normalised() {
+        for quoted in [
+            "LW-7K3M9Q",
+            "lw-7k3m9q",
+            " LW 7K3M9Q ",
+            "lw7k3m9q",
+            "7K3M9Q",
+            "LW-7K3-M9Q",
+        ] {
+            assert_eq!(
+                parse_reference(quoted).as_deref(),
+                Ok("LW-7K3M9Q"),
+                "{quoted}"
+            );
+        }
+        assert_eq!(parse_reference("LW-A0b1cO").as_deref(), Ok("LW-A0B1C0"));
+        assert_eq!(parse_reference("lw-a0b1ci").as_deref(), Ok("LW-A0B1C1"));
+        // Six characters are the code itself, even when they begin with LW.
+        assert_eq!(parse_reference("LWABCD").as_deref(), Ok("LW-1WABCD"));
+        for bad in [
+            "",
+            "LW-",
+            "LW-7K3M9",
+            "LW-7K3M9QX",
+            "LW-7K3M9?",
+            "XX-7K3M9Q",
+            "LW-7K3M9É",
+        ] {
+            assert_eq!(
+                parse_reference(bad).map_err(|e| e.code),
+                Err("invalid_reference"),
+                "{bad}"
+            );
+        }
+    }
+
     proptest! {
+        #[test]
+        fn a_reference_reads_back_as_itself(random: [u8; 6]) {
+            let r = reference(random);
+            prop_assert_eq!(parse_reference(&r.to_lowercase()), Ok(r));
+        }
+
         #[test]
         fn references_are_short_and_unambiguous(random: [u8; 6]) {
             let r = reference(random);

@@ -38,6 +38,12 @@ pub struct ReferralFilter {
     pub assignee: Option<Assignee>,
     /// `true`: no first contact yet; `false`: contacted.
     pub waiting: Option<bool>,
+    /// The reference the person quotes, as stored (`LW-7K3M9Q`).
+    pub reference: Option<String>,
+    /// The person's record.
+    pub person_id: Option<Uuid>,
+    /// The referring organisation.
+    pub referrer_org_id: Option<Uuid>,
 }
 
 /// The `assignee` filter.
@@ -381,6 +387,15 @@ fn filtered<'a>(visibility: Visibility, filter: &ReferralFilter) -> Filtered<'a>
         Some(true) => query = query.filter(referrals::first_contact_at.is_null()),
         Some(false) => query = query.filter(referrals::first_contact_at.is_not_null()),
         None => {}
+    }
+    if let Some(reference) = &filter.reference {
+        query = query.filter(referrals::reference.eq(reference.clone()));
+    }
+    if let Some(person) = filter.person_id {
+        query = query.filter(referrals::person_id.eq(person.to_string()));
+    }
+    if let Some(org) = filter.referrer_org_id {
+        query = query.filter(referrals::referrer_org_id.eq(org.to_string()));
     }
     query
 }

@@ -395,7 +395,7 @@ async fn withdrawing_consent_cancels_every_open_connection_at_once() {
     );
     let path = format!("/v1/referrals/{}/consent", w.referral);
     for role in [Role::Referrer, Role::Partner, Role::Commissioner] {
-        let token = app.token(role, Some(w.partner_a));
+        let token = app.member(role).await;
         app.change(Method::POST, &path, &token, version, Some(&withdrawal))
             .await
             .problem(403, "forbidden");

@@ -83,6 +83,7 @@ pub struct ServiceInput {
     #[validate(custom(function = "rules::capacity"))]
     #[schema(value_type = Option<schema::Capacity>)]
     pub capacity: Option<String>,
+    #[validate(custom(function = "rules::min_age"))]
     #[schema(schema_with = schema::min_age)]
     pub min_age: Option<i64>,
 }

@@ -45,6 +45,7 @@ pub struct SessionInput {
     #[validate(custom(function = "rules::session_status"))]
     #[schema(value_type = Option<schema::SessionStatus>)]
     pub status: Option<String>,
+    #[validate(custom(function = "rules::duration"))]
     #[schema(schema_with = schema::duration)]
     pub duration_minutes: Option<i64>,
     #[validate(custom(function = "rules::field"))]

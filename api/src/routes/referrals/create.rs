@@ -1,16 +1,19 @@
 //! Sending a referral: idempotent, duplicate-checked, audited.
 
-use actix_web::{HttpResponse, post, web};
-use linkwell_domain::{DuplicateReason, PersonRecord, Referral, StatusChange, self_referral};
+use actix_web::{HttpRequest, HttpResponse, post, web};
+use linkwell_domain::{
+    DuplicateReason, PersonRecord, Referral, ReferralSource, StatusChange, self_referral,
+};
 use linkwell_persistence::DbConnection;
 use linkwell_persistence::{organisations, people, referral_history, referrals};
 use uuid::Uuid;
 
 use super::{ReferralInput, ReferralView, referring_org};
-use crate::access::{AllowedJson, CreateReferral};
+use crate::access::{Allowed, CreateReferral};
 use crate::audit::{Actor, Refusal};
 use crate::create::{self, Made};
 use crate::error::{ApiError, FieldError};
+use crate::extract::ValidJson;
 use crate::idempotency::IdempotencyKey;
 use crate::schema::CreateProblems;
 use crate::state::AppState;
@@ -48,12 +51,18 @@ use crate::{clock, db};
 )]
 #[post("/referrals")]
 pub async fn create_referral(
-    request: AllowedJson<CreateReferral, ReferralInput>,
+    allowed: Allowed<CreateReferral>,
+    req: HttpRequest,
+    payload: web::Payload,
     state: web::Data<AppState>,
     key: IdempotencyKey,
 ) -> Result<HttpResponse, ApiError> {
-    let AllowedJson { actor, body, .. } = request;
+    let actor = allowed.actor;
     let org = referring_org(&actor.caller);
+    let body = ValidJson::<ReferralInput>::read_checked(&req, payload.into_inner(), |json| {
+        staff_source_missing(org, json)
+    })
+    .await?;
     let sender = match org {
         Some(org) => Some(
             db::run(&state, move |conn| Ok(organisations::get(conn, org)?))
@@ -95,6 +104,20 @@ pub async fn create_referral(
         )?)
     })
     .await
+}
+
+/// Staff must say how the person came to the service (the domain's rule): listed with the
+/// body's other errors, so an empty body names every member it lacks at once.
+fn staff_source_missing(org: Option<Uuid>, json: &serde_json::Value) -> Vec<FieldError> {
+    let sent = json.get("source").is_some_and(|s| !s.is_null());
+    if org.is_some() || sent || !json.is_object() {
+        return Vec::new();
+    }
+    ReferralSource::for_sender(None, None)
+        .err()
+        .map(|e| FieldError::at("/source", e.code, e.message))
+        .into_iter()
+        .collect()
 }
 
 /// The same `external_reference` twice from one organisation is refused, naming the first.

@@ -3,6 +3,7 @@
 use actix_web::{HttpResponse, get, web};
 use chrono::{DateTime, Duration, NaiveDate, NaiveTime, Utc};
 use linkwell_domain::person::parse_date;
+use linkwell_domain::self_referral::parse_reference;
 use linkwell_domain::{Reason, Referral, ReferralSource, ReferralStatus};
 use linkwell_persistence::Keyset;
 use linkwell_persistence::referrals::{self, Assignee, FeedPosition, ReferralFilter};
@@ -13,7 +14,7 @@ use uuid::Uuid;
 use super::{ReferralPage, ReferralView, visibility};
 use crate::access::{Allowed, GetReferral, ListReferrals};
 use crate::auth::Caller;
-use crate::error::{ApiError, query_code};
+use crate::error::{ApiError, query_code, query_uuid};
 use crate::pagination;
 use crate::schema::{ListProblems, ReadProblems};
 use crate::state::AppState;
@@ -101,6 +102,17 @@ pub struct ReferralQuery {
         pattern = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}([Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?([Zz]|[+-][0-9]{2}:[0-9]{2}))?$"
     )]
     pub updated_since: Option<String>,
+    /// The reference the person quotes (`LW-7K3M9Q`): letter case, spaces and hyphens do not
+    /// matter, nor does leaving out `LW`.
+    #[param(pattern = r"^ *([Ll][Ww])?[ -]*[A-Za-z0-9]( *-? *[A-Za-z0-9]){5} *$")]
+    pub reference: Option<String>,
+    /// The person's record: their referrals.
+    #[param(value_type = Option<Uuid>)]
+    pub person_id: Option<String>,
+    /// The referring organisation: its referrals (a referrer sees only its own whatever it
+    /// names here).
+    #[param(value_type = Option<Uuid>)]
+    pub referrer_org_id: Option<String>,
 }
 
 impl ReferralQuery {
@@ -136,6 +148,16 @@ impl ReferralQuery {
                 .map(|v| assignee(v, caller))
                 .transpose()?,
             waiting: pagination::flag("waiting", self.waiting.as_deref())?,
+            reference: self
+                .reference
+                .as_deref()
+                .map(|v| {
+                    parse_reference(v)
+                        .map_err(|e| ApiError::bad_parameter("reference", e.code, e.message))
+                })
+                .transpose()?,
+            person_id: query_uuid("person_id", self.person_id.as_deref())?,
+            referrer_org_id: query_uuid("referrer_org_id", self.referrer_org_id.as_deref())?,
         })
     }
 
@@ -148,14 +170,17 @@ impl ReferralQuery {
             "referrals"
         };
         format!(
-            "{mode}|{}|{}|{}|{}|{}|{}|{}",
+            "{mode}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}",
             part(&self.status),
             part(&self.reason),
             part(&self.source),
             part(&self.received_from),
             part(&self.received_to),
             part(&self.assignee),
-            part(&self.waiting)
+            part(&self.waiting),
+            part(&self.reference),
+            part(&self.person_id),
+            part(&self.referrer_org_id)
         )
     }
 }
