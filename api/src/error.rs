@@ -133,6 +133,8 @@ pub enum ApiError {
     PayloadTooLarge { limit: usize },
     /// The body is not JSON.
     UnsupportedMediaType,
+    /// `Accept` rules out every representation offered (q=0 or not listed).
+    NotAcceptable { offered: Vec<&'static str> },
     /// Fields break rules.
     Validation(Vec<FieldError>),
     /// Too many requests from one address; come back after `retry_after` seconds.
@@ -213,6 +215,11 @@ impl ApiError {
                 "unsupported_media_type",
                 "Unsupported content type",
             ),
+            ApiError::NotAcceptable { .. } => (
+                StatusCode::NOT_ACCEPTABLE,
+                "not_acceptable",
+                "Not acceptable",
+            ),
             ApiError::Validation(_) => (
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "validation_failed",
@@ -281,6 +288,10 @@ impl ApiError {
             ApiError::UnsupportedMediaType => {
                 "the request body must be JSON (Content-Type: application/json)".into()
             }
+            ApiError::NotAcceptable { offered } => format!(
+                "Accept rules out every representation offered here: {}",
+                offered.join(", ")
+            ),
             ApiError::Validation(errors) => match errors.len() {
                 1 => "1 field is invalid".into(),
                 n => format!("{n} fields are invalid"),

@@ -5,13 +5,38 @@ use std::collections::BTreeMap;
 
 use crate::tally::{Amount, Metric, ONS4_CHANGES};
 
-/// Counts from 1 to this are suppressed for commissioners (`shared/domain.md`): small numbers
-/// in published figures can identify people.
-pub const SMALL_NUMBER_MAX: i64 = 4;
+/// Statistical disclosure control for published figures (NHS England's rule for health
+/// data): for commissioners, counts from 1 to [`SMALL_NUMBER_MAX`] are suppressed, every other
+/// count (totals included) is rounded to the nearest [`ROUNDING_BASE`] (0 stays 0), and a
+/// figure derived from fewer than [`MIN_RECORDS_FOR_DERIVED`] records (a mean, a median, a
+/// rate, hours) is suppressed. Rounding every published count is what stops a suppressed one
+/// being recovered by subtracting the others from their total.
+pub const SMALL_NUMBER_MAX: i64 = 7;
+
+/// Published counts are rounded to the nearest multiple of this.
+pub const ROUNDING_BASE: i64 = 5;
+
+/// A derived figure needs at least this many records behind it to be published.
+pub const MIN_RECORDS_FOR_DERIVED: i64 = SMALL_NUMBER_MAX + 1;
 
 /// Whether a count is small enough to suppress.
 pub fn is_small(count: i64) -> bool {
     (1..=SMALL_NUMBER_MAX).contains(&count)
+}
+
+/// A count as published for commissioners: `None` when suppressed (1 to 7), else rounded to
+/// the nearest 5 (0 stays 0; halves cannot occur for whole counts).
+pub fn disclosed_count(count: i64) -> Option<i64> {
+    if is_small(count) {
+        return None;
+    }
+    let half = ROUNDING_BASE / 2;
+    Some((count + half).div_euclid(ROUNDING_BASE) * ROUNDING_BASE)
+}
+
+/// Whether a figure derived from `records` records may be published for commissioners.
+pub fn may_publish_derived(records: i64) -> bool {
+    records == 0 || records >= MIN_RECORDS_FOR_DERIVED
 }
 
 /// Rounds to `places` decimal places.
@@ -174,9 +199,38 @@ mod tests {
     use super::*;
 
     #[test]
-    fn small_numbers_are_one_to_four() {
-        let small: Vec<i64> = (-1..=6).filter(|n| is_small(*n)).collect();
-        assert_eq!(small, [1, 2, 3, 4]);
+    fn small_numbers_are_one_to_seven() {
+        let small: Vec<i64> = (-1..=9).filter(|n| is_small(*n)).collect();
+        assert_eq!(small, [1, 2, 3, 4, 5, 6, 7]);
+    }
+
+    #[test]
+    fn published_counts_are_suppressed_or_rounded_to_five() {
+        let published: Vec<Option<i64>> = [0, 1, 5, 7, 8, 10, 12, 13, 17, 18, 102, 1003]
+            .into_iter()
+            .map(disclosed_count)
+            .collect();
+        assert_eq!(
+            published,
+            [
+                Some(0),
+                None,
+                None,
+                None,
+                Some(10),
+                Some(10),
+                Some(10),
+                Some(15),
+                Some(15),
+                Some(20),
+                Some(100),
+                Some(1005)
+            ]
+        );
+        assert!(may_publish_derived(0));
+        assert!(!may_publish_derived(1));
+        assert!(!may_publish_derived(7));
+        assert!(may_publish_derived(8));
     }
 
     #[test]
@@ -214,6 +268,19 @@ mod tests {
                 *h.entry(v).or_insert(0) += 1;
             }
             prop_assert_eq!(median(&h), Some(expected));
+        }
+
+        #[test]
+        fn a_published_count_is_within_two_of_the_truth_or_suppressed(count in 0i64..1_000_000) {
+            match disclosed_count(count) {
+                None => prop_assert!((1..=7).contains(&count)),
+                Some(published) => {
+                    prop_assert_eq!(published % 5, 0);
+                    prop_assert!((published - count).abs() <= 2);
+                    prop_assert!(count == 0 || count >= 8);
+                    prop_assert_eq!(published == 0, count == 0);
+                }
+            }
         }
 
         #[test]

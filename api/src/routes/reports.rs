@@ -1,5 +1,7 @@
 //! Reports for commissioners and the service: every figure computed in the database. For the
-//! `commissioner` role, counts from 1 to 4 are suppressed (`null`, listed in `suppressed`).
+//! `commissioner` role, statistical disclosure control applies: counts from 1 to 7 are
+//! suppressed (`null`, listed in `suppressed`), every other count is rounded to the nearest 5,
+//! and figures derived from fewer than 8 records are suppressed.
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
@@ -24,7 +26,7 @@ use uuid::Uuid;
 
 use crate::access::{ActivityReport, Allowed, CaseloadReport};
 use crate::error::{ApiError, query_uuid};
-use crate::schema::ListProblems;
+use crate::schema::{ListProblems, ReportProblems};
 use crate::state::AppState;
 use crate::{clock, db, wire};
 
@@ -57,8 +59,9 @@ fn midnight(date: NaiveDate) -> DateTime<Utc> {
 }
 
 /// One figure of a report: where it sits in the JSON, its CSV row, and the number of records
-/// behind it (`base`): a figure over 1 to 4 records is suppressed for commissioners, whether
-/// it is a count or derived from one (a mean, a median, a rate).
+/// behind it (`base`). For commissioners a count is suppressed (1 to 7) or rounded to the
+/// nearest 5, and a figure derived from fewer than 8 records (a mean, a median, a rate) is
+/// suppressed (`domain::report`).
 #[derive(Debug, Clone)]
 struct Figure {
     pointer: String,
@@ -66,7 +69,9 @@ struct Figure {
     breakdown: String,
     key: String,
     value: Value,
-    base: Option<i64>,
+    base: i64,
+    /// Derived from `base` records (a mean, a median, a rate, hours), not a count.
+    derived: bool,
 }
 
 /// The figures, in order.
@@ -81,7 +86,8 @@ impl Figures {
             breakdown: breakdown.to_owned(),
             key: key.to_owned(),
             value: json!(n),
-            base: Some(n),
+            base: n,
+            derived: false,
         });
     }
 
@@ -102,7 +108,8 @@ impl Figures {
             breakdown: breakdown.to_owned(),
             key: key.to_owned(),
             value: json!(value),
-            base: Some(base),
+            base,
+            derived: true,
         });
     }
 
@@ -121,19 +128,36 @@ impl Figures {
         }
     }
 
-    /// Nulls every figure over 1 to 4 records; returns their pointers.
-    fn suppress(&mut self) -> Vec<String> {
+    /// Applies disclosure control: rounds every count to the nearest 5 and nulls the small
+    /// ones and the figures derived from too few records; returns the nulled pointers.
+    fn disclose(&mut self) -> Vec<String> {
         let mut suppressed = Vec::new();
         for figure in &mut self.0 {
-            if !figure.value.is_null() && figure.base.is_some_and(report::is_small) {
-                figure.value = Value::Null;
-                suppressed.push(figure.pointer.clone());
+            if figure.value.is_null() {
+                continue;
+            }
+            let published = if figure.derived {
+                report::may_publish_derived(figure.base).then(|| figure.value.clone())
+            } else {
+                report::disclosed_count(figure.base).map(|n| json!(n))
+            };
+            match published {
+                Some(value) => figure.value = value,
+                None => {
+                    figure.value = Value::Null;
+                    suppressed.push(figure.pointer.clone());
+                }
             }
         }
         suppressed
     }
 
-    fn json(&self, mut head: Map<String, Value>, suppressed: Vec<String>) -> Value {
+    fn json(
+        &self,
+        mut head: Map<String, Value>,
+        disclosure_control: Value,
+        suppressed: Vec<String>,
+    ) -> Value {
         let mut root = Value::Object(std::mem::take(&mut head));
         for figure in &self.0 {
             let mut node = &mut root;
@@ -162,6 +186,7 @@ impl Figures {
             }
         }
         if let Value::Object(map) = &mut root {
+            map.insert("disclosure_control".into(), disclosure_control);
             map.insert("suppressed".into(), json!(suppressed));
         }
         root
@@ -401,6 +426,94 @@ fn figures(a: &Activity) -> Figures {
     f
 }
 
+/// The representations of the activity report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Format {
+    Json,
+    Csv,
+}
+
+/// What the report is offered as, in the server's order of preference (ties go to the first).
+const OFFERED: [(Format, &str); 2] = [
+    (Format::Json, "application/json"),
+    (Format::Csv, "text/csv"),
+];
+
+/// Picks a representation by `Accept` (RFC 9110 §12.5.1): each offered type takes the
+/// quality of the most specific media range matching it (`type/subtype` over `type/*` over
+/// `*/*`); one matched by no range, or with `q=0`, is not acceptable. The highest quality
+/// wins, ties going to the more specific range, then to JSON. No `Accept` (or an empty one)
+/// accepts anything. Ranges that do not parse are ignored.
+fn negotiate(accept: &str) -> Result<Format, ApiError> {
+    if accept.split(',').all(|range| range.trim().is_empty()) {
+        return Ok(Format::Json);
+    }
+    let ranges: Vec<(String, String, u16)> = accept
+        .split(',')
+        .filter_map(|range| {
+            let mut parts = range.split(';').map(str::trim);
+            let (kind, sub) = parts.next()?.split_once('/')?;
+            let (kind, sub) = (
+                kind.trim().to_ascii_lowercase(),
+                sub.trim().to_ascii_lowercase(),
+            );
+            if kind.is_empty() || sub.is_empty() || (kind == "*" && sub != "*") {
+                return None;
+            }
+            let mut quality = 1000;
+            for param in parts {
+                let Some((name, value)) = param.split_once('=') else {
+                    continue;
+                };
+                if name.trim().eq_ignore_ascii_case("q") {
+                    quality = qvalue(value.trim())?;
+                }
+            }
+            Some((kind, sub, quality))
+        })
+        .collect();
+    let mut best: Option<(u16, u8, Format)> = None;
+    for (format, media_type) in OFFERED {
+        let (kind, sub) = media_type.split_once('/').unwrap_or_default();
+        let matched = ranges
+            .iter()
+            .filter_map(|(k, s, q)| {
+                let specificity = match (k.as_str(), s.as_str()) {
+                    (k, s) if k == kind && s == sub => 2,
+                    (k, "*") if k == kind => 1,
+                    ("*", "*") => 0,
+                    _ => return None,
+                };
+                Some((specificity, *q))
+            })
+            .max_by_key(|(specificity, _)| *specificity);
+        if let Some((specificity, quality)) = matched
+            && quality > 0
+            && best.is_none_or(|(q, s, _)| (quality, specificity) > (q, s))
+        {
+            best = Some((quality, specificity, format));
+        }
+    }
+    best.map(|(_, _, format)| format)
+        .ok_or_else(|| ApiError::NotAcceptable {
+            offered: OFFERED.iter().map(|(_, media_type)| *media_type).collect(),
+        })
+}
+
+/// A quality value (`0`, `0.5`, `1.000`) in thousandths; `None` when it is not one.
+fn qvalue(value: &str) -> Option<u16> {
+    let (whole, fraction) = value.split_once('.').unwrap_or((value, ""));
+    if fraction.len() > 3 || !fraction.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let thousandths = format!("{fraction:0<3}").parse::<u16>().ok()?;
+    match whole {
+        "0" => Some(thousandths),
+        "1" if thousandths == 0 => Some(1000),
+        _ => None,
+    }
+}
+
 /// The activity report's JSON shape, for the contract.
 #[derive(Debug)]
 pub struct ActivityReportSchema;
@@ -422,7 +535,7 @@ impl PartialSchema for ActivityReportSchema {
     fn schema() -> RefOr<Schema> {
         let count = || {
             nullable(Type::Integer).description(Some(
-                "A count; `null` when suppressed (1–4, commissioners).",
+                "A count. For commissioners: `null` when suppressed (1–7), else rounded to the nearest 5 (0 stays 0).",
             ))
         };
         let number = || nullable(Type::Number);
@@ -493,7 +606,15 @@ impl PartialSchema for ActivityReportSchema {
                     )
                     .property("ons4", instrument(items))
             })
-            .property("suppressed", ArrayBuilder::new().items(ObjectBuilder::new().schema_type(Type::String)).description(Some("JSON pointers of the suppressed counts.")))
+            .property("disclosure_control", nullable(Type::Object)
+                .description(Some("The statistical disclosure control applied (commissioners; `null` when the figures are exact): counts from 1 to `counts_suppressed_up_to` are suppressed, every other count is rounded to the nearest `counts_rounded_to`, and figures derived from fewer than `derived_figures_min_records` records are suppressed."))
+                .property("counts_rounded_to", ObjectBuilder::new().schema_type(Type::Integer))
+                .property("counts_suppressed_up_to", ObjectBuilder::new().schema_type(Type::Integer))
+                .property("derived_figures_min_records", ObjectBuilder::new().schema_type(Type::Integer))
+                .required("counts_rounded_to")
+                .required("counts_suppressed_up_to")
+                .required("derived_figures_min_records"))
+            .property("suppressed", ArrayBuilder::new().items(ObjectBuilder::new().schema_type(Type::String)).description(Some("JSON pointers of the suppressed figures.")))
             .required("from")
             .required("to")
             .required("referrer_org_id")
@@ -509,6 +630,7 @@ impl PartialSchema for ActivityReportSchema {
             .required("closures_by_reason")
             .required("connections")
             .required("wellbeing")
+            .required("disclosure_control")
             .required("suppressed")
             .into()
     }
@@ -527,9 +649,13 @@ impl ToSchema for ActivityReportSchema {
 /// days to first contact, the decline rate (declined ÷ (accepted + declined) over referrals
 /// received in the period; one ever accepted counts as accepted), closures by reason,
 /// connections made (by status and outcome, and per receiving organisation) and the change in
-/// wellbeing. Dates are inclusive, UTC. For commissioners, counts from 1 to 4 are `null` and
-/// their JSON pointers listed in `suppressed`. `Accept: text/csv` gives the same figures as
-/// rows `metric,breakdown,key,value`, suppressed values empty.
+/// wellbeing. Dates are inclusive, UTC. For commissioners, NHS England's statistical
+/// disclosure control applies (`disclosure_control`): counts from 1 to 7 are `null`, every
+/// other count (totals included) is rounded to the nearest 5, figures derived from fewer than
+/// 8 records are `null`, and the JSON pointers of the nulled figures are listed in
+/// `suppressed`; admins and coordinators get exact figures. `Accept: text/csv` gives the same
+/// figures as rows `metric,breakdown,key,value`, suppressed values empty; `Accept` is honoured
+/// with its q-values (JSON unless CSV is preferred; 406 when neither is acceptable).
 #[utoipa::path(
     operation_id = "get_activity_report",
     tag = "reports",
@@ -539,7 +665,7 @@ impl ToSchema for ActivityReportSchema {
             (ActivityReportSchema = "application/json"),
             (String = "text/csv"),
         )),
-        ListProblems,
+        ReportProblems,
     ),
     security(("bearer" = [])),
 )]
@@ -551,6 +677,12 @@ pub async fn get_activity_report(
     request: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let role = allowed.actor.caller.role;
+    let accept: Vec<&str> = request
+        .headers()
+        .get_all(header::ACCEPT)
+        .filter_map(|v| v.to_str().ok())
+        .collect();
+    let format = negotiate(&accept.join(","))?;
     let from = day("from", &query.from)?;
     let to = day("to", &query.to)?;
     if to < from {
@@ -572,17 +704,17 @@ pub async fn get_activity_report(
     })
     .await?;
     let mut figures = figures(&activity);
-    let suppressed = if role == Role::Commissioner {
-        figures.suppress()
+    let (disclosure_control, suppressed) = if role == Role::Commissioner {
+        let rule = json!({
+            "counts_rounded_to": report::ROUNDING_BASE,
+            "counts_suppressed_up_to": report::SMALL_NUMBER_MAX,
+            "derived_figures_min_records": report::MIN_RECORDS_FOR_DERIVED,
+        });
+        (rule, figures.disclose())
     } else {
-        Vec::new()
+        (Value::Null, Vec::new())
     };
-    let wants_csv = request
-        .headers()
-        .get(header::ACCEPT)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.contains("text/csv"));
-    if wants_csv {
+    if format == Format::Csv {
         return Ok(HttpResponse::Ok()
             .content_type("text/csv; charset=utf-8")
             .body(figures.csv()));
@@ -591,7 +723,7 @@ pub async fn get_activity_report(
     head.insert("from".into(), json!(from.to_string()));
     head.insert("to".into(), json!(to.to_string()));
     head.insert("referrer_org_id".into(), json!(referrer_org));
-    Ok(HttpResponse::Ok().json(figures.json(head, suppressed)))
+    Ok(HttpResponse::Ok().json(figures.json(head, disclosure_control, suppressed)))
 }
 
 /// A link worker's open referrals.
