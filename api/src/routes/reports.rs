@@ -128,28 +128,95 @@ impl Figures {
         }
     }
 
-    /// Applies disclosure control: rounds every count to the nearest 5 and nulls the small
-    /// ones and the figures derived from too few records; returns the nulled pointers.
-    fn disclose(&mut self) -> Vec<String> {
-        let mut suppressed = Vec::new();
-        for figure in &mut self.0 {
-            if figure.value.is_null() {
-                continue;
-            }
-            let published = if figure.derived {
-                report::may_publish_derived(figure.base).then(|| figure.value.clone())
-            } else {
-                report::disclosed_count(figure.base).map(|n| json!(n))
-            };
-            match published {
-                Some(value) => figure.value = value,
-                None => {
+    /// Applies disclosure control (`domain::report::disclose`) for commissioners: counts are
+    /// rounded to the nearest 5 or suppressed, with secondary suppression where the totals
+    /// would give a suppressed count away, and figures derived from too few records are
+    /// nulled. Returns the nulled pointers, and those suppressed as secondary.
+    fn disclose(&mut self) -> (Vec<String>, Vec<String>) {
+        let counts: Vec<usize> = (0..self.0.len()).filter(|i| !self.0[*i].derived).collect();
+        let index: BTreeMap<&str, usize> = counts
+            .iter()
+            .enumerate()
+            .map(|(at, i)| (self.0[*i].pointer.as_str(), at))
+            .collect();
+        let equations: Vec<report::Equation> = self
+            .equations()
+            .into_iter()
+            .filter_map(|(total, parts)| {
+                let parts: Vec<usize> = parts
+                    .iter()
+                    .filter_map(|p| index.get(p.as_str()).copied())
+                    .collect();
+                Some((*index.get(total.as_str())?, parts))
+            })
+            .collect();
+        let values: Vec<i64> = counts.iter().map(|i| self.0[*i].base).collect();
+        let published = report::disclose(&values, &equations);
+        let (mut suppressed, mut secondary) = (Vec::new(), Vec::new());
+        for (i, disclosed) in counts.iter().zip(published) {
+            let figure = &mut self.0[*i];
+            match disclosed {
+                report::Disclosed::Count(n) => figure.value = json!(n),
+                report::Disclosed::Small => figure.value = Value::Null,
+                report::Disclosed::Secondary => {
                     figure.value = Value::Null;
-                    suppressed.push(figure.pointer.clone());
+                    secondary.push(figure.pointer.clone());
                 }
             }
         }
-        suppressed
+        for figure in &mut self.0 {
+            if figure.derived
+                && !figure.value.is_null()
+                && !report::may_publish_derived(figure.base)
+            {
+                figure.value = Value::Null;
+            }
+            if figure.value.is_null() && (!figure.derived || figure.base > 0) {
+                suppressed.push(figure.pointer.clone());
+            }
+        }
+        (suppressed, secondary)
+    }
+
+    /// Every "total = the sum of its breakdown" between the counts, by pointer.
+    fn equations(&self) -> Vec<(String, Vec<String>)> {
+        let under = |prefix: &str| -> Vec<String> {
+            self.0
+                .iter()
+                .filter(|f| {
+                    f.pointer
+                        .strip_prefix(prefix)
+                        .is_some_and(|rest| rest.starts_with('/') && rest[1..].find('/').is_none())
+                })
+                .map(|f| f.pointer.clone())
+                .collect()
+        };
+        let mut found = vec![
+            ("/referrals_received".to_owned(), under("/by_source")),
+            ("/referrals_received".to_owned(), under("/by_referrer_org")),
+        ];
+        for breakdown in ["by_kind", "by_mode", "by_status"] {
+            found.push((
+                "/sessions/total".to_owned(),
+                under(&format!("/sessions/{breakdown}")),
+            ));
+        }
+        for breakdown in ["by_status", "by_outcome"] {
+            for total in under(&format!("/connections/{breakdown}")) {
+                let code = total.rsplit('/').next().unwrap_or_default();
+                let parts = self
+                    .0
+                    .iter()
+                    .filter(|f| {
+                        f.pointer.starts_with("/connections/by_organisation/")
+                            && f.pointer.ends_with(&format!("/{breakdown}/{code}"))
+                    })
+                    .map(|f| f.pointer.clone())
+                    .collect();
+                found.push((total, parts));
+            }
+        }
+        found
     }
 
     fn json(
@@ -611,6 +678,8 @@ impl PartialSchema for ActivityReportSchema {
                 .property("counts_rounded_to", ObjectBuilder::new().schema_type(Type::Integer))
                 .property("counts_suppressed_up_to", ObjectBuilder::new().schema_type(Type::Integer))
                 .property("derived_figures_min_records", ObjectBuilder::new().schema_type(Type::Integer))
+                .property("secondary_suppressed", ArrayBuilder::new().items(ObjectBuilder::new().schema_type(Type::String)).description(Some("JSON pointers of counts suppressed (also listed in `suppressed`) only so that a suppressed count cannot be worked out from its total and the other counts: such a count may be any number, not only 1–7.")))
+                .required("secondary_suppressed")
                 .required("counts_rounded_to")
                 .required("counts_suppressed_up_to")
                 .required("derived_figures_min_records"))
@@ -705,12 +774,14 @@ pub async fn get_activity_report(
     .await?;
     let mut figures = figures(&activity);
     let (disclosure_control, suppressed) = if role == Role::Commissioner {
+        let (suppressed, secondary) = figures.disclose();
         let rule = json!({
             "counts_rounded_to": report::ROUNDING_BASE,
             "counts_suppressed_up_to": report::SMALL_NUMBER_MAX,
             "derived_figures_min_records": report::MIN_RECORDS_FOR_DERIVED,
+            "secondary_suppressed": secondary,
         });
-        (rule, figures.disclose())
+        (rule, suppressed)
     } else {
         (Value::Null, Vec::new())
     };
