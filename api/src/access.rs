@@ -157,6 +157,8 @@ operations! {
     ListOutcomes = "list_outcomes", [Coordinator, Admin], outcome.list, audited;
     /// Read one measure.
     GetOutcome = "get_outcome", [Coordinator, Admin], outcome.read, audited;
+    /// Mark a mistyped measure entered in error.
+    EnterOutcomeInError = "enter_outcome_in_error", [Coordinator, Admin], outcome.enter_in_error, audited;
     /// Read the activity report (aggregate figures; small numbers suppressed for commissioners).
     ActivityReport = "get_activity_report", [Admin, Commissioner], report.activity;
     /// Read caseloads and the waiting list.

@@ -141,6 +141,8 @@ pub enum ApiError {
     UriTooLong { limit: usize },
     /// The request's header fields are larger than the server reads.
     HeadersTooLarge { limit: usize },
+    /// `Accept` rules out every representation offered (q=0 or not listed).
+    NotAcceptable { offered: Vec<&'static str> },
     /// Fields break rules.
     Validation(Vec<FieldError>),
     /// Too many requests from one address; come back after `retry_after` seconds.
@@ -239,6 +241,11 @@ impl ApiError {
                 "headers_too_large",
                 "Request header fields too large",
             ),
+            ApiError::NotAcceptable { .. } => (
+                StatusCode::NOT_ACCEPTABLE,
+                "not_acceptable",
+                "Not acceptable",
+            ),
             ApiError::Validation(_) => (
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "validation_failed",
@@ -321,6 +328,10 @@ impl ApiError {
             ApiError::HeadersTooLarge { limit } => {
                 format!("the request's header fields must be at most {limit} bytes in all")
             }
+            ApiError::NotAcceptable { offered } => format!(
+                "Accept rules out every representation offered here: {}",
+                offered.join(", ")
+            ),
             ApiError::Validation(errors) => match errors.len() {
                 1 => "1 field is invalid".into(),
                 n => format!("{n} fields are invalid"),

@@ -70,6 +70,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
             .service(outcomes::create_outcome)
             .service(outcomes::list_outcomes)
             .service(outcomes::get_outcome)
+            .service(outcomes::enter_outcome_in_error)
             .service(reports::get_activity_report)
             .service(reports::get_caseload_report),
     );

@@ -69,6 +69,8 @@ code_schema! {
         "A wellbeing measure: SWEMWBS or ONS4.";
     Timepoint => linkwell_domain::outcome::Timepoint,
         "When in the person's time with the service a measure was taken.";
+    OutcomeStatus => linkwell_domain::outcome::MeasureStatus,
+        "A measure's state: `entered_in_error` counts nowhere.";
     Band => linkwell_domain::outcome::Band,
         "An ONS4 band (anxiety runs very_low to high, the others low to very_high).";
     ClosureReason => linkwell_domain::ClosureReason,
@@ -242,6 +244,7 @@ fn describe(status: u16, body: bool) -> &'static str {
         409 => "Conflicts with existing data or the resource's current state",
         412 => "If-Match names a version that is no longer current",
         428 => "If-Match is required",
+        406 => "Accept rules out every representation offered",
         429 => "Too many requests from this address",
         413 => "Request body over 64 KiB",
         415 => "Request body is not JSON",
@@ -326,6 +329,8 @@ problem_set! {
     PublicReadProblems = [400, 401, 404, 429, 503], body: false;
     /// A list with query parameters.
     ListProblems = [400, 401, 403, 503], body: false;
+    /// A report offered in more than one media type (`Accept`).
+    ReportProblems = [400, 401, 403, 406, 503], body: false;
     /// A read by id.
     ReadProblems = [400, 401, 403, 404, 503], body: false;
     /// A probe.

@@ -217,6 +217,27 @@ pub struct Outcome {
     pub scoring_version: String,
     pub created_by: String,
     pub created_at: DateTime<Utc>,
+    /// Starts at 1; each change adds one (what `If-Match` names).
+    pub version: i64,
+    /// Set once staff mark it entered in error: it then counts nowhere.
+    pub entered_in_error: Option<EnteredInError>,
+}
+
+/// Why, by whom and when a measure was marked entered in error.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EnteredInError {
+    pub reason: String,
+    pub by: String,
+    pub at: DateTime<Utc>,
+}
+
+code_list! {
+    /// A measure's state: `entered_in_error` counts nowhere (not in the change from baseline,
+    /// not in reports, not as the baseline a new one would duplicate).
+    pub enum MeasureStatus as "measure status" {
+        Recorded = "recorded",
+        EnteredInError = "entered_in_error",
+    }
 }
 
 /// Measures are recorded once the person has engaged: accepted, active, on hold, or at exit
@@ -232,6 +253,33 @@ pub fn may_record_for(status: ReferralStatus) -> bool {
 }
 
 impl Outcome {
+    /// Whether it counts: not entered in error.
+    pub fn counts(&self) -> bool {
+        self.entered_in_error.is_none()
+    }
+
+    /// `recorded` or `entered_in_error`.
+    pub fn status(&self) -> MeasureStatus {
+        if self.counts() {
+            MeasureStatus::Recorded
+        } else {
+            MeasureStatus::EnteredInError
+        }
+    }
+
+    /// The measure marked entered in error at the next version; `None` when it already is
+    /// (it cannot be marked twice).
+    pub fn enter_in_error(&self, reason: String, by: String, at: DateTime<Utc>) -> Option<Self> {
+        if !self.counts() {
+            return None;
+        }
+        Some(Self {
+            version: self.version + 1,
+            entered_in_error: Some(EnteredInError { reason, by, at }),
+            ..self.clone()
+        })
+    }
+
     /// Recorded after the referral arrived (`received_at`) and not in the future (`now`).
     pub fn check(&self, received_at: DateTime<Utc>, now: DateTime<Utc>) -> Result<(), Invalid> {
         if self.recorded_at > now {
@@ -270,14 +318,14 @@ pub enum Change {
 }
 
 /// The change for `instrument` over `outcomes` (any order): from its baseline to its latest
-/// later measurement by `recorded_at` (ties by id), if both exist. `threshold_hundredths` is
-/// the meaningful SWEMWBS change.
+/// later measurement by `recorded_at` (ties by id), if both exist; measures entered in error
+/// count for neither. `threshold_hundredths` is the meaningful SWEMWBS change.
 pub fn change(
     outcomes: &[Outcome],
     instrument: Instrument,
     threshold_hundredths: i32,
 ) -> Option<Change> {
-    let of = |o: &&Outcome| o.answers.instrument() == instrument;
+    let of = |o: &&Outcome| o.answers.instrument() == instrument && o.counts();
     let baseline = outcomes
         .iter()
         .filter(of)
@@ -448,7 +496,42 @@ mod tests {
             scoring_version: answers.scoring_version().into(),
             created_by: "jo".into(),
             created_at: at,
+            version: 1,
+            entered_in_error: None,
         }
+    }
+
+    #[test]
+    fn a_measure_entered_in_error_counts_for_no_change_and_cannot_be_marked_twice() {
+        let baseline = measured(Timepoint::Baseline, 0, swemwbs([3; 7]));
+        let exit = measured(Timepoint::Exit, 90, swemwbs([4; 7]));
+        let wrong = exit
+            .enter_in_error(
+                "typed the wrong answers".into(),
+                "jo".into(),
+                exit.recorded_at,
+            )
+            .unwrap();
+        assert_eq!(wrong.version, 2);
+        assert_eq!(wrong.status(), MeasureStatus::EnteredInError);
+        assert_eq!(exit.status(), MeasureStatus::Recorded);
+        assert!(
+            wrong
+                .enter_in_error("again".into(), "jo".into(), exit.recorded_at)
+                .is_none()
+        );
+        assert!(change(&[baseline.clone(), exit.clone()], Instrument::Swemwbs, 300).is_some());
+        assert_eq!(
+            change(&[baseline.clone(), wrong.clone()], Instrument::Swemwbs, 300),
+            None
+        );
+        let wrong_baseline = baseline
+            .enter_in_error("wrong person".into(), "jo".into(), exit.recorded_at)
+            .unwrap();
+        assert_eq!(
+            change(&[wrong_baseline, exit], Instrument::Swemwbs, 300),
+            None
+        );
     }
 
     fn swemwbs(answers: [i64; 7]) -> Answers {

@@ -5,13 +5,201 @@ use std::collections::BTreeMap;
 
 use crate::tally::{Amount, Metric, ONS4_CHANGES};
 
-/// Counts from 1 to this are suppressed for commissioners (`shared/domain.md`): small numbers
-/// in published figures can identify people.
-pub const SMALL_NUMBER_MAX: i64 = 4;
+/// Statistical disclosure control for published figures (NHS England's rule for health
+/// data): for commissioners, counts from 1 to [`SMALL_NUMBER_MAX`] are suppressed, every other
+/// count (totals included) is rounded to the nearest [`ROUNDING_BASE`] (0 stays 0), and a
+/// figure derived from fewer than [`MIN_RECORDS_FOR_DERIVED`] records (a mean, a median, a
+/// rate, hours) is suppressed. Rounding every published count is what stops a suppressed one
+/// being recovered by subtracting the others from their total.
+pub const SMALL_NUMBER_MAX: i64 = 7;
+
+/// Published counts are rounded to the nearest multiple of this.
+pub const ROUNDING_BASE: i64 = 5;
+
+/// A derived figure needs at least this many records behind it to be published.
+pub const MIN_RECORDS_FOR_DERIVED: i64 = SMALL_NUMBER_MAX + 1;
 
 /// Whether a count is small enough to suppress.
 pub fn is_small(count: i64) -> bool {
     (1..=SMALL_NUMBER_MAX).contains(&count)
+}
+
+/// A count as published for commissioners: `None` when suppressed (1 to 7), else rounded to
+/// the nearest 5 (0 stays 0; halves cannot occur for whole counts).
+pub fn disclosed_count(count: i64) -> Option<i64> {
+    if is_small(count) {
+        return None;
+    }
+    let half = ROUNDING_BASE / 2;
+    Some((count + half).div_euclid(ROUNDING_BASE) * ROUNDING_BASE)
+}
+
+/// Whether a figure derived from `records` records may be published for commissioners.
+pub fn may_publish_derived(records: i64) -> bool {
+    records == 0 || records >= MIN_RECORDS_FOR_DERIVED
+}
+
+/// How a count is published for commissioners.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Disclosed {
+    /// Rounded to the nearest 5 (0 stays 0).
+    Count(i64),
+    /// A count from 1 to 7, withheld.
+    Small,
+    /// Withheld so that the withheld counts around it cannot be worked out from totals
+    /// (secondary suppression): any count at all.
+    Secondary,
+}
+
+/// `total = Σ parts`, by index into the counts.
+pub type Equation = (usize, Vec<usize>);
+
+/// Where a count may lie, as far as someone reading the published figures can tell.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Bounds {
+    pub lo: i64,
+    pub hi: i64,
+}
+
+/// No known upper bound.
+const UNBOUNDED: i64 = i64::MAX / 4;
+
+/// What a reader can derive about every count from what is published and the equations that
+/// hold between them: a published count `v` is within 2 of the truth (and, unless 0, above
+/// 7); a small one is 1 to 7; a secondary one anything; then totals and their parts narrow
+/// each other until nothing moves (interval propagation).
+pub fn bounds(published: &[Disclosed], equations: &[Equation]) -> Vec<Bounds> {
+    let half = ROUNDING_BASE / 2;
+    let mut b: Vec<Bounds> = published
+        .iter()
+        .map(|p| match *p {
+            Disclosed::Count(0) => Bounds { lo: 0, hi: 0 },
+            Disclosed::Count(v) => Bounds {
+                lo: (v - half).max(SMALL_NUMBER_MAX + 1),
+                hi: v + half,
+            },
+            Disclosed::Small => Bounds {
+                lo: 1,
+                hi: SMALL_NUMBER_MAX,
+            },
+            Disclosed::Secondary => Bounds {
+                lo: 0,
+                hi: UNBOUNDED,
+            },
+        })
+        .collect();
+    // Each pass only narrows; the ranges are finite or unbounded, so this ends.
+    for _ in 0..10_000 {
+        let mut moved = false;
+        for (total, parts) in equations {
+            let sum_lo: i64 = parts.iter().map(|p| b[*p].lo).sum();
+            let sum_hi: i64 = parts
+                .iter()
+                .fold(0i64, |sum, p| sum.saturating_add(b[*p].hi))
+                .min(UNBOUNDED);
+            let t = b[*total];
+            let narrowed = Bounds {
+                lo: t.lo.max(sum_lo),
+                hi: t.hi.min(sum_hi),
+            };
+            if narrowed != t {
+                b[*total] = narrowed;
+                moved = true;
+            }
+            let t = b[*total];
+            for (at, part) in parts.iter().enumerate() {
+                let p = b[*part];
+                let others = || parts.iter().enumerate().filter(|(j, _)| *j != at);
+                let others_lo: i64 = others().map(|(_, o)| b[*o].lo).sum();
+                let others_hi = others()
+                    .fold(0i64, |sum, (_, o)| sum.saturating_add(b[*o].hi))
+                    .min(UNBOUNDED);
+                let narrowed = Bounds {
+                    lo: p.lo.max(t.lo - others_hi),
+                    hi: p.hi.min(if t.hi >= UNBOUNDED {
+                        UNBOUNDED
+                    } else {
+                        t.hi - others_lo
+                    }),
+                };
+                if narrowed != p {
+                    b[*part] = narrowed;
+                    moved = true;
+                }
+            }
+        }
+        if !moved {
+            break;
+        }
+    }
+    b
+}
+
+/// Statistical disclosure control of a table of counts for commissioners: each count is
+/// suppressed (1 to 7) or rounded to 5; then, while a reader could still pin a withheld count
+/// to one value from the published ones and `equations` (totals equal the sum of their
+/// parts: e.g. seven organisations each named with a suppressed count under a published
+/// total of 5), one more count near it is withheld as `Secondary`, totals first.
+pub fn disclose(counts: &[i64], equations: &[Equation]) -> Vec<Disclosed> {
+    let mut published: Vec<Disclosed> = counts
+        .iter()
+        .map(|n| disclosed_count(*n).map_or(Disclosed::Small, Disclosed::Count))
+        .collect();
+    loop {
+        let b = bounds(&published, equations);
+        let pinned = (0..published.len())
+            .find(|i| !matches!(published[*i], Disclosed::Count(_)) && b[*i].lo == b[*i].hi);
+        let Some(pinned) = pinned else {
+            return published;
+        };
+        let next = secondary_candidate(pinned, &published, equations);
+        if published[next] == Disclosed::Secondary {
+            // Nothing left to withhold around it (cannot happen: a count whose neighbours
+            // are all secondary is unbounded).
+            return published;
+        }
+        published[next] = Disclosed::Secondary;
+    }
+}
+
+/// The count to withhold next for `pinned`: searching outwards through the equations from
+/// it, the first total not yet secondary, else the largest such part; `pinned` itself last.
+fn secondary_candidate(pinned: usize, published: &[Disclosed], equations: &[Equation]) -> usize {
+    let open = |i: usize| published[i] != Disclosed::Secondary;
+    let mut seen = vec![pinned];
+    let mut frontier = vec![pinned];
+    while !frontier.is_empty() {
+        let touching: Vec<&Equation> = equations
+            .iter()
+            .filter(|(t, parts)| frontier.contains(t) || parts.iter().any(|p| frontier.contains(p)))
+            .collect();
+        if let Some((total, _)) = touching.iter().find(|(t, _)| open(*t) && *t != pinned) {
+            return *total;
+        }
+        let size = |i: usize| match published[i] {
+            Disclosed::Count(v) => v,
+            _ => 0,
+        };
+        if let Some(part) = touching
+            .iter()
+            .flat_map(|(_, parts)| parts.iter().copied())
+            .filter(|p| open(*p) && *p != pinned)
+            .max_by_key(|p| (size(*p), std::cmp::Reverse(*p)))
+        {
+            return part;
+        }
+        let mut next = Vec::new();
+        for (t, parts) in touching {
+            for i in std::iter::once(*t).chain(parts.iter().copied()) {
+                if !seen.contains(&i) {
+                    seen.push(i);
+                    next.push(i);
+                }
+            }
+        }
+        frontier = next;
+    }
+    pinned
 }
 
 /// Rounds to `places` decimal places.
@@ -174,9 +362,69 @@ mod tests {
     use super::*;
 
     #[test]
-    fn small_numbers_are_one_to_four() {
-        let small: Vec<i64> = (-1..=6).filter(|n| is_small(*n)).collect();
-        assert_eq!(small, [1, 2, 3, 4]);
+    fn small_numbers_are_one_to_seven() {
+        let small: Vec<i64> = (-1..=9).filter(|n| is_small(*n)).collect();
+        assert_eq!(small, [1, 2, 3, 4, 5, 6, 7]);
+    }
+
+    #[test]
+    fn published_counts_are_suppressed_or_rounded_to_five() {
+        let published: Vec<Option<i64>> = [0, 1, 5, 7, 8, 10, 12, 13, 17, 18, 102, 1003]
+            .into_iter()
+            .map(disclosed_count)
+            .collect();
+        assert_eq!(
+            published,
+            [
+                Some(0),
+                None,
+                None,
+                None,
+                Some(10),
+                Some(10),
+                Some(10),
+                Some(15),
+                Some(15),
+                Some(20),
+                Some(100),
+                Some(1005)
+            ]
+        );
+        assert!(may_publish_derived(0));
+        assert!(!may_publish_derived(1));
+        assert!(!may_publish_derived(7));
+        assert!(may_publish_derived(8));
+    }
+
+    #[test]
+    fn the_issue_case_and_many_small_parts_are_not_given_away() {
+        // 5 GP + 2 self: all three withheld as small; nothing pinned.
+        let eq: Vec<Equation> = vec![(0, vec![1, 2, 3])];
+        assert_eq!(
+            disclose(&[7, 5, 2, 0], &eq),
+            [
+                Disclosed::Small,
+                Disclosed::Small,
+                Disclosed::Small,
+                Disclosed::Count(0)
+            ]
+        );
+        // Twelve organisations with one each: the total 12 is published as 10 (8 to 12), and
+        // twelve parts of at least 1 would each be exactly 1, so the total is withheld too.
+        let eq: Vec<Equation> = vec![(0, (1..=12).collect())];
+        let mut counts = vec![12];
+        counts.extend([1; 12]);
+        let published = disclose(&counts, &eq);
+        assert_eq!(published[0], Disclosed::Secondary);
+        assert!(published[1..].iter().all(|p| *p == Disclosed::Small));
+        // 8 GP + 2 self: 10, 10 and a suppressed 1 to 4.
+        let eq: Vec<Equation> = vec![(0, vec![1, 2])];
+        let published = disclose(&[10, 8, 2], &eq);
+        assert_eq!(
+            published,
+            [Disclosed::Count(10), Disclosed::Count(10), Disclosed::Small]
+        );
+        assert_eq!(bounds(&published, &eq)[2], Bounds { lo: 1, hi: 4 });
     }
 
     #[test]
@@ -214,6 +462,60 @@ mod tests {
                 *h.entry(v).or_insert(0) += 1;
             }
             prop_assert_eq!(median(&h), Some(expected));
+        }
+
+        #[test]
+        fn a_published_count_is_within_two_of_the_truth_or_suppressed(count in 0i64..1_000_000) {
+            match disclosed_count(count) {
+                None => prop_assert!((1..=7).contains(&count)),
+                Some(published) => {
+                    prop_assert_eq!(published % 5, 0);
+                    prop_assert!((published - count).abs() <= 2);
+                    prop_assert!(count == 0 || count >= 8);
+                    prop_assert_eq!(published == 0, count == 0);
+                }
+            }
+        }
+
+        /// A total with two breakdowns of it (as referrals by source and by organisation):
+        /// whatever the counts, no withheld one can be pinned from the published ones, and
+        /// every published one is within 2 of the truth.
+        #[test]
+        fn disclosure_never_pins_a_withheld_count(
+            first in prop::collection::vec(prop_oneof![Just(0i64), 1i64..8, 0i64..30], 1..8),
+            second_len in 1usize..12,
+            seed in any::<u64>(),
+        ) {
+            let total: i64 = first.iter().sum();
+            // Split the same total over the second breakdown.
+            let mut second = vec![0i64; second_len];
+            let mut x = seed;
+            for _ in 0..total {
+                x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                let slot = usize::try_from((x >> 33) % second_len as u64).unwrap_or(0);
+                second[slot] += 1;
+            }
+            let mut counts = vec![total];
+            counts.extend(&first);
+            counts.extend(&second);
+            let a: Vec<usize> = (1..=first.len()).collect();
+            let b: Vec<usize> = (first.len() + 1..counts.len()).collect();
+            let equations: Vec<Equation> = vec![(0, a), (0, b)];
+            let published = disclose(&counts, &equations);
+            let derived = bounds(&published, &equations);
+            for (i, p) in published.iter().enumerate() {
+                prop_assert!(derived[i].lo <= counts[i] && counts[i] <= derived[i].hi);
+                match p {
+                    Disclosed::Count(v) => {
+                        prop_assert!((v - counts[i]).abs() <= 2);
+                        prop_assert!(!is_small(counts[i]));
+                    }
+                    _ => prop_assert!(derived[i].lo < derived[i].hi, "{i} pinned: {published:?}"),
+                }
+                if is_small(counts[i]) {
+                    prop_assert!(!matches!(p, Disclosed::Count(_)));
+                }
+            }
         }
 
         #[test]

@@ -2,7 +2,7 @@
 
 use diesel::prelude::*;
 use linkwell_domain::outcome::Instrument;
-use linkwell_domain::outcome::{Answers, Ons4, Outcome, Swemwbs};
+use linkwell_domain::outcome::{Answers, EnteredInError, MeasureStatus, Ons4, Outcome, Swemwbs};
 use uuid::Uuid;
 
 use crate::connection::DbConnection;
@@ -29,6 +29,11 @@ struct OutcomeRow {
     scoring_version: String,
     created_by: String,
     created_at: chrono::NaiveDateTime,
+    version: i64,
+    status: String,
+    error_reason: Option<String>,
+    error_by: Option<String>,
+    error_at: Option<chrono::NaiveDateTime>,
 }
 
 impl OutcomeRow {
@@ -49,6 +54,11 @@ impl OutcomeRow {
             scoring_version: o.scoring_version.clone(),
             created_by: o.created_by.clone(),
             created_at: convert::to_db(o.created_at),
+            version: o.version,
+            status: o.status().as_str().to_owned(),
+            error_reason: o.entered_in_error.as_ref().map(|e| e.reason.clone()),
+            error_by: o.entered_in_error.as_ref().map(|e| e.by.clone()),
+            error_at: o.entered_in_error.as_ref().map(|e| convert::to_db(e.at)),
         };
         match o.answers {
             Answers::Swemwbs(s) => {
@@ -100,7 +110,26 @@ impl OutcomeRow {
                 })
             }
         };
+        let status: MeasureStatus = convert::parse("outcome status", &self.status)?;
+        let entered_in_error = match (status, self.error_reason, self.error_by, self.error_at) {
+            (MeasureStatus::Recorded, ..) => None,
+            (MeasureStatus::EnteredInError, Some(reason), Some(by), Some(at)) => {
+                Some(EnteredInError {
+                    reason,
+                    by,
+                    at: convert::from_db(at),
+                })
+            }
+            _ => {
+                return Err(corrupt(
+                    "outcome entered in error",
+                    "without who, when or why",
+                ));
+            }
+        };
         Ok(Outcome {
+            version: self.version,
+            entered_in_error,
             id: convert::uuid("outcome id", &self.id)?,
             referral_id: convert::uuid("outcome referral", &self.referral_id)?,
             timepoint: convert::parse("outcome timepoint", &self.timepoint)?,
@@ -133,7 +162,32 @@ pub fn get(conn: &mut DbConnection, id: Uuid) -> StoreResult<Option<Outcome>> {
         .transpose()
 }
 
-/// The baseline of `instrument` under a referral, if recorded.
+/// Marks a measure entered in error if it is still at `expected` version; `false` when a
+/// concurrent change got there first.
+pub fn enter_in_error(
+    conn: &mut DbConnection,
+    outcome: &Outcome,
+    expected: i64,
+) -> StoreResult<bool> {
+    crate::tallies::touch_referral(conn, &outcome.referral_id.to_string())?;
+    let row = OutcomeRow::from_domain(outcome);
+    let changed = diesel::update(
+        outcomes::table
+            .filter(outcomes::id.eq(&row.id))
+            .filter(outcomes::version.eq(expected)),
+    )
+    .set((
+        outcomes::version.eq(row.version),
+        outcomes::status.eq(&row.status),
+        outcomes::error_reason.eq(&row.error_reason),
+        outcomes::error_by.eq(&row.error_by),
+        outcomes::error_at.eq(row.error_at),
+    ))
+    .execute(conn)?;
+    Ok(changed == 1)
+}
+
+/// The baseline of `instrument` under a referral that counts (not entered in error), if any.
 pub fn baseline(
     conn: &mut DbConnection,
     referral_id: Uuid,
@@ -143,6 +197,7 @@ pub fn baseline(
         .filter(outcomes::referral_id.eq(referral_id.to_string()))
         .filter(outcomes::instrument.eq(instrument.as_str()))
         .filter(outcomes::timepoint.eq("baseline"))
+        .filter(outcomes::status.eq(MeasureStatus::Recorded.as_str()))
         .select(outcomes::id)
         .first::<String>(conn)
         .optional()?
@@ -179,7 +234,8 @@ pub fn for_referral(
 }
 
 /// The baselines and the latest later measurement of each instrument under a referral: what
-/// the change is computed from (at most four rows, whatever the referral holds).
+/// the change is computed from (at most four rows, whatever the referral holds). Measures
+/// entered in error count for neither.
 pub fn change_inputs(conn: &mut DbConnection, referral_id: Uuid) -> StoreResult<Vec<Outcome>> {
     let mut found = Vec::new();
     for instrument in Instrument::ALL {
@@ -187,6 +243,7 @@ pub fn change_inputs(conn: &mut DbConnection, referral_id: Uuid) -> StoreResult<
             outcomes::table
                 .filter(outcomes::referral_id.eq(referral_id.to_string()))
                 .filter(outcomes::instrument.eq(instrument.as_str()))
+                .filter(outcomes::status.eq(MeasureStatus::Recorded.as_str()))
         };
         let Some(baseline) = of_referral()
             .filter(outcomes::timepoint.eq("baseline"))

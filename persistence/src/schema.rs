@@ -281,6 +281,11 @@ diesel::table! {
         scoring_version -> Text,
         created_by -> Text,
         created_at -> Timestamp,
+        version -> BigInt,
+        status -> Text,
+        error_reason -> Nullable<Text>,
+        error_by -> Nullable<Text>,
+        error_at -> Nullable<Timestamp>,
     }
 }
 

@@ -493,7 +493,8 @@ struct Child {
     v5: Option<i32>,
 }
 
-/// Everything the report counts under the referrals `ids`, in one query.
+/// Everything the report counts under the referrals `ids`, in one query (measures entered in
+/// error count nowhere, so they are not read).
 fn children(conn: &mut DbConnection, ids: &[&str]) -> StoreResult<Vec<Child>> {
     const NO_TEXT: &str = "CAST(NULL AS TEXT)";
     const NO_TIME: &str = "CAST(NULL AS TIMESTAMP)";
@@ -521,7 +522,7 @@ fn children(conn: &mut DbConnection, ids: &[&str]) -> StoreResult<Vec<Child>> {
          UNION ALL
          SELECT referral_id, 'measure', id, instrument, timepoint, recorded_at,
                 metric_hundredths, life_satisfaction, worthwhile, happiness, anxiety
-         FROM outcomes WHERE referral_id IN (SELECT id FROM chosen)"
+         FROM outcomes WHERE referral_id IN (SELECT id FROM chosen) AND status = 'recorded'"
     );
     let sql = dialect::placeholders(conn, &sql);
     let mut query = diesel::sql_query(sql).into_boxed::<Backend>();

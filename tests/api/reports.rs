@@ -1,5 +1,5 @@
 //! Reports on a small hand-built data set, checked figure by figure: exact for admins,
-//! suppressed (1–4) for commissioners, the same figures as CSV, and the caseload report.
+//! suppressed (1–7) or rounded for commissioners, the same figures as CSV, and the caseload report.
 
 use chrono::{Duration, SecondsFormat, Utc};
 use linkwell_domain::Role;
@@ -301,7 +301,7 @@ async fn commissioners_see_small_numbers_suppressed_in_json_and_csv() {
     assert_eq!(b["by_source"]["gp_practice"], json!(null));
     assert_eq!(b["by_source"]["self"], 0, "zero is not suppressed");
     assert_eq!(b["sessions"]["total"], json!(null));
-    // Figures derived from 1 to 4 records are suppressed too: 2 attended one-to-one sessions,
+    // Figures derived from fewer than 8 records are suppressed too: 2 attended one-to-one sessions,
     // 3 decisions, 1 pair of measures.
     assert_eq!(b["sessions"]["one_to_one_hours"], json!(null));
     assert_eq!(b["decline_rate"], json!(null));

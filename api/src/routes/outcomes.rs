@@ -15,16 +15,19 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 use validator::Validate;
 
-use crate::access::{Allowed, AllowedJson, CreateOutcome, GetOutcome, ListOutcomes};
+use crate::access::{
+    Allowed, AllowedJson, CreateOutcome, EnterOutcomeInError, GetOutcome, ListOutcomes,
+};
 use crate::audit::Refusal;
 use crate::create::{self, Made};
 use crate::error::{ApiError, FieldError, at};
 use crate::fields::{self, Field};
 use crate::idempotency::IdempotencyKey;
 use crate::pagination::{self, PageQuery};
-use crate::schema::{CreateUnderProblems, ReadProblems};
+use crate::precondition::IfMatch;
+use crate::schema::{ChangeProblems, CreateUnderProblems, ReadProblems};
 use crate::state::AppState;
-use crate::{clock, db, rules, schema, wire};
+use crate::{change, clock, db, rules, schema, wire};
 
 /// A measurement to record.
 #[derive(Debug, Deserialize, Validate, ToSchema)]
@@ -122,6 +125,27 @@ fn answers(instrument: Instrument, value: &Value) -> Result<Answers, ApiError> {
     }
 }
 
+/// Why a measure is marked entered in error.
+#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(as = OutcomeEnteredInErrorInput)]
+pub struct EnteredInErrorInput {
+    /// Why it was wrong (e.g. answers typed against the wrong person).
+    #[validate(custom(function = "rules::field"))]
+    pub reason: fields::TransitionReason,
+}
+
+/// Who marked a measure entered in error, when and why.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EnteredInErrorView {
+    pub reason: String,
+    /// The subject of their token.
+    pub by: String,
+    #[serde(serialize_with = "wire::timestamp")]
+    #[schema(value_type = String, format = DateTime)]
+    pub at: DateTime<Utc>,
+}
+
 /// One ONS4 item, scored and banded.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct BandedItem {
@@ -172,6 +196,15 @@ pub struct OutcomeView {
     #[serde(serialize_with = "wire::timestamp")]
     #[schema(value_type = String, format = DateTime)]
     pub created_at: DateTime<Utc>,
+    /// `recorded`, or `entered_in_error`: then it counts nowhere (not in the change from
+    /// baseline, not in reports), and a new baseline may replace it.
+    #[schema(value_type = schema::OutcomeStatus)]
+    pub status: &'static str,
+    /// Who marked it entered in error, when and why; `null` while it counts.
+    #[schema(required = true)]
+    pub entered_in_error: Option<EnteredInErrorView>,
+    /// Starts at 1; the ETag.
+    pub version: i64,
 }
 
 fn points(hundredths: impl Into<i32>) -> f64 {
@@ -222,6 +255,13 @@ impl From<&Outcome> for OutcomeView {
             scoring_version: o.scoring_version.clone(),
             created_by: o.created_by.clone(),
             created_at: o.created_at,
+            status: o.status().as_str(),
+            entered_in_error: o.entered_in_error.as_ref().map(|e| EnteredInErrorView {
+                reason: e.reason.clone(),
+                by: e.by.clone(),
+                at: e.at,
+            }),
+            version: o.version,
         }
     }
 }
@@ -380,6 +420,8 @@ pub async fn create_outcome(
             scoring_version: answers.scoring_version().to_owned(),
             created_by: actor.caller.sub.clone(),
             created_at: now,
+            version: 1,
+            entered_in_error: None,
         };
         measured
             .check(referral.received_at, now)
@@ -394,7 +436,7 @@ pub async fn create_outcome(
         Ok(Made::new(
             measured.id,
             Some(format!("/v1/outcomes/{}", measured.id)),
-            None,
+            Some(measured.version),
             &OutcomeView::from(&measured),
         )?)
     })
@@ -478,5 +520,60 @@ pub async fn get_outcome(
     })
     .await?;
     let measured = found.ok_or(ApiError::NotFound)?;
-    Ok(HttpResponse::Ok().json(OutcomeView::from(&measured)))
+    Ok(wire::current(
+        measured.version,
+        &OutcomeView::from(&measured),
+    ))
+}
+
+/// Mark a mistyped measure entered in error.
+///
+/// Send `If-Match` with the measure's ETag and a `reason`. The measure stays readable, with
+/// `status` `entered_in_error` and who marked it, when and why, but counts nowhere: not in
+/// the change from baseline, not in reports; a new baseline may then replace it. A measure
+/// already entered in error is 409 `already_entered_in_error`.
+#[utoipa::path(
+    operation_id = "enter_outcome_in_error",
+    tag = "outcomes",
+    params(("id" = Uuid, Path, description = "The measure's id"), IfMatch),
+    request_body = EnteredInErrorInput,
+    responses(
+        (status = 200, description = "The measure, entered in error", body = OutcomeView,
+            headers(("ETag" = String, description = "The measure's new version"))),
+        ChangeProblems,
+    ),
+    security(("bearer" = [])),
+)]
+#[post("/outcomes/{id}/entered-in-error")]
+pub async fn enter_outcome_in_error(
+    request: AllowedJson<EnterOutcomeInError, EnteredInErrorInput>,
+    state: web::Data<AppState>,
+    id: web::Path<Uuid>,
+    if_match: IfMatch,
+) -> Result<HttpResponse, ApiError> {
+    let AllowedJson { actor, body, .. } = request;
+    let reason = at("/reason", body.value.reason.parse())?;
+    let expected = if_match.versions()?;
+    let id = id.into_inner();
+    let measured = change::change(&state, actor, id, move |conn, actor| {
+        let before = expected.current(outcomes::get(conn, id)?, |o| o.version)?;
+        let Some(after) =
+            before.enter_in_error(reason.clone(), actor.caller.sub.clone(), clock::now())
+        else {
+            return Err(Refusal::conflict(ApiError::StateConflict {
+                code: "already_entered_in_error",
+                detail: "the measure is already entered in error".into(),
+            })
+            .into());
+        };
+        if !outcomes::enter_in_error(conn, &after, before.version)? {
+            return Err(Refusal::stale().into());
+        }
+        Ok(after)
+    })
+    .await?;
+    Ok(wire::current(
+        measured.version,
+        &OutcomeView::from(&measured),
+    ))
 }

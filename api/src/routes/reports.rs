@@ -1,5 +1,7 @@
 //! Reports for commissioners and the service: every figure computed in the database. For the
-//! `commissioner` role, counts from 1 to 4 are suppressed (`null`, listed in `suppressed`).
+//! `commissioner` role, statistical disclosure control applies: counts from 1 to 7 are
+//! suppressed (`null`, listed in `suppressed`), every other count is rounded to the nearest 5,
+//! and figures derived from fewer than 8 records are suppressed.
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
@@ -24,7 +26,7 @@ use uuid::Uuid;
 
 use crate::access::{ActivityReport, Allowed, CaseloadReport};
 use crate::error::{ApiError, query_uuid};
-use crate::schema::ListProblems;
+use crate::schema::{ListProblems, ReportProblems};
 use crate::state::AppState;
 use crate::{clock, db, wire};
 
@@ -57,8 +59,9 @@ fn midnight(date: NaiveDate) -> DateTime<Utc> {
 }
 
 /// One figure of a report: where it sits in the JSON, its CSV row, and the number of records
-/// behind it (`base`): a figure over 1 to 4 records is suppressed for commissioners, whether
-/// it is a count or derived from one (a mean, a median, a rate).
+/// behind it (`base`). For commissioners a count is suppressed (1 to 7) or rounded to the
+/// nearest 5, and a figure derived from fewer than 8 records (a mean, a median, a rate) is
+/// suppressed (`domain::report`).
 #[derive(Debug, Clone)]
 struct Figure {
     pointer: String,
@@ -66,7 +69,9 @@ struct Figure {
     breakdown: String,
     key: String,
     value: Value,
-    base: Option<i64>,
+    base: i64,
+    /// Derived from `base` records (a mean, a median, a rate, hours), not a count.
+    derived: bool,
 }
 
 /// The figures, in order.
@@ -81,7 +86,8 @@ impl Figures {
             breakdown: breakdown.to_owned(),
             key: key.to_owned(),
             value: json!(n),
-            base: Some(n),
+            base: n,
+            derived: false,
         });
     }
 
@@ -102,7 +108,8 @@ impl Figures {
             breakdown: breakdown.to_owned(),
             key: key.to_owned(),
             value: json!(value),
-            base: Some(base),
+            base,
+            derived: true,
         });
     }
 
@@ -121,19 +128,103 @@ impl Figures {
         }
     }
 
-    /// Nulls every figure over 1 to 4 records; returns their pointers.
-    fn suppress(&mut self) -> Vec<String> {
-        let mut suppressed = Vec::new();
+    /// Applies disclosure control (`domain::report::disclose`) for commissioners: counts are
+    /// rounded to the nearest 5 or suppressed, with secondary suppression where the totals
+    /// would give a suppressed count away, and figures derived from too few records are
+    /// nulled. Returns the nulled pointers, and those suppressed as secondary.
+    fn disclose(&mut self) -> (Vec<String>, Vec<String>) {
+        let counts: Vec<usize> = (0..self.0.len()).filter(|i| !self.0[*i].derived).collect();
+        let index: BTreeMap<&str, usize> = counts
+            .iter()
+            .enumerate()
+            .map(|(at, i)| (self.0[*i].pointer.as_str(), at))
+            .collect();
+        let equations: Vec<report::Equation> = self
+            .equations()
+            .into_iter()
+            .filter_map(|(total, parts)| {
+                let parts: Vec<usize> = parts
+                    .iter()
+                    .filter_map(|p| index.get(p.as_str()).copied())
+                    .collect();
+                Some((*index.get(total.as_str())?, parts))
+            })
+            .collect();
+        let values: Vec<i64> = counts.iter().map(|i| self.0[*i].base).collect();
+        let published = report::disclose(&values, &equations);
+        let (mut suppressed, mut secondary) = (Vec::new(), Vec::new());
+        for (i, disclosed) in counts.iter().zip(published) {
+            let figure = &mut self.0[*i];
+            match disclosed {
+                report::Disclosed::Count(n) => figure.value = json!(n),
+                report::Disclosed::Small => figure.value = Value::Null,
+                report::Disclosed::Secondary => {
+                    figure.value = Value::Null;
+                    secondary.push(figure.pointer.clone());
+                }
+            }
+        }
         for figure in &mut self.0 {
-            if !figure.value.is_null() && figure.base.is_some_and(report::is_small) {
+            if figure.derived
+                && !figure.value.is_null()
+                && !report::may_publish_derived(figure.base)
+            {
                 figure.value = Value::Null;
+            }
+            if figure.value.is_null() && (!figure.derived || figure.base > 0) {
                 suppressed.push(figure.pointer.clone());
             }
         }
-        suppressed
+        (suppressed, secondary)
     }
 
-    fn json(&self, mut head: Map<String, Value>, suppressed: Vec<String>) -> Value {
+    /// Every "total = the sum of its breakdown" between the counts, by pointer.
+    fn equations(&self) -> Vec<(String, Vec<String>)> {
+        let under = |prefix: &str| -> Vec<String> {
+            self.0
+                .iter()
+                .filter(|f| {
+                    f.pointer
+                        .strip_prefix(prefix)
+                        .is_some_and(|rest| rest.starts_with('/') && rest[1..].find('/').is_none())
+                })
+                .map(|f| f.pointer.clone())
+                .collect()
+        };
+        let mut found = vec![
+            ("/referrals_received".to_owned(), under("/by_source")),
+            ("/referrals_received".to_owned(), under("/by_referrer_org")),
+        ];
+        for breakdown in ["by_kind", "by_mode", "by_status"] {
+            found.push((
+                "/sessions/total".to_owned(),
+                under(&format!("/sessions/{breakdown}")),
+            ));
+        }
+        for breakdown in ["by_status", "by_outcome"] {
+            for total in under(&format!("/connections/{breakdown}")) {
+                let code = total.rsplit('/').next().unwrap_or_default();
+                let parts = self
+                    .0
+                    .iter()
+                    .filter(|f| {
+                        f.pointer.starts_with("/connections/by_organisation/")
+                            && f.pointer.ends_with(&format!("/{breakdown}/{code}"))
+                    })
+                    .map(|f| f.pointer.clone())
+                    .collect();
+                found.push((total, parts));
+            }
+        }
+        found
+    }
+
+    fn json(
+        &self,
+        mut head: Map<String, Value>,
+        disclosure_control: Value,
+        suppressed: Vec<String>,
+    ) -> Value {
         let mut root = Value::Object(std::mem::take(&mut head));
         for figure in &self.0 {
             let mut node = &mut root;
@@ -162,6 +253,7 @@ impl Figures {
             }
         }
         if let Value::Object(map) = &mut root {
+            map.insert("disclosure_control".into(), disclosure_control);
             map.insert("suppressed".into(), json!(suppressed));
         }
         root
@@ -401,6 +493,94 @@ fn figures(a: &Activity) -> Figures {
     f
 }
 
+/// The representations of the activity report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Format {
+    Json,
+    Csv,
+}
+
+/// What the report is offered as, in the server's order of preference (ties go to the first).
+const OFFERED: [(Format, &str); 2] = [
+    (Format::Json, "application/json"),
+    (Format::Csv, "text/csv"),
+];
+
+/// Picks a representation by `Accept` (RFC 9110 §12.5.1): each offered type takes the
+/// quality of the most specific media range matching it (`type/subtype` over `type/*` over
+/// `*/*`); one matched by no range, or with `q=0`, is not acceptable. The highest quality
+/// wins, ties going to the more specific range, then to JSON. No `Accept` (or an empty one)
+/// accepts anything. Ranges that do not parse are ignored.
+fn negotiate(accept: &str) -> Result<Format, ApiError> {
+    if accept.split(',').all(|range| range.trim().is_empty()) {
+        return Ok(Format::Json);
+    }
+    let ranges: Vec<(String, String, u16)> = accept
+        .split(',')
+        .filter_map(|range| {
+            let mut parts = range.split(';').map(str::trim);
+            let (kind, sub) = parts.next()?.split_once('/')?;
+            let (kind, sub) = (
+                kind.trim().to_ascii_lowercase(),
+                sub.trim().to_ascii_lowercase(),
+            );
+            if kind.is_empty() || sub.is_empty() || (kind == "*" && sub != "*") {
+                return None;
+            }
+            let mut quality = 1000;
+            for param in parts {
+                let Some((name, value)) = param.split_once('=') else {
+                    continue;
+                };
+                if name.trim().eq_ignore_ascii_case("q") {
+                    quality = qvalue(value.trim())?;
+                }
+            }
+            Some((kind, sub, quality))
+        })
+        .collect();
+    let mut best: Option<(u16, u8, Format)> = None;
+    for (format, media_type) in OFFERED {
+        let (kind, sub) = media_type.split_once('/').unwrap_or_default();
+        let matched = ranges
+            .iter()
+            .filter_map(|(k, s, q)| {
+                let specificity = match (k.as_str(), s.as_str()) {
+                    (k, s) if k == kind && s == sub => 2,
+                    (k, "*") if k == kind => 1,
+                    ("*", "*") => 0,
+                    _ => return None,
+                };
+                Some((specificity, *q))
+            })
+            .max_by_key(|(specificity, _)| *specificity);
+        if let Some((specificity, quality)) = matched
+            && quality > 0
+            && best.is_none_or(|(q, s, _)| (quality, specificity) > (q, s))
+        {
+            best = Some((quality, specificity, format));
+        }
+    }
+    best.map(|(_, _, format)| format)
+        .ok_or_else(|| ApiError::NotAcceptable {
+            offered: OFFERED.iter().map(|(_, media_type)| *media_type).collect(),
+        })
+}
+
+/// A quality value (`0`, `0.5`, `1.000`) in thousandths; `None` when it is not one.
+fn qvalue(value: &str) -> Option<u16> {
+    let (whole, fraction) = value.split_once('.').unwrap_or((value, ""));
+    if fraction.len() > 3 || !fraction.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let thousandths = format!("{fraction:0<3}").parse::<u16>().ok()?;
+    match whole {
+        "0" => Some(thousandths),
+        "1" if thousandths == 0 => Some(1000),
+        _ => None,
+    }
+}
+
 /// The activity report's JSON shape, for the contract.
 #[derive(Debug)]
 pub struct ActivityReportSchema;
@@ -422,7 +602,7 @@ impl PartialSchema for ActivityReportSchema {
     fn schema() -> RefOr<Schema> {
         let count = || {
             nullable(Type::Integer).description(Some(
-                "A count; `null` when suppressed (1–4, commissioners).",
+                "A count. For commissioners: `null` when suppressed (1–7), else rounded to the nearest 5 (0 stays 0).",
             ))
         };
         let number = || nullable(Type::Number);
@@ -493,7 +673,17 @@ impl PartialSchema for ActivityReportSchema {
                     )
                     .property("ons4", instrument(items))
             })
-            .property("suppressed", ArrayBuilder::new().items(ObjectBuilder::new().schema_type(Type::String)).description(Some("JSON pointers of the suppressed counts.")))
+            .property("disclosure_control", nullable(Type::Object)
+                .description(Some("The statistical disclosure control applied (commissioners; `null` when the figures are exact): counts from 1 to `counts_suppressed_up_to` are suppressed, every other count is rounded to the nearest `counts_rounded_to`, and figures derived from fewer than `derived_figures_min_records` records are suppressed."))
+                .property("counts_rounded_to", ObjectBuilder::new().schema_type(Type::Integer))
+                .property("counts_suppressed_up_to", ObjectBuilder::new().schema_type(Type::Integer))
+                .property("derived_figures_min_records", ObjectBuilder::new().schema_type(Type::Integer))
+                .property("secondary_suppressed", ArrayBuilder::new().items(ObjectBuilder::new().schema_type(Type::String)).description(Some("JSON pointers of counts suppressed (also listed in `suppressed`) only so that a suppressed count cannot be worked out from its total and the other counts: such a count may be any number, not only 1–7.")))
+                .required("secondary_suppressed")
+                .required("counts_rounded_to")
+                .required("counts_suppressed_up_to")
+                .required("derived_figures_min_records"))
+            .property("suppressed", ArrayBuilder::new().items(ObjectBuilder::new().schema_type(Type::String)).description(Some("JSON pointers of the suppressed figures.")))
             .required("from")
             .required("to")
             .required("referrer_org_id")
@@ -509,6 +699,7 @@ impl PartialSchema for ActivityReportSchema {
             .required("closures_by_reason")
             .required("connections")
             .required("wellbeing")
+            .required("disclosure_control")
             .required("suppressed")
             .into()
     }
@@ -527,9 +718,13 @@ impl ToSchema for ActivityReportSchema {
 /// days to first contact, the decline rate (declined ÷ (accepted + declined) over referrals
 /// received in the period; one ever accepted counts as accepted), closures by reason,
 /// connections made (by status and outcome, and per receiving organisation) and the change in
-/// wellbeing. Dates are inclusive, UTC. For commissioners, counts from 1 to 4 are `null` and
-/// their JSON pointers listed in `suppressed`. `Accept: text/csv` gives the same figures as
-/// rows `metric,breakdown,key,value`, suppressed values empty.
+/// wellbeing. Dates are inclusive, UTC. For commissioners, NHS England's statistical
+/// disclosure control applies (`disclosure_control`): counts from 1 to 7 are `null`, every
+/// other count (totals included) is rounded to the nearest 5, figures derived from fewer than
+/// 8 records are `null`, and the JSON pointers of the nulled figures are listed in
+/// `suppressed`; admins and coordinators get exact figures. `Accept: text/csv` gives the same
+/// figures as rows `metric,breakdown,key,value`, suppressed values empty; `Accept` is honoured
+/// with its q-values (JSON unless CSV is preferred; 406 when neither is acceptable).
 #[utoipa::path(
     operation_id = "get_activity_report",
     tag = "reports",
@@ -539,7 +734,7 @@ impl ToSchema for ActivityReportSchema {
             (ActivityReportSchema = "application/json"),
             (String = "text/csv"),
         )),
-        ListProblems,
+        ReportProblems,
     ),
     security(("bearer" = [])),
 )]
@@ -551,6 +746,12 @@ pub async fn get_activity_report(
     request: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let role = allowed.actor.caller.role;
+    let accept: Vec<&str> = request
+        .headers()
+        .get_all(header::ACCEPT)
+        .filter_map(|v| v.to_str().ok())
+        .collect();
+    let format = negotiate(&accept.join(","))?;
     let from = day("from", &query.from)?;
     let to = day("to", &query.to)?;
     if to < from {
@@ -572,17 +773,19 @@ pub async fn get_activity_report(
     })
     .await?;
     let mut figures = figures(&activity);
-    let suppressed = if role == Role::Commissioner {
-        figures.suppress()
+    let (disclosure_control, suppressed) = if role == Role::Commissioner {
+        let (suppressed, secondary) = figures.disclose();
+        let rule = json!({
+            "counts_rounded_to": report::ROUNDING_BASE,
+            "counts_suppressed_up_to": report::SMALL_NUMBER_MAX,
+            "derived_figures_min_records": report::MIN_RECORDS_FOR_DERIVED,
+            "secondary_suppressed": secondary,
+        });
+        (rule, suppressed)
     } else {
-        Vec::new()
+        (Value::Null, Vec::new())
     };
-    let wants_csv = request
-        .headers()
-        .get(header::ACCEPT)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.contains("text/csv"));
-    if wants_csv {
+    if format == Format::Csv {
         return Ok(HttpResponse::Ok()
             .content_type("text/csv; charset=utf-8")
             .body(figures.csv()));
@@ -591,7 +794,7 @@ pub async fn get_activity_report(
     head.insert("from".into(), json!(from.to_string()));
     head.insert("to".into(), json!(to.to_string()));
     head.insert("referrer_org_id".into(), json!(referrer_org));
-    Ok(HttpResponse::Ok().json(figures.json(head, suppressed)))
+    Ok(HttpResponse::Ok().json(figures.json(head, disclosure_control, suppressed)))
 }
 
 /// A link worker's open referrals.
