@@ -109,7 +109,7 @@ impl Mover {
 }
 
 impl ConnectionStatus {
-    /// The moves from each status (`shared/domain.md`).
+    /// The moves from each status (`docs/domain.md`).
     pub fn next(self) -> &'static [ConnectionStatus] {
         use ConnectionStatus::*;
         match self {
@@ -507,7 +507,7 @@ mod tests {
     use super::*;
     use ConnectionStatus::*;
 
-    /// The table in `shared/domain.md`, written out pair by pair.
+    /// The table in `docs/domain.md`, written out pair by pair.
     const TABLE: &[(ConnectionStatus, &[ConnectionStatus])] = &[
         (Requested, &[Accepted, Rejected, Cancelled, Expired]),
         (Accepted, &[InProgress, Cancelled, Failed]),

@@ -194,7 +194,7 @@ mod tests {
     use super::*;
     use ReferralStatus::*;
 
-    /// The table in `shared/domain.md`, written out pair by pair.
+    /// The table in `docs/domain.md`, written out pair by pair.
     const TABLE: &[(ReferralStatus, &[ReferralStatus])] = &[
         (
             Received,

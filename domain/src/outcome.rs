@@ -1,6 +1,6 @@
 //! Outcome measures: validated wellbeing scales, scored here so every client gets the same
 //! figures. SWEMWBS (seven items, raw 7–35, converted to a metric score by the published
-//! table) and ONS4 (four items 0–10, each banded; never summed). Facts: `shared/domain.md`.
+//! table) and ONS4 (four items 0–10, each banded; never summed). Facts: `docs/domain.md`.
 
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
@@ -370,7 +370,7 @@ mod tests {
 
     use super::*;
 
-    /// The table in `shared/domain.md`, raw score by raw score.
+    /// The table in `docs/domain.md`, raw score by raw score.
     const TABLE: [(u8, &str); 29] = [
         (7, "7.00"),
         (8, "9.51"),

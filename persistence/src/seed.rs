@@ -1,6 +1,6 @@
 //! A realistic synthetic data set for load and report benchmarks: referrals with their
 //! people, reasons, lifecycles, sessions, plans, connections and outcome measures, in the
-//! proportions of `shared/domain.md`. Test-range NHS numbers only (999 000 0000 and up).
+//! proportions of `docs/domain.md`. Test-range NHS numbers only (999 000 0000 and up).
 //!
 //! Speed over generality: rows are written as multi-row `INSERT`s of literal values (every
 //! value is generated here, none comes from a user), a few thousand referrals per

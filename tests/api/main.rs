@@ -31,6 +31,7 @@ mod readme;
 mod referrals;
 mod report_formats;
 mod reports;
+mod repository;
 mod self_referrals;
 mod sessions;
 mod support;
