@@ -135,7 +135,8 @@ pub enum ApiError {
     UnsupportedMediaType,
     /// The body is sent in a content coding the server does not decode (RFC 9110 §8.4).
     UnsupportedEncoding,
-    /// The request body did not arrive within `seconds`; the connection closes.
+    /// The request (its head, or its body) did not arrive within `seconds`; the connection
+    /// closes.
     RequestTimeout { seconds: u64 },
     /// The request target is longer than the server reads.
     UriTooLong { limit: usize },
@@ -320,7 +321,7 @@ impl ApiError {
                     .into()
             }
             ApiError::RequestTimeout { seconds } => format!(
-                "the request body did not arrive within {seconds} s; the connection is closed"
+                "the request did not arrive in full within {seconds} s; the connection is closed"
             ),
             ApiError::UriTooLong { limit } => {
                 format!("the request target must be at most {limit} bytes")

@@ -13,6 +13,7 @@ pub mod change;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod connection_errors;
 pub mod create;
 pub mod db;
 pub mod error;

@@ -2,14 +2,12 @@
 //! log. Finishing every error here is what makes *all* of them problem+json, including those
 //! the framework produces before a handler runs.
 //!
-//! What never reaches this middleware, and so goes out without a problem body: actix-http's
-//! h1 dispatcher answers some requests itself, writing a bodiless response straight to the
-//! socket (`send_error_response`) and closing, before any service runs: 408 when a request
-//! head is not complete within the head timeout (`server::HEAD_TIMEOUT`); 431 for a head
-//! over its 128 KiB buffer or with more than 96 header fields; 400 for a head it cannot parse
-//! (Content-Length beside Transfer-Encoding, a bad Content-Length, a broken request line).
-//! Neither actix-web's `HttpServer` nor actix-http's service builder offers a hook for those
-//! bodies; only a filter rewriting the raw byte stream could, and that is not worth its risk.
+//! What never reaches this middleware: actix-http's h1 dispatcher answers some requests
+//! itself before any service runs (400 for a head it cannot parse, such as Content-Length
+//! beside Transfer-Encoding; 431 past its 128 KiB head buffer or 96 header fields; 408 for a
+//! head not complete within the head timeout). Those are given problem bodies on their way to
+//! the socket, by `connection_errors`.
+//!
 //! Below those limits the app answers itself, as problem details: 414 for a request target
 //! over [`URI_LIMIT_BYTES`], 431 for header fields over [`HEADERS_LIMIT_BYTES`], and 408 for a
 //! body that stalls (`extract::read_body`).

@@ -3,15 +3,20 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use actix_http::{HttpService, Protocol, error::DispatchError};
+use actix_service::{IntoServiceFactory, ServiceFactoryExt, fn_service, map_config};
+use actix_web::dev::AppConfig;
 use actix_web::http::header;
 use actix_web::middleware::from_fn;
-use actix_web::{App, HttpResponse, HttpServer, web};
+use actix_web::{App, HttpResponse, web};
 use linkwell_persistence::{checkout, connect, migrate};
+use tokio::net::TcpStream;
 use utoipa_actix_web::AppExt;
 use utoipa_swagger_ui::{Config as DocsConfig, SwaggerUi};
 
 use crate::auth::{KnownOrganisations, TokenKeys};
 use crate::config::Config;
+use crate::connection_errors::ProblemStream;
 use crate::extract;
 use crate::fallback::{self, RouteTable};
 use crate::middleware::request_context;
@@ -98,7 +103,7 @@ pub fn start(config: &Config) -> Result<Running, StartError> {
     let document = openapi::document();
     let routes = web::Data::new(RouteTable::from_openapi(&document));
 
-    let mut server = HttpServer::new(move || {
+    let app = move || {
         App::new()
             .app_data(state.clone())
             .app_data(routes.clone())
@@ -127,37 +132,61 @@ pub fn start(config: &Config) -> Result<Running, StartError> {
                 }),
             )
             .default_service(web::to(fallback::not_matched))
-    })
-    .shutdown_timeout(10)
-    // A connection is a file descriptor: none may be held open by a client that stopped
-    // talking. The request head must arrive within 5 s (else 408 and close, written by
-    // actix-http itself); the body within `body_timeout` (else 408 problem+json from
-    // `extract`); an idle keep-alive connection closes after 5 s; and a connection being
-    // closed gets 1 s to take the last response before it is dropped.
-    .client_request_timeout(HEAD_TIMEOUT)
-    .keep_alive(KEEP_ALIVE)
-    .client_disconnect_timeout(DISCONNECT_TIMEOUT);
+    };
+    let bind_error = |source: std::io::Error| StartError::Bind {
+        bind: config.bind.clone(),
+        source,
+    };
+    let listener = listen(&config.bind).map_err(bind_error)?;
+    let addr = listener.local_addr().map_err(bind_error)?;
+    // What `actix_web::HttpServer` assembles, with each connection wrapped so that the
+    // answers actix-http writes itself are problem details too (`connection_errors`).
+    let mut builder = actix_server::Server::build().shutdown_timeout(10);
     if let Some(workers) = config.workers {
-        server = server.workers(workers);
+        builder = builder.workers(workers);
     }
-    let server = server
-        .bind(&config.bind)
-        .map_err(|source| StartError::Bind {
-            bind: config.bind.clone(),
-            source,
-        })?;
-    let addr = server
-        .addrs()
-        .first()
-        .copied()
-        .ok_or_else(|| StartError::Bind {
-            bind: config.bind.clone(),
-            source: std::io::Error::other("no address bound"),
-        })?;
+    let server = builder
+        .listen("linkwell", listener, move || {
+            let app = app().into_factory();
+            // A connection is a file descriptor: none may be held open by a client that
+            // stopped talking. The request head must arrive within 5 s (else 408 and close,
+            // written by actix-http itself); the body within `body_timeout` (else 408 from
+            // `extract`); an idle keep-alive connection closes after 5 s; and a connection
+            // being closed gets 1 s to take the last response before it is dropped.
+            let http = HttpService::build()
+                .client_request_timeout(HEAD_TIMEOUT)
+                .keep_alive(KEEP_ALIVE)
+                .client_disconnect_timeout(DISCONNECT_TIMEOUT)
+                .local_addr(addr)
+                .finish(map_config(app, move |_| {
+                    AppConfig::__priv_test_new(false, addr.to_string(), addr)
+                }));
+            fn_service(|io: TcpStream| async move {
+                let peer = io.peer_addr().ok();
+                Ok::<_, DispatchError>((ProblemStream::new(io), Protocol::Http1, peer))
+            })
+            .and_then(http)
+        })
+        .map_err(bind_error)?
+        .run();
     Ok(Running {
-        server: server.run(),
+        server,
         pool,
         addr,
         migrations_applied,
     })
+}
+
+/// A listening socket on `bind`, as `actix_web::HttpServer::bind` makes one: the address
+/// reusable at once after a restart, a backlog of 1024.
+fn listen(bind: &str) -> std::io::Result<std::net::TcpListener> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let addr = std::net::ToSocketAddrs::to_socket_addrs(bind)?
+        .next()
+        .ok_or_else(|| std::io::Error::other("the address resolves to nothing"))?;
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    socket.set_reuse_address(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(1024)?;
+    Ok(socket.into())
 }

@@ -388,20 +388,61 @@ async fn errors_below_the_handlers_are_problem_details_where_the_app_answers() {
     assert_eq!(reply.body()["code"], "headers_too_large");
     assert_eq!(reply.body()["status"], 431);
 
-    // Below the app: answered by actix-http alone, without a body, and closed.
+    // Below the app, answered by actix-http itself and closed: problem details too.
+    let problem = |reply: &Raw, status: u16, code: &str| {
+        assert_eq!(reply.status(), status, "{}", reply.text);
+        assert!(reply.closed, "{}", reply.text);
+        assert_eq!(
+            reply.header("content-type").as_deref(),
+            Some("application/problem+json"),
+            "{}",
+            reply.text
+        );
+        let body = reply.body();
+        assert_eq!(body["status"], status, "{}", reply.text);
+        assert_eq!(body["code"], code, "{}", reply.text);
+        assert_eq!(
+            body["instance"].as_str(),
+            reply.header("x-request-id").as_deref()
+        );
+    };
     let smuggled = b"POST /v1/self-referrals HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\n\
                      Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n"
         .to_vec();
     let reply = raw(&app.base, smuggled, wait).await;
-    assert_eq!(reply.status(), 400, "{}", reply.text);
-    assert!(reply.closed);
+    problem(&reply, 400, "malformed_request");
     let huge = format!(
         "GET /health/live HTTP/1.1\r\nHost: x\r\nX-Padding: {}\r\n\r\n",
         "c".repeat(140_000)
     );
     let reply = raw(&app.base, huge.into_bytes(), wait).await;
-    assert_eq!(reply.status(), 431, "{}", reply.text);
-    assert!(reply.closed);
+    problem(&reply, 431, "headers_too_large");
+    let many: String = (0..100).map(|i| format!("X-Field-{i}: 1\r\n")).collect();
+    let many = format!("GET /health/live HTTP/1.1\r\nHost: x\r\n{many}\r\n");
+    let reply = raw(&app.base, many.into_bytes(), wait).await;
+    problem(&reply, 431, "headers_too_large");
+    // A head that never ends: 408 once the head timeout (5 s) has passed.
+    let started = b"GET /health/live HTTP/1.1\r\nHost: x\r\n".to_vec();
+    let reply = raw(&app.base, started, Duration::from_secs(8)).await;
+    problem(&reply, 408, "request_timeout");
+    // After an answered request on the same connection, the bad one's answer follows it.
+    let pipelined = b"GET /health/live HTTP/1.1\r\nHost: x\r\n\r\n\
+                      GET /health/live HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\n\
+                      Transfer-Encoding: chunked\r\n\r\n"
+        .to_vec();
+    let reply = raw(&app.base, pipelined, wait).await;
+    assert!(
+        reply.text.starts_with("HTTP/1.1 200 OK\r\n"),
+        "{}",
+        reply.text
+    );
+    let second = reply.text.find("{\"status\":\"ok\"}").unwrap() + 15;
+    let rest = Raw {
+        text: reply.text[second..].to_owned(),
+        closed: reply.closed,
+        elapsed: reply.elapsed,
+    };
+    problem(&rest, 400, "malformed_request");
 }
 
 #[tokio::test]
