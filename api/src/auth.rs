@@ -249,17 +249,7 @@ impl FromRequest for Caller {
             };
             let state =
                 state.ok_or_else(|| ApiError::Internal("application state missing".into()))?;
-            let kind = match state.organisations.kind(org) {
-                Some(kind) => Some(kind),
-                None => {
-                    let lookup = state.clone();
-                    db::run(&state, move |conn| {
-                        Ok(lookup.organisations.load(conn, org)?)
-                    })
-                    .await?
-                }
-            };
-            match kind {
+            match organisation_kind(&state, org).await? {
                 None => Err(invalid("the token's org names no registered organisation")),
                 Some(kind) if !caller.role.may_act_for(kind) => Err(invalid(&format!(
                     "a {} token cannot act for a {} organisation",
@@ -270,6 +260,22 @@ impl FromRequest for Caller {
             }
         })
     }
+}
+
+/// The kind of organisation `org`, from what tokens have already named or else the register;
+/// `None` when it is not registered.
+pub async fn organisation_kind(
+    state: &web::Data<AppState>,
+    org: Uuid,
+) -> Result<Option<OrganisationKind>, ApiError> {
+    if let Some(kind) = state.organisations.kind(org) {
+        return Ok(Some(kind));
+    }
+    let lookup = state.clone();
+    db::run(state, move |conn| {
+        Ok(lookup.organisations.load(conn, org)?)
+    })
+    .await
 }
 
 /// The kinds of the organisations tokens have named, so a token's `org` is checked against

@@ -9,6 +9,7 @@ use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 
 use crate::connection::DbConnection;
 use crate::error::{StoreError, StoreResult};
+use crate::sqlite_writer::WriterSlot;
 
 const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../migrations/sqlite");
 const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../migrations/postgres");
@@ -52,14 +53,8 @@ pub(crate) fn configure_postgres(
 /// Any fixed number: the lock that keeps replicas starting together from migrating at once.
 const MIGRATION_LOCK: i64 = 0x4c69_6e6b_7765_6c6c;
 
-/// Serialises this process's SQLite writers. SQLite allows one writer at a time anyway; queueing
-/// here wakes the next writer the moment the last commits, where SQLite's busy handler would
-/// have it sleep and poll (1, 2, 5, 10… ms), which collapses throughput once transactions
-/// overlap. Another process on the same file still waits in the busy handler. A writer waits
-/// here no longer than the busy timeout either: behind another process's long write (a
-/// `linkwell retotal`) the queue would otherwise grow without bound, each waiter serving its
-/// own timeout in turn.
-static SQLITE_WRITER: parking_lot::Mutex<()> = parking_lot::Mutex::new(());
+/// This process's SQLite writers, one at a time (see `sqlite_writer`).
+static SQLITE_WRITER: WriterSlot = WriterSlot::new();
 
 /// A connection's busy timeout, in milliseconds: how long its writer may queue for
 /// [`SQLITE_WRITER`] too.
@@ -82,15 +77,22 @@ where
     type Manager = <DbConnection as Connection>::TransactionManager;
     let _writer = match conn {
         DbConnection::Sqlite(inner) => {
-            let busy = diesel::sql_query("PRAGMA busy_timeout")
-                .get_result::<BusyTimeout>(inner)
-                .map_err(store)?;
-            let wait = Duration::from_millis(u64::try_from(busy.timeout).unwrap_or(0));
-            Some(SQLITE_WRITER.try_lock_for(wait).ok_or_else(|| {
-                E::from(StoreError::Busy(
-                    "waited past the busy timeout for this process's SQLite writer".into(),
-                ))
-            })?)
+            // Free at once is the common case, and needs no look at the busy timeout.
+            let held = match SQLITE_WRITER.try_take() {
+                Some(held) => held,
+                None => {
+                    let busy = diesel::sql_query("PRAGMA busy_timeout")
+                        .get_result::<BusyTimeout>(inner)
+                        .map_err(store)?;
+                    let wait = Duration::from_millis(u64::try_from(busy.timeout).unwrap_or(0));
+                    SQLITE_WRITER.take_within(wait).ok_or_else(|| {
+                        E::from(StoreError::Busy(
+                            "waited past the busy timeout for this process's SQLite writer".into(),
+                        ))
+                    })?
+                }
+            };
+            Some(held)
         }
         DbConnection::Pg(_) => None,
     };

@@ -26,6 +26,7 @@ pub mod reports;
 mod schema;
 pub mod seed;
 pub mod sessions;
+mod sqlite_writer;
 pub mod tallies;
 pub mod users;
 

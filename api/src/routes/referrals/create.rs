@@ -5,19 +5,19 @@ use linkwell_domain::{
     DuplicateReason, PersonRecord, Referral, ReferralSource, StatusChange, self_referral,
 };
 use linkwell_persistence::DbConnection;
-use linkwell_persistence::{organisations, people, referral_history, referrals};
+use linkwell_persistence::{people, referral_history, referrals};
 use uuid::Uuid;
 
 use super::{ReferralInput, ReferralView, referring_org};
 use crate::access::{Allowed, CreateReferral};
 use crate::audit::{Actor, Refusal};
+use crate::clock;
 use crate::create::{self, Made};
 use crate::error::{ApiError, FieldError};
 use crate::extract::ValidJson;
 use crate::idempotency::IdempotencyKey;
 use crate::schema::CreateProblems;
 use crate::state::AppState;
-use crate::{clock, db};
 
 /// Refer a person.
 ///
@@ -65,13 +65,13 @@ pub async fn create_referral(
     .await?;
     let sender = match org {
         Some(org) => Some(
-            db::run(&state, move |conn| Ok(organisations::get(conn, org)?))
+            // Already known: the token's organisation was checked when it was read.
+            crate::auth::organisation_kind(&state, org)
                 .await?
                 .ok_or_else(|| ApiError::Unauthorized {
                     detail: "the token's organisation is not registered".into(),
                     invalid_token: true,
-                })?
-                .kind,
+                })?,
         ),
         None => None,
     };
