@@ -169,6 +169,8 @@ operations! {
     RecordConsent = "record_consent", [Coordinator, Admin], referral.record_consent, audited;
     /// Read a referral's consent record.
     ListConsent = "list_consent", [Coordinator, Admin], referral.read_consent, audited;
+    /// Read the audit trail (itself audited: it discloses who was seen, and by whom).
+    ListAuditEvents = "list_audit_events", [Admin], audit.list, audited;
 }
 
 impl Operation {

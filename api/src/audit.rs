@@ -5,7 +5,7 @@ use std::future::{Ready, ready};
 
 use actix_web::dev::Payload;
 use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
-use linkwell_persistence::audit::{self, AuditEvent};
+use linkwell_persistence::audit::{self, AuditEvent, Concerns};
 use linkwell_persistence::{DbConnection, write_transaction};
 use uuid::Uuid;
 
@@ -171,7 +171,28 @@ impl Actor {
         (!self.anonymous).then_some(self.caller.role)
     }
 
-    fn event(&self, resource_id: Option<Uuid>, outcome: Outcome) -> AuditEvent {
+    /// A row about `resource_id`, naming the person and referral it concerns: those of the
+    /// record itself, else of the record the path names (the referral a list or a refused
+    /// creation is under), looked up in the same transaction as the change it records.
+    fn event(
+        &self,
+        conn: &mut DbConnection,
+        resource_id: Option<Uuid>,
+        outcome: Outcome,
+    ) -> Result<AuditEvent, ApiError> {
+        let concerns = match resource_id.or(self.addressed) {
+            Some(id) => audit::concerning(conn, self.operation.resource, id)?,
+            None => Concerns::default(),
+        };
+        Ok(self.event_concerning(resource_id, outcome, concerns))
+    }
+
+    fn event_concerning(
+        &self,
+        resource_id: Option<Uuid>,
+        outcome: Outcome,
+        concerns: Concerns,
+    ) -> AuditEvent {
         AuditEvent {
             id: Uuid::now_v7(),
             occurred_at: clock::now(),
@@ -184,6 +205,8 @@ impl Actor {
             resource_ids: Vec::new(),
             outcome: outcome.as_str().to_owned(),
             request_id: self.request_id.clone(),
+            person_id: concerns.person_id,
+            referral_id: concerns.referral_id,
         }
     }
 
@@ -198,7 +221,8 @@ impl Actor {
         if !self.operation.audited {
             return Ok(());
         }
-        Ok(audit::record(conn, &self.event(resource_id, outcome))?)
+        let event = self.event(conn, resource_id, outcome)?;
+        Ok(audit::record(conn, &event)?)
     }
 
     /// Appends a success row on `resource_id` inside the caller's transaction that also names
@@ -212,7 +236,7 @@ impl Actor {
         if !self.operation.audited {
             return Ok(());
         }
-        let mut event = self.event(Some(resource_id), Outcome::Success);
+        let mut event = self.event(conn, Some(resource_id), Outcome::Success)?;
         event.resource_ids = also;
         Ok(audit::record(conn, &event)?)
     }
@@ -259,10 +283,25 @@ impl Actor {
         Err(ApiError::NotFound)
     }
 
-    /// Records a list in a transaction of its own, naming every referral it shows.
+    /// Records a list in a transaction of its own, naming every record it shows; it concerns
+    /// the referral it is under, if any (a list across referrals concerns no one in
+    /// particular: its rows name what it showed).
     pub fn record_list(&self, conn: &mut DbConnection, shown: Vec<Uuid>) -> Result<(), ApiError> {
-        let mut event = self.event(None, Outcome::Success);
-        event.resource_ids = shown;
+        write_transaction(conn, |tx| {
+            let mut event = self.event(tx, None, Outcome::Success)?;
+            event.resource_ids = shown;
+            Ok::<_, ApiError>(audit::record(tx, &event)?)
+        })
+    }
+
+    /// Records a read of the trail itself, in a transaction of its own: it concerns the person
+    /// and referral it was filtered by.
+    pub fn record_trail_read(
+        &self,
+        conn: &mut DbConnection,
+        concerns: Concerns,
+    ) -> Result<(), ApiError> {
+        let event = self.event_concerning(None, Outcome::Success, concerns);
         write_transaction(conn, |tx| Ok::<_, ApiError>(audit::record(tx, &event)?))
     }
 

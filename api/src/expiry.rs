@@ -54,7 +54,8 @@ pub fn run_once(
                 {
                     return Ok(false);
                 }
-                audit::record(tx, &event(connection.id, now))?;
+                let concerns = audit::concerning(tx, "connection", connection.id)?;
+                audit::record(tx, &event(connection.id, now, concerns))?;
                 Ok(true)
             })?;
             expired += usize::from(won);
@@ -65,7 +66,7 @@ pub fn run_once(
     }
 }
 
-fn event(connection: Uuid, at: DateTime<Utc>) -> AuditEvent {
+fn event(connection: Uuid, at: DateTime<Utc>, concerns: audit::Concerns) -> AuditEvent {
     AuditEvent {
         id: Uuid::now_v7(),
         occurred_at: at,
@@ -78,6 +79,8 @@ fn event(connection: Uuid, at: DateTime<Utc>) -> AuditEvent {
         resource_ids: Vec::new(),
         outcome: "success".to_owned(),
         request_id: format!("expiry-{}", at.timestamp_micros()),
+        person_id: concerns.person_id,
+        referral_id: concerns.referral_id,
     }
 }
 

@@ -34,6 +34,7 @@ use crate::routes;
         (name = "reports", description = "Figures for commissioners and the service, computed in the database"),
         (name = "people", description = "The people referred: one record each, duplicates resolved by staff"),
         (name = "users", description = "Link workers, administrators and organisations' users"),
+        (name = "audit", description = "The append-only trail of every access to personal data, and every refusal"),
         (name = "health", description = "Liveness and readiness probes"),
     ),
     components(schemas(Problem, FieldError, crate::fields::SearchWords)),

@@ -1,5 +1,6 @@
 //! Every route, mounted once: the app and the OpenAPI document are both built from here.
 
+pub mod audit_events;
 pub mod connections;
 pub mod consent;
 pub mod directory;
@@ -72,6 +73,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
             .service(outcomes::get_outcome)
             .service(outcomes::enter_outcome_in_error)
             .service(reports::get_activity_report)
-            .service(reports::get_caseload_report),
+            .service(reports::get_caseload_report)
+            .service(audit_events::list_audit_events),
     );
 }

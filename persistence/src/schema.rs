@@ -128,6 +128,8 @@ diesel::table! {
         resource_ids -> Nullable<Text>,
         outcome -> Text,
         request_id -> Text,
+        person_id -> Nullable<Text>,
+        referral_id -> Nullable<Text>,
     }
 }
 
