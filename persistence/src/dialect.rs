@@ -305,6 +305,15 @@ pub(crate) fn revert_migrations(conn: &mut DbConnection) -> StoreResult<usize> {
     Ok(reverted)
 }
 
+/// Undoes the latest migration only (to test what a migration does to existing rows).
+pub(crate) fn revert_last_migration(conn: &mut DbConnection) -> StoreResult<()> {
+    match conn {
+        DbConnection::Sqlite(c) => c.revert_last_migration(SQLITE_MIGRATIONS).map(drop),
+        DbConnection::Pg(c) => c.revert_last_migration(POSTGRES_MIGRATIONS).map(drop),
+    }
+    .map_err(|e| StoreError::Migration(format!("revert: {e}")))
+}
+
 /// The tables and columns, as `table.column type` lines, to compare schemas.
 pub fn describe_schema(conn: &mut DbConnection) -> StoreResult<Vec<String>> {
     use diesel::prelude::*;

@@ -20,6 +20,11 @@ pub fn revert_all(conn: &mut DbConnection) -> StoreResult<usize> {
     dialect::revert_migrations(conn)
 }
 
+/// Undoes the latest migration only.
+pub fn revert_last(conn: &mut DbConnection) -> StoreResult<()> {
+    dialect::revert_last_migration(conn)
+}
+
 /// How many migrations this build carries (the same for both backends).
 pub fn count() -> usize {
     dialect::migration_count()
