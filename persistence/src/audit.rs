@@ -169,6 +169,9 @@ fn from_row(r: AuditRow) -> StoreResult<AuditEvent> {
     })
 }
 
+/// Finds the referral a record of one kind belongs to.
+type ReferralOf = fn(&mut DbConnection, &str) -> QueryResult<Option<String>>;
+
 /// Whom a record concerns: the person, and the referral when it belongs to one.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Concerns {
@@ -183,16 +186,15 @@ pub struct Concerns {
 /// Nothing is known of an id that names no record.
 pub fn concerning(conn: &mut DbConnection, kind: &str, id: Uuid) -> StoreResult<Concerns> {
     let text = id.to_string();
-    let mut referral = None;
-    if kind == "person" {
-        if let Some(person) = person(conn, &text)? {
-            return Ok(Concerns {
-                person_id: Some(person),
-                referral_id: None,
-            });
-        }
+    if kind == "person"
+        && let Some(person) = person(conn, &text)?
+    {
+        return Ok(Concerns {
+            person_id: Some(person),
+            referral_id: None,
+        });
     }
-    let lookups: [fn(&mut DbConnection, &str) -> QueryResult<Option<String>>; 7] = [
+    let lookups: [ReferralOf; 7] = [
         |c, id| {
             referrals::table
                 .filter(referrals::id.eq(id))
@@ -255,6 +257,7 @@ pub fn concerning(conn: &mut DbConnection, kind: &str, id: Uuid) -> StoreResult<
         _ => 0,
     };
     let order = std::iter::once(first).chain((0..lookups.len()).filter(|&i| i != first));
+    let mut referral = None;
     for i in order {
         if let Some(found) = lookups[i](conn, &text)? {
             referral = Some(found);
