@@ -4,6 +4,7 @@
 
 mod audit;
 mod auth;
+mod browsers;
 mod caseload;
 mod cli;
 mod connections;
