@@ -1,6 +1,6 @@
 //! The one middleware every request passes: request id, CORS (`cors`), error bodies, security
-//! and rate-limit headers, access log. Finishing every error here is what makes *all* of them problem+json, including those
-//! the framework produces before a handler runs.
+//! and rate-limit headers, access log. Finishing every error here is what makes *all* of them
+//! problem+json, including those the framework produces before a handler runs.
 //!
 //! What never reaches this middleware: actix-http's h1 dispatcher answers some requests
 //! itself before any service runs (400 for a head it cannot parse, such as Content-Length
