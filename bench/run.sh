@@ -27,6 +27,8 @@ case "$backend" in
   *) echo "backend must be sqlite or postgres"; exit 2 ;;
 esac
 export LINKWELL_JWT_SECRET="bench-secret-bench-secret-bench-secret-0123456789"
+# The load is a few tokens sending thousands of requests a second: not what the limits are for.
+export LINKWELL_RATE_PER_MINUTE=100000000 LINKWELL_PUBLIC_RATE_PER_MINUTE=100000000
 RUST_LOG=warn "$bin" serve --bind "127.0.0.1:$port" --database-url "$url" >"$dir/server.log" 2>&1 &
 pid=$!
 cleanup() {

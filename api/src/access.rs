@@ -16,6 +16,7 @@ use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::extract::ValidJson;
 use crate::middleware::RequestId;
+use crate::ratelimit;
 use crate::state::AppState;
 
 /// A protected operation and the roles allowed to perform it.
@@ -207,9 +208,15 @@ impl<Op: Guarded + 'static> FromRequest for Allowed<Op> {
             .match_info()
             .get("id")
             .and_then(|id| uuid::Uuid::parse_str(id).ok());
+        let req = req.clone();
         Box::pin(async move {
+            let caller = caller.await?;
+            // The allowance is spent before the role is checked: refusals count too.
+            if let Some(state) = &state {
+                ratelimit::charge_caller(&req, &state.callers, &caller)?;
+            }
             let actor = Actor {
-                caller: caller.await?,
+                caller,
                 request_id: request_id.unwrap_or_default(),
                 operation,
                 anonymous: false,
@@ -257,7 +264,7 @@ fn admit<Op: Guarded>(req: &HttpRequest) -> Result<Public<Op>, ApiError> {
         .public
         .client(req)
         .ok_or_else(|| ApiError::Internal("no peer address".into()))?;
-    state.public.admit(operation.id, client)?;
+    state.public.admit(req, operation.id, client)?;
     let request_id = req.extensions().get::<RequestId>().map(|r| r.0.clone());
     Ok(Public {
         actor: Actor::anonymous(
@@ -270,7 +277,8 @@ fn admit<Op: Guarded>(req: &HttpRequest) -> Result<Public<Op>, ApiError> {
 }
 
 /// A reader of something open to anyone (the directory): with a bearer token it must be valid
-/// (401 otherwise) and is not rate limited; without one, the per-address rate limit admits it.
+/// (401 otherwise) and spends the caller's own allowance; without one, the per-address rate
+/// limit admits it.
 #[derive(Debug)]
 pub struct Open<Op> {
     operation: PhantomData<Op>,
@@ -291,9 +299,9 @@ impl<Op: Guarded + 'static> FromRequest for Open<Op> {
 }
 
 /// Who calls an operation open to anyone: with a bearer token, that caller (the token must be
-/// valid, 401 otherwise), attributable and so not rate limited — staff entering a
-/// self-referral on someone's behalf; without one, an address the per-address rate limit
-/// admits.
+/// valid, 401 otherwise), attributable and so held to its own allowance rather than its
+/// address's — staff entering a self-referral on someone's behalf; without one, an address the
+/// per-address rate limit admits.
 fn public_actor<Op: Guarded>(
     req: &HttpRequest,
     payload: &mut Payload,
@@ -307,9 +315,15 @@ fn public_actor<Op: Guarded>(
     }
     let caller = Caller::from_request(req, payload);
     let request_id = req.extensions().get::<RequestId>().map(|r| r.0.clone());
+    let state = req.app_data::<web::Data<AppState>>().cloned();
+    let req = req.clone();
     Box::pin(async move {
+        let caller = caller.await?;
+        if let Some(state) = &state {
+            ratelimit::charge_caller(&req, &state.callers, &caller)?;
+        }
         Ok(Actor {
-            caller: caller.await?,
+            caller,
             request_id: request_id.unwrap_or_default(),
             operation: Op::OPERATION,
             anonymous: false,

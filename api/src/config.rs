@@ -91,6 +91,12 @@ pub struct Config {
     pub public_rate_per_minute: NonZeroU32,
     /// Proxies whose `X-Forwarded-For` names the client.
     pub trusted_proxies: Vec<IpAddr>,
+    /// Requests a minute each authenticated caller (role and subject) may make, across every
+    /// operation: `LINKWELL_RATE_PER_MINUTE`, default 1200.
+    pub rate_per_minute: NonZeroU32,
+    /// Origins whose pages may call the API from a browser (`LINKWELL_CORS_ORIGINS`,
+    /// comma-separated exact origins; none by default). Checked when the server starts.
+    pub cors_origins: Vec<String>,
     /// The service is for people at least this old on the day a referral arrives, whatever its
     /// source (`LINKWELL_MIN_AGE`; `LINKWELL_SELF_REFERRAL_MIN_AGE` is read when it is unset).
     pub min_age: u32,
@@ -117,6 +123,9 @@ pub const DEFAULT_EXPIRY_EVERY: Duration = Duration::from_secs(60);
 
 /// Default for [`Config::public_rate_per_minute`].
 pub const DEFAULT_PUBLIC_RATE_PER_MINUTE: NonZeroU32 = NonZeroU32::new(10).unwrap();
+/// Default for [`Config::rate_per_minute`]: 20 a second on average, far above what a person
+/// at a screen or a GP system's poll needs, low enough to stop a runaway script.
+pub const DEFAULT_RATE_PER_MINUTE: NonZeroU32 = NonZeroU32::new(1200).unwrap();
 /// Default for [`Config::min_age`]: LifeLink's rule.
 pub const DEFAULT_MIN_AGE: u32 = 16;
 
@@ -136,6 +145,8 @@ pub enum ConfigError {
     Setting { name: &'static str, value: String },
     #[error("the JWT secret file {path} is unusable: {reason}")]
     SecretFile { path: String, reason: String },
+    #[error(transparent)]
+    Cors(#[from] crate::cors::BadOrigin),
 }
 
 impl Config {
@@ -165,19 +176,13 @@ impl Config {
             pool,
             workers: positive("LINKWELL_WORKERS")?,
             revocation_refresh: DEFAULT_REVOCATION_REFRESH,
-            public_rate_per_minute: match positive("LINKWELL_PUBLIC_RATE_PER_MINUTE")? {
-                Some(n) => {
-                    u32::try_from(n)
-                        .ok()
-                        .and_then(NonZeroU32::new)
-                        .ok_or(ConfigError::Setting {
-                            name: "LINKWELL_PUBLIC_RATE_PER_MINUTE",
-                            value: n.to_string(),
-                        })?
-                }
-                None => DEFAULT_PUBLIC_RATE_PER_MINUTE,
-            },
+            public_rate_per_minute: per_minute(
+                "LINKWELL_PUBLIC_RATE_PER_MINUTE",
+                DEFAULT_PUBLIC_RATE_PER_MINUTE,
+            )?,
             trusted_proxies: trusted_proxies()?,
+            rate_per_minute: per_minute("LINKWELL_RATE_PER_MINUTE", DEFAULT_RATE_PER_MINUTE)?,
+            cors_origins: cors_origins()?,
             min_age: min_age()?,
             expiry: crate::expiry::Policy {
                 window: chrono::Duration::days(
@@ -233,6 +238,29 @@ fn meaningful_change() -> Result<i32, ConfigError> {
         .filter(|points| *points > 0.0 && *points <= 28.0)
         .map(|points| (points * 100.0).round() as i32)
         .ok_or(ConfigError::Setting { name, value })
+}
+
+/// A per-minute rate: a whole number from 1 to 2^32 - 1.
+fn per_minute(name: &'static str, default: NonZeroU32) -> Result<NonZeroU32, ConfigError> {
+    match positive(name)? {
+        Some(n) => u32::try_from(n)
+            .ok()
+            .and_then(NonZeroU32::new)
+            .ok_or(ConfigError::Setting {
+                name,
+                value: n.to_string(),
+            }),
+        None => Ok(default),
+    }
+}
+
+/// `LINKWELL_CORS_ORIGINS`, each checked now so a bad one stops the server before it listens.
+fn cors_origins() -> Result<Vec<String>, ConfigError> {
+    let origins = std::env::var("LINKWELL_CORS_ORIGINS")
+        .map(|list| crate::cors::CorsPolicy::split(&list))
+        .unwrap_or_default();
+    crate::cors::CorsPolicy::new(&origins)?;
+    Ok(origins)
 }
 
 /// `LINKWELL_TRUSTED_PROXIES`: comma-separated IP addresses.

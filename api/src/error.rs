@@ -63,6 +63,15 @@ impl FieldError {
     }
 }
 
+/// Whose allowance a request overran (`ratelimit`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Limited {
+    /// An authenticated caller's, across every operation.
+    Caller,
+    /// A client address's, for one operation open to anyone.
+    Address,
+}
+
 /// A problem details body (RFC 9457).
 #[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 pub struct Problem {
@@ -146,8 +155,10 @@ pub enum ApiError {
     NotAcceptable { offered: Vec<&'static str> },
     /// Fields break rules.
     Validation(Vec<FieldError>),
-    /// Too many requests from one address; come back after `retry_after` seconds.
-    RateLimited { retry_after: u64 },
+    /// Too many requests from one caller or address; come back after `retry_after` seconds.
+    RateLimited { retry_after: u64, scope: Limited },
+    /// A CORS preflight from an origin not in `LINKWELL_CORS_ORIGINS`.
+    OriginNotAllowed,
     /// The person cannot use the service (e.g. too young); `errors` says where.
     Ineligible {
         code: &'static str,
@@ -257,6 +268,11 @@ impl ApiError {
                 "rate_limited",
                 "Too many requests",
             ),
+            ApiError::OriginNotAllowed => (
+                StatusCode::FORBIDDEN,
+                "origin_not_allowed",
+                "Origin not allowed",
+            ),
             ApiError::Ineligible { code, .. } => (
                 StatusCode::UNPROCESSABLE_ENTITY,
                 *code,
@@ -340,8 +356,20 @@ impl ApiError {
             ApiError::Unavailable => {
                 "the database is unavailable or too slow; try again shortly".into()
             }
-            ApiError::RateLimited { retry_after } => {
+            ApiError::RateLimited {
+                retry_after,
+                scope: Limited::Address,
+            } => {
                 format!("too many requests from your address; try again in {retry_after} s")
+            }
+            ApiError::RateLimited {
+                retry_after,
+                scope: Limited::Caller,
+            } => format!(
+                "too many requests with your token's identity; try again in {retry_after} s"
+            ),
+            ApiError::OriginNotAllowed => {
+                "this origin may not call the API from a browser (LINKWELL_CORS_ORIGINS)".into()
             }
             ApiError::Internal(_) => "an unexpected error occurred".into(),
         }
@@ -435,7 +463,7 @@ impl ApiError {
                 // request, so it closes once this answer is sent.
                 builder.force_close();
             }
-            ApiError::RateLimited { retry_after } => {
+            ApiError::RateLimited { retry_after, .. } => {
                 builder.insert_header((header::RETRY_AFTER, retry_after.max(&1).to_string()));
             }
             _ => {}

@@ -1,6 +1,6 @@
 //! Linkwell's HTTP API: actix-web handlers over the domain and persistence crates.
 //!
-//! A request flows: [`middleware`] (request id, problem bodies, headers) → [`access::Allowed`]
+//! A request flows: [`middleware`] (request id, CORS, problem bodies, headers) → [`access::Allowed`]
 //! (token and role) → [`extract::ValidJson`] (strict JSON, validated) → a handler in [`routes`]
 //! that parses into domain values and runs its repository calls in one transaction via [`db`],
 //! recording an audit row alongside.
@@ -14,6 +14,7 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod connection_errors;
+pub mod cors;
 pub mod create;
 pub mod db;
 pub mod error;

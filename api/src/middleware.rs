@@ -1,6 +1,6 @@
-//! The one middleware every request passes: request id, error bodies, security headers, access
-//! log. Finishing every error here is what makes *all* of them problem+json, including those
-//! the framework produces before a handler runs.
+//! The one middleware every request passes: request id, CORS (`cors`), error bodies, security
+//! and rate-limit headers, access log. Finishing every error here is what makes *all* of them
+//! problem+json, including those the framework produces before a handler runs.
 //!
 //! What never reaches this middleware: actix-http's h1 dispatcher answers some requests
 //! itself before any service runs (400 for a head it cannot parse, such as Content-Length
@@ -19,9 +19,10 @@ use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{self, HeaderName, HeaderValue};
 use actix_web::http::{ConnectionType, Method};
 use actix_web::middleware::Next;
-use actix_web::{Error, HttpMessage, HttpResponse};
+use actix_web::{Error, HttpMessage, HttpResponse, web};
 
 use crate::error::{ApiError, PROBLEM_JSON, problem_for_status};
+use crate::state::AppState;
 
 /// The id of the request being served: the caller's `X-Request-Id` if it is sane, else new.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -55,20 +56,36 @@ pub async fn request_context(
         req.head_mut().method = Method::GET;
     }
     let is_docs = req.path().starts_with("/docs");
+    let state = req.app_data::<web::Data<AppState>>().cloned();
+    let origin = req.headers().get(header::ORIGIN).cloned();
 
     // Heads too big to serve are refused here, as problem details; only those beyond what
     // actix-http buffers at all (128 KiB, or more than 96 header fields) get its bare 431.
     let oversized = oversized(&req);
+    // A CORS preflight is answered here, never routed: it carries no token and spends no
+    // allowance.
+    let preflight = state
+        .as_ref()
+        .and_then(|state| state.cors.preflight(req.method(), req.headers()));
 
     // Handlers and extractors turn their errors into responses inside routing, so an `Err`
     // here would come from a layer below that failed outright; it cannot be re-bodied (the
     // request is gone), only logged.
-    let response = match oversized {
-        Some(error) => Ok(ServiceResponse::new(
+    let refusal = oversized.or((preflight == Some(false)).then_some(ApiError::OriginNotAllowed));
+    let answers_preflight = refusal.is_none() && preflight == Some(true);
+    let response = match (refusal, preflight) {
+        (Some(error), _) => Ok(ServiceResponse::new(
             req.into_parts().0,
             HttpResponse::from_error(error),
         )),
-        None => next
+        (None, Some(true)) => {
+            let mut answer = HttpResponse::NoContent().finish();
+            if let (Some(state), Some(origin)) = (&state, &origin) {
+                state.cors.write_preflight(origin, answer.headers_mut());
+            }
+            Ok(ServiceResponse::new(req.into_parts().0, answer))
+        }
+        (None, _) => next
             .call(req)
             .await
             .map(ServiceResponse::map_into_boxed_body),
@@ -93,6 +110,14 @@ pub async fn request_context(
     if !is_docs {
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }
+    if let Some(state) = &state {
+        // Errors too, so a script on an allowed origin can read the problem.
+        if !answers_preflight {
+            state.cors.write_actual(origin.as_ref(), headers);
+        }
+    }
+    let request = response.request().clone();
+    crate::ratelimit::write_standing(&request, response.headers_mut());
 
     let status = response.status();
     let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;

@@ -5,13 +5,14 @@
 use actix_web::App;
 use utoipa::openapi::extensions::ExtensionsBuilder;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
-use utoipa::openapi::{OpenApi as Document, PathItem};
+use utoipa::openapi::{OpenApi as Document, PathItem, Ref, RefOr};
 use utoipa::{Modify, OpenApi};
 use utoipa_actix_web::AppExt;
 
 use crate::access;
 use crate::error::{FieldError, Problem};
 use crate::routes;
+use crate::schema;
 
 #[derive(OpenApi)]
 #[openapi(
@@ -20,7 +21,10 @@ use crate::routes;
         description = "An open, API-first backend for social prescribing: referrals, link-worker \
             sessions, wellbeing plans, connections to community partners and outcomes. Errors \
             are RFC 9457 problem details. Authenticate with `Authorization: Bearer <JWT>`; each \
-            operation lists the roles allowed in its description and in `x-roles`.",
+            operation lists the roles allowed in its description and in `x-roles`. Each caller \
+            has an allowance of requests a minute (without a token, each address per public \
+            operation): answers carry `RateLimit-Policy` and `RateLimit` \
+            (draft-ietf-httpapi-ratelimit-headers), and an overrun is 429 with `Retry-After`.",
         license(name = "AGPL-3.0-or-later", identifier = "AGPL-3.0-or-later"),
     ),
     tags(
@@ -72,7 +76,7 @@ impl Modify for Roles {
                 };
                 let roles: Vec<&str> = entry.roles.iter().map(|r| r.as_str()).collect();
                 let line = if entry.is_public() {
-                    "**Roles:** anyone: without a token rate limited per client address; a valid token of any role lifts the limit."
+                    "**Roles:** anyone: without a token rate limited per client address and operation; with a token (it must be valid), the caller's own allowance applies."
                         .to_owned()
                 } else {
                     format!("**Roles:** {}.", roles.join(", "))
@@ -87,6 +91,49 @@ impl Modify for Roles {
                 match operation.extensions.as_mut() {
                     Some(existing) => existing.merge(extension),
                     None => operation.extensions = Some(extension),
+                }
+            }
+        }
+    }
+}
+
+/// Every operation in the access table spends an allowance (`ratelimit`): each documents 429
+/// and, on every answer but 401 (no caller to charge), the `RateLimit` fields. The health
+/// probes are in no table and limited by nothing.
+struct Limits;
+
+impl Modify for Limits {
+    fn modify(&self, openapi: &mut Document) {
+        // Declared once under components, referred to from each answer.
+        let components = openapi.components.get_or_insert_with(Default::default);
+        for (name, header) in schema::rate_limit_headers() {
+            components.headers.insert(name.to_owned(), RefOr::T(header));
+        }
+        for item in openapi.paths.paths.values_mut() {
+            for operation in operations(item) {
+                if operation
+                    .operation_id
+                    .as_deref()
+                    .and_then(access::find)
+                    .is_none()
+                {
+                    continue;
+                }
+                let responses = &mut operation.responses.responses;
+                responses
+                    .entry("429".to_owned())
+                    .or_insert_with(schema::rate_limited);
+                for (status, response) in responses.iter_mut() {
+                    let RefOr::T(response) = response else {
+                        continue;
+                    };
+                    if status == "401" {
+                        continue;
+                    }
+                    for (name, _) in schema::rate_limit_headers() {
+                        let shared = Ref::new(format!("#/components/headers/{name}"));
+                        response.headers.insert(name.to_owned(), RefOr::Ref(shared));
+                    }
                 }
             }
         }
@@ -115,6 +162,7 @@ pub fn document() -> Document {
     // Applied here, not as derive modifiers: those run before the routes' operations exist.
     Security.modify(&mut doc);
     Roles.modify(&mut doc);
+    Limits.modify(&mut doc);
     doc.info.version = env!("CARGO_PKG_VERSION").to_owned();
     doc
 }

@@ -1,21 +1,170 @@
-//! Operations open to anyone are rate limited per client address. Behind a reverse proxy the
-//! address comes from `X-Forwarded-For`, but only when the peer is a configured trusted proxy:
-//! anyone else could write whatever they like there.
+//! Rate limits. An authenticated caller has one allowance across every operation, keyed by
+//! role and subject (so a token of one role cannot spend another's); without a token, each
+//! operation open to anyone is limited per client address. Behind a reverse proxy the address
+//! comes from `X-Forwarded-For`, but only when the peer is a configured trusted proxy: anyone
+//! else could write whatever they like there. The health probes, the docs and the CORS
+//! preflight pass no limiter.
+//!
+//! Each answer to a limited request says where the caller stands in the `RateLimit-Policy` and
+//! `RateLimit` fields of draft-ietf-httpapi-ratelimit-headers-11 (May 2026, the latest
+//! revision; the structured-field form since -09): `RateLimit-Policy: "default";q=1200;w=60`
+//! and `RateLimit: "default";r=1199;t=1`. The limiter is GCRA (governor): the allowance
+//! refills evenly over the window, so `t` is the time until it is full again.
 
+use std::hash::Hash;
 use std::net::IpAddr;
 use std::num::NonZeroU32;
 
-use actix_web::HttpRequest;
+use actix_web::http::header::{HeaderMap, HeaderName, HeaderValue};
+use actix_web::{HttpMessage, HttpRequest};
 use governor::clock::{Clock, DefaultClock};
-use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use governor::middleware::StateInformationMiddleware;
+use governor::state::keyed::DefaultKeyedStateStore;
+use governor::{Quota, RateLimiter};
 
-use crate::error::ApiError;
+use crate::auth::Caller;
+use crate::error::{ApiError, Limited};
+
+pub const RATELIMIT: HeaderName = HeaderName::from_static("ratelimit");
+pub const RATELIMIT_POLICY: HeaderName = HeaderName::from_static("ratelimit-policy");
+
+/// Every quota here is per minute.
+const WINDOW_SECONDS: u64 = 60;
+
+/// One named allowance per key, refilled evenly over a minute.
+pub struct Limiter<K: Hash + Eq + Clone> {
+    name: &'static str,
+    per_minute: NonZeroU32,
+    limiter: RateLimiter<K, DefaultKeyedStateStore<K>, DefaultClock, StateInformationMiddleware>,
+}
+
+impl<K: Hash + Eq + Clone> std::fmt::Debug for Limiter<K> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Limiter")
+            .field("name", &self.name)
+            .field("per_minute", &self.per_minute)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Where a request left its caller, for the `RateLimit` fields of the response.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Standing {
+    pub policy: &'static str,
+    pub quota: u32,
+    pub remaining: u32,
+    /// Seconds until the allowance is full again.
+    pub reset: u64,
+}
+
+impl Standing {
+    /// Writes `RateLimit-Policy` and `RateLimit`.
+    pub fn write(&self, headers: &mut HeaderMap) {
+        let Standing {
+            policy,
+            quota,
+            remaining,
+            reset,
+        } = self;
+        let pairs = [
+            (
+                RATELIMIT_POLICY,
+                format!("\"{policy}\";q={quota};w={WINDOW_SECONDS}"),
+            ),
+            (RATELIMIT, format!("\"{policy}\";r={remaining};t={reset}")),
+        ];
+        for (name, value) in pairs {
+            if let Ok(value) = HeaderValue::from_str(&value) {
+                headers.insert(name, value);
+            }
+        }
+    }
+}
+
+/// Whole seconds, rounded up: a client told 0 would retry too early.
+fn ceil_seconds(duration: std::time::Duration) -> u64 {
+    duration.as_secs() + u64::from(duration.subsec_nanos() > 0)
+}
+
+impl<K: Hash + Eq + Clone> Limiter<K> {
+    pub fn new(name: &'static str, per_minute: NonZeroU32) -> Self {
+        Self {
+            name,
+            per_minute,
+            limiter: RateLimiter::keyed(Quota::per_minute(per_minute)).with_middleware(),
+        }
+    }
+
+    /// Spends one request of `key`'s allowance; refused with when to come back.
+    fn spend(&self, key: &K, scope: Limited) -> (Standing, Result<(), ApiError>) {
+        let quota = self.per_minute.get();
+        // GCRA refills one request every `interval`: the allowance is full again once the
+        // spent ones have refilled.
+        let interval = Quota::per_minute(self.per_minute).replenish_interval();
+        let reset = |remaining: u32| ceil_seconds(interval * (quota - remaining.min(quota)));
+        match self.limiter.check_key(key) {
+            Ok(snapshot) => {
+                let remaining = snapshot.remaining_burst_capacity();
+                let standing = Standing {
+                    policy: self.name,
+                    quota,
+                    remaining,
+                    reset: reset(remaining),
+                };
+                (standing, Ok(()))
+            }
+            Err(not_until) => {
+                let wait = not_until.wait_time_from(DefaultClock::default().now());
+                let standing = Standing {
+                    policy: self.name,
+                    quota,
+                    remaining: 0,
+                    reset: reset(0),
+                };
+                let retry_after = ceil_seconds(wait).max(1);
+                (standing, Err(ApiError::RateLimited { retry_after, scope }))
+            }
+        }
+    }
+
+    /// Forgets keys whose allowance is full again, so the table does not grow forever.
+    pub fn forget_idle(&self) {
+        self.limiter.retain_recent();
+        self.limiter.shrink_to_fit();
+    }
+}
+
+/// Spends one request of `key`'s allowance and records the standing on the request, where
+/// `middleware` finds it for the response (429 included).
+fn charge<K: Hash + Eq + Clone>(
+    req: &HttpRequest,
+    limiter: &Limiter<K>,
+    key: &K,
+    scope: Limited,
+) -> Result<(), ApiError> {
+    let (standing, admitted) = limiter.spend(key, scope);
+    req.extensions_mut().insert(standing);
+    admitted
+}
+
+/// The allowance of each authenticated caller, across every operation.
+pub type CallerLimits = Limiter<(&'static str, String)>;
+
+/// Spends one request of an authenticated caller's allowance.
+pub fn charge_caller(
+    req: &HttpRequest,
+    limits: &CallerLimits,
+    caller: &Caller,
+) -> Result<(), ApiError> {
+    let key = (caller.role.as_str(), caller.sub.clone());
+    charge(req, limits, &key, Limited::Caller)
+}
 
 /// The per-address limit for public operations, and who may speak for a client.
 #[derive(Debug)]
 pub struct PublicAccess {
     /// Keyed by operation and address: each public operation has its own allowance.
-    limiter: DefaultKeyedRateLimiter<(&'static str, IpAddr)>,
+    limiter: Limiter<(&'static str, IpAddr)>,
     trusted_proxies: Vec<IpAddr>,
 }
 
@@ -23,7 +172,7 @@ impl PublicAccess {
     /// `per_minute` requests per address and operation, refilled evenly over the minute.
     pub fn new(per_minute: NonZeroU32, trusted_proxies: Vec<IpAddr>) -> Self {
         Self {
-            limiter: RateLimiter::keyed(Quota::per_minute(per_minute)),
+            limiter: Limiter::new("public", per_minute),
             trusted_proxies,
         }
     }
@@ -59,20 +208,70 @@ impl PublicAccess {
     }
 
     /// Admits one request of `operation` from `client`, or says when to come back.
-    pub fn admit(&self, operation: &'static str, client: IpAddr) -> Result<(), ApiError> {
-        self.limiter
-            .check_key(&(operation, client))
-            .map_err(|not_until| {
-                let wait = not_until.wait_time_from(DefaultClock::default().now());
-                ApiError::RateLimited {
-                    retry_after: wait.as_secs() + u64::from(wait.subsec_nanos() > 0),
-                }
-            })
+    pub fn admit(
+        &self,
+        req: &HttpRequest,
+        operation: &'static str,
+        client: IpAddr,
+    ) -> Result<(), ApiError> {
+        charge(req, &self.limiter, &(operation, client), Limited::Address)
     }
 
     /// Forgets addresses whose allowance is full again, so the table does not grow forever.
     pub fn forget_idle(&self) {
-        self.limiter.retain_recent();
-        self.limiter.shrink_to_fit();
+        self.limiter.forget_idle();
+    }
+}
+
+/// Writes the `RateLimit` fields on a response whose request spent an allowance.
+pub fn write_standing(req: &HttpRequest, headers: &mut HeaderMap) {
+    let standing = req.extensions().get::<Standing>().copied();
+    if let Some(standing) = standing {
+        standing.write(headers);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_fields_follow_the_draft() {
+        let mut headers = HeaderMap::new();
+        Standing {
+            policy: "default",
+            quota: 1200,
+            remaining: 1199,
+            reset: 1,
+        }
+        .write(&mut headers);
+        assert_eq!(
+            headers.get(RATELIMIT_POLICY).and_then(|v| v.to_str().ok()),
+            Some("\"default\";q=1200;w=60")
+        );
+        assert_eq!(
+            headers.get(RATELIMIT).and_then(|v| v.to_str().ok()),
+            Some("\"default\";r=1199;t=1")
+        );
+    }
+
+    #[test]
+    fn an_exhausted_allowance_says_when_to_come_back() {
+        let limiter: Limiter<u8> = Limiter::new("default", NonZeroU32::MIN.saturating_add(1));
+        let (first, ok) = limiter.spend(&1, Limited::Caller);
+        assert!(ok.is_ok());
+        assert_eq!((first.remaining, first.reset), (1, 30));
+        let (second, ok) = limiter.spend(&1, Limited::Caller);
+        assert!(ok.is_ok());
+        assert_eq!((second.remaining, second.reset), (0, 60));
+        let (third, refused) = limiter.spend(&1, Limited::Caller);
+        assert_eq!((third.remaining, third.reset), (0, 60));
+        assert!(matches!(
+            refused,
+            Err(ApiError::RateLimited { retry_after, scope: Limited::Caller })
+                if (29..=30).contains(&retry_after)
+        ));
+        // Another key has its own allowance.
+        assert!(limiter.spend(&2, Limited::Caller).1.is_ok());
     }
 }

@@ -245,7 +245,9 @@ fn describe(status: u16, body: bool) -> &'static str {
         412 => "If-Match names a version that is no longer current",
         428 => "If-Match is required",
         406 => "Accept rules out every representation offered",
-        429 => "Too many requests from this address",
+        429 => {
+            "Too many requests: the caller's allowance is spent (without a token, the client address's for this operation); `Retry-After` says when to try again"
+        }
         413 => "Request body over 64 KiB",
         415 => "Request body is not JSON",
         422 => {
@@ -292,6 +294,38 @@ fn problems(statuses: &[u16], body: bool) -> BTreeMap<String, RefOr<Response>> {
             (status.to_string(), RefOr::T(response.build()))
         })
         .collect()
+}
+
+/// The 429 every rate-limited operation can answer.
+pub fn rate_limited() -> RefOr<Response> {
+    problems(&[429], false)
+        .remove("429")
+        .unwrap_or_else(|| RefOr::T(Response::new(describe(429, false))))
+}
+
+/// The `RateLimit-Policy` and `RateLimit` fields (draft-ietf-httpapi-ratelimit-headers) on
+/// every answer to a request that spent an allowance.
+pub fn rate_limit_headers() -> [(&'static str, utoipa::openapi::header::Header); 2] {
+    let header = |description: &str| {
+        HeaderBuilder::new()
+            .schema(Some(ObjectBuilder::new().schema_type(Type::String)))
+            .description(Some(description))
+            .build()
+    };
+    [
+        (
+            "RateLimit-Policy",
+            header(
+                "The quota policy applied: `\"default\";q=1200;w=60` (each authenticated caller, across every operation) or `\"public\";q=10;w=60` (without a token, per client address and operation); `q` requests per `w` seconds.",
+            ),
+        ),
+        (
+            "RateLimit",
+            header(
+                "Where the caller stands: `\"default\";r=1187;t=1`: `r` requests left, `t` seconds until the allowance is full again.",
+            ),
+        ),
+    ]
 }
 
 macro_rules! problem_set {

@@ -17,12 +17,13 @@ use utoipa_swagger_ui::{Config as DocsConfig, SwaggerUi};
 use crate::auth::{KnownOrganisations, TokenKeys};
 use crate::config::Config;
 use crate::connection_errors::ProblemStream;
+use crate::cors::CorsPolicy;
 use crate::extract;
 use crate::fallback::{self, RouteTable};
 use crate::middleware::request_context;
 use crate::openapi;
 use crate::pagination::CursorKey;
-use crate::ratelimit::PublicAccess;
+use crate::ratelimit::{Limiter, PublicAccess};
 use crate::revocation::{self, Revoked};
 use crate::routes;
 use crate::state::AppState;
@@ -41,6 +42,8 @@ pub enum StartError {
     Database(#[from] linkwell_persistence::StoreError),
     #[error(transparent)]
     Secret(#[from] crate::auth::WeakSecret),
+    #[error(transparent)]
+    Cors(#[from] crate::cors::BadOrigin),
     #[error("loading deactivated users: {0}")]
     Revocation(String),
     #[error("cannot listen on {bind}: {source}")]
@@ -86,6 +89,8 @@ pub fn start(config: &Config) -> Result<Running, StartError> {
             config.public_rate_per_minute,
             config.trusted_proxies.clone(),
         ),
+        callers: Limiter::new("default", config.rate_per_minute),
+        cors: CorsPolicy::new(&config.cors_origins)?,
         min_age: config.min_age,
         meaningful_change_hundredths: config.meaningful_change_hundredths,
         body_timeout: config.body_timeout,

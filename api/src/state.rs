@@ -5,8 +5,9 @@ use std::time::Duration;
 use linkwell_persistence::Pool;
 
 use crate::auth::{KnownOrganisations, TokenKeys};
+use crate::cors::CorsPolicy;
 use crate::pagination::CursorKey;
-use crate::ratelimit::PublicAccess;
+use crate::ratelimit::{CallerLimits, PublicAccess};
 use crate::revocation::Revoked;
 
 /// Shared application state.
@@ -21,6 +22,10 @@ pub struct AppState {
     pub revoked: Revoked,
     /// The rate limit on operations open to anyone.
     pub public: PublicAccess,
+    /// The rate limit on each authenticated caller.
+    pub callers: CallerLimits,
+    /// The origins whose pages may call the API.
+    pub cors: CorsPolicy,
     /// Every referral is for people at least this old on the day it arrives.
     pub min_age: u32,
     /// The SWEMWBS improvement counted as meaningful, in hundredths of a metric point.

@@ -356,7 +356,7 @@ async fn only_staff_add_or_change_entries() {
 }
 
 #[tokio::test]
-async fn anonymous_reads_are_rate_limited_per_address_and_tokens_are_not() {
+async fn anonymous_reads_are_rate_limited_per_address_and_tokens_by_caller() {
     let app = TestApp::spawn_with(|config| {
         config.public_rate_per_minute = NonZeroU32::new(2).unwrap();
     })
@@ -372,10 +372,23 @@ async fn anonymous_reads_are_rate_limited_per_address_and_tokens_are_not() {
     // Each operation has its own allowance.
     assert_eq!(anonymous(&app, &one).await.status, 200);
     let partner = app.organisation("Partner", "partner").await;
-    for _ in 0..5 {
+    for n in 0..5 {
         let reply = app
             .get(SERVICES, &app.token(Role::Partner, Some(partner)))
             .await;
         assert_eq!(reply.status, 200, "{}", reply.text);
+        // The partner's own allowance, not the address's.
+        assert_eq!(
+            reply.header("ratelimit-policy"),
+            Some("\"default\";q=1200;w=60")
+        );
+        // One request refills every 50 ms, so a slow run may have some back.
+        let left: u32 = reply
+            .header("ratelimit")
+            .and_then(|r| r.strip_prefix("\"default\";r="))
+            .and_then(|r| r.split(';').next())
+            .and_then(|r| r.parse().ok())
+            .unwrap();
+        assert!((1199 - n..=1199).contains(&left), "{n}: {left}");
     }
 }

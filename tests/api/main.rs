@@ -5,6 +5,7 @@
 mod audit;
 mod audit_trail;
 mod auth;
+mod browsers;
 mod caseload;
 mod cli;
 mod connections;

@@ -160,8 +160,9 @@ async fn eligibility_and_contact_rules() {
     forged.problem(401, "unauthorized");
 }
 
-/// Staff entering self-referrals on people's behalf are named by their token and are not
-/// held to the per-address limit that keeps anonymous callers in check.
+/// Staff entering self-referrals on people's behalf are named by their token and are held to
+/// their own allowance (`browsers.rs`), not the per-address limit that keeps anonymous callers
+/// in check.
 #[tokio::test]
 async fn a_token_lifts_the_self_referral_limit_and_names_who_entered_it() {
     let app = TestApp::spawn_with(|config| {

@@ -128,6 +128,8 @@ impl TestApp {
             revocation_refresh: Duration::from_millis(200),
             public_rate_per_minute: linkwell_api::config::DEFAULT_PUBLIC_RATE_PER_MINUTE,
             trusted_proxies: Vec::new(),
+            rate_per_minute: linkwell_api::config::DEFAULT_RATE_PER_MINUTE,
+            cors_origins: Vec::new(),
             min_age: 16,
             expiry: linkwell_api::expiry::Policy {
                 window: chrono::Duration::days(14),
@@ -336,6 +338,11 @@ pub struct Reply {
 }
 
 impl Reply {
+    /// Reads a response sent with the client directly.
+    pub async fn from_response(response: reqwest::Response) -> Self {
+        Self::from(response).await
+    }
+
     async fn from(response: reqwest::Response) -> Self {
         let status = response.status();
         let headers = response.headers().clone();

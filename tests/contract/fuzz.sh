@@ -31,6 +31,7 @@ export LINKWELL_JWT_SECRET="fuzz-secret-$(od -An -N16 -tx1 /dev/urandom | tr -d 
 export DATABASE_URL="sqlite://$dir/fuzz.db"
 # Fuzzing sends thousands of requests from one address; the limit itself has its own tests.
 export LINKWELL_PUBLIC_RATE_PER_MINUTE=1000000
+export LINKWELL_RATE_PER_MINUTE=1000000
 export RUST_LOG=warn
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 base="http://127.0.0.1:$port"

@@ -129,7 +129,7 @@ pub struct SelfReferralReceipt {
 /// route is `family_or_friend`, else `self`. The answer is only a short reference the person
 /// can quote. Without a token, rate limited per client address (429 with `Retry-After`). With
 /// one (staff entering a self-referral on someone's behalf) the token must be valid (401
-/// otherwise), names who entered it, and lifts the limit. Send an `Idempotency-Key` to make
+/// otherwise), names who entered it, and the caller's own allowance applies instead. Send an `Idempotency-Key` to make
 /// retries safe.
 #[utoipa::path(
     operation_id = "create_self_referral",
