@@ -136,6 +136,7 @@ impl TestApp {
             meaningful_change_hundredths: 300,
             body_timeout: linkwell_api::config::DEFAULT_BODY_TIMEOUT,
             max_token_ttl: linkwell_api::config::DEFAULT_MAX_TOKEN_TTL,
+            clients: Default::default(),
         };
         configure(&mut config);
         let running = server::start(&config).expect("start the app");
@@ -336,6 +337,11 @@ pub struct Reply {
 }
 
 impl Reply {
+    /// Reads a response sent without the helpers above.
+    pub async fn from_response(response: reqwest::Response) -> Self {
+        Self::from(response).await
+    }
+
     async fn from(response: reqwest::Response) -> Self {
         let status = response.status();
         let headers = response.headers().clone();
