@@ -84,6 +84,17 @@ operations! {
     DeactivateUser = "deactivate_user", [Admin], user.deactivate;
     /// Let a deactivated user back in.
     ReactivateUser = "reactivate_user", [Admin], user.reactivate;
+    /// Get a token for a registered system (OAuth 2 client credentials; open to anyone, the
+    /// client authenticates itself).
+    CreateToken = "create_token", [], token.create;
+    /// Register a system that calls the API on its own (OAuth 2 client credentials).
+    CreateApiClient = "create_api_client", [Admin], api_client.create, audited;
+    /// List registered systems.
+    ListApiClients = "list_api_clients", [Admin], api_client.list;
+    /// Read one registered system.
+    GetApiClient = "get_api_client", [Admin], api_client.read;
+    /// Revoke a system: no new tokens, and its tokens stop working.
+    RevokeApiClient = "revoke_api_client", [Admin], api_client.revoke, audited;
     /// Read a person's record and referrals.
     GetPerson = "get_person", [Coordinator, Admin], person.read, audited;
     /// Look people up by NHS number, or family name and date of birth.

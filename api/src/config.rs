@@ -111,6 +111,28 @@ pub struct Config {
     /// The longest-lived token the server accepts, `exp - iat` and `exp` from now:
     /// `LINKWELL_MAX_TOKEN_TTL` in seconds, default 24 h.
     pub max_token_ttl: Duration,
+    /// Tokens for registered systems (`POST /v1/auth/token`).
+    pub clients: ClientTokens,
+}
+
+/// How the token endpoint serves registered systems.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientTokens {
+    /// The service's public base URL (`LINKWELL_PUBLIC_URL`, e.g. `https://linkwell.example.org`):
+    /// a signed assertion's `aud` must be its token endpoint, `{public_url}/v1/auth/token`.
+    /// Unset, the address the server listens on, over http.
+    pub public_url: Option<String>,
+    /// How long an issued token lives (`LINKWELL_CLIENT_TOKEN_TTL`, seconds; default 300).
+    pub ttl: Duration,
+}
+
+impl Default for ClientTokens {
+    fn default() -> Self {
+        Self {
+            public_url: None,
+            ttl: Duration::from_secs(linkwell_domain::api_client::DEFAULT_TOKEN_SECONDS as u64),
+        }
+    }
 }
 
 /// Default for [`Config::body_timeout`].
@@ -204,6 +226,13 @@ impl Config {
                 .map_or(DEFAULT_BODY_TIMEOUT, |s| Duration::from_secs(s as u64)),
             max_token_ttl: positive("LINKWELL_MAX_TOKEN_TTL")?
                 .map_or(DEFAULT_MAX_TOKEN_TTL, |s| Duration::from_secs(s as u64)),
+            clients: ClientTokens {
+                public_url: public_url()?,
+                ttl: positive("LINKWELL_CLIENT_TOKEN_TTL")?
+                    .map_or(ClientTokens::default().ttl, |s| {
+                        Duration::from_secs(s as u64)
+                    }),
+            },
         })
     }
 }
@@ -261,6 +290,25 @@ fn cors_origins() -> Result<Vec<String>, ConfigError> {
         .unwrap_or_default();
     crate::cors::CorsPolicy::new(&origins)?;
     Ok(origins)
+}
+
+/// `LINKWELL_PUBLIC_URL`: an absolute http(s) URL with no query or fragment; a trailing `/`
+/// is dropped.
+fn public_url() -> Result<Option<String>, ConfigError> {
+    let name = "LINKWELL_PUBLIC_URL";
+    let Ok(value) = std::env::var(name) else {
+        return Ok(None);
+    };
+    let url = value.trim().trim_end_matches('/');
+    let scheme_ok = url.starts_with("https://") || url.starts_with("http://");
+    let host_ok = url
+        .split_once("://")
+        .is_some_and(|(_, rest)| !rest.is_empty());
+    if scheme_ok && host_ok && !url.contains(['?', '#', ' ']) {
+        Ok(Some(url.to_owned()))
+    } else {
+        Err(ConfigError::Setting { name, value })
+    }
 }
 
 /// `LINKWELL_TRUSTED_PROXIES`: comma-separated IP addresses.

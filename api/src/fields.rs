@@ -11,8 +11,8 @@ use std::borrow::Cow;
 
 use linkwell_domain::text::TextRule;
 use linkwell_domain::{
-    Invalid, connection, directory, lifecycle, organisation, person, plan, referral, self_referral,
-    session, user,
+    Invalid, api_client, connection, directory, lifecycle, organisation, person, plan, referral,
+    self_referral, session, user,
 };
 use serde::{Deserialize, Serialize};
 use utoipa::openapi::RefOr;
@@ -70,6 +70,8 @@ macro_rules! fields {
 }
 
 fields! {
+    /// What administrators call a system that calls the API: one line.
+    ClientName -> String = |v| api_client::NAME.parse(v), text(api_client::NAME);
     /// A given or family name: one line.
     PersonName -> String = |v| person::NAME.parse(v), text(person::NAME);
     /// A postal address; lines allowed.

@@ -33,6 +33,11 @@ pub struct IdempotencyKey {
 }
 
 impl IdempotencyKey {
+    /// Whether the client sent the header at all.
+    pub fn is_sent(&self) -> bool {
+        self.raw.is_some()
+    }
+
     /// The key, if one was sent: 1 to 255 visible ASCII characters.
     fn parse(self) -> Result<Option<String>, ApiError> {
         let Some(raw) = self.raw else { return Ok(None) };

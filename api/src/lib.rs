@@ -11,6 +11,7 @@ pub mod auth;
 pub mod body_errors;
 pub mod change;
 pub mod cli;
+pub mod client_keys;
 pub mod clock;
 pub mod config;
 pub mod connection_errors;

@@ -163,10 +163,23 @@ fn oversized(req: &ServiceRequest) -> Option<ApiError> {
     })
 }
 
+/// Marks an error response whose body a standard fixes (the token endpoint's RFC 6749 errors,
+/// which carry the problem members too): [`finish_error`] leaves it as it is.
+#[derive(Debug, Clone, Copy)]
+pub struct StandardErrorBody;
+
 /// Gives every 4xx/5xx a problem+json body with `instance` set to the request id.
 fn finish_error(response: ServiceResponse<BoxBody>, request_id: &str) -> ServiceResponse<BoxBody> {
     let status = response.status();
     if !status.is_client_error() && !status.is_server_error() {
+        return response;
+    }
+    if response
+        .response()
+        .extensions()
+        .get::<StandardErrorBody>()
+        .is_some()
+    {
         return response;
     }
     let instance = Some(request_id.to_owned());

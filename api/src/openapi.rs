@@ -39,6 +39,8 @@ use crate::schema;
         (name = "people", description = "The people referred: one record each, duplicates resolved by staff"),
         (name = "users", description = "Link workers, administrators and organisations' users"),
         (name = "audit", description = "The append-only trail of every access to personal data, and every refusal"),
+        (name = "auth", description = "Tokens for registered systems (OAuth 2 client credentials)"),
+        (name = "api-clients", description = "Systems that call the API on their own: GP systems, partners' case systems (OAuth 2 client credentials)"),
         (name = "health", description = "Liveness and readiness probes"),
     ),
     components(schemas(Problem, FieldError, crate::fields::SearchWords)),
@@ -75,9 +77,12 @@ impl Modify for Roles {
                     continue;
                 };
                 let roles: Vec<&str> = entry.roles.iter().map(|r| r.as_str()).collect();
-                let line = if entry.is_public() {
+                let takes_token = operation.security.as_ref().is_some_and(|s| !s.is_empty());
+                let line = if entry.is_public() && takes_token {
                     "**Roles:** anyone: without a token rate limited per client address and operation; with a token (it must be valid), the caller's own allowance applies."
                         .to_owned()
+                } else if entry.is_public() {
+                    "**Roles:** anyone, rate limited per client address.".to_owned()
                 } else {
                     format!("**Roles:** {}.", roles.join(", "))
                 };

@@ -1,4 +1,4 @@
-//! Deactivated users' tokens stop working on every instance within one refresh interval,
+//! Deactivated users' and revoked systems' tokens stop working on every instance within one refresh interval,
 //! without a database round trip per request: each instance keeps the set of deactivated user
 //! ids in memory and reloads it in the background. A deactivation made on this instance takes
 //! effect here at once.
@@ -7,7 +7,7 @@ use std::collections::HashSet;
 use std::sync::{Arc, RwLock, Weak};
 use std::time::Duration;
 
-use linkwell_persistence::{Pool, checkout, users};
+use linkwell_persistence::{Pool, api_clients, checkout, users};
 use uuid::Uuid;
 
 use crate::state::AppState;
@@ -40,7 +40,8 @@ impl Revoked {
     /// Reloads the whole set from the database.
     pub fn reload(&self, pool: &Pool, timeout: Duration) -> Result<usize, String> {
         let mut conn = checkout(pool, timeout).map_err(|e| e.to_string())?;
-        let ids = users::inactive_ids(&mut conn).map_err(|e| e.to_string())?;
+        let mut ids = users::inactive_ids(&mut conn).map_err(|e| e.to_string())?;
+        ids.extend(api_clients::revoked_ids(&mut conn).map_err(|e| e.to_string())?);
         let count = ids.len();
         if let Ok(mut set) = self.0.write() {
             *set = ids.into_iter().collect();

@@ -1,6 +1,8 @@
 //! Every route, mounted once: the app and the OpenAPI document are both built from here.
 
+pub mod api_clients;
 pub mod audit_events;
+pub mod auth_token;
 pub mod connections;
 pub mod consent;
 pub mod directory;
@@ -26,6 +28,11 @@ pub fn configure(cfg: &mut ServiceConfig) {
             .service(organisations::create_organisation)
             .service(organisations::list_organisations)
             .service(organisations::get_organisation)
+            .service(auth_token::create_token)
+            .service(api_clients::create_api_client)
+            .service(api_clients::list_api_clients)
+            .service(api_clients::get_api_client)
+            .service(api_clients::revoke_api_client)
             .service(users::create_user)
             .service(users::list_users)
             .service(users::get_user)

@@ -85,6 +85,32 @@ code_schema! {
         "Why a person's record may stand for the same human as another: `similar_name_and_date_of_birth`; `nhs_number_demographics_differ` (the other record holds the same NHS number but a different family name or date of birth: no connection is made until staff merge the two or correct a number and dismiss the flag); `same_nhs_number` (two records of one human from before one record per NHS number was enforced: merge them).";
 }
 
+/// The roles a registered system may act as (never `admin`).
+#[derive(Debug)]
+pub struct SystemRole;
+
+impl PartialSchema for SystemRole {
+    fn schema() -> RefOr<Schema> {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .enum_values(Some(
+                linkwell_domain::api_client::ROLES
+                    .iter()
+                    .map(|r| r.as_str()),
+            ))
+            .description(Some(
+                "The role a registered system acts as (never `admin`).",
+            ))
+            .into()
+    }
+}
+
+impl ToSchema for SystemRole {
+    fn name() -> Cow<'static, str> {
+        Cow::Borrowed("SystemRole")
+    }
+}
+
 /// Each move's vocabulary, as a sentence per move that has one: "`rejected`: a, b; …".
 fn vocabularies<T: std::fmt::Display>(
     of: fn(linkwell_domain::ConnectionStatus) -> &'static [T],

@@ -78,6 +78,17 @@ pub fn start(config: &Config) -> Result<Running, StartError> {
         let mut conn = checkout(&pool, config.pool.acquire_timeout)?;
         migrate::run(&mut conn)?
     };
+    let bind_error = |source: std::io::Error| StartError::Bind {
+        bind: config.bind.clone(),
+        source,
+    };
+    let listener = listen(&config.bind).map_err(bind_error)?;
+    let addr = listener.local_addr().map_err(bind_error)?;
+    let public_url = config
+        .clients
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{addr}"));
     let state = web::Data::new(AppState {
         pool: pool.clone(),
         tokens: TokenKeys::new(config.secret.expose(), &config.issuer, &config.audience)?
@@ -95,6 +106,8 @@ pub fn start(config: &Config) -> Result<Running, StartError> {
         meaningful_change_hundredths: config.meaningful_change_hundredths,
         body_timeout: config.body_timeout,
         organisations: KnownOrganisations::default(),
+        token_endpoint: format!("{public_url}/v1/auth/token"),
+        client_token_seconds: i64::try_from(config.clients.ttl.as_secs()).unwrap_or(i64::MAX),
     });
     state
         .revoked
@@ -138,12 +151,6 @@ pub fn start(config: &Config) -> Result<Running, StartError> {
             )
             .default_service(web::to(fallback::not_matched))
     };
-    let bind_error = |source: std::io::Error| StartError::Bind {
-        bind: config.bind.clone(),
-        source,
-    };
-    let listener = listen(&config.bind).map_err(bind_error)?;
-    let addr = listener.local_addr().map_err(bind_error)?;
     // What `actix_web::HttpServer` assembles, with each connection wrapped so that the
     // answers actix-http writes itself are problem details too (`connection_errors`).
     let mut builder = actix_server::Server::build().shutdown_timeout(10);

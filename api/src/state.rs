@@ -34,4 +34,8 @@ pub struct AppState {
     pub body_timeout: Duration,
     /// The kinds of the organisations tokens name.
     pub organisations: KnownOrganisations,
+    /// The token endpoint's own URL: what a system's signed assertion names as `aud`.
+    pub token_endpoint: String,
+    /// How long a token issued to a system lives, in seconds.
+    pub client_token_seconds: i64,
 }

@@ -4,6 +4,7 @@
 //! Values are parsed once at the edge ("parse, don't validate"): holding a [`NhsNumber`] or a
 //! [`Postcode`] means it is valid and normalised.
 
+pub mod api_client;
 mod codes;
 pub mod connection;
 pub mod consent;
@@ -25,6 +26,7 @@ pub mod tally;
 pub mod text;
 pub mod user;
 
+pub use api_client::{ApiClient, ClientCredential, NewApiClient};
 pub use codes::UnknownCode;
 pub use connection::{
     Connection, ConnectionOutcome, ConnectionReasonCode, ConnectionStatus, SharedField,

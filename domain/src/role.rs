@@ -28,6 +28,22 @@ impl Role {
     pub fn needs_org(self) -> bool {
         matches!(self, Role::Referrer | Role::Partner)
     }
+
+    /// Referrers and partners (users or systems, `who`) act for an organisation and must name
+    /// it; staff and commissioners act for the service and must not.
+    pub fn check_org(self, who: &str, org_id: Option<uuid::Uuid>) -> Result<(), crate::Invalid> {
+        match (self.needs_org(), org_id) {
+            (true, None) => Err(crate::Invalid::new(
+                "org_required",
+                format!("a {self} {who} acts for an organisation: give its org_id"),
+            )),
+            (false, Some(_)) => Err(crate::Invalid::new(
+                "org_not_applicable",
+                format!("a {self} {who} acts for the service, not an organisation"),
+            )),
+            _ => Ok(()),
+        }
+    }
 }
 
 impl Role {

@@ -28,22 +28,13 @@ impl NewUser {
         role: Role,
         org_id: Option<Uuid>,
     ) -> Result<Self, Invalid> {
-        match (role.needs_org(), org_id) {
-            (true, None) => Err(Invalid::new(
-                "org_required",
-                format!("a {role} user acts for an organisation: give its org_id"),
-            )),
-            (false, Some(_)) => Err(Invalid::new(
-                "org_not_applicable",
-                format!("a {role} user acts for the service, not an organisation"),
-            )),
-            _ => Ok(Self {
-                email,
-                display_name,
-                role,
-                org_id,
-            }),
-        }
+        role.check_org("user", org_id)?;
+        Ok(Self {
+            email,
+            display_name,
+            role,
+            org_id,
+        })
     }
 }
 

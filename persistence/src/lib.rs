@@ -5,6 +5,7 @@
 //! Repositories are plain functions taking a connection; callers choose the transaction (see
 //! [`dialect::write_transaction`]) so a change and its audit row commit together.
 
+pub mod api_clients;
 pub mod audit;
 pub mod connection;
 pub mod connections;

@@ -298,7 +298,33 @@ diesel::joinable!(consent_records -> referrals (referral_id));
 diesel::joinable!(referral_reasons -> referrals (referral_id));
 diesel::joinable!(referral_status_changes -> referrals (referral_id));
 
+diesel::table! {
+    api_clients (id) {
+        id -> Text,
+        client_id -> Text,
+        name -> Text,
+        role -> Text,
+        org_id -> Nullable<Text>,
+        secret_hash -> Nullable<Text>,
+        jwks -> Nullable<Text>,
+        created_at -> Timestamp,
+        created_by -> Text,
+        revoked_at -> Nullable<Timestamp>,
+        revoked_by -> Nullable<Text>,
+        version -> BigInt,
+    }
+}
+
+diesel::table! {
+    client_assertions (client_id, jti) {
+        client_id -> Text,
+        jti -> Text,
+        expires_at -> Timestamp,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
+    api_clients,
     organisations,
     people,
     person_merges,

@@ -276,6 +276,15 @@ impl World {
                 stale(Method::POST, path, Some(body)).await
             }
             "list_audit_events" => app.get("/v1/audit-events", &app.admin()).await,
+            "create_api_client" => {
+                let body = json!({"name": "Case system", "role": "coordinator"});
+                app.post("/v1/api-clients", &app.admin(), &body).await
+            }
+            "revoke_api_client" => {
+                let path = format!("/v1/api-clients/{}", Uuid::now_v7());
+                app.call(Method::DELETE, &path, Some(&app.admin()), None)
+                    .await
+            }
             other => panic!("no request for audited operation {other}: add one here"),
         }
     }

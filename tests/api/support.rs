@@ -138,6 +138,7 @@ impl TestApp {
             meaningful_change_hundredths: 300,
             body_timeout: linkwell_api::config::DEFAULT_BODY_TIMEOUT,
             max_token_ttl: linkwell_api::config::DEFAULT_MAX_TOKEN_TTL,
+            clients: Default::default(),
         };
         configure(&mut config);
         let running = server::start(&config).expect("start the app");
