@@ -35,6 +35,7 @@ use crate::routes;
         (name = "people", description = "The people referred: one record each, duplicates resolved by staff"),
         (name = "users", description = "Link workers, administrators and organisations' users"),
         (name = "health", description = "Liveness and readiness probes"),
+        (name = "keys", description = "The public keys that verify Linkwell's tokens (JWKS), for other services"),
     ),
     components(schemas(Problem, FieldError, crate::fields::SearchWords)),
 )]
@@ -52,7 +53,10 @@ impl Modify for Security {
                 HttpBuilder::new()
                     .scheme(HttpAuthScheme::Bearer)
                     .bearer_format("JWT")
-                    .description(Some("HS256 JWT issued for Linkwell (`linkwell token`)."))
+                    .description(Some(
+                        "ES256 JWT signed by Linkwell (`linkwell token`), its key named by \
+                         `kid`; the public keys are at `/.well-known/jwks.json`.",
+                    ))
                     .build(),
             ),
         );
