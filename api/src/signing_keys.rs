@@ -42,7 +42,7 @@ impl fmt::Debug for SigningKey {
 }
 
 impl SigningKey {
-    /// A fresh key from the operating system's random source.
+    /// A fresh key, from the thread's CSPRNG (ChaCha, seeded and reseeded from the OS).
     pub fn generate() -> Self {
         let mut bytes = Zeroizing::new([0u8; 32]);
         loop {
