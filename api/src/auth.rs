@@ -183,8 +183,8 @@ impl TokenKeys {
         let key = self.decoding.get(&kid).ok_or_else(|| {
             invalid("the token is not valid (signed by a key this server does not know)")
         })?;
-        let data = jsonwebtoken::decode::<Claims>(token, key, &self.validation)
-            .map_err(|e| invalid(&format!("the token is not valid ({})", e.kind_name())))?;
+        let data =
+            jsonwebtoken::decode::<Claims>(token, key, &self.validation).map_err(rejected)?;
         self.check_lifetime(&data.claims, chrono::Utc::now().timestamp())?;
         Caller::from_claims(data.claims)
     }

@@ -123,6 +123,62 @@ fn keygen_writes_a_private_key_once() {
     );
 }
 
+/// Rotation by configuration, through the binary: the configured key signs, the older one
+/// (given as its public half) still verifies, both are published and named at start-up.
+#[test]
+fn serve_publishes_the_configured_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let signing = dir.path().join("new.pem");
+    let old_public = dir.path().join("old.pub.pem");
+    let key = SigningKey::create_file(&signing).unwrap();
+    let old = SigningKey::generate();
+    std::fs::write(&old_public, old.public().to_pem().unwrap()).unwrap();
+    let mut child = linkwell()
+        .current_dir(dir.path())
+        .env("LINKWELL_SIGNING_KEY_FILE", &signing)
+        .env("LINKWELL_VERIFY_KEY_FILES", &old_public)
+        .args(["serve", "--bind", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let listening = lines.next().unwrap().unwrap();
+    let _database = lines.next().unwrap().unwrap();
+    let signing_line = lines.next().unwrap().unwrap();
+    let verify_line = lines.next().unwrap().unwrap();
+    let addr = listening.rsplit("http://").next().unwrap().to_owned();
+    let answer = raw_request(&addr, "GET /.well-known/jwks.json");
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(
+        signing_line,
+        format!(
+            "signing key: ES256, kid {}, read from {} (LINKWELL_SIGNING_KEY_FILE)",
+            key.kid(),
+            signing.display()
+        )
+    );
+    assert_eq!(
+        verify_line,
+        format!("verify key: kid {} (LINKWELL_VERIFY_KEY_FILES)", old.kid())
+    );
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    let body: serde_json::Value =
+        serde_json::from_str(answer.split("\r\n\r\n").nth(1).unwrap()).unwrap();
+    let kids: Vec<&str> = body["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["kid"].as_str().unwrap())
+        .collect();
+    assert_eq!(kids, [key.kid(), old.kid()]);
+    assert!(
+        !dir.path().join("linkwell.db.signing-key.pem").exists(),
+        "no key made beside the database when one is configured"
+    );
+}
+
 #[test]
 fn tokens_for_organisations_need_an_org() {
     let dir = tempfile::tempdir().unwrap();
