@@ -26,7 +26,9 @@ case "$backend" in
     url="postgres://postgres@127.0.0.1:5432/$db" ;;
   *) echo "backend must be sqlite or postgres"; exit 2 ;;
 esac
-export LINKWELL_JWT_SECRET="bench-secret-bench-secret-bench-secret-0123456789"
+# The server and `linkwell token` share one signing key (PostgreSQL needs it configured).
+"$bin" keygen --out "$dir/signing-key.pem" >/dev/null
+export LINKWELL_SIGNING_KEY_FILE="$dir/signing-key.pem"
 # The load is a few tokens sending thousands of requests a second: not what the limits are for.
 export LINKWELL_RATE_PER_MINUTE=100000000 LINKWELL_PUBLIC_RATE_PER_MINUTE=100000000
 RUST_LOG=warn "$bin" serve --bind "127.0.0.1:$port" --database-url "$url" >"$dir/server.log" 2>&1 &

@@ -1,6 +1,8 @@
-//! Bearer tokens: HS256 JWTs with pinned algorithm, issuer and audience, and the `Caller` they
-//! prove. Configured deliberately against jsonwebtoken's defaults (RFC 8725): `nbf` checked,
-//! `iss`/`aud`/`sub`/`exp`/`nbf` required, leeway 30 s, key of at least 32 bytes.
+//! Bearer tokens: ES256 JWTs signed with Linkwell's own key (`signing_keys`), each naming its
+//! key by `kid`, with pinned algorithm, issuer and audience, and the `Caller` they prove.
+//! Configured deliberately against jsonwebtoken's defaults (RFC 8725): only ES256 (so neither
+//! `none` nor HS256 keyed with a public key), `nbf` checked, `iss`/`aud`/`sub`/`exp`/`nbf`
+//! required, leeway 30 s.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -19,10 +21,11 @@ use uuid::Uuid;
 
 use crate::db;
 use crate::error::ApiError;
+use crate::signing_keys::{Jwks, KeyError, SigningKey, VerifyKey};
 use crate::state::AppState;
 
-/// Shortest HS256 key accepted (RFC 7518 §3.2: at least the hash size).
-pub const MIN_SECRET_BYTES: usize = 32;
+/// The one algorithm Linkwell signs and accepts.
+pub const ALGORITHM: Algorithm = Algorithm::ES256;
 /// Clock skew tolerated on `exp` and `nbf`.
 pub const LEEWAY_SECONDS: u64 = 30;
 /// The longest token lifetime accepted unless configured (`LINKWELL_MAX_TOKEN_TTL`): 24 h.
@@ -43,10 +46,15 @@ pub struct Claims {
     pub jti: String,
 }
 
-/// Signs and verifies tokens.
+/// Signs with the signing key; verifies with it and the older keys still configured.
 pub struct TokenKeys {
     encoding: EncodingKey,
-    decoding: DecodingKey,
+    /// The signing key's `kid`, written in every token's header.
+    kid: String,
+    /// Every key that verifies, by `kid`.
+    decoding: HashMap<String, DecodingKey>,
+    /// The public keys, as published at `/.well-known/jwks.json`.
+    jwks: Jwks,
     validation: Validation,
     issuer: String,
     audience: String,
@@ -57,38 +65,59 @@ pub struct TokenKeys {
 impl fmt::Debug for TokenKeys {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("TokenKeys")
+            .field("kid", &self.kid)
             .field("issuer", &self.issuer)
             .field("audience", &self.audience)
             .finish_non_exhaustive()
     }
 }
 
-/// The key was too short to be safe.
-#[derive(Debug, thiserror::Error)]
-#[error("the JWT secret must be at least {MIN_SECRET_BYTES} bytes (got {0})")]
-pub struct WeakSecret(pub usize);
-
 impl TokenKeys {
-    pub fn new(secret: &[u8], issuer: &str, audience: &str) -> Result<Self, WeakSecret> {
-        if secret.len() < MIN_SECRET_BYTES {
-            return Err(WeakSecret(secret.len()));
-        }
-        let mut validation = Validation::new(Algorithm::HS256);
-        validation.algorithms = vec![Algorithm::HS256];
+    /// Signs with `signing`; verifies with it and with each of `verify` (older keys whose
+    /// tokens may still be alive).
+    pub fn new(
+        signing: &SigningKey,
+        verify: &[VerifyKey],
+        issuer: &str,
+        audience: &str,
+    ) -> Result<Self, KeyError> {
+        let mut validation = Validation::new(ALGORITHM);
+        validation.algorithms = vec![ALGORITHM];
         validation.set_required_spec_claims(&["exp", "nbf", "iss", "aud", "sub"]);
         validation.set_issuer(&[issuer]);
         validation.set_audience(&[audience]);
         validation.validate_exp = true;
         validation.validate_nbf = true;
         validation.leeway = LEEWAY_SECONDS;
+        let mut decoding = HashMap::new();
+        let mut jwks = Jwks { keys: Vec::new() };
+        // The signing key first; a key listed twice (or also signing) is published once.
+        for key in std::iter::once(signing.public()).chain(verify) {
+            if !decoding.contains_key(key.kid()) {
+                decoding.insert(key.kid().to_owned(), key.decoding_key());
+                jwks.keys.push(key.jwk());
+            }
+        }
         Ok(Self {
-            encoding: EncodingKey::from_secret(secret),
-            decoding: DecodingKey::from_secret(secret),
+            encoding: signing.encoding_key()?,
+            kid: signing.kid().to_owned(),
+            decoding,
+            jwks,
             validation,
             issuer: issuer.to_owned(),
             audience: audience.to_owned(),
             max_ttl: DEFAULT_MAX_TTL_SECONDS,
         })
+    }
+
+    /// The public keys that verify this server's tokens.
+    pub fn jwks(&self) -> &Jwks {
+        &self.jwks
+    }
+
+    /// The signing key's id.
+    pub fn kid(&self) -> &str {
+        &self.kid
     }
 
     /// Accepts tokens living at most `max_ttl` (24 h unless set).
@@ -127,14 +156,35 @@ impl TokenKeys {
 
     /// Signs arbitrary claims (tests use this for expired or odd tokens).
     pub fn sign(&self, claims: &Claims) -> Result<String, ApiError> {
-        jsonwebtoken::encode(&Header::new(Algorithm::HS256), claims, &self.encoding)
+        let header = Header {
+            kid: Some(self.kid.clone()),
+            ..Header::new(ALGORITHM)
+        };
+        jsonwebtoken::encode(&header, claims, &self.encoding)
             .map_err(|e| ApiError::Internal(format!("signing a token: {e}")))
     }
 
     /// Verifies a token and says who presented it.
     pub fn verify(&self, token: &str) -> Result<Caller, ApiError> {
-        let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
-            .map_err(|e| invalid(&format!("the token is not valid ({})", e.kind_name())))?;
+        let rejected = |e: jsonwebtoken::errors::Error| {
+            invalid(&format!("the token is not valid ({})", e.kind_name()))
+        };
+        // The header picks the key, so it is checked before anything is trusted: the
+        // algorithm must be ES256 whatever the key, and the kid one of this server's.
+        let header = jsonwebtoken::decode_header(token).map_err(rejected)?;
+        if header.alg != ALGORITHM {
+            return Err(invalid(
+                "the token is not valid (algorithm not accepted: only ES256)",
+            ));
+        }
+        let kid = header
+            .kid
+            .ok_or_else(|| invalid("the token is not valid (its header names no key: kid)"))?;
+        let key = self.decoding.get(&kid).ok_or_else(|| {
+            invalid("the token is not valid (signed by a key this server does not know)")
+        })?;
+        let data =
+            jsonwebtoken::decode::<Claims>(token, key, &self.validation).map_err(rejected)?;
         self.check_lifetime(&data.claims, chrono::Utc::now().timestamp())?;
         Caller::from_claims(data.claims)
     }

@@ -1,4 +1,4 @@
-//! The `linkwell` command line: serve (the default), migrate, openapi, token.
+//! The `linkwell` command line: serve (the default), migrate, openapi, token, keygen, …
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -10,6 +10,7 @@ use uuid::Uuid;
 
 use crate::auth::TokenKeys;
 use crate::config::{Config, DEFAULT_BIND, DEFAULT_DATABASE_URL};
+use crate::signing_keys::SigningKey;
 use crate::{idempotency, openapi, server};
 
 /// Linkwell: an API-first backend for social prescribing.
@@ -36,6 +37,9 @@ enum Command {
     Openapi,
     /// Print a signed access token (for development, scripts and tests).
     Token(TokenArgs),
+    /// Write a new ES256 (P-256) signing key, PKCS#8 PEM, readable by its owner only
+    /// (for `LINKWELL_SIGNING_KEY_FILE`).
+    Keygen(KeygenArgs),
     /// Fill the database with a realistic synthetic data set (test-range NHS numbers only),
     /// for benchmarks and report trials.
     Seed(SeedArgs),
@@ -65,6 +69,13 @@ struct ExpireArgs {
 }
 
 #[derive(Debug, Args)]
+struct KeygenArgs {
+    /// The file to write; an existing file is never overwritten.
+    #[arg(long)]
+    out: std::path::PathBuf,
+}
+
+#[derive(Debug, Args)]
 struct TokenArgs {
     /// A registered user's id: the token acts as that user, with the role and organisation of
     /// their record (read from the database).
@@ -91,22 +102,23 @@ pub fn run() -> ExitCode {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
     let result = match cli.command.unwrap_or(Command::Serve) {
         Command::Openapi => openapi::yaml().map(|yaml| print!("{yaml}")),
+        Command::Keygen(args) => keygen(&args),
         Command::Serve => Config::from_env(&cli.bind, &cli.database_url)
             .map_err(|e| e.to_string())
             .and_then(|config| serve(&config)),
-        Command::Migrate => Config::from_env(&cli.bind, &cli.database_url)
+        Command::Migrate => Config::from_env_without_keys(&cli.bind, &cli.database_url)
             .map_err(|e| e.to_string())
             .and_then(|config| migrate_only(&config)),
         Command::Token(args) => Config::from_env(&cli.bind, &cli.database_url)
             .map_err(|e| e.to_string())
             .and_then(|config| token(&config, &args)),
-        Command::Seed(args) => Config::from_env(&cli.bind, &cli.database_url)
+        Command::Seed(args) => Config::from_env_without_keys(&cli.bind, &cli.database_url)
             .map_err(|e| e.to_string())
             .and_then(|config| seed(&config, &args)),
-        Command::Expire(args) => Config::from_env(&cli.bind, &cli.database_url)
+        Command::Expire(args) => Config::from_env_without_keys(&cli.bind, &cli.database_url)
             .map_err(|e| e.to_string())
             .and_then(|config| expire(&config, &args)),
-        Command::Retotal => Config::from_env(&cli.bind, &cli.database_url)
+        Command::Retotal => Config::from_env_without_keys(&cli.bind, &cli.database_url)
             .map_err(|e| e.to_string())
             .and_then(|config| retotal(&config)),
     };
@@ -132,7 +144,14 @@ fn serve(config: &Config) -> Result<(), String> {
             "database: {} ({} migrations applied)",
             config.database, running.migrations_applied
         );
-        println!("JWT secret: {}", config.secret_source);
+        println!(
+            "signing key: ES256, kid {}, {}",
+            config.signing_key.kid(),
+            config.key_source
+        );
+        for key in &config.verify_keys {
+            println!("verify key: kid {} (LINKWELL_VERIFY_KEY_FILES)", key.kid());
+        }
         println!("API docs: http://{}/docs/", running.addr);
         spawn_housekeeping(running.pool.clone());
         running.server.await.map_err(|e| e.to_string())
@@ -282,9 +301,14 @@ fn token(config: &Config, args: &TokenArgs) -> Result<(), String> {
         return Err(format!("a {role} token needs --org ORG_ID"));
     }
     crate::auth::check_subject(&sub).map_err(|problem| format!("--sub: {problem}"))?;
-    let keys = TokenKeys::new(config.secret.expose(), &config.issuer, &config.audience)
-        .map_err(|e| e.to_string())?
-        .with_max_ttl(config.max_token_ttl);
+    let keys = TokenKeys::new(
+        &config.signing_key,
+        &config.verify_keys,
+        &config.issuer,
+        &config.audience,
+    )
+    .map_err(|e| e.to_string())?
+    .with_max_ttl(config.max_token_ttl);
     if args.ttl > keys.max_ttl_seconds() {
         return Err(format!(
             "--ttl {}: the server accepts tokens living at most {} s (LINKWELL_MAX_TOKEN_TTL)",
@@ -296,6 +320,22 @@ fn token(config: &Config, args: &TokenArgs) -> Result<(), String> {
         .issue(role, &sub, org, args.ttl)
         .map_err(|e| e.to_string())?;
     println!("{token}");
+    Ok(())
+}
+
+fn keygen(args: &KeygenArgs) -> Result<(), String> {
+    let key = SigningKey::create_file(&args.out).map_err(|e| match e.kind() {
+        std::io::ErrorKind::AlreadyExists => format!(
+            "{} exists; keygen never overwrites a key (tokens signed with it would stop working)",
+            args.out.display()
+        ),
+        _ => format!("{}: {e}", args.out.display()),
+    })?;
+    println!(
+        "wrote ES256 signing key kid {} to {} (mode 0600)",
+        key.kid(),
+        args.out.display()
+    );
     Ok(())
 }
 

@@ -1,73 +1,68 @@
-//! Configuration: one typed struct, read from flags and environment; the JWT secret is
+//! Configuration: one typed struct, read from flags and environment; the signing key is
 //! redacted from every `Debug` and never logged.
 
+use std::ffi::OsString;
 use std::fmt;
-use std::fs;
-use std::io::Write;
 use std::net::IpAddr;
 use std::num::NonZeroU32;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use linkwell_persistence::{DatabaseUrl, PoolOptions};
-use rand::RngCore;
 
-use crate::auth::MIN_SECRET_BYTES;
+use crate::signing_keys::{SigningKey, VerifyKey};
 
 pub const DEFAULT_BIND: &str = "127.0.0.1:8080";
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://linkwell.db";
 pub const DEFAULT_ISSUER: &str = "linkwell";
 pub const DEFAULT_AUDIENCE: &str = "linkwell-api";
 
-/// The server's signing secret.
-#[derive(Clone)]
-pub struct Secret(Vec<u8>);
+/// The settings of the retired shared HS256 secret: set, they refuse start-up rather than be
+/// silently ignored.
+pub const RETIRED_SECRET_SETTINGS: [&str; 2] = ["LINKWELL_JWT_SECRET", "LINKWELL_JWT_SECRET_FILE"];
 
-impl Secret {
-    pub fn new(bytes: impl Into<Vec<u8>>) -> Self {
-        Self(bytes.into())
-    }
-
-    pub fn expose(&self) -> &[u8] {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Secret(redacted)")
-    }
-}
-
-/// Where the secret came from, to say at start-up.
+/// Where the signing key came from, to say at start-up.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum SecretSource {
-    Environment,
-    File { path: PathBuf, created: bool },
+pub enum KeySource {
+    /// `LINKWELL_SIGNING_KEY_FILE`.
+    Configured(PathBuf),
+    /// The file beside the SQLite database, made on first start if `created`.
+    BesideDatabase {
+        path: PathBuf,
+        created: bool,
+    },
     Given,
+    /// A throwaway key for a command that signs nothing (migrate, seed, expire, retotal), so
+    /// those run against PostgreSQL without the server's key.
+    Ephemeral,
 }
 
-impl fmt::Display for SecretSource {
+impl fmt::Display for KeySource {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            SecretSource::Environment => f.write_str("from LINKWELL_JWT_SECRET"),
-            SecretSource::File {
-                path,
-                created: true,
-            } => {
+            KeySource::Configured(path) => {
                 write!(
                     f,
-                    "generated and kept in {} (set LINKWELL_JWT_SECRET in production)",
+                    "read from {} (LINKWELL_SIGNING_KEY_FILE)",
                     path.display()
                 )
             }
-            SecretSource::File {
+            KeySource::BesideDatabase {
+                path,
+                created: true,
+            } => write!(
+                f,
+                "generated and kept in {} (set LINKWELL_SIGNING_KEY_FILE in production)",
+                path.display()
+            ),
+            KeySource::BesideDatabase {
                 path,
                 created: false,
-            } => {
-                write!(f, "read from {}", path.display())
+            } => write!(f, "read from {}", path.display()),
+            KeySource::Given => f.write_str("given by the embedding program"),
+            KeySource::Ephemeral => {
+                f.write_str("made for this command only, which signs and verifies nothing")
             }
-            SecretSource::Given => f.write_str("given by the embedding program"),
         }
     }
 }
@@ -77,8 +72,12 @@ impl fmt::Display for SecretSource {
 pub struct Config {
     pub bind: String,
     pub database: DatabaseUrl,
-    pub secret: Secret,
-    pub secret_source: SecretSource,
+    /// The key that signs tokens (ES256).
+    pub signing_key: SigningKey,
+    pub key_source: KeySource,
+    /// Older keys that still verify (and are published) until their tokens expire:
+    /// `LINKWELL_VERIFY_KEY_FILES`.
+    pub verify_keys: Vec<VerifyKey>,
     pub issuer: String,
     pub audience: String,
     pub pool: PoolOptions,
@@ -160,22 +159,50 @@ pub enum ConfigError {
     #[error("invalid database URL: {0}")]
     DatabaseUrl(String),
     #[error(
-        "LINKWELL_JWT_SECRET must be at least {MIN_SECRET_BYTES} bytes (got {0}); refusing to start"
+        "{0} is no longer read: Linkwell signs its tokens with an ES256 key, verifiable by \
+         anyone with its public keys (/.well-known/jwks.json), and no shared secret. Set \
+         LINKWELL_SIGNING_KEY_FILE to a PKCS#8 PEM P-256 private key (make one with \
+         `linkwell keygen --out PATH`) and unset {0}; refusing to start"
     )]
-    WeakSecret(usize),
+    RetiredSecret(&'static str),
+    #[error(
+        "PostgreSQL needs LINKWELL_SIGNING_KEY_FILE: the path to a PKCS#8 PEM P-256 private key \
+         shared by every instance (make one with `linkwell keygen --out PATH`); refusing to start"
+    )]
+    NoSigningKey,
     #[error("{name} is not a valid value (got `{value}`)")]
     Setting { name: &'static str, value: String },
-    #[error("the JWT secret file {path} is unusable: {reason}")]
-    SecretFile { path: String, reason: String },
     #[error(transparent)]
     Cors(#[from] crate::cors::BadOrigin),
+    #[error("{setting}: the key file {path} is unusable: {reason}; refusing to start")]
+    KeyFile {
+        setting: &'static str,
+        path: String,
+        reason: String,
+    },
 }
 
 impl Config {
-    /// Reads the secret and the optional settings from the environment.
+    /// Reads the keys and the optional settings from the environment.
     pub fn from_env(bind: &str, database_url: &str) -> Result<Self, ConfigError> {
+        Self::read_env(bind, database_url, true)
+    }
+
+    /// As [`Config::from_env`], for a command that signs and verifies nothing: no key is read
+    /// or made.
+    pub fn from_env_without_keys(bind: &str, database_url: &str) -> Result<Self, ConfigError> {
+        Self::read_env(bind, database_url, false)
+    }
+
+    fn read_env(bind: &str, database_url: &str, keys: bool) -> Result<Self, ConfigError> {
         let database = DatabaseUrl::parse(database_url).map_err(ConfigError::DatabaseUrl)?;
-        let (secret, secret_source) = resolve_secret(&database)?;
+        let env_var = |name: &str| std::env::var_os(name);
+        let (signing_key, key_source, verify_keys) = if keys {
+            let (key, source) = resolve_signing_key(&database, &env_var)?;
+            (key, source, verify_keys(&env_var)?)
+        } else {
+            (SigningKey::generate(), KeySource::Ephemeral, Vec::new())
+        };
         let env =
             |name: &str, default: &str| std::env::var(name).unwrap_or_else(|_| default.to_owned());
         let mut pool = PoolOptions::default();
@@ -191,8 +218,9 @@ impl Config {
         Ok(Self {
             bind: bind.to_owned(),
             database,
-            secret,
-            secret_source,
+            signing_key,
+            key_source,
+            verify_keys,
             issuer: env("LINKWELL_JWT_ISSUER", DEFAULT_ISSUER),
             audience: env("LINKWELL_JWT_AUDIENCE", DEFAULT_AUDIENCE),
             pool,
@@ -340,138 +368,219 @@ fn positive(name: &'static str) -> Result<Option<usize>, ConfigError> {
     }
 }
 
-/// `LINKWELL_JWT_SECRET` if set; else a secret kept in a file (next to the SQLite database, or
-/// `linkwell.jwt-secret` in the working directory for PostgreSQL), generated on first use so a
-/// fresh checkout just works.
-fn resolve_secret(database: &DatabaseUrl) -> Result<(Secret, SecretSource), ConfigError> {
-    if let Ok(value) = std::env::var("LINKWELL_JWT_SECRET") {
-        if value.len() < MIN_SECRET_BYTES {
-            return Err(ConfigError::WeakSecret(value.len()));
-        }
-        return Ok((Secret::new(value.into_bytes()), SecretSource::Environment));
+/// `LINKWELL_SIGNING_KEY_FILE` if set; else, for SQLite, a key kept beside the database,
+/// generated on first use so a fresh checkout just works. PostgreSQL serves many instances,
+/// which must share one key, so it needs the setting. The retired shared secret refuses.
+/// `env` reads a setting (the process environment, or a test's).
+pub fn resolve_signing_key(
+    database: &DatabaseUrl,
+    env: &dyn Fn(&str) -> Option<OsString>,
+) -> Result<(SigningKey, KeySource), ConfigError> {
+    if let Some(name) = RETIRED_SECRET_SETTINGS
+        .into_iter()
+        .find(|name| env(name).is_some())
+    {
+        return Err(ConfigError::RetiredSecret(name));
     }
-    let path = std::env::var_os("LINKWELL_JWT_SECRET_FILE")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| secret_file_for(database));
-    let (secret, created) = read_or_create(&path)?;
-    Ok((secret, SecretSource::File { path, created }))
+    if let Some(path) = env("LINKWELL_SIGNING_KEY_FILE").map(PathBuf::from) {
+        let key = SigningKey::read_file(&path)
+            .map_err(|e| key_file("LINKWELL_SIGNING_KEY_FILE", &path, e.0))?;
+        return Ok((key, KeySource::Configured(path)));
+    }
+    let path = signing_key_file_for(database).ok_or(ConfigError::NoSigningKey)?;
+    let (key, created) = match SigningKey::create_file(&path) {
+        Ok(key) => (key, true),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            let key = SigningKey::read_file(&path)
+                .map_err(|e| key_file("the signing key beside the database", &path, e.0))?;
+            (key, false)
+        }
+        Err(e) => {
+            return Err(key_file(
+                "the signing key beside the database",
+                &path,
+                e.to_string(),
+            ));
+        }
+    };
+    Ok((key, KeySource::BesideDatabase { path, created }))
 }
 
-/// `linkwell.db` → `linkwell.db.jwt-secret`, beside it.
-pub fn secret_file_for(database: &DatabaseUrl) -> PathBuf {
-    match database.sqlite_path() {
-        Some(db) => {
-            let mut name = db.file_name().map(|n| n.to_os_string()).unwrap_or_default();
-            name.push(".jwt-secret");
-            db.with_file_name(name)
-        }
-        None => PathBuf::from("linkwell.jwt-secret"),
-    }
+/// `LINKWELL_VERIFY_KEY_FILES`: comma-separated PEM files (public or private) of older keys.
+pub fn verify_keys(env: &dyn Fn(&str) -> Option<OsString>) -> Result<Vec<VerifyKey>, ConfigError> {
+    let Some(value) = env("LINKWELL_VERIFY_KEY_FILES") else {
+        return Ok(Vec::new());
+    };
+    let value = value.to_string_lossy();
+    value
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|path| {
+            VerifyKey::read_file(path.as_ref())
+                .map_err(|e| key_file("LINKWELL_VERIFY_KEY_FILES", path.as_ref(), e.0))
+        })
+        .collect()
 }
 
-fn read_or_create(path: &Path) -> Result<(Secret, bool), ConfigError> {
-    let unusable = |reason: String| ConfigError::SecretFile {
+fn key_file(setting: &'static str, path: &std::path::Path, reason: String) -> ConfigError {
+    ConfigError::KeyFile {
+        setting,
         path: path.display().to_string(),
         reason,
-    };
-    let mut bytes = [0u8; 32];
-    rand::rng().fill_bytes(&mut bytes);
-    let fresh: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-    // `create_new` makes the first writer win if two processes start at once.
-    match create_private(path) {
-        Ok(mut file) => {
-            file.write_all(fresh.as_bytes())
-                .and_then(|()| file.sync_all())
-                .map_err(|e| unusable(e.to_string()))?;
-            Ok((Secret::new(fresh.into_bytes()), true))
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-            warn_if_shared(path);
-            let stored = fs::read_to_string(path).map_err(|e| unusable(e.to_string()))?;
-            let stored = stored.trim();
-            if stored.len() < MIN_SECRET_BYTES {
-                return Err(unusable(format!(
-                    "it holds {} bytes; at least {MIN_SECRET_BYTES} are needed",
-                    stored.len()
-                )));
-            }
-            Ok((Secret::new(stored.as_bytes().to_vec()), false))
-        }
-        Err(e) => Err(unusable(e.to_string())),
     }
 }
 
-/// Anyone who can read the secret can sign tokens for any role.
-fn warn_if_shared(path: &Path) {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        if let Ok(meta) = fs::metadata(path)
-            && meta.permissions().mode() & 0o077 != 0
-        {
-            log::warn!(
-                "the JWT secret file {} is readable by others; run `chmod 600` on it",
-                path.display()
-            );
-        }
-    }
-    #[cfg(not(unix))]
-    let _ = path;
-}
-
-#[cfg(unix)]
-fn create_private(path: &Path) -> std::io::Result<fs::File> {
-    use std::os::unix::fs::OpenOptionsExt;
-    fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)
-}
-
-#[cfg(not(unix))]
-fn create_private(path: &Path) -> std::io::Result<fs::File> {
-    fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(path)
+/// `linkwell.db` → `linkwell.db.signing-key.pem`, beside it; none for PostgreSQL.
+pub fn signing_key_file_for(database: &DatabaseUrl) -> Option<PathBuf> {
+    let db = database.sqlite_path()?;
+    let mut name = db.file_name().map(|n| n.to_os_string()).unwrap_or_default();
+    name.push(".signing-key.pem");
+    Some(db.with_file_name(name))
 }
 
 #[cfg(test)]
 mod tests {
+    use std::collections::HashMap;
+
     use super::*;
 
-    #[test]
-    fn the_secret_file_sits_beside_the_database() {
-        let db = DatabaseUrl::parse("sqlite://data/linkwell.db")
-            .unwrap_or(DatabaseUrl::Postgres(String::new()));
-        assert_eq!(
-            secret_file_for(&db),
-            PathBuf::from("data/linkwell.db.jwt-secret")
-        );
-        let pg = DatabaseUrl::Postgres("postgres://localhost/x".into());
-        assert_eq!(secret_file_for(&pg), PathBuf::from("linkwell.jwt-secret"));
+    fn sqlite_in(dir: &std::path::Path) -> DatabaseUrl {
+        DatabaseUrl::Sqlite(dir.join("linkwell.db"))
+    }
+
+    fn env_of(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<OsString> + use<> {
+        let map: HashMap<String, OsString> = pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), OsString::from(v)))
+            .collect();
+        move |name: &str| map.get(name).cloned()
+    }
+
+    fn temp_dir() -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("linkwell-keys-{}", uuid::Uuid::new_v4()));
+        assert!(std::fs::create_dir_all(&dir).is_ok());
+        dir
     }
 
     #[test]
-    fn a_generated_secret_is_private_and_reused() {
-        let dir = std::env::temp_dir().join(format!("linkwell-secret-{}", uuid::Uuid::new_v4()));
-        assert!(fs::create_dir_all(&dir).is_ok());
-        let path = dir.join("s.jwt-secret");
-        let first = read_or_create(&path).map(|(s, created)| (s.expose().to_vec(), created));
-        let second = read_or_create(&path).map(|(s, created)| (s.expose().to_vec(), created));
-        let (first, created) = first.unwrap_or_default();
-        assert!(created);
-        assert_eq!(first.len(), 64);
-        assert_eq!(second.ok(), Some((first, false)));
+    fn the_key_file_sits_beside_the_sqlite_database() {
+        let db = DatabaseUrl::Sqlite(PathBuf::from("data/linkwell.db"));
+        assert_eq!(
+            signing_key_file_for(&db),
+            Some(PathBuf::from("data/linkwell.db.signing-key.pem"))
+        );
+        let pg = DatabaseUrl::Postgres("postgres://localhost/x".into());
+        assert_eq!(signing_key_file_for(&pg), None);
+    }
+
+    #[test]
+    fn a_generated_key_is_private_and_reused() {
+        let dir = temp_dir();
+        let db = sqlite_in(&dir);
+        let env = env_of(&[]);
+        let first = resolve_signing_key(&db, &env).map(|(k, s)| (k.kid().to_owned(), s));
+        let second = resolve_signing_key(&db, &env).map(|(k, s)| (k.kid().to_owned(), s));
+        let path = dir.join("linkwell.db.signing-key.pem");
+        let (kid, source) = first.unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            source,
+            KeySource::BesideDatabase {
+                path: path.clone(),
+                created: true
+            }
+        );
+        assert_eq!(
+            second.ok(),
+            Some((
+                kid,
+                KeySource::BesideDatabase {
+                    path: path.clone(),
+                    created: false
+                }
+            ))
+        );
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            let mode = fs::metadata(&path)
+            let mode = std::fs::metadata(&path)
                 .map(|m| m.permissions().mode() & 0o777)
                 .ok();
             assert_eq!(mode, Some(0o600));
         }
-        let _ = fs::remove_dir_all(&dir);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn the_retired_shared_secret_refuses_to_start() {
+        let dir = temp_dir();
+        for name in RETIRED_SECRET_SETTINGS {
+            let env = env_of(&[(name, "a-secret-that-is-at-least-32-bytes-long")]);
+            let refused = resolve_signing_key(&sqlite_in(&dir), &env).map(|_| ());
+            let message = refused.map_err(|e| e.to_string()).err().unwrap_or_default();
+            assert!(message.contains(name), "{message}");
+            assert!(
+                message.contains("LINKWELL_SIGNING_KEY_FILE") && message.contains("refusing"),
+                "{message}"
+            );
+        }
+        assert!(
+            !dir.join("linkwell.db.signing-key.pem").exists(),
+            "refused before making a key"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn postgres_needs_a_configured_key() {
+        let pg = DatabaseUrl::Postgres("postgres://localhost/x".into());
+        let refused = resolve_signing_key(&pg, &env_of(&[])).map(|_| ());
+        assert!(matches!(refused, Err(ConfigError::NoSigningKey)));
+    }
+
+    #[test]
+    fn configured_keys_are_read_and_bad_ones_named() {
+        let dir = temp_dir();
+        let signing = dir.join("signing.pem");
+        let old = dir.join("old.pem");
+        let key = SigningKey::create_file(&signing).map_err(|e| e.to_string());
+        let old_key = SigningKey::generate();
+        let public = old_key.public().to_pem().unwrap_or_default();
+        assert!(std::fs::write(&old, public).is_ok());
+        let signing_s = signing.display().to_string();
+        let verify = format!("{}, ", old.display());
+        let env = env_of(&[
+            ("LINKWELL_SIGNING_KEY_FILE", &signing_s),
+            ("LINKWELL_VERIFY_KEY_FILES", &verify),
+        ]);
+        let pg = DatabaseUrl::Postgres("postgres://localhost/x".into());
+        let read = resolve_signing_key(&pg, &env).map(|(k, s)| (k.kid().to_owned(), s));
+        assert_eq!(
+            read.ok(),
+            Some((
+                key.map(|k| k.kid().to_owned()).unwrap_or_default(),
+                KeySource::Configured(signing.clone())
+            ))
+        );
+        assert_eq!(verify_keys(&env).ok(), Some(vec![old_key.public().clone()]));
+
+        let missing = env_of(&[("LINKWELL_VERIFY_KEY_FILES", "/nonexistent/old.pem")]);
+        let message = verify_keys(&missing).map_err(|e| e.to_string()).err();
+        assert!(
+            message
+                .as_deref()
+                .is_some_and(|m| m.contains("LINKWELL_VERIFY_KEY_FILES")
+                    && m.contains("/nonexistent/old.pem")),
+            "{message:?}"
+        );
+        assert!(std::fs::write(&old, "not a key").is_ok());
+        let env = env_of(&[("LINKWELL_SIGNING_KEY_FILE", &old.display().to_string())]);
+        let message = resolve_signing_key(&pg, &env)
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+            .err()
+            .unwrap_or_default();
+        assert!(message.contains("PKCS#8"), "{message}");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

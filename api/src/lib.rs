@@ -34,5 +34,6 @@ pub mod routes;
 mod rules;
 pub mod schema;
 pub mod server;
+pub mod signing_keys;
 pub mod state;
 pub mod wire;

@@ -58,6 +58,7 @@ pub async fn request_context(
     let is_docs = req.path().starts_with("/docs");
     let state = req.app_data::<web::Data<AppState>>().cloned();
     let origin = req.headers().get(header::ORIGIN).cloned();
+    let key_set = req.path() == crate::routes::keys::PATH;
 
     // Heads too big to serve are refused here, as problem details; only those beyond what
     // actix-http buffers at all (128 KiB, or more than 96 header fields) get its bare 431.
@@ -99,6 +100,9 @@ pub async fn request_context(
     };
     let mut response = finish_error(response, &request_id);
 
+    // Only the public key set may be cached (verifiers fetch it often); an error answered
+    // on that path still is not.
+    let cacheable = key_set && response.status().is_success();
     let headers = response.headers_mut();
     if let Ok(value) = HeaderValue::from_str(&request_id) {
         headers.insert(REQUEST_ID, value);
@@ -107,7 +111,7 @@ pub async fn request_context(
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
     );
-    if !is_docs {
+    if !is_docs && !cacheable {
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }
     if let Some(state) = &state {

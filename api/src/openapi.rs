@@ -42,6 +42,7 @@ use crate::schema;
         (name = "auth", description = "Tokens for registered systems (OAuth 2 client credentials)"),
         (name = "api-clients", description = "Systems that call the API on their own: GP systems, partners' case systems (OAuth 2 client credentials)"),
         (name = "health", description = "Liveness and readiness probes"),
+        (name = "keys", description = "The public keys that verify Linkwell's tokens (JWKS), for other services"),
     ),
     components(schemas(Problem, FieldError, crate::fields::SearchWords)),
 )]
@@ -59,7 +60,10 @@ impl Modify for Security {
                 HttpBuilder::new()
                     .scheme(HttpAuthScheme::Bearer)
                     .bearer_format("JWT")
-                    .description(Some("HS256 JWT issued for Linkwell (`linkwell token`)."))
+                    .description(Some(
+                        "ES256 JWT signed by Linkwell (`linkwell token`), its key named by \
+                         `kid`; the public keys are at `/.well-known/jwks.json`.",
+                    ))
                     .build(),
             ),
         );

@@ -8,6 +8,7 @@ pub mod consent;
 pub mod directory;
 pub mod goals;
 pub mod health;
+pub mod keys;
 pub mod organisations;
 pub mod outcomes;
 pub mod people;
@@ -83,4 +84,5 @@ pub fn configure(cfg: &mut ServiceConfig) {
             .service(reports::get_caseload_report)
             .service(audit_events::list_audit_events),
     );
+    cfg.service(keys::jwks);
 }

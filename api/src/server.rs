@@ -41,9 +41,9 @@ pub enum StartError {
     #[error("database: {0}")]
     Database(#[from] linkwell_persistence::StoreError),
     #[error(transparent)]
-    Secret(#[from] crate::auth::WeakSecret),
-    #[error(transparent)]
     Cors(#[from] crate::cors::BadOrigin),
+    #[error("signing key: {0}")]
+    Keys(#[from] crate::signing_keys::KeyError),
     #[error("loading deactivated users: {0}")]
     Revocation(String),
     #[error("cannot listen on {bind}: {source}")]
@@ -91,9 +91,15 @@ pub fn start(config: &Config) -> Result<Running, StartError> {
         .unwrap_or_else(|| format!("http://{addr}"));
     let state = web::Data::new(AppState {
         pool: pool.clone(),
-        tokens: TokenKeys::new(config.secret.expose(), &config.issuer, &config.audience)?
-            .with_max_ttl(config.max_token_ttl),
-        cursors: CursorKey::derive(config.secret.expose()),
+        tokens: TokenKeys::new(
+            &config.signing_key,
+            &config.verify_keys,
+            &config.issuer,
+            &config.audience,
+        )?
+        .with_max_ttl(config.max_token_ttl),
+        // Derived from the signing key: a new key also makes outstanding cursors stale.
+        cursors: CursorKey::derive(&config.signing_key.secret_bytes()),
         db_timeout: config.pool.acquire_timeout,
         revoked: Revoked::default(),
         public: PublicAccess::new(

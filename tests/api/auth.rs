@@ -7,7 +7,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::support::{AUDIENCE, ISSUER, SECRET, TestApp};
+use crate::support::{AUDIENCE, ISSUER, TestApp};
 
 fn claims(role: &str) -> Claims {
     let now = chrono::Utc::now().timestamp();
@@ -24,9 +24,13 @@ fn claims(role: &str) -> Claims {
     }
 }
 
-/// Signs any JSON claims with the app's key and the given algorithm.
-fn sign_json(alg: Algorithm, claims: &Value) -> String {
-    jsonwebtoken::encode(&Header::new(alg), claims, &EncodingKey::from_secret(SECRET)).unwrap()
+/// Signs any JSON claims with the app's key, as the app would (ES256, its kid).
+fn sign_json(app: &TestApp, claims: &Value) -> String {
+    let header = Header {
+        kid: Some(app.signing_key.kid().to_owned()),
+        ..Header::new(Algorithm::ES256)
+    };
+    jsonwebtoken::encode(&header, claims, &app.signing_key.encoding_key().unwrap()).unwrap()
 }
 
 fn json_claims(role: &str) -> Value {
@@ -91,21 +95,21 @@ async fn forged_or_malformed_tokens_are_401() {
     let header = base64_url(br#"{"alg":"none","typ":"JWT"}"#);
     let payload = base64_url(&serde_json::to_vec(&json_claims("admin")).unwrap());
     assert_unauthorized(&app, &format!("{header}.{payload}."), "alg none").await;
-    // Another algorithm with the same key.
-    assert_unauthorized(
-        &app,
-        &sign_json(Algorithm::HS512, &json_claims("admin")),
-        "HS512",
-    )
-    .await;
-    // Another key.
-    let other = jsonwebtoken::encode(
+    // A shared secret, as tokens were once signed, however long.
+    let hs256 = jsonwebtoken::encode(
         &Header::new(Algorithm::HS256),
         &json_claims("admin"),
         &EncodingKey::from_secret(b"some-other-secret-of-32-bytes-or-more!"),
     )
     .unwrap();
-    assert_unauthorized(&app, &other, "wrong key").await;
+    assert_unauthorized(&app, &hs256, "HS256").await;
+    // The right claims, signed right, then tampered with.
+    let good = sign_json(&app, &json_claims("coordinator"));
+    assert_eq!(status_with(&app, &good).await, 200);
+    let (head, rest) = good.split_once('.').unwrap();
+    let (_, signature) = rest.split_once('.').unwrap();
+    let forged = format!("{head}.{payload}.{signature}");
+    assert_unauthorized(&app, &forged, "claims swapped under a good signature").await;
     assert_unauthorized(&app, "not.a.jwt", "garbage").await;
     assert_unauthorized(&app, "", "empty").await;
 }
@@ -175,7 +179,7 @@ async fn wrong_or_missing_claims_are_401() {
     for (why, change) in cases {
         let mut claims = json_claims("coordinator");
         change(&mut claims);
-        assert_unauthorized(&app, &sign_json(Algorithm::HS256, &claims), why).await;
+        assert_unauthorized(&app, &sign_json(&app, &claims), why).await;
     }
 }
 

@@ -1,4 +1,4 @@
-//! The `linkwell` binary itself: start-up, secrets, tokens, the contract command.
+//! The `linkwell` binary itself: start-up, signing keys, tokens, the contract command.
 
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
@@ -6,6 +6,7 @@ use std::process::{Command, Stdio};
 
 use diesel::{Connection, PgConnection, RunQueryDsl};
 use linkwell_api::auth::TokenKeys;
+use linkwell_api::signing_keys::SigningKey;
 use linkwell_domain::Role;
 
 use crate::support::{AUDIENCE, ISSUER, backend, with_database};
@@ -34,12 +35,21 @@ pub(crate) fn linkwell() -> Command {
         .env_remove("LINKWELL_JWT_SECRET")
         .env_remove("DATABASE_URL")
         .env_remove("LINKWELL_JWT_SECRET_FILE")
+        .env_remove("LINKWELL_SIGNING_KEY_FILE")
+        .env_remove("LINKWELL_VERIFY_KEY_FILES")
         .env("RUST_LOG", "warn");
     command
 }
 
+/// The file's permission bits.
+#[cfg(unix)]
+fn mode(path: &std::path::Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+}
+
 #[test]
-fn a_fresh_directory_gets_a_private_secret_and_working_tokens() {
+fn a_fresh_directory_gets_a_private_key_and_working_tokens() {
     let dir = tempfile::tempdir().unwrap();
     let output = linkwell()
         .current_dir(dir.path())
@@ -52,23 +62,120 @@ fn a_fresh_directory_gets_a_private_secret_and_working_tokens() {
         String::from_utf8_lossy(&output.stderr)
     );
     let token = String::from_utf8(output.stdout).unwrap();
-    let secret_path = dir.path().join("linkwell.db.jwt-secret");
-    let secret = std::fs::read(&secret_path).unwrap();
-    assert_eq!(secret.len(), 64);
+    let key_path = dir.path().join("linkwell.db.signing-key.pem");
     #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(&secret_path)
-            .unwrap()
-            .permissions()
-            .mode();
-        assert_eq!(mode & 0o777, 0o600);
-    }
-    let keys = TokenKeys::new(&secret, ISSUER, AUDIENCE).unwrap();
+    assert_eq!(mode(&key_path), 0o600);
+    let key = SigningKey::from_pem(&std::fs::read_to_string(&key_path).unwrap()).unwrap();
+    let keys = TokenKeys::new(&key, &[], ISSUER, AUDIENCE).unwrap();
     let caller = keys.verify(token.trim()).unwrap();
     assert_eq!(
         (caller.role, caller.sub.as_str(), caller.org),
         (Role::Admin, "alice", None)
+    );
+    // The key is made once: the next token is signed by the same one.
+    let again = linkwell()
+        .current_dir(dir.path())
+        .args(["token", "--role", "admin", "--sub", "bob"])
+        .output()
+        .unwrap();
+    let again = String::from_utf8(again.stdout).unwrap();
+    assert_eq!(keys.verify(again.trim()).unwrap().sub, "bob");
+}
+
+#[test]
+fn keygen_writes_a_private_key_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("signing.pem");
+    let output = linkwell()
+        .args(["keygen", "--out", path.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    #[cfg(unix)]
+    assert_eq!(mode(&path), 0o600);
+    let pem = std::fs::read_to_string(&path).unwrap();
+    let key = SigningKey::from_pem(&pem).unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains(key.kid()), "{stdout}");
+    assert!(!stdout.contains("PRIVATE"), "{stdout}");
+    // Never over an existing key.
+    let again = linkwell()
+        .args(["keygen", "--out", path.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("never overwrites"));
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), pem);
+
+    // `linkwell token` signs with the configured key.
+    let output = linkwell()
+        .current_dir(dir.path())
+        .env("LINKWELL_SIGNING_KEY_FILE", &path)
+        .args(["token", "--role", "coordinator", "--sub", "jo"])
+        .output()
+        .unwrap();
+    let token = String::from_utf8(output.stdout).unwrap();
+    let keys = TokenKeys::new(&key, &[], ISSUER, AUDIENCE).unwrap();
+    assert_eq!(keys.verify(token.trim()).unwrap().sub, "jo");
+    assert!(
+        !dir.path().join("linkwell.db.signing-key.pem").exists(),
+        "no key made beside the database when one is configured"
+    );
+}
+
+/// Rotation by configuration, through the binary: the configured key signs, the older one
+/// (given as its public half) still verifies, both are published and named at start-up.
+#[test]
+fn serve_publishes_the_configured_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let signing = dir.path().join("new.pem");
+    let old_public = dir.path().join("old.pub.pem");
+    let key = SigningKey::create_file(&signing).unwrap();
+    let old = SigningKey::generate();
+    std::fs::write(&old_public, old.public().to_pem().unwrap()).unwrap();
+    let mut child = linkwell()
+        .current_dir(dir.path())
+        .env("LINKWELL_SIGNING_KEY_FILE", &signing)
+        .env("LINKWELL_VERIFY_KEY_FILES", &old_public)
+        .args(["serve", "--bind", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let listening = lines.next().unwrap().unwrap();
+    let _database = lines.next().unwrap().unwrap();
+    let signing_line = lines.next().unwrap().unwrap();
+    let verify_line = lines.next().unwrap().unwrap();
+    let addr = listening.rsplit("http://").next().unwrap().to_owned();
+    let answer = raw_request(&addr, "GET /.well-known/jwks.json");
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(
+        signing_line,
+        format!(
+            "signing key: ES256, kid {}, read from {} (LINKWELL_SIGNING_KEY_FILE)",
+            key.kid(),
+            signing.display()
+        )
+    );
+    assert_eq!(
+        verify_line,
+        format!("verify key: kid {} (LINKWELL_VERIFY_KEY_FILES)", old.kid())
+    );
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    let body: serde_json::Value =
+        serde_json::from_str(answer.split("\r\n\r\n").nth(1).unwrap()).unwrap();
+    let kids: Vec<&str> = body["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["kid"].as_str().unwrap())
+        .collect();
+    assert_eq!(kids, [key.kid(), old.kid()]);
+    assert!(
+        !dir.path().join("linkwell.db.signing-key.pem").exists(),
+        "no key made beside the database when one is configured"
     );
 }
 
@@ -100,21 +207,51 @@ fn tokens_for_organisations_need_an_org() {
 }
 
 #[test]
-fn a_short_secret_refuses_to_start() {
+fn the_retired_shared_secret_refuses_to_start() {
     let dir = tempfile::tempdir().unwrap();
     let output = linkwell()
         .current_dir(dir.path())
-        .env("LINKWELL_JWT_SECRET", "too-short")
+        .env(
+            "LINKWELL_JWT_SECRET",
+            "a-secret-that-is-at-least-32-bytes-long-enough",
+        )
         .args(["serve", "--bind", "127.0.0.1:0"])
         .output()
         .unwrap();
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("at least 32 bytes"), "{stderr}");
+    assert!(
+        stderr.contains("LINKWELL_JWT_SECRET is no longer read")
+            && stderr.contains("LINKWELL_SIGNING_KEY_FILE"),
+        "{stderr}"
+    );
     assert!(
         !dir.path().join("linkwell.db").exists(),
         "refused before touching the database"
     );
+}
+
+#[test]
+fn postgres_without_a_key_refuses_to_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = linkwell()
+        .current_dir(dir.path())
+        .args([
+            "serve",
+            "--bind",
+            "127.0.0.1:0",
+            "--database-url",
+            "postgres://nobody@127.0.0.1:1/none",
+        ])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("PostgreSQL needs LINKWELL_SIGNING_KEY_FILE"),
+        "{stderr}"
+    );
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
 }
 
 /// Sends one raw HTTP/1.1 request and reads the whole answer.
@@ -234,10 +371,7 @@ async fn a_token_for_a_registered_user_carries_their_record() {
     let url = database_url(&app);
     let mint = |user: &str| {
         linkwell()
-            .env(
-                "LINKWELL_JWT_SECRET",
-                std::str::from_utf8(crate::support::SECRET).unwrap(),
-            )
+            .env("LINKWELL_SIGNING_KEY_FILE", &app.key_file)
             .args(["token", "--user", user, "--database-url", &url])
             .output()
             .unwrap()

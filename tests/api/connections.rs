@@ -1004,10 +1004,7 @@ async fn requests_expire_once_however_many_instances_run_the_expiry() {
     let url = crate::cli::database_url(app);
     let run = || {
         crate::cli::linkwell()
-            .env(
-                "LINKWELL_JWT_SECRET",
-                std::str::from_utf8(crate::support::SECRET).unwrap(),
-            )
+            .env("LINKWELL_SIGNING_KEY_FILE", &app.key_file)
             .args(["expire", "--at", &at, "--database-url", &url])
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped())

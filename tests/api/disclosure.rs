@@ -307,10 +307,7 @@ async fn five_gp_and_two_self_referrals_cannot_be_told_apart() {
 async fn no_suppressed_count_is_recovered_from_its_report() {
     let app = TestApp::spawn().await;
     let output = crate::cli::linkwell()
-        .env(
-            "LINKWELL_JWT_SECRET",
-            std::str::from_utf8(crate::support::SECRET).unwrap(),
-        )
+        .env("LINKWELL_SIGNING_KEY_FILE", &app.key_file)
         .args([
             "seed",
             "--referrals",

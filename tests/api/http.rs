@@ -154,10 +154,7 @@ async fn hundreds_of_stalled_bodies_leave_liveness_fast() {
             &crate::cli::database_url(&app),
             "serve",
         ])
-        .env(
-            "LINKWELL_JWT_SECRET",
-            "a-secret-for-this-test-32-bytes-or-more",
-        )
+        .env("LINKWELL_SIGNING_KEY_FILE", &app.key_file)
         .env("LINKWELL_BODY_TIMEOUT_SECONDS", "3")
         .env("LINKWELL_PUBLIC_RATE_PER_MINUTE", "100000")
         .env("LINKWELL_WORKERS", "1")
@@ -537,10 +534,7 @@ async fn tokens_living_longer_than_the_maximum_are_401() {
     assert_eq!(strict.get("/v1/users", &short).await.status, 200);
 
     let refused = crate::cli::linkwell()
-        .env(
-            "LINKWELL_JWT_SECRET",
-            "a-secret-for-this-test-32-bytes-or-more",
-        )
+        .env("LINKWELL_SIGNING_KEY_FILE", &app.key_file)
         .env("LINKWELL_MAX_TOKEN_TTL", "3600")
         .args(["token", "--role", "admin", "--sub", "x", "--ttl", "7200"])
         .output()

@@ -38,4 +38,5 @@ mod repository;
 mod self_referrals;
 mod sessions;
 mod support;
+mod token_keys;
 mod users;

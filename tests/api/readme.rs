@@ -7,7 +7,7 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use crate::cli::{database_url, linkwell};
-use crate::support::{SECRET, TestApp};
+use crate::support::TestApp;
 
 /// The shell blocks from "A first referral with curl" up to the roles table, in order.
 fn walk_through() -> String {
@@ -50,6 +50,7 @@ async fn the_readme_walk_through_runs_as_written() {
         std::env::var("PATH").unwrap_or_default()
     );
     let database = database_url(&app);
+    let key_file = app.key_file.clone();
     let output = tokio::task::spawn_blocking(move || {
         Command::new("bash")
             .arg("-c")
@@ -58,7 +59,7 @@ async fn the_readme_walk_through_runs_as_written() {
                 "set -eu\n{script}\nprintf '\\nID=%s CONN=%s\\n' \"$ID\" \"$CONN\"\n"
             ))
             .env("PATH", path)
-            .env("LINKWELL_JWT_SECRET", std::str::from_utf8(SECRET).unwrap())
+            .env("LINKWELL_SIGNING_KEY_FILE", key_file)
             .env("DATABASE_URL", database)
             .env("RUST_LOG", "warn")
             .output()

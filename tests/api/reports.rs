@@ -475,10 +475,7 @@ async fn the_caseload_report_counts_open_referrals_per_link_worker() {
 async fn a_seeded_data_set_adds_up_in_the_report() {
     let app = TestApp::spawn().await;
     let output = crate::cli::linkwell()
-        .env(
-            "LINKWELL_JWT_SECRET",
-            std::str::from_utf8(crate::support::SECRET).unwrap(),
-        )
+        .env("LINKWELL_SIGNING_KEY_FILE", &app.key_file)
         .args([
             "seed",
             "--referrals",
@@ -669,10 +666,7 @@ async fn running_totals_equal_totals_made_afresh_from_the_records() {
     assert!(days.len() > 10, "{days:?}");
     let output = crate::cli::linkwell()
         .args(["retotal", "--database-url", &crate::cli::database_url(&app)])
-        .env(
-            "LINKWELL_JWT_SECRET",
-            std::str::from_utf8(crate::support::SECRET).unwrap(),
-        )
+        .env("LINKWELL_SIGNING_KEY_FILE", &app.key_file)
         .output()
         .unwrap();
     assert!(output.status.success(), "{output:?}");

@@ -7,15 +7,15 @@ use std::time::Duration;
 
 use diesel::{Connection, PgConnection, RunQueryDsl};
 use linkwell_api::auth::{Claims, TokenKeys};
-use linkwell_api::config::{Config, Secret, SecretSource};
+use linkwell_api::config::{Config, KeySource};
 use linkwell_api::server;
+use linkwell_api::signing_keys::SigningKey;
 use linkwell_domain::Role;
 use linkwell_persistence::{DatabaseUrl, DbConnection, PoolOptions};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-pub const SECRET: &[u8] = b"test-secret-that-is-at-least-32-bytes-long";
 pub const ISSUER: &str = "linkwell";
 pub const AUDIENCE: &str = "linkwell-api";
 
@@ -47,8 +47,12 @@ pub struct TestApp {
     pub client: reqwest::Client,
     pub database: DatabaseUrl,
     pub keys: TokenKeys,
+    /// The app's signing key, and the same key as a PEM file (for the `linkwell` binary).
+    pub signing_key: SigningKey,
+    pub key_file: std::path::PathBuf,
     handle: actix_web::dev::ServerHandle,
     _store: Store,
+    _key_dir: tempfile::TempDir,
 }
 
 /// Which backend the suite runs against.
@@ -103,20 +107,31 @@ impl TestApp {
     /// An app with some settings changed.
     pub async fn spawn_with(configure: impl FnOnce(&mut Config)) -> Self {
         let (database, store) = fresh_store();
-        Self::start(database, store, configure)
+        Self::start(database, store, SigningKey::generate(), configure)
     }
 
     /// A second instance of the app over this one's database (as behind a load balancer).
     pub async fn another_instance(&self) -> Self {
-        Self::start(self.database.clone(), Store::Shared, |_| {})
+        Self::start(
+            self.database.clone(),
+            Store::Shared,
+            self.signing_key.clone(),
+            |_| {},
+        )
     }
 
-    fn start(database: DatabaseUrl, store: Store, configure: impl FnOnce(&mut Config)) -> Self {
+    fn start(
+        database: DatabaseUrl,
+        store: Store,
+        signing_key: SigningKey,
+        configure: impl FnOnce(&mut Config),
+    ) -> Self {
         let mut config = Config {
             bind: "127.0.0.1:0".into(),
             database: database.clone(),
-            secret: Secret::new(SECRET),
-            secret_source: SecretSource::Given,
+            signing_key: signing_key.clone(),
+            key_source: KeySource::Given,
+            verify_keys: Vec::new(),
             issuer: ISSUER.into(),
             audience: AUDIENCE.into(),
             pool: PoolOptions {
@@ -141,6 +156,9 @@ impl TestApp {
             clients: Default::default(),
         };
         configure(&mut config);
+        let key_dir = tempfile::tempdir().expect("temp dir");
+        let key_file = key_dir.path().join("signing-key.pem");
+        std::fs::write(&key_file, signing_key.to_pem().expect("pem").as_bytes()).expect("key file");
         let running = server::start(&config).expect("start the app");
         let handle = running.server.handle();
         tokio::spawn(running.server);
@@ -151,9 +169,13 @@ impl TestApp {
                 .build()
                 .expect("http client"),
             database,
-            keys: TokenKeys::new(SECRET, ISSUER, AUDIENCE).expect("keys"),
+            keys: TokenKeys::new(&config.signing_key, &config.verify_keys, ISSUER, AUDIENCE)
+                .expect("keys"),
+            signing_key: config.signing_key.clone(),
+            key_file,
             handle,
             _store: store,
+            _key_dir: key_dir,
         }
     }
 

@@ -27,7 +27,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-export LINKWELL_JWT_SECRET="cors-check-$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')"
 export DATABASE_URL="sqlite://$dir/cors.db"
 LINKWELL_CORS_ORIGINS="$allowed" RUST_LOG=warn "$bin" serve --bind "127.0.0.1:$api_port" \
   >"$dir/server.log" 2>&1 &

@@ -27,7 +27,8 @@ for line in sys.stdin:
         print(m["executable"])')
 [ -x "$bin" ] || { echo "fuzz.sh: cargo named no linkwell binary" >&2; exit 1; }
 dir=$(mktemp -d)
-export LINKWELL_JWT_SECRET="fuzz-secret-$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')"
+"$bin" keygen --out "$dir/signing-key.pem" >/dev/null
+export LINKWELL_SIGNING_KEY_FILE="$dir/signing-key.pem"
 export DATABASE_URL="sqlite://$dir/fuzz.db"
 # Fuzzing sends thousands of requests from one address; the limit itself has its own tests.
 export LINKWELL_PUBLIC_RATE_PER_MINUTE=1000000
