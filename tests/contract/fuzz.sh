@@ -32,6 +32,8 @@ export LINKWELL_SIGNING_KEY_FILE="$dir/signing-key.pem"
 export DATABASE_URL="sqlite://$dir/fuzz.db"
 # Fuzzing sends thousands of requests from one address; the limit itself has its own tests.
 export LINKWELL_PUBLIC_RATE_PER_MINUTE=1000000
+# A system token must outlive its schemathesis run.
+export LINKWELL_CLIENT_TOKEN_TTL=3600
 export LINKWELL_RATE_PER_MINUTE=1000000
 export RUST_LOG=warn
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
@@ -78,9 +80,19 @@ run coordinator -H "Authorization: Bearer $(token --role coordinator --sub fuzz-
 run referrer -H "Authorization: Bearer $(token --role referrer --sub fuzz-referrer --org "$practice")"
 run partner -H "Authorization: Bearer $(token --role partner --sub fuzz-partner --org "$partner")"
 run commissioner -H "Authorization: Bearer $(token --role commissioner --sub fuzz-commissioner)"
+# A registered system's token, got from the token endpoint as the practice's GP system would.
+system=$(curl -sf "$base/v1/api-clients" -H "Authorization: Bearer $admin" \
+  -H 'Content-Type: application/json' \
+  -d "{\"name\": \"Fuzz GP system\", \"role\": \"referrer\", \"org_id\": \"$practice\"}")
+field() { python3 -c "import json, sys; print(json.load(sys.stdin)[\"$1\"])"; }
+client_id=$(echo "$system" | field client_id)
+client_secret=$(echo "$system" | field client_secret)
+system_token=$(curl -sf "$base/v1/auth/token" -u "$client_id:$client_secret" \
+  -d grant_type=client_credentials | field access_token)
+run system-referrer -H "Authorization: Bearer $system_token"
 
 if [ "$failed" -ne 0 ]; then
   echo "== contract fuzzing found failures (server log: see above runs)"
   exit 1
 fi
-echo "== contract fuzzing: 0 failures for every role"
+echo "== contract fuzzing: 0 failures for every role and a registered system"
