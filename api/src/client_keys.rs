@@ -178,6 +178,17 @@ struct AssertionClaims {
     exp: i64,
 }
 
+/// The one answer for a client that is unknown, revoked, of the other kind, or whose
+/// credentials do not verify.
+pub const NOT_VERIFIED: &str = "the client is unknown, revoked, or its credentials are wrong";
+
+/// A hash of no one's secret, checked when a client is unknown or has no secret, so that a
+/// wrong secret and an unknown client take the same time to refuse.
+pub fn decoy_hash() -> &'static str {
+    static DECOY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    DECOY.get_or_init(|| hash_secret(&new_secret()).unwrap_or_default())
+}
+
 /// Why an assertion was refused: said to the client as `invalid_client`, in words that help
 /// without echoing the token.
 pub type AssertionRefusal = &'static str;
@@ -205,11 +216,14 @@ pub fn check_assertion(
     validation.set_issuer(&[client_id]);
     validation.set_audience(&[audience]);
     validation.leeway = crate::auth::LEEWAY_SECONDS;
+    validation.validate_nbf = true;
+    // Until a signature verifies, every refusal reads the same as an unknown client's: the
+    // caller learns nothing of which kids or key types a system registered.
     let candidates = keys.candidates(header.kid.as_deref(), header.alg);
     if candidates.is_empty() {
-        return Err("no registered key of the system fits the assertion's kid and algorithm");
+        return Err(NOT_VERIFIED);
     }
-    let mut outcome = Err("the assertion's signature matches no registered key");
+    let mut outcome = Err(NOT_VERIFIED);
     for jwk in candidates {
         let Ok(key) = DecodingKey::from_jwk(jwk) else {
             continue;
@@ -222,7 +236,8 @@ pub fn check_assertion(
             Err(e) => {
                 use jsonwebtoken::errors::ErrorKind as K;
                 outcome = Err(match e.kind() {
-                    K::InvalidSignature => "the assertion's signature matches no registered key",
+                    K::InvalidSignature => NOT_VERIFIED,
+                    K::ImmatureSignature => "the assertion is not valid yet (nbf)",
                     K::ExpiredSignature => "the assertion has expired",
                     K::InvalidIssuer => "the assertion's iss must be the client_id",
                     K::InvalidAudience => "the assertion's aud must be this token endpoint's URL",

@@ -520,3 +520,112 @@ async fn a_system_token_carries_its_registration_and_nothing_the_caller_chose() 
     );
     app.get("/v1/users", token).await.problem(403, "forbidden");
 }
+
+#[tokio::test]
+async fn an_assertion_is_not_replayed_within_the_clock_skew_leeway_after_it_expires() {
+    let app = app().await;
+    let partner = app.organisation("Befriending", "partner").await;
+    let (key, jwk) = es256_key("k1");
+    let made = register(
+        &app,
+        &json!({"name": "Befriending system", "role": "partner", "org_id": partner,
+                "jwks": {"keys": [jwk]}}),
+    )
+    .await;
+    let client_id = made.body["client_id"].as_str().unwrap().to_owned();
+    let claims = json!({"iss": client_id, "sub": client_id, "aud": app.url("/v1/auth/token"),
+                        "jti": "short-lived", "exp": now() + 1});
+    let signed = assertion(&key, "k1", &claims);
+    let form = [
+        ("grant_type", "client_credentials"),
+        ("client_assertion_type", JWT_BEARER),
+        ("client_assertion", signed.as_str()),
+    ];
+    assert_eq!(
+        token_request(&app, &form, None).await.status,
+        StatusCode::OK
+    );
+    // Past its exp, but still inside the 30 s leeway a verifier allows for clock skew.
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    oauth_error(
+        &token_request(&app, &form, None).await,
+        401,
+        "invalid_client",
+    );
+}
+
+#[tokio::test]
+async fn refusals_before_verification_read_the_same_whatever_the_cause() {
+    let app = app().await;
+    let secret_client =
+        register(&app, &json!({"name": "Case system", "role": "coordinator"})).await;
+    let secret_id = secret_client.body["client_id"].as_str().unwrap().to_owned();
+    let partner = app.organisation("Advice", "partner").await;
+    let (_, jwk) = es256_key("k1");
+    let key_client = register(
+        &app,
+        &json!({"name": "Advice system", "role": "partner", "org_id": partner,
+                "jwks": {"keys": [jwk]}}),
+    )
+    .await;
+    let key_id = key_client.body["client_id"].as_str().unwrap().to_owned();
+    let description = |reply: Reply| {
+        oauth_error(&reply, 401, "invalid_client");
+        reply.body["error_description"].clone()
+    };
+    let wrong_secret = [
+        ("grant_type", "client_credentials"),
+        ("client_id", secret_id.as_str()),
+        ("client_secret", "x"),
+    ];
+    let unknown = [
+        ("grant_type", "client_credentials"),
+        ("client_id", "lw_nobody"),
+        ("client_secret", "x"),
+    ];
+    let no_secret = [
+        ("grant_type", "client_credentials"),
+        ("client_id", key_id.as_str()),
+        ("client_secret", "x"),
+    ];
+    let expected = description(token_request(&app, &wrong_secret, None).await);
+    assert_eq!(
+        description(token_request(&app, &unknown, None).await),
+        expected
+    );
+    assert_eq!(
+        description(token_request(&app, &no_secret, None).await),
+        expected
+    );
+    // An assertion naming a real system with a kid it never registered, or signed by a
+    // stranger: the same words, so the system's kids are not learned by probing.
+    let (stranger, _) = es256_key("k1");
+    let claims = json!({"iss": key_id, "sub": key_id, "aud": app.url("/v1/auth/token"),
+                        "jti": "probe", "exp": now() + 60});
+    for (signer, kid) in [(&stranger, "k1"), (&stranger, "k2")] {
+        let signed = assertion(signer, kid, &claims);
+        let reply = token_request(
+            &app,
+            &[
+                ("grant_type", "client_credentials"),
+                ("client_assertion_type", JWT_BEARER),
+                ("client_assertion", signed.as_str()),
+            ],
+            None,
+        )
+        .await;
+        assert_eq!(description(reply), expected);
+    }
+    // Many parameters are refused before any is read.
+    let many: Vec<(String, String)> = (0..40).map(|i| (format!("p{i}"), "v".into())).collect();
+    let reply = Reply::from_response(
+        app.client
+            .post(app.url("/v1/auth/token"))
+            .form(&many)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    oauth_error(&reply, 400, "invalid_request");
+}

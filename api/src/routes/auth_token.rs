@@ -137,6 +137,9 @@ enum Credentials {
     },
 }
 
+/// The most parameters a token request may carry.
+const MAX_PARAMETERS: usize = 16;
+
 /// The form's parameters, each at most once (RFC 6749 §3.2).
 struct Form(Vec<(String, String)>);
 
@@ -144,10 +147,15 @@ impl Form {
     fn parse(body: &[u8]) -> Result<Self, Refused> {
         let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(body)
             .map_err(|_| Refused::request("the body must be application/x-www-form-urlencoded"))?;
-        for (i, (name, _)) in pairs.iter().enumerate() {
-            if pairs[..i].iter().any(|(earlier, _)| earlier == name) {
-                return Err(Refused::request(format!("`{name}` is sent more than once")));
-            }
+        // A token request has a handful of parameters; thousands are an attack on the parser.
+        if pairs.len() > MAX_PARAMETERS {
+            return Err(Refused::request(format!(
+                "a token request has at most {MAX_PARAMETERS} parameters"
+            )));
+        }
+        let mut seen = std::collections::HashSet::new();
+        if pairs.iter().any(|(name, _)| !seen.insert(name.as_str())) {
+            return Err(Refused::request("a parameter is sent more than once"));
         }
         Ok(Self(pairs))
     }
@@ -367,10 +375,7 @@ async fn issue(
 /// One refusal for an unknown system, a revoked one, a wrong secret or a method the system was
 /// not registered for: which it was is not the caller's to learn.
 fn unknown(basic: bool) -> Refused {
-    Refused::client(
-        "the client is unknown, revoked, or its credentials are wrong",
-        basic,
-    )
+    Refused::client(client_keys::NOT_VERIFIED, basic)
 }
 
 async fn find(
@@ -393,20 +398,22 @@ async fn with_secret(
     secret: String,
     basic: bool,
 ) -> Result<Result<ApiClient, Refused>, ApiError> {
-    let Some(client) = find(state, client_id).await? else {
-        return Ok(Err(unknown(basic)));
+    let client = find(state, client_id).await?;
+    // An unknown client, or one without a secret, is checked against a decoy hash: refusing
+    // it takes as long as refusing a wrong secret, so timing does not tell which it was.
+    let hash = match client.as_ref().map(|c| &c.credential) {
+        Some(ClientCredential::SecretHash(hash)) => Some(hash.clone()),
+        _ => None,
     };
-    let ClientCredential::SecretHash(hash) = client.credential.clone() else {
-        return Ok(Err(unknown(basic)));
-    };
+    let real = hash.is_some();
+    let hash = hash.unwrap_or_else(|| client_keys::decoy_hash().to_owned());
     // argon2 takes tens of milliseconds of CPU: off the async workers.
     let matches = web::block(move || client_keys::secret_matches(&hash, &secret))
         .await
         .map_err(|e| ApiError::Internal(format!("checking a client secret: {e}")))?;
-    Ok(if matches {
-        Ok(client)
-    } else {
-        Err(unknown(basic))
+    Ok(match client {
+        Some(client) if real && matches => Ok(client),
+        _ => Err(unknown(basic)),
     })
 }
 
@@ -443,7 +450,13 @@ async fn with_assertion(
         Err(why) => return refuse(why),
     };
     let key = client.client_id.clone();
-    let expires = chrono::DateTime::from_timestamp(accepted.exp, 0).unwrap_or_else(clock::now);
+    // Kept until the assertion could no longer verify even with the clock-skew leeway (and a
+    // minute more for instances whose clocks differ): pruned at `exp`, it could be replayed
+    // within the leeway.
+    let kept_until = accepted
+        .exp
+        .saturating_add(crate::auth::LEEWAY_SECONDS as i64 + 60);
+    let expires = chrono::DateTime::from_timestamp(kept_until, 0).unwrap_or_else(clock::now);
     let first_use = db::run(state, move |conn| {
         Ok(api_clients::use_assertion_once(
             conn,
