@@ -49,13 +49,23 @@ impl NewApiClient {
     }
 }
 
-/// How a system proves who it is at the token endpoint.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// How a system proves who it is at the token endpoint. Its `Debug` names the kind only: a
+/// secret's hash has no business in a log.
+#[derive(Clone, PartialEq, Eq)]
 pub enum ClientCredential {
     /// `client_secret_post` or `client_secret_basic`: the secret's argon2 hash (PHC string).
     SecretHash(String),
     /// `private_key_jwt` (RFC 7523): its public keys, as a JSON Web Key Set document.
     Jwks(String),
+}
+
+impl std::fmt::Debug for ClientCredential {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::SecretHash(_) => f.write_str("SecretHash(redacted)"),
+            Self::Jwks(jwks) => f.debug_tuple("Jwks").field(jwks).finish(),
+        }
+    }
 }
 
 /// A registered system.
@@ -85,6 +95,12 @@ impl ApiClient {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_secret_hash_never_reaches_debug_output() {
+        let hash = ClientCredential::SecretHash("$argon2id$v=19$secret-hash".into());
+        assert_eq!(format!("{hash:?}"), "SecretHash(redacted)");
+    }
 
     #[test]
     fn systems_follow_the_organisation_rules_of_users_and_are_never_admins() {

@@ -200,7 +200,11 @@ pub async fn create_api_client(
         }
         None => {
             let secret = client_keys::new_secret();
-            let hash = client_keys::hash_secret(&secret)?;
+            // argon2 takes tens of milliseconds of CPU: off the async workers, as when checked.
+            let hashing = secret.clone();
+            let hash = web::block(move || client_keys::hash_secret(&hashing))
+                .await
+                .map_err(|e| ApiError::Internal(format!("hashing a client secret: {e}")))??;
             (ClientCredential::SecretHash(hash), Some(secret))
         }
     };
