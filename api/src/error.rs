@@ -118,6 +118,9 @@ pub enum ApiError {
     Forbidden,
     /// Nothing here, or nothing this caller may see (the two are indistinguishable).
     NotFound,
+    /// The resource was here and was ended on purpose (a revoked system, an erased record);
+    /// the caller may know that much, and nothing more.
+    Gone { detail: String },
     /// The path exists, the method does not.
     MethodNotAllowed { allow: Vec<String> },
     /// A unique rule refused the change.
@@ -193,6 +196,7 @@ impl ApiError {
                 "Not allowed for this role",
             ),
             ApiError::NotFound => (StatusCode::NOT_FOUND, "not_found", "Not found"),
+            ApiError::Gone { .. } => (StatusCode::GONE, "gone", "Gone"),
             ApiError::MethodNotAllowed { .. } => (
                 StatusCode::METHOD_NOT_ALLOWED,
                 "method_not_allowed",
@@ -303,6 +307,7 @@ impl ApiError {
             | ApiError::Duplicate { detail, .. }
             | ApiError::StateConflict { detail, .. }
             | ApiError::Ineligible { detail, .. }
+            | ApiError::Gone { detail }
             | ApiError::Conflict(detail) => detail.clone(),
             ApiError::InvalidTransition { from, to, allowed } => match allowed.as_slice() {
                 [] => format!("the status is `{from}`, which is final: it cannot move to `{to}`"),

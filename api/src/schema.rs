@@ -267,6 +267,7 @@ fn describe(status: u16, body: bool) -> &'static str {
         401 => "Missing, invalid or expired bearer token",
         403 => "The caller's role may not perform this operation",
         404 => "No such resource, or the caller may not see it",
+        410 => "The resource was ended on purpose (for a system, revoked); `detail` says when",
         409 => "Conflicts with existing data or the resource's current state",
         412 => "If-Match names a version that is no longer current",
         428 => "If-Match is required",
@@ -393,6 +394,8 @@ problem_set! {
     ReportProblems = [400, 401, 403, 406, 503], body: false;
     /// A read by id.
     ReadProblems = [400, 401, 403, 404, 503], body: false;
+    /// A read by id of something that can be ended on purpose.
+    ReadEndableProblems = [400, 401, 403, 404, 410, 503], body: false;
     /// A probe.
     ProbeProblems = [503], body: false;
 }

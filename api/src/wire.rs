@@ -6,7 +6,12 @@ use serde::Serializer;
 
 /// `2026-03-18T09:30:00.000000Z`: fixed width, so timestamps sort as strings too.
 pub fn timestamp<S: Serializer>(at: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(&at.to_rfc3339_opts(SecondsFormat::Micros, true))
+    s.serialize_str(&format_timestamp(*at))
+}
+
+/// [`timestamp`] as text, for prose such as a problem's `detail`.
+pub fn format_timestamp(at: DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(SecondsFormat::Micros, true)
 }
 
 /// [`timestamp`], or `null`.

@@ -357,11 +357,15 @@ async fn a_revoked_system_gets_no_tokens_and_its_tokens_stop_working_everywhere(
         .await
         .problem(401, "unauthorized");
 
+    // Revoked is gone for a read by id (410, not a 200 that looks alive), still on the record.
     let read = app
         .get(&format!("/v1/api-clients/{id}"), &app.admin())
         .await;
-    assert!(read.body["revoked_at"].is_string(), "{}", read.text);
-    assert_eq!(read.body["version"], json!(2));
+    read.problem(410, "gone");
+    let listed = app.get("/v1/api-clients?revoked=true", &app.admin()).await;
+    assert_eq!(listed.body["items"][0]["id"], json!(id), "{}", listed.text);
+    assert!(listed.body["items"][0]["revoked_at"].is_string());
+    assert_eq!(listed.body["items"][0]["version"], json!(2));
     let again = app
         .call(
             Method::DELETE,

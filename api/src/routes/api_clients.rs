@@ -20,7 +20,7 @@ use crate::create::{self, Made};
 use crate::error::{ApiError, at};
 use crate::fields::{self, Field};
 use crate::idempotency::IdempotencyKey;
-use crate::schema::{ActionProblems, CreateProblems, ListProblems, ReadProblems};
+use crate::schema::{ActionProblems, CreateProblems, ListProblems, ReadEndableProblems};
 use crate::state::AppState;
 use crate::{change, clock, db, pagination, rules, schema, wire};
 
@@ -256,6 +256,9 @@ pub async fn create_api_client(
 }
 
 /// Read one system.
+///
+/// A revoked system is 410 Gone, saying when: `GET /v1/api-clients?revoked=true` still lists
+/// it, for the record.
 #[utoipa::path(
     operation_id = "get_api_client",
     tag = "api-clients",
@@ -263,7 +266,7 @@ pub async fn create_api_client(
     responses(
         (status = 200, description = "The system", body = ApiClientView,
             headers(("ETag" = String, description = "The system's version"))),
-        ReadProblems,
+        ReadEndableProblems,
     ),
     security(("bearer" = [])),
 )]
@@ -277,6 +280,14 @@ pub async fn get_api_client(
     let client = db::run(&state, move |conn| Ok(api_clients::get(conn, id)?))
         .await?
         .ok_or(ApiError::NotFound)?;
+    if let Some(at) = client.revoked_at {
+        return Err(ApiError::Gone {
+            detail: format!(
+                "this system was revoked at {}; list it with `revoked=true`",
+                wire::format_timestamp(at)
+            ),
+        });
+    }
     Ok(wire::current(client.version, &ApiClientView::from(&client)))
 }
 
