@@ -305,11 +305,16 @@ pub(crate) fn revert_migrations(conn: &mut DbConnection) -> StoreResult<usize> {
     Ok(reverted)
 }
 
-/// Undoes the latest migration only (to test what a migration does to existing rows).
-pub(crate) fn revert_last_migration(conn: &mut DbConnection) -> StoreResult<()> {
+/// Undoes the latest migration only (to test what a migration does to existing rows);
+/// returns its version.
+pub(crate) fn revert_last_migration(conn: &mut DbConnection) -> StoreResult<String> {
     match conn {
-        DbConnection::Sqlite(c) => c.revert_last_migration(SQLITE_MIGRATIONS).map(drop),
-        DbConnection::Pg(c) => c.revert_last_migration(POSTGRES_MIGRATIONS).map(drop),
+        DbConnection::Sqlite(c) => c
+            .revert_last_migration(SQLITE_MIGRATIONS)
+            .map(|v| v.to_string()),
+        DbConnection::Pg(c) => c
+            .revert_last_migration(POSTGRES_MIGRATIONS)
+            .map(|v| v.to_string()),
     }
     .map_err(|e| StoreError::Migration(format!("revert: {e}")))
 }

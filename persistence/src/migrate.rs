@@ -20,9 +20,18 @@ pub fn revert_all(conn: &mut DbConnection) -> StoreResult<usize> {
     dialect::revert_migrations(conn)
 }
 
-/// Undoes the latest migration only.
-pub fn revert_last(conn: &mut DbConnection) -> StoreResult<()> {
-    dialect::revert_last_migration(conn)
+/// Undoes the latest migrations down to and including `version` (its leading digits, such as
+/// `2026-12-05-000002`), so a test can replay what one migration does to existing rows
+/// however many came after it.
+pub fn revert_through(conn: &mut DbConnection, version: &str) -> StoreResult<()> {
+    let wanted: String = version.chars().filter(char::is_ascii_digit).collect();
+    loop {
+        let reverted = dialect::revert_last_migration(conn)?;
+        let digits: String = reverted.chars().filter(char::is_ascii_digit).collect();
+        if digits.starts_with(&wanted) || digits.is_empty() {
+            return Ok(());
+        }
+    }
 }
 
 /// How many migrations this build carries (the same for both backends).
