@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use linkwell_persistence::{DatabaseUrl, PoolOptions};
 
+use crate::oidc::OidcSettings;
 use crate::signing_keys::{SigningKey, VerifyKey};
 
 pub const DEFAULT_BIND: &str = "127.0.0.1:8080";
@@ -112,6 +113,9 @@ pub struct Config {
     pub max_token_ttl: Duration,
     /// Tokens for registered systems (`POST /v1/auth/token`).
     pub clients: ClientTokens,
+    /// The OpenID Connect provider whose tokens act as linked users: `LINKWELL_OIDC_ISSUER` and
+    /// `LINKWELL_OIDC_AUDIENCE`, both or neither.
+    pub oidc: Option<OidcSettings>,
 }
 
 /// How the token endpoint serves registered systems.
@@ -174,6 +178,8 @@ pub enum ConfigError {
     Setting { name: &'static str, value: String },
     #[error(transparent)]
     Cors(#[from] crate::cors::BadOrigin),
+    #[error("{0}; refusing to start")]
+    Oidc(String),
     #[error("{setting}: the key file {path} is unusable: {reason}; refusing to start")]
     KeyFile {
         setting: &'static str,
@@ -261,8 +267,54 @@ impl Config {
                         Duration::from_secs(s as u64)
                     }),
             },
+            oidc: oidc_settings(&env_var, &env("LINKWELL_JWT_ISSUER", DEFAULT_ISSUER))?,
         })
     }
+}
+
+/// `LINKWELL_OIDC_ISSUER` and `LINKWELL_OIDC_AUDIENCE`: both or neither. The issuer is a URL
+/// (https, or http to a loopback host) that cannot be mistaken for Linkwell's own (`own_issuer`):
+/// the `iss` a token claims picks which keys verify it.
+pub fn oidc_settings(
+    env: &dyn Fn(&str) -> Option<OsString>,
+    own_issuer: &str,
+) -> Result<Option<OidcSettings>, ConfigError> {
+    let read = |name: &str| env(name).map(|v| v.to_string_lossy().trim().to_owned());
+    let (issuer, audience) = match (read("LINKWELL_OIDC_ISSUER"), read("LINKWELL_OIDC_AUDIENCE")) {
+        (None, None) => return Ok(None),
+        (Some(issuer), Some(audience)) => (issuer, audience),
+        (Some(_), None) => {
+            return Err(ConfigError::Oidc(
+                "LINKWELL_OIDC_ISSUER is set without LINKWELL_OIDC_AUDIENCE: set both (the \
+                 audience is what the provider puts in `aud` for Linkwell, usually its client \
+                 id there) or neither"
+                    .into(),
+            ));
+        }
+        (None, Some(_)) => {
+            return Err(ConfigError::Oidc(
+                "LINKWELL_OIDC_AUDIENCE is set without LINKWELL_OIDC_ISSUER: set both (the \
+                 issuer is the provider's issuer URL, as its tokens' `iss` carries it) or neither"
+                    .into(),
+            ));
+        }
+    };
+    linkwell_domain::Issuer::parse(&issuer)
+        .map_err(|e| ConfigError::Oidc(format!("LINKWELL_OIDC_ISSUER (`{issuer}`) {e}")))?;
+    if issuer == own_issuer {
+        return Err(ConfigError::Oidc(
+            "LINKWELL_OIDC_ISSUER must differ from LINKWELL_JWT_ISSUER, Linkwell's own".into(),
+        ));
+    }
+    if audience.is_empty()
+        || audience.chars().count() > 255
+        || audience.chars().any(char::is_control)
+    {
+        return Err(ConfigError::Oidc(
+            "LINKWELL_OIDC_AUDIENCE must be 1 to 255 characters with no control characters".into(),
+        ));
+    }
+    Ok(Some(OidcSettings { issuer, audience }))
 }
 
 /// `LINKWELL_MIN_AGE`, or the name it had when it bound self-referral only,
