@@ -78,7 +78,7 @@ pub fn https_or_loopback(url: &str) -> Result<(), Invalid> {
         _ => return Err(Invalid::new("url_scheme", "must be an https URL")),
     };
     let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
-    if authority.is_empty() || authority.contains('@') {
+    if authority.contains('@') || host_of(authority).is_empty() || !port_ok(authority) {
         return Err(Invalid::new("url_host", "must name a host"));
     }
     if secure || is_loopback(host_of(authority)) {
@@ -97,6 +97,18 @@ fn host_of(authority: &str) -> &str {
         return v6.split(']').next().unwrap_or_default();
     }
     authority.split(':').next().unwrap_or_default()
+}
+
+/// A port, when given, is 1 to 5 digits.
+fn port_ok(authority: &str) -> bool {
+    let after_host = match authority.strip_prefix('[') {
+        Some(v6) => v6.split_once(']').map_or("", |(_, rest)| rest),
+        None => authority.find(':').map_or("", |i| &authority[i..]),
+    };
+    match after_host.strip_prefix(':') {
+        None => after_host.is_empty(),
+        Some(port) => (1..=5).contains(&port.len()) && port.bytes().all(|b| b.is_ascii_digit()),
+    }
 }
 
 fn is_loopback(host: &str) -> bool {
@@ -134,6 +146,9 @@ mod tests {
             "http://127.0.0.1.example.org",
             "ftp://idp.example.org",
             "https://",
+            "https://:443/x",
+            "https://idp.example.org:https/x",
+            "https://idp.example.org:/x",
             "https://user@idp.example.org",
             "https://idp.example.org/?tenant=1",
             "https://idp.example.org/#x",
