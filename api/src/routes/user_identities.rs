@@ -124,10 +124,7 @@ pub async fn create_user_identity(
             return Err(Refusal::duplicate(existing.id, detail).into());
         }
         user_identities::insert(conn, &identity, &by)?;
-        let location = format!(
-            "/v1/users/{}/identities/{}",
-            identity.user_id, identity.id
-        );
+        let location = format!("/v1/users/{}/identities/{}", identity.user_id, identity.id);
         Ok(Made::new(
             identity.id,
             Some(location),
