@@ -584,6 +584,45 @@ mod tests {
     }
 
     #[test]
+    fn the_oidc_issuer_and_audience_come_together() {
+        let settings = |pairs: &[(&str, &str)]| {
+            oidc_settings(&env_of(pairs), DEFAULT_ISSUER).map_err(|e| e.to_string())
+        };
+        assert_eq!(settings(&[]).ok(), Some(None));
+        let issuer = ("LINKWELL_OIDC_ISSUER", "https://idp.example.org/realms/nhs");
+        let audience = ("LINKWELL_OIDC_AUDIENCE", "linkwell");
+        assert_eq!(
+            settings(&[issuer, audience]).ok(),
+            Some(Some(OidcSettings {
+                issuer: issuer.1.into(),
+                audience: audience.1.into()
+            }))
+        );
+        for (alone, missing) in [(issuer, audience.0), (audience, issuer.0)] {
+            let message = settings(&[alone]).err().unwrap_or_default();
+            assert!(
+                message.contains(missing) && message.contains("refusing to start"),
+                "{message}"
+            );
+        }
+        let plain = settings(&[("LINKWELL_OIDC_ISSUER", "http://idp.example.org"), audience]);
+        assert!(
+            plain
+                .err()
+                .is_some_and(|m| m.contains("LINKWELL_OIDC_ISSUER")),
+            "http to a remote host is refused"
+        );
+        let own = oidc_settings(
+            &env_of(&[("LINKWELL_OIDC_ISSUER", "https://lw.example.org"), audience]),
+            "https://lw.example.org",
+        );
+        assert!(
+            own.is_err(),
+            "the provider cannot share Linkwell's own issuer"
+        );
+    }
+
+    #[test]
     fn postgres_needs_a_configured_key() {
         let pg = DatabaseUrl::Postgres("postgres://localhost/x".into());
         let refused = resolve_signing_key(&pg, &env_of(&[])).map(|_| ());
