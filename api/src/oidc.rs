@@ -117,6 +117,9 @@ impl Provider {
             .connect_timeout(FETCH_TIMEOUT)
             // A redirect could lead off https; the documents must be where they are named.
             .redirect(reqwest::redirect::Policy::none())
+            // Fetches are minutes apart, and each worker runs its own runtime: no connection
+            // is kept for a later fetch to reuse from another worker.
+            .pool_max_idle_per_host(0)
             .build()
             .map_err(|e| format!("making the OpenID Connect client: {e}"))?;
         let mut validation = Validation::new(Algorithm::RS256);

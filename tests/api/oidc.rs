@@ -97,6 +97,7 @@ fn ec_key() -> ProviderKey {
 /// A stand-in provider on loopback: discovery at the issuer, keys at `{issuer}/jwks`.
 struct Provider {
     issuer: String,
+    discovery: Arc<Mutex<Value>>,
     jwks: Arc<Mutex<Value>>,
     jwks_fetches: Arc<AtomicUsize>,
 }
@@ -108,9 +109,12 @@ impl Provider {
             "http://{}/realms/test",
             listener.local_addr().expect("addr")
         );
+        let discovery = Arc::new(Mutex::new(json!({
+            "issuer": issuer, "jwks_uri": format!("{issuer}/jwks"),
+            "id_token_signing_alg_values_supported": ["RS256", "ES256"]})));
         let jwks = Arc::new(Mutex::new(json!({"keys": []})));
         let jwks_fetches = Arc::new(AtomicUsize::new(0));
-        let (served, fetches, me) = (jwks.clone(), jwks_fetches.clone(), issuer.clone());
+        let (document, served, fetches) = (discovery.clone(), jwks.clone(), jwks_fetches.clone());
         std::thread::spawn(move || {
             for stream in listener.incoming() {
                 let Ok(mut stream) = stream else { continue };
@@ -126,11 +130,9 @@ impl Provider {
                 }
                 let path = line.split(' ').nth(1).unwrap_or_default();
                 let (status, body) = match path {
-                    "/realms/test/.well-known/openid-configuration" => (
-                        "200 OK",
-                        json!({"issuer": me, "jwks_uri": format!("{me}/jwks"),
-                               "id_token_signing_alg_values_supported": ["RS256", "ES256"]}),
-                    ),
+                    "/realms/test/.well-known/openid-configuration" => {
+                        ("200 OK", document.lock().expect("discovery").clone())
+                    }
                     "/realms/test/jwks" => {
                         fetches.fetch_add(1, Ordering::SeqCst);
                         ("200 OK", served.lock().expect("jwks").clone())
@@ -147,6 +149,7 @@ impl Provider {
         });
         let provider = Self {
             issuer,
+            discovery,
             jwks,
             jwks_fetches,
         };
@@ -463,6 +466,32 @@ async fn an_unreachable_provider_refuses_its_tokens_and_not_linkwells() {
     }
     assert_eq!(app.get(&path, &own).await.status, 200);
     assert_eq!(app.get(&path, &app.admin()).await.status, 200);
+}
+
+#[tokio::test]
+async fn a_discovery_document_naming_another_issuer_or_plain_http_keys_is_refused() {
+    let rsa = rsa_key(0, "rsa-1");
+    for (member, value) in [
+        ("issuer", "https://idp.example.org/realms/test"),
+        ("jwks_uri", "http://idp.example.org/realms/test/jwks"),
+    ] {
+        let provider = Provider::start(&[&rsa]);
+        provider.discovery.lock().expect("discovery")[member] = json!(value);
+        let app = app_for(&provider.issuer).await;
+        let (user, _) = app.user(Role::Coordinator, None).await;
+        assert_eq!(
+            link(&app, user, &provider.issuer, "subject-1").await.status,
+            201
+        );
+        let token = sign(&rsa, &provider.claims("subject-1"));
+        let reply = app.get(&format!("/v1/users/{user}"), &token).await;
+        reply.problem(401, "unauthorized");
+        assert_eq!(
+            provider.fetches(),
+            0,
+            "{member}: the keys are never fetched"
+        );
+    }
 }
 
 #[tokio::test]
