@@ -320,6 +320,12 @@ async fn forged_and_mismatched_tokens_are_refused() {
         let reply = app.get(&path, &token).await;
         assert_eq!(reply.status, 401, "{case}: {}", reply.text);
         reply.problem(401, "unauthorized");
+        assert!(
+            reply
+                .header("www-authenticate")
+                .is_some_and(|h| h.contains(r#"error="invalid_token""#)),
+            "{case}"
+        );
     }
     // The audience may be an array that holds ours.
     let listed = with(&|c| c["aud"] = json!(["another-client", CLIENT_ID]));
