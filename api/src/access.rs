@@ -84,6 +84,12 @@ operations! {
     DeactivateUser = "deactivate_user", [Admin], user.deactivate;
     /// Let a deactivated user back in.
     ReactivateUser = "reactivate_user", [Admin], user.reactivate;
+    /// Link a person's identity at the OpenID Connect provider to a user.
+    CreateUserIdentity = "create_user_identity", [Admin], user_identity.create, audited;
+    /// List the provider identities linked to a user.
+    ListUserIdentities = "list_user_identities", [Admin], user_identity.list;
+    /// Unlink a provider identity: the provider's tokens for it stop working.
+    DeleteUserIdentity = "delete_user_identity", [Admin], user_identity.delete, audited;
     /// Get a token for a registered system (OAuth 2 client credentials; open to anyone, the
     /// client authenticates itself).
     CreateToken = "create_token", [], token.create;

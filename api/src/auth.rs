@@ -290,15 +290,16 @@ impl FromRequest for Caller {
     type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let verified = authenticate(req);
+        let token = bearer_token(req);
         let state = req.app_data::<web::Data<AppState>>().cloned();
         Box::pin(async move {
-            let caller = verified?;
+            let token = token?;
+            let state =
+                state.ok_or_else(|| ApiError::Internal("application state missing".into()))?;
+            let caller = authenticate(&state, &token).await?;
             let Some(org) = caller.org else {
                 return Ok(caller);
             };
-            let state =
-                state.ok_or_else(|| ApiError::Internal("application state missing".into()))?;
             match organisation_kind(&state, org).await? {
                 None => Err(invalid("the token's org names no registered organisation")),
                 Some(kind) if !caller.role.may_act_for(kind) => Err(invalid(&format!(
@@ -358,10 +359,8 @@ impl KnownOrganisations {
     }
 }
 
-fn authenticate(req: &HttpRequest) -> Result<Caller, ApiError> {
-    let state = req
-        .app_data::<web::Data<AppState>>()
-        .ok_or_else(|| ApiError::Internal("application state missing".into()))?;
+/// The bearer token the request carries.
+fn bearer_token(req: &HttpRequest) -> Result<String, ApiError> {
     let value = req
         .headers()
         .get(header::AUTHORIZATION)
@@ -369,7 +368,7 @@ fn authenticate(req: &HttpRequest) -> Result<Caller, ApiError> {
             detail: "send `Authorization: Bearer <token>`".into(),
             invalid_token: false,
         })?;
-    let token = value
+    value
         .to_str()
         .ok()
         .and_then(|v| {
@@ -377,8 +376,22 @@ fn authenticate(req: &HttpRequest) -> Result<Caller, ApiError> {
             scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
         })
         .filter(|t| !t.is_empty())
-        .ok_or_else(|| invalid("the Authorization header must be `Bearer <token>`"))?;
-    let caller = state.tokens.verify(token)?;
+        .map(str::to_owned)
+        .ok_or_else(|| invalid("the Authorization header must be `Bearer <token>`"))
+}
+
+/// Verifies `token` as the configured OpenID Connect provider's when it claims that issuer,
+/// otherwise as Linkwell's own. Each verifier holds only its own keys and pins its own `iss`,
+/// so a token cannot pass one path with the other's key.
+async fn authenticate(state: &web::Data<AppState>, token: &str) -> Result<Caller, ApiError> {
+    let caller = match &state.oidc {
+        Some(provider)
+            if crate::oidc::claimed_issuer(token).as_deref() == Some(provider.issuer()) =>
+        {
+            provider.verify(state, token).await?
+        }
+        _ => state.tokens.verify(token)?,
+    };
     if state.revoked.contains(&caller.sub) {
         return Err(invalid("the token's user has been deactivated"));
     }

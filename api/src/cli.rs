@@ -152,6 +152,12 @@ fn serve(config: &Config) -> Result<(), String> {
         for key in &config.verify_keys {
             println!("verify key: kid {} (LINKWELL_VERIFY_KEY_FILES)", key.kid());
         }
+        if let Some(oidc) = &config.oidc {
+            println!(
+                "OpenID Connect: tokens from {} for audience {} act as linked users",
+                oidc.issuer, oidc.audience
+            );
+        }
         println!("API docs: http://{}/docs/", running.addr);
         spawn_housekeeping(running.pool.clone());
         running.server.await.map_err(|e| e.to_string())

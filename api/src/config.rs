@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use linkwell_persistence::{DatabaseUrl, PoolOptions};
 
+use crate::oidc::OidcSettings;
 use crate::signing_keys::{SigningKey, VerifyKey};
 
 pub const DEFAULT_BIND: &str = "127.0.0.1:8080";
@@ -112,6 +113,9 @@ pub struct Config {
     pub max_token_ttl: Duration,
     /// Tokens for registered systems (`POST /v1/auth/token`).
     pub clients: ClientTokens,
+    /// The OpenID Connect provider whose tokens act as linked users: `LINKWELL_OIDC_ISSUER` and
+    /// `LINKWELL_OIDC_AUDIENCE`, both or neither.
+    pub oidc: Option<OidcSettings>,
 }
 
 /// How the token endpoint serves registered systems.
@@ -174,6 +178,8 @@ pub enum ConfigError {
     Setting { name: &'static str, value: String },
     #[error(transparent)]
     Cors(#[from] crate::cors::BadOrigin),
+    #[error("{0}; refusing to start")]
+    Oidc(String),
     #[error("{setting}: the key file {path} is unusable: {reason}; refusing to start")]
     KeyFile {
         setting: &'static str,
@@ -261,8 +267,54 @@ impl Config {
                         Duration::from_secs(s as u64)
                     }),
             },
+            oidc: oidc_settings(&env_var, &env("LINKWELL_JWT_ISSUER", DEFAULT_ISSUER))?,
         })
     }
+}
+
+/// `LINKWELL_OIDC_ISSUER` and `LINKWELL_OIDC_AUDIENCE`: both or neither. The issuer is a URL
+/// (https, or http to a loopback host) that cannot be mistaken for Linkwell's own (`own_issuer`):
+/// the `iss` a token claims picks which keys verify it.
+pub fn oidc_settings(
+    env: &dyn Fn(&str) -> Option<OsString>,
+    own_issuer: &str,
+) -> Result<Option<OidcSettings>, ConfigError> {
+    let read = |name: &str| env(name).map(|v| v.to_string_lossy().trim().to_owned());
+    let (issuer, audience) = match (read("LINKWELL_OIDC_ISSUER"), read("LINKWELL_OIDC_AUDIENCE")) {
+        (None, None) => return Ok(None),
+        (Some(issuer), Some(audience)) => (issuer, audience),
+        (Some(_), None) => {
+            return Err(ConfigError::Oidc(
+                "LINKWELL_OIDC_ISSUER is set without LINKWELL_OIDC_AUDIENCE: set both (the \
+                 audience is what the provider puts in `aud` for Linkwell, usually its client \
+                 id there) or neither"
+                    .into(),
+            ));
+        }
+        (None, Some(_)) => {
+            return Err(ConfigError::Oidc(
+                "LINKWELL_OIDC_AUDIENCE is set without LINKWELL_OIDC_ISSUER: set both (the \
+                 issuer is the provider's issuer URL, as its tokens' `iss` carries it) or neither"
+                    .into(),
+            ));
+        }
+    };
+    linkwell_domain::Issuer::parse(&issuer)
+        .map_err(|e| ConfigError::Oidc(format!("LINKWELL_OIDC_ISSUER (`{issuer}`) {e}")))?;
+    if issuer == own_issuer {
+        return Err(ConfigError::Oidc(
+            "LINKWELL_OIDC_ISSUER must differ from LINKWELL_JWT_ISSUER, Linkwell's own".into(),
+        ));
+    }
+    if audience.is_empty()
+        || audience.chars().count() > 255
+        || audience.chars().any(char::is_control)
+    {
+        return Err(ConfigError::Oidc(
+            "LINKWELL_OIDC_AUDIENCE must be 1 to 255 characters with no control characters".into(),
+        ));
+    }
+    Ok(Some(OidcSettings { issuer, audience }))
 }
 
 /// `LINKWELL_MIN_AGE`, or the name it had when it bound self-referral only,
@@ -529,6 +581,45 @@ mod tests {
             "refused before making a key"
         );
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn the_oidc_issuer_and_audience_come_together() {
+        let settings = |pairs: &[(&str, &str)]| {
+            oidc_settings(&env_of(pairs), DEFAULT_ISSUER).map_err(|e| e.to_string())
+        };
+        assert_eq!(settings(&[]).ok(), Some(None));
+        let issuer = ("LINKWELL_OIDC_ISSUER", "https://idp.example.org/realms/nhs");
+        let audience = ("LINKWELL_OIDC_AUDIENCE", "linkwell");
+        assert_eq!(
+            settings(&[issuer, audience]).ok(),
+            Some(Some(OidcSettings {
+                issuer: issuer.1.into(),
+                audience: audience.1.into()
+            }))
+        );
+        for (alone, missing) in [(issuer, audience.0), (audience, issuer.0)] {
+            let message = settings(&[alone]).err().unwrap_or_default();
+            assert!(
+                message.contains(missing) && message.contains("refusing to start"),
+                "{message}"
+            );
+        }
+        let plain = settings(&[("LINKWELL_OIDC_ISSUER", "http://idp.example.org"), audience]);
+        assert!(
+            plain
+                .err()
+                .is_some_and(|m| m.contains("LINKWELL_OIDC_ISSUER")),
+            "http to a remote host is refused"
+        );
+        let own = oidc_settings(
+            &env_of(&[("LINKWELL_OIDC_ISSUER", "https://lw.example.org"), audience]),
+            "https://lw.example.org",
+        );
+        assert!(
+            own.is_err(),
+            "the provider cannot share Linkwell's own issuer"
+        );
     }
 
     #[test]

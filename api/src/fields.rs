@@ -12,7 +12,7 @@ use std::borrow::Cow;
 use linkwell_domain::text::TextRule;
 use linkwell_domain::{
     Invalid, api_client, connection, directory, lifecycle, organisation, person, plan, referral,
-    self_referral, session, user,
+    self_referral, session, user, user_identity,
 };
 use serde::{Deserialize, Serialize};
 use utoipa::openapi::RefOr;
@@ -178,6 +178,12 @@ fields! {
         |v| linkwell_domain::DateOfBirth::parse(v, crate::clock::today()),
         string(r"^(19|20)[0-9]{2}-[0-9]{2}-[0-9]{2}$", None)
             .format(Some(SchemaFormat::KnownFormat(KnownFormat::Date)));
+    /// An OpenID Connect provider's issuer, exactly as its tokens' `iss` carries it: an https
+    /// URL with no query or fragment (http only for localhost).
+    Issuer -> linkwell_domain::Issuer = linkwell_domain::Issuer::parse, issuer();
+    /// The subject the provider gives the person (its tokens' `sub`), exactly: one line, no
+    /// surrounding whitespace.
+    Subject -> String = user_identity::subject, subject();
     /// An NHS ODS code: 3 to 10 letters and digits, stored upper case.
     OdsCode -> linkwell_domain::OdsCode = linkwell_domain::OdsCode::parse,
         string(r"^\s*[A-Za-z0-9]{3,10}\s*$", None);
@@ -199,6 +205,31 @@ fn website() -> ObjectBuilder {
         &format!(r"^\s*https?://[^\s{forbidden}/?#@]+([/?#][^\s{forbidden}]*)?\s*$"),
         Some(directory::Website::MAX_CHARS),
     )
+}
+
+/// The schema of an issuer URL: https and a host, or http to localhost; no whitespace, control
+/// characters, query or fragment.
+fn issuer() -> ObjectBuilder {
+    let path = r"(/[^\s\x00-\x1F\x7F-\x9F?#]*)?";
+    string(
+        &format!(
+            r"^(https://[^\s\x00-\x1F\x7F-\x9F/?#@:]+(:[0-9]{{1,5}})?|http://(localhost|127\.0\.0\.1|\[::1\])(:[0-9]{{1,5}})?){path}$"
+        ),
+        Some(user_identity::ISSUER_MAX_CHARS),
+    )
+}
+
+/// The schema of a subject: one line under the subject's text rule, starting and ending with a
+/// character other than whitespace.
+fn subject() -> ObjectBuilder {
+    let forbidden = forbidden_class(user_identity::SUBJECT);
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .min_length(Some(1))
+        .max_length(Some(user_identity::SUBJECT.max_chars))
+        .pattern(Some(format!(
+            r"^[^\s{forbidden}]([^{forbidden}]*[^\s{forbidden}])?$"
+        )))
 }
 
 /// The characters `rule` refuses, as the inside of a regular-expression character class.

@@ -25,6 +25,7 @@ pub mod fallback;
 pub mod fields;
 pub mod idempotency;
 pub mod middleware;
+pub mod oidc;
 pub mod openapi;
 pub mod pagination;
 pub mod precondition;

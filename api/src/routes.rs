@@ -17,6 +17,7 @@ pub mod referrals;
 pub mod reports;
 pub mod self_referrals;
 pub mod sessions;
+pub mod user_identities;
 pub mod users;
 
 use utoipa_actix_web::scope;
@@ -39,6 +40,9 @@ pub fn configure(cfg: &mut ServiceConfig) {
             .service(users::get_user)
             .service(users::deactivate_user)
             .service(users::reactivate_user)
+            .service(user_identities::create_user_identity)
+            .service(user_identities::list_user_identities)
+            .service(user_identities::delete_user_identity)
             .service(people::list_people)
             .service(people::get_person)
             .service(people::update_person)

@@ -44,6 +44,8 @@ pub enum StartError {
     Cors(#[from] crate::cors::BadOrigin),
     #[error("signing key: {0}")]
     Keys(#[from] crate::signing_keys::KeyError),
+    #[error("OpenID Connect: {0}")]
+    Oidc(String),
     #[error("loading deactivated users: {0}")]
     Revocation(String),
     #[error("cannot listen on {bind}: {source}")]
@@ -114,6 +116,12 @@ pub fn start(config: &Config) -> Result<Running, StartError> {
         organisations: KnownOrganisations::default(),
         token_endpoint: format!("{public_url}/v1/auth/token"),
         client_token_seconds: i64::try_from(config.clients.ttl.as_secs()).unwrap_or(i64::MAX),
+        oidc: config
+            .oidc
+            .clone()
+            .map(crate::oidc::Provider::new)
+            .transpose()
+            .map_err(StartError::Oidc)?,
     });
     state
         .revoked

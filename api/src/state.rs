@@ -38,4 +38,6 @@ pub struct AppState {
     pub token_endpoint: String,
     /// How long a token issued to a system lives, in seconds.
     pub client_token_seconds: i64,
+    /// The OpenID Connect provider whose tokens act as linked users, when configured.
+    pub oidc: Option<crate::oidc::Provider>,
 }

@@ -25,6 +25,7 @@ pub mod session;
 pub mod tally;
 pub mod text;
 pub mod user;
+pub mod user_identity;
 
 pub use api_client::{ApiClient, ClientCredential, NewApiClient};
 pub use codes::UnknownCode;
@@ -46,3 +47,4 @@ pub use referral::{NewReferral, Reason, Reasons, Referral, ReferralSource, Refer
 pub use role::Role;
 pub use session::{Session, SessionKind, SessionMode, SessionStatus};
 pub use user::{NewUser, User};
+pub use user_identity::{Issuer, UserIdentity};

@@ -29,6 +29,7 @@ pub mod seed;
 pub mod sessions;
 mod sqlite_writer;
 pub mod tallies;
+pub mod user_identities;
 pub mod users;
 
 pub use connection::{

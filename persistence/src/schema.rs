@@ -323,6 +323,19 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    user_identities (id) {
+        id -> Text,
+        user_id -> Text,
+        issuer -> Text,
+        subject -> Text,
+        created_at -> Timestamp,
+        created_by -> Text,
+    }
+}
+
+diesel::joinable!(user_identities -> users (user_id));
+
 diesel::allow_tables_to_appear_in_same_query!(
     api_clients,
     organisations,
@@ -342,6 +355,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     consent_records,
     outcomes,
     users,
+    user_identities,
     idempotency_keys,
     audit_events,
 );

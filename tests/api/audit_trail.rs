@@ -285,6 +285,16 @@ impl World {
                 app.call(Method::DELETE, &path, Some(&app.admin()), None)
                     .await
             }
+            "create_user_identity" => {
+                let body = json!({"issuer": "https://idp.example.org", "subject": "someone"});
+                let path = format!("/v1/users/{}/identities", Uuid::now_v7());
+                app.post(&path, &app.admin(), &body).await
+            }
+            "delete_user_identity" => {
+                let path = format!("/v1/users/{}/identities/{}", Uuid::now_v7(), Uuid::now_v7());
+                app.call(Method::DELETE, &path, Some(&app.admin()), None)
+                    .await
+            }
             other => panic!("no request for audited operation {other}: add one here"),
         }
     }

@@ -567,7 +567,19 @@ async fn refused_requests_name_the_record_asked_for() {
                 continue;
             }
             let id = Uuid::new_v4();
-            let concrete = path.replace("{id}", &id.to_string());
+            // `{id}` names the record; any further parameter is another id under it.
+            let concrete = path
+                .replace("{id}", &id.to_string())
+                .split('/')
+                .map(|part| {
+                    if part.starts_with('{') {
+                        Uuid::new_v4().to_string()
+                    } else {
+                        part.to_owned()
+                    }
+                })
+                .collect::<Vec<_>>()
+                .join("/");
             let method = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
             let body = (method != Method::GET && method != Method::DELETE).then(|| json!({}));
             let denied = app

@@ -24,6 +24,7 @@ mod inputs;
 mod lifecycle;
 mod listing;
 mod migrations;
+mod oidc;
 mod openapi;
 mod organisations;
 mod outcome_errors;

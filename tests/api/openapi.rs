@@ -117,7 +117,18 @@ async fn the_spec_roles_are_the_enforced_roles() {
             cells += Role::ALL.len();
             continue; // Open to anyone: see the self-referral tests.
         }
-        let concrete = path.replace("{id}", &Uuid::new_v4().to_string());
+        // Every path parameter is an id.
+        let concrete = path
+            .split('/')
+            .map(|part| {
+                if part.starts_with('{') {
+                    Uuid::new_v4().to_string()
+                } else {
+                    part.to_owned()
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("/");
         for (role, token) in Role::ALL.iter().zip(&tokens) {
             let body = (method == "POST").then(|| json!({}));
             let method = Method::from_bytes(method.as_bytes()).unwrap();

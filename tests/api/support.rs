@@ -154,6 +154,7 @@ impl TestApp {
             body_timeout: linkwell_api::config::DEFAULT_BODY_TIMEOUT,
             max_token_ttl: linkwell_api::config::DEFAULT_MAX_TOKEN_TTL,
             clients: Default::default(),
+            oidc: None,
         };
         configure(&mut config);
         let key_dir = tempfile::tempdir().expect("temp dir");
