@@ -217,6 +217,20 @@ def main(binary):
             check("revoked system asks for a token", "invalid_client", "issued")
         except Exception as e:
             check("revoked system asks for a token", "invalid_client", getattr(e, "error", str(e)))
+        # What the audit trail recorded of all this, by action and outcome.
+        tally, cursor = {}, None
+        while True:
+            params = {"limit": 100, **({"cursor": cursor} if cursor else {})}
+            page = requests.get(f"{base}/v1/audit-events", params=params, headers=as_admin).json()
+            for event in page["items"]:
+                key = f"{event['action']} {event['outcome']}"
+                tally[key] = tally.get(key, 0) + 1
+            cursor = page.get("next_cursor")
+            if not cursor:
+                break
+        print("audit rows by action and outcome:")
+        for key in sorted(tally):
+            print(f"  {tally[key]:>4}  {key}")
     finally:
         server.terminate()
         server.wait(timeout=10)
