@@ -88,6 +88,8 @@ operations! {
     CreateUserIdentity = "create_user_identity", [Admin], user_identity.create, audited;
     /// List the provider identities linked to a user.
     ListUserIdentities = "list_user_identities", [Admin], user_identity.list;
+    /// Read one provider identity linked to a user.
+    GetUserIdentity = "get_user_identity", [Admin], user_identity.read;
     /// Unlink a provider identity: the provider's tokens for it stop working.
     DeleteUserIdentity = "delete_user_identity", [Admin], user_identity.delete, audited;
     /// Get a token for a registered system (OAuth 2 client credentials; open to anyone, the

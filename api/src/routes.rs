@@ -42,6 +42,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
             .service(users::reactivate_user)
             .service(user_identities::create_user_identity)
             .service(user_identities::list_user_identities)
+            .service(user_identities::get_user_identity)
             .service(user_identities::delete_user_identity)
             .service(people::list_people)
             .service(people::get_person)

@@ -88,6 +88,18 @@ pub fn for_user(conn: &mut DbConnection, user_id: Uuid) -> StoreResult<Vec<UserI
         .collect()
 }
 
+/// One of a user's links.
+pub fn get(conn: &mut DbConnection, user_id: Uuid, id: Uuid) -> StoreResult<Option<UserIdentity>> {
+    user_identities::table
+        .filter(user_identities::id.eq(id.to_string()))
+        .filter(user_identities::user_id.eq(user_id.to_string()))
+        .select(IdentityRow::as_select())
+        .first(conn)
+        .optional()?
+        .map(IdentityRow::into_domain)
+        .transpose()
+}
+
 /// Removes one of a user's links; whether there was one.
 pub fn delete(conn: &mut DbConnection, user_id: Uuid, id: Uuid) -> StoreResult<bool> {
     let removed = diesel::delete(

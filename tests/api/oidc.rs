@@ -522,6 +522,24 @@ async fn linking_identities_is_for_admins_and_checked() {
     assert_eq!(made.body["user_id"], json!(user.to_string()));
     assert_eq!(made.body["subject"], "subject-9");
     assert!(made.body["created_at"].is_string());
+    // Location reads back the link, for an admin, under its own user only.
+    let read = app
+        .get(&format!("/v1/users/{user}/identities/{id}"), &app.admin())
+        .await;
+    assert_eq!(read.status, 200, "{}", read.text);
+    assert_eq!(read.body, made.body);
+    app.get(
+        &format!("/v1/users/{user}/identities/{id}"),
+        &app.coordinator(),
+    )
+    .await
+    .problem(403, "forbidden");
+    app.get(
+        &format!("/v1/users/{}/identities/{id}", Uuid::new_v4()),
+        &app.admin(),
+    )
+    .await
+    .problem(404, "not_found");
 
     // The pair is linked once, to this user or any other.
     let (other, _) = app.user(Role::Coordinator, None).await;

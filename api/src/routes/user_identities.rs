@@ -13,7 +13,8 @@ use uuid::Uuid;
 use validator::Validate;
 
 use crate::access::{
-    Allowed, AllowedJson, CreateUserIdentity, DeleteUserIdentity, ListUserIdentities,
+    Allowed, AllowedJson, CreateUserIdentity, DeleteUserIdentity, GetUserIdentity,
+    ListUserIdentities,
 };
 use crate::audit::Refusal;
 use crate::create::{self, Made};
@@ -164,6 +165,35 @@ pub async fn list_user_identities(
     Ok(HttpResponse::Ok().json(UserIdentityList {
         items: items.iter().map(UserIdentityView::from).collect(),
     }))
+}
+
+/// Read one provider identity linked to a user (where `Location` points after a link).
+#[utoipa::path(
+    operation_id = "get_user_identity",
+    tag = "users",
+    params(
+        ("id" = Uuid, Path, description = "The user's id"),
+        ("identity_id" = Uuid, Path, description = "The link's id"),
+    ),
+    responses(
+        (status = 200, description = "The link", body = UserIdentityView),
+        ReadProblems,
+    ),
+    security(("bearer" = [])),
+)]
+#[get("/users/{id}/identities/{identity_id}")]
+pub async fn get_user_identity(
+    _allowed: Allowed<GetUserIdentity>,
+    state: web::Data<AppState>,
+    path: web::Path<(Uuid, Uuid)>,
+) -> Result<HttpResponse, ApiError> {
+    let (user_id, identity_id) = path.into_inner();
+    let identity = db::run(&state, move |conn| {
+        Ok(user_identities::get(conn, user_id, identity_id)?)
+    })
+    .await?
+    .ok_or(ApiError::NotFound)?;
+    Ok(HttpResponse::Ok().json(UserIdentityView::from(&identity)))
 }
 
 /// Unlink a provider identity.
