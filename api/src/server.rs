@@ -46,6 +46,15 @@ pub enum StartError {
     Keys(#[from] crate::signing_keys::KeyError),
     #[error("loading deactivated users: {0}")]
     Revocation(String),
+    #[error(
+        "the database has {} pending migration(s) ({}) and role {role} may not apply them (it \
+         does not own the schema): run `linkwell migrate` as the owner first (its URL in \
+         LINKWELL_MIGRATION_DATABASE_URL or --database-url; see docs/database-roles.md); \
+         refusing to start",
+        pending.len(),
+        pending.join(", ")
+    )]
+    PendingMigrations { role: String, pending: Vec<String> },
     #[error("cannot listen on {bind}: {source}")]
     Bind {
         bind: String,
@@ -76,7 +85,7 @@ pub fn start(config: &Config) -> Result<Running, StartError> {
     let pool = connect(&config.database, &config.pool)?;
     let migrations_applied = {
         let mut conn = checkout(&pool, config.pool.acquire_timeout)?;
-        migrate::run(&mut conn)?
+        prepare_schema(&mut conn)?
     };
     let bind_error = |source: std::io::Error| StartError::Bind {
         bind: config.bind.clone(),
@@ -193,6 +202,26 @@ pub fn start(config: &Config) -> Result<Running, StartError> {
         addr,
         migrations_applied,
     })
+}
+
+/// Brings the schema up to date when this role may (one role for everything, as in
+/// development and on SQLite); a runtime role that does not own the schema only checks that
+/// nothing is pending, so a server never starts against a schema it does not know, nor fails
+/// half-way through a migration it may not run. Returns how many migrations ran.
+fn prepare_schema(conn: &mut linkwell_persistence::DbConnection) -> Result<usize, StartError> {
+    use linkwell_persistence::roles;
+    if roles::can_migrate(conn)? {
+        return Ok(migrate::run(conn)?);
+    }
+    let pending = migrate::pending(conn)?;
+    if !pending.is_empty() {
+        return Err(StartError::PendingMigrations {
+            role: roles::current_role(conn)?.unwrap_or_default(),
+            pending,
+        });
+    }
+    migrate::make_totals(conn)?;
+    Ok(0)
 }
 
 /// A listening socket on `bind`, as `actix_web::HttpServer::bind` makes one: the address
