@@ -123,6 +123,9 @@ pub struct ClientTokens {
     pub public_url: Option<String>,
     /// How long an issued token lives (`LINKWELL_CLIENT_TOKEN_TTL`, seconds; default 300).
     pub ttl: Duration,
+    /// How many client secrets may be checked (argon2) at once across the instance
+    /// (`LINKWELL_SECRET_CHECKS`; default one per core); more answer 429.
+    pub secret_checks: std::num::NonZeroUsize,
 }
 
 impl Default for ClientTokens {
@@ -130,6 +133,7 @@ impl Default for ClientTokens {
         Self {
             public_url: None,
             ttl: Duration::from_secs(linkwell_domain::api_client::DEFAULT_TOKEN_SECONDS as u64),
+            secret_checks: crate::secret_checks::default_limit(),
         }
     }
 }
@@ -260,6 +264,9 @@ impl Config {
                     .map_or(ClientTokens::default().ttl, |s| {
                         Duration::from_secs(s as u64)
                     }),
+                secret_checks: positive("LINKWELL_SECRET_CHECKS")?
+                    .and_then(std::num::NonZeroUsize::new)
+                    .unwrap_or_else(crate::secret_checks::default_limit),
             },
         })
     }

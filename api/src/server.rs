@@ -123,6 +123,7 @@ pub fn start(config: &Config) -> Result<Running, StartError> {
         organisations: KnownOrganisations::default(),
         token_endpoint: format!("{public_url}/v1/auth/token"),
         client_token_seconds: i64::try_from(config.clients.ttl.as_secs()).unwrap_or(i64::MAX),
+        secret_checks: crate::secret_checks::SecretChecks::new(config.clients.secret_checks),
     });
     state
         .revoked

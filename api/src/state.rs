@@ -38,4 +38,6 @@ pub struct AppState {
     pub token_endpoint: String,
     /// How long a token issued to a system lives, in seconds.
     pub client_token_seconds: i64,
+    /// The cap on client secret checks running at once.
+    pub secret_checks: crate::secret_checks::SecretChecks,
 }

@@ -633,3 +633,60 @@ async fn refusals_before_verification_read_the_same_whatever_the_cause() {
     .await;
     oauth_error(&reply, 400, "invalid_request");
 }
+
+#[tokio::test]
+async fn secret_checks_beyond_the_cap_are_turned_away_alike_for_every_client() {
+    let app = TestApp::spawn_with(|c| {
+        c.public_rate_per_minute = std::num::NonZeroU32::new(1000).unwrap();
+        c.clients.secret_checks = std::num::NonZeroUsize::new(1).unwrap();
+    })
+    .await;
+    let made = register(&app, &json!({"name": "Case system", "role": "coordinator"})).await;
+    let client_id = made.body["client_id"].as_str().unwrap().to_owned();
+    let secret = made.body["client_secret"].as_str().unwrap().to_owned();
+    // Known and unknown clients at once: argon2 runs for each, one at a time.
+    let ids: Vec<String> = (0..12)
+        .map(|i| {
+            if i % 2 == 0 {
+                client_id.clone()
+            } else {
+                format!("lw_nobody_{i}")
+            }
+        })
+        .collect();
+    let app_ref = &app;
+    let replies = futures_util::future::join_all(ids.iter().map(|id| async move {
+        let form = [
+            ("grant_type", "client_credentials"),
+            ("client_id", id.as_str()),
+            ("client_secret", "wrong"),
+        ];
+        token_request(app_ref, &form, None).await
+    }))
+    .await;
+    let mut turned_away = 0;
+    for reply in &replies {
+        match reply.status.as_u16() {
+            401 => oauth_error(reply, 401, "invalid_client"),
+            429 => {
+                assert_eq!(reply.header("retry-after"), Some("1"), "{}", reply.text);
+                assert_eq!(reply.body["code"], json!("rate_limited"), "{}", reply.text);
+                turned_away += 1;
+            }
+            other => panic!("{other}: {}", reply.text),
+        }
+    }
+    assert!(turned_away > 0, "one check at a time turns some away");
+    // Once the checks are done, the real secret works.
+    let ok = token_request(
+        &app,
+        &[
+            ("grant_type", "client_credentials"),
+            ("client_id", &client_id),
+            ("client_secret", &secret),
+        ],
+        None,
+    )
+    .await;
+    assert_eq!(ok.status, StatusCode::OK, "{}", ok.text);
+}

@@ -274,7 +274,7 @@ fn claimed_issuer(assertion: &str) -> Option<String> {
         (status = 401, description = "invalid_client", body = TokenError),
         (status = 413, description = "Request body over 64 KiB", body = crate::error::Problem),
         (status = 415, description = "A Content-Encoding the server does not decode", body = crate::error::Problem),
-        (status = 429, description = "Too many requests from this address", body = crate::error::Problem),
+        (status = 429, description = "Too many requests from this address, or too many client secrets being checked at once", body = crate::error::Problem),
         (status = 503, description = "Database unavailable or too slow", body = crate::error::Problem),
     ),
 )]
@@ -398,6 +398,14 @@ async fn with_secret(
     secret: String,
     basic: bool,
 ) -> Result<Result<ApiClient, Refused>, ApiError> {
+    // Before the client is looked up: the refusal is the same for every client id.
+    let permit = state
+        .secret_checks
+        .try_start()
+        .ok_or(ApiError::RateLimited {
+            retry_after: 1,
+            scope: crate::error::Limited::SecretChecks,
+        })?;
     let client = find(state, client_id).await?;
     // An unknown client, or one without a secret, is checked against a decoy hash: refusing
     // it takes as long as refusing a wrong secret, so timing does not tell which it was.
@@ -408,9 +416,12 @@ async fn with_secret(
     let real = hash.is_some();
     let hash = hash.unwrap_or_else(|| client_keys::decoy_hash().to_owned());
     // argon2 takes tens of milliseconds of CPU: off the async workers.
-    let matches = web::block(move || client_keys::secret_matches(&hash, &secret))
-        .await
-        .map_err(|e| ApiError::Internal(format!("checking a client secret: {e}")))?;
+    let matches = web::block(move || {
+        let _permit = permit;
+        client_keys::secret_matches(&hash, &secret)
+    })
+    .await
+    .map_err(|e| ApiError::Internal(format!("checking a client secret: {e}")))?;
     Ok(match client {
         Some(client) if real && matches => Ok(client),
         _ => Err(unknown(basic)),
