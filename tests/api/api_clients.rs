@@ -690,3 +690,36 @@ async fn secret_checks_beyond_the_cap_are_turned_away_alike_for_every_client() {
     .await;
     assert_eq!(ok.status, StatusCode::OK, "{}", ok.text);
 }
+
+#[tokio::test]
+async fn behind_a_proxy_ports_do_not_split_an_address_nor_addresses_a_slash_64() {
+    let app = TestApp::spawn_with(|c| {
+        c.public_rate_per_minute = std::num::NonZeroU32::MIN;
+        c.trusted_proxies = vec!["127.0.0.1".parse().unwrap()];
+    })
+    .await;
+    let ask = |forwarded: &'static str| {
+        let request = app
+            .client
+            .post(app.url("/v1/auth/token"))
+            .header("X-Forwarded-For", forwarded)
+            .form(&[("grant_type", "client_credentials")]);
+        async move { Reply::from_response(request.send().await.unwrap()).await }
+    };
+    // One allowance a minute: the first from each client is answered (each has its own), the
+    // second refused.
+    for (first, second) in [
+        ("1.2.3.4:5678", "1.2.3.4:9999"),
+        ("5.6.7.8:1", "5.6.7.8"),
+        ("[2001:db8:1:2::1]:80", "2001:db8:1:2:ffff::9"),
+    ] {
+        let answered = ask(first).await;
+        assert_ne!(answered.status, StatusCode::TOO_MANY_REQUESTS, "{first}");
+        let refused = ask(second).await;
+        assert_eq!(
+            refused.status,
+            StatusCode::TOO_MANY_REQUESTS,
+            "{second} shares {first}'s allowance"
+        );
+    }
+}
