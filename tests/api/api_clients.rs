@@ -303,6 +303,50 @@ async fn registration_is_for_admins_and_follows_the_role_rules() {
     );
     let listed = app.get("/v1/api-clients", &app.admin()).await;
     assert_eq!(listed.body["items"], json!([]), "nothing was registered");
+    // Each key is built at registration: one that could never verify is refused there.
+    let (_, good) = es256_key("k1");
+    let with = |member: &str, value: Value| {
+        let mut jwk = good.clone();
+        jwk[member] = value;
+        jwk
+    };
+    let y = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(good["y"].as_str().unwrap())
+        .unwrap();
+    let mut off_curve = y.clone();
+    off_curve[31] ^= 1;
+    let b64 = |bytes: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
+    let rsa = |bits: usize| {
+        let mut n = vec![0xffu8; bits / 8];
+        n[0] = 0xc1;
+        json!({"kty": "RSA", "n": b64(&n), "e": "AQAB", "alg": "RS256", "use": "sig"})
+    };
+    let bad_keys = [
+        (with("use", json!("enc")), "/jwks/keys/0/use"),
+        (with("alg", json!("ES384")), "/jwks/keys/0/alg"),
+        (with("alg", json!("RS256")), "/jwks/keys/0/alg"),
+        (with("y", json!(b64(&off_curve))), "/jwks/keys/0"),
+        (rsa(1024), "/jwks/keys/0/n"),
+        (rsa(8192), "/jwks/keys/0/n"),
+        (with("alg", json!("ES256")), ""),
+        (rsa(2048), ""),
+    ];
+    for (jwk, pointer) in bad_keys {
+        let body = json!({"name": "x", "role": "partner", "org_id": partner,
+                          "jwks": {"keys": [good.clone(), jwk.clone()]}});
+        let reply = register(&app, &body).await;
+        if pointer.is_empty() {
+            assert_eq!(reply.status, StatusCode::CREATED, "{jwk}: {}", reply.text);
+            continue;
+        }
+        reply.problem(422, "validation_failed");
+        let pointer = pointer.replace("/keys/0", "/keys/1");
+        assert_eq!(
+            reply.field_errors(),
+            vec![(pointer, "invalid_jwk".to_owned())],
+            "{jwk}"
+        );
+    }
 }
 
 #[tokio::test]
