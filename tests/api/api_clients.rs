@@ -215,6 +215,35 @@ async fn a_system_with_a_secret_gets_tokens_either_way_and_acts_with_its_role() 
     )
     .await;
     oauth_error(&both, 400, "invalid_request");
+    // Parameters sent without a value count as omitted (RFC 6749 §3.1): not a second method,
+    // not a client id that differs.
+    let empty = token_request(
+        &app,
+        &[
+            ("grant_type", "client_credentials"),
+            ("client_id", ""),
+            ("client_secret", ""),
+            ("scope", ""),
+        ],
+        Some(&format!("Basic {basic}")),
+    )
+    .await;
+    assert_eq!(empty.status, StatusCode::OK, "{}", empty.text);
+    let no_grant = token_request(
+        &app,
+        &[
+            ("grant_type", ""),
+            ("client_id", &client_id),
+            ("client_secret", &secret),
+        ],
+        None,
+    )
+    .await;
+    oauth_error(&no_grant, 400, "invalid_request");
+    assert_eq!(
+        no_grant.body["error_description"],
+        json!("grant_type is missing")
+    );
     let as_json = app
         .client
         .post(app.url("/v1/auth/token"))

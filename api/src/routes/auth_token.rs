@@ -153,6 +153,9 @@ impl Form {
                 "a token request has at most {MAX_PARAMETERS} parameters"
             )));
         }
+        // RFC 6749 §3.1: a parameter sent without a value is treated as omitted.
+        let pairs: Vec<(String, String)> =
+            pairs.into_iter().filter(|(_, v)| !v.is_empty()).collect();
         let mut seen = std::collections::HashSet::new();
         if pairs.iter().any(|(name, _)| !seen.insert(name.as_str())) {
             return Err(Refused::request("a parameter is sent more than once"));
