@@ -232,6 +232,29 @@ fn the_retired_shared_secret_refuses_to_start() {
 }
 
 #[test]
+fn client_tokens_outliving_the_accepted_lifetime_refuse_to_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = linkwell()
+        .current_dir(dir.path())
+        .env("LINKWELL_MAX_TOKEN_TTL", "600")
+        .env("LINKWELL_CLIENT_TOKEN_TTL", "900")
+        .args(["serve", "--bind", "127.0.0.1:0"])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("LINKWELL_CLIENT_TOKEN_TTL is 900 s") && stderr.contains("refusing"),
+        "{stderr}"
+    );
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        0,
+        "refused before touching the database or making a key"
+    );
+}
+
+#[test]
 fn postgres_without_a_key_refuses_to_start() {
     let dir = tempfile::tempdir().unwrap();
     let output = linkwell()
