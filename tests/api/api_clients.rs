@@ -796,3 +796,73 @@ async fn behind_a_proxy_ports_do_not_split_an_address_nor_addresses_a_slash_64()
         );
     }
 }
+
+#[tokio::test]
+async fn every_token_request_leaves_one_audit_row_without_its_secret() {
+    let app = app().await;
+    let practice = app.organisation("Riverside Surgery", "gp_practice").await;
+    let made = register(
+        &app,
+        &json!({"name": "Riverside GP system", "role": "referrer", "org_id": practice}),
+    )
+    .await;
+    let client_id = made.body["client_id"].as_str().unwrap().to_owned();
+    let secret = made.body["client_secret"].as_str().unwrap().to_owned();
+    let ask = |id: &str, secret: &str, grant: &str| {
+        let form = [
+            ("grant_type", grant.to_owned()),
+            ("client_id", id.to_owned()),
+            ("client_secret", secret.to_owned()),
+        ];
+        let request = app.client.post(app.url("/v1/auth/token")).form(&form);
+        async move { Reply::from_response(request.send().await.unwrap()).await }
+    };
+    let issued = ask(&client_id, &secret, "client_credentials").await;
+    assert_eq!(issued.status, StatusCode::OK, "{}", issued.text);
+    let wrong = ask(&client_id, "wrong-secret-value", "client_credentials").await;
+    oauth_error(&wrong, 401, "invalid_client");
+    let unknown = ask("lw_nobody", "another-secret-value", "client_credentials").await;
+    oauth_error(&unknown, 401, "invalid_client");
+    let bad_grant = ask(&client_id, &secret, "password").await;
+    oauth_error(&bad_grant, 400, "unsupported_grant_type");
+
+    let events = linkwell_persistence::audit::recent(&mut app.db(), 1000).unwrap();
+    let row = |reply: &Reply| {
+        let id = reply.header("x-request-id").unwrap();
+        let rows: Vec<_> = events.iter().filter(|e| e.request_id == id).collect();
+        assert_eq!(rows.len(), 1, "{rows:?}");
+        let e = rows[0];
+        assert_eq!(e.action, "token.issue");
+        assert_eq!(e.resource_type, "token");
+        (
+            e.outcome.as_str(),
+            e.actor_sub.clone(),
+            e.actor_role.as_str(),
+            e.actor_org_id,
+        )
+    };
+    assert_eq!(
+        row(&issued),
+        ("success", client_id.clone(), "referrer", Some(practice))
+    );
+    assert_eq!(
+        row(&wrong),
+        ("forbidden", client_id.clone(), "referrer", Some(practice))
+    );
+    let (outcome, sub, role, org) = row(&unknown);
+    assert_eq!((outcome, role, org), ("forbidden", "anonymous", None));
+    assert!(sub.starts_with("anonymous@"), "{sub}");
+    assert!(
+        !sub.contains("lw_nobody"),
+        "an unknown id is not written as a name"
+    );
+    assert_eq!(row(&bad_grant).0, "rejected");
+    let trail = format!("{events:?}");
+    for secret in [
+        secret.as_str(),
+        "wrong-secret-value",
+        "another-secret-value",
+    ] {
+        assert!(!trail.contains(secret), "no secret in the trail");
+    }
+}
