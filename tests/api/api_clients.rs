@@ -866,3 +866,35 @@ async fn every_token_request_leaves_one_audit_row_without_its_secret() {
         assert!(!trail.contains(secret), "no secret in the trail");
     }
 }
+
+#[tokio::test]
+async fn an_assertion_id_is_recorded_once_and_forgotten_once_expired() {
+    use linkwell_persistence::api_clients::use_assertion_once;
+    let app = TestApp::spawn().await;
+    let mut conn = app.db();
+    let now = chrono::Utc::now();
+    let minute = chrono::Duration::seconds(60);
+    let once = |conn: &mut _, client: &str, jti: &str, expires, at| {
+        use_assertion_once(conn, client, jti, expires, at).unwrap()
+    };
+    assert!(once(&mut conn, "lw_a", "j1", now + minute, now));
+    assert!(
+        !once(&mut conn, "lw_a", "j1", now + minute, now),
+        "replayed"
+    );
+    assert!(
+        once(&mut conn, "lw_b", "j1", now + minute, now),
+        "another system's"
+    );
+    // Once expired it could not verify anyway, and is forgotten at the next use.
+    let later = now + minute + chrono::Duration::seconds(1);
+    assert!(once(&mut conn, "lw_a", "j2", later + minute, later));
+    assert!(once(&mut conn, "lw_a", "j1", later + minute, later));
+    // The writer is given back: another write goes through at once.
+    let started = std::time::Instant::now();
+    linkwell_persistence::write_transaction(&mut app.db(), |_| {
+        Ok::<_, linkwell_persistence::StoreError>(())
+    })
+    .unwrap();
+    assert!(started.elapsed() < Duration::from_secs(2));
+}
