@@ -34,6 +34,10 @@ pub(crate) fn linkwell() -> Command {
     command
         .env_remove("LINKWELL_JWT_SECRET")
         .env_remove("DATABASE_URL")
+        .env_remove("LINKWELL_MIGRATION_DATABASE_URL")
+        .env_remove("LINKWELL_RUNTIME_ROLE")
+        .env_remove("LINKWELL_CLIENT_TOKEN_TTL")
+        .env_remove("LINKWELL_MAX_TOKEN_TTL")
         .env_remove("LINKWELL_JWT_SECRET_FILE")
         .env_remove("LINKWELL_SIGNING_KEY_FILE")
         .env_remove("LINKWELL_VERIFY_KEY_FILES")
