@@ -93,8 +93,8 @@ operations! {
     /// Unlink a provider identity: the provider's tokens for it stop working.
     DeleteUserIdentity = "delete_user_identity", [Admin], user_identity.delete, audited;
     /// Get a token for a registered system (OAuth 2 client credentials; open to anyone, the
-    /// client authenticates itself).
-    CreateToken = "create_token", [], token.create;
+    /// client authenticates itself). Audited: who got a token, and every refused attempt.
+    CreateToken = "create_token", [], token.issue, audited;
     /// Register a system that calls the API on its own (OAuth 2 client credentials).
     CreateApiClient = "create_api_client", [Admin], api_client.create, audited;
     /// List registered systems.

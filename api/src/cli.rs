@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 use linkwell_domain::Role;
-use linkwell_persistence::{DbConnection, Pool, checkout, establish, migrate, users};
+use linkwell_persistence::{DbConnection, Pool, checkout, establish, migrate, roles, users};
 use uuid::Uuid;
 
 use crate::auth::TokenKeys;
@@ -31,8 +31,9 @@ struct Cli {
 enum Command {
     /// Run the HTTP server (the default).
     Serve,
-    /// Apply pending database migrations and exit.
-    Migrate,
+    /// Apply pending database migrations and exit (as the schema's owner, when the server
+    /// runs as another role: see docs/database-roles.md).
+    Migrate(MigrateArgs),
     /// Print the OpenAPI document as YAML.
     Openapi,
     /// Print a signed access token (for development, scripts and tests).
@@ -50,6 +51,19 @@ enum Command {
     /// keep them, e.g. during a rolling upgrade); writers wait meanwhile.
     Retotal,
 }
+
+#[derive(Debug, Args)]
+struct MigrateArgs {
+    /// PostgreSQL: after migrating, give this role exactly what the server needs (read and
+    /// write the tables; only read and append to the audit trail), taking away anything else
+    /// it had on them. Run after every migration, so new tables are covered.
+    #[arg(long, env = "LINKWELL_RUNTIME_ROLE")]
+    runtime_role: Option<String>,
+}
+
+/// Where `migrate` connects: `--database-url` if given, else `LINKWELL_MIGRATION_DATABASE_URL`
+/// (the owner's URL, kept apart from the server's `DATABASE_URL`), else `DATABASE_URL`.
+const MIGRATION_DATABASE_URL: &str = "LINKWELL_MIGRATION_DATABASE_URL";
 
 #[derive(Debug, Args)]
 struct SeedArgs {
@@ -98,7 +112,11 @@ struct TokenArgs {
 
 /// Runs the command line; the exit code says how it went.
 pub fn run() -> ExitCode {
-    let cli = Cli::parse();
+    let matches = <Cli as clap::CommandFactory>::command().get_matches();
+    let url_given =
+        matches.value_source("database_url") == Some(clap::parser::ValueSource::CommandLine);
+    let cli =
+        <Cli as clap::FromArgMatches>::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
     let result = match cli.command.unwrap_or(Command::Serve) {
         Command::Openapi => openapi::yaml().map(|yaml| print!("{yaml}")),
@@ -106,9 +124,15 @@ pub fn run() -> ExitCode {
         Command::Serve => Config::from_env(&cli.bind, &cli.database_url)
             .map_err(|e| e.to_string())
             .and_then(|config| serve(&config)),
-        Command::Migrate => Config::from_env_without_keys(&cli.bind, &cli.database_url)
-            .map_err(|e| e.to_string())
-            .and_then(|config| migrate_only(&config)),
+        Command::Migrate(args) => {
+            let url = std::env::var(MIGRATION_DATABASE_URL)
+                .ok()
+                .filter(|url| !url_given && !url.is_empty())
+                .unwrap_or(cli.database_url);
+            Config::from_env_without_keys(&cli.bind, &url)
+                .map_err(|e| e.to_string())
+                .and_then(|config| migrate_only(&config, &args))
+        }
         Command::Token(args) => Config::from_env(&cli.bind, &cli.database_url)
             .map_err(|e| e.to_string())
             .and_then(|config| token(&config, &args)),
@@ -210,13 +234,20 @@ fn one_connection(config: &Config) -> Result<DbConnection, String> {
     establish(&config.database).map_err(|e| format!("database {}: {e}", config.database))
 }
 
-fn migrate_only(config: &Config) -> Result<(), String> {
+fn migrate_only(config: &Config, args: &MigrateArgs) -> Result<(), String> {
     let mut conn = one_connection(config)?;
     let applied = migrate::run(&mut conn).map_err(|e| e.to_string())?;
     println!(
         "database: {} ({applied} migrations applied)",
         config.database
     );
+    if let Some(role) = args.runtime_role.as_deref().filter(|r| !r.is_empty()) {
+        roles::grant_runtime(&mut conn, role).map_err(|e| e.to_string())?;
+        println!(
+            "runtime role {role}: may read and write the tables; on audit_events SELECT and \
+             INSERT only"
+        );
+    }
     Ok(())
 }
 

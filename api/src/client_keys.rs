@@ -65,38 +65,72 @@ pub fn secret_matches(hash: &str, secret: &str) -> bool {
     })
 }
 
-/// A system's public keys, checked: public RSA (2048 bits or more) or EC P-256/P-384 keys only.
+/// A system's public keys, checked: public RSA (2048 to 4096 bits) or EC P-256/P-384 keys only.
 #[derive(Debug, Clone)]
 pub struct ClientJwks(JwkSet);
 
 /// Members that only a private key has (RFC 7518 §6.2.2, §6.3.2, §6.4.1).
 const PRIVATE_MEMBERS: &[&str] = &["d", "p", "q", "dp", "dq", "qi", "oth", "k"];
 
+/// Why a key set was refused, and where: `pointer` is relative to the key set (`""` for the
+/// whole set, `/keys/0/n` for one member of one key).
+#[derive(Debug)]
+pub struct JwksRefusal {
+    pub pointer: String,
+    pub invalid: Invalid,
+}
+
+impl JwksRefusal {
+    fn set(message: impl Into<std::borrow::Cow<'static, str>>) -> Self {
+        Self {
+            pointer: String::new(),
+            invalid: Invalid::new("invalid_jwks", message),
+        }
+    }
+
+    fn key(i: usize, member: &str, message: impl Into<std::borrow::Cow<'static, str>>) -> Self {
+        let pointer = match member {
+            "" => format!("/keys/{i}"),
+            member => format!("/keys/{i}/{member}"),
+        };
+        Self {
+            pointer,
+            invalid: Invalid::new("invalid_jwk", message),
+        }
+    }
+}
+
 impl ClientJwks {
-    /// Reads a JSON Web Key Set as sent at registration.
-    pub fn parse(value: &serde_json::Value) -> Result<Self, Invalid> {
-        let bad = |message: String| Invalid::new("invalid_jwks", message);
+    /// Reads a JSON Web Key Set as sent at registration, building each key's verifying key
+    /// now so that a key that could never verify is refused here, not at the first token.
+    pub fn parse(value: &serde_json::Value) -> Result<Self, JwksRefusal> {
         let keys = value
             .get("keys")
             .and_then(|k| k.as_array())
             .ok_or_else(|| {
-                bad("must be a JSON Web Key Set: an object with a `keys` array".into())
+                JwksRefusal::set("must be a JSON Web Key Set: an object with a `keys` array")
             })?;
         if keys.is_empty() || keys.len() > MAX_KEYS {
-            return Err(bad(format!("must hold 1 to {MAX_KEYS} keys")));
+            return Err(JwksRefusal::set(format!("must hold 1 to {MAX_KEYS} keys")));
         }
         for key in keys {
             if PRIVATE_MEMBERS.iter().any(|m| key.get(m).is_some()) {
-                return Err(Invalid::new(
-                    "private_key_in_jwks",
-                    "holds a private or symmetric key: register public keys only, and keep the private key with the system",
-                ));
+                return Err(JwksRefusal {
+                    pointer: String::new(),
+                    invalid: Invalid::new(
+                        "private_key_in_jwks",
+                        "holds a private or symmetric key: register public keys only, and keep the private key with the system",
+                    ),
+                });
             }
         }
+        for (i, key) in keys.iter().enumerate() {
+            check_use_and_alg(key).map_err(|(member, why)| JwksRefusal::key(i, member, why))?;
+        }
         let set: JwkSet = serde_json::from_value(value.clone())
-            .map_err(|e| bad(format!("is not a JSON Web Key Set: {e}")))?;
+            .map_err(|e| JwksRefusal::set(format!("is not a JSON Web Key Set: {e}")))?;
         for (i, jwk) in set.keys.iter().enumerate() {
-            check_key(jwk).map_err(|why| bad(format!("key {i}: {why}")))?;
+            verifying_key(jwk).map_err(|(member, why)| JwksRefusal::key(i, member, why))?;
         }
         Ok(Self(set))
     }
@@ -127,26 +161,87 @@ impl ClientJwks {
     }
 }
 
-fn check_key(jwk: &Jwk) -> Result<(), String> {
+/// A key's problem: the member at fault (`""` for the key as a whole) and why.
+type KeyProblem = (&'static str, String);
+
+/// `use`, if given, must be `sig`; `alg`, if given, one this service accepts and of the key's
+/// type and curve (checked on the JSON, before the library reads the names).
+fn check_use_and_alg(key: &serde_json::Value) -> Result<(), KeyProblem> {
+    let text = |member: &str| key.get(member).map(|v| v.as_str().unwrap_or("\u{0}"));
+    if let Some(usage) = text("use")
+        && usage != "sig"
+    {
+        return Err(("use", "must be `sig`: the key checks signatures".into()));
+    }
+    let Some(alg) = text("alg") else {
+        return Ok(());
+    };
+    let expected: &[&str] = match (text("kty"), text("crv")) {
+        (Some("RSA"), _) => &["RS256", "RS384"],
+        (Some("EC"), Some("P-256")) => &["ES256"],
+        (Some("EC"), Some("P-384")) => &["ES384"],
+        // The type or curve itself is refused below, with its own words.
+        _ => return Ok(()),
+    };
+    if expected.contains(&alg) {
+        Ok(())
+    } else {
+        Err((
+            "alg",
+            format!(
+                "must be {} for this key's kty and crv",
+                expected.join(" or ")
+            ),
+        ))
+    }
+}
+
+/// The largest RSA modulus accepted (4096 bits): larger keys cost more to verify on an open
+/// endpoint and buy nothing.
+const MAX_RSA_MODULUS_BITS: usize = 4096;
+
+/// Builds the key that would verify the system's assertions, refusing what could not.
+fn verifying_key(jwk: &Jwk) -> Result<DecodingKey, KeyProblem> {
+    let decode = |member: &'static str, text: &str| {
+        URL_SAFE_NO_PAD
+            .decode(text.trim_end_matches('='))
+            .map_err(|_| (member, "is not base64url".to_owned()))
+    };
     match &jwk.algorithm {
         AlgorithmParameters::RSA(rsa) => {
-            let n = URL_SAFE_NO_PAD
-                .decode(rsa.n.trim_end_matches('='))
-                .map_err(|_| "its modulus `n` is not base64url".to_owned())?;
-            let significant = n.iter().skip_while(|b| **b == 0).count();
-            if significant < MIN_RSA_MODULUS_BYTES {
-                return Err("an RSA key must have at least 2048 bits".into());
+            let n = rsa::BigUint::from_bytes_be(&decode("n", &rsa.n)?);
+            let e = rsa::BigUint::from_bytes_be(&decode("e", &rsa.e)?);
+            let bits = n.bits();
+            if !(MIN_RSA_MODULUS_BYTES * 8..=MAX_RSA_MODULUS_BITS).contains(&bits) {
+                return Err((
+                    "n",
+                    format!("an RSA modulus must have 2048 to 4096 bits, not {bits}"),
+                ));
+            }
+            rsa::RsaPublicKey::new(n, e)
+                .map_err(|e| ("e", format!("is not a valid RSA public key: {e}")))?;
+        }
+        AlgorithmParameters::EllipticCurve(ec) => {
+            let mut point = vec![0x04];
+            point.extend(decode("x", &ec.x)?);
+            point.extend(decode("y", &ec.y)?);
+            let on_curve = match ec.curve {
+                EllipticCurve::P256 => p256::PublicKey::from_sec1_bytes(&point).is_ok(),
+                EllipticCurve::P384 => p384::PublicKey::from_sec1_bytes(&point).is_ok(),
+                _ => return Err(("crv", "an EC key must be on P-256 or P-384".into())),
+            };
+            if !on_curve {
+                return Err(("", "(x, y) is not a point on the curve `crv`".into()));
             }
         }
-        AlgorithmParameters::EllipticCurve(ec)
-            if matches!(ec.curve, EllipticCurve::P256 | EllipticCurve::P384) => {}
-        AlgorithmParameters::EllipticCurve(_) => {
-            return Err("an EC key must be on P-256 or P-384".into());
+        _ => {
+            return Err((
+                "kty",
+                "only RSA and EC (P-256, P-384) keys are accepted".into(),
+            ));
         }
-        _ => return Err("only RSA and EC (P-256, P-384) keys are accepted".into()),
     }
-    DecodingKey::from_jwk(jwk).map_err(|e| format!("is not a usable key: {e}"))?;
-    Ok(())
+    DecodingKey::from_jwk(jwk).map_err(|e| ("", format!("is not a usable key: {e}")))
 }
 
 /// Whether `jwk` can check a signature made with `alg`.
@@ -290,8 +385,59 @@ mod tests {
     }
 
     #[test]
+    fn each_key_is_built_and_refused_where_it_is_wrong() {
+        let secret = p256::SecretKey::random(&mut p256::elliptic_curve::rand_core::OsRng);
+        let mut good: serde_json::Value =
+            serde_json::from_str(&secret.public_key().to_jwk_string()).unwrap_or_default();
+        good["use"] = serde_json::json!("sig");
+        good["alg"] = serde_json::json!("ES256");
+        let refused = |jwk: serde_json::Value| {
+            ClientJwks::parse(&serde_json::json!({"keys": [jwk]}))
+                .err()
+                .map(|r| (r.pointer, r.invalid.code))
+        };
+        assert!(refused(good.clone()).is_none());
+        let mut y = URL_SAFE_NO_PAD
+            .decode(good["y"].as_str().unwrap_or_default())
+            .unwrap_or_default();
+        y[0] ^= 0x80;
+        let mut off_curve = good.clone();
+        off_curve["y"] = serde_json::json!(URL_SAFE_NO_PAD.encode(&y));
+        assert_eq!(
+            refused(off_curve),
+            Some(("/keys/0".to_owned(), "invalid_jwk"))
+        );
+        for (member, value) in [("use", "enc"), ("alg", "ES384"), ("alg", "RS256")] {
+            let mut jwk = good.clone();
+            jwk[member] = serde_json::json!(value);
+            assert_eq!(
+                refused(jwk),
+                Some((format!("/keys/0/{member}"), "invalid_jwk")),
+                "{member}: {value}"
+            );
+        }
+        let rsa = |bytes: usize, alg: &str| {
+            let mut n = vec![0xffu8; bytes];
+            n[0] = 0xc1;
+            serde_json::json!({"kty": "RSA", "n": URL_SAFE_NO_PAD.encode(&n), "e": "AQAB", "alg": alg})
+        };
+        assert!(refused(rsa(256, "RS256")).is_none());
+        assert!(refused(rsa(512, "RS384")).is_none());
+        for bytes in [255, 513] {
+            assert_eq!(
+                refused(rsa(bytes, "RS256")),
+                Some(("/keys/0/n".to_owned(), "invalid_jwk"))
+            );
+        }
+        assert_eq!(
+            refused(rsa(256, "ES256")),
+            Some(("/keys/0/alg".to_owned(), "invalid_jwk"))
+        );
+    }
+
+    #[test]
     fn private_symmetric_and_weak_keys_are_refused() {
-        let code = |v: serde_json::Value| ClientJwks::parse(&v).unwrap_err().code;
+        let code = |v: serde_json::Value| ClientJwks::parse(&v).unwrap_err().invalid.code;
         assert_eq!(
             code(
                 serde_json::json!({"keys": [{"kty": "EC", "crv": "P-256", "x": "a", "y": "b", "d": "c"}]})
@@ -306,7 +452,7 @@ mod tests {
         assert_eq!(code(serde_json::json!([])), "invalid_jwks");
         assert_eq!(
             code(serde_json::json!({"keys": [{"kty": "RSA", "n": "AQAB", "e": "AQAB"}]})),
-            "invalid_jwks"
+            "invalid_jwk"
         );
     }
 }

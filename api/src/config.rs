@@ -127,6 +127,9 @@ pub struct ClientTokens {
     pub public_url: Option<String>,
     /// How long an issued token lives (`LINKWELL_CLIENT_TOKEN_TTL`, seconds; default 300).
     pub ttl: Duration,
+    /// How many client secrets may be checked (argon2) at once across the instance
+    /// (`LINKWELL_SECRET_CHECKS`; default one per core); more answer 429.
+    pub secret_checks: std::num::NonZeroUsize,
 }
 
 impl Default for ClientTokens {
@@ -134,6 +137,7 @@ impl Default for ClientTokens {
         Self {
             public_url: None,
             ttl: Duration::from_secs(linkwell_domain::api_client::DEFAULT_TOKEN_SECONDS as u64),
+            secret_checks: crate::secret_checks::default_limit(),
         }
     }
 }
@@ -180,6 +184,12 @@ pub enum ConfigError {
     Cors(#[from] crate::cors::BadOrigin),
     #[error("{0}; refusing to start")]
     Oidc(String),
+    #[error(
+        "LINKWELL_CLIENT_TOKEN_TTL is {ttl} s, longer than the longest-lived token the server \
+         accepts (LINKWELL_MAX_TOKEN_TTL, {max} s): every token it issued would be refused; \
+         refusing to start"
+    )]
+    ClientTokenTtl { ttl: u64, max: u64 },
     #[error("{setting}: the key file {path} is unusable: {reason}; refusing to start")]
     KeyFile {
         setting: &'static str,
@@ -202,6 +212,16 @@ impl Config {
 
     fn read_env(bind: &str, database_url: &str, keys: bool) -> Result<Self, ConfigError> {
         let database = DatabaseUrl::parse(database_url).map_err(ConfigError::DatabaseUrl)?;
+        let max_token_ttl = positive("LINKWELL_MAX_TOKEN_TTL")?
+            .map_or(DEFAULT_MAX_TOKEN_TTL, |s| Duration::from_secs(s as u64));
+        let client_token_ttl = positive("LINKWELL_CLIENT_TOKEN_TTL")?
+            .map_or(ClientTokens::default().ttl, |s| {
+                Duration::from_secs(s as u64)
+            });
+        // Checked before any key is read or made: a command that signs nothing is not stopped.
+        if keys {
+            check_client_token_ttl(client_token_ttl, max_token_ttl)?;
+        }
         let env_var = |name: &str| std::env::var_os(name);
         let (signing_key, key_source, verify_keys) = if keys {
             let (key, source) = resolve_signing_key(&database, &env_var)?;
@@ -258,14 +278,13 @@ impl Config {
             meaningful_change_hundredths: meaningful_change()?,
             body_timeout: positive("LINKWELL_BODY_TIMEOUT_SECONDS")?
                 .map_or(DEFAULT_BODY_TIMEOUT, |s| Duration::from_secs(s as u64)),
-            max_token_ttl: positive("LINKWELL_MAX_TOKEN_TTL")?
-                .map_or(DEFAULT_MAX_TOKEN_TTL, |s| Duration::from_secs(s as u64)),
+            max_token_ttl,
             clients: ClientTokens {
                 public_url: public_url()?,
-                ttl: positive("LINKWELL_CLIENT_TOKEN_TTL")?
-                    .map_or(ClientTokens::default().ttl, |s| {
-                        Duration::from_secs(s as u64)
-                    }),
+                ttl: client_token_ttl,
+                secret_checks: positive("LINKWELL_SECRET_CHECKS")?
+                    .and_then(std::num::NonZeroUsize::new)
+                    .unwrap_or_else(crate::secret_checks::default_limit),
             },
             oidc: oidc_settings(&env_var, &env("LINKWELL_JWT_ISSUER", DEFAULT_ISSUER))?,
         })
@@ -315,6 +334,18 @@ pub fn oidc_settings(
         ));
     }
     Ok(Some(OidcSettings { issuer, audience }))
+}
+
+/// A token issued to a system must live no longer than the server accepts, or the server would
+/// issue tokens it then refuses.
+pub fn check_client_token_ttl(ttl: Duration, max: Duration) -> Result<(), ConfigError> {
+    if ttl > max {
+        return Err(ConfigError::ClientTokenTtl {
+            ttl: ttl.as_secs(),
+            max: max.as_secs(),
+        });
+    }
+    Ok(())
 }
 
 /// `LINKWELL_MIN_AGE`, or the name it had when it bound self-referral only,
@@ -619,6 +650,21 @@ mod tests {
         assert!(
             own.is_err(),
             "the provider cannot share Linkwell's own issuer"
+        );
+    }
+
+    #[test]
+    fn client_tokens_may_not_outlive_what_the_server_accepts() {
+        let s = Duration::from_secs;
+        assert!(check_client_token_ttl(s(300), s(86_400)).is_ok());
+        assert!(check_client_token_ttl(s(600), s(600)).is_ok());
+        let refused = check_client_token_ttl(s(601), s(600)).map_err(|e| e.to_string());
+        let message = refused.err().unwrap_or_default();
+        assert!(
+            message.contains("LINKWELL_CLIENT_TOKEN_TTL is 601 s")
+                && message.contains("LINKWELL_MAX_TOKEN_TTL, 600 s")
+                && message.contains("refusing to start"),
+            "{message}"
         );
     }
 

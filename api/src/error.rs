@@ -70,6 +70,8 @@ pub enum Limited {
     Caller,
     /// A client address's, for one operation open to anyone.
     Address,
+    /// The instance's: as many client secrets as it checks at once are being checked.
+    SecretChecks,
 }
 
 /// A problem details body (RFC 9457).
@@ -372,6 +374,13 @@ impl ApiError {
                 scope: Limited::Caller,
             } => format!(
                 "too many requests with your token's identity; try again in {retry_after} s"
+            ),
+            ApiError::RateLimited {
+                retry_after,
+                scope: Limited::SecretChecks,
+            } => format!(
+                "the server is checking as many client secrets as it can at once; try again in \
+                 {retry_after} s"
             ),
             ApiError::OriginNotAllowed => {
                 "this origin may not call the API from a browser (LINKWELL_CORS_ORIGINS)".into()

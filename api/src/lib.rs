@@ -34,6 +34,7 @@ pub mod revocation;
 pub mod routes;
 mod rules;
 pub mod schema;
+pub mod secret_checks;
 pub mod server;
 pub mod signing_keys;
 pub mod state;

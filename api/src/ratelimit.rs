@@ -181,30 +181,13 @@ impl PublicAccess {
     /// address in `X-Forwarded-For` that is not one of ours.
     pub fn client(&self, req: &HttpRequest) -> Option<IpAddr> {
         let peer = req.peer_addr()?.ip();
-        if !self.trusted_proxies.contains(&peer) {
-            return Some(peer);
-        }
-        let forwarded: Vec<String> = req
+        let forwarded: Vec<&str> = req
             .headers()
             .get_all("x-forwarded-for")
             .filter_map(|v| v.to_str().ok())
             .flat_map(|v| v.split(','))
-            .map(|hop| hop.trim().to_owned())
             .collect();
-        let mut client = peer;
-        for hop in forwarded.iter().rev() {
-            match hop.parse::<IpAddr>() {
-                Ok(addr) => {
-                    client = addr;
-                    if !self.trusted_proxies.contains(&addr) {
-                        break;
-                    }
-                }
-                // Unreadable from here on: the last address we could trust stands.
-                Err(_) => break,
-            }
-        }
-        Some(client)
+        Some(client_address(peer, &forwarded, &self.trusted_proxies))
     }
 
     /// Admits one request of `operation` from `client`, or says when to come back.
@@ -214,12 +197,70 @@ impl PublicAccess {
         operation: &'static str,
         client: IpAddr,
     ) -> Result<(), ApiError> {
-        charge(req, &self.limiter, &(operation, client), Limited::Address)
+        charge(
+            req,
+            &self.limiter,
+            &(operation, allowance_key(client)),
+            Limited::Address,
+        )
     }
 
     /// Forgets addresses whose allowance is full again, so the table does not grow forever.
     pub fn forget_idle(&self) {
         self.limiter.forget_idle();
+    }
+}
+
+/// The client's address from the peer's and the `X-Forwarded-For` hops (nearest last): past
+/// each trusted proxy to the first address that is not one, or the last readable one. IPv4
+/// peers seen through an IPv6 socket (`::ffff:1.2.3.4`) are IPv4, so they match the
+/// configured proxies and share one allowance whichever way they arrive.
+pub fn client_address(peer: IpAddr, forwarded: &[&str], trusted: &[IpAddr]) -> IpAddr {
+    let trusted = |addr: &IpAddr| trusted.iter().any(|t| t.to_canonical() == *addr);
+    let mut client = peer.to_canonical();
+    if !trusted(&client) {
+        return client;
+    }
+    for hop in forwarded.iter().rev() {
+        match parse_hop(hop) {
+            Some(addr) => {
+                client = addr;
+                if !trusted(&addr) {
+                    break;
+                }
+            }
+            // Unreadable from here on: the last address we could trust stands.
+            None => break,
+        }
+    }
+    client
+}
+
+/// One `X-Forwarded-For` hop: an address, perhaps with a port (`1.2.3.4:5678`, `[::1]:80`)
+/// or in brackets (`[::1]`), as proxies write them.
+fn parse_hop(hop: &str) -> Option<IpAddr> {
+    let hop = hop.trim();
+    let addr = hop
+        .parse::<IpAddr>()
+        .ok()
+        .or_else(|| hop.parse::<std::net::SocketAddr>().ok().map(|s| s.ip()))
+        .or_else(|| {
+            hop.strip_prefix('[')
+                .and_then(|h| h.strip_suffix(']'))
+                .and_then(|h| h.parse().ok())
+        })?;
+    Some(addr.to_canonical())
+}
+
+/// What an address's allowance is kept under: an IPv4 address, or an IPv6 address's /64 (one
+/// host is routinely given a whole /64, so per address it would have 2^64 allowances).
+pub fn allowance_key(addr: IpAddr) -> IpAddr {
+    match addr.to_canonical() {
+        IpAddr::V6(v6) => {
+            let prefix = u128::from(v6) & !((1u128 << 64) - 1);
+            IpAddr::V6(std::net::Ipv6Addr::from(prefix))
+        }
+        v4 => v4,
     }
 }
 
@@ -253,6 +294,72 @@ mod tests {
             headers.get(RATELIMIT).and_then(|v| v.to_str().ok()),
             Some("\"default\";r=1199;t=1")
         );
+    }
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse()
+            .unwrap_or(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED))
+    }
+
+    #[test]
+    fn forwarded_hops_may_carry_ports_and_brackets() {
+        let proxy = [ip("10.0.0.1")];
+        let cases = [
+            ("1.2.3.4:5678", "1.2.3.4"),
+            ("[2001:db8::7]:80", "2001:db8::7"),
+            ("[2001:db8::7]", "2001:db8::7"),
+            (" 2001:db8::7 ", "2001:db8::7"),
+            ("::ffff:1.2.3.4", "1.2.3.4"),
+            ("[::ffff:1.2.3.4]:443", "1.2.3.4"),
+        ];
+        for (hop, client) in cases {
+            assert_eq!(
+                client_address(ip("10.0.0.1"), &[hop], &proxy),
+                ip(client),
+                "{hop}"
+            );
+        }
+        // Past our own proxies (with ports too) to the first address that is not ours.
+        let hops = ["9.9.9.9", "1.2.3.4:1", "10.0.0.1:8080"];
+        assert_eq!(client_address(ip("10.0.0.1"), &hops, &proxy), ip("1.2.3.4"));
+        // Unreadable: the nearest trusted address stands.
+        assert_eq!(
+            client_address(ip("10.0.0.1"), &["nonsense"], &proxy),
+            ip("10.0.0.1")
+        );
+    }
+
+    #[test]
+    fn an_ipv4_mapped_peer_is_ipv4() {
+        let proxy = [ip("10.0.0.1")];
+        // A mapped peer matches the configured IPv4 proxy, so its header is believed...
+        assert_eq!(
+            client_address(ip("::ffff:10.0.0.1"), &["1.2.3.4"], &proxy),
+            ip("1.2.3.4")
+        );
+        // ...and an untrusted mapped peer is keyed as the IPv4 address it is.
+        assert_eq!(
+            client_address(ip("::ffff:5.6.7.8"), &["1.2.3.4"], &proxy),
+            ip("5.6.7.8")
+        );
+        assert_eq!(allowance_key(ip("::ffff:5.6.7.8")), ip("5.6.7.8"));
+    }
+
+    #[test]
+    fn ipv6_addresses_share_their_slash_64s_allowance() {
+        assert_eq!(
+            allowance_key(ip("2001:db8:1:2:aaaa:bbbb:cccc:dddd")),
+            ip("2001:db8:1:2::")
+        );
+        assert_eq!(
+            allowance_key(ip("2001:db8:1:2::1")),
+            allowance_key(ip("2001:db8:1:2:ffff::9"))
+        );
+        assert_ne!(
+            allowance_key(ip("2001:db8:1:2::1")),
+            allowance_key(ip("2001:db8:1:3::1"))
+        );
+        assert_eq!(allowance_key(ip("192.0.2.7")), ip("192.0.2.7"));
     }
 
     #[test]

@@ -12,9 +12,24 @@ use uuid::Uuid;
 
 use crate::state::AppState;
 
-/// The deactivated users this instance knows of.
+/// The deactivated users and revoked systems this instance knows of.
 #[derive(Debug, Default)]
-pub struct Revoked(RwLock<HashSet<Uuid>>);
+pub struct Revoked(RwLock<Known>);
+
+#[derive(Debug, Default)]
+struct Known {
+    ids: HashSet<Uuid>,
+    /// Counts local changes; a reload notes it before it reads the database.
+    generation: u64,
+    /// Local changes a reload in flight may not have read: (generation, id, revoked).
+    recent: Vec<(u64, Uuid, bool)>,
+    /// The generation the installed set was read after; an older read is never installed.
+    installed: u64,
+}
+
+/// A reload under way: the generation when it began reading.
+#[derive(Debug, Clone, Copy)]
+pub struct Reading(u64);
 
 impl Revoked {
     /// Whether a token with this subject belongs to a deactivated user. Subjects that are not
@@ -23,30 +38,64 @@ impl Revoked {
         let Ok(id) = Uuid::parse_str(sub) else {
             return false;
         };
-        self.0.read().map(|set| set.contains(&id)).unwrap_or(true)
+        self.0.read().map(|k| k.ids.contains(&id)).unwrap_or(true)
     }
 
-    /// Records one user's state at once.
+    /// Records one user's state at once (after the change committed).
     pub fn set(&self, id: Uuid, revoked: bool) {
-        if let Ok(mut set) = self.0.write() {
-            if revoked {
-                set.insert(id);
-            } else {
-                set.remove(&id);
-            }
+        if let Ok(mut known) = self.0.write() {
+            known.generation += 1;
+            let generation = known.generation;
+            known.recent.push((generation, id, revoked));
+            apply(&mut known.ids, id, revoked);
         }
     }
 
     /// Reloads the whole set from the database.
     pub fn reload(&self, pool: &Pool, timeout: Duration) -> Result<usize, String> {
+        let reading = self.begin_reading();
         let mut conn = checkout(pool, timeout).map_err(|e| e.to_string())?;
         let mut ids = users::inactive_ids(&mut conn).map_err(|e| e.to_string())?;
         ids.extend(api_clients::revoked_ids(&mut conn).map_err(|e| e.to_string())?);
         let count = ids.len();
-        if let Ok(mut set) = self.0.write() {
-            *set = ids.into_iter().collect();
-        }
+        self.install(reading, ids);
         Ok(count)
+    }
+
+    /// Notes where local changes stand before the database is read.
+    pub fn begin_reading(&self) -> Reading {
+        Reading(self.0.read().map(|k| k.generation).unwrap_or(0))
+    }
+
+    /// Installs what a reload read. A local change made since it began reading may have
+    /// committed after the read, so it is applied again on top: a revocation made here is
+    /// never undone by a reload that read the database just before it committed. Changes
+    /// older than the read are in it, and are forgotten. A read older than the installed one
+    /// (two reloads overlapping) is dropped.
+    pub fn install(&self, reading: Reading, ids: impl IntoIterator<Item = Uuid>) {
+        let Ok(mut known) = self.0.write() else {
+            return;
+        };
+        if reading.0 < known.installed {
+            return;
+        }
+        let mut fresh: HashSet<Uuid> = ids.into_iter().collect();
+        known
+            .recent
+            .retain(|(generation, _, _)| *generation > reading.0);
+        for (_, id, revoked) in &known.recent {
+            apply(&mut fresh, *id, *revoked);
+        }
+        known.ids = fresh;
+        known.installed = reading.0;
+    }
+}
+
+fn apply(ids: &mut HashSet<Uuid>, id: Uuid, revoked: bool) {
+    if revoked {
+        ids.insert(id);
+    } else {
+        ids.remove(&id);
     }
 }
 
@@ -66,5 +115,52 @@ fn refresh(state: &Arc<AppState>) {
     state.callers.forget_idle();
     if let Err(e) = state.revoked.reload(&state.pool, state.db_timeout) {
         log::warn!("could not reload deactivated users, keeping the last known set: {e}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_reload_that_read_before_a_revocation_does_not_undo_it() {
+        let revoked = Revoked::default();
+        let (user, back) = (Uuid::now_v7(), Uuid::now_v7());
+        revoked.set(back, true);
+        // The reload reads the database: `back` still deactivated, `user` not yet.
+        let reading = revoked.begin_reading();
+        revoked.set(user, true);
+        revoked.set(back, false);
+        revoked.install(reading, [back]);
+        assert!(revoked.contains(&user.to_string()), "the revocation stands");
+        assert!(
+            !revoked.contains(&back.to_string()),
+            "so does the reactivation"
+        );
+        // A later reload that read both changes needs them no more.
+        let reading = revoked.begin_reading();
+        revoked.install(reading, [user]);
+        assert!(revoked.contains(&user.to_string()));
+        assert!(!revoked.contains(&back.to_string()));
+        assert!(
+            revoked
+                .0
+                .read()
+                .map(|k| k.recent.is_empty())
+                .unwrap_or(false)
+        );
+    }
+
+    #[test]
+    fn an_older_read_never_replaces_a_newer_one() {
+        let revoked = Revoked::default();
+        let user = Uuid::now_v7();
+        let older = revoked.begin_reading();
+        revoked.set(user, true);
+        let newer = revoked.begin_reading();
+        // The newer read saw the revocation; the older, finishing last, did not.
+        revoked.install(newer, [user]);
+        revoked.install(older, []);
+        assert!(revoked.contains(&user.to_string()));
     }
 }

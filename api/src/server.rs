@@ -48,6 +48,15 @@ pub enum StartError {
     Oidc(String),
     #[error("loading deactivated users: {0}")]
     Revocation(String),
+    #[error(
+        "the database has {} pending migration(s) ({}) and role {role} may not apply them (it \
+         does not own the schema): run `linkwell migrate` as the owner first (its URL in \
+         LINKWELL_MIGRATION_DATABASE_URL or --database-url; see docs/database-roles.md); \
+         refusing to start",
+        pending.len(),
+        pending.join(", ")
+    )]
+    PendingMigrations { role: String, pending: Vec<String> },
     #[error("cannot listen on {bind}: {source}")]
     Bind {
         bind: String,
@@ -78,7 +87,7 @@ pub fn start(config: &Config) -> Result<Running, StartError> {
     let pool = connect(&config.database, &config.pool)?;
     let migrations_applied = {
         let mut conn = checkout(&pool, config.pool.acquire_timeout)?;
-        migrate::run(&mut conn)?
+        prepare_schema(&mut conn)?
     };
     let bind_error = |source: std::io::Error| StartError::Bind {
         bind: config.bind.clone(),
@@ -86,6 +95,9 @@ pub fn start(config: &Config) -> Result<Running, StartError> {
     };
     let listener = listen(&config.bind).map_err(bind_error)?;
     let addr = listener.local_addr().map_err(bind_error)?;
+    if let Some(warning) = public_url_warning(config.clients.public_url.as_deref(), addr) {
+        log::warn!("{warning}");
+    }
     let public_url = config
         .clients
         .public_url
@@ -122,6 +134,7 @@ pub fn start(config: &Config) -> Result<Running, StartError> {
             .map(crate::oidc::Provider::new)
             .transpose()
             .map_err(StartError::Oidc)?,
+        secret_checks: crate::secret_checks::SecretChecks::new(config.clients.secret_checks),
     });
     state
         .revoked
@@ -203,6 +216,40 @@ pub fn start(config: &Config) -> Result<Running, StartError> {
     })
 }
 
+/// Brings the schema up to date when this role may (one role for everything, as in
+/// development and on SQLite); a runtime role that does not own the schema only checks that
+/// nothing is pending, so a server never starts against a schema it does not know, nor fails
+/// half-way through a migration it may not run. Returns how many migrations ran.
+fn prepare_schema(conn: &mut linkwell_persistence::DbConnection) -> Result<usize, StartError> {
+    use linkwell_persistence::roles;
+    if roles::can_migrate(conn)? {
+        return Ok(migrate::run(conn)?);
+    }
+    let pending = migrate::pending(conn)?;
+    if !pending.is_empty() {
+        return Err(StartError::PendingMigrations {
+            role: roles::current_role(conn)?.unwrap_or_default(),
+            pending,
+        });
+    }
+    migrate::make_totals(conn)?;
+    Ok(0)
+}
+
+/// Without `LINKWELL_PUBLIC_URL` the token endpoint expects assertions addressed to
+/// `http://{addr}`: right on a developer's loopback, wrong for anyone reaching the server from
+/// outside, whose assertions name the public URL and would all be refused.
+pub fn public_url_warning(public_url: Option<&str>, addr: SocketAddr) -> Option<String> {
+    if public_url.is_some() || addr.ip().to_canonical().is_loopback() {
+        return None;
+    }
+    Some(format!(
+        "LINKWELL_PUBLIC_URL is not set: signed client assertions must name \
+         http://{addr}/v1/auth/token as their aud, and systems reaching this server by its public \
+         URL will be refused; set LINKWELL_PUBLIC_URL to the base URL clients use"
+    ))
+}
+
 /// A listening socket on `bind`, as `actix_web::HttpServer::bind` makes one: the address
 /// reusable at once after a restart, a backlog of 1024.
 fn listen(bind: &str) -> std::io::Result<std::net::TcpListener> {
@@ -215,4 +262,26 @@ fn listen(bind: &str) -> std::io::Result<std::net::TcpListener> {
     socket.bind(&addr.into())?;
     socket.listen(1024)?;
     Ok(socket.into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn listening_beyond_loopback_without_a_public_url_is_warned_of() {
+        let addr = |s: &str| s.parse::<SocketAddr>().ok();
+        for quiet in ["127.0.0.1:8080", "[::1]:8080"] {
+            let addr = addr(quiet).unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 1)));
+            assert_eq!(public_url_warning(None, addr), None, "{quiet}");
+        }
+        for open in ["0.0.0.0:8080", "[::]:8080", "10.1.2.3:80"] {
+            let addr = addr(open).unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 1)));
+            let warning = public_url_warning(None, addr).unwrap_or_default();
+            assert!(warning.contains("LINKWELL_PUBLIC_URL"), "{open}: {warning}");
+            assert!(warning.contains(&addr.to_string()), "{open}: {warning}");
+            let set = public_url_warning(Some("https://linkwell.example.org"), addr);
+            assert_eq!(set, None, "{open}");
+        }
+    }
 }

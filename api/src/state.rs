@@ -40,4 +40,6 @@ pub struct AppState {
     pub client_token_seconds: i64,
     /// The OpenID Connect provider whose tokens act as linked users, when configured.
     pub oidc: Option<crate::oidc::Provider>,
+    /// The cap on client secret checks running at once.
+    pub secret_checks: crate::secret_checks::SecretChecks,
 }

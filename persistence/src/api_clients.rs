@@ -162,8 +162,13 @@ pub fn revoked_ids(conn: &mut DbConnection) -> StoreResult<Vec<Uuid>> {
 
 /// Records that `client_id` used the assertion `jti`, valid until `expires_at`: `false` when
 /// it had already been used (on any instance: the primary key decides). Assertions that have
-/// expired are forgotten first, since they could not be replayed anyway. Runs as its own
-/// statements, outside any transaction a conflict would abort.
+/// expired are forgotten first, since they could not be replayed anyway.
+///
+/// One short write transaction of two statements: on SQLite it queues for this process's
+/// writer slot like every other writer, and holds it only for those two (it ran as loose
+/// statements before, taking SQLite's lock behind the slot's back, so queued writers waited
+/// in SQLite's sleeping busy handler). A used `jti` inserts no row rather than failing, so the
+/// transaction is never aborted by the conflict.
 pub fn use_assertion_once(
     conn: &mut DbConnection,
     client_id: &str,
@@ -171,21 +176,23 @@ pub fn use_assertion_once(
     expires_at: DateTime<Utc>,
     now: DateTime<Utc>,
 ) -> StoreResult<bool> {
-    diesel::delete(
-        client_assertions::table.filter(client_assertions::expires_at.lt(convert::to_db(now))),
-    )
-    .execute(conn)?;
-    match diesel::insert_into(client_assertions::table)
-        .values((
-            client_assertions::client_id.eq(client_id),
-            client_assertions::jti.eq(jti),
-            client_assertions::expires_at.eq(convert::to_db(expires_at)),
-        ))
-        .execute(conn)
-        .map_err(StoreError::from)
-    {
-        Ok(_) => Ok(true),
-        Err(StoreError::Conflict(_)) => Ok(false),
-        Err(e) => Err(e),
-    }
+    crate::dialect::write_transaction(conn, |tx| {
+        diesel::delete(
+            client_assertions::table.filter(client_assertions::expires_at.lt(convert::to_db(now))),
+        )
+        .execute(tx)?;
+        // Diesel's upsert builder does not reach the two-backend connection; the statement
+        // is the same on both.
+        let sql = crate::dialect::placeholders(
+            tx,
+            "INSERT INTO client_assertions (client_id, jti, expires_at) VALUES (?, ?, ?)
+             ON CONFLICT (client_id, jti) DO NOTHING",
+        );
+        let inserted = diesel::sql_query(sql)
+            .bind::<diesel::sql_types::Text, _>(client_id)
+            .bind::<diesel::sql_types::Text, _>(jti)
+            .bind::<diesel::sql_types::Timestamp, _>(convert::to_db(expires_at))
+            .execute(tx)?;
+        Ok::<_, StoreError>(inserted == 1)
+    })
 }

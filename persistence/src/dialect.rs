@@ -289,6 +289,62 @@ pub(crate) fn run_migrations(conn: &mut DbConnection) -> StoreResult<usize> {
     Ok(applied)
 }
 
+/// The migrations this build carries that the database has not applied, by name, oldest
+/// first. Unlike Diesel's own check this issues no DDL (Diesel first creates its bookkeeping
+/// table if missing), so a role that may not create tables can ask.
+pub(crate) fn pending_migrations(conn: &mut DbConnection) -> StoreResult<Vec<String>> {
+    use diesel::RunQueryDsl;
+    use diesel::sql_types::Text;
+
+    #[derive(diesel::QueryableByName)]
+    struct Version {
+        #[diesel(sql_type = Text)]
+        version: String,
+    }
+    let (exists, names): (&str, Vec<(String, String)>) = match conn {
+        DbConnection::Sqlite(_) => (
+            "SELECT name AS version FROM sqlite_master \
+             WHERE type = 'table' AND name = '__diesel_schema_migrations'",
+            names_of::<diesel::sqlite::Sqlite>(&SQLITE_MIGRATIONS)?,
+        ),
+        DbConnection::Pg(_) => (
+            "SELECT to_regclass('__diesel_schema_migrations')::text AS version \
+             WHERE to_regclass('__diesel_schema_migrations') IS NOT NULL",
+            names_of::<diesel::pg::Pg>(&POSTGRES_MIGRATIONS)?,
+        ),
+    };
+    let applied: Vec<String> = if diesel::sql_query(exists).load::<Version>(conn)?.is_empty() {
+        Vec::new()
+    } else {
+        diesel::sql_query("SELECT version FROM __diesel_schema_migrations")
+            .load::<Version>(conn)?
+            .into_iter()
+            .map(|v| v.version)
+            .collect()
+    };
+    Ok(names
+        .into_iter()
+        .filter(|(version, _)| !applied.contains(version))
+        .map(|(_, name)| name)
+        .collect())
+}
+
+/// Each migration's version (as Diesel records it) and full name, oldest first.
+fn names_of<DB: diesel::backend::Backend>(
+    source: &EmbeddedMigrations,
+) -> StoreResult<Vec<(String, String)>>
+where
+    EmbeddedMigrations: MigrationSource<DB>,
+{
+    let mut names: Vec<(String, String)> = MigrationSource::<DB>::migrations(source)
+        .map_err(|e| StoreError::Migration(e.to_string()))?
+        .iter()
+        .map(|m| (m.name().version().to_string(), m.name().to_string()))
+        .collect();
+    names.sort();
+    Ok(names)
+}
+
 /// How many migrations there are; both backends have the same names.
 pub(crate) fn migration_count() -> usize {
     MigrationSource::<diesel::sqlite::Sqlite>::migrations(&SQLITE_MIGRATIONS).map_or(0, |m| m.len())

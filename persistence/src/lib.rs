@@ -24,6 +24,7 @@ pub mod plans;
 pub mod referral_history;
 pub mod referrals;
 pub mod reports;
+pub mod roles;
 mod schema;
 pub mod seed;
 pub mod sessions;

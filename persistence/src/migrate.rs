@@ -9,10 +9,23 @@ use crate::tallies;
 /// report totals were kept has them made from its records here, once.
 pub fn run(conn: &mut DbConnection) -> StoreResult<usize> {
     let applied = dialect::run_migrations(conn)?;
+    make_totals(conn)?;
+    Ok(applied)
+}
+
+/// Makes the report totals from the records if the database has none yet (it is from before
+/// they were kept); nothing after that. Needs no more than the runtime role may do.
+pub fn make_totals(conn: &mut DbConnection) -> StoreResult<()> {
     if tallies::need_rebuild(conn)? {
         dialect::write_transaction(conn, tallies::rebuild)?;
     }
-    Ok(applied)
+    Ok(())
+}
+
+/// The migrations not yet applied, by name, oldest first; asks without changing anything, so
+/// a role that may not migrate can check before it starts.
+pub fn pending(conn: &mut DbConnection) -> StoreResult<Vec<String>> {
+    dialect::pending_migrations(conn)
 }
 
 /// Undoes every migration.

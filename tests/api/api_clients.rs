@@ -215,6 +215,35 @@ async fn a_system_with_a_secret_gets_tokens_either_way_and_acts_with_its_role() 
     )
     .await;
     oauth_error(&both, 400, "invalid_request");
+    // Parameters sent without a value count as omitted (RFC 6749 §3.1): not a second method,
+    // not a client id that differs.
+    let empty = token_request(
+        &app,
+        &[
+            ("grant_type", "client_credentials"),
+            ("client_id", ""),
+            ("client_secret", ""),
+            ("scope", ""),
+        ],
+        Some(&format!("Basic {basic}")),
+    )
+    .await;
+    assert_eq!(empty.status, StatusCode::OK, "{}", empty.text);
+    let no_grant = token_request(
+        &app,
+        &[
+            ("grant_type", ""),
+            ("client_id", &client_id),
+            ("client_secret", &secret),
+        ],
+        None,
+    )
+    .await;
+    oauth_error(&no_grant, 400, "invalid_request");
+    assert_eq!(
+        no_grant.body["error_description"],
+        json!("grant_type is missing")
+    );
     let as_json = app
         .client
         .post(app.url("/v1/auth/token"))
@@ -303,6 +332,50 @@ async fn registration_is_for_admins_and_follows_the_role_rules() {
     );
     let listed = app.get("/v1/api-clients", &app.admin()).await;
     assert_eq!(listed.body["items"], json!([]), "nothing was registered");
+    // Each key is built at registration: one that could never verify is refused there.
+    let (_, good) = es256_key("k1");
+    let with = |member: &str, value: Value| {
+        let mut jwk = good.clone();
+        jwk[member] = value;
+        jwk
+    };
+    let y = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(good["y"].as_str().unwrap())
+        .unwrap();
+    let mut off_curve = y.clone();
+    off_curve[31] ^= 1;
+    let b64 = |bytes: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
+    let rsa = |bits: usize| {
+        let mut n = vec![0xffu8; bits / 8];
+        n[0] = 0xc1;
+        json!({"kty": "RSA", "n": b64(&n), "e": "AQAB", "alg": "RS256", "use": "sig"})
+    };
+    let bad_keys = [
+        (with("use", json!("enc")), "/jwks/keys/0/use"),
+        (with("alg", json!("ES384")), "/jwks/keys/0/alg"),
+        (with("alg", json!("RS256")), "/jwks/keys/0/alg"),
+        (with("y", json!(b64(&off_curve))), "/jwks/keys/0"),
+        (rsa(1024), "/jwks/keys/0/n"),
+        (rsa(8192), "/jwks/keys/0/n"),
+        (with("alg", json!("ES256")), ""),
+        (rsa(2048), ""),
+    ];
+    for (jwk, pointer) in bad_keys {
+        let body = json!({"name": "x", "role": "partner", "org_id": partner,
+                          "jwks": {"keys": [good.clone(), jwk.clone()]}});
+        let reply = register(&app, &body).await;
+        if pointer.is_empty() {
+            assert_eq!(reply.status, StatusCode::CREATED, "{jwk}: {}", reply.text);
+            continue;
+        }
+        reply.problem(422, "validation_failed");
+        let pointer = pointer.replace("/keys/0", "/keys/1");
+        assert_eq!(
+            reply.field_errors(),
+            vec![(pointer, "invalid_jwk".to_owned())],
+            "{jwk}"
+        );
+    }
 }
 
 #[tokio::test]
@@ -632,4 +705,196 @@ async fn refusals_before_verification_read_the_same_whatever_the_cause() {
     )
     .await;
     oauth_error(&reply, 400, "invalid_request");
+}
+
+#[tokio::test]
+async fn secret_checks_beyond_the_cap_are_turned_away_alike_for_every_client() {
+    let app = TestApp::spawn_with(|c| {
+        c.public_rate_per_minute = std::num::NonZeroU32::new(1000).unwrap();
+        c.clients.secret_checks = std::num::NonZeroUsize::new(1).unwrap();
+    })
+    .await;
+    let made = register(&app, &json!({"name": "Case system", "role": "coordinator"})).await;
+    let client_id = made.body["client_id"].as_str().unwrap().to_owned();
+    let secret = made.body["client_secret"].as_str().unwrap().to_owned();
+    // Known and unknown clients at once: argon2 runs for each, one at a time.
+    let ids: Vec<String> = (0..12)
+        .map(|i| {
+            if i % 2 == 0 {
+                client_id.clone()
+            } else {
+                format!("lw_nobody_{i}")
+            }
+        })
+        .collect();
+    let app_ref = &app;
+    let replies = futures_util::future::join_all(ids.iter().map(|id| async move {
+        let form = [
+            ("grant_type", "client_credentials"),
+            ("client_id", id.as_str()),
+            ("client_secret", "wrong"),
+        ];
+        token_request(app_ref, &form, None).await
+    }))
+    .await;
+    let mut turned_away = 0;
+    for reply in &replies {
+        match reply.status.as_u16() {
+            401 => oauth_error(reply, 401, "invalid_client"),
+            429 => {
+                assert_eq!(reply.header("retry-after"), Some("1"), "{}", reply.text);
+                assert_eq!(reply.body["code"], json!("rate_limited"), "{}", reply.text);
+                turned_away += 1;
+            }
+            other => panic!("{other}: {}", reply.text),
+        }
+    }
+    assert!(turned_away > 0, "one check at a time turns some away");
+    // Once the checks are done, the real secret works.
+    let ok = token_request(
+        &app,
+        &[
+            ("grant_type", "client_credentials"),
+            ("client_id", &client_id),
+            ("client_secret", &secret),
+        ],
+        None,
+    )
+    .await;
+    assert_eq!(ok.status, StatusCode::OK, "{}", ok.text);
+}
+
+#[tokio::test]
+async fn behind_a_proxy_ports_do_not_split_an_address_nor_addresses_a_slash_64() {
+    let app = TestApp::spawn_with(|c| {
+        c.public_rate_per_minute = std::num::NonZeroU32::MIN;
+        c.trusted_proxies = vec!["127.0.0.1".parse().unwrap()];
+    })
+    .await;
+    let ask = |forwarded: &'static str| {
+        let request = app
+            .client
+            .post(app.url("/v1/auth/token"))
+            .header("X-Forwarded-For", forwarded)
+            .form(&[("grant_type", "client_credentials")]);
+        async move { Reply::from_response(request.send().await.unwrap()).await }
+    };
+    // One allowance a minute: the first from each client is answered (each has its own), the
+    // second refused.
+    for (first, second) in [
+        ("1.2.3.4:5678", "1.2.3.4:9999"),
+        ("5.6.7.8:1", "5.6.7.8"),
+        ("[2001:db8:1:2::1]:80", "2001:db8:1:2:ffff::9"),
+    ] {
+        let answered = ask(first).await;
+        assert_ne!(answered.status, StatusCode::TOO_MANY_REQUESTS, "{first}");
+        let refused = ask(second).await;
+        assert_eq!(
+            refused.status,
+            StatusCode::TOO_MANY_REQUESTS,
+            "{second} shares {first}'s allowance"
+        );
+    }
+}
+
+#[tokio::test]
+async fn every_token_request_leaves_one_audit_row_without_its_secret() {
+    let app = app().await;
+    let practice = app.organisation("Riverside Surgery", "gp_practice").await;
+    let made = register(
+        &app,
+        &json!({"name": "Riverside GP system", "role": "referrer", "org_id": practice}),
+    )
+    .await;
+    let client_id = made.body["client_id"].as_str().unwrap().to_owned();
+    let secret = made.body["client_secret"].as_str().unwrap().to_owned();
+    let ask = |id: &str, secret: &str, grant: &str| {
+        let form = [
+            ("grant_type", grant.to_owned()),
+            ("client_id", id.to_owned()),
+            ("client_secret", secret.to_owned()),
+        ];
+        let request = app.client.post(app.url("/v1/auth/token")).form(&form);
+        async move { Reply::from_response(request.send().await.unwrap()).await }
+    };
+    let issued = ask(&client_id, &secret, "client_credentials").await;
+    assert_eq!(issued.status, StatusCode::OK, "{}", issued.text);
+    let wrong = ask(&client_id, "wrong-secret-value", "client_credentials").await;
+    oauth_error(&wrong, 401, "invalid_client");
+    let unknown = ask("lw_nobody", "another-secret-value", "client_credentials").await;
+    oauth_error(&unknown, 401, "invalid_client");
+    let bad_grant = ask(&client_id, &secret, "password").await;
+    oauth_error(&bad_grant, 400, "unsupported_grant_type");
+
+    let events = linkwell_persistence::audit::recent(&mut app.db(), 1000).unwrap();
+    let row = |reply: &Reply| {
+        let id = reply.header("x-request-id").unwrap();
+        let rows: Vec<_> = events.iter().filter(|e| e.request_id == id).collect();
+        assert_eq!(rows.len(), 1, "{rows:?}");
+        let e = rows[0];
+        assert_eq!(e.action, "token.issue");
+        assert_eq!(e.resource_type, "token");
+        (
+            e.outcome.as_str(),
+            e.actor_sub.clone(),
+            e.actor_role.as_str(),
+            e.actor_org_id,
+        )
+    };
+    assert_eq!(
+        row(&issued),
+        ("success", client_id.clone(), "referrer", Some(practice))
+    );
+    assert_eq!(
+        row(&wrong),
+        ("forbidden", client_id.clone(), "referrer", Some(practice))
+    );
+    let (outcome, sub, role, org) = row(&unknown);
+    assert_eq!((outcome, role, org), ("forbidden", "anonymous", None));
+    assert!(sub.starts_with("anonymous@"), "{sub}");
+    assert!(
+        !sub.contains("lw_nobody"),
+        "an unknown id is not written as a name"
+    );
+    assert_eq!(row(&bad_grant).0, "rejected");
+    let trail = format!("{events:?}");
+    for secret in [
+        secret.as_str(),
+        "wrong-secret-value",
+        "another-secret-value",
+    ] {
+        assert!(!trail.contains(secret), "no secret in the trail");
+    }
+}
+
+#[tokio::test]
+async fn an_assertion_id_is_recorded_once_and_forgotten_once_expired() {
+    use linkwell_persistence::api_clients::use_assertion_once;
+    let app = TestApp::spawn().await;
+    let mut conn = app.db();
+    let now = chrono::Utc::now();
+    let minute = chrono::Duration::seconds(60);
+    let once = |conn: &mut _, client: &str, jti: &str, expires, at| {
+        use_assertion_once(conn, client, jti, expires, at).unwrap()
+    };
+    assert!(once(&mut conn, "lw_a", "j1", now + minute, now));
+    assert!(
+        !once(&mut conn, "lw_a", "j1", now + minute, now),
+        "replayed"
+    );
+    assert!(
+        once(&mut conn, "lw_b", "j1", now + minute, now),
+        "another system's"
+    );
+    // Once expired it could not verify anyway, and is forgotten at the next use.
+    let later = now + minute + chrono::Duration::seconds(1);
+    assert!(once(&mut conn, "lw_a", "j2", later + minute, later));
+    assert!(once(&mut conn, "lw_a", "j1", later + minute, later));
+    // The writer is given back: another write goes through at once.
+    let started = std::time::Instant::now();
+    linkwell_persistence::write_transaction(&mut app.db(), |_| {
+        Ok::<_, linkwell_persistence::StoreError>(())
+    })
+    .unwrap();
+    assert!(started.elapsed() < Duration::from_secs(2));
 }

@@ -295,6 +295,20 @@ impl World {
                 app.call(Method::DELETE, &path, Some(&app.admin()), None)
                     .await
             }
+            "create_token" => {
+                let body = json!({"name": "Token system", "role": "coordinator"});
+                let made = app.post("/v1/api-clients", &app.admin(), &body).await;
+                let form = [
+                    ("grant_type", "client_credentials"),
+                    ("client_id", made.body["client_id"].as_str().unwrap()),
+                    (
+                        "client_secret",
+                        made.body["client_secret"].as_str().unwrap(),
+                    ),
+                ];
+                let request = app.client.post(app.url("/v1/auth/token")).form(&form);
+                Reply::from_response(request.send().await.unwrap()).await
+            }
             other => panic!("no request for audited operation {other}: add one here"),
         }
     }

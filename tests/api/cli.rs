@@ -34,6 +34,10 @@ pub(crate) fn linkwell() -> Command {
     command
         .env_remove("LINKWELL_JWT_SECRET")
         .env_remove("DATABASE_URL")
+        .env_remove("LINKWELL_MIGRATION_DATABASE_URL")
+        .env_remove("LINKWELL_RUNTIME_ROLE")
+        .env_remove("LINKWELL_CLIENT_TOKEN_TTL")
+        .env_remove("LINKWELL_MAX_TOKEN_TTL")
         .env_remove("LINKWELL_JWT_SECRET_FILE")
         .env_remove("LINKWELL_SIGNING_KEY_FILE")
         .env_remove("LINKWELL_VERIFY_KEY_FILES")
@@ -228,6 +232,29 @@ fn the_retired_shared_secret_refuses_to_start() {
     assert!(
         !dir.path().join("linkwell.db").exists(),
         "refused before touching the database"
+    );
+}
+
+#[test]
+fn client_tokens_outliving_the_accepted_lifetime_refuse_to_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = linkwell()
+        .current_dir(dir.path())
+        .env("LINKWELL_MAX_TOKEN_TTL", "600")
+        .env("LINKWELL_CLIENT_TOKEN_TTL", "900")
+        .args(["serve", "--bind", "127.0.0.1:0"])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("LINKWELL_CLIENT_TOKEN_TTL is 900 s") && stderr.contains("refusing"),
+        "{stderr}"
+    );
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        0,
+        "refused before touching the database or making a key"
     );
 }
 

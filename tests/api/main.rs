@@ -11,6 +11,7 @@ mod caseload;
 mod cli;
 mod connections;
 mod consent;
+mod database_roles;
 mod directory;
 mod disclosure;
 mod errors;

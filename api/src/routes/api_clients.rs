@@ -17,7 +17,7 @@ use crate::access::{
 use crate::audit::Refusal;
 use crate::client_keys::{self, ClientJwks};
 use crate::create::{self, Made};
-use crate::error::{ApiError, at};
+use crate::error::{ApiError, FieldError, at};
 use crate::fields::{self, Field};
 use crate::idempotency::IdempotencyKey;
 use crate::schema::{ActionProblems, CreateProblems, ListProblems, ReadEndableProblems};
@@ -43,7 +43,7 @@ pub struct ApiClientInput {
     pub jwks: Option<JwksInput>,
 }
 
-/// A JSON Web Key Set (RFC 7517) of public keys: one to ten, RSA (2048 bits or more) or EC
+/// A JSON Web Key Set (RFC 7517) of public keys: one to ten, RSA (2048 to 4096 bits) or EC
 /// (P-256, P-384).
 #[derive(Debug, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -195,7 +195,13 @@ pub async fn create_api_client(
         Some(jwks) => {
             let value = serde_json::to_value(&jwks)
                 .map_err(|e| ApiError::Internal(format!("re-reading a JWKS: {e}")))?;
-            let jwks = at("/jwks", ClientJwks::parse(&value))?;
+            let jwks = ClientJwks::parse(&value).map_err(|refused| {
+                ApiError::Validation(vec![FieldError::at(
+                    format!("/jwks{}", refused.pointer),
+                    refused.invalid.code,
+                    refused.invalid.message,
+                )])
+            })?;
             (ClientCredential::Jwks(jwks.to_json()), None)
         }
         None => {

@@ -17,6 +17,9 @@ use linkwell_persistence::api_clients;
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use crate::access;
+use crate::audit::{Actor, Outcome};
+use crate::auth::Caller;
 use crate::client_keys::{self, ClientJwks};
 use crate::error::ApiError;
 use crate::middleware::StandardErrorBody;
@@ -153,6 +156,9 @@ impl Form {
                 "a token request has at most {MAX_PARAMETERS} parameters"
             )));
         }
+        // RFC 6749 §3.1: a parameter sent without a value is treated as omitted.
+        let pairs: Vec<(String, String)> =
+            pairs.into_iter().filter(|(_, v)| !v.is_empty()).collect();
         let mut seen = std::collections::HashSet::new();
         if pairs.iter().any(|(name, _)| !seen.insert(name.as_str())) {
             return Err(Refused::request("a parameter is sent more than once"));
@@ -274,7 +280,7 @@ fn claimed_issuer(assertion: &str) -> Option<String> {
         (status = 401, description = "invalid_client", body = TokenError),
         (status = 413, description = "Request body over 64 KiB", body = crate::error::Problem),
         (status = 415, description = "A Content-Encoding the server does not decode", body = crate::error::Problem),
-        (status = 429, description = "Too many requests from this address", body = crate::error::Problem),
+        (status = 429, description = "Too many requests from this address, or too many client secrets being checked at once", body = crate::error::Problem),
         (status = 503, description = "Database unavailable or too slow", body = crate::error::Problem),
     ),
 )]
@@ -289,24 +295,10 @@ pub async fn create_token(
         .client(&req)
         .ok_or_else(|| ApiError::Internal("no peer address".into()))?;
     state.public.admit(&req, "create_token", address)?;
-    let form_type = req
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .is_some_and(|v| {
-            v.trim()
-                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
-        });
-    extract::check_encoding(&req)?;
-    let body = extract::read_body(&req, &mut payload.into_inner()).await?;
-    if !form_type {
-        return Ok(
-            Refused::request("send the request as application/x-www-form-urlencoded")
-                .into_response(&req),
-        );
-    }
-    match issue(&req, &body, &state).await? {
+    let mut seen = Seen::default();
+    let answer = answer(&req, payload, &state, &mut seen).await;
+    record(&req, &state, address, seen, &answer).await?;
+    match answer? {
         Ok(token) => {
             let mut response = HttpResponse::Ok();
             no_store(&mut response);
@@ -316,11 +308,81 @@ pub async fn create_token(
     }
 }
 
+/// The registered system a token request named, once looked up: for its audit row.
+#[derive(Debug, Default)]
+struct Seen(Option<ApiClient>);
+
+/// A token, a refusal in RFC 6749's terms, or another error.
+type Answer = Result<Result<TokenResponse, Refused>, ApiError>;
+
+async fn answer(
+    req: &HttpRequest,
+    payload: web::Payload,
+    state: &web::Data<AppState>,
+    seen: &mut Seen,
+) -> Answer {
+    let form_type = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|v| {
+            v.trim()
+                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+        });
+    extract::check_encoding(req)?;
+    let body = extract::read_body(req, &mut payload.into_inner()).await?;
+    if !form_type {
+        return Ok(Err(Refused::request(
+            "send the request as application/x-www-form-urlencoded",
+        )));
+    }
+    issue(req, &body, state, seen).await
+}
+
+/// Writes the request's one audit row: the token issued, or the attempt refused. The actor is
+/// the system when one was named and found (its `client_id`, role and organisation), else the
+/// address it came from; neither secrets nor assertions are written.
+async fn record(
+    req: &HttpRequest,
+    state: &web::Data<AppState>,
+    address: std::net::IpAddr,
+    seen: Seen,
+    answer: &Answer,
+) -> Result<(), ApiError> {
+    use actix_web::ResponseError;
+    let outcome = match answer {
+        Ok(Ok(_)) => Outcome::Success,
+        Ok(Err(refused)) if refused.error == "invalid_client" => Outcome::Forbidden,
+        Ok(Err(_)) => Outcome::Rejected,
+        // The database is down or failing: no row could be written either.
+        Err(e) if e.status_code().is_server_error() => return Ok(()),
+        Err(_) => Outcome::Rejected,
+    };
+    let request_id = req
+        .extensions()
+        .get::<crate::middleware::RequestId>()
+        .map(|r| r.0.clone())
+        .unwrap_or_default();
+    let operation = <access::CreateToken as access::Guarded>::OPERATION;
+    let mut actor = Actor::anonymous(format!("anonymous@{address}"), request_id, operation);
+    if let Some(client) = seen.0 {
+        actor.caller = Caller {
+            sub: client.client_id,
+            role: client.role,
+            org: client.org_id,
+        };
+        actor.anonymous = false;
+    }
+    db::run(state, move |conn| actor.record_alone(conn, None, outcome)).await
+}
+
 async fn issue(
     req: &HttpRequest,
     body: &[u8],
     state: &web::Data<AppState>,
-) -> Result<Result<TokenResponse, Refused>, ApiError> {
+    seen: &mut Seen,
+) -> Answer {
     let form = match Form::parse(body) {
         Ok(form) => form,
         Err(refused) => return Ok(Err(refused)),
@@ -345,11 +407,11 @@ async fn issue(
             client_id,
             secret,
             basic,
-        } => with_secret(state, client_id, secret, basic).await?,
+        } => with_secret(state, client_id, secret, basic, seen).await?,
         Credentials::Assertion {
             client_id,
             assertion,
-        } => with_assertion(state, client_id, assertion).await?,
+        } => with_assertion(state, client_id, assertion, seen).await?,
     };
     let client = match authenticated {
         Ok(client) => client,
@@ -378,9 +440,11 @@ fn unknown(basic: bool) -> Refused {
     Refused::client(client_keys::NOT_VERIFIED, basic)
 }
 
+/// The system `client_id` names, unless revoked; what was found, revoked or not, is `seen`.
 async fn find(
     state: &web::Data<AppState>,
     client_id: String,
+    seen: &mut Seen,
 ) -> Result<Option<ApiClient>, ApiError> {
     if client_id.is_empty() || client_id.len() > 255 {
         return Ok(None);
@@ -389,6 +453,7 @@ async fn find(
         Ok(api_clients::find_by_client_id(conn, &client_id)?)
     })
     .await?;
+    seen.0.clone_from(&found);
     Ok(found.filter(|c| !c.is_revoked()))
 }
 
@@ -397,8 +462,17 @@ async fn with_secret(
     client_id: String,
     secret: String,
     basic: bool,
+    seen: &mut Seen,
 ) -> Result<Result<ApiClient, Refused>, ApiError> {
-    let client = find(state, client_id).await?;
+    // Before the client is looked up: the refusal is the same for every client id.
+    let permit = state
+        .secret_checks
+        .try_start()
+        .ok_or(ApiError::RateLimited {
+            retry_after: 1,
+            scope: crate::error::Limited::SecretChecks,
+        })?;
+    let client = find(state, client_id, seen).await?;
     // An unknown client, or one without a secret, is checked against a decoy hash: refusing
     // it takes as long as refusing a wrong secret, so timing does not tell which it was.
     let hash = match client.as_ref().map(|c| &c.credential) {
@@ -408,9 +482,12 @@ async fn with_secret(
     let real = hash.is_some();
     let hash = hash.unwrap_or_else(|| client_keys::decoy_hash().to_owned());
     // argon2 takes tens of milliseconds of CPU: off the async workers.
-    let matches = web::block(move || client_keys::secret_matches(&hash, &secret))
-        .await
-        .map_err(|e| ApiError::Internal(format!("checking a client secret: {e}")))?;
+    let matches = web::block(move || {
+        let _permit = permit;
+        client_keys::secret_matches(&hash, &secret)
+    })
+    .await
+    .map_err(|e| ApiError::Internal(format!("checking a client secret: {e}")))?;
     Ok(match client {
         Some(client) if real && matches => Ok(client),
         _ => Err(unknown(basic)),
@@ -421,6 +498,7 @@ async fn with_assertion(
     state: &web::Data<AppState>,
     client_id: Option<String>,
     assertion: String,
+    seen: &mut Seen,
 ) -> Result<Result<ApiClient, Refused>, ApiError> {
     let refuse = |why: &str| Ok(Err(Refused::client(why.to_owned(), false)));
     let Some(issuer) = claimed_issuer(&assertion) else {
@@ -429,7 +507,7 @@ async fn with_assertion(
     if client_id.as_deref().is_some_and(|id| id != issuer) {
         return refuse("client_id and the assertion's iss differ");
     }
-    let Some(client) = find(state, issuer).await? else {
+    let Some(client) = find(state, issuer, seen).await? else {
         return Ok(Err(unknown(false)));
     };
     let ClientCredential::Jwks(jwks) = &client.credential else {
