@@ -12,6 +12,7 @@ pub mod connections;
 pub mod consent;
 mod convert;
 pub mod dialect;
+pub mod erasure;
 pub mod directory;
 pub mod error;
 pub mod idempotency;

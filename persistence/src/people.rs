@@ -330,6 +330,7 @@ pub fn search(
 ) -> StoreResult<Vec<PersonRecord>> {
     let mut query = people::table
         .filter(people::merged_into.is_null())
+        .filter(people::erased_at.is_null())
         .select(PersonRow::as_select())
         .order((people::created_at.desc(), people::id.desc()))
         .into_boxed();

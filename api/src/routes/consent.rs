@@ -23,7 +23,7 @@ use crate::error::{ApiError, at, at_optional};
 use crate::pagination::{self, PageQuery};
 use crate::precondition::{IfMatch, Versions};
 use crate::routes::connections::person_of;
-use crate::schema::{ChangeProblems, ReadProblems};
+use crate::schema::{ChangeProblems, ReadEndableProblems};
 use crate::state::AppState;
 use crate::{clock, db, fields, rules, schema, wire};
 
@@ -269,7 +269,7 @@ pub async fn record_consent(
     params(("id" = Uuid, Path, description = "The referral's id"), PageQuery),
     responses(
         (status = 200, description = "A page of consent acts, oldest first", body = ConsentPage),
-        ReadProblems,
+        ReadEndableProblems,
     ),
     security(("bearer" = [])),
 )]
