@@ -16,9 +16,9 @@ use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::extract::ValidJson;
 use crate::middleware::RequestId;
+use crate::state::AppState;
 use crate::{db, ratelimit};
 use linkwell_persistence::erasure;
-use crate::state::AppState;
 
 /// A protected operation and the roles allowed to perform it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -206,7 +206,11 @@ async fn refuse_if_erased(
         if !erasure::concerns_erased(conn, actor.operation.resource, id)? {
             return Ok(false);
         }
-        let outcome = if gone { Outcome::Gone } else { Outcome::NotFound };
+        let outcome = if gone {
+            Outcome::Gone
+        } else {
+            Outcome::NotFound
+        };
         actor.record_alone(conn, Some(id), outcome)?;
         Ok(true)
     })

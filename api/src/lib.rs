@@ -28,6 +28,7 @@ pub mod middleware;
 pub mod openapi;
 pub mod pagination;
 pub mod precondition;
+pub mod purge;
 pub mod ratelimit;
 pub mod revocation;
 pub mod routes;

@@ -170,8 +170,7 @@ pub fn anonymise_referral(
             referrals::summary.eq(None::<String>),
             referrals::external_reference.eq(None::<String>),
             referrals::status_reason.eq(None::<String>),
-            referrals::person_as_sent.eq(None::<String>),
-            referrals::reference.eq(None::<String>),
+            referrals::person_as_sent.eq(Some(crate::people::Details::erased_json())),
             referrals::introduced_by.eq(None::<String>),
             referrals::version.eq(referrals::version + 1),
             referrals::anonymised_at.eq(Some(convert::to_db(at))),
@@ -225,8 +224,7 @@ pub fn anonymise_referral(
                 .load::<String>(conn)?,
         );
         diesel::update(
-            connection_notes::table
-                .filter(connection_notes::connection_id.eq_any(&connection_ids)),
+            connection_notes::table.filter(connection_notes::connection_id.eq_any(&connection_ids)),
         )
         .set(connection_notes::text.eq(ERASED_TEXT))
         .execute(conn)?;
@@ -376,7 +374,11 @@ fn expired_one(conn: &mut DbConnection, id: &str, cutoff: DateTime<Utc>) -> Stor
     let row: Option<Row> = referrals::table
         .inner_join(people::table)
         .filter(referrals::id.eq(id))
-        .select((referrals::status, referrals::anonymised_at, people::erased_at))
+        .select((
+            referrals::status,
+            referrals::anonymised_at,
+            people::erased_at,
+        ))
         .first(conn)
         .optional()?;
     let Some((status, anonymised, erased)) = row else {
