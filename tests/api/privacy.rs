@@ -101,7 +101,7 @@ impl Case {
         let mut body = referral_body("ZQ-EXT-REF");
         body["person"] = json!({
             "given_name": "Zqgiven", "family_name": "Zqfamily", "date_of_birth": "1950-02-28",
-            "nhs_number": nhs_number(943_476_591_0), "phone": "07700900917",
+            "nhs_number": nhs_number(9_434_765_910), "phone": "07700900917",
             "email": "zqmail@example.org", "postcode": "ZE2 9QQ",
             "address": "1 Zqaddress", "preferred_contact": "phone"
         });
@@ -723,7 +723,7 @@ async fn purge_anonymises_only_what_is_past_retention_once() {
         .await);
     // Someone with one old closed referral and one still open: only the old one goes.
     let mut body = referral_body("MIXED-1");
-    body["person"]["nhs_number"] = json!(nhs_number(943_476_600_0));
+    body["person"]["nhs_number"] = json!(nhs_number(9_434_766_000));
     body["person"]["given_name"] = json!("Mixed");
     let old = ok(app.refer(&app.referrer(org), &body).await).id();
     ok(app
