@@ -50,6 +50,21 @@ pub fn concerns_erased(conn: &mut DbConnection, kind: &str, id: Uuid) -> StoreRe
     }
 }
 
+/// [`concerns_erased`], read under the lock every writer under a referral takes (the
+/// referral's row), which an erasure takes first: a change either sees the erasure committed,
+/// or commits before the erasure reads. Changes to a person record alone are kept out by its
+/// version, which the erasure moves on.
+pub fn concerns_erased_locked(conn: &mut DbConnection, kind: &str, id: Uuid) -> StoreResult<bool> {
+    let concerns = crate::audit::concerning(conn, kind, id)?;
+    if let Some(referral) = concerns.referral_id {
+        dialect::lock_row(conn, "referrals", &referral.to_string())?;
+    }
+    match concerns.person_id {
+        Some(person) => Ok(erased_at(conn, person)?.is_some()),
+        None => Ok(false),
+    }
+}
+
 /// Erases person `id`: the records merged into it too, every referral of theirs and what
 /// hangs off it. Refused while any of their referrals is open. Takes the locks the server's
 /// writers take, in their order: each referral's row, then the person's key, then the row.

@@ -120,6 +120,10 @@ fn record(
     act: (ConsentScope, ConsentStatus, Option<String>),
 ) -> Result<(ConsentRecord, Vec<Uuid>, i64), Stop> {
     let (scope, status, reason) = act;
+    // Under the referral's lock: an erasure since the access gate is not written past.
+    if linkwell_persistence::erasure::concerns_erased_locked(conn, "referral", referral_id)? {
+        return Err(Refusal::not_found().into());
+    }
     let mut referral = expected
         .current(referrals::get(conn, referral_id, Visibility::All)?, |r| {
             r.version
