@@ -809,3 +809,65 @@ async fn purge_anonymises_only_what_is_past_retention_once() {
         json!({"dry_run": false, "referrals_anonymised": 0, "people_erased": 0})
     );
 }
+
+/// A change that passed the access gate just before an erasure is checked again under the
+/// writers' lock: it waits behind the erasure, then is refused, and writes nothing back.
+#[tokio::test]
+async fn a_write_racing_an_erasure_waits_and_is_refused() {
+    let case = Case::new().await;
+    let app = &case.app;
+    let version = etag_of(app, &format!("/v1/referrals/{}", case.referral)).await;
+    let mut raw = app.db();
+    // Holds the referral's writers' lock (SQLite: the one write lock) while both requests
+    // arrive, so the erasure is queued first and the note passes the gate before it commits.
+    let hold = if backend() == "postgres" {
+        format!(
+            "SELECT id FROM referrals WHERE id = '{}' FOR NO KEY UPDATE",
+            case.referral
+        )
+    } else {
+        "UPDATE feed_clock SET last = last".to_owned()
+    };
+    let begin = if backend() == "postgres" {
+        "BEGIN"
+    } else {
+        "BEGIN IMMEDIATE"
+    };
+    diesel::sql_query(begin).execute(&mut raw).unwrap();
+    diesel::sql_query(hold).execute(&mut raw).unwrap();
+    let request = |path: String, body: Value| {
+        let client = app.client.clone();
+        let url = app.url(&path);
+        let token = app.admin();
+        tokio::spawn(async move {
+            Reply::from_response(
+                client
+                    .post(url)
+                    .bearer_auth(token)
+                    .header("if-match", format!("\"{version}\""))
+                    .json(&body)
+                    .send()
+                    .await
+                    .unwrap(),
+            )
+            .await
+        })
+    };
+    let erasure = request(
+        format!("/v1/people/{}/erasure", case.person),
+        json!({"reason": "Asked"}),
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    // A consent act at the version read before: without the check under the lock it would
+    // be refused as stale (412), or on a slower erasure written past it.
+    let consent = request(
+        format!("/v1/referrals/{}/consent", case.referral),
+        json!({"status": "given", "scope": "sharing_with_partners", "reason": "Zqconsent late"}),
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    diesel::sql_query("COMMIT").execute(&mut raw).unwrap();
+    let erasure = erasure.await.unwrap();
+    assert_eq!(erasure.status, 200, "{}", erasure.text);
+    consent.await.unwrap().problem(404, "not_found");
+    assert_eq!(found(&mut raw), Vec::<(String, String)>::new());
+}
