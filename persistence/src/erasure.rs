@@ -97,17 +97,18 @@ pub fn erase(
         frontier = merged.into_iter().filter(|m| !ids.contains(m)).collect();
         ids.extend(frontier.iter().cloned());
     }
-    let mut held: Vec<(String, String)> = referrals::table
+    // Locked in id order, so two transactions locking several of them queue, never deadlock.
+    let held: Vec<String> = referrals::table
         .filter(referrals::person_id.eq_any(&ids))
-        .select((referrals::id, referrals::status))
+        .select(referrals::id)
+        .order(referrals::id.asc())
         .load(conn)?;
-    held.sort();
-    for (referral, _) in &held {
+    for referral in &held {
         dialect::lock_row(conn, "referrals", referral)?;
     }
-    // Read again under the locks: a transition may have committed meanwhile.
+    // Statuses read under the locks: a transition may have committed meanwhile.
     let mut open = Vec::new();
-    for (referral, _) in &held {
+    for referral in &held {
         let status: String = referrals::table
             .find(referral)
             .select(referrals::status)
@@ -130,7 +131,7 @@ pub fn erase(
     if let Some(Some(when)) = erased {
         return Ok(Erased::Already(convert::from_db(when)));
     }
-    let referral_ids: Vec<String> = held.into_iter().map(|(r, _)| r).collect();
+    let referral_ids = held;
     let mut named = ids.clone();
     for referral in &referral_ids {
         named.extend(anonymise_referral(conn, referral, at)?);

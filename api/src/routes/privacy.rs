@@ -56,7 +56,8 @@ pub struct ErasedView {
 /// every access. Refused 409 `referral_open` while any of their referrals is not in a final
 /// state (close it first: closing changes the reports). Afterwards every read of the person,
 /// their referrals and what hangs off them answers 404, or 410 to administrators, and no list
-/// shows them; a second erasure is 410.
+/// shows them; a second erasure is 410. A record merged into another is erased with the
+/// record it was merged into (its own id answers 404 here: erase the survivor).
 #[utoipa::path(
     operation_id = "erase_person",
     tag = "people",
