@@ -4,6 +4,7 @@ BEGIN
 END;
 $$;
 ALTER TABLE referrals DROP COLUMN anonymised_at;
+DROP INDEX people_erased;
 ALTER TABLE people DROP COLUMN erasure_reason;
 ALTER TABLE people DROP COLUMN erased_by;
 ALTER TABLE people DROP COLUMN erased_at;

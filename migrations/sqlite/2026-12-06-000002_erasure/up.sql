@@ -3,6 +3,8 @@
 ALTER TABLE people ADD COLUMN erased_at TIMESTAMP;
 ALTER TABLE people ADD COLUMN erased_by TEXT;
 ALTER TABLE people ADD COLUMN erasure_reason TEXT;
+-- Lists leave erased people's records out (connections by a subquery on this): few rows.
+CREATE INDEX people_erased ON people (id) WHERE erased_at IS NOT NULL;
 -- When a referral's free text was cleared (erasure or retention): purge skips it after.
 ALTER TABLE referrals ADD COLUMN anonymised_at TIMESTAMP;
 
