@@ -11,13 +11,14 @@ use actix_web::dev::Payload;
 use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
 use linkwell_domain::Role;
 
-use crate::audit::Actor;
+use crate::audit::{self, Actor, Outcome};
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::extract::ValidJson;
 use crate::middleware::RequestId;
-use crate::ratelimit;
 use crate::state::AppState;
+use crate::{db, ratelimit};
+use linkwell_persistence::erasure;
 
 /// A protected operation and the roles allowed to perform it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -189,8 +190,44 @@ operations! {
     RecordConsent = "record_consent", [Coordinator, Admin], referral.record_consent, audited;
     /// Read a referral's consent record.
     ListConsent = "list_consent", [Coordinator, Admin], referral.read_consent, audited;
+    /// Erase a person's personal data (UK GDPR article 17); report totals stay as they were.
+    ErasePerson = "erase_person", [Admin], person.erase, audited;
+    /// Export everything held about a person (a subject access request), accesses included.
+    ExportPerson = "export_person", [Admin], person.export, audited;
     /// Read the audit trail (itself audited: it discloses who was seen, and by whom).
     ListAuditEvents = "list_audit_events", [Admin], audit.list, audited;
+}
+
+/// Refuses a request about an erased person's data, and audits the attempt: an administrator's
+/// read hears 410 Gone; anything else, and anyone else, 404 as if it had never existed (a
+/// partner or referrer must learn nothing of an erased person). The erasure itself answers
+/// a second attempt on its own.
+async fn refuse_if_erased(
+    state: &web::Data<AppState>,
+    actor: &Actor,
+    id: uuid::Uuid,
+    read: bool,
+) -> Result<(), ApiError> {
+    let gone = read && actor.caller.role == Role::Admin;
+    let actor = actor.clone();
+    let erased = db::run(state, move |conn| {
+        if !erasure::concerns_erased(conn, actor.operation.resource, id)? {
+            return Ok(false);
+        }
+        let outcome = if gone {
+            Outcome::Gone
+        } else {
+            Outcome::NotFound
+        };
+        actor.record_alone(conn, Some(id), outcome)?;
+        Ok(true)
+    })
+    .await?;
+    match (erased, gone) {
+        (false, _) => Ok(()),
+        (true, true) => Err(audit::erased()),
+        (true, false) => Err(ApiError::NotFound),
+    }
 }
 
 impl Operation {
@@ -242,6 +279,13 @@ impl<Op: Guarded + 'static> FromRequest for Allowed<Op> {
                 addressed,
             };
             if operation.roles.contains(&actor.caller.role) {
+                if let (Some(state), Some(id)) = (&state, addressed)
+                    && operation.audited
+                    && operation.id != ErasePerson::OPERATION.id
+                {
+                    let read = req.method() == actix_web::http::Method::GET;
+                    refuse_if_erased(state, &actor, id, read).await?;
+                }
                 return Ok(Self {
                     actor,
                     operation: PhantomData,

@@ -28,6 +28,8 @@ pub enum Outcome {
     NotFound,
     Conflict,
     Rejected,
+    /// Asked for what was erased (see `docs/privacy.md`).
+    Gone,
 }
 
 impl Outcome {
@@ -39,6 +41,7 @@ impl Outcome {
             Outcome::NotFound => "not_found",
             Outcome::Conflict => "conflict",
             Outcome::Rejected => "rejected",
+            Outcome::Gone => "gone",
         }
     }
 }
@@ -124,6 +127,15 @@ impl Refusal {
         }
     }
 
+    /// Erased: said to administrators only (everyone else hears [`Refusal::not_found`]).
+    pub fn gone() -> Self {
+        Self {
+            error: erased(),
+            about: None,
+            outcome: Outcome::Gone,
+        }
+    }
+
     /// A conflict with the resource's state or version.
     pub fn conflict(error: ApiError) -> Self {
         Self {
@@ -131,6 +143,13 @@ impl Refusal {
             about: None,
             outcome: Outcome::Conflict,
         }
+    }
+}
+
+/// The answer to an administrator asking for an erased person's data.
+pub fn erased() -> ApiError {
+    ApiError::Gone {
+        detail: "this person's personal data was erased".into(),
     }
 }
 

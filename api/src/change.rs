@@ -6,7 +6,8 @@ use actix_web::web;
 use linkwell_persistence::DbConnection;
 use uuid::Uuid;
 
-use crate::audit::{Actor, Outcome, Stop};
+use crate::access::{ErasePerson, Guarded};
+use crate::audit::{Actor, Outcome, Refusal, Stop};
 use crate::db;
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -22,16 +23,38 @@ where
     F: Fn(&mut DbConnection, &Actor) -> Result<T, Stop> + Send + 'static,
     T: Send + 'static,
 {
-    db::transaction(state, move |conn| match apply(conn, &actor) {
-        Ok(value) => {
-            actor.record(conn, Some(id), Outcome::Success)?;
-            Ok(Ok(value))
+    db::transaction(state, move |conn| {
+        match erased_or(conn, &actor, id, &apply) {
+            Ok(value) => {
+                actor.record(conn, Some(id), Outcome::Success)?;
+                Ok(Ok(value))
+            }
+            Err(Stop::Refused(refusal)) => {
+                actor.record(conn, refusal.about.or(Some(id)), refusal.outcome)?;
+                Ok(Err(refusal.error))
+            }
+            Err(Stop::Failed(error)) => Err(error),
         }
-        Err(Stop::Refused(refusal)) => {
-            actor.record(conn, refusal.about.or(Some(id)), refusal.outcome)?;
-            Ok(Err(refusal.error))
-        }
-        Err(Stop::Failed(error)) => Err(error),
     })
     .await?
+}
+
+/// `apply`, unless the record belongs to a person erased since the request passed the access
+/// gate (`access::refuse_if_erased`): then refused as not found, under the writers' lock.
+fn erased_or<T, F>(conn: &mut DbConnection, actor: &Actor, id: Uuid, apply: &F) -> Result<T, Stop>
+where
+    F: Fn(&mut DbConnection, &Actor) -> Result<T, Stop>,
+{
+    // The erasure answers a second erasure itself (410).
+    if actor.operation.audited
+        && actor.operation.id != ErasePerson::OPERATION.id
+        && linkwell_persistence::erasure::concerns_erased_locked(
+            conn,
+            actor.operation.resource,
+            id,
+        )?
+    {
+        return Err(Refusal::not_found().into());
+    }
+    apply(conn, actor)
 }

@@ -50,6 +50,17 @@ enum Command {
     /// Make the report totals afresh from the records (after writes by a release that did not
     /// keep them, e.g. during a rolling upgrade); writers wait meanwhile.
     Retotal,
+    /// Anonymise referrals closed more than `LINKWELL_RETENTION_YEARS` (default 8) ago, and
+    /// erase people with nothing left within retention; prints the counts as JSON. Safe
+    /// beside running servers, and idempotent.
+    Purge(PurgeArgs),
+}
+
+#[derive(Debug, Args)]
+struct PurgeArgs {
+    /// Count what would be anonymised, and change nothing.
+    #[arg(long)]
+    dry_run: bool,
 }
 
 #[derive(Debug, Args)]
@@ -145,6 +156,9 @@ pub fn run() -> ExitCode {
         Command::Retotal => Config::from_env_without_keys(&cli.bind, &cli.database_url)
             .map_err(|e| e.to_string())
             .and_then(|config| retotal(&config)),
+        Command::Purge(args) => Config::from_env_without_keys(&cli.bind, &cli.database_url)
+            .map_err(|e| e.to_string())
+            .and_then(|config| purge(&config, &args)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -319,6 +333,31 @@ fn retotal(config: &Config) -> Result<(), String> {
         started.elapsed().as_secs_f64()
     );
     Ok(())
+}
+
+fn purge(config: &Config, args: &PurgeArgs) -> Result<(), String> {
+    let years = retention_years()?;
+    let mut conn = one_connection(config)?;
+    migrate::run(&mut conn).map_err(|e| e.to_string())?;
+    let counts = crate::purge::run(&mut conn, crate::clock::now(), years, args.dry_run)
+        .map_err(|e| format!("{e:?}"))?;
+    println!(
+        "{}",
+        serde_json::to_string(&counts).map_err(|e| e.to_string())?
+    );
+    Ok(())
+}
+
+/// `LINKWELL_RETENTION_YEARS`: whole years, 1 to 100; 8 when unset. Anything else refuses to
+/// run rather than guess how much to delete.
+fn retention_years() -> Result<u32, String> {
+    use linkwell_domain::privacy;
+    match std::env::var("LINKWELL_RETENTION_YEARS") {
+        Err(std::env::VarError::NotPresent) => Ok(privacy::DEFAULT_RETENTION_YEARS),
+        Err(e) => Err(format!("LINKWELL_RETENTION_YEARS: {e}")),
+        Ok(value) => privacy::retention_years(&value)
+            .map_err(|e| format!("LINKWELL_RETENTION_YEARS={value:?}: {}", e.message)),
+    }
 }
 
 fn token(config: &Config, args: &TokenArgs) -> Result<(), String> {

@@ -95,6 +95,19 @@ fn run<F>(
 where
     F: Fn(&mut DbConnection, &Actor) -> Result<Made, Stop>,
 {
+    // The parent may have been erased since the request passed the access gate: checked
+    // again under the lock its writers take.
+    if let Some(parent) = actor.addressed
+        && actor.operation.audited
+        && linkwell_persistence::erasure::concerns_erased_locked(
+            conn,
+            actor.operation.resource,
+            parent,
+        )?
+    {
+        actor.record(conn, Some(parent), Outcome::NotFound)?;
+        return Ok(Answer::Refused(ApiError::NotFound));
+    }
     if let Some(keyed) = keyed {
         match keyed.earlier(conn) {
             Ok(Some(stored)) => {

@@ -11,8 +11,8 @@ use std::borrow::Cow;
 
 use linkwell_domain::text::TextRule;
 use linkwell_domain::{
-    Invalid, api_client, connection, directory, lifecycle, organisation, person, plan, referral,
-    self_referral, session, user, user_identity,
+    Invalid, api_client, connection, directory, lifecycle, organisation, person, plan, privacy,
+    referral, self_referral, session, user, user_identity,
 };
 use serde::{Deserialize, Serialize};
 use utoipa::openapi::RefOr;
@@ -122,6 +122,9 @@ fields! {
     /// Why consent was given or withdrawn, in the person's words; lines allowed.
     ConsentReason -> String =
         |v| linkwell_domain::consent::REASON.parse(v), text(linkwell_domain::consent::REASON);
+    /// Why a person's data is erased (a request under UK GDPR article 17, a court order): kept
+    /// with the record, so say why, not about whom; lines allowed.
+    ErasureReason -> String = |v| privacy::ERASURE_REASON.parse(v), text(privacy::ERASURE_REASON);
     /// A calendar date, `YYYY-MM-DD`.
     Date -> chrono::NaiveDate = |v| {
         chrono::NaiveDate::parse_from_str(v, "%Y-%m-%d")

@@ -29,6 +29,7 @@ pub mod oidc;
 pub mod openapi;
 pub mod pagination;
 pub mod precondition;
+pub mod purge;
 pub mod ratelimit;
 pub mod revocation;
 pub mod routes;

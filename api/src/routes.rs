@@ -13,6 +13,7 @@ pub mod organisations;
 pub mod outcomes;
 pub mod people;
 pub mod plans;
+pub mod privacy;
 pub mod referrals;
 pub mod reports;
 pub mod self_referrals;
@@ -49,6 +50,8 @@ pub fn configure(cfg: &mut ServiceConfig) {
             .service(people::update_person)
             .service(people::merge_people)
             .service(people::dismiss_duplicate)
+            .service(privacy::erase_person)
+            .service(privacy::export_person)
             .service(self_referrals::create_self_referral)
             .service(referrals::create_referral)
             .service(referrals::list_referrals)

@@ -396,6 +396,8 @@ problem_set! {
     ReadProblems = [400, 401, 403, 404, 503], body: false;
     /// A read by id of something that can be ended on purpose.
     ReadEndableProblems = [400, 401, 403, 404, 410, 503], body: false;
+    /// An erasure: a JSON body, refused while referrals are open, 410 once done.
+    ErasureProblems = [400, 401, 403, 404, 409, 410, 413, 415, 422, 503], body: true;
     /// A probe.
     ProbeProblems = [503], body: false;
 }

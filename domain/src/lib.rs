@@ -17,6 +17,7 @@ pub mod outcome;
 pub mod person;
 pub mod plan;
 pub mod postcode;
+pub mod privacy;
 pub mod referral;
 pub mod report;
 pub mod role;

@@ -15,7 +15,7 @@ use crate::dialect;
 use crate::error::{StoreResult, corrupt};
 use crate::page::Keyset;
 use crate::referrals::FeedPosition;
-use crate::schema::{connection_notes as notes, connections};
+use crate::schema::{connection_notes as notes, connections, people, referrals};
 
 /// Which connections a caller may see.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -160,7 +160,14 @@ type Visible<'a> = connections::BoxedQuery<'a, Backend>;
 
 /// The connections `visibility` and `filter` allow.
 fn visible<'a>(visibility: Visibility, filter: &ConnectionFilter) -> Visible<'a> {
-    let mut query = connections::table.into_boxed();
+    // An erased person's connections are listed to nobody, partners above all.
+    let erased = referrals::table
+        .inner_join(people::table)
+        .filter(people::erased_at.is_not_null())
+        .select(referrals::id);
+    let mut query = connections::table
+        .filter(diesel::dsl::not(connections::referral_id.eq_any(erased)))
+        .into_boxed();
     if let Visibility::Receiver(org) = visibility {
         query = query
             .filter(connections::organisation_id.eq(org.to_string()))

@@ -13,6 +13,7 @@ pub mod consent;
 mod convert;
 pub mod dialect;
 pub mod directory;
+pub mod erasure;
 pub mod error;
 pub mod idempotency;
 pub mod migrate;

@@ -79,6 +79,23 @@ impl Details {
         serde_json::to_string(&Self::from_domain(p)).unwrap_or_default()
     }
 
+    /// What stands for the details once erased: blank names, no contact, no real birth date.
+    pub(crate) fn erased_json() -> String {
+        use linkwell_domain::privacy::{ERASED_BIRTH_DATE, ERASED_TEXT};
+        serde_json::to_string(&Self {
+            given_name: ERASED_TEXT.to_owned(),
+            family_name: ERASED_TEXT.to_owned(),
+            date_of_birth: ERASED_BIRTH_DATE,
+            nhs_number: None,
+            phone: None,
+            email: None,
+            postcode: None,
+            address: None,
+            preferred_contact: None,
+        })
+        .unwrap_or_default()
+    }
+
     pub(crate) fn from_json(json: &str, recorded: NaiveDate) -> StoreResult<Person> {
         serde_json::from_str::<Self>(json)
             .map_err(|e| corrupt("person as sent", e))?
@@ -330,6 +347,7 @@ pub fn search(
 ) -> StoreResult<Vec<PersonRecord>> {
     let mut query = people::table
         .filter(people::merged_into.is_null())
+        .filter(people::erased_at.is_null())
         .select(PersonRow::as_select())
         .order((people::created_at.desc(), people::id.desc()))
         .into_boxed();

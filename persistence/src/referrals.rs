@@ -353,6 +353,8 @@ fn filtered<'a>(visibility: Visibility, filter: &ReferralFilter) -> Filtered<'a>
             people::possible_duplicate_of,
             people::possible_duplicate_reason,
         ))
+        // An erased person's referrals are listed to nobody (see docs/privacy.md).
+        .filter(people::erased_at.is_null())
         .into_boxed();
     if let Visibility::Organisation(org) = visibility {
         query = query.filter(referrals::referrer_org_id.eq(org.to_string()));

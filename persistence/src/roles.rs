@@ -113,13 +113,16 @@ pub fn grant_runtime(conn: &mut DbConnection, role: &str) -> StoreResult<()> {
     }
     let (r, s) = (check.quoted, check.schema);
     // Everything is revoked and granted afresh in one transaction, so a privilege taken away
-    // (UPDATE on the trail) stays away and nobody sees a moment without the rest.
+    // (UPDATE on the trail) stays away and nobody sees a moment without the rest. The one
+    // column of the trail it may update is the caller's subject, for an erasure to turn
+    // `anonymous@ADDRESS` into `anonymous`; the trail's trigger refuses any other change.
     let sql = format!(
         "GRANT USAGE ON SCHEMA {s} TO {r};
          REVOKE ALL ON ALL TABLES IN SCHEMA {s} FROM {r};
          GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA {s} TO {r};
          REVOKE INSERT, UPDATE, DELETE ON __diesel_schema_migrations FROM {r};
          REVOKE UPDATE, DELETE ON audit_events FROM {r};
+         GRANT UPDATE (actor_sub) ON audit_events TO {r};
          REVOKE ALL ON ALL SEQUENCES IN SCHEMA {s} FROM {r};
          GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA {s} TO {r};"
     );

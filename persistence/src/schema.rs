@@ -30,6 +30,9 @@ diesel::table! {
         possible_duplicate_of -> Nullable<Text>,
         merged_into -> Nullable<Text>,
         possible_duplicate_reason -> Nullable<Text>,
+        erased_at -> Nullable<Timestamp>,
+        erased_by -> Nullable<Text>,
+        erasure_reason -> Nullable<Text>,
     }
 }
 
@@ -65,6 +68,7 @@ diesel::table! {
         change_seq -> BigInt,
         reference -> Nullable<Text>,
         introduced_by -> Nullable<Text>,
+        anonymised_at -> Nullable<Timestamp>,
     }
 }
 

@@ -276,6 +276,16 @@ impl World {
                 stale(Method::POST, path, Some(body)).await
             }
             "list_audit_events" => app.get("/v1/audit-events", &app.admin()).await,
+            // Refused while the referral is open: the refusal is audited like a success.
+            "erase_person" => {
+                let body = json!({"reason": "Subject asked"});
+                app.post(&format!("/v1/people/{p}/erasure"), &app.admin(), &body)
+                    .await
+            }
+            "export_person" => {
+                app.get(&format!("/v1/people/{p}/export"), &app.admin())
+                    .await
+            }
             "create_api_client" => {
                 let body = json!({"name": "Case system", "role": "coordinator"});
                 app.post("/v1/api-clients", &app.admin(), &body).await
@@ -692,6 +702,8 @@ async fn audit_rows_refuse_update_and_delete_on_a_raw_connection() {
     let before = audit::recent(&mut conn, 1000).unwrap();
     for sql in [
         "UPDATE audit_events SET person_id = NULL",
+        // Only an anonymous caller's address may be blanked (by an erasure).
+        "UPDATE audit_events SET actor_sub = 'anonymous' WHERE actor_role <> 'anonymous'",
         "UPDATE audit_events SET outcome = 'tampered' WHERE action = 'referral.create'",
         "DELETE FROM audit_events",
         "DELETE FROM audit_events WHERE action = 'session.create'",

@@ -173,6 +173,19 @@ async fn the_runtime_role_appends_to_the_trail_and_can_change_nothing_in_it() {
         assert!(message.contains(expected), "{sql}: {message}");
         assert!(message.contains("audit_events"), "{sql}: {message}");
     }
+    // The one change an erasure makes is allowed; any other use of that column is the
+    // trigger's to refuse.
+    diesel::sql_query(
+        "UPDATE audit_events SET actor_sub = 'anonymous' \
+         WHERE actor_role = 'anonymous' AND actor_sub <> 'anonymous'",
+    )
+    .execute(&mut conn)
+    .unwrap();
+    let message = refusal(
+        &mut conn,
+        "UPDATE audit_events SET actor_sub = 'someone-else' WHERE actor_role <> 'anonymous'",
+    );
+    assert!(message.contains("append-only"), "{message}");
     assert_eq!(trail(&mut conn), before, "the trail is unchanged");
     // Ordinary tables stay writable, and the migrations' bookkeeping read-only.
     diesel::sql_query("UPDATE organisations SET name = name")

@@ -32,6 +32,7 @@ mod outcome_errors;
 mod outcomes;
 mod people;
 mod plans;
+mod privacy;
 mod readme;
 mod referrals;
 mod report_formats;

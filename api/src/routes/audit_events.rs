@@ -193,7 +193,7 @@ pub struct AuditEventView {
     pub actor_org_id: Option<Uuid>,
     /// What was attempted, e.g. `referral.read`.
     pub action: String,
-    /// How it ended: `success`, `replayed`, `forbidden`, `not_found`, `conflict` or
+    /// How it ended: `success`, `replayed`, `forbidden`, `not_found`, `gone`, `conflict` or
     /// `rejected`.
     pub outcome: String,
     /// The kind of record acted on, e.g. `session`.

@@ -4,7 +4,7 @@
 //! share — and move them along. Anyone else's is 404, exactly as a missing one.
 
 mod create;
-mod notes;
+pub(crate) mod notes;
 mod read;
 mod transition;
 
@@ -178,7 +178,7 @@ pub(crate) fn person_of(
 }
 
 /// The views of `connections` for `caller`, with each person read in one query.
-fn views(
+pub(crate) fn views(
     conn: &mut DbConnection,
     connections: &[Connection],
     caller: &Caller,

@@ -23,7 +23,7 @@ use crate::error::{ApiError, at, at_optional};
 use crate::pagination::{self, PageQuery};
 use crate::precondition::{IfMatch, Versions};
 use crate::routes::connections::person_of;
-use crate::schema::{ChangeProblems, ReadProblems};
+use crate::schema::{ChangeProblems, ReadEndableProblems};
 use crate::state::AppState;
 use crate::{clock, db, fields, rules, schema, wire};
 
@@ -120,6 +120,10 @@ fn record(
     act: (ConsentScope, ConsentStatus, Option<String>),
 ) -> Result<(ConsentRecord, Vec<Uuid>, i64), Stop> {
     let (scope, status, reason) = act;
+    // Under the referral's lock: an erasure since the access gate is not written past.
+    if linkwell_persistence::erasure::concerns_erased_locked(conn, "referral", referral_id)? {
+        return Err(Refusal::not_found().into());
+    }
     let mut referral = expected
         .current(referrals::get(conn, referral_id, Visibility::All)?, |r| {
             r.version
@@ -269,7 +273,7 @@ pub async fn record_consent(
     params(("id" = Uuid, Path, description = "The referral's id"), PageQuery),
     responses(
         (status = 200, description = "A page of consent acts, oldest first", body = ConsentPage),
-        ReadProblems,
+        ReadEndableProblems,
     ),
     security(("bearer" = [])),
 )]

@@ -21,7 +21,7 @@ use crate::idempotency::IdempotencyKey;
 use crate::pagination::{self, PageQuery};
 use crate::precondition::IfMatch;
 use crate::routes::referrals::engaged;
-use crate::schema::{ChangeProblems, CreateUnderProblems, ReadProblems};
+use crate::schema::{ChangeProblems, CreateUnderProblems, ReadEndableProblems};
 use crate::state::AppState;
 use crate::{change, clock, db, rules, schema, wire};
 
@@ -84,7 +84,7 @@ pub struct GoalView {
 }
 
 impl GoalView {
-    fn new(g: &Goal, history: &[GoalStatusChange]) -> Self {
+    pub(crate) fn new(g: &Goal, history: &[GoalStatusChange]) -> Self {
         Self {
             id: g.id,
             referral_id: g.referral_id,
@@ -199,7 +199,7 @@ pub async fn create_goal(
     params(("id" = Uuid, Path, description = "The referral's id"), PageQuery),
     responses(
         (status = 200, description = "A page of goals", body = GoalPage),
-        ReadProblems,
+        ReadEndableProblems,
     ),
     security(("bearer" = [])),
 )]
@@ -251,7 +251,7 @@ pub async fn list_goals(
     responses(
         (status = 200, description = "The goal", body = GoalView,
             headers(("ETag" = String, description = "The goal's version"))),
-        ReadProblems,
+        ReadEndableProblems,
     ),
     security(("bearer" = [])),
 )]

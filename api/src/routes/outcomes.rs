@@ -25,7 +25,7 @@ use crate::fields::{self, Field};
 use crate::idempotency::IdempotencyKey;
 use crate::pagination::{self, PageQuery};
 use crate::precondition::IfMatch;
-use crate::schema::{ChangeProblems, CreateUnderProblems, ReadProblems};
+use crate::schema::{ChangeProblems, CreateUnderProblems, ReadEndableProblems};
 use crate::state::AppState;
 use crate::{change, clock, db, rules, schema, wire};
 
@@ -450,7 +450,7 @@ pub async fn create_outcome(
     params(("id" = Uuid, Path, description = "The referral's id"), PageQuery),
     responses(
         (status = 200, description = "A page of measures and the change per instrument", body = OutcomePage),
-        ReadProblems,
+        ReadEndableProblems,
     ),
     security(("bearer" = [])),
 )]
@@ -501,7 +501,7 @@ pub async fn list_outcomes(
     params(("id" = Uuid, Path, description = "The measure's id")),
     responses(
         (status = 200, description = "The measure", body = OutcomeView),
-        ReadProblems,
+        ReadEndableProblems,
     ),
     security(("bearer" = [])),
 )]

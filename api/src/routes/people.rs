@@ -23,7 +23,7 @@ use crate::audit::{Refusal, Stop};
 use crate::error::ApiError;
 use crate::precondition::Versions;
 use crate::routes::referrals::PersonView;
-use crate::schema::{ListProblems, ReadProblems};
+use crate::schema::{ListProblems, ReadEndableProblems};
 use crate::state::AppState;
 use crate::{db, pagination, schema, wire};
 
@@ -110,6 +110,10 @@ pub(crate) fn current(
     let Some(mut record) = people::get(conn, id)? else {
         return Ok(None);
     };
+    // An erased record is no one's to change, merge or read (the request gate answers first).
+    if linkwell_persistence::erasure::erased_at(conn, id)?.is_some() {
+        return Ok(None);
+    }
     let mut hops = 0;
     while let Some(next) = record.merged_into {
         hops += 1;
@@ -162,7 +166,7 @@ fn merged(survivor: Uuid) -> Refusal {
             headers(("ETag" = String, description = "The record's version"))),
         (status = 308, description = "Merged: `Location` is the surviving record",
             headers(("Location" = String, description = "The surviving record's URL"))),
-        ReadProblems,
+        ReadEndableProblems,
     ),
     security(("bearer" = [])),
 )]

@@ -17,7 +17,7 @@ use crate::error::{ApiError, at, at_optional};
 use crate::fields::{self, Field};
 use crate::precondition::IfMatchOnReplace;
 use crate::routes::referrals::engaged;
-use crate::schema::{ChangeProblems, ReadProblems};
+use crate::schema::{ChangeProblems, ReadEndableProblems};
 use crate::state::AppState;
 use crate::{change, clock, db, wire};
 
@@ -64,7 +64,7 @@ pub struct PlanView {
 
 impl PlanView {
     /// A referral's plan before anyone has written it: every referral has one, empty at first.
-    fn unwritten(referral_id: Uuid) -> Self {
+    pub(crate) fn unwritten(referral_id: Uuid) -> Self {
         Self {
             referral_id,
             what_matters: None,
@@ -104,7 +104,7 @@ impl From<&Plan> for PlanView {
     responses(
         (status = 200, description = "The plan", body = PlanView,
             headers(("ETag" = String, description = "The plan's version"))),
-        ReadProblems,
+        ReadEndableProblems,
     ),
     security(("bearer" = [])),
 )]

@@ -20,7 +20,7 @@ pub use edit::update_referral;
 pub use input::{PersonInput, ReferralInput};
 pub(crate) use read::instant;
 pub use read::{ReferralQuery, get_referral, list_referrals};
-pub use transition::{get_referral_history, transition_referral};
+pub use transition::{StatusChangeView, get_referral_history, transition_referral};
 pub use view::{PersonView, ReferralPage, ReferralView};
 
 use crate::audit::{Refusal, Stop};

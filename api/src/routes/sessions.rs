@@ -23,7 +23,7 @@ use crate::error::{ApiError, at, at_optional};
 use crate::fields::{self, Field};
 use crate::idempotency::IdempotencyKey;
 use crate::pagination::{self, PageQuery};
-use crate::schema::{CreateUnderProblems, ReadProblems};
+use crate::schema::{CreateUnderProblems, ReadEndableProblems};
 use crate::state::AppState;
 use crate::{clock, db, rules, schema, wire};
 
@@ -208,7 +208,7 @@ pub async fn create_session(
     params(("id" = Uuid, Path, description = "The referral's id"), PageQuery),
     responses(
         (status = 200, description = "A page of sessions", body = SessionPage),
-        ReadProblems,
+        ReadEndableProblems,
     ),
     security(("bearer" = [])),
 )]
@@ -257,7 +257,7 @@ pub async fn list_referral_sessions(
     responses(
         (status = 200, description = "The session", body = SessionView,
             headers(("ETag" = String, description = "The session's version"))),
-        ReadProblems,
+        ReadEndableProblems,
     ),
     security(("bearer" = [])),
 )]

@@ -22,7 +22,7 @@ use crate::fields;
 use crate::idempotency::IdempotencyKey;
 use crate::pagination::{self, PageQuery};
 use crate::routes::referrals::engaged;
-use crate::schema::{CreateUnderProblems, ReadProblems};
+use crate::schema::{CreateUnderProblems, ReadEndableProblems};
 use crate::state::AppState;
 use crate::{clock, db, rules, schema};
 
@@ -270,7 +270,7 @@ pub async fn create_connection(
     params(("id" = Uuid, Path, description = "The referral's id"), PageQuery),
     responses(
         (status = 200, description = "A page of connections", body = ConnectionPage),
-        ReadProblems,
+        ReadEndableProblems,
     ),
     security(("bearer" = [])),
 )]

@@ -20,7 +20,7 @@ use crate::error::{ApiError, at};
 use crate::fields::{self, Field};
 use crate::idempotency::IdempotencyKey;
 use crate::pagination::{self, PageQuery};
-use crate::schema::{CreateUnderProblems, ReadProblems};
+use crate::schema::{CreateUnderProblems, ReadEndableProblems};
 use crate::state::AppState;
 use crate::{clock, db, rules, schema, wire};
 
@@ -55,7 +55,7 @@ pub struct NoteView {
 }
 
 impl NoteView {
-    fn new(n: &ConnectionNote, caller: &Caller) -> Self {
+    pub(crate) fn new(n: &ConnectionNote, caller: &Caller) -> Self {
         let theirs =
             caller.role.is_staff() || (caller.org.is_some() && n.author_org_id == caller.org);
         Self {
@@ -143,7 +143,7 @@ pub async fn create_connection_note(
     params(("id" = Uuid, Path, description = "The connection's id"), PageQuery),
     responses(
         (status = 200, description = "A page of notes", body = ConnectionNotePage),
-        ReadProblems,
+        ReadEndableProblems,
     ),
     security(("bearer" = [])),
 )]

@@ -14,7 +14,7 @@ use crate::auth::Caller;
 use crate::error::{ApiError, query_code, query_uuid};
 use crate::pagination;
 use crate::routes::referrals::instant;
-use crate::schema::{ListProblems, ReadProblems};
+use crate::schema::{ListProblems, ReadEndableProblems};
 use crate::state::AppState;
 use crate::{db, schema, wire};
 
@@ -165,7 +165,7 @@ pub async fn list_connections(
     responses(
         (status = 200, description = "The connection", body = super::ConnectionView,
             headers(("ETag" = String, description = "The connection's version"))),
-        ReadProblems,
+        ReadEndableProblems,
     ),
     security(("bearer" = [])),
 )]

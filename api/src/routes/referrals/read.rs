@@ -16,7 +16,7 @@ use crate::access::{Allowed, GetReferral, ListReferrals};
 use crate::auth::Caller;
 use crate::error::{ApiError, query_code, query_uuid};
 use crate::pagination;
-use crate::schema::{ListProblems, ReadProblems};
+use crate::schema::{ListProblems, ReadEndableProblems};
 use crate::state::AppState;
 use crate::{db, schema, wire};
 
@@ -31,7 +31,7 @@ use crate::{db, schema, wire};
     responses(
         (status = 200, description = "The referral", body = ReferralView,
             headers(("ETag" = String, description = "The referral's version"))),
-        ReadProblems,
+        ReadEndableProblems,
     ),
     security(("bearer" = [])),
 )]

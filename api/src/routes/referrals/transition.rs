@@ -19,7 +19,7 @@ use crate::error::{ApiError, FieldError, at_optional};
 use crate::fields;
 use crate::pagination::{self, PageQuery};
 use crate::precondition::IfMatch;
-use crate::schema::{ChangeProblems, ReadProblems};
+use crate::schema::{ChangeProblems, ReadEndableProblems};
 use crate::state::AppState;
 use crate::{change, clock, db, rules, schema, wire};
 
@@ -214,7 +214,7 @@ pub struct StatusChangePage {
     params(("id" = Uuid, Path, description = "The referral's id"), PageQuery),
     responses(
         (status = 200, description = "A page of changes, oldest first", body = StatusChangePage),
-        ReadProblems,
+        ReadEndableProblems,
     ),
     security(("bearer" = [])),
 )]
