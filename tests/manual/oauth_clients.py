@@ -20,7 +20,9 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import jwt
 import requests
@@ -87,14 +89,43 @@ def pem(key):
                              serialization.NoEncryption()).decode()
 
 
+def start_provider():
+    """A stand-in OpenID Connect provider on loopback: discovery document and key set."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    port = free_port()
+    issuer = f"http://127.0.0.1:{port}/realms/trial"
+    documents = {
+        "/realms/trial/.well-known/openid-configuration": {"issuer": issuer, "jwks_uri": f"{issuer}/jwks"},
+        "/realms/trial/jwks": {"keys": [rsa_jwk(key, "idp-1")]},
+    }
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self):
+            body = json.dumps(documents.get(self.path, {})).encode()
+            self.send_response(200 if self.path in documents else 404)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return issuer, key, server
+
+
 def main(binary):
     workdir = tempfile.mkdtemp(prefix="lw-oauth-")
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     token_url = f"{base}/v1/auth/token"
+    issuer, idp_key, idp = start_provider()
     env = dict(os.environ, DATABASE_URL=f"sqlite://{workdir}/lw.db", LINKWELL_BIND=f"127.0.0.1:{port}",
                LINKWELL_PUBLIC_URL=base, RUST_LOG="warn",
-               LINKWELL_PUBLIC_RATE_PER_MINUTE="600")
+               LINKWELL_PUBLIC_RATE_PER_MINUTE="600", LINKWELL_OIDC_ISSUER=issuer,
+               LINKWELL_OIDC_AUDIENCE="linkwell-trial")
     subprocess.run([binary, "migrate"], env=env, check=True, capture_output=True)
     server = subprocess.Popen([binary, "serve"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
@@ -217,6 +248,47 @@ def main(binary):
             check("revoked system asks for a token", "invalid_client", "issued")
         except Exception as e:
             check("revoked system asks for a token", "invalid_client", getattr(e, "error", str(e)))
+        # People signing in through the OpenID Connect provider: tokens signed with joserfc
+        # (Authlib's JOSE library), as a provider would sign them.
+        from joserfc import jwt as jose_jwt
+
+        user = requests.post(f"{base}/v1/users", headers=as_admin,
+                             json={"email": "trial@example.org", "display_name": "Trial Coordinator",
+                                   "role": "coordinator"}).json()
+        link = requests.post(f"{base}/v1/users/{user['id']}/identities", headers=as_admin,
+                             json={"issuer": issuer, "subject": "trial-subject"})
+        check("link the provider's subject to a coordinator", 201, link.status_code)
+        signing = RSAKey.import_key(pem(idp_key))
+        now = int(time.time())
+        person = {"iss": issuer, "aud": "linkwell-trial", "sub": "trial-subject", "iat": now, "exp": now + 600}
+
+        def provider_token(claims, alg="RS256", key=signing, kid="idp-1"):
+            return jose_jwt.encode({"alg": alg, "kid": kid}, claims, key)
+
+        check("OIDC RS256 token of a linked user", 200, api_status(provider_token(person)))
+        me = requests.get(f"{base}/v1/users/{user['id']}",
+                          headers={"Authorization": f"Bearer {provider_token(person)}"})
+        check("OIDC token reads the user's own record", 200, me.status_code)
+        claimed_admin = provider_token({**person, "role": "admin", "roles": ["admin"]})
+        r = requests.get(f"{base}/v1/audit-events", headers={"Authorization": f"Bearer {claimed_admin}"})
+        check("OIDC token claiming admin acts as the coordinator", 403, r.status_code)
+        unsigned = jwt.encode(person, None, algorithm="none", headers={"kid": "idp-1"})
+        check("OIDC alg none", 401, api_status(unsigned))
+        idp_public = idp_key.public_key().public_bytes(serialization.Encoding.PEM,
+                                                      serialization.PublicFormat.SubjectPublicKeyInfo)
+        check("OIDC HS256 keyed with the provider's public key", 401,
+              api_status(hs256_by_hand(person, idp_public, "idp-1")))
+        for case, claims in (("OIDC wrong aud", {**person, "aud": "someone-else"}),
+                             ("OIDC wrong iss", {**person, "iss": issuer + "/other"}),
+                             ("OIDC expired", {**person, "exp": now - 120, "iat": now - 900}),
+                             ("OIDC nbf in the future", {**person, "nbf": now + 600}),
+                             ("OIDC subject linked to nobody", {**person, "sub": "stranger"})):
+            check(case, 401, api_status(provider_token(claims)))
+        stranger = RSAKey.import_key(pem(rsa.generate_private_key(public_exponent=65537, key_size=2048)))
+        check("OIDC signed by another key under the provider's kid", 401,
+              api_status(provider_token(person, key=stranger)))
+        check("OIDC unknown kid", 401, api_status(provider_token(person, kid="idp-unknown")))
+
         # What the audit trail recorded of all this, by action and outcome.
         tally, cursor = {}, None
         while True:
@@ -234,6 +306,7 @@ def main(binary):
     finally:
         server.terminate()
         server.wait(timeout=10)
+        idp.shutdown()
 
     width = max(len(c) for c, *_ in RESULTS)
     for case, expected, got, ok in RESULTS:
