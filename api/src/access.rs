@@ -221,7 +221,9 @@ impl<Op: Guarded + 'static> FromRequest for Allowed<Op> {
             .and_then(|id| uuid::Uuid::parse_str(id).ok());
         let req = req.clone();
         Box::pin(async move {
-            let caller = caller.await?;
+            let caller = caller
+                .await
+                .map_err(|e| refused_token(&req, state.as_ref(), operation.id, e))?;
             // The allowance is spent before the role is checked: refusals count too.
             if let Some(state) = &state {
                 ratelimit::charge_caller(&req, &state.callers, &caller)?;
@@ -246,6 +248,28 @@ impl<Op: Guarded + 'static> FromRequest for Allowed<Op> {
                 _ => Err(ApiError::Forbidden),
             }
         })
+    }
+}
+
+/// A request whose token was refused (401) has no caller to charge: it spends its client
+/// address's allowance for the operation, as a request without a token would, so guessing
+/// tokens is limited too and the 401 carries the `RateLimit` fields. Past the allowance it is
+/// 429.
+fn refused_token(
+    req: &HttpRequest,
+    state: Option<&web::Data<AppState>>,
+    operation: &'static str,
+    error: ApiError,
+) -> ApiError {
+    let (Some(state), ApiError::Unauthorized { .. }) = (state, &error) else {
+        return error;
+    };
+    let Some(client) = state.public.client(req) else {
+        return error;
+    };
+    match state.public.admit(req, operation, client) {
+        Err(limited) => limited,
+        Ok(()) => error,
     }
 }
 
@@ -329,7 +353,9 @@ fn public_actor<Op: Guarded>(
     let state = req.app_data::<web::Data<AppState>>().cloned();
     let req = req.clone();
     Box::pin(async move {
-        let caller = caller.await?;
+        let caller = caller
+            .await
+            .map_err(|e| refused_token(&req, state.as_ref(), Op::OPERATION.id, e))?;
         if let Some(state) = &state {
             ratelimit::charge_caller(&req, &state.callers, &caller)?;
         }

@@ -9,6 +9,7 @@ pub mod access;
 pub mod audit;
 pub mod auth;
 pub mod body_errors;
+pub mod bounds;
 pub mod change;
 pub mod cli;
 pub mod client_keys;

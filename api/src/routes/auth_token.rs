@@ -277,6 +277,9 @@ fn claimed_issuer(assertion: &str) -> Option<String> {
         (status = 429, description = "Too many requests from this address", body = crate::error::Problem),
         (status = 503, description = "Database unavailable or too slow", body = crate::error::Problem),
     ),
+    // `client_secret_basic`; `client_secret_post` and `private_key_jwt` carry the credentials
+    // in the form, which no security scheme describes.
+    security(("client_basic" = []), ()),
 )]
 #[post("/auth/token")]
 pub async fn create_token(
