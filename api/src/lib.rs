@@ -28,6 +28,7 @@ pub mod idempotency;
 pub mod middleware;
 pub mod openapi;
 pub mod pagination;
+pub mod params;
 pub mod precondition;
 pub mod ratelimit;
 pub mod revocation;

@@ -146,9 +146,10 @@ pub struct RegisteredView {
 /// A page of systems.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ApiClientPage {
+    #[schema(max_items = 100)]
     pub items: Vec<ApiClientView>,
     /// Pass as `cursor` for the next page; `null` on the last.
-    #[schema(required = true)]
+    #[schema(required = true, value_type = Option<crate::pagination::Cursor>)]
     pub next_cursor: Option<String>,
 }
 
@@ -300,7 +301,7 @@ pub struct ApiClientQuery {
     #[param(value_type = Option<i64>, minimum = 1, maximum = 100)]
     pub limit: Option<String>,
     /// `next_cursor` from the previous page, with the same filters.
-    #[param(pattern = r"^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$")]
+    #[param(pattern = r"^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$", max_length = 120)]
     pub cursor: Option<String>,
     /// `true` for revoked systems only, `false` for working ones.
     #[param(value_type = Option<bool>)]

@@ -210,8 +210,9 @@ fn view(
 /// A page of connections.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ConnectionPage {
+    #[schema(max_items = 100)]
     pub items: Vec<ConnectionView>,
     /// Pass as `cursor` for the next page; `null` on the last (a feed always gives one).
-    #[schema(required = true)]
+    #[schema(required = true, value_type = Option<crate::pagination::Cursor>)]
     pub next_cursor: Option<String>,
 }

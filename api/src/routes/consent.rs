@@ -105,9 +105,11 @@ pub struct ConsentState {
 pub struct ConsentPage {
     /// Where each scope stands after the latest act, whatever the page.
     pub current: ConsentState,
+    #[schema(max_items = 100)]
+    #[schema(max_items = 100)]
     pub items: Vec<ConsentView>,
     /// Pass as `cursor` for the next page; `null` on the last.
-    #[schema(required = true)]
+    #[schema(required = true, value_type = Option<crate::pagination::Cursor>)]
     pub next_cursor: Option<String>,
 }
 

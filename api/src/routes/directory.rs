@@ -180,9 +180,10 @@ impl From<&Service> for ServiceView {
 /// A page of services.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ServicePage {
+    #[schema(max_items = 100)]
     pub items: Vec<ServiceView>,
     /// Pass as `cursor` for the next page; `null` on the last.
-    #[schema(required = true)]
+    #[schema(required = true, value_type = Option<crate::pagination::Cursor>)]
     pub next_cursor: Option<String>,
 }
 
@@ -272,7 +273,7 @@ pub struct ServiceQuery {
     #[param(value_type = Option<i64>, minimum = 1, maximum = 100)]
     pub limit: Option<String>,
     /// `next_cursor` from the previous page, with the same filters.
-    #[param(pattern = r"^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$")]
+    #[param(pattern = r"^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$", max_length = 120)]
     pub cursor: Option<String>,
 }
 

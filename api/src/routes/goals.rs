@@ -112,9 +112,10 @@ impl GoalView {
 /// A page of goals.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct GoalPage {
+    #[schema(max_items = 100)]
     pub items: Vec<GoalView>,
     /// Pass as `cursor` for the next page; `null` on the last.
-    #[schema(required = true)]
+    #[schema(required = true, value_type = Option<crate::pagination::Cursor>)]
     pub next_cursor: Option<String>,
 }
 

@@ -71,9 +71,10 @@ impl From<&Organisation> for OrganisationView {
 /// A page of organisations.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct OrganisationPage {
+    #[schema(max_items = 100)]
     pub items: Vec<OrganisationView>,
     /// Pass as `cursor` for the next page; `null` on the last.
-    #[schema(required = true)]
+    #[schema(required = true, value_type = Option<crate::pagination::Cursor>)]
     pub next_cursor: Option<String>,
 }
 
@@ -168,7 +169,7 @@ pub struct OrganisationQuery {
     #[param(value_type = Option<i64>, minimum = 1, maximum = 100)]
     pub limit: Option<String>,
     /// `next_cursor` from the previous page, with the same filters.
-    #[param(pattern = r"^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$")]
+    #[param(pattern = r"^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$", max_length = 120)]
     pub cursor: Option<String>,
     #[param(value_type = Option<schema::OrganisationKind>)]
     pub kind: Option<String>,

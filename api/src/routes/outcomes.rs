@@ -311,9 +311,10 @@ pub struct OutcomeChanges {
 /// A page of a referral's measurements, and their change from baseline.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct OutcomePage {
+    #[schema(max_items = 100)]
     pub items: Vec<OutcomeView>,
     /// Pass as `cursor` for the next page; `null` on the last.
-    #[schema(required = true)]
+    #[schema(required = true, value_type = Option<crate::pagination::Cursor>)]
     pub next_cursor: Option<String>,
     /// Over all the referral's measurements, whichever page this is.
     pub change: OutcomeChanges,

@@ -36,10 +36,10 @@ use crate::{clock, db, wire};
 #[into_params(parameter_in = Query)]
 pub struct ActivityQuery {
     /// First day, `YYYY-MM-DD` (UTC), inclusive.
-    #[param(pattern = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$", format = Date)]
+    #[param(pattern = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$", format = Date, max_length = 10)]
     pub from: String,
     /// Last day, `YYYY-MM-DD` (UTC), inclusive.
-    #[param(pattern = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$", format = Date)]
+    #[param(pattern = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$", format = Date, max_length = 10)]
     pub to: String,
     /// Only referrals from this referring organisation (and the sessions, connections and
     /// measures under them).

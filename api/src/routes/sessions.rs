@@ -105,9 +105,10 @@ impl From<&Session> for SessionView {
 /// A page of sessions.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct SessionPage {
+    #[schema(max_items = 100)]
     pub items: Vec<SessionView>,
     /// Pass as `cursor` for the next page; `null` on the last.
-    #[schema(required = true)]
+    #[schema(required = true, value_type = Option<crate::pagination::Cursor>)]
     pub next_cursor: Option<String>,
 }
 

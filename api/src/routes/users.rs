@@ -95,9 +95,10 @@ impl From<&User> for UserView {
 /// A page of users.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct UserPage {
+    #[schema(max_items = 100)]
     pub items: Vec<UserView>,
     /// Pass as `cursor` for the next page; `null` on the last.
-    #[schema(required = true)]
+    #[schema(required = true, value_type = Option<crate::pagination::Cursor>)]
     pub next_cursor: Option<String>,
 }
 
@@ -199,7 +200,7 @@ pub struct UserQuery {
     #[param(value_type = Option<i64>, minimum = 1, maximum = 100)]
     pub limit: Option<String>,
     /// `next_cursor` from the previous page, with the same filters.
-    #[param(pattern = r"^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$")]
+    #[param(pattern = r"^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$", max_length = 120)]
     pub cursor: Option<String>,
     #[param(value_type = Option<schema::Role>)]
     pub role: Option<String>,

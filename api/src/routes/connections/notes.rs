@@ -73,9 +73,10 @@ impl NoteView {
 /// A page of notes, oldest first.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ConnectionNotePage {
+    #[schema(max_items = 100)]
     pub items: Vec<NoteView>,
     /// Pass as `cursor` for the next page; `null` on the last.
-    #[schema(required = true)]
+    #[schema(required = true, value_type = Option<crate::pagination::Cursor>)]
     pub next_cursor: Option<String>,
 }
 

@@ -198,9 +198,10 @@ impl From<&StatusChange> for StatusChangeView {
 /// A page of a referral's changes of status, oldest first.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct StatusChangePage {
+    #[schema(max_items = 100)]
     pub items: Vec<StatusChangeView>,
     /// Pass as `cursor` for the next page; `null` on the last.
-    #[schema(required = true)]
+    #[schema(required = true, value_type = Option<crate::pagination::Cursor>)]
     pub next_cursor: Option<String>,
 }
 

@@ -209,9 +209,10 @@ impl From<&Referral> for ReferralView {
 /// A page of referrals.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ReferralPage {
+    #[schema(max_items = 100)]
     pub items: Vec<ReferralView>,
     /// Pass as `cursor` for the next page: `null` after the last page of a list, never `null`
     /// in a change feed (`updated_since`).
-    #[schema(required = true)]
+    #[schema(required = true, value_type = Option<crate::pagination::Cursor>)]
     pub next_cursor: Option<String>,
 }
