@@ -18,19 +18,74 @@ pub const PROBLEM_BASE: &str = "https://linkwell.dev/problems/";
 /// Media type of every error body.
 pub const PROBLEM_JSON: &str = "application/problem+json";
 
+/// The bounds of a problem's members, documented in its schema (the derive takes only
+/// literals: a test checks they agree) and applied by [`Problem::bounded`] to every problem
+/// sent, since a `detail`, a message, a pointer or a parameter name can quote the request.
+pub mod limits {
+    pub const TYPE_CHARS: usize = 255;
+    pub const TITLE_CHARS: usize = 200;
+    pub const DETAIL_CHARS: usize = 2000;
+    pub const CODE_CHARS: usize = 64;
+    pub const NAME_CHARS: usize = 500;
+    pub const MESSAGE_CHARS: usize = 1000;
+    pub const FIELD_ERRORS: usize = 100;
+    pub const TRANSITIONS: usize = 32;
+}
+
 /// One thing wrong with one input: a body member (`pointer`, RFC 6901) or a query parameter.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 pub struct FieldError {
     /// JSON Pointer to the member of the request body, e.g. `/person/nhs_number`.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(max_length = 500)]
     pub pointer: Option<String>,
     /// Name of the query parameter or header.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(max_length = 500)]
     pub parameter: Option<String>,
     /// Stable snake_case code, e.g. `nhs_number_checksum`.
+    #[schema(max_length = 64)]
     pub code: String,
     /// What is wrong, for people.
+    #[schema(max_length = 1000)]
     pub message: String,
+}
+
+/// `text` cut to at most `max` characters, marked with `…` where cut.
+fn cut(text: &mut String, max: usize) {
+    if text.chars().count() > max {
+        let keep: String = text.chars().take(max.saturating_sub(1)).collect();
+        *text = format!("{keep}…");
+    }
+}
+
+impl Problem {
+    /// Within the bounds its schema documents (`limits`).
+    pub fn bounded(mut self) -> Self {
+        cut(&mut self.type_, limits::TYPE_CHARS);
+        cut(&mut self.title, limits::TITLE_CHARS);
+        cut(&mut self.detail, limits::DETAIL_CHARS);
+        cut(&mut self.code, limits::CODE_CHARS);
+        if let Some(errors) = self.errors.as_mut() {
+            errors.truncate(limits::FIELD_ERRORS);
+            for error in errors {
+                error
+                    .pointer
+                    .iter_mut()
+                    .for_each(|p| cut(p, limits::NAME_CHARS));
+                error
+                    .parameter
+                    .iter_mut()
+                    .for_each(|p| cut(p, limits::NAME_CHARS));
+                cut(&mut error.code, limits::CODE_CHARS);
+                cut(&mut error.message, limits::MESSAGE_CHARS);
+            }
+        }
+        if let Some(allowed) = self.allowed_transitions.as_mut() {
+            allowed.truncate(limits::TRANSITIONS);
+        }
+        self
+    }
 }
 
 impl FieldError {
@@ -77,29 +132,39 @@ pub enum Limited {
 pub struct Problem {
     /// Stable URI naming the kind of problem.
     #[serde(rename = "type")]
+    #[schema(max_length = 255)]
     pub type_: String,
     /// Short summary of the kind of problem; the same for every occurrence.
+    #[schema(max_length = 200)]
     pub title: String,
     /// The HTTP status code.
+    #[schema(minimum = 400, maximum = 599)]
     pub status: u16,
     /// What went wrong this time.
+    #[schema(max_length = 2000)]
     pub detail: String,
     /// Stable snake_case code, e.g. `validation_failed`.
+    #[schema(max_length = 64)]
     pub code: String,
     /// The request id (also in `X-Request-Id`), to quote when asking for help.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(max_length = 128)]
     pub instance: Option<String>,
-    /// For validation problems: every field that is wrong.
+    /// For validation problems: every field that is wrong (the first 100).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(max_items = 100)]
     pub errors: Option<Vec<FieldError>>,
     /// For duplicates: the id of the resource that already exists.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<uuid::Uuid>)]
     pub existing_id: Option<String>,
     /// For a refused transition: the status the resource is in now.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<crate::schema::CodeName>)]
     pub current_status: Option<String>,
     /// For a refused transition: the statuses it may move to from here.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Vec<crate::schema::CodeName>>, max_items = 32)]
     pub allowed_transitions: Option<Vec<String>>,
 }
 
@@ -415,6 +480,7 @@ impl ApiError {
             current_status,
             allowed_transitions,
         }
+        .bounded()
     }
 
     /// A 422 for domain rules broken by top-level body members, each named by its member.
@@ -560,7 +626,8 @@ pub fn problem_for_status(status: StatusCode, instance: Option<String>) -> Probl
                 existing_id: None,
                 current_status: None,
                 allowed_transitions: None,
-            };
+            }
+            .bounded();
         }
         _ => ApiError::Internal(format!("status {status}")),
     };

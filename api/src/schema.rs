@@ -465,3 +465,57 @@ problem_set! {
     /// A probe.
     ProbeProblems = [503], body: false;
 }
+
+/// Declares a named schema for a bounded scalar that many responses share.
+macro_rules! bounded_schema {
+    ($($(#[doc = $doc:literal])+ $name:ident = $schema:expr;)+) => {$(
+        $(#[doc = $doc])+
+        #[derive(Debug)]
+        pub struct $name;
+
+        impl PartialSchema for $name {
+            fn schema() -> RefOr<Schema> {
+                let schema: ObjectBuilder = $schema;
+                let doc = [$($doc),+].map(str::trim).join(" ");
+                schema.description(Some(doc)).into()
+            }
+        }
+
+        impl ToSchema for $name {
+            fn name() -> Cow<'static, str> {
+                Cow::Borrowed(stringify!($name))
+            }
+        }
+    )+};
+}
+
+fn whole(minimum: i64, maximum: i64) -> ObjectBuilder {
+    ObjectBuilder::new()
+        .schema_type(Type::Integer)
+        .format(Some(utoipa::openapi::schema::SchemaFormat::KnownFormat(
+            utoipa::openapi::schema::KnownFormat::Int64,
+        )))
+        .minimum(Some(minimum))
+        .maximum(Some(maximum))
+}
+
+fn bounded_string(max: usize, pattern: Option<&str>) -> ObjectBuilder {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .max_length(Some(max))
+        .pattern(pattern)
+}
+
+bounded_schema! {
+    /// The record's version: 1 when made, one more with every change; also its `ETag`.
+    Version = whole(1, i64::MAX);
+    /// A number of records: never negative.
+    Count = whole(0, i64::MAX);
+    /// Whole days: never negative.
+    Days = whole(0, i64::MAX);
+    /// Who acted: the subject of their token (a user's id or a registered system's), or
+    /// `anonymous@ADDRESS` without one.
+    Subject = bounded_string(crate::auth::MAX_SUBJECT_CHARS, None);
+    /// A status or other snake_case code.
+    CodeName = bounded_string(64, Some("^[a-z0-9_.]+$"));
+}

@@ -94,13 +94,16 @@ pub struct JwkInput {
 pub struct ApiClientView {
     pub id: Uuid,
     /// What the system sends as `client_id`, and as `iss` and `sub` of its assertions.
+    #[schema(max_length = 64)]
     pub client_id: String,
+    #[schema(value_type = crate::fields::ClientName)]
     pub name: String,
     #[schema(value_type = schema::SystemRole)]
     pub role: &'static str,
     #[schema(required = true)]
     pub org_id: Option<Uuid>,
     /// `private_key_jwt`, or `client_secret` (`client_secret_post` / `client_secret_basic`).
+    #[schema(max_length = 32)]
     pub auth_method: &'static str,
     #[serde(serialize_with = "wire::timestamp")]
     #[schema(value_type = String, format = DateTime)]
@@ -109,6 +112,7 @@ pub struct ApiClientView {
     #[serde(serialize_with = "wire::optional_timestamp")]
     #[schema(value_type = Option<String>, format = DateTime, required = true)]
     pub revoked_at: Option<DateTime<Utc>>,
+    #[schema(value_type = crate::schema::Version)]
     pub version: i64,
 }
 
@@ -140,6 +144,7 @@ pub struct RegisteredView {
     pub client: ApiClientView,
     /// For `client_secret_post` / `client_secret_basic`; absent for key-based systems.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(max_length = 64)]
     pub client_secret: Option<String>,
 }
 

@@ -188,17 +188,22 @@ pub struct AuditEventView {
     pub occurred_at: DateTime<Utc>,
     /// Who acted: the token subject (`anonymous@ADDRESS` without a token; `system` for the
     /// server's own work, such as expiring connection requests).
+    #[schema(value_type = crate::schema::Subject)]
     pub actor: String,
     /// The role acted in (`anonymous`, `system` or a token role).
+    #[schema(value_type = crate::schema::CodeName)]
     pub actor_role: String,
     #[schema(required = true)]
     pub actor_org_id: Option<Uuid>,
     /// What was attempted, e.g. `referral.read`.
+    #[schema(max_length = 64)]
     pub action: String,
     /// How it ended: `success`, `replayed`, `forbidden`, `not_found`, `conflict` or
     /// `rejected`.
+    #[schema(value_type = crate::schema::CodeName)]
     pub outcome: String,
     /// The kind of record acted on, e.g. `session`.
+    #[schema(value_type = crate::schema::CodeName)]
     pub resource_type: String,
     /// The record acted on (null for a list).
     #[schema(required = true)]
@@ -212,6 +217,7 @@ pub struct AuditEventView {
     #[schema(required = true)]
     pub referral_id: Option<Uuid>,
     /// The request's `X-Request-Id` (and its problem's `instance`).
+    #[schema(max_length = 128)]
     pub request_id: String,
 }
 

@@ -55,9 +55,10 @@ pub struct ConsentView {
     pub scope: &'static str,
     #[schema(value_type = schema::ConsentStatus)]
     pub status: &'static str,
-    #[schema(required = true)]
+    #[schema(required = true, value_type = Option<crate::fields::ConsentReason>)]
     pub reason: Option<String>,
     /// Who recorded it: the subject of their token.
+    #[schema(value_type = crate::schema::Subject)]
     pub by: String,
     #[schema(value_type = schema::Role)]
     pub role: &'static str,

@@ -110,11 +110,11 @@ pub(crate) fn registered(conn: &mut DbConnection, pointer: &str, org: Uuid) -> R
 #[derive(Debug, Serialize, ToSchema)]
 #[schema(as = ServiceContact)]
 pub struct ContactView {
-    #[schema(required = true)]
+    #[schema(required = true, value_type = Option<crate::fields::Phone>)]
     pub phone: Option<String>,
-    #[schema(required = true)]
+    #[schema(required = true, value_type = Option<crate::fields::Email>)]
     pub email: Option<String>,
-    #[schema(required = true)]
+    #[schema(required = true, value_type = Option<crate::fields::Website>)]
     pub website: Option<String>,
 }
 
@@ -123,15 +123,17 @@ pub struct ContactView {
 #[schema(as = Service)]
 pub struct ServiceView {
     pub id: Uuid,
+    #[schema(value_type = crate::fields::ServiceName)]
     pub name: String,
+    #[schema(value_type = crate::fields::ServiceDescription)]
     pub description: String,
     #[schema(required = true)]
     pub organisation_id: Option<Uuid>,
     #[schema(value_type = Vec<schema::Reason>)]
     pub needs: Vec<&'static str>,
-    #[schema(required = true)]
+    #[schema(required = true, value_type = Option<crate::fields::Area>)]
     pub area: Option<String>,
-    #[schema(required = true)]
+    #[schema(required = true, value_type = Option<crate::fields::Postcode>)]
     pub postcode: Option<String>,
     pub contact: ContactView,
     pub accepts_referrals: bool,
@@ -139,7 +141,7 @@ pub struct ServiceView {
     pub status: &'static str,
     #[schema(value_type = schema::Capacity)]
     pub capacity: &'static str,
-    #[schema(required = true)]
+    #[schema(required = true, minimum = 0, maximum = 120)]
     pub min_age: Option<u8>,
     #[serde(serialize_with = "wire::timestamp")]
     #[schema(value_type = String, format = DateTime)]
@@ -148,6 +150,7 @@ pub struct ServiceView {
     #[schema(value_type = String, format = DateTime)]
     pub updated_at: DateTime<Utc>,
     /// Grows by one with every change; also the `ETag`.
+    #[schema(value_type = crate::schema::Version)]
     pub version: i64,
 }
 

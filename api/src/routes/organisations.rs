@@ -40,10 +40,11 @@ pub struct OrganisationInput {
 #[schema(as = Organisation)]
 pub struct OrganisationView {
     pub id: Uuid,
+    #[schema(value_type = crate::fields::OrganisationName)]
     pub name: String,
     #[schema(value_type = schema::OrganisationKind)]
     pub kind: String,
-    #[schema(required = true)]
+    #[schema(required = true, value_type = Option<crate::fields::OdsCode>)]
     pub ods_code: Option<String>,
     #[serde(serialize_with = "wire::timestamp")]
     #[schema(value_type = String, format = DateTime)]
@@ -51,6 +52,7 @@ pub struct OrganisationView {
     #[serde(serialize_with = "wire::timestamp")]
     #[schema(value_type = String, format = DateTime)]
     pub updated_at: DateTime<Utc>,
+    #[schema(value_type = crate::schema::Version)]
     pub version: i64,
 }
 

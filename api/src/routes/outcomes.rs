@@ -138,8 +138,10 @@ pub struct EnteredInErrorInput {
 /// Who marked a measure entered in error, when and why.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct EnteredInErrorView {
+    #[schema(value_type = crate::fields::TransitionReason)]
     pub reason: String,
     /// The subject of their token.
+    #[schema(value_type = crate::schema::Subject)]
     pub by: String,
     #[serde(serialize_with = "wire::timestamp")]
     #[schema(value_type = String, format = DateTime)]
@@ -190,8 +192,10 @@ pub struct OutcomeView {
     #[schema(required = true)]
     pub items: Option<Ons4Items>,
     /// Which scoring the server applied.
+    #[schema(max_length = 64)]
     pub scoring_version: String,
     /// Who recorded it: the subject of their token.
+    #[schema(value_type = crate::schema::Subject)]
     pub created_by: String,
     #[serde(serialize_with = "wire::timestamp")]
     #[schema(value_type = String, format = DateTime)]
@@ -204,6 +208,7 @@ pub struct OutcomeView {
     #[schema(required = true)]
     pub entered_in_error: Option<EnteredInErrorView>,
     /// Starts at 1; the ETag.
+    #[schema(value_type = crate::schema::Version)]
     pub version: i64,
 }
 

@@ -47,6 +47,7 @@ pub struct PersonRecordView {
     #[schema(value_type = String, format = DateTime)]
     pub updated_at: DateTime<Utc>,
     /// Grows by one with every change; also the `ETag`.
+    #[schema(value_type = crate::schema::Version)]
     pub version: i64,
     /// On a read by id: the person's referrals, newest first.
     #[serde(skip_serializing_if = "Option::is_none")]

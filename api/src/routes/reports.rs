@@ -802,23 +802,25 @@ pub async fn get_activity_report(
 pub struct WorkerCaseload {
     pub user_id: Uuid,
     /// `null` when the assignee is no registered user.
-    #[schema(required = true)]
+    #[schema(required = true, value_type = Option<crate::fields::DisplayName>)]
     pub display_name: Option<String>,
     /// Open referrals by status: received, accepted, active, on_hold.
     pub by_status: BTreeMap<String, i64>,
+    #[schema(value_type = crate::schema::Count)]
     pub total: i64,
 }
 
 /// Open referrals nobody holds.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct WaitingList {
+    #[schema(value_type = crate::schema::Count)]
     pub count: i64,
     /// When the longest-waiting one arrived.
     #[serde(serialize_with = "wire::optional_timestamp")]
     #[schema(value_type = Option<String>, format = DateTime, required = true)]
     pub oldest_received_at: Option<DateTime<Utc>>,
     /// Whole days it has waited.
-    #[schema(required = true)]
+    #[schema(required = true, value_type = Option<crate::schema::Days>)]
     pub oldest_wait_days: Option<i64>,
 }
 

@@ -118,7 +118,7 @@ impl SelfReferralInput {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct SelfReferralReceipt {
     /// Quote this when you contact the service.
-    #[schema(example = "LW-7K3M9Q")]
+    #[schema(example = "LW-7K3M9Q", max_length = 9)]
     pub reference: String,
 }
 

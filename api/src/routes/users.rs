@@ -59,7 +59,9 @@ impl UserInput {
 #[schema(as = User)]
 pub struct UserView {
     pub id: Uuid,
+    #[schema(value_type = crate::fields::Email)]
     pub email: String,
+    #[schema(value_type = crate::fields::DisplayName)]
     pub display_name: String,
     #[schema(value_type = schema::Role)]
     pub role: &'static str,
@@ -73,6 +75,7 @@ pub struct UserView {
     #[serde(serialize_with = "wire::timestamp")]
     #[schema(value_type = String, format = DateTime)]
     pub updated_at: DateTime<Utc>,
+    #[schema(value_type = crate::schema::Version)]
     pub version: i64,
 }
 

@@ -39,10 +39,12 @@ pub struct NoteInput {
 pub struct NoteView {
     pub id: Uuid,
     pub connection_id: Uuid,
+    #[schema(value_type = crate::fields::ConnectionNoteText)]
     pub text: String,
     /// Who wrote it (the subject of their token): shown to staff, and to a partner for its own
     /// organisation's notes.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<crate::schema::Subject>)]
     pub author: Option<String>,
     #[schema(value_type = schema::Role)]
     pub author_role: &'static str,
