@@ -52,7 +52,7 @@ pub struct FieldError {
 }
 
 /// `text` cut to at most `max` characters, marked with `…` where cut.
-fn cut(text: &mut String, max: usize) {
+pub(crate) fn cut(text: &mut String, max: usize) {
     if text.chars().count() > max {
         let keep: String = text.chars().take(max.saturating_sub(1)).collect();
         *text = format!("{keep}…");

@@ -369,6 +369,9 @@ pub fn response_header(name: &str) -> Option<ObjectBuilder> {
             64,
             r#"^(Bearer|Basic) realm="linkwell"(, error="invalid_token")?$"#,
         ),
+        "Cache-Control" => ObjectBuilder::new()
+            .schema_type(Type::String)
+            .enum_values(Some([crate::routes::keys::CACHE_CONTROL])),
         "Idempotent-Replayed" => ObjectBuilder::new()
             .schema_type(Type::String)
             .enum_values(Some(["true"])),
@@ -513,6 +516,8 @@ bounded_schema! {
     Count = whole(0, i64::MAX);
     /// Whole days: never negative.
     Days = whole(0, i64::MAX);
+    /// Whole seconds, at least one.
+    Seconds = whole(1, i64::MAX);
     /// Who acted: the subject of their token (a user's id or a registered system's), or
     /// `anonymous@ADDRESS` without one.
     Subject = bounded_string(crate::auth::MAX_SUBJECT_CHARS, None);

@@ -19,4 +19,4 @@ if ! installed; then
   npm install --prefix "$prefix" --no-audit --no-fund --silent \
     "@stoplight/spectral-cli@$CLI" "@stoplight/spectral-owasp-ruleset@$OWASP"
 fi
-"$spectral" lint openapi.yaml --ruleset .spectral.yaml --fail-severity error "$@"
+"$spectral" lint openapi.yaml --ruleset .spectral.yaml --fail-severity error --display-only-failures "$@"

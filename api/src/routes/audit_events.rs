@@ -209,6 +209,8 @@ pub struct AuditEventView {
     #[schema(required = true)]
     pub resource_id: Option<Uuid>,
     /// For a list: every record it showed.
+    /// At most a page of a list (`pagination::MAX_LIMIT`).
+    #[schema(max_items = 100)]
     pub resource_ids: Vec<Uuid>,
     /// The person it concerned, when one is known.
     #[schema(required = true)]

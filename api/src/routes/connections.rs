@@ -113,7 +113,7 @@ pub struct ConnectionView {
     #[schema(required = true, value_type = Option<crate::fields::NoteForPartner>)]
     pub note_for_partner: Option<String>,
     /// The person's details they agreed to share with the receiving organisation.
-    #[schema(value_type = Vec<schema::SharedField>)]
+    #[schema(value_type = Vec<schema::SharedField>, max_items = 9)]
     pub shared_fields: Vec<&'static str>,
     /// Those details, and nothing else: while the connection is open, as the person's record
     /// stands; once it is final, exactly as they were when it became final (no later

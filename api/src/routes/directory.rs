@@ -129,7 +129,7 @@ pub struct ServiceView {
     pub description: String,
     #[schema(required = true)]
     pub organisation_id: Option<Uuid>,
-    #[schema(value_type = Vec<schema::Reason>)]
+    #[schema(value_type = Vec<schema::Reason>, max_items = 11)]
     pub needs: Vec<&'static str>,
     #[schema(required = true, value_type = Option<crate::fields::Area>)]
     pub area: Option<String>,

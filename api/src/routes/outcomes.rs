@@ -151,6 +151,7 @@ pub struct EnteredInErrorView {
 /// One ONS4 item, scored and banded.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct BandedItem {
+    #[schema(minimum = 0, maximum = 10)]
     pub score: u8,
     #[schema(value_type = schema::Band)]
     pub band: &'static str,
@@ -182,7 +183,7 @@ pub struct OutcomeView {
     #[schema(schema_with = schema::answers)]
     pub answers: Value,
     /// SWEMWBS: the sum of the answers, 7–35; `null` for ONS4.
-    #[schema(required = true)]
+    #[schema(required = true, minimum = 7, maximum = 35)]
     pub raw_score: Option<u8>,
     /// SWEMWBS: the metric score from the published conversion table, 7.00–35.00; `null` for
     /// ONS4.
@@ -289,9 +290,13 @@ pub struct SwemwbsChange {
 /// ONS4 item changes, latest minus baseline (for anxiety, a fall is an improvement).
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Ons4ItemChanges {
+    #[schema(minimum = -10, maximum = 10)]
     pub life_satisfaction: i16,
+    #[schema(minimum = -10, maximum = 10)]
     pub worthwhile: i16,
+    #[schema(minimum = -10, maximum = 10)]
     pub happiness: i16,
+    #[schema(minimum = -10, maximum = 10)]
     pub anxiety: i16,
 }
 

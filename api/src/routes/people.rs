@@ -62,7 +62,7 @@ pub struct PersonReferral {
     pub status: &'static str,
     #[schema(value_type = schema::ReferralSource)]
     pub source: &'static str,
-    #[schema(value_type = Vec<schema::Reason>)]
+    #[schema(value_type = Vec<schema::Reason>, max_items = 11)]
     pub reasons: Vec<&'static str>,
     #[schema(required = true)]
     pub referrer_org_id: Option<Uuid>,

@@ -64,7 +64,7 @@ pub struct ReferralView {
     pub person: PersonView,
     #[schema(value_type = schema::ReferralSource)]
     pub source: String,
-    #[schema(value_type = Vec<schema::Reason>)]
+    #[schema(value_type = Vec<schema::Reason>, max_items = 11)]
     pub reasons: Vec<String>,
     #[schema(required = true, value_type = Option<crate::fields::Summary>)]
     pub summary: Option<String>,
