@@ -223,7 +223,7 @@ impl<Op: Guarded + 'static> FromRequest for Allowed<Op> {
         Box::pin(async move {
             let caller = caller
                 .await
-                .map_err(|e| refused_token(&req, state.as_ref(), operation.id, e))?;
+                .map_err(|e| refused_token(&req, state.as_ref(), e))?;
             // The allowance is spent before the role is checked: refusals count too.
             if let Some(state) = &state {
                 ratelimit::charge_caller(&req, &state.callers, &caller)?;
@@ -252,13 +252,11 @@ impl<Op: Guarded + 'static> FromRequest for Allowed<Op> {
 }
 
 /// A request whose token was refused (401) has no caller to charge: it spends its client
-/// address's allowance for the operation, as a request without a token would, so guessing
-/// tokens is limited too and the 401 carries the `RateLimit` fields. Past the allowance it is
-/// 429.
+/// address's allowance for refused tokens (`ratelimit::RefusedLimits`), so guessing tokens is
+/// limited too and the 401 carries the `RateLimit` fields. Past the allowance it is 429.
 fn refused_token(
     req: &HttpRequest,
     state: Option<&web::Data<AppState>>,
-    operation: &'static str,
     error: ApiError,
 ) -> ApiError {
     let (Some(state), ApiError::Unauthorized { .. }) = (state, &error) else {
@@ -267,7 +265,7 @@ fn refused_token(
     let Some(client) = state.public.client(req) else {
         return error;
     };
-    match state.public.admit(req, operation, client) {
+    match ratelimit::charge_refused(req, &state.refused, client) {
         Err(limited) => limited,
         Ok(()) => error,
     }
@@ -355,7 +353,7 @@ fn public_actor<Op: Guarded>(
     Box::pin(async move {
         let caller = caller
             .await
-            .map_err(|e| refused_token(&req, state.as_ref(), Op::OPERATION.id, e))?;
+            .map_err(|e| refused_token(&req, state.as_ref(), e))?;
         if let Some(state) = &state {
             ratelimit::charge_caller(&req, &state.callers, &caller)?;
         }

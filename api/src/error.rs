@@ -678,6 +678,52 @@ impl From<StoreError> for ApiError {
 mod tests {
     use super::*;
 
+    /// The derive takes only literals: they must be the bounds `bounded` applies.
+    #[test]
+    fn the_documented_problem_bounds_are_the_applied_ones() {
+        use utoipa::PartialSchema;
+        let problem = serde_json::to_value(Problem::schema()).unwrap_or_default();
+        let field = serde_json::to_value(FieldError::schema()).unwrap_or_default();
+        let max = |schema: &serde_json::Value, name: &str| {
+            schema["properties"][name]["maxLength"]
+                .as_u64()
+                .unwrap_or(0) as usize
+        };
+        assert_eq!(max(&problem, "type"), limits::TYPE_CHARS);
+        assert_eq!(max(&problem, "title"), limits::TITLE_CHARS);
+        assert_eq!(max(&problem, "detail"), limits::DETAIL_CHARS);
+        assert_eq!(max(&problem, "code"), limits::CODE_CHARS);
+        assert_eq!(max(&field, "code"), limits::CODE_CHARS);
+        assert_eq!(max(&field, "message"), limits::MESSAGE_CHARS);
+        assert_eq!(max(&field, "pointer"), limits::NAME_CHARS);
+        assert_eq!(max(&field, "parameter"), limits::NAME_CHARS);
+        assert_eq!(
+            problem["properties"]["errors"]["maxItems"].as_u64(),
+            Some(limits::FIELD_ERRORS as u64)
+        );
+        assert_eq!(
+            problem["properties"]["allowed_transitions"]["maxItems"].as_u64(),
+            Some(limits::TRANSITIONS as u64)
+        );
+
+        let long = ApiError::BadRequest {
+            code: "invalid_parameter",
+            detail: "x".repeat(10_000),
+            errors: vec![FieldError::parameter("p".repeat(900), "c", "m".repeat(5000)); 300],
+        }
+        .problem(None);
+        assert_eq!(long.detail.chars().count(), limits::DETAIL_CHARS);
+        assert!(long.detail.ends_with('…'));
+        let errors = long.errors.unwrap_or_default();
+        assert_eq!(errors.len(), limits::FIELD_ERRORS);
+        assert!(errors.iter().all(|e| {
+            e.message.chars().count() == limits::MESSAGE_CHARS
+                && e.parameter
+                    .as_ref()
+                    .is_some_and(|p| p.chars().count() == limits::NAME_CHARS)
+        }));
+    }
+
     #[test]
     fn every_problem_names_its_status_and_a_stable_type() {
         let samples = [

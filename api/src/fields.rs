@@ -52,9 +52,11 @@ macro_rules! fields {
             fn parse(&self) -> Result<$value, Invalid> {
                 static MAX_CHARS: std::sync::OnceLock<Option<usize>> = std::sync::OnceLock::new();
                 let max = *MAX_CHARS.get_or_init(|| max_length(&<$name as PartialSchema>::schema()));
-                within(&self.0, max)?;
+                // The domain rule speaks first; the bound catches what it would let through.
                 let parse: fn(&str) -> Result<$value, Invalid> = $parse;
-                parse(&self.0)
+                let value = parse(&self.0)?;
+                within(&self.0, max)?;
+                Ok(value)
             }
         }
 

@@ -2,7 +2,8 @@
 //! request before it is routed, so a documented bound is never one the server ignores: a value
 //! longer than its `maxLength` is 400, and so is an id (`format: uuid`) in any form but the
 //! hyphenated one the contract's pattern gives (`Uuid::from_str` also reads the simple, braced
-//! and URN forms). Read from the document, so a new endpoint's parameters are covered too.
+//! and URN forms). Values that are no id at all are left to the handlers, which name every bad
+//! parameter at once. Read from the document, so a new endpoint's parameters are covered too.
 
 use actix_web::dev::{ResourceDef, ServiceRequest};
 use actix_web::http::Method;
@@ -91,13 +92,21 @@ impl Bound {
     fn refuse(&self, value: &str) -> Option<ApiError> {
         let count = value.chars().count();
         if let Some(max) = self.max_chars.filter(|max| count > *max) {
+            // Headers keep the code every other header refusal has.
+            let code = match self.place {
+                Place::Header => "invalid_header",
+                _ => "too_long",
+            };
             return Some(ApiError::bad_parameter(
                 &self.name,
-                "too_long",
+                code,
                 format!("must be at most {max} characters (got {count})"),
             ));
         }
-        (self.uuid && !canonical_uuid(value)).then(|| {
+        // Only the other forms of a real id: anything else is the handler's to refuse, with
+        // the rest of what is wrong with the request.
+        let other_form = uuid::Uuid::parse_str(value).is_ok() && !canonical_uuid(value);
+        (self.uuid && other_form).then(|| {
             ApiError::bad_parameter(
                 &self.name,
                 "invalid_id",

@@ -160,6 +160,20 @@ pub fn charge_caller(
     charge(req, limits, &key, Limited::Caller)
 }
 
+/// The allowance of each client address whose token was refused: a caller's quota, so a
+/// client with a broken token is not cut off sooner than a working one, while guessing tokens
+/// is limited all the same.
+pub type RefusedLimits = Limiter<IpAddr>;
+
+/// Spends one request of the allowance of an address whose token was refused.
+pub fn charge_refused(
+    req: &HttpRequest,
+    limits: &RefusedLimits,
+    client: IpAddr,
+) -> Result<(), ApiError> {
+    charge(req, limits, &client, Limited::Address)
+}
+
 /// The per-address limit for public operations, and who may speak for a client.
 #[derive(Debug)]
 pub struct PublicAccess {
