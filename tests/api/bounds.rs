@@ -134,3 +134,34 @@ async fn a_refused_token_spends_its_address_allowance() {
     );
     assert!(reply.header("ratelimit").is_some());
 }
+
+#[tokio::test]
+async fn ids_in_bodies_in_any_form_but_the_hyphenated_one_are_422() {
+    let app = TestApp::spawn().await;
+    let coordinator = app.coordinator();
+    let created = app.refer(&coordinator, &referral_body("B-3")).await;
+    let version = created.body["version"].as_i64().unwrap_or(1);
+    let path = format!("/v1/referrals/{}/assignee", created.id());
+    let user = uuid::Uuid::new_v4();
+    for other in [
+        user.simple().to_string(),
+        format!("{{{user}}}"),
+        format!("urn:uuid:{user}"),
+    ] {
+        let reply = app
+            .change(
+                Method::PUT,
+                &path,
+                &coordinator,
+                version,
+                Some(&serde_json::json!({ "user_id": other })),
+            )
+            .await;
+        reply.problem(422, "validation_failed");
+        assert_eq!(
+            reply.field_errors(),
+            [("/user_id".to_owned(), "invalid_id".to_owned())],
+            "{other}"
+        );
+    }
+}
