@@ -510,8 +510,9 @@ fn bounded_string(max: usize, pattern: Option<&str>) -> ObjectBuilder {
 }
 
 bounded_schema! {
-    /// The record's version: 1 when made, one more with every change; also its `ETag`.
-    Version = whole(1, i64::MAX);
+    /// The record's version: one more with every change (1 when made; a plan nobody has
+    /// written yet is 0); also its `ETag`.
+    Version = whole(0, i64::MAX);
     /// A number of records: never negative.
     Count = whole(0, i64::MAX);
     /// Whole days: never negative.
