@@ -1,9 +1,9 @@
 //! Rate limits. An authenticated caller has one allowance across every operation, keyed by
 //! role and subject (so a token of one role cannot spend another's); without a token, each
 //! operation open to anyone is limited per client address, and a request whose token was
-//! refused spends its address's own allowance (`refused`, a caller's quota). Behind a reverse proxy the address
-//! comes from `X-Forwarded-For`, but only when the peer is a configured trusted proxy: anyone
-//! else could write whatever they like there. The health probes, the docs and the CORS
+//! refused spends its address's own allowance (`refused`, a caller's quota). Behind a
+//! reverse proxy the address comes from `X-Forwarded-For`, but only when the peer is a
+//! configured trusted proxy: anyone else could write whatever they like there. The health probes, the docs and the CORS
 //! preflight pass no limiter.
 //!
 //! Each answer to a limited request says where the caller stands in the `RateLimit-Policy` and
