@@ -17,13 +17,15 @@ test:
 		echo "== TEST_DATABASE_URL unset: PostgreSQL suite skipped"; \
 	fi
 
-# Formatting, clippy with warnings denied, and the domain crate kept free of I/O frameworks.
+# Formatting, clippy with warnings denied, the domain crate kept free of I/O frameworks, and
+# the contract through Spectral's oas and OWASP API Security rulesets (pinned, from npm).
 lint:
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets -- -D warnings
 	@bad=$$(cargo tree -p linkwell-domain -e normal --prefix none | grep -E '^(diesel|actix|utoipa|r2d2|jsonwebtoken|tokio)' || true); \
 	if [ -n "$$bad" ]; then echo "linkwell-domain must stay pure, but depends on:"; echo "$$bad"; exit 1; fi
 	@echo "domain crate has no framework dependencies"
+	tests/contract/lint.sh
 
 # Load test the release binary on both backends (needs `hey` and a local PostgreSQL);
 # results are written down in docs/benchmarks.md.

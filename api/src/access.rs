@@ -266,7 +266,9 @@ impl<Op: Guarded + 'static> FromRequest for Allowed<Op> {
             .and_then(|id| uuid::Uuid::parse_str(id).ok());
         let req = req.clone();
         Box::pin(async move {
-            let caller = caller.await?;
+            let caller = caller
+                .await
+                .map_err(|e| refused_token(&req, state.as_ref(), e))?;
             // The allowance is spent before the role is checked: refusals count too.
             if let Some(state) = &state {
                 ratelimit::charge_caller(&req, &state.callers, &caller)?;
@@ -298,6 +300,26 @@ impl<Op: Guarded + 'static> FromRequest for Allowed<Op> {
                 _ => Err(ApiError::Forbidden),
             }
         })
+    }
+}
+
+/// A request whose token was refused (401) has no caller to charge: it spends its client
+/// address's allowance for refused tokens (`ratelimit::RefusedLimits`), so guessing tokens is
+/// limited too and the 401 carries the `RateLimit` fields. Past the allowance it is 429.
+fn refused_token(
+    req: &HttpRequest,
+    state: Option<&web::Data<AppState>>,
+    error: ApiError,
+) -> ApiError {
+    let (Some(state), ApiError::Unauthorized { .. }) = (state, &error) else {
+        return error;
+    };
+    let Some(client) = state.public.client(req) else {
+        return error;
+    };
+    match ratelimit::charge_refused(req, &state.refused, client) {
+        Err(limited) => limited,
+        Ok(()) => error,
     }
 }
 
@@ -381,7 +403,9 @@ fn public_actor<Op: Guarded>(
     let state = req.app_data::<web::Data<AppState>>().cloned();
     let req = req.clone();
     Box::pin(async move {
-        let caller = caller.await?;
+        let caller = caller
+            .await
+            .map_err(|e| refused_token(&req, state.as_ref(), e))?;
         if let Some(state) = &state {
             ratelimit::charge_caller(&req, &state.callers, &caller)?;
         }

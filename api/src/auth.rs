@@ -235,9 +235,13 @@ fn invalid(detail: &str) -> ApiError {
 }
 
 /// A subject is stored in audit rows, so it must be one plain line of 1 to 200 characters.
+/// The longest token subject accepted, and so the longest `created_by` and the like.
+pub const MAX_SUBJECT_CHARS: usize = 200;
+
 pub fn check_subject(sub: &str) -> Result<(), &'static str> {
-    let ok =
-        !sub.trim().is_empty() && sub.chars().count() <= 200 && !sub.chars().any(char::is_control);
+    let ok = !sub.trim().is_empty()
+        && sub.chars().count() <= MAX_SUBJECT_CHARS
+        && !sub.chars().any(char::is_control);
     if ok {
         Ok(())
     } else {

@@ -45,6 +45,50 @@ pub fn misshapen<T: ToSchema + 'static>(value: &Value) -> bool {
     !walk.errors.is_empty()
 }
 
+/// Each id in a body that serde read but the contract refuses: `format: uuid` members are
+/// hyphenated (the pattern the contract gives), while `Uuid`'s parser also takes the simple,
+/// braced and URN forms.
+pub fn other_id_forms<T: ToSchema + 'static>(value: &Value) -> Vec<FieldError> {
+    let schemas = Schemas::cached::<T>();
+    let mut found = Vec::new();
+    let mut stack = vec![(String::new(), value)];
+    while let Some((pointer, value)) = stack.pop() {
+        match value {
+            Value::Object(members) => stack.extend(
+                members
+                    .iter()
+                    .map(|(key, member)| (format!("{pointer}/{}", escape(key)), member)),
+            ),
+            Value::Array(items) => stack.extend(
+                items
+                    .iter()
+                    .enumerate()
+                    .map(|(i, item)| (format!("{pointer}/{i}"), item)),
+            ),
+            Value::String(text)
+                if uuid::Uuid::parse_str(text).is_ok()
+                    && !crate::params::canonical_uuid(text)
+                    && schemas
+                        .at_pointer(&pointer)
+                        .and_then(|s| s.get("format"))
+                        .is_some_and(|f| f == "uuid") =>
+            {
+                found.push(FieldError::at(
+                    pointer,
+                    "invalid_id",
+                    "must be a UUID, hyphenated (8-4-4-4-12 hexadecimal digits)",
+                ));
+            }
+            _ => {}
+        }
+        if found.len() >= MAX_ERRORS {
+            break;
+        }
+    }
+    found.sort_by(|a, b| a.pointer.cmp(&b.pointer));
+    found
+}
+
 /// Every error in a body whose typed parse failed with `first` (already a field error), or
 /// that [`misshapen`] refused.
 pub fn every_error<T>(value: Value, first: Option<FieldError>) -> Vec<FieldError>

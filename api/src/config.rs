@@ -495,16 +495,29 @@ pub fn verify_keys(env: &dyn Fn(&str) -> Option<OsString>) -> Result<Vec<VerifyK
         return Ok(Vec::new());
     };
     let value = value.to_string_lossy();
-    value
+    let paths: Vec<&str> = value
         .split(',')
         .map(str::trim)
         .filter(|s| !s.is_empty())
+        .collect();
+    // The published key set documents at most 16 keys: the signing key and these.
+    if paths.len() > MAX_VERIFY_KEYS {
+        return Err(ConfigError::Setting {
+            name: "LINKWELL_VERIFY_KEY_FILES (at most 15 files)",
+            value: value.into_owned(),
+        });
+    }
+    paths
+        .into_iter()
         .map(|path| {
             VerifyKey::read_file(path.as_ref())
                 .map_err(|e| key_file("LINKWELL_VERIFY_KEY_FILES", path.as_ref(), e.0))
         })
         .collect()
 }
+
+/// Older keys still accepted, beside the signing key: the key set's `maxItems` is one more.
+pub const MAX_VERIFY_KEYS: usize = 15;
 
 fn key_file(setting: &'static str, path: &std::path::Path, reason: String) -> ConfigError {
     ConfigError::KeyFile {

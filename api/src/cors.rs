@@ -22,6 +22,13 @@ const EXPOSE_HEADERS: &str = "ETag, Location, Retry-After, RateLimit, RateLimit-
 /// How long a browser may reuse a preflight's answer (Chromium caps it at 7200 s).
 pub const MAX_AGE_SECONDS: u32 = 3600;
 
+/// The response header naming the origin allowed to read the answer.
+pub const ALLOW_ORIGIN: &str = "Access-Control-Allow-Origin";
+
+/// The longest origin `normalise` lets through: `https://`, a host of at most 253
+/// characters, and `:` with a port of at most five digits.
+pub const MAX_ORIGIN_CHARS: usize = 8 + 253 + 6;
+
 /// The origins allowed to call the API from a browser, each as browsers write `Origin`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct CorsPolicy {

@@ -18,19 +18,74 @@ pub const PROBLEM_BASE: &str = "https://linkwell.dev/problems/";
 /// Media type of every error body.
 pub const PROBLEM_JSON: &str = "application/problem+json";
 
+/// The bounds of a problem's members, documented in its schema (the derive takes only
+/// literals: a test checks they agree) and applied by [`Problem::bounded`] to every problem
+/// sent, since a `detail`, a message, a pointer or a parameter name can quote the request.
+pub mod limits {
+    pub const TYPE_CHARS: usize = 255;
+    pub const TITLE_CHARS: usize = 200;
+    pub const DETAIL_CHARS: usize = 2000;
+    pub const CODE_CHARS: usize = 64;
+    pub const NAME_CHARS: usize = 500;
+    pub const MESSAGE_CHARS: usize = 1000;
+    pub const FIELD_ERRORS: usize = 100;
+    pub const TRANSITIONS: usize = 32;
+}
+
 /// One thing wrong with one input: a body member (`pointer`, RFC 6901) or a query parameter.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 pub struct FieldError {
     /// JSON Pointer to the member of the request body, e.g. `/person/nhs_number`.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(max_length = 500)]
     pub pointer: Option<String>,
     /// Name of the query parameter or header.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(max_length = 500)]
     pub parameter: Option<String>,
     /// Stable snake_case code, e.g. `nhs_number_checksum`.
+    #[schema(max_length = 64)]
     pub code: String,
     /// What is wrong, for people.
+    #[schema(max_length = 1000)]
     pub message: String,
+}
+
+/// `text` cut to at most `max` characters, marked with `…` where cut.
+pub(crate) fn cut(text: &mut String, max: usize) {
+    if text.chars().count() > max {
+        let keep: String = text.chars().take(max.saturating_sub(1)).collect();
+        *text = format!("{keep}…");
+    }
+}
+
+impl Problem {
+    /// Within the bounds its schema documents (`limits`).
+    pub fn bounded(mut self) -> Self {
+        cut(&mut self.type_, limits::TYPE_CHARS);
+        cut(&mut self.title, limits::TITLE_CHARS);
+        cut(&mut self.detail, limits::DETAIL_CHARS);
+        cut(&mut self.code, limits::CODE_CHARS);
+        if let Some(errors) = self.errors.as_mut() {
+            errors.truncate(limits::FIELD_ERRORS);
+            for error in errors {
+                error
+                    .pointer
+                    .iter_mut()
+                    .for_each(|p| cut(p, limits::NAME_CHARS));
+                error
+                    .parameter
+                    .iter_mut()
+                    .for_each(|p| cut(p, limits::NAME_CHARS));
+                cut(&mut error.code, limits::CODE_CHARS);
+                cut(&mut error.message, limits::MESSAGE_CHARS);
+            }
+        }
+        if let Some(allowed) = self.allowed_transitions.as_mut() {
+            allowed.truncate(limits::TRANSITIONS);
+        }
+        self
+    }
 }
 
 impl FieldError {
@@ -79,29 +134,39 @@ pub enum Limited {
 pub struct Problem {
     /// Stable URI naming the kind of problem.
     #[serde(rename = "type")]
+    #[schema(max_length = 255)]
     pub type_: String,
     /// Short summary of the kind of problem; the same for every occurrence.
+    #[schema(max_length = 200)]
     pub title: String,
     /// The HTTP status code.
+    #[schema(minimum = 400, maximum = 599)]
     pub status: u16,
     /// What went wrong this time.
+    #[schema(max_length = 2000)]
     pub detail: String,
     /// Stable snake_case code, e.g. `validation_failed`.
+    #[schema(max_length = 64)]
     pub code: String,
     /// The request id (also in `X-Request-Id`), to quote when asking for help.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(max_length = 128)]
     pub instance: Option<String>,
-    /// For validation problems: every field that is wrong.
+    /// For validation problems: every field that is wrong (the first 100).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(max_items = 100)]
     pub errors: Option<Vec<FieldError>>,
     /// For duplicates: the id of the resource that already exists.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<uuid::Uuid>)]
     pub existing_id: Option<String>,
     /// For a refused transition: the status the resource is in now.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<crate::schema::CodeName>)]
     pub current_status: Option<String>,
     /// For a refused transition: the statuses it may move to from here.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Vec<crate::schema::CodeName>>, max_items = 32)]
     pub allowed_transitions: Option<Vec<String>>,
 }
 
@@ -424,6 +489,7 @@ impl ApiError {
             current_status,
             allowed_transitions,
         }
+        .bounded()
     }
 
     /// A 422 for domain rules broken by top-level body members, each named by its member.
@@ -569,7 +635,8 @@ pub fn problem_for_status(status: StatusCode, instance: Option<String>) -> Probl
                 existing_id: None,
                 current_status: None,
                 allowed_transitions: None,
-            };
+            }
+            .bounded();
         }
         _ => ApiError::Internal(format!("status {status}")),
     };
@@ -619,6 +686,52 @@ impl From<StoreError> for ApiError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The derive takes only literals: they must be the bounds `bounded` applies.
+    #[test]
+    fn the_documented_problem_bounds_are_the_applied_ones() {
+        use utoipa::PartialSchema;
+        let problem = serde_json::to_value(Problem::schema()).unwrap_or_default();
+        let field = serde_json::to_value(FieldError::schema()).unwrap_or_default();
+        let max = |schema: &serde_json::Value, name: &str| {
+            schema["properties"][name]["maxLength"]
+                .as_u64()
+                .unwrap_or(0) as usize
+        };
+        assert_eq!(max(&problem, "type"), limits::TYPE_CHARS);
+        assert_eq!(max(&problem, "title"), limits::TITLE_CHARS);
+        assert_eq!(max(&problem, "detail"), limits::DETAIL_CHARS);
+        assert_eq!(max(&problem, "code"), limits::CODE_CHARS);
+        assert_eq!(max(&field, "code"), limits::CODE_CHARS);
+        assert_eq!(max(&field, "message"), limits::MESSAGE_CHARS);
+        assert_eq!(max(&field, "pointer"), limits::NAME_CHARS);
+        assert_eq!(max(&field, "parameter"), limits::NAME_CHARS);
+        assert_eq!(
+            problem["properties"]["errors"]["maxItems"].as_u64(),
+            Some(limits::FIELD_ERRORS as u64)
+        );
+        assert_eq!(
+            problem["properties"]["allowed_transitions"]["maxItems"].as_u64(),
+            Some(limits::TRANSITIONS as u64)
+        );
+
+        let long = ApiError::BadRequest {
+            code: "invalid_parameter",
+            detail: "x".repeat(10_000),
+            errors: vec![FieldError::parameter("p".repeat(900), "c", "m".repeat(5000)); 300],
+        }
+        .problem(None);
+        assert_eq!(long.detail.chars().count(), limits::DETAIL_CHARS);
+        assert!(long.detail.ends_with('…'));
+        let errors = long.errors.unwrap_or_default();
+        assert_eq!(errors.len(), limits::FIELD_ERRORS);
+        assert!(errors.iter().all(|e| {
+            e.message.chars().count() == limits::MESSAGE_CHARS
+                && e.parameter
+                    .as_ref()
+                    .is_some_and(|p| p.chars().count() == limits::NAME_CHARS)
+        }));
+    }
 
     #[test]
     fn every_problem_names_its_status_and_a_stable_type() {

@@ -19,6 +19,8 @@ use utoipa::openapi::RefOr;
 use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, Schema, SchemaFormat, Type};
 use utoipa::{PartialSchema, ToSchema};
 
+use crate::bounds;
+
 /// A request member checked by a domain rule.
 pub trait Field {
     /// The domain value it becomes.
@@ -48,8 +50,13 @@ macro_rules! fields {
         impl Field for $name {
             type Value = $value;
             fn parse(&self) -> Result<$value, Invalid> {
+                static MAX_CHARS: std::sync::OnceLock<Option<usize>> = std::sync::OnceLock::new();
+                let max = *MAX_CHARS.get_or_init(|| max_length(&<$name as PartialSchema>::schema()));
+                // The domain rule speaks first; the bound catches what it would let through.
                 let parse: fn(&str) -> Result<$value, Invalid> = $parse;
-                parse(&self.0)
+                let value = parse(&self.0)?;
+                within(&self.0, max)?;
+                Ok(value)
             }
         }
 
@@ -132,7 +139,7 @@ fields! {
             .filter(|_| v.len() == 10)
             .ok_or_else(|| Invalid::new("date_format", "must be a date, YYYY-MM-DD"))
     },
-        string(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$", None)
+        string(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$", Some(bounds::DATE_CHARS))
             .format(Some(SchemaFormat::KnownFormat(KnownFormat::Date)));
     /// A goal's target date, `YYYY-MM-DD`: from 2000-01-01 to ten years from today.
     TargetDate -> chrono::NaiveDate = |v| {
@@ -142,7 +149,7 @@ fields! {
             .ok_or_else(|| Invalid::new("date_format", "must be a date, YYYY-MM-DD"))
             .and_then(|d| plan::target_date(d, crate::clock::today()))
     },
-        string(r"^20[0-9]{2}-[0-9]{2}-[0-9]{2}$", None)
+        string(r"^20[0-9]{2}-[0-9]{2}-[0-9]{2}$", Some(bounds::DATE_CHARS))
             .format(Some(SchemaFormat::KnownFormat(KnownFormat::Date)));
     /// A date and time, RFC 3339 (`2026-03-18T09:30:00Z`); kept in UTC to the microsecond.
     Timestamp -> chrono::DateTime<chrono::Utc> = |v| {
@@ -153,13 +160,17 @@ fields! {
         ObjectBuilder::new()
             .schema_type(Type::String)
             .format(Some(SchemaFormat::KnownFormat(KnownFormat::DateTime)))
+            .max_length(Some(bounds::TIMESTAMP_CHARS))
             .pattern(Some(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?([Zz]|[+-][0-9]{2}:[0-9]{2})$"));
     /// An organisation's name: one line.
     OrganisationName -> String = |v| organisation::NAME.parse(v), text(organisation::NAME);
     /// Ten digits with a valid Modulus 11 check digit; may be grouped 3-3-4 by spaces or
     /// hyphens. Stored and returned as ten digits.
     NhsNumber -> linkwell_domain::NhsNumber = linkwell_domain::NhsNumber::parse,
-        string(r"^\s*([0-9]{10}|[0-9]{3}[ -][0-9]{3}[ -][0-9]{4})\s*$", None);
+        string(
+            r"^\s*([0-9]{10}|[0-9]{3}[ -][0-9]{3}[ -][0-9]{4})\s*$",
+            Some(linkwell_domain::NhsNumber::MAX_CHARS),
+        );
     /// A phone number: 7 to 15 digits, optionally led by `+`, with spaces, hyphens and
     /// brackets.
     Phone -> linkwell_domain::Phone = linkwell_domain::Phone::parse,
@@ -174,22 +185,46 @@ fields! {
     Postcode -> linkwell_domain::Postcode = linkwell_domain::Postcode::parse,
         string(
             r"^\s*([A-PR-UWYZa-pr-uwyz][A-HK-Ya-hk-y]?[0-9][A-Za-z0-9]?|[Gg][Ii][Rr])\s*[0-9][ABD-HJLNP-UW-Zabd-hjlnp-uw-z]{2}\s*$",
-            None,
+            Some(linkwell_domain::Postcode::MAX_CHARS),
         );
     /// `YYYY-MM-DD`, on or after 1900-01-01 and not in the future.
     DateOfBirth -> linkwell_domain::DateOfBirth =
         |v| linkwell_domain::DateOfBirth::parse(v, crate::clock::today()),
-        string(r"^(19|20)[0-9]{2}-[0-9]{2}-[0-9]{2}$", None)
+        string(r"^(19|20)[0-9]{2}-[0-9]{2}-[0-9]{2}$", Some(bounds::DATE_CHARS))
             .format(Some(SchemaFormat::KnownFormat(KnownFormat::Date)));
     /// An OpenID Connect provider's issuer, exactly as its tokens' `iss` carries it: an https
     /// URL with no query or fragment (http only for localhost).
     Issuer -> linkwell_domain::Issuer = linkwell_domain::Issuer::parse, issuer();
     /// The subject the provider gives the person (its tokens' `sub`), exactly: one line, no
     /// surrounding whitespace.
-    Subject -> String = user_identity::subject, subject();
+    ProviderSubject -> String = user_identity::subject, subject();
     /// An NHS ODS code: 3 to 10 letters and digits, stored upper case.
     OdsCode -> linkwell_domain::OdsCode = linkwell_domain::OdsCode::parse,
-        string(r"^\s*[A-Za-z0-9]{3,10}\s*$", None);
+        string(
+            r"^\s*[A-Za-z0-9]{3,10}\s*$",
+            Some(linkwell_domain::organisation::OdsCode::MAX_CHARS),
+        );
+}
+
+/// The `maxLength` a field's schema documents.
+fn max_length(schema: &RefOr<Schema>) -> Option<usize> {
+    match schema {
+        RefOr::T(Schema::Object(object)) => object.max_length,
+        _ => None,
+    }
+}
+
+/// Every field refuses what is longer than its schema says, whatever its own rule does, so
+/// the documented bound and the enforced one cannot drift apart.
+fn within(value: &str, max: Option<usize>) -> Result<(), Invalid> {
+    let count = value.chars().count();
+    match max {
+        Some(max) if count > max => Err(Invalid::new(
+            "too_long",
+            format!("must be at most {max} characters (got {count})"),
+        )),
+        _ => Ok(()),
+    }
 }
 
 /// A string with a pattern and an optional length bound.

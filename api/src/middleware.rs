@@ -22,6 +22,7 @@ use actix_web::middleware::Next;
 use actix_web::{Error, HttpMessage, HttpResponse, web};
 
 use crate::error::{ApiError, PROBLEM_JSON, problem_for_status};
+use crate::params::ParameterBounds;
 use crate::state::AppState;
 
 /// The id of the request being served: the caller's `X-Request-Id` if it is sane, else new.
@@ -63,6 +64,10 @@ pub async fn request_context(
     // Heads too big to serve are refused here, as problem details; only those beyond what
     // actix-http buffers at all (128 KiB, or more than 96 header fields) get its bare 431.
     let oversized = oversized(&req);
+    // Parameters past the bounds the contract documents (`params`).
+    let out_of_bounds = req
+        .app_data::<web::Data<ParameterBounds>>()
+        .and_then(|bounds| bounds.check(&req));
     // A CORS preflight is answered here, never routed: it carries no token and spends no
     // allowance.
     let preflight = state
@@ -72,7 +77,9 @@ pub async fn request_context(
     // Handlers and extractors turn their errors into responses inside routing, so an `Err`
     // here would come from a layer below that failed outright; it cannot be re-bodied (the
     // request is gone), only logged.
-    let refusal = oversized.or((preflight == Some(false)).then_some(ApiError::OriginNotAllowed));
+    let refusal = oversized
+        .or(out_of_bounds)
+        .or((preflight == Some(false)).then_some(ApiError::OriginNotAllowed));
     let answers_preflight = refusal.is_none() && preflight == Some(true);
     let response = match (refusal, preflight) {
         (Some(error), _) => Ok(ServiceResponse::new(

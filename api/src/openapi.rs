@@ -9,10 +9,10 @@ use utoipa::openapi::{OpenApi as Document, PathItem, Ref, RefOr};
 use utoipa::{Modify, OpenApi};
 use utoipa_actix_web::AppExt;
 
-use crate::access;
 use crate::error::{FieldError, Problem};
 use crate::routes;
 use crate::schema;
+use crate::{access, bounds, cors};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -48,7 +48,7 @@ use crate::schema;
 )]
 struct ApiDoc;
 
-/// The bearer JWT scheme.
+/// The bearer JWT scheme, and HTTP Basic for systems' own credentials at the token endpoint.
 struct Security;
 
 impl Modify for Security {
@@ -62,7 +62,22 @@ impl Modify for Security {
                     .bearer_format("JWT")
                     .description(Some(
                         "ES256 JWT signed by Linkwell (`linkwell token`), its key named by \
-                         `kid`; the public keys are at `/.well-known/jwks.json`.",
+                         `kid`; the public keys are at `/.well-known/jwks.json`. Verified as \
+                         RFC8725 (JWT best current practices) asks: the algorithm is fixed to \
+                         ES256 whatever the header says (never `none`), the key must be one of \
+                         the server's own, and the lifetime and claims are checked.",
+                    ))
+                    .build(),
+            ),
+        );
+        components.add_security_scheme(
+            "client_basic",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Basic)
+                    .description(Some(
+                        "A registered system's `client_id` and `client_secret` \
+                         (`client_secret_basic`, RFC 6749 §2.3.1), at the token endpoint only.",
                     ))
                     .build(),
             ),
@@ -106,50 +121,80 @@ impl Modify for Roles {
     }
 }
 
-/// Every operation in the access table spends an allowance (`ratelimit`): each documents 429
-/// and, on every answer but 401 (no caller to charge), the `RateLimit` fields. The health
-/// probes are in no table and limited by nothing.
-struct Limits;
+/// What every operation can answer beyond its own responses: 500, 401 where a token is
+/// read, and, where an allowance is spent (every operation in the access table), 429 and the
+/// `RateLimit` fields on every 2xx and 4xx (a refused token spends the client address's
+/// allowance, see `access`). Every answer may carry `Access-Control-Allow-Origin` (`cors`), and
+/// the response headers the server writes get their bounded schemas (`schema::response_header`).
+/// The health probes and the key set are in no table and limited by nothing.
+struct Responses;
 
-impl Modify for Limits {
+impl Modify for Responses {
     fn modify(&self, openapi: &mut Document) {
         // Declared once under components, referred to from each answer.
         let components = openapi.components.get_or_insert_with(Default::default);
-        for (name, header) in schema::rate_limit_headers() {
+        for (name, header) in schema::shared_headers() {
             components.headers.insert(name.to_owned(), RefOr::T(header));
         }
+        let shared = |name: &str| RefOr::Ref(Ref::new(format!("#/components/headers/{name}")));
         for item in openapi.paths.paths.values_mut() {
             for operation in operations(item) {
-                if operation
+                let limited = operation
                     .operation_id
                     .as_deref()
                     .and_then(access::find)
-                    .is_none()
-                {
-                    continue;
-                }
+                    .is_some();
+                let takes_token = operation.security.iter().flatten().any(|requirement| {
+                    serde_json::to_value(requirement)
+                        .is_ok_and(|value| value.get("bearer").is_some())
+                });
                 let responses = &mut operation.responses.responses;
                 responses
-                    .entry("429".to_owned())
-                    .or_insert_with(schema::rate_limited);
+                    .entry("500".to_owned())
+                    .or_insert_with(schema::internal_error);
+                if takes_token {
+                    responses
+                        .entry("401".to_owned())
+                        .or_insert_with(schema::unauthorized);
+                }
+                if limited {
+                    responses
+                        .entry("429".to_owned())
+                        .or_insert_with(schema::rate_limited);
+                }
                 for (status, response) in responses.iter_mut() {
                     let RefOr::T(response) = response else {
                         continue;
                     };
-                    if status == "401" {
-                        continue;
+                    for (name, header) in response.headers.iter_mut() {
+                        if let (RefOr::T(header), Some(bounded)) =
+                            (header, schema::response_header(name))
+                        {
+                            header.schema = Some(bounded.into());
+                        }
                     }
-                    for (name, _) in schema::rate_limit_headers() {
-                        let shared = Ref::new(format!("#/components/headers/{name}"));
-                        response.headers.insert(name.to_owned(), RefOr::Ref(shared));
+                    if status == "429" && !response.headers.contains_key("Retry-After") {
+                        response
+                            .headers
+                            .insert("Retry-After".to_owned(), shared("Retry-After"));
                     }
+                    if limited && (status.starts_with('2') || status.starts_with('4')) {
+                        for name in schema::RATE_LIMIT_HEADERS {
+                            response.headers.insert(name.to_owned(), shared(name));
+                        }
+                    }
+                    response
+                        .headers
+                        .insert(cors::ALLOW_ORIGIN.to_owned(), shared(cors::ALLOW_ORIGIN));
                 }
             }
         }
     }
 }
 
-fn operations(item: &mut PathItem) -> impl Iterator<Item = &mut utoipa::openapi::path::Operation> {
+pub(crate) fn operations(
+    item: &mut PathItem,
+) -> impl Iterator<Item = &mut utoipa::openapi::path::Operation> {
     [
         item.get.as_mut(),
         item.put.as_mut(),
@@ -171,7 +216,8 @@ pub fn document() -> Document {
     // Applied here, not as derive modifiers: those run before the routes' operations exist.
     Security.modify(&mut doc);
     Roles.modify(&mut doc);
-    Limits.modify(&mut doc);
+    Responses.modify(&mut doc);
+    bounds::apply(&mut doc);
     doc.info.version = env!("CARGO_PKG_VERSION").to_owned();
     doc
 }

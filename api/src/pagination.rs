@@ -76,6 +76,31 @@ impl CursorKey {
     }
 }
 
+/// The longest cursor: its documented `maxLength` (literal in the `#[param]` attributes, which
+/// take no constants), refused past it by `params`.
+pub const CURSOR_MAX_CHARS: usize = 120;
+
+/// `next_cursor` as documented: what [`CursorKey::encode`] writes.
+#[derive(Debug)]
+pub struct Cursor;
+
+impl utoipa::PartialSchema for Cursor {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::schema::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .pattern(Some(r"^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$"))
+            .max_length(Some(CURSOR_MAX_CHARS))
+            .description(Some("An opaque position in a list, for `cursor`."))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for Cursor {
+    fn name() -> std::borrow::Cow<'static, str> {
+        std::borrow::Cow::Borrowed("Cursor")
+    }
+}
+
 /// A place in an ordered list that a cursor can hold: a number and an id.
 pub trait Position: Sized {
     fn parts(&self) -> (i64, Uuid);
@@ -127,7 +152,7 @@ pub struct PageQuery {
     #[param(value_type = Option<i64>, minimum = 1, maximum = 100)]
     pub limit: Option<String>,
     /// `next_cursor` from the previous page.
-    #[param(pattern = r"^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$")]
+    #[param(pattern = r"^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$", max_length = 120)]
     pub cursor: Option<String>,
 }
 
@@ -224,6 +249,21 @@ mod tests {
                 .decode::<Keyset>(&cursor, "referrals|status=received")
                 .is_err()
         );
+    }
+
+    /// The `cursor` parameters and `next_cursor` are documented as at most 120 characters:
+    /// the longest position (a negative `i64` and an id) encodes within it.
+    #[test]
+    fn the_longest_cursor_fits_its_documented_bound() {
+        let key = CursorKey::derive(b"0123456789abcdef0123456789abcdef");
+        let cursor = key.encode(
+            FeedPosition {
+                seq: i64::MIN,
+                id: Uuid::max(),
+            },
+            "scope",
+        );
+        assert!(cursor.len() <= CURSOR_MAX_CHARS, "{}", cursor.len());
     }
 
     #[test]

@@ -68,6 +68,10 @@ impl IfMatch {
 }
 
 /// The pattern the OpenAPI document gives `If-Match`: `*` or a list of entity tags.
+/// Longest `If-Match` read (refused past it by `params`): a handful of ETags, each a version
+/// of at most 19 digits in quotes.
+pub const IF_MATCH_MAX_CHARS: usize = 256;
+
 const ETAGS_PATTERN: &str =
     r#"^[ \t]*(\*|(W/)?"[^"\x00-\x20\x7F]*"([ \t]*,[ \t]*(W/)?"[^"\x00-\x20\x7F]*")*)[ \t]*$"#;
 
@@ -186,6 +190,7 @@ impl utoipa::IntoParams for IfMatch {
                 .schema(Some(
                     ObjectBuilder::new()
                         .schema_type(Type::String)
+                        .max_length(Some(IF_MATCH_MAX_CHARS))
                         .pattern(Some(ETAGS_PATTERN)),
                 ))
                 .build(),

@@ -1,8 +1,9 @@
 //! Rate limits. An authenticated caller has one allowance across every operation, keyed by
 //! role and subject (so a token of one role cannot spend another's); without a token, each
-//! operation open to anyone is limited per client address. Behind a reverse proxy the address
-//! comes from `X-Forwarded-For`, but only when the peer is a configured trusted proxy: anyone
-//! else could write whatever they like there. The health probes, the docs and the CORS
+//! operation open to anyone is limited per client address, and a request whose token was
+//! refused spends its address's own allowance (`refused`, a caller's quota). Behind a
+//! reverse proxy the address comes from `X-Forwarded-For`, but only when the peer is a
+//! configured trusted proxy: anyone else could write whatever they like there. The health probes, the docs and the CORS
 //! preflight pass no limiter.
 //!
 //! Each answer to a limited request says where the caller stands in the `RateLimit-Policy` and
@@ -158,6 +159,20 @@ pub fn charge_caller(
 ) -> Result<(), ApiError> {
     let key = (caller.role.as_str(), caller.sub.clone());
     charge(req, limits, &key, Limited::Caller)
+}
+
+/// The allowance of each client address whose token was refused: a caller's quota, so a
+/// client with a broken token is not cut off sooner than a working one, while guessing tokens
+/// is limited all the same.
+pub type RefusedLimits = Limiter<IpAddr>;
+
+/// Spends one request of the allowance of an address whose token was refused.
+pub fn charge_refused(
+    req: &HttpRequest,
+    limits: &RefusedLimits,
+    client: IpAddr,
+) -> Result<(), ApiError> {
+    charge(req, limits, &client, Limited::Address)
 }
 
 /// The per-address limit for public operations, and who may speak for a client.

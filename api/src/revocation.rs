@@ -113,6 +113,7 @@ pub fn spawn_refresher(state: Weak<AppState>, every: Duration) {
 fn refresh(state: &Arc<AppState>) {
     state.public.forget_idle();
     state.callers.forget_idle();
+    state.refused.forget_idle();
     if let Err(e) = state.revoked.reload(&state.pool, state.db_timeout) {
         log::warn!("could not reload deactivated users, keeping the last known set: {e}");
     }

@@ -281,6 +281,7 @@ fn describe(status: u16, body: bool) -> &'static str {
             "Fields break validation rules (or an Idempotency-Key was reused with another body, where the operation takes one)"
         }
         503 => "Database unavailable or too slow",
+        500 => "An unexpected failure; `detail` gives nothing of its cause",
         _ => "Error",
     }
 }
@@ -310,10 +311,11 @@ fn problems(statuses: &[u16], body: bool) -> BTreeMap<String, RefOr<Response>> {
                         .build(),
                 );
             for (name, description) in problem_headers(*status) {
+                let schema = response_header(name).unwrap_or_default();
                 response = response.header(
                     name,
                     HeaderBuilder::new()
-                        .schema(Some(ObjectBuilder::new().schema_type(Type::String)))
+                        .schema(Some(schema))
                         .description(Some(description))
                         .build(),
                 );
@@ -323,33 +325,100 @@ fn problems(statuses: &[u16], body: bool) -> BTreeMap<String, RefOr<Response>> {
         .collect()
 }
 
-/// The 429 every rate-limited operation can answer.
-pub fn rate_limited() -> RefOr<Response> {
-    problems(&[429], false)
-        .remove("429")
-        .unwrap_or_else(|| RefOr::T(Response::new(describe(429, false))))
+fn problem(status: u16) -> RefOr<Response> {
+    problems(&[status], false)
+        .remove(&status.to_string())
+        .unwrap_or_else(|| RefOr::T(Response::new(describe(status, false))))
 }
 
-/// The `RateLimit-Policy` and `RateLimit` fields (draft-ietf-httpapi-ratelimit-headers) on
-/// every answer to a request that spent an allowance.
-pub fn rate_limit_headers() -> [(&'static str, utoipa::openapi::header::Header); 2] {
-    let header = |description: &str| {
+/// The 429 every rate-limited operation can answer.
+pub fn rate_limited() -> RefOr<Response> {
+    problem(429)
+}
+
+/// The 401 every operation that reads a bearer token can answer.
+pub fn unauthorized() -> RefOr<Response> {
+    problem(401)
+}
+
+/// The 500 any operation can answer.
+pub fn internal_error() -> RefOr<Response> {
+    problem(500)
+}
+
+/// The `RateLimit` fields, on every answer to a request that spent an allowance.
+pub const RATE_LIMIT_HEADERS: [&str; 2] = ["RateLimit-Policy", "RateLimit"];
+
+/// The bounded schema of each response header the server writes, by name; `None` for a name
+/// it does not know (the lint then fails on the header's open string).
+pub fn response_header(name: &str) -> Option<ObjectBuilder> {
+    let string = |max: usize, pattern: &str| {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .max_length(Some(max))
+            .pattern(Some(pattern))
+    };
+    Some(match name {
+        // `wire::etag`: a version, an `i64`, in quotes.
+        "ETag" => string(21, r#"^"[0-9]{1,19}"$"#),
+        // A path on this server: `/v1/` and ids.
+        "Location" => string(255, r"^/[A-Za-z0-9/._~-]*$"),
+        // Whole seconds: 5 while the database is away, else under a minute (`ratelimit`).
+        "Retry-After" => string(5, r"^[1-9][0-9]{0,4}$"),
+        "WWW-Authenticate" => string(
+            64,
+            r#"^(Bearer|Basic) realm="linkwell"(, error="invalid_token")?$"#,
+        ),
+        "Cache-Control" => ObjectBuilder::new()
+            .schema_type(Type::String)
+            .enum_values(Some([crate::routes::keys::CACHE_CONTROL])),
+        "Idempotent-Replayed" => ObjectBuilder::new()
+            .schema_type(Type::String)
+            .enum_values(Some(["true"])),
+        // `ratelimit::Standing::write`: a policy name, then `u32` and `u64` figures.
+        "RateLimit-Policy" => string(64, r#"^"[a-z]{1,16}";q=[0-9]{1,10};w=[0-9]{1,20}$"#),
+        "RateLimit" => string(64, r#"^"[a-z]{1,16}";r=[0-9]{1,10};t=[0-9]{1,20}$"#),
+        // An origin from the configured list (`cors`), as the browser sent it.
+        crate::cors::ALLOW_ORIGIN => ObjectBuilder::new()
+            .schema_type(Type::String)
+            .pattern(Some(r"^https?://[^/?#@\s]+$"))
+            .max_length(Some(crate::cors::MAX_ORIGIN_CHARS)),
+        _ => return None,
+    })
+}
+
+/// Headers declared once under `components/headers` and referred to from each answer.
+pub fn shared_headers() -> Vec<(&'static str, utoipa::openapi::header::Header)> {
+    let header = |name: &str, description: &str| {
         HeaderBuilder::new()
-            .schema(Some(ObjectBuilder::new().schema_type(Type::String)))
+            .schema(response_header(name).map(Schema::from))
             .description(Some(description))
             .build()
     };
-    [
+    vec![
         (
             "RateLimit-Policy",
             header(
-                "The quota policy applied: `\"default\";q=1200;w=60` (each authenticated caller, across every operation) or `\"public\";q=10;w=60` (without a token, per client address and operation); `q` requests per `w` seconds.",
+                "RateLimit-Policy",
+                "The quota policy applied: `\"default\";q=1200;w=60` (each authenticated caller, across every operation) or `\"public\";q=10;w=60` (without a token, per client address and operation) or `\"refused\";q=1200;w=60` (a token was sent and refused, per client address); `q` requests per `w` seconds.",
             ),
         ),
         (
             "RateLimit",
             header(
+                "RateLimit",
                 "Where the caller stands: `\"default\";r=1187;t=1`: `r` requests left, `t` seconds until the allowance is full again.",
+            ),
+        ),
+        (
+            "Retry-After",
+            header("Retry-After", "Seconds to wait before retrying"),
+        ),
+        (
+            crate::cors::ALLOW_ORIGIN,
+            header(
+                crate::cors::ALLOW_ORIGIN,
+                "The caller's `Origin`, echoed when it is one of the origins allowed to call the API from a browser (`LINKWELL_CORS_ORIGINS`); absent otherwise.",
             ),
         ),
     ]
@@ -400,4 +469,61 @@ problem_set! {
     ErasureProblems = [400, 401, 403, 404, 409, 410, 413, 415, 422, 503], body: true;
     /// A probe.
     ProbeProblems = [503], body: false;
+}
+
+/// Declares a named schema for a bounded scalar that many responses share.
+macro_rules! bounded_schema {
+    ($($(#[doc = $doc:literal])+ $name:ident = $schema:expr;)+) => {$(
+        $(#[doc = $doc])+
+        #[derive(Debug)]
+        pub struct $name;
+
+        impl PartialSchema for $name {
+            fn schema() -> RefOr<Schema> {
+                let schema: ObjectBuilder = $schema;
+                let doc = [$($doc),+].map(str::trim).join(" ");
+                schema.description(Some(doc)).into()
+            }
+        }
+
+        impl ToSchema for $name {
+            fn name() -> Cow<'static, str> {
+                Cow::Borrowed(stringify!($name))
+            }
+        }
+    )+};
+}
+
+fn whole(minimum: i64, maximum: i64) -> ObjectBuilder {
+    ObjectBuilder::new()
+        .schema_type(Type::Integer)
+        .format(Some(utoipa::openapi::schema::SchemaFormat::KnownFormat(
+            utoipa::openapi::schema::KnownFormat::Int64,
+        )))
+        .minimum(Some(minimum))
+        .maximum(Some(maximum))
+}
+
+fn bounded_string(max: usize, pattern: Option<&str>) -> ObjectBuilder {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .max_length(Some(max))
+        .pattern(pattern)
+}
+
+bounded_schema! {
+    /// The record's version: one more with every change (1 when made; a plan nobody has
+    /// written yet is 0); also its `ETag`.
+    Version = whole(0, i64::MAX);
+    /// A number of records: never negative.
+    Count = whole(0, i64::MAX);
+    /// Whole days: never negative.
+    Days = whole(0, i64::MAX);
+    /// Whole seconds, at least one.
+    Seconds = whole(1, i64::MAX);
+    /// Who acted: the subject of their token (a user's id or a registered system's), or
+    /// `anonymous@ADDRESS` without one.
+    Subject = bounded_string(crate::auth::MAX_SUBJECT_CHARS, None);
+    /// A status or other snake_case code.
+    CodeName = bounded_string(64, Some("^[a-z0-9_.]+$"));
 }

@@ -23,6 +23,7 @@ use crate::fallback::{self, RouteTable};
 use crate::middleware::request_context;
 use crate::openapi;
 use crate::pagination::CursorKey;
+use crate::params::ParameterBounds;
 use crate::ratelimit::{Limiter, PublicAccess};
 use crate::revocation::{self, Revoked};
 use crate::routes;
@@ -121,6 +122,7 @@ pub fn start(config: &Config) -> Result<Running, StartError> {
             config.trusted_proxies.clone(),
         ),
         callers: Limiter::new("default", config.rate_per_minute),
+        refused: Limiter::new("refused", config.rate_per_minute),
         cors: CorsPolicy::new(&config.cors_origins)?,
         min_age: config.min_age,
         meaningful_change_hundredths: config.meaningful_change_hundredths,
@@ -147,11 +149,13 @@ pub fn start(config: &Config) -> Result<Running, StartError> {
     crate::expiry::spawn(Arc::downgrade(&state.clone().into_inner()), config.expiry);
     let document = openapi::document();
     let routes = web::Data::new(RouteTable::from_openapi(&document));
+    let parameter_bounds = web::Data::new(ParameterBounds::from_openapi(&document));
 
     let app = move || {
         App::new()
             .app_data(state.clone())
             .app_data(routes.clone())
+            .app_data(parameter_bounds.clone())
             .app_data(web::QueryConfig::default().error_handler(extract::query_error))
             .app_data(web::PathConfig::default().error_handler(extract::path_error))
             .wrap(from_fn(request_context))

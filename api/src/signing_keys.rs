@@ -205,23 +205,26 @@ impl VerifyKey {
 #[schema(as = jwk)]
 pub struct Jwk {
     /// Key type: always `EC`.
-    #[schema(example = "EC")]
+    #[schema(example = "EC", max_length = 2)]
     pub kty: String,
     /// Curve: always `P-256`.
-    #[schema(example = "P-256")]
+    #[schema(example = "P-256", max_length = 5)]
     pub crv: String,
     /// The x coordinate, base64url.
+    #[schema(max_length = 43)]
     pub x: String,
     /// The y coordinate, base64url.
+    #[schema(max_length = 43)]
     pub y: String,
     /// Key id, the RFC 7638 JWK thumbprint (SHA-256): a token's header names its key by it.
+    #[schema(max_length = 43)]
     pub kid: String,
     /// Algorithm: always `ES256`.
-    #[schema(example = "ES256")]
+    #[schema(example = "ES256", max_length = 5)]
     pub alg: String,
     /// Use: always `sig` (signature).
     #[serde(rename = "use")]
-    #[schema(example = "sig")]
+    #[schema(example = "sig", max_length = 3)]
     pub key_use: String,
 }
 
@@ -230,6 +233,7 @@ pub struct Jwk {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[schema(as = jwks)]
 pub struct Jwks {
+    #[schema(max_items = 16)]
     pub keys: Vec<Jwk>,
 }
 

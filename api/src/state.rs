@@ -7,7 +7,7 @@ use linkwell_persistence::Pool;
 use crate::auth::{KnownOrganisations, TokenKeys};
 use crate::cors::CorsPolicy;
 use crate::pagination::CursorKey;
-use crate::ratelimit::{CallerLimits, PublicAccess};
+use crate::ratelimit::{CallerLimits, PublicAccess, RefusedLimits};
 use crate::revocation::Revoked;
 
 /// Shared application state.
@@ -24,6 +24,8 @@ pub struct AppState {
     pub public: PublicAccess,
     /// The rate limit on each authenticated caller.
     pub callers: CallerLimits,
+    /// The rate limit on requests whose token was refused, per client address.
+    pub refused: RefusedLimits,
     /// The origins whose pages may call the API.
     pub cors: CorsPolicy,
     /// Every referral is for people at least this old on the day it arrives.

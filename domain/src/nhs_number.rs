@@ -12,13 +12,20 @@ impl NhsNumber {
     /// Parses `999 000 0018`, `999-000-0018` or `9990000018`: ten digits, optionally grouped
     /// 3-3-4 by single spaces or hyphens, with surrounding whitespace ignored (as for every
     /// other text field). Anything else is rejected.
+    /// Longest accepted, counting grouping and surrounding whitespace as sent: room for
+    /// `123 456 7890` with some padding, and no more.
+    pub const MAX_CHARS: usize = 24;
+
     pub fn parse(input: &str) -> Result<Self, Invalid> {
-        let digits = ungroup(input.trim()).ok_or_else(|| {
-            Invalid::new(
-                "nhs_number_format",
-                "must be 10 digits, optionally grouped 3-3-4 by spaces or hyphens",
-            )
-        })?;
+        let digits = Some(input)
+            .filter(|v| v.chars().count() <= Self::MAX_CHARS)
+            .and_then(|v| ungroup(v.trim()))
+            .ok_or_else(|| {
+                Invalid::new(
+                    "nhs_number_format",
+                    "must be 10 digits, optionally grouped 3-3-4 by spaces or hyphens",
+                )
+            })?;
         // Ten of one digit pass the Modulus 11 check (0000000000 and 1111111111 alike) but are
         // never issued: they are what a placeholder or a slip of the keyboard looks like.
         if digits.iter().all(|d| *d == digits[0]) {

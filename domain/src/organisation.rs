@@ -25,9 +25,15 @@ code_list! {
 pub struct OdsCode(String);
 
 impl OdsCode {
+    /// Longest accepted, counting surrounding whitespace as sent.
+    pub const MAX_CHARS: usize = 16;
+
     pub fn parse(input: &str) -> Result<Self, Invalid> {
         let code = input.trim().to_ascii_uppercase();
-        if !(3..=10).contains(&code.len()) || !code.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        if input.chars().count() > Self::MAX_CHARS
+            || !(3..=10).contains(&code.len())
+            || !code.bytes().all(|b| b.is_ascii_alphanumeric())
+        {
             return Err(Invalid::new(
                 "ods_code_format",
                 "must be an ODS code of 3 to 10 letters and digits",

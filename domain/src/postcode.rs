@@ -18,9 +18,16 @@ static SHAPE: LazyLock<Option<Regex>> = LazyLock::new(|| {
 pub struct Postcode(String);
 
 impl Postcode {
+    /// Longest accepted, counting surrounding whitespace as sent: `SW1A 1AA` is eight.
+    pub const MAX_CHARS: usize = 16;
+
     /// Accepts any case, and spaces only between the outward and inward codes.
     pub fn parse(input: &str) -> Result<Self, Invalid> {
-        let parts: Vec<&str> = input.split_whitespace().collect();
+        let parts: Vec<&str> = if input.chars().count() <= Self::MAX_CHARS {
+            input.split_whitespace().collect()
+        } else {
+            Vec::new()
+        };
         let compact = match parts.as_slice() {
             [whole] => whole.to_ascii_uppercase(),
             [outward, inward] if inward.len() == 3 => {

@@ -14,6 +14,10 @@ use crate::text::TextRule;
 /// The longest issuer URL accepted, in characters.
 pub const ISSUER_MAX_CHARS: usize = 255;
 
+/// A person signs in through one or two providers (a smartcard and a tenant, say); a bound
+/// keeps the list of a user's links a short answer.
+pub const MAX_PER_USER: usize = 10;
+
 /// A subject: one line of 1 to 255 characters (OpenID Connect Core §2 bounds it by 255 ASCII
 /// characters), compared exactly, so never trimmed.
 pub const SUBJECT: TextRule = TextRule::line(255);

@@ -304,11 +304,14 @@ async fn the_ratelimit_fields_count_down_on_every_answer() {
         .await;
     refused.problem(403, "forbidden");
     assert_eq!(standing(&refused, "default"), (1, 48));
-    // Without a verified caller there is nothing to charge and nothing to report.
+    // Without a verified caller, the client address's allowance for refused tokens pays.
     let anonymous = app.call(Method::GET, "/v1/referrals", None, None).await;
     anonymous.problem(401, "unauthorized");
-    assert_eq!(anonymous.header("ratelimit"), None);
-    assert_eq!(anonymous.header("ratelimit-policy"), None);
+    assert_eq!(
+        anonymous.header("ratelimit-policy"),
+        Some("\"refused\";q=5;w=60")
+    );
+    assert_eq!(standing(&anonymous, "refused"), (4, 12));
 }
 
 #[tokio::test]

@@ -6,6 +6,7 @@ mod api_clients;
 mod audit;
 mod audit_trail;
 mod auth;
+mod bounds;
 mod browsers;
 mod caseload;
 mod cli;

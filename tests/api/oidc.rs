@@ -541,6 +541,27 @@ async fn linking_identities_is_for_admins_and_checked() {
     .await
     .problem(404, "not_found");
 
+    // A user has a bounded handful of links, as the contract says.
+    let cap = linkwell_domain::user_identity::MAX_PER_USER;
+    let doc = serde_json::to_value(linkwell_api::openapi::document()).unwrap();
+    assert_eq!(
+        doc["components"]["schemas"]["UserIdentityList"]["properties"]["items"]["maxItems"],
+        json!(cap)
+    );
+    let linked = app.get(&path, &app.admin()).await.body["items"]
+        .as_array()
+        .map_or(0, Vec::len);
+    for n in linked..cap {
+        let more = json!({"issuer": provider.issuer, "subject": format!("extra-{n}")});
+        assert_eq!(app.post(&path, &app.admin(), &more).await.status, 201);
+    }
+    let over = json!({"issuer": provider.issuer, "subject": "one-too-many"});
+    app.post(&path, &app.admin(), &over)
+        .await
+        .problem(409, "too_many_identities");
+    let listed = app.get(&path, &app.admin()).await;
+    assert_eq!(listed.body["items"].as_array().map(Vec::len), Some(cap));
+
     // The pair is linked once, to this user or any other.
     let (other, _) = app.user(Role::Coordinator, None).await;
     let again = app

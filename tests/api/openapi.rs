@@ -46,10 +46,13 @@ fn every_secured_operation_names_its_roles_and_declares_its_errors() {
         let responses = operation["responses"].as_object().unwrap();
         let roles = operation["x-roles"].as_array();
         if roles.is_some_and(|r| r.is_empty()) {
-            // Open to anyone: no token (or, for reads, an optional one), rate limited.
+            // Open to anyone: no token (or an optional one; at the token endpoint, a system's
+            // own credentials, in HTTP Basic or the form), rate limited.
             let security = operation.get("security");
             assert!(
-                security.is_none() || security == Some(&json!([{}, {"bearer": []}])),
+                security.is_none()
+                    || security == Some(&json!([{}, {"bearer": []}]))
+                    || security == Some(&json!([{"client_basic": []}, {}])),
                 "{method} {path}"
             );
             assert!(responses.contains_key("429"), "{method} {path}");
@@ -70,6 +73,20 @@ fn every_secured_operation_names_its_roles_and_declares_its_errors() {
             }
             let description = operation["description"].as_str().unwrap();
             assert!(description.contains("**Roles:**"), "{method} {path}");
+        }
+        assert!(
+            responses.contains_key("500"),
+            "{method} {path} declares 500"
+        );
+        if roles.is_some() {
+            for (status, response) in responses {
+                if status.starts_with('2') || status.starts_with('4') {
+                    assert!(
+                        response["headers"].get("RateLimit").is_some(),
+                        "{method} {path} {status} documents RateLimit"
+                    );
+                }
+            }
         }
         if path.contains("{id}") {
             assert!(

@@ -40,51 +40,72 @@ pub struct ApiClientInput {
     pub org_id: Option<Uuid>,
     /// The system's public keys (RFC 7517 JSON Web Key Set: RSA, or EC P-256/P-384), for
     /// `private_key_jwt`. Without it the system gets a secret instead.
+    #[validate(nested)]
     pub jwks: Option<JwksInput>,
 }
 
 /// A JSON Web Key Set (RFC 7517) of public keys: one to ten, RSA (2048 to 4096 bits) or EC
 /// (P-256, P-384).
-#[derive(Debug, Deserialize, Serialize, ToSchema)]
+#[derive(Debug, Deserialize, Serialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
 #[schema(as = Jwks)]
 pub struct JwksInput {
+    #[validate(nested)]
     #[schema(min_items = 1, max_items = 10)]
     pub keys: Vec<JwkInput>,
 }
 
 /// One public key (RFC 7517 §4, RFC 7518 §6). A private member (`d`, `p`, `q`, `dp`, `dq`,
 /// `qi`, `oth`, `k`) is refused: the private key stays with the system.
-#[derive(Debug, Deserialize, Serialize, ToSchema)]
+// The lengths leave room for any key `client_keys` takes (an RSA modulus of up to 12,288
+// bits, a P-384 coordinate) and refuse anything longer before it is parsed.
+#[derive(Debug, Deserialize, Serialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
 #[schema(as = Jwk)]
 pub struct JwkInput {
     /// `RSA` or `EC`.
-    #[schema(pattern = "^(RSA|EC)$")]
+    #[validate(length(max = 3))]
+    #[schema(pattern = "^(RSA|EC)$", max_length = 3)]
     pub kty: String,
     /// Names the key, as the assertion's header does.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[validate(length(max = 255))]
+    #[schema(max_length = 255)]
     pub kid: Option<String>,
     /// `sig` when given.
     #[serde(rename = "use", skip_serializing_if = "Option::is_none")]
+    #[validate(length(max = 3))]
+    #[schema(max_length = 3)]
     pub key_use: Option<String>,
     /// RS256, RS384, ES256 or ES384 when given.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[validate(length(max = 5))]
+    #[schema(max_length = 5)]
     pub alg: Option<String>,
     /// RSA modulus, base64url.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[validate(length(max = 2048))]
+    #[schema(max_length = 2048)]
     pub n: Option<String>,
     /// RSA exponent, base64url.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[validate(length(max = 16))]
+    #[schema(max_length = 16)]
     pub e: Option<String>,
     /// EC curve: `P-256` or `P-384`.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[validate(length(max = 5))]
+    #[schema(max_length = 5)]
     pub crv: Option<String>,
     /// EC x coordinate, base64url.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[validate(length(max = 96))]
+    #[schema(max_length = 96)]
     pub x: Option<String>,
     /// EC y coordinate, base64url.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[validate(length(max = 96))]
+    #[schema(max_length = 96)]
     pub y: Option<String>,
 }
 
@@ -94,13 +115,16 @@ pub struct JwkInput {
 pub struct ApiClientView {
     pub id: Uuid,
     /// What the system sends as `client_id`, and as `iss` and `sub` of its assertions.
+    #[schema(max_length = 64)]
     pub client_id: String,
+    #[schema(value_type = crate::fields::ClientName)]
     pub name: String,
     #[schema(value_type = schema::SystemRole)]
     pub role: &'static str,
     #[schema(required = true)]
     pub org_id: Option<Uuid>,
     /// `private_key_jwt`, or `client_secret` (`client_secret_post` / `client_secret_basic`).
+    #[schema(max_length = 32)]
     pub auth_method: &'static str,
     #[serde(serialize_with = "wire::timestamp")]
     #[schema(value_type = String, format = DateTime)]
@@ -109,6 +133,7 @@ pub struct ApiClientView {
     #[serde(serialize_with = "wire::optional_timestamp")]
     #[schema(value_type = Option<String>, format = DateTime, required = true)]
     pub revoked_at: Option<DateTime<Utc>>,
+    #[schema(value_type = crate::schema::Version)]
     pub version: i64,
 }
 
@@ -140,15 +165,17 @@ pub struct RegisteredView {
     pub client: ApiClientView,
     /// For `client_secret_post` / `client_secret_basic`; absent for key-based systems.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(max_length = 64)]
     pub client_secret: Option<String>,
 }
 
 /// A page of systems.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ApiClientPage {
+    #[schema(max_items = 100)]
     pub items: Vec<ApiClientView>,
     /// Pass as `cursor` for the next page; `null` on the last.
-    #[schema(required = true)]
+    #[schema(required = true, value_type = Option<crate::pagination::Cursor>)]
     pub next_cursor: Option<String>,
 }
 
@@ -306,7 +333,7 @@ pub struct ApiClientQuery {
     #[param(value_type = Option<i64>, minimum = 1, maximum = 100)]
     pub limit: Option<String>,
     /// `next_cursor` from the previous page, with the same filters.
-    #[param(pattern = r"^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$")]
+    #[param(pattern = r"^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$", max_length = 120)]
     pub cursor: Option<String>,
     /// `true` for revoked systems only, `false` for working ones.
     #[param(value_type = Option<bool>)]

@@ -25,7 +25,7 @@ pub struct AuditQuery {
     #[param(value_type = Option<i64>, minimum = 1, maximum = 100)]
     pub limit: Option<String>,
     /// `next_cursor` from the previous page, with the same filters.
-    #[param(pattern = r"^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$")]
+    #[param(pattern = r"^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$", max_length = 120)]
     pub cursor: Option<String>,
     /// The person the access concerned (any of their records).
     #[param(value_type = Option<Uuid>)]
@@ -38,15 +38,17 @@ pub struct AuditQuery {
     #[param(min_length = 1, max_length = 200)]
     pub actor: Option<String>,
     /// What was attempted, e.g. `referral.read`.
-    #[param(pattern = r"^[a-z_]+\.[a-z_]+$")]
+    #[param(pattern = r"^[a-z_]+\.[a-z_]+$", max_length = 64)]
     pub action: Option<String>,
     /// From this instant (inclusive): an RFC 3339 time, or a date for its midnight UTC.
     #[param(
+        max_length = 35,
         pattern = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}([Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?([Zz]|[+-][0-9]{2}:[0-9]{2}))?$"
     )]
     pub from: Option<String>,
     /// Before this instant (exclusive): an RFC 3339 time, or a date for its midnight UTC.
     #[param(
+        max_length = 35,
         pattern = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}([Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?([Zz]|[+-][0-9]{2}:[0-9]{2}))?$"
     )]
     pub to: Option<String>,
@@ -186,22 +188,29 @@ pub struct AuditEventView {
     pub occurred_at: DateTime<Utc>,
     /// Who acted: the token subject (`anonymous@ADDRESS` without a token; `system` for the
     /// server's own work, such as expiring connection requests).
+    #[schema(value_type = crate::schema::Subject)]
     pub actor: String,
     /// The role acted in (`anonymous`, `system` or a token role).
+    #[schema(value_type = crate::schema::CodeName)]
     pub actor_role: String,
     #[schema(required = true)]
     pub actor_org_id: Option<Uuid>,
     /// What was attempted, e.g. `referral.read`.
+    #[schema(max_length = 64)]
     pub action: String,
     /// How it ended: `success`, `replayed`, `forbidden`, `not_found`, `gone`, `conflict` or
     /// `rejected`.
+    #[schema(value_type = crate::schema::CodeName)]
     pub outcome: String,
     /// The kind of record acted on, e.g. `session`.
+    #[schema(value_type = crate::schema::CodeName)]
     pub resource_type: String,
     /// The record acted on (null for a list).
     #[schema(required = true)]
     pub resource_id: Option<Uuid>,
     /// For a list: every record it showed.
+    /// At most a page of a list (`pagination::MAX_LIMIT`).
+    #[schema(max_items = 100)]
     pub resource_ids: Vec<Uuid>,
     /// The person it concerned, when one is known.
     #[schema(required = true)]
@@ -210,6 +219,7 @@ pub struct AuditEventView {
     #[schema(required = true)]
     pub referral_id: Option<Uuid>,
     /// The request's `X-Request-Id` (and its problem's `instance`).
+    #[schema(max_length = 128)]
     pub request_id: String,
 }
 
@@ -236,9 +246,10 @@ impl From<AuditEvent> for AuditEventView {
 /// A page of audit events.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct AuditEventPage {
+    #[schema(max_items = 100)]
     pub items: Vec<AuditEventView>,
     /// Pass as `cursor` for the next page; `null` on the last.
-    #[schema(required = true)]
+    #[schema(required = true, value_type = Option<crate::pagination::Cursor>)]
     pub next_cursor: Option<String>,
 }
 

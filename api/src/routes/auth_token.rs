@@ -32,11 +32,15 @@ pub const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-be
 /// A token.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct TokenResponse {
-    /// The bearer token to send as `Authorization: Bearer …`.
+    /// The bearer token to send as `Authorization: Bearer …`: a JWT of a header with a key
+    /// id, and claims of ids, a role and times.
+    #[schema(max_length = 2048)]
     pub access_token: String,
     /// Always `Bearer`.
+    #[schema(max_length = 6)]
     pub token_type: &'static str,
     /// Seconds the token lives.
+    #[schema(value_type = crate::schema::Seconds)]
     pub expires_in: i64,
 }
 
@@ -44,16 +48,24 @@ pub struct TokenResponse {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct TokenError {
     /// `invalid_request`, `invalid_client`, `invalid_grant`, `unsupported_grant_type`.
+    #[schema(max_length = 64)]
     pub error: &'static str,
+    #[schema(max_length = 2000)]
     pub error_description: String,
     #[serde(rename = "type")]
+    #[schema(max_length = 255)]
     pub problem_type: String,
+    #[schema(max_length = 200)]
     pub title: &'static str,
+    #[schema(minimum = 400, maximum = 499)]
     pub status: u16,
+    #[schema(max_length = 2000)]
     pub detail: String,
     /// The same as `error`, as every problem has it.
+    #[schema(max_length = 64)]
     pub code: &'static str,
     /// The request's id (`X-Request-Id`).
+    #[schema(max_length = 128)]
     pub instance: String,
 }
 
@@ -102,6 +114,9 @@ impl Refused {
                 format!("{scheme} realm=\"linkwell\""),
             ));
         }
+        // The description can quote the request: cut to the documented bound.
+        let mut description = self.description;
+        crate::error::cut(&mut description, crate::error::limits::DETAIL_CHARS);
         let mut response = response.json(TokenError {
             error: self.error,
             problem_type: crate::error::problem_type(self.error),
@@ -113,8 +128,8 @@ impl Refused {
                 .unwrap_or_default(),
             title,
             status: status.as_u16(),
-            detail: self.description.clone(),
-            error_description: self.description,
+            detail: description.clone(),
+            error_description: description,
         });
         response.extensions_mut().insert(StandardErrorBody);
         response
@@ -283,6 +298,9 @@ fn claimed_issuer(assertion: &str) -> Option<String> {
         (status = 429, description = "Too many requests from this address, or too many client secrets being checked at once", body = crate::error::Problem),
         (status = 503, description = "Database unavailable or too slow", body = crate::error::Problem),
     ),
+    // `client_secret_basic`; `client_secret_post` and `private_key_jwt` carry the credentials
+    // in the form, which no security scheme describes.
+    security(("client_basic" = []), ()),
 )]
 #[post("/auth/token")]
 pub async fn create_token(

@@ -44,21 +44,28 @@ fn visibility(caller: &Caller) -> Result<Visibility, ApiError> {
 #[schema(as = SharedPerson)]
 pub struct SharedPersonView {
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<crate::fields::PersonName>)]
     pub given_name: Option<Option<String>>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<crate::fields::PersonName>)]
     pub family_name: Option<Option<String>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<String>, format = Date)]
     pub date_of_birth: Option<Option<String>>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<crate::fields::NhsNumber>)]
     pub nhs_number: Option<Option<String>>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<crate::fields::Phone>)]
     pub phone: Option<Option<String>>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<crate::fields::Email>)]
     pub email: Option<Option<String>>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<crate::fields::Postcode>)]
     pub postcode: Option<Option<String>>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<crate::fields::Address>)]
     pub address: Option<Option<String>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<schema::PreferredContact>)]
@@ -103,10 +110,10 @@ pub struct ConnectionView {
     pub service_id: Option<Uuid>,
     #[schema(value_type = schema::Reason)]
     pub need: &'static str,
-    #[schema(required = true)]
+    #[schema(required = true, value_type = Option<crate::fields::NoteForPartner>)]
     pub note_for_partner: Option<String>,
     /// The person's details they agreed to share with the receiving organisation.
-    #[schema(value_type = Vec<schema::SharedField>)]
+    #[schema(value_type = Vec<schema::SharedField>, max_items = 9)]
     pub shared_fields: Vec<&'static str>,
     /// Those details, and nothing else: while the connection is open, as the person's record
     /// stands; once it is final, exactly as they were when it became final (no later
@@ -118,7 +125,7 @@ pub struct ConnectionView {
     #[schema(value_type = Option<schema::ConnectionReasonCode>, required = true)]
     pub reason_code: Option<&'static str>,
     /// Why it last moved, in words.
-    #[schema(required = true)]
+    #[schema(required = true, value_type = Option<crate::fields::ConnectionReason>)]
     pub reason: Option<String>,
     /// How it ended: set when completed or failed.
     #[schema(value_type = Option<schema::ConnectionOutcome>, required = true)]
@@ -129,6 +136,7 @@ pub struct ConnectionView {
     pub last_note_at: Option<DateTime<Utc>>,
     /// Staff only: who made it (the subject of their token).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<crate::schema::Subject>)]
     pub created_by: Option<String>,
     #[serde(serialize_with = "wire::timestamp")]
     #[schema(value_type = String, format = DateTime)]
@@ -137,6 +145,7 @@ pub struct ConnectionView {
     #[schema(value_type = String, format = DateTime)]
     pub updated_at: DateTime<Utc>,
     /// Grows by one with every change, a new note included; also the `ETag`.
+    #[schema(value_type = crate::schema::Version)]
     pub version: i64,
 }
 
@@ -210,8 +219,9 @@ fn view(
 /// A page of connections.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ConnectionPage {
+    #[schema(max_items = 100)]
     pub items: Vec<ConnectionView>,
     /// Pass as `cursor` for the next page; `null` on the last (a feed always gives one).
-    #[schema(required = true)]
+    #[schema(required = true, value_type = Option<crate::pagination::Cursor>)]
     pub next_cursor: Option<String>,
 }

@@ -55,9 +55,10 @@ pub struct ConsentView {
     pub scope: &'static str,
     #[schema(value_type = schema::ConsentStatus)]
     pub status: &'static str,
-    #[schema(required = true)]
+    #[schema(required = true, value_type = Option<crate::fields::ConsentReason>)]
     pub reason: Option<String>,
     /// Who recorded it: the subject of their token.
+    #[schema(value_type = crate::schema::Subject)]
     pub by: String,
     #[schema(value_type = schema::Role)]
     pub role: &'static str,
@@ -105,9 +106,11 @@ pub struct ConsentState {
 pub struct ConsentPage {
     /// Where each scope stands after the latest act, whatever the page.
     pub current: ConsentState,
+    #[schema(max_items = 100)]
+    #[schema(max_items = 100)]
     pub items: Vec<ConsentView>,
     /// Pass as `cursor` for the next page; `null` on the last.
-    #[schema(required = true)]
+    #[schema(required = true, value_type = Option<crate::pagination::Cursor>)]
     pub next_cursor: Option<String>,
 }
 

@@ -110,11 +110,11 @@ pub(crate) fn registered(conn: &mut DbConnection, pointer: &str, org: Uuid) -> R
 #[derive(Debug, Serialize, ToSchema)]
 #[schema(as = ServiceContact)]
 pub struct ContactView {
-    #[schema(required = true)]
+    #[schema(required = true, value_type = Option<crate::fields::Phone>)]
     pub phone: Option<String>,
-    #[schema(required = true)]
+    #[schema(required = true, value_type = Option<crate::fields::Email>)]
     pub email: Option<String>,
-    #[schema(required = true)]
+    #[schema(required = true, value_type = Option<crate::fields::Website>)]
     pub website: Option<String>,
 }
 
@@ -123,15 +123,17 @@ pub struct ContactView {
 #[schema(as = Service)]
 pub struct ServiceView {
     pub id: Uuid,
+    #[schema(value_type = crate::fields::ServiceName)]
     pub name: String,
+    #[schema(value_type = crate::fields::ServiceDescription)]
     pub description: String,
     #[schema(required = true)]
     pub organisation_id: Option<Uuid>,
-    #[schema(value_type = Vec<schema::Reason>)]
+    #[schema(value_type = Vec<schema::Reason>, max_items = 11)]
     pub needs: Vec<&'static str>,
-    #[schema(required = true)]
+    #[schema(required = true, value_type = Option<crate::fields::Area>)]
     pub area: Option<String>,
-    #[schema(required = true)]
+    #[schema(required = true, value_type = Option<crate::fields::Postcode>)]
     pub postcode: Option<String>,
     pub contact: ContactView,
     pub accepts_referrals: bool,
@@ -139,7 +141,7 @@ pub struct ServiceView {
     pub status: &'static str,
     #[schema(value_type = schema::Capacity)]
     pub capacity: &'static str,
-    #[schema(required = true)]
+    #[schema(required = true, minimum = 0, maximum = 120)]
     pub min_age: Option<u8>,
     #[serde(serialize_with = "wire::timestamp")]
     #[schema(value_type = String, format = DateTime)]
@@ -148,6 +150,7 @@ pub struct ServiceView {
     #[schema(value_type = String, format = DateTime)]
     pub updated_at: DateTime<Utc>,
     /// Grows by one with every change; also the `ETag`.
+    #[schema(value_type = crate::schema::Version)]
     pub version: i64,
 }
 
@@ -180,9 +183,10 @@ impl From<&Service> for ServiceView {
 /// A page of services.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ServicePage {
+    #[schema(max_items = 100)]
     pub items: Vec<ServiceView>,
     /// Pass as `cursor` for the next page; `null` on the last.
-    #[schema(required = true)]
+    #[schema(required = true, value_type = Option<crate::pagination::Cursor>)]
     pub next_cursor: Option<String>,
 }
 
@@ -272,7 +276,7 @@ pub struct ServiceQuery {
     #[param(value_type = Option<i64>, minimum = 1, maximum = 100)]
     pub limit: Option<String>,
     /// `next_cursor` from the previous page, with the same filters.
-    #[param(pattern = r"^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$")]
+    #[param(pattern = r"^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$", max_length = 120)]
     pub cursor: Option<String>,
 }
 

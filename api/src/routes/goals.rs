@@ -50,6 +50,7 @@ pub struct GoalChangeView {
     #[schema(value_type = schema::GoalStatus)]
     pub to: &'static str,
     /// Who changed it: the subject of their token.
+    #[schema(value_type = crate::schema::Subject)]
     pub changed_by: String,
     #[schema(value_type = schema::Role)]
     pub changed_by_role: &'static str,
@@ -64,6 +65,7 @@ pub struct GoalChangeView {
 pub struct GoalView {
     pub id: Uuid,
     pub referral_id: Uuid,
+    #[schema(value_type = crate::fields::GoalDescription)]
     pub description: String,
     #[schema(value_type = Option<String>, format = Date, required = true)]
     pub target_date: Option<NaiveDate>,
@@ -72,6 +74,7 @@ pub struct GoalView {
     /// Every change of status, oldest first; the first is the goal being set.
     pub status_history: Vec<GoalChangeView>,
     /// Who set it: the subject of their token.
+    #[schema(value_type = crate::schema::Subject)]
     pub created_by: String,
     #[serde(serialize_with = "wire::timestamp")]
     #[schema(value_type = String, format = DateTime)]
@@ -80,6 +83,7 @@ pub struct GoalView {
     #[schema(value_type = String, format = DateTime)]
     pub updated_at: DateTime<Utc>,
     /// Grows by one with every change; also the `ETag`.
+    #[schema(value_type = crate::schema::Version)]
     pub version: i64,
 }
 
@@ -112,9 +116,10 @@ impl GoalView {
 /// A page of goals.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct GoalPage {
+    #[schema(max_items = 100)]
     pub items: Vec<GoalView>,
     /// Pass as `cursor` for the next page; `null` on the last.
-    #[schema(required = true)]
+    #[schema(required = true, value_type = Option<crate::pagination::Cursor>)]
     pub next_cursor: Option<String>,
 }
 

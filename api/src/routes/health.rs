@@ -18,6 +18,7 @@ const READY_TIMEOUT: Duration = Duration::from_secs(1);
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Health {
     /// `ok` or `ready`.
+    #[schema(max_length = 5)]
     pub status: &'static str,
 }
 

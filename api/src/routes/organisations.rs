@@ -40,10 +40,11 @@ pub struct OrganisationInput {
 #[schema(as = Organisation)]
 pub struct OrganisationView {
     pub id: Uuid,
+    #[schema(value_type = crate::fields::OrganisationName)]
     pub name: String,
     #[schema(value_type = schema::OrganisationKind)]
     pub kind: String,
-    #[schema(required = true)]
+    #[schema(required = true, value_type = Option<crate::fields::OdsCode>)]
     pub ods_code: Option<String>,
     #[serde(serialize_with = "wire::timestamp")]
     #[schema(value_type = String, format = DateTime)]
@@ -51,6 +52,7 @@ pub struct OrganisationView {
     #[serde(serialize_with = "wire::timestamp")]
     #[schema(value_type = String, format = DateTime)]
     pub updated_at: DateTime<Utc>,
+    #[schema(value_type = crate::schema::Version)]
     pub version: i64,
 }
 
@@ -71,9 +73,10 @@ impl From<&Organisation> for OrganisationView {
 /// A page of organisations.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct OrganisationPage {
+    #[schema(max_items = 100)]
     pub items: Vec<OrganisationView>,
     /// Pass as `cursor` for the next page; `null` on the last.
-    #[schema(required = true)]
+    #[schema(required = true, value_type = Option<crate::pagination::Cursor>)]
     pub next_cursor: Option<String>,
 }
 
@@ -168,7 +171,7 @@ pub struct OrganisationQuery {
     #[param(value_type = Option<i64>, minimum = 1, maximum = 100)]
     pub limit: Option<String>,
     /// `next_cursor` from the previous page, with the same filters.
-    #[param(pattern = r"^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$")]
+    #[param(pattern = r"^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$", max_length = 120)]
     pub cursor: Option<String>,
     #[param(value_type = Option<schema::OrganisationKind>)]
     pub kind: Option<String>,

@@ -138,8 +138,10 @@ pub struct EnteredInErrorInput {
 /// Who marked a measure entered in error, when and why.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct EnteredInErrorView {
+    #[schema(value_type = crate::fields::TransitionReason)]
     pub reason: String,
     /// The subject of their token.
+    #[schema(value_type = crate::schema::Subject)]
     pub by: String,
     #[serde(serialize_with = "wire::timestamp")]
     #[schema(value_type = String, format = DateTime)]
@@ -149,6 +151,7 @@ pub struct EnteredInErrorView {
 /// One ONS4 item, scored and banded.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct BandedItem {
+    #[schema(minimum = 0, maximum = 10)]
     pub score: u8,
     #[schema(value_type = schema::Band)]
     pub band: &'static str,
@@ -180,7 +183,7 @@ pub struct OutcomeView {
     #[schema(schema_with = schema::answers)]
     pub answers: Value,
     /// SWEMWBS: the sum of the answers, 7–35; `null` for ONS4.
-    #[schema(required = true)]
+    #[schema(required = true, minimum = 7, maximum = 35)]
     pub raw_score: Option<u8>,
     /// SWEMWBS: the metric score from the published conversion table, 7.00–35.00; `null` for
     /// ONS4.
@@ -190,8 +193,10 @@ pub struct OutcomeView {
     #[schema(required = true)]
     pub items: Option<Ons4Items>,
     /// Which scoring the server applied.
+    #[schema(max_length = 64)]
     pub scoring_version: String,
     /// Who recorded it: the subject of their token.
+    #[schema(value_type = crate::schema::Subject)]
     pub created_by: String,
     #[serde(serialize_with = "wire::timestamp")]
     #[schema(value_type = String, format = DateTime)]
@@ -204,6 +209,7 @@ pub struct OutcomeView {
     #[schema(required = true)]
     pub entered_in_error: Option<EnteredInErrorView>,
     /// Starts at 1; the ETag.
+    #[schema(value_type = crate::schema::Version)]
     pub version: i64,
 }
 
@@ -284,9 +290,13 @@ pub struct SwemwbsChange {
 /// ONS4 item changes, latest minus baseline (for anxiety, a fall is an improvement).
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Ons4ItemChanges {
+    #[schema(minimum = -10, maximum = 10)]
     pub life_satisfaction: i16,
+    #[schema(minimum = -10, maximum = 10)]
     pub worthwhile: i16,
+    #[schema(minimum = -10, maximum = 10)]
     pub happiness: i16,
+    #[schema(minimum = -10, maximum = 10)]
     pub anxiety: i16,
 }
 
@@ -311,9 +321,10 @@ pub struct OutcomeChanges {
 /// A page of a referral's measurements, and their change from baseline.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct OutcomePage {
+    #[schema(max_items = 100)]
     pub items: Vec<OutcomeView>,
     /// Pass as `cursor` for the next page; `null` on the last.
-    #[schema(required = true)]
+    #[schema(required = true, value_type = Option<crate::pagination::Cursor>)]
     pub next_cursor: Option<String>,
     /// Over all the referral's measurements, whichever page this is.
     pub change: OutcomeChanges,

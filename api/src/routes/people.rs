@@ -47,6 +47,7 @@ pub struct PersonRecordView {
     #[schema(value_type = String, format = DateTime)]
     pub updated_at: DateTime<Utc>,
     /// Grows by one with every change; also the `ETag`.
+    #[schema(value_type = crate::schema::Version)]
     pub version: i64,
     /// On a read by id: the person's referrals, newest first.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -61,7 +62,7 @@ pub struct PersonReferral {
     pub status: &'static str,
     #[schema(value_type = schema::ReferralSource)]
     pub source: &'static str,
-    #[schema(value_type = Vec<schema::Reason>)]
+    #[schema(value_type = Vec<schema::Reason>, max_items = 11)]
     pub reasons: Vec<&'static str>,
     #[schema(required = true)]
     pub referrer_org_id: Option<Uuid>,
@@ -211,16 +212,19 @@ pub struct PeopleQuery {
     #[param(value_type = Option<i64>, minimum = 1, maximum = 100)]
     pub limit: Option<String>,
     /// `next_cursor` from the previous page, with the same search.
-    #[param(pattern = r"^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$")]
+    #[param(pattern = r"^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$", max_length = 120)]
     pub cursor: Option<String>,
     /// Ten digits (spaces or hyphens between groups allowed). Not with the name search.
-    #[param(pattern = r"^\s*([0-9]{10}|[0-9]{3}[ -][0-9]{3}[ -][0-9]{4})\s*$")]
+    #[param(
+        pattern = r"^\s*([0-9]{10}|[0-9]{3}[ -][0-9]{3}[ -][0-9]{4})\s*$",
+        max_length = 24
+    )]
     pub nhs_number: Option<String>,
     /// With `date_of_birth`; case is ignored.
     #[param(min_length = 1, max_length = 100)]
     pub family_name: Option<String>,
     /// `YYYY-MM-DD`, with `family_name`.
-    #[param(pattern = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")]
+    #[param(pattern = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$", max_length = 10)]
     pub date_of_birth: Option<String>,
 }
 
@@ -259,9 +263,10 @@ impl PeopleQuery {
 /// A page of people.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct PersonPage {
+    #[schema(max_items = 100)]
     pub items: Vec<PersonRecordView>,
     /// Pass as `cursor` for the next page; `null` on the last.
-    #[schema(required = true)]
+    #[schema(required = true, value_type = Option<crate::pagination::Cursor>)]
     pub next_cursor: Option<String>,
 }
 

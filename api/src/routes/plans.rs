@@ -41,16 +41,16 @@ pub struct PlanInput {
 pub struct PlanView {
     pub referral_id: Uuid,
     /// What matters to the person, in their words; `null` until the plan is written.
-    #[schema(required = true)]
+    #[schema(required = true, value_type = Option<crate::fields::WhatMatters>)]
     pub what_matters: Option<String>,
-    #[schema(required = true)]
+    #[schema(required = true, value_type = Option<crate::fields::Strengths>)]
     pub strengths: Option<String>,
     /// When the person agreed it; `null` while it is a draft.
     #[serde(serialize_with = "wire::optional_timestamp")]
     #[schema(value_type = Option<String>, format = DateTime, required = true)]
     pub agreed_at: Option<DateTime<Utc>>,
     /// Who first wrote it: the subject of their token; `null` until it is written.
-    #[schema(required = true)]
+    #[schema(required = true, value_type = Option<crate::schema::Subject>)]
     pub created_by: Option<String>,
     #[serde(serialize_with = "wire::optional_timestamp")]
     #[schema(value_type = Option<String>, format = DateTime, required = true)]
@@ -59,6 +59,7 @@ pub struct PlanView {
     #[schema(value_type = Option<String>, format = DateTime, required = true)]
     pub updated_at: Option<DateTime<Utc>>,
     /// Grows by one with every change, from 0 before the plan is written; also the `ETag`.
+    #[schema(value_type = crate::schema::Version)]
     pub version: i64,
 }
 

@@ -39,9 +39,12 @@ pub struct ErasedView {
     #[schema(value_type = String, format = DateTime)]
     pub erased_at: DateTime<Utc>,
     /// Who erased it (the token subject).
+    #[schema(value_type = crate::schema::Subject)]
     pub erased_by: String,
+    #[schema(value_type = crate::fields::ErasureReason)]
     pub reason: String,
     /// The person's referrals, kept without their free text so report totals stay equal.
+    #[schema(value_type = crate::schema::Count)]
     pub referrals: usize,
 }
 

@@ -36,10 +36,10 @@ use crate::{clock, db, wire};
 #[into_params(parameter_in = Query)]
 pub struct ActivityQuery {
     /// First day, `YYYY-MM-DD` (UTC), inclusive.
-    #[param(pattern = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$", format = Date)]
+    #[param(pattern = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$", format = Date, max_length = 10)]
     pub from: String,
     /// Last day, `YYYY-MM-DD` (UTC), inclusive.
-    #[param(pattern = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$", format = Date)]
+    #[param(pattern = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$", format = Date, max_length = 10)]
     pub to: String,
     /// Only referrals from this referring organisation (and the sessions, connections and
     /// measures under them).
@@ -581,6 +581,10 @@ fn qvalue(value: &str) -> Option<u16> {
     }
 }
 
+/// The longest JSON pointer to a figure: `/connections/by_organisation/{id}/by_outcome/{code}`
+/// and the like, codes being short snake_case.
+const POINTER_MAX_CHARS: usize = 200;
+
 /// The activity report's JSON shape, for the contract.
 #[derive(Debug)]
 pub struct ActivityReportSchema;
@@ -589,7 +593,10 @@ fn counts(description: &str) -> ObjectBuilder {
     ObjectBuilder::new()
         .schema_type(Type::Object)
         .additional_properties(Some(AdditionalProperties::RefOr(RefOr::T(Schema::Object(
-            nullable(Type::Integer).build(),
+            nullable(Type::Integer)
+                .minimum(Some(0))
+                .maximum(Some(i64::MAX))
+                .build(),
         )))))
         .description(Some(description))
 }
@@ -601,7 +608,7 @@ fn nullable(kind: Type) -> ObjectBuilder {
 impl PartialSchema for ActivityReportSchema {
     fn schema() -> RefOr<Schema> {
         let count = || {
-            nullable(Type::Integer).description(Some(
+            nullable(Type::Integer).minimum(Some(0)).maximum(Some(i64::MAX)).description(Some(
                 "A count. For commissioners: `null` when suppressed (1–7), else rounded to the nearest 5 (0 stays 0).",
             ))
         };
@@ -675,15 +682,15 @@ impl PartialSchema for ActivityReportSchema {
             })
             .property("disclosure_control", nullable(Type::Object)
                 .description(Some("The statistical disclosure control applied (commissioners; `null` when the figures are exact): counts from 1 to `counts_suppressed_up_to` are suppressed, every other count is rounded to the nearest `counts_rounded_to`, and figures derived from fewer than `derived_figures_min_records` records are suppressed."))
-                .property("counts_rounded_to", ObjectBuilder::new().schema_type(Type::Integer))
-                .property("counts_suppressed_up_to", ObjectBuilder::new().schema_type(Type::Integer))
-                .property("derived_figures_min_records", ObjectBuilder::new().schema_type(Type::Integer))
-                .property("secondary_suppressed", ArrayBuilder::new().items(ObjectBuilder::new().schema_type(Type::String)).description(Some("JSON pointers of counts suppressed (also listed in `suppressed`) only so that a suppressed count cannot be worked out from its total and the other counts: such a count may be any number, not only 1–7.")))
+                .property("counts_rounded_to", ObjectBuilder::new().schema_type(Type::Integer).minimum(Some(0)).maximum(Some(i64::MAX)))
+                .property("counts_suppressed_up_to", ObjectBuilder::new().schema_type(Type::Integer).minimum(Some(0)).maximum(Some(i64::MAX)))
+                .property("derived_figures_min_records", ObjectBuilder::new().schema_type(Type::Integer).minimum(Some(0)).maximum(Some(i64::MAX)))
+                .property("secondary_suppressed", ArrayBuilder::new().items(ObjectBuilder::new().schema_type(Type::String).max_length(Some(POINTER_MAX_CHARS))).description(Some("JSON pointers of counts suppressed (also listed in `suppressed`) only so that a suppressed count cannot be worked out from its total and the other counts: such a count may be any number, not only 1–7.")))
                 .required("secondary_suppressed")
                 .required("counts_rounded_to")
                 .required("counts_suppressed_up_to")
                 .required("derived_figures_min_records"))
-            .property("suppressed", ArrayBuilder::new().items(ObjectBuilder::new().schema_type(Type::String)).description(Some("JSON pointers of the suppressed figures.")))
+            .property("suppressed", ArrayBuilder::new().items(ObjectBuilder::new().schema_type(Type::String).max_length(Some(POINTER_MAX_CHARS))).description(Some("JSON pointers of the suppressed figures.")))
             .required("from")
             .required("to")
             .required("referrer_org_id")
@@ -802,23 +809,26 @@ pub async fn get_activity_report(
 pub struct WorkerCaseload {
     pub user_id: Uuid,
     /// `null` when the assignee is no registered user.
-    #[schema(required = true)]
+    #[schema(required = true, value_type = Option<crate::fields::DisplayName>)]
     pub display_name: Option<String>,
     /// Open referrals by status: received, accepted, active, on_hold.
+    #[schema(value_type = BTreeMap<crate::schema::CodeName, crate::schema::Count>)]
     pub by_status: BTreeMap<String, i64>,
+    #[schema(value_type = crate::schema::Count)]
     pub total: i64,
 }
 
 /// Open referrals nobody holds.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct WaitingList {
+    #[schema(value_type = crate::schema::Count)]
     pub count: i64,
     /// When the longest-waiting one arrived.
     #[serde(serialize_with = "wire::optional_timestamp")]
     #[schema(value_type = Option<String>, format = DateTime, required = true)]
     pub oldest_received_at: Option<DateTime<Utc>>,
     /// Whole days it has waited.
-    #[schema(required = true)]
+    #[schema(required = true, value_type = Option<crate::schema::Days>)]
     pub oldest_wait_days: Option<i64>,
 }
 

@@ -118,7 +118,7 @@ impl SelfReferralInput {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct SelfReferralReceipt {
     /// Quote this when you contact the service.
-    #[schema(example = "LW-7K3M9Q")]
+    #[schema(example = "LW-7K3M9Q", max_length = 9)]
     pub reference: String,
 }
 
@@ -141,6 +141,8 @@ pub struct SelfReferralReceipt {
             headers(("Idempotent-Replayed" = String, description = "`true` when this repeats the stored response to an earlier request with the same Idempotency-Key"))),
         PublicCreateProblems,
     ),
+    // Anyone may refer themselves; staff entering one on someone's behalf send their token.
+    security((), ("bearer" = [])),
 )]
 #[post("/self-referrals")]
 pub async fn create_self_referral(

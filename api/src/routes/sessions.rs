@@ -67,11 +67,12 @@ pub struct SessionView {
     pub scheduled_at: DateTime<Utc>,
     #[schema(value_type = schema::SessionStatus)]
     pub status: &'static str,
-    #[schema(required = true)]
+    #[schema(required = true, minimum = 1, maximum = 480)]
     pub duration_minutes: Option<u32>,
-    #[schema(required = true)]
+    #[schema(required = true, value_type = Option<crate::fields::SessionNotes>)]
     pub notes: Option<String>,
     /// Who recorded it: the subject of their token.
+    #[schema(value_type = crate::schema::Subject)]
     pub created_by: String,
     #[serde(serialize_with = "wire::timestamp")]
     #[schema(value_type = String, format = DateTime)]
@@ -80,6 +81,7 @@ pub struct SessionView {
     #[schema(value_type = String, format = DateTime)]
     pub updated_at: DateTime<Utc>,
     /// Grows by one with every change; also the `ETag`.
+    #[schema(value_type = crate::schema::Version)]
     pub version: i64,
 }
 
@@ -105,9 +107,10 @@ impl From<&Session> for SessionView {
 /// A page of sessions.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct SessionPage {
+    #[schema(max_items = 100)]
     pub items: Vec<SessionView>,
     /// Pass as `cursor` for the next page; `null` on the last.
-    #[schema(required = true)]
+    #[schema(required = true, value_type = Option<crate::pagination::Cursor>)]
     pub next_cursor: Option<String>,
 }
 

@@ -33,7 +33,7 @@ pub struct UserIdentityInput {
     #[validate(custom(function = "rules::field"))]
     pub issuer: fields::Issuer,
     #[validate(custom(function = "rules::field"))]
-    pub subject: fields::Subject,
+    pub subject: fields::ProviderSubject,
 }
 
 /// A provider identity linked to a user.
@@ -43,8 +43,10 @@ pub struct UserIdentityView {
     pub id: Uuid,
     pub user_id: Uuid,
     /// The provider's issuer.
+    #[schema(value_type = crate::fields::Issuer)]
     pub issuer: String,
     /// The provider's subject for the person.
+    #[schema(value_type = crate::fields::ProviderSubject)]
     pub subject: String,
     #[serde(serialize_with = "wire::timestamp")]
     #[schema(value_type = String, format = DateTime)]
@@ -66,6 +68,8 @@ impl From<&UserIdentity> for UserIdentityView {
 /// A user's linked identities, oldest first.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct UserIdentityList {
+    /// At most `user_identity::MAX_PER_USER` (tests/api/oidc.rs checks the two agree).
+    #[schema(max_items = 10)]
     pub items: Vec<UserIdentityView>,
 }
 
@@ -123,6 +127,19 @@ pub async fn create_user_identity(
                 existing.user_id
             );
             return Err(Refusal::duplicate(existing.id, detail).into());
+        }
+        if user_identities::for_user(conn, identity.user_id)?.len()
+            >= linkwell_domain::user_identity::MAX_PER_USER
+        {
+            let detail = format!(
+                "a user has at most {} linked identities: unlink one first",
+                linkwell_domain::user_identity::MAX_PER_USER
+            );
+            return Err(Refusal::conflict(ApiError::StateConflict {
+                code: "too_many_identities",
+                detail,
+            })
+            .into());
         }
         user_identities::insert(conn, &identity, &by)?;
         let location = format!("/v1/users/{}/identities/{}", identity.user_id, identity.id);

@@ -59,7 +59,9 @@ impl UserInput {
 #[schema(as = User)]
 pub struct UserView {
     pub id: Uuid,
+    #[schema(value_type = crate::fields::Email)]
     pub email: String,
+    #[schema(value_type = crate::fields::DisplayName)]
     pub display_name: String,
     #[schema(value_type = schema::Role)]
     pub role: &'static str,
@@ -73,6 +75,7 @@ pub struct UserView {
     #[serde(serialize_with = "wire::timestamp")]
     #[schema(value_type = String, format = DateTime)]
     pub updated_at: DateTime<Utc>,
+    #[schema(value_type = crate::schema::Version)]
     pub version: i64,
 }
 
@@ -95,9 +98,10 @@ impl From<&User> for UserView {
 /// A page of users.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct UserPage {
+    #[schema(max_items = 100)]
     pub items: Vec<UserView>,
     /// Pass as `cursor` for the next page; `null` on the last.
-    #[schema(required = true)]
+    #[schema(required = true, value_type = Option<crate::pagination::Cursor>)]
     pub next_cursor: Option<String>,
 }
 
@@ -199,7 +203,7 @@ pub struct UserQuery {
     #[param(value_type = Option<i64>, minimum = 1, maximum = 100)]
     pub limit: Option<String>,
     /// `next_cursor` from the previous page, with the same filters.
-    #[param(pattern = r"^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$")]
+    #[param(pattern = r"^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$", max_length = 120)]
     pub cursor: Option<String>,
     #[param(value_type = Option<schema::Role>)]
     pub role: Option<String>,

@@ -39,10 +39,12 @@ pub struct NoteInput {
 pub struct NoteView {
     pub id: Uuid,
     pub connection_id: Uuid,
+    #[schema(value_type = crate::fields::ConnectionNoteText)]
     pub text: String,
     /// Who wrote it (the subject of their token): shown to staff, and to a partner for its own
     /// organisation's notes.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<crate::schema::Subject>)]
     pub author: Option<String>,
     #[schema(value_type = schema::Role)]
     pub author_role: &'static str,
@@ -73,9 +75,10 @@ impl NoteView {
 /// A page of notes, oldest first.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ConnectionNotePage {
+    #[schema(max_items = 100)]
     pub items: Vec<NoteView>,
     /// Pass as `cursor` for the next page; `null` on the last.
-    #[schema(required = true)]
+    #[schema(required = true, value_type = Option<crate::pagination::Cursor>)]
     pub next_cursor: Option<String>,
 }
 

@@ -36,6 +36,7 @@ pub struct ConnectionQuery {
     /// oldest change first. Every page carries `next_cursor`, even an empty one: send the
     /// same query with it to resume, now or later.
     #[param(
+        max_length = 35,
         pattern = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}([Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?([Zz]|[+-][0-9]{2}:[0-9]{2}))?$"
     )]
     pub updated_since: Option<String>,
@@ -43,7 +44,7 @@ pub struct ConnectionQuery {
     #[param(value_type = Option<i64>, minimum = 1, maximum = 100)]
     pub limit: Option<String>,
     /// `next_cursor` from the previous page, with the same filters.
-    #[param(pattern = r"^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$")]
+    #[param(pattern = r"^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$", max_length = 120)]
     pub cursor: Option<String>,
 }
 

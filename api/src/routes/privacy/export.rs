@@ -32,7 +32,8 @@ use crate::{clock, db, wire};
 /// that was all of them (the full trail stays readable at `/v1/audit-events?person_id=`).
 pub const ACCESS_LIMIT: i64 = 10_000;
 
-/// At most this many records of each kind under one referral (far beyond any real episode).
+/// At most this many records of each kind under one referral (far beyond any real episode;
+/// the schema's `maxItems` states it).
 const ITEM_LIMIT: i64 = 10_000;
 
 /// Everything held about a person.
@@ -47,6 +48,7 @@ pub struct ExportView {
     /// Each referral with everything under it, newest first.
     pub referrals: Vec<ReferralExport>,
     /// Who accessed the person's record and when, newest first (at most 10,000).
+    #[schema(max_items = 10_000)]
     pub accesses: Vec<AccessView>,
     /// `false` when there were more accesses than were exported.
     pub accesses_complete: bool,
@@ -57,14 +59,19 @@ pub struct ExportView {
 pub struct ReferralExport {
     pub referral: ReferralView,
     /// Its changes of status.
+    #[schema(max_items = 10_000)]
     pub history: Vec<StatusChangeView>,
     /// Its consent acts.
+    #[schema(max_items = 10_000)]
     pub consent: Vec<ConsentView>,
+    #[schema(max_items = 10_000)]
     pub sessions: Vec<SessionView>,
     pub plan: PlanExport,
     /// Each connection as staff see it; its `person` is exactly what the receiving
     /// organisation saw of the person.
+    #[schema(max_items = 10_000)]
     pub connections: Vec<ConnectionExport>,
+    #[schema(max_items = 10_000)]
     pub outcomes: Vec<OutcomeView>,
 }
 
@@ -73,6 +80,7 @@ pub struct ReferralExport {
 pub struct PlanExport {
     #[serde(flatten)]
     pub plan: PlanView,
+    #[schema(max_items = 10_000)]
     pub goals: Vec<GoalView>,
 }
 
@@ -80,6 +88,7 @@ pub struct PlanExport {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ConnectionExport {
     pub connection: ConnectionView,
+    #[schema(max_items = 10_000)]
     pub notes: Vec<NoteView>,
 }
 
@@ -90,15 +99,19 @@ pub struct AccessView {
     #[schema(value_type = String, format = DateTime)]
     pub at: DateTime<Utc>,
     /// Who: the token subject (`anonymous` for the public).
+    #[schema(value_type = crate::schema::Subject)]
     pub actor: String,
     /// The role they acted in.
+    #[schema(value_type = crate::schema::CodeName)]
     pub actor_role: String,
     /// The organisation they acted for, if any.
     #[schema(required = true)]
     pub actor_org_id: Option<Uuid>,
     /// What, e.g. `referral.read`.
+    #[schema(max_length = 64)]
     pub action: String,
     /// How it ended, e.g. `success`, `forbidden`.
+    #[schema(value_type = crate::schema::CodeName)]
     pub outcome: String,
 }
 

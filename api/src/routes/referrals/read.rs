@@ -67,7 +67,7 @@ pub struct ReferralQuery {
     #[param(value_type = Option<i64>, minimum = 1, maximum = 100)]
     pub limit: Option<String>,
     /// `next_cursor` from the previous page, with the same filters.
-    #[param(pattern = r"^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$")]
+    #[param(pattern = r"^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$", max_length = 120)]
     pub cursor: Option<String>,
     #[param(value_type = Option<schema::ReferralStatus>)]
     pub status: Option<String>,
@@ -78,17 +78,20 @@ pub struct ReferralQuery {
     pub source: Option<String>,
     /// Received on or after: a date (`2026-03-01`, from midnight UTC) or an RFC 3339 time.
     #[param(
+        max_length = 35,
         pattern = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}([Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?([Zz]|[+-][0-9]{2}:[0-9]{2}))?$"
     )]
     pub received_from: Option<String>,
     /// Received on or before: a date (`2026-03-31`, the whole day, UTC) or an RFC 3339 time.
     #[param(
+        max_length = 35,
         pattern = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}([Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?([Zz]|[+-][0-9]{2}:[0-9]{2}))?$"
     )]
     pub received_to: Option<String>,
     /// Staff only: `me` (the caller's caseload, for a registered user's token), a user id, or
     /// `none` (the waiting list: nobody assigned).
     #[param(
+        max_length = 36,
         pattern = r"^(me|none|[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})$"
     )]
     pub assignee: Option<String>,
@@ -99,12 +102,16 @@ pub struct ReferralQuery {
     /// time), each at its latest change, oldest change first. Every page carries
     /// `next_cursor`, even an empty one: send the same query with it to resume, now or later.
     #[param(
+        max_length = 35,
         pattern = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}([Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?([Zz]|[+-][0-9]{2}:[0-9]{2}))?$"
     )]
     pub updated_since: Option<String>,
     /// The reference the person quotes (`LW-7K3M9Q`): letter case, spaces and hyphens do not
     /// matter, nor does leaving out `LW`.
-    #[param(pattern = r"^ *([Ll][Ww])?[ -]*[A-Za-z0-9]( *-? *[A-Za-z0-9]){5} *$")]
+    #[param(
+        pattern = r"^ *([Ll][Ww])?[ -]*[A-Za-z0-9]( *-? *[A-Za-z0-9]){5} *$",
+        max_length = 32
+    )]
     pub reference: Option<String>,
     /// The person's record: their referrals.
     #[param(value_type = Option<Uuid>)]

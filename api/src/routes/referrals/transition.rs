@@ -167,10 +167,11 @@ pub struct StatusChangeView {
     pub to: &'static str,
     #[schema(required = true, value_type = Option<schema::ClosureReason>)]
     pub reason_code: Option<&'static str>,
-    #[schema(required = true)]
+    #[schema(required = true, value_type = Option<crate::fields::TransitionReason>)]
     pub reason: Option<String>,
     /// Who made it: the subject of their token (a user id for registered users), or
     /// `anonymous@ADDRESS` for a self-referral.
+    #[schema(value_type = crate::schema::Subject)]
     pub by: String,
     /// The role they acted in; `null` for a member of the public (a self-referral).
     #[schema(required = true, value_type = Option<schema::Role>)]
@@ -198,9 +199,10 @@ impl From<&StatusChange> for StatusChangeView {
 /// A page of a referral's changes of status, oldest first.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct StatusChangePage {
+    #[schema(max_items = 100)]
     pub items: Vec<StatusChangeView>,
     /// Pass as `cursor` for the next page; `null` on the last.
-    #[schema(required = true)]
+    #[schema(required = true, value_type = Option<crate::pagination::Cursor>)]
     pub next_cursor: Option<String>,
 }
 

@@ -14,20 +14,22 @@ use crate::{clock, schema, wire};
 #[derive(Debug, Serialize, ToSchema)]
 #[schema(as = Person)]
 pub struct PersonView {
+    #[schema(value_type = crate::fields::PersonName)]
     pub given_name: String,
+    #[schema(value_type = crate::fields::PersonName)]
     pub family_name: String,
     #[schema(format = Date)]
     pub date_of_birth: String,
     /// Ten digits, no separators.
-    #[schema(required = true)]
+    #[schema(required = true, value_type = Option<crate::fields::NhsNumber>)]
     pub nhs_number: Option<String>,
-    #[schema(required = true)]
+    #[schema(required = true, value_type = Option<crate::fields::Phone>)]
     pub phone: Option<String>,
-    #[schema(required = true)]
+    #[schema(required = true, value_type = Option<crate::fields::Email>)]
     pub email: Option<String>,
-    #[schema(required = true)]
+    #[schema(required = true, value_type = Option<crate::fields::Postcode>)]
     pub postcode: Option<String>,
-    #[schema(required = true)]
+    #[schema(required = true, value_type = Option<crate::fields::Address>)]
     pub address: Option<String>,
     #[schema(required = true, value_type = Option<schema::PreferredContact>)]
     pub preferred_contact: Option<String>,
@@ -55,21 +57,21 @@ impl From<&Person> for PersonView {
 pub struct ReferralView {
     pub id: Uuid,
     /// A short reference to quote, e.g. `LW-7K3M9Q`.
-    #[schema(example = "LW-7K3M9Q")]
+    #[schema(example = "LW-7K3M9Q", max_length = 9)]
     pub reference: String,
     #[schema(value_type = schema::ReferralStatus)]
     pub status: String,
     pub person: PersonView,
     #[schema(value_type = schema::ReferralSource)]
     pub source: String,
-    #[schema(value_type = Vec<schema::Reason>)]
+    #[schema(value_type = Vec<schema::Reason>, max_items = 11)]
     pub reasons: Vec<String>,
-    #[schema(required = true)]
+    #[schema(required = true, value_type = Option<crate::fields::Summary>)]
     pub summary: Option<String>,
     /// The referring organisation, from the referrer's token; `null` when staff entered it.
     #[schema(required = true)]
     pub referrer_org_id: Option<Uuid>,
-    #[schema(required = true)]
+    #[schema(required = true, value_type = Option<crate::fields::ExternalReference>)]
     pub external_reference: Option<String>,
     #[serde(serialize_with = "wire::timestamp")]
     #[schema(value_type = String, format = DateTime)]
@@ -78,9 +80,10 @@ pub struct ReferralView {
     #[schema(value_type = String, format = DateTime)]
     pub updated_at: DateTime<Utc>,
     /// Grows by one with every change; also the `ETag`.
+    #[schema(value_type = crate::schema::Version)]
     pub version: i64,
     /// Why the referral entered its current status, when that needs a reason.
-    #[schema(required = true)]
+    #[schema(required = true, value_type = Option<crate::fields::TransitionReason>)]
     pub status_reason: Option<String>,
     /// While `closed`: why.
     #[schema(required = true, value_type = Option<schema::ClosureReason>)]
@@ -95,6 +98,7 @@ pub struct ReferralView {
     #[schema(required = true, value_type = Option<String>, format = DateTime)]
     pub first_contact_at: Option<DateTime<Utc>>,
     /// Whole days from receipt to first contact, or to today while there is none.
+    #[schema(value_type = crate::schema::Days)]
     pub days_waiting: i64,
     /// Staff only: the person's record, shared by their referrals.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -124,12 +128,14 @@ pub struct ReferralView {
 #[derive(Debug, Serialize, ToSchema)]
 #[schema(as = Introducer)]
 pub struct IntroducerView {
+    #[schema(value_type = crate::fields::IntroducerName)]
     pub name: String,
     /// How they know the person.
+    #[schema(value_type = crate::fields::Relationship)]
     pub relationship: String,
-    #[schema(required = true)]
+    #[schema(required = true, value_type = Option<crate::fields::Phone>)]
     pub phone: Option<String>,
-    #[schema(required = true)]
+    #[schema(required = true, value_type = Option<crate::fields::Email>)]
     pub email: Option<String>,
 }
 
@@ -149,8 +155,11 @@ impl From<&Introducer> for IntroducerView {
 #[schema(as = GpRecordCode)]
 pub struct GpRecordCodeView {
     /// `http://snomed.info/sct`
+    #[schema(max_length = 64)]
     pub system: &'static str,
+    #[schema(max_length = 32)]
     pub code: &'static str,
+    #[schema(max_length = 255)]
     pub display: &'static str,
 }
 
@@ -209,9 +218,10 @@ impl From<&Referral> for ReferralView {
 /// A page of referrals.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ReferralPage {
+    #[schema(max_items = 100)]
     pub items: Vec<ReferralView>,
     /// Pass as `cursor` for the next page: `null` after the last page of a list, never `null`
     /// in a change feed (`updated_since`).
-    #[schema(required = true)]
+    #[schema(required = true, value_type = Option<crate::pagination::Cursor>)]
     pub next_cursor: Option<String>,
 }
