@@ -266,9 +266,13 @@ impl<Op: Guarded + 'static> FromRequest for Allowed<Op> {
             .and_then(|id| uuid::Uuid::parse_str(id).ok());
         let req = req.clone();
         Box::pin(async move {
-            let caller = caller
-                .await
-                .map_err(|e| refused_token(&req, state.as_ref(), e))?;
+            let caller = match caller.await {
+                Ok(caller) => caller,
+                Err(error) => {
+                    let refused = (request_id, addressed);
+                    return Err(unverified(&req, state.as_ref(), operation, refused, error));
+                }
+            };
             // The allowance is spent before the role is checked: refusals count too.
             if let Some(state) = &state {
                 ratelimit::charge_caller(&req, &state.callers, &caller)?;
@@ -321,6 +325,48 @@ fn refused_token(
         Err(limited) => limited,
         Ok(()) => error,
     }
+}
+
+/// A token that did not verify (or none, where one is needed): the refusal spends the address's
+/// allowance for refused tokens ([`refused_token`]); once admitted, an audited operation
+/// records it like any other refusal, one row naming the address (the token names nobody it
+/// can be trusted to). Past the allowance it is 429 and leaves no row, so guessing cannot
+/// flood the trail.
+///
+/// The row is written beside the answer, not before it: nothing was disclosed, and actix
+/// extracts a handler's arguments concurrently, so a 401 that waited on the database would
+/// lose the race to another argument's 400 (a bad query), telling a caller without a token
+/// how the query is read.
+fn unverified(
+    req: &HttpRequest,
+    state: Option<&web::Data<AppState>>,
+    operation: Operation,
+    (request_id, addressed): (Option<String>, Option<uuid::Uuid>),
+    error: ApiError,
+) -> ApiError {
+    let error = refused_token(req, state, error);
+    let (Some(state), ApiError::Unauthorized { .. }) = (state, &error) else {
+        return error;
+    };
+    if !operation.audited {
+        return error;
+    }
+    let Some(client) = state.public.client(req) else {
+        return error;
+    };
+    let mut actor = Actor::anonymous(
+        format!("anonymous@{client}"),
+        request_id.unwrap_or_default(),
+        operation,
+    );
+    actor.addressed = addressed;
+    let state = state.clone();
+    actix_web::rt::spawn(async move {
+        if let Err(failure) = actor.record_refusal(&state, Outcome::Unauthenticated).await {
+            log::warn!("recording a refused token for {}: {failure}", operation.id);
+        }
+    });
+    error
 }
 
 /// A caller of an operation open to anyone: no token, admitted by the per-address rate limit
@@ -402,17 +448,22 @@ fn public_actor<Op: Guarded>(
     let request_id = req.extensions().get::<RequestId>().map(|r| r.0.clone());
     let state = req.app_data::<web::Data<AppState>>().cloned();
     let req = req.clone();
+    let operation = Op::OPERATION;
     Box::pin(async move {
-        let caller = caller
-            .await
-            .map_err(|e| refused_token(&req, state.as_ref(), e))?;
+        let caller = match caller.await {
+            Ok(caller) => caller,
+            Err(error) => {
+                let refused = (request_id.clone(), None);
+                return Err(unverified(&req, state.as_ref(), operation, refused, error));
+            }
+        };
         if let Some(state) = &state {
             ratelimit::charge_caller(&req, &state.callers, &caller)?;
         }
         Ok(Actor {
             caller,
             request_id: request_id.unwrap_or_default(),
-            operation: Op::OPERATION,
+            operation,
             anonymous: false,
             addressed: None,
         })

@@ -30,6 +30,8 @@ pub enum Outcome {
     Rejected,
     /// Asked for what was erased (see `docs/privacy.md`).
     Gone,
+    /// No token, or one that did not verify (401): the caller is known only by address.
+    Unauthenticated,
 }
 
 impl Outcome {
@@ -42,6 +44,7 @@ impl Outcome {
             Outcome::Conflict => "conflict",
             Outcome::Rejected => "rejected",
             Outcome::Gone => "gone",
+            Outcome::Unauthenticated => "unauthenticated",
         }
     }
 }
@@ -326,12 +329,30 @@ impl Actor {
 
     /// Records a refused attempt in a transaction of its own, then returns the refusal.
     pub async fn refuse(&self, state: &web::Data<AppState>, error: ApiError) -> ApiError {
+        self.refuse_as(state, error, Outcome::Forbidden).await
+    }
+
+    /// Records a refused attempt in a transaction of its own.
+    pub async fn record_refusal(
+        &self,
+        state: &web::Data<AppState>,
+        outcome: Outcome,
+    ) -> Result<(), ApiError> {
         let actor = self.clone();
-        let recorded = db::run(state, move |conn| {
-            actor.record_alone(conn, actor.addressed, Outcome::Forbidden)
+        db::run(state, move |conn| {
+            actor.record_alone(conn, actor.addressed, outcome)
         })
-        .await;
-        match recorded {
+        .await
+    }
+
+    /// [`Actor::refuse`], saying how it was refused.
+    pub async fn refuse_as(
+        &self,
+        state: &web::Data<AppState>,
+        error: ApiError,
+        outcome: Outcome,
+    ) -> ApiError {
+        match self.record_refusal(state, outcome).await {
             Ok(()) => error,
             Err(failure) => failure,
         }

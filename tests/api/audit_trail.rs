@@ -374,8 +374,28 @@ async fn every_audited_request_writes_exactly_one_row_refusals_included() {
     not_theirs.problem(404, "not_found");
     let trail_refused = w.app.get("/v1/audit-events", &w.app.coordinator()).await;
     trail_refused.problem(403, "forbidden");
+    // Without a token that verifies: refused as unauthenticated, named by address.
+    let referral_path = format!("/v1/referrals/{}", w.referral);
+    let forged = w.app.get(&referral_path, "not.a.token").await;
+    forged.problem(401, "unauthorized");
+    let tokenless = w.app.call(Method::GET, &referral_path, None, None).await;
+    tokenless.problem(401, "unauthorized");
+    // An operation the trail does not cover leaves no row for a 401 either.
+    let unaudited = w.app.call(Method::GET, "/v1/api-clients", None, None).await;
+    unaudited.problem(401, "unauthorized");
 
-    let events = audit::recent(&mut w.app.db(), 10_000).unwrap();
+    // A refusal for want of a token is recorded beside its answer, not before it.
+    let mut events = audit::recent(&mut w.app.db(), 10_000).unwrap();
+    for _ in 0..50 {
+        if [&forged, &tokenless]
+            .iter()
+            .all(|r| !rows_of(&events, r).is_empty())
+        {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(40)).await;
+        events = audit::recent(&mut w.app.db(), 10_000).unwrap();
+    }
     for (id, action, reply) in &asked {
         let rows = rows_of(&events, reply);
         assert_eq!(rows.len(), 1, "{id}: {rows:?} {}", reply.text);
@@ -393,8 +413,21 @@ async fn every_audited_request_writes_exactly_one_row_refusals_included() {
         rows_of(&events, &trail_refused),
         [("audit.list".to_owned(), "forbidden".to_owned())]
     );
+    for refused in [&forged, &tokenless] {
+        assert_eq!(
+            rows_of(&events, refused),
+            [("referral.read".to_owned(), "unauthenticated".to_owned())]
+        );
+        let row = events
+            .iter()
+            .find(|e| e.request_id == request_id(refused))
+            .unwrap();
+        assert_eq!(row.actor_sub, "anonymous@127.0.0.1");
+        assert_eq!(row.actor_role, "anonymous");
+    }
+    assert_eq!(rows_of(&events, &unaudited), []);
     // Refusals name whom they concern too.
-    for refused in [&wrong_role, &not_theirs] {
+    for refused in [&wrong_role, &not_theirs, &forged, &tokenless] {
         let row = events
             .iter()
             .find(|e| e.request_id == request_id(refused))

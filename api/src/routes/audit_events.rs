@@ -198,8 +198,8 @@ pub struct AuditEventView {
     /// What was attempted, e.g. `referral.read`.
     #[schema(max_length = 64)]
     pub action: String,
-    /// How it ended: `success`, `replayed`, `forbidden`, `not_found`, `gone`, `conflict` or
-    /// `rejected`.
+    /// How it ended: `success`, `replayed`, `forbidden`, `not_found`, `gone`, `conflict`,
+    /// `rejected` or `unauthenticated` (no token, or one that did not verify).
     #[schema(value_type = crate::schema::CodeName)]
     pub outcome: String,
     /// The kind of record acted on, e.g. `session`.
