@@ -154,6 +154,12 @@ operations! {
     ListServices = "list_services", [], service.list;
     /// Read one directory service (open to anyone).
     GetService = "get_service", [], service.read;
+    /// Liveness (open to anyone).
+    Live = "live", [], health.live;
+    /// Readiness (open to anyone).
+    Ready = "ready", [], health.ready;
+    /// The public keys that verify Linkwell's tokens (open to anyone).
+    PublicKeys = "jwks", [], keys.read;
     /// Add a service to the directory.
     CreateService = "create_service", [Coordinator, Admin], service.create;
     /// Correct a directory service, or its status and capacity.
@@ -382,11 +388,21 @@ impl<Op: Guarded + 'static> FromRequest for Public<Op> {
     type Future = std::future::Ready<Result<Self, ApiError>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        std::future::ready(admit::<Op>(req))
+        std::future::ready(admit::<Op>(req, Allowance::Public))
     }
 }
 
-fn admit<Op: Guarded>(req: &HttpRequest) -> Result<Public<Op>, ApiError> {
+/// Which per-address allowance a request without a token spends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Allowance {
+    /// An operation open to anyone: a small quota per address and operation.
+    Public,
+    /// A probe or the key set, which orchestrators and verifiers poll: their own quota per
+    /// address and operation.
+    Probe,
+}
+
+fn admit<Op: Guarded>(req: &HttpRequest, allowance: Allowance) -> Result<Public<Op>, ApiError> {
     let operation = Op::OPERATION;
     let state = req
         .app_data::<web::Data<AppState>>()
@@ -395,7 +411,10 @@ fn admit<Op: Guarded>(req: &HttpRequest) -> Result<Public<Op>, ApiError> {
         .public
         .client(req)
         .ok_or_else(|| ApiError::Internal("no peer address".into()))?;
-    state.public.admit(req, operation.id, client)?;
+    match allowance {
+        Allowance::Public => state.public.admit(req, operation.id, client)?,
+        Allowance::Probe => ratelimit::charge_probe(req, &state.probes, operation.id, client)?,
+    }
     let request_id = req.extensions().get::<RequestId>().map(|r| r.0.clone());
     Ok(Public {
         actor: Actor::anonymous(
@@ -420,7 +439,30 @@ impl<Op: Guarded + 'static> FromRequest for Open<Op> {
     type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
-        let actor = public_actor::<Op>(req, payload);
+        let actor = public_actor::<Op>(req, payload, Allowance::Public);
+        Box::pin(async move {
+            actor.await.map(|_| Self {
+                operation: PhantomData,
+            })
+        })
+    }
+}
+
+/// A caller of a health probe or the public key set: a token, if sent, must be valid (401
+/// otherwise); with or without one, the request spends its address's allowance for that
+/// operation (`LINKWELL_PROBE_RATE_PER_MINUTE`), never a caller's, so a busy token cannot fail
+/// an orchestrator's probe. Nothing is audited.
+#[derive(Debug)]
+pub struct Probe<Op> {
+    operation: PhantomData<Op>,
+}
+
+impl<Op: Guarded + 'static> FromRequest for Probe<Op> {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let actor = public_actor::<Op>(req, payload, Allowance::Probe);
         Box::pin(async move {
             actor.await.map(|_| Self {
                 operation: PhantomData,
@@ -436,12 +478,13 @@ impl<Op: Guarded + 'static> FromRequest for Open<Op> {
 fn public_actor<Op: Guarded>(
     req: &HttpRequest,
     payload: &mut Payload,
+    allowance: Allowance,
 ) -> Pin<Box<dyn Future<Output = Result<Actor, ApiError>>>> {
     if !req
         .headers()
         .contains_key(actix_web::http::header::AUTHORIZATION)
     {
-        let admitted = admit::<Op>(req).map(|public| public.actor);
+        let admitted = admit::<Op>(req, allowance).map(|public| public.actor);
         return Box::pin(std::future::ready(admitted));
     }
     let caller = Caller::from_request(req, payload);
@@ -458,7 +501,18 @@ fn public_actor<Op: Guarded>(
             }
         };
         if let Some(state) = &state {
-            ratelimit::charge_caller(&req, &state.callers, &caller)?;
+            match allowance {
+                Allowance::Public => ratelimit::charge_caller(&req, &state.callers, &caller)?,
+                // A probe never spends a caller's allowance: an orchestrator's probe must not
+                // fail because the same token was busy elsewhere.
+                Allowance::Probe => {
+                    let client = state
+                        .public
+                        .client(&req)
+                        .ok_or_else(|| ApiError::Internal("no peer address".into()))?;
+                    ratelimit::charge_probe(&req, &state.probes, operation.id, client)?;
+                }
+            }
         }
         Ok(Actor {
             caller,
@@ -488,7 +542,7 @@ where
     type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
-        let admitted = public_actor::<Op>(req, payload);
+        let admitted = public_actor::<Op>(req, payload, Allowance::Public);
         let req = req.clone();
         let payload = payload.take();
         Box::pin(async move {

@@ -94,6 +94,9 @@ pub struct Config {
     /// Requests a minute each authenticated caller (role and subject) may make, across every
     /// operation: `LINKWELL_RATE_PER_MINUTE`, default 1200.
     pub rate_per_minute: NonZeroU32,
+    /// Requests a minute each client address may make to each health probe and to the key
+    /// set: `LINKWELL_PROBE_RATE_PER_MINUTE`, default 600.
+    pub probe_rate_per_minute: NonZeroU32,
     /// Origins whose pages may call the API from a browser (`LINKWELL_CORS_ORIGINS`,
     /// comma-separated exact origins; none by default). Checked when the server starts.
     pub cors_origins: Vec<String>,
@@ -155,6 +158,10 @@ pub const DEFAULT_PUBLIC_RATE_PER_MINUTE: NonZeroU32 = NonZeroU32::new(10).unwra
 /// Default for [`Config::rate_per_minute`]: 20 a second on average, far above what a person
 /// at a screen or a GP system's poll needs, low enough to stop a runaway script.
 pub const DEFAULT_RATE_PER_MINUTE: NonZeroU32 = NonZeroU32::new(1200).unwrap();
+/// Default for [`Config::probe_rate_per_minute`]: ten a second from one address, sixty times
+/// what a kubelet probing every ten seconds needs; readiness reaches the database, so an
+/// unlimited probe would be a way to load it.
+pub const DEFAULT_PROBE_RATE_PER_MINUTE: NonZeroU32 = NonZeroU32::new(600).unwrap();
 /// Default for [`Config::min_age`]: LifeLink's rule.
 pub const DEFAULT_MIN_AGE: u32 = 16;
 
@@ -258,6 +265,10 @@ impl Config {
             )?,
             trusted_proxies: trusted_proxies()?,
             rate_per_minute: per_minute("LINKWELL_RATE_PER_MINUTE", DEFAULT_RATE_PER_MINUTE)?,
+            probe_rate_per_minute: per_minute(
+                "LINKWELL_PROBE_RATE_PER_MINUTE",
+                DEFAULT_PROBE_RATE_PER_MINUTE,
+            )?,
             cors_origins: cors_origins()?,
             min_age: min_age()?,
             expiry: crate::expiry::Policy {

@@ -3,8 +3,9 @@
 //! operation open to anyone is limited per client address, and a request whose token was
 //! refused spends its address's own allowance (`refused`, a caller's quota). Behind a
 //! reverse proxy the address comes from `X-Forwarded-For`, but only when the peer is a
-//! configured trusted proxy: anyone else could write whatever they like there. The health probes, the docs and the CORS
-//! preflight pass no limiter.
+//! configured trusted proxy: anyone else could write whatever they like there. The health
+//! probes and the key set spend their own per-address allowance (`probe`), token or not, so a
+//! busy caller cannot fail an orchestrator's probe; the docs and the CORS preflight pass no limiter.
 //!
 //! Each answer to a limited request says where the caller stands in the `RateLimit-Policy` and
 //! `RateLimit` fields of draft-ietf-httpapi-ratelimit-headers-11 (May 2026, the latest
@@ -173,6 +174,25 @@ pub fn charge_refused(
     client: IpAddr,
 ) -> Result<(), ApiError> {
     charge(req, limits, &client, Limited::Address)
+}
+
+/// The allowance of each client address for each health probe and the key set
+/// (`LINKWELL_PROBE_RATE_PER_MINUTE`), which orchestrators and token verifiers poll.
+pub type ProbeLimits = Limiter<(&'static str, IpAddr)>;
+
+/// Spends one request of an address's allowance for a probe or the key set.
+pub fn charge_probe(
+    req: &HttpRequest,
+    limits: &ProbeLimits,
+    operation: &'static str,
+    client: IpAddr,
+) -> Result<(), ApiError> {
+    charge(
+        req,
+        limits,
+        &(operation, allowance_key(client)),
+        Limited::Address,
+    )
 }
 
 /// The per-address limit for public operations, and who may speak for a client.

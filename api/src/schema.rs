@@ -400,7 +400,7 @@ pub fn shared_headers() -> Vec<(&'static str, utoipa::openapi::header::Header)> 
             "RateLimit-Policy",
             header(
                 "RateLimit-Policy",
-                "The quota policy applied: `\"default\";q=1200;w=60` (each authenticated caller, across every operation) or `\"public\";q=10;w=60` (without a token, per client address and operation) or `\"refused\";q=1200;w=60` (a token was sent and refused, per client address); `q` requests per `w` seconds.",
+                "The quota policy applied: `\"default\";q=1200;w=60` (each authenticated caller, across every operation) or `\"public\";q=10;w=60` (without a token, per client address and operation) or `\"refused\";q=1200;w=60` (a token was sent and refused, per client address) or `\"probe\";q=600;w=60` (a health probe or the key set, per client address and operation); `q` requests per `w` seconds.",
             ),
         ),
         (

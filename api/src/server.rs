@@ -123,6 +123,7 @@ pub fn start(config: &Config) -> Result<Running, StartError> {
         ),
         callers: Limiter::new("default", config.rate_per_minute),
         refused: Limiter::new("refused", config.rate_per_minute),
+        probes: Limiter::new("probe", config.probe_rate_per_minute),
         cors: CorsPolicy::new(&config.cors_origins)?,
         min_age: config.min_age,
         meaningful_change_hundredths: config.meaningful_change_hundredths,

@@ -7,7 +7,7 @@ use linkwell_persistence::Pool;
 use crate::auth::{KnownOrganisations, TokenKeys};
 use crate::cors::CorsPolicy;
 use crate::pagination::CursorKey;
-use crate::ratelimit::{CallerLimits, PublicAccess, RefusedLimits};
+use crate::ratelimit::{CallerLimits, ProbeLimits, PublicAccess, RefusedLimits};
 use crate::revocation::Revoked;
 
 /// Shared application state.
@@ -26,6 +26,9 @@ pub struct AppState {
     pub callers: CallerLimits,
     /// The rate limit on requests whose token was refused, per client address.
     pub refused: RefusedLimits,
+    /// The rate limit on the health probes and the key set without a token, per client
+    /// address and operation.
+    pub probes: ProbeLimits,
     /// The origins whose pages may call the API.
     pub cors: CorsPolicy,
     /// Every referral is for people at least this old on the day it arrives.

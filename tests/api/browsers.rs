@@ -329,16 +329,49 @@ async fn the_health_probes_are_never_throttled() {
     app.get("/v1/referrals", &staff)
         .await
         .problem(429, "rate_limited");
+    // The caller's spent allowance never fails a probe: probes spend their own, per address.
     for n in 0..30 {
-        for path in ["/health/live", "/health/ready"] {
+        for path in ["/health/live", "/health/ready", "/.well-known/jwks.json"] {
             let anonymous = app.call(Method::GET, path, None, None).await;
             assert_eq!(anonymous.status, StatusCode::OK, "{path} {n}");
-            assert_eq!(anonymous.header("ratelimit"), None);
+            assert_eq!(
+                anonymous.header("ratelimit-policy"),
+                Some("\"probe\";q=600;w=60")
+            );
             let with_token = app.get(path, &staff).await;
             assert_eq!(with_token.status, StatusCode::OK, "{path} {n}");
-            assert_eq!(with_token.header("ratelimit"), None);
+            assert_eq!(
+                with_token.header("ratelimit-policy"),
+                Some("\"probe\";q=600;w=60")
+            );
         }
     }
+    // A token sent to a probe must be valid, as everywhere.
+    app.get("/health/live", "not.a.token")
+        .await
+        .problem(401, "unauthorized");
+}
+
+#[tokio::test]
+async fn probes_have_their_own_per_address_limit() {
+    let app = TestApp::spawn_with(|config| {
+        config.probe_rate_per_minute = NonZeroU32::new(2).unwrap();
+    })
+    .await;
+    for path in ["/health/live", "/health/ready", "/.well-known/jwks.json"] {
+        for _ in 0..2 {
+            let reply = app.call(Method::GET, path, None, None).await;
+            assert_eq!(reply.status, StatusCode::OK, "{path}");
+        }
+        let over = app.call(Method::GET, path, None, None).await;
+        over.problem(429, "rate_limited");
+        assert!(over.header("retry-after").is_some(), "{path}");
+    }
+    // Each operation has its own allowance, and an authenticated caller's is untouched.
+    assert_eq!(
+        app.get("/v1/referrals", &app.coordinator()).await.status,
+        StatusCode::OK
+    );
 }
 
 #[tokio::test]

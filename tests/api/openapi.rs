@@ -74,10 +74,14 @@ fn every_secured_operation_names_its_roles_and_declares_its_errors() {
             let description = operation["description"].as_str().unwrap();
             assert!(description.contains("**Roles:**"), "{method} {path}");
         }
-        assert!(
-            responses.contains_key("500"),
-            "{method} {path} declares 500"
-        );
+        // Every operation: a token, if sent, must be valid; every one is rate limited.
+        for status in ["401", "429", "500"] {
+            assert!(
+                responses.contains_key(status),
+                "{method} {path} declares {status}"
+            );
+        }
+        assert!(roles.is_some(), "{method} {path} is in the access table");
         if roles.is_some() {
             for (status, response) in responses {
                 if status.starts_with('2') || status.starts_with('4') {

@@ -144,6 +144,7 @@ impl TestApp {
             public_rate_per_minute: linkwell_api::config::DEFAULT_PUBLIC_RATE_PER_MINUTE,
             trusted_proxies: Vec::new(),
             rate_per_minute: linkwell_api::config::DEFAULT_RATE_PER_MINUTE,
+            probe_rate_per_minute: linkwell_api::config::DEFAULT_PROBE_RATE_PER_MINUTE,
             cors_origins: Vec::new(),
             min_age: 16,
             expiry: linkwell_api::expiry::Policy {

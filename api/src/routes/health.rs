@@ -1,4 +1,6 @@
-//! Probes for orchestrators: liveness never touches the database; readiness does.
+//! Probes for orchestrators: liveness never touches the database; readiness does. Each spends
+//! its own per-address allowance (`access::Probe`), a caller's quota, and a token, if sent,
+//! must be valid.
 
 use std::time::Duration;
 
@@ -7,6 +9,7 @@ use linkwell_persistence::{checkout, ping};
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use crate::access::{Live, Probe, Ready};
 use crate::error::ApiError;
 use crate::schema::ProbeProblems;
 use crate::state::AppState;
@@ -27,9 +30,10 @@ pub struct Health {
     operation_id = "live",
     tag = "health",
     responses((status = 200, description = "Alive", body = Health)),
+    security((), ("bearer" = [])),
 )]
 #[get("/health/live")]
-pub async fn live() -> HttpResponse {
+pub async fn live(_: Probe<Live>) -> HttpResponse {
     HttpResponse::Ok().json(Health { status: "ok" })
 }
 
@@ -38,9 +42,10 @@ pub async fn live() -> HttpResponse {
     operation_id = "ready",
     tag = "health",
     responses((status = 200, description = "Ready to serve", body = Health), ProbeProblems),
+    security((), ("bearer" = [])),
 )]
 #[get("/health/ready")]
-pub async fn ready(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+pub async fn ready(_: Probe<Ready>, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let state = state.into_inner();
     web::block(move || -> Result<(), ApiError> {
         let mut conn = checkout(&state.pool, READY_TIMEOUT)?;

@@ -3,6 +3,7 @@
 use actix_web::http::header;
 use actix_web::{HttpResponse, get, web};
 
+use crate::access::{Probe, PublicKeys};
 use crate::signing_keys::Jwks;
 use crate::state::AppState;
 
@@ -28,9 +29,10 @@ pub const CACHE_CONTROL: &str = "public, max-age=300";
         content_type = "application/jwk-set+json",
         headers(("Cache-Control" = String, description = "`public, max-age=300`")),
     )),
+    security((), ("bearer" = [])),
 )]
 #[get("/.well-known/jwks.json")]
-pub async fn jwks(state: web::Data<AppState>) -> HttpResponse {
+pub async fn jwks(_: Probe<PublicKeys>, state: web::Data<AppState>) -> HttpResponse {
     HttpResponse::Ok()
         .content_type("application/jwk-set+json")
         .insert_header((header::CACHE_CONTROL, CACHE_CONTROL))
