@@ -3,7 +3,7 @@
 //! audited in the same transaction, against the addressed resource; a failure rolls back.
 
 use actix_web::web;
-use linkwell_persistence::DbConnection;
+use linkwell_persistence::Tx;
 use uuid::Uuid;
 
 use crate::access::{ErasePerson, Guarded};
@@ -20,7 +20,7 @@ pub async fn change<T, F>(
     apply: F,
 ) -> Result<T, ApiError>
 where
-    F: Fn(&mut DbConnection, &Actor) -> Result<T, Stop> + Send + 'static,
+    F: Fn(&mut Tx<'_>, &Actor) -> Result<T, Stop> + Send + 'static,
     T: Send + 'static,
 {
     db::transaction(state, move |conn| {
@@ -41,9 +41,9 @@ where
 
 /// `apply`, unless the record belongs to a person erased since the request passed the access
 /// gate (`access::refuse_if_erased`): then refused as not found, under the writers' lock.
-fn erased_or<T, F>(conn: &mut DbConnection, actor: &Actor, id: Uuid, apply: &F) -> Result<T, Stop>
+fn erased_or<T, F>(conn: &mut Tx<'_>, actor: &Actor, id: Uuid, apply: &F) -> Result<T, Stop>
 where
-    F: Fn(&mut DbConnection, &Actor) -> Result<T, Stop>,
+    F: Fn(&mut Tx<'_>, &Actor) -> Result<T, Stop>,
 {
     // The erasure answers a second erasure itself (410).
     if actor.operation.audited

@@ -251,6 +251,7 @@ fn one_connection(config: &Config) -> Result<DbConnection, String> {
 fn migrate_only(config: &Config, args: &MigrateArgs) -> Result<(), String> {
     let mut conn = one_connection(config)?;
     let applied = migrate::run(&mut conn).map_err(|e| e.to_string())?;
+    migrate::make_totals(&mut conn).map_err(|e| e.to_string())?;
     println!(
         "database: {} ({applied} migrations applied)",
         config.database
@@ -325,9 +326,7 @@ fn retotal(config: &Config) -> Result<(), String> {
     let started = std::time::Instant::now();
     let mut conn = one_connection(config)?;
     migrate::run(&mut conn).map_err(|e| e.to_string())?;
-    let rows =
-        linkwell_persistence::write_transaction(&mut conn, linkwell_persistence::tallies::rebuild)
-            .map_err(|e| e.to_string())?;
+    let rows = linkwell_persistence::tallies::rebuild(&mut conn).map_err(|e| e.to_string())?;
     println!(
         "made {rows} report totals afresh in {:.1} s",
         started.elapsed().as_secs_f64()

@@ -105,6 +105,10 @@ pub struct Config {
     pub min_age: u32,
     /// When unanswered connection requests expire, and how often each instance looks.
     pub expiry: crate::expiry::Policy,
+    /// How often each instance folds the report totals' deltas into the totals
+    /// (`LINKWELL_TOTALS_FOLD_INTERVAL_MS`, default 500): reports add the deltas not yet
+    /// folded, so this bounds how many they read, not whether they are exact.
+    pub totals_fold_every: Duration,
     /// The SWEMWBS improvement counted as meaningful, in hundredths of a metric point
     /// (`LINKWELL_SWEMWBS_MEANINGFUL_CHANGE`, metric points, default 3).
     pub meaningful_change_hundredths: i32,
@@ -149,6 +153,9 @@ impl Default for ClientTokens {
 pub const DEFAULT_BODY_TIMEOUT: Duration = Duration::from_secs(10);
 /// Default for [`Config::max_token_ttl`].
 pub const DEFAULT_MAX_TOKEN_TTL: Duration = Duration::from_secs(24 * 60 * 60);
+
+/// Default for how often each instance folds the report totals' deltas.
+pub const DEFAULT_TOTALS_FOLD_EVERY: Duration = Duration::from_millis(500);
 
 /// Default for how often each instance expires unanswered connection requests.
 pub const DEFAULT_EXPIRY_EVERY: Duration = Duration::from_secs(60);
@@ -286,6 +293,10 @@ impl Config {
                 every: positive("LINKWELL_EXPIRY_INTERVAL_SECONDS")?
                     .map_or(DEFAULT_EXPIRY_EVERY, |s| Duration::from_secs(s as u64)),
             },
+            totals_fold_every: positive("LINKWELL_TOTALS_FOLD_INTERVAL_MS")?
+                .map_or(DEFAULT_TOTALS_FOLD_EVERY, |ms| {
+                    Duration::from_millis(ms as u64)
+                }),
             meaningful_change_hundredths: meaningful_change()?,
             body_timeout: positive("LINKWELL_BODY_TIMEOUT_SECONDS")?
                 .map_or(DEFAULT_BODY_TIMEOUT, |s| Duration::from_secs(s as u64)),

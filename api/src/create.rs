@@ -6,7 +6,7 @@
 use actix_web::HttpResponse;
 use actix_web::http::{StatusCode, header};
 use actix_web::web;
-use linkwell_persistence::DbConnection;
+use linkwell_persistence::Tx;
 use linkwell_persistence::idempotency::StoredResponse;
 use serde::Serialize;
 use uuid::Uuid;
@@ -65,7 +65,7 @@ pub async fn create<F>(
     make: F,
 ) -> Result<HttpResponse, ApiError>
 where
-    F: Fn(&mut DbConnection, &Actor) -> Result<Made, Stop> + Send + 'static,
+    F: Fn(&mut Tx<'_>, &Actor) -> Result<Made, Stop> + Send + 'static,
 {
     let keyed = Keyed::new(key, &actor, body)?;
     let answer =
@@ -87,13 +87,13 @@ where
 }
 
 fn run<F>(
-    conn: &mut DbConnection,
+    conn: &mut Tx<'_>,
     actor: &Actor,
     keyed: Option<&Keyed>,
     make: &F,
 ) -> Result<Answer, ApiError>
 where
-    F: Fn(&mut DbConnection, &Actor) -> Result<Made, Stop>,
+    F: Fn(&mut Tx<'_>, &Actor) -> Result<Made, Stop>,
 {
     // The parent may have been erased since the request passed the access gate: checked
     // again under the lock its writers take.

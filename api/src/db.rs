@@ -2,7 +2,7 @@
 //! connection inside the blocking closure so waiting for one never stalls a worker either.
 
 use actix_web::web;
-use linkwell_persistence::{DbConnection, checkout, write_transaction};
+use linkwell_persistence::{DbConnection, Tx, checkout, write_transaction};
 
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -26,7 +26,7 @@ where
 /// PostgreSQL the loser blocks, then fails) is retried once: the retry sees the winner's row.
 pub async fn transaction<T, F>(state: &web::Data<AppState>, f: F) -> Result<T, ApiError>
 where
-    F: Fn(&mut DbConnection) -> Result<T, ApiError> + Send + 'static,
+    F: Fn(&mut Tx<'_>) -> Result<T, ApiError> + Send + 'static,
     T: Send + 'static,
 {
     run(state, move |conn| match write_transaction(conn, &f) {

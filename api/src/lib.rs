@@ -41,4 +41,5 @@ pub mod secret_checks;
 pub mod server;
 pub mod signing_keys;
 pub mod state;
+pub mod totals;
 pub mod wire;

@@ -148,6 +148,10 @@ pub fn start(config: &Config) -> Result<Running, StartError> {
         config.revocation_refresh,
     );
     crate::expiry::spawn(Arc::downgrade(&state.clone().into_inner()), config.expiry);
+    crate::totals::spawn(
+        Arc::downgrade(&state.clone().into_inner()),
+        config.totals_fold_every,
+    );
     let document = openapi::document();
     let routes = web::Data::new(RouteTable::from_openapi(&document));
     let parameter_bounds = web::Data::new(ParameterBounds::from_openapi(&document));
@@ -237,7 +241,6 @@ fn prepare_schema(conn: &mut linkwell_persistence::DbConnection) -> Result<usize
             pending,
         });
     }
-    migrate::make_totals(conn)?;
     Ok(0)
 }
 

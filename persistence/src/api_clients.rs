@@ -176,11 +176,11 @@ pub fn use_assertion_once(
     expires_at: DateTime<Utc>,
     now: DateTime<Utc>,
 ) -> StoreResult<bool> {
-    crate::dialect::write_transaction(conn, |tx| {
+    crate::unit_of_work::write_transaction(conn, |tx| {
         diesel::delete(
             client_assertions::table.filter(client_assertions::expires_at.lt(convert::to_db(now))),
         )
-        .execute(tx)?;
+        .execute(&mut **tx)?;
         // Diesel's upsert builder does not reach the two-backend connection; the statement
         // is the same on both.
         let sql = crate::dialect::placeholders(
@@ -192,7 +192,7 @@ pub fn use_assertion_once(
             .bind::<diesel::sql_types::Text, _>(client_id)
             .bind::<diesel::sql_types::Text, _>(jti)
             .bind::<diesel::sql_types::Timestamp, _>(convert::to_db(expires_at))
-            .execute(tx)?;
+            .execute(&mut **tx)?;
         Ok::<_, StoreError>(inserted == 1)
     })
 }

@@ -16,6 +16,7 @@ use crate::error::{StoreResult, corrupt};
 use crate::page::Keyset;
 use crate::referrals::FeedPosition;
 use crate::schema::{connection_notes as notes, connections, people, referrals};
+use crate::unit_of_work::Tx;
 
 /// Which connections a caller may see.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -186,8 +187,9 @@ fn visible<'a>(visibility: Visibility, filter: &ConnectionFilter) -> Visible<'a>
 }
 
 /// Stores a new connection at the current change position.
-pub fn insert(conn: &mut DbConnection, connection: &Connection) -> StoreResult<()> {
-    crate::tallies::touch_referral(conn, &connection.referral_id.to_string())?;
+pub fn insert(tx: &mut Tx<'_>, connection: &Connection) -> StoreResult<()> {
+    tx.touch_referral(connection.referral_id)?;
+    let conn: &mut DbConnection = tx;
     let seq = dialect::change_position(conn)?;
     diesel::insert_into(connections::table)
         .values(ConnectionRow::from_domain(connection, seq))
@@ -197,12 +199,9 @@ pub fn insert(conn: &mut DbConnection, connection: &Connection) -> StoreResult<(
 
 /// Writes a changed connection if still at `expected_version`, moving it to the current
 /// change position; `false` when another change won.
-pub fn save(
-    conn: &mut DbConnection,
-    connection: &Connection,
-    expected_version: i64,
-) -> StoreResult<bool> {
-    crate::tallies::touch_referral(conn, &connection.referral_id.to_string())?;
+pub fn save(tx: &mut Tx<'_>, connection: &Connection, expected_version: i64) -> StoreResult<bool> {
+    tx.touch_referral(connection.referral_id)?;
+    let conn: &mut DbConnection = tx;
     let seq = dialect::change_position(conn)?;
     let updated = diesel::update(
         connections::table

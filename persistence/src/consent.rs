@@ -11,6 +11,7 @@ use crate::dialect;
 use crate::error::StoreResult;
 use crate::page::Keyset;
 use crate::schema::consent_records as records;
+use crate::unit_of_work::Tx;
 
 #[derive(Insertable, Queryable, Selectable)]
 #[diesel(table_name = records)]
@@ -42,8 +43,9 @@ impl ConsentRow {
 
 /// Appends one act. The referral is touched (and so locked): acts and the connections they
 /// stop queue behind each other.
-pub fn record(conn: &mut DbConnection, record: &ConsentRecord) -> StoreResult<()> {
-    crate::tallies::touch_referral(conn, &record.referral_id.to_string())?;
+pub fn record(tx: &mut Tx<'_>, record: &ConsentRecord) -> StoreResult<()> {
+    tx.touch_referral(record.referral_id)?;
+    let conn: &mut DbConnection = tx;
     diesel::insert_into(records::table)
         .values(ConsentRow {
             id: record.id.to_string(),

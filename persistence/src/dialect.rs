@@ -64,61 +64,67 @@ struct BusyTimeout {
     timeout: i64,
 }
 
-/// Runs `f` in a transaction that may write. SQLite takes the write lock at `BEGIN IMMEDIATE`
-/// so a transaction that reads before it writes cannot deadlock with another writer (a plain
+/// Holds this process's SQLite writer while a write transaction runs (nothing on PostgreSQL).
+pub(crate) struct Writing {
+    _writer: Option<crate::sqlite_writer::Held<'static>>,
+}
+
+/// Begins a transaction that may write. SQLite takes the write lock at `BEGIN IMMEDIATE` so a
+/// transaction that reads before it writes cannot deadlock with another writer (a plain
 /// `BEGIN` would fail with SQLITE_BUSY instead of waiting); PostgreSQL uses a plain `BEGIN`.
-pub fn write_transaction<T, E, F>(conn: &mut DbConnection, f: F) -> Result<T, E>
-where
-    F: FnOnce(&mut DbConnection) -> Result<T, E>,
-    E: From<StoreError>,
-{
+pub(crate) fn begin_write(conn: &mut DbConnection) -> StoreResult<Writing> {
     use diesel::RunQueryDsl;
-    let store = |e: diesel::result::Error| E::from(StoreError::from(e));
     type Manager = <DbConnection as Connection>::TransactionManager;
-    let _writer = match conn {
+    let writer = match conn {
         DbConnection::Sqlite(inner) => {
             // Free at once is the common case, and needs no look at the busy timeout.
             let held = match SQLITE_WRITER.try_take() {
                 Some(held) => held,
                 None => {
                     let busy = diesel::sql_query("PRAGMA busy_timeout")
-                        .get_result::<BusyTimeout>(inner)
-                        .map_err(store)?;
+                        .get_result::<BusyTimeout>(inner)?;
                     let wait = Duration::from_millis(u64::try_from(busy.timeout).unwrap_or(0));
                     SQLITE_WRITER.take_within(wait).ok_or_else(|| {
-                        E::from(StoreError::Busy(
+                        StoreError::Busy(
                             "waited past the busy timeout for this process's SQLite writer".into(),
-                        ))
+                        )
                     })?
                 }
             };
+            AnsiTransactionManager::begin_transaction_sql(inner, "BEGIN IMMEDIATE")?;
             Some(held)
         }
-        DbConnection::Pg(_) => None,
+        DbConnection::Pg(_) => {
+            Manager::begin_transaction(conn)?;
+            None
+        }
     };
-    match conn {
-        DbConnection::Sqlite(inner) => {
-            AnsiTransactionManager::begin_transaction_sql(inner, "BEGIN IMMEDIATE")
-                .map_err(store)?
-        }
-        DbConnection::Pg(_) => Manager::begin_transaction(conn).map_err(store)?,
-    }
-    let touched = crate::tallies::Open::begin();
-    // The report's totals follow whatever the transaction changed, in the same commit.
-    match f(conn).and_then(|value| {
-        touched.settle(conn)?;
-        Ok(value)
-    }) {
-        Ok(value) => {
-            drop(touched);
-            Manager::commit_transaction(conn).map_err(store)?;
-            Ok(value)
-        }
+    Ok(Writing { _writer: writer })
+}
+
+/// Ends what [`begin_write`] began: commits when `result` is a value, rolls back otherwise,
+/// then lets the next SQLite writer in.
+pub(crate) fn end_write<T, E>(
+    conn: &mut DbConnection,
+    writing: Writing,
+    result: Result<T, E>,
+) -> Result<T, E>
+where
+    E: From<StoreError>,
+{
+    type Manager = <DbConnection as Connection>::TransactionManager;
+    let store = |e: diesel::result::Error| E::from(StoreError::from(e));
+    let ended = match result {
+        Ok(value) => Manager::commit_transaction(conn)
+            .map_err(store)
+            .map(|()| value),
         Err(error) => match Manager::rollback_transaction(conn) {
             Ok(()) | Err(diesel::result::Error::BrokenTransactionManager) => Err(error),
             Err(rollback) => Err(store(rollback)),
         },
-    }
+    };
+    drop(writing);
+    ended
 }
 
 /// Runs `f`'s reads on one snapshot, so figures computed by several queries agree with each
@@ -257,6 +263,27 @@ pub(crate) fn lock_key(conn: &mut DbConnection, key: &str, hold: Hold) -> StoreR
         .execute(conn)?;
     }
     Ok(())
+}
+
+/// Takes the lock on `key` alone, until the transaction ends, if nobody holds it; says whether
+/// it did. For work any instance may do but only one at a time (folding the report totals).
+/// SQLite: always, its writers are serialised.
+pub(crate) fn try_lock_key(conn: &mut DbConnection, key: &str) -> StoreResult<bool> {
+    use diesel::RunQueryDsl;
+    #[derive(diesel::QueryableByName)]
+    struct Locked {
+        #[diesel(sql_type = diesel::sql_types::Bool)]
+        locked: bool,
+    }
+    if let DbConnection::Pg(_) = conn {
+        let row: Locked = diesel::sql_query(
+            "SELECT pg_try_advisory_xact_lock(hashtextextended($1, 0)) AS locked",
+        )
+        .bind::<diesel::sql_types::Text, _>(key)
+        .get_result(conn)?;
+        return Ok(row.locked);
+    }
+    Ok(true)
 }
 
 /// Refreshes the planner's statistics for `table` (after a bulk load, so the next queries are

@@ -3,7 +3,7 @@
 //! [`dialect`].
 //!
 //! Repositories are plain functions taking a connection; callers choose the transaction (see
-//! [`dialect::write_transaction`]) so a change and its audit row commit together.
+//! [`unit_of_work::write_transaction`]) so a change and its audit row commit together.
 
 pub mod api_clients;
 pub mod audit;
@@ -31,6 +31,7 @@ pub mod seed;
 pub mod sessions;
 mod sqlite_writer;
 pub mod tallies;
+pub mod unit_of_work;
 pub mod user_identities;
 pub mod users;
 
@@ -38,6 +39,6 @@ pub use connection::{
     DatabaseUrl, DbConnection, Pool, PoolOptions, PooledConnection, checkout, connect, establish,
     ping,
 };
-pub use dialect::write_transaction;
 pub use error::{StoreError, StoreResult};
 pub use page::Keyset;
+pub use unit_of_work::{Tx, write_transaction};

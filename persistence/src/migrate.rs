@@ -5,19 +5,17 @@ use crate::dialect;
 use crate::error::StoreResult;
 use crate::tallies;
 
-/// Brings the schema up to date; returns how many migrations ran. A database from before the
-/// report totals were kept has them made from its records here, once.
+/// Brings the schema up to date; returns how many migrations ran.
 pub fn run(conn: &mut DbConnection) -> StoreResult<usize> {
-    let applied = dialect::run_migrations(conn)?;
-    make_totals(conn)?;
-    Ok(applied)
+    dialect::run_migrations(conn)
 }
 
-/// Makes the report totals from the records if the database has none yet (it is from before
-/// they were kept); nothing after that. Needs no more than the runtime role may do.
+/// Makes the report totals from the records if the database needs it (it is from before they
+/// were kept, or a rebuild was left unfinished); nothing otherwise. Writers go on meanwhile.
+/// Needs no more than the runtime role may do.
 pub fn make_totals(conn: &mut DbConnection) -> StoreResult<()> {
     if tallies::need_rebuild(conn)? {
-        dialect::write_transaction(conn, tallies::rebuild)?;
+        tallies::rebuild(conn)?;
     }
     Ok(())
 }

@@ -10,6 +10,7 @@ use crate::convert;
 use crate::error::{StoreResult, corrupt};
 use crate::page::Keyset;
 use crate::schema::outcomes;
+use crate::unit_of_work::Tx;
 
 #[derive(Insertable, Queryable, Selectable)]
 #[diesel(table_name = outcomes)]
@@ -143,8 +144,9 @@ impl OutcomeRow {
 }
 
 /// Stores a measurement.
-pub fn insert(conn: &mut DbConnection, outcome: &Outcome) -> StoreResult<()> {
-    crate::tallies::touch_referral(conn, &outcome.referral_id.to_string())?;
+pub fn insert(tx: &mut Tx<'_>, outcome: &Outcome) -> StoreResult<()> {
+    tx.touch_referral(outcome.referral_id)?;
+    let conn: &mut DbConnection = tx;
     diesel::insert_into(outcomes::table)
         .values(OutcomeRow::from_domain(outcome))
         .execute(conn)?;
@@ -164,12 +166,9 @@ pub fn get(conn: &mut DbConnection, id: Uuid) -> StoreResult<Option<Outcome>> {
 
 /// Marks a measure entered in error if it is still at `expected` version; `false` when a
 /// concurrent change got there first.
-pub fn enter_in_error(
-    conn: &mut DbConnection,
-    outcome: &Outcome,
-    expected: i64,
-) -> StoreResult<bool> {
-    crate::tallies::touch_referral(conn, &outcome.referral_id.to_string())?;
+pub fn enter_in_error(tx: &mut Tx<'_>, outcome: &Outcome, expected: i64) -> StoreResult<bool> {
+    tx.touch_referral(outcome.referral_id)?;
+    let conn: &mut DbConnection = tx;
     let row = OutcomeRow::from_domain(outcome);
     let changed = diesel::update(
         outcomes::table

@@ -16,6 +16,7 @@ use crate::convert;
 use crate::error::{StoreResult, corrupt};
 use crate::page::Keyset;
 use crate::schema::{people, person_merges, referrals};
+use crate::unit_of_work::Tx;
 
 /// A person's details in storage form: the `people` columns, and the JSON of `person_as_sent`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -409,15 +410,16 @@ pub fn save(
 /// duplicate merged, points any record flagged as a possible duplicate of it at the survivor,
 /// and records the merge. The callers have checked and saved both records' own state.
 pub fn merge(
-    conn: &mut DbConnection,
+    tx: &mut Tx<'_>,
     survivor: Uuid,
     duplicate: Uuid,
     actor_sub: &str,
     at: chrono::DateTime<chrono::Utc>,
 ) -> StoreResult<usize> {
+    tx.touch_person(survivor);
+    tx.touch_person(duplicate);
+    let conn: &mut DbConnection = tx;
     let (survivor, duplicate) = (survivor.to_string(), duplicate.to_string());
-    crate::tallies::touch_person(&survivor)?;
-    crate::tallies::touch_person(&duplicate)?;
     let position = crate::dialect::change_position(conn)?;
     let moved = diesel::update(referrals::table.filter(referrals::person_id.eq(&duplicate)))
         .set((

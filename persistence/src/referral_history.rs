@@ -9,6 +9,7 @@ use crate::convert;
 use crate::error::StoreResult;
 use crate::page::Keyset;
 use crate::schema::referral_status_changes as changes;
+use crate::unit_of_work::Tx;
 
 /// The stored role of a member of the public (a self-referral).
 const PUBLIC: &str = "public";
@@ -28,8 +29,9 @@ struct ChangeRow {
 }
 
 /// Appends one change.
-pub fn record(conn: &mut DbConnection, change: &StatusChange) -> StoreResult<()> {
-    crate::tallies::touch_referral(conn, &change.referral_id.to_string())?;
+pub fn record(tx: &mut Tx<'_>, change: &StatusChange) -> StoreResult<()> {
+    tx.touch_referral(change.referral_id)?;
+    let conn: &mut DbConnection = tx;
     diesel::insert_into(changes::table)
         .values(ChangeRow {
             id: change.id.to_string(),

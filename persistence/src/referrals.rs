@@ -14,6 +14,7 @@ use crate::error::{StoreResult, corrupt};
 use crate::page::Keyset;
 use crate::people::{Details, IntroducerJson};
 use crate::schema::{people, referral_reasons, referrals};
+use crate::unit_of_work::Tx;
 
 /// Which referrals a caller may see. Applied in the query, never after loading.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -114,9 +115,10 @@ impl ReferralChanges {
 }
 
 /// Stores a new referral and its reasons (its person is stored first, see `people`). `created_by` is the caller's subject.
-pub fn insert(conn: &mut DbConnection, referral: &Referral, created_by: &str) -> StoreResult<()> {
+pub fn insert(tx: &mut Tx<'_>, referral: &Referral, created_by: &str) -> StoreResult<()> {
     let id = referral.id.to_string();
-    crate::tallies::touch_new_referral(&id)?;
+    tx.touch_new_referral(referral.id);
+    let conn: &mut DbConnection = tx;
     diesel::insert_into(referrals::table)
         .values(ReferralRow {
             id: id.clone(),
@@ -161,13 +163,10 @@ fn insert_reasons(conn: &mut DbConnection, id: &str, reasons: &Reasons) -> Store
 /// Writes a changed referral if it is still at `expected_version`; `false` when another change
 /// got there first (nothing is written). Under PostgreSQL's row lock a concurrent writer waits,
 /// then finds the version moved on; SQLite's writers are serialised.
-pub fn save(
-    conn: &mut DbConnection,
-    referral: &Referral,
-    expected_version: i64,
-) -> StoreResult<bool> {
+pub fn save(tx: &mut Tx<'_>, referral: &Referral, expected_version: i64) -> StoreResult<bool> {
     let id = referral.id.to_string();
-    crate::tallies::touch_referral(conn, &id)?;
+    tx.touch_referral(referral.id)?;
+    let conn: &mut DbConnection = tx;
     let updated = diesel::update(
         referrals::table
             .filter(referrals::id.eq(&id))

@@ -290,7 +290,7 @@ pub fn seed(
             (id, org, accepts)
         })
         .collect();
-    dialect::write_transaction(conn, |tx| {
+    crate::unit_of_work::write_transaction(conn, |tx| {
         made.rows += orgs.flush(tx)? + users.flush(tx)? + services.flush(tx)? + needs.flush(tx)?;
         Ok::<_, crate::StoreError>(())
     })?;
@@ -332,7 +332,7 @@ pub fn seed(
     let mut done = 0;
     while done < plan.referrals {
         let batch = BATCH.min(plan.referrals - done);
-        dialect::write_transaction(conn, |tx| {
+        crate::unit_of_work::write_transaction(conn, |tx| {
             let seq = dialect::change_position(tx)?;
             for _ in 0..batch {
                 let n = first_reference + made.referrals;
@@ -704,7 +704,7 @@ pub fn seed(
     ] {
         dialect::analyze(conn, table)?;
     }
-    let totals = dialect::write_transaction(conn, crate::tallies::rebuild)?;
+    let totals = crate::tallies::rebuild(conn)?;
     made.totals = u64::try_from(totals).unwrap_or(u64::MAX);
     Ok(made)
 }

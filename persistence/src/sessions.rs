@@ -9,6 +9,7 @@ use crate::convert;
 use crate::error::{StoreResult, corrupt};
 use crate::page::Keyset;
 use crate::schema::sessions;
+use crate::unit_of_work::Tx;
 
 #[derive(Insertable, Queryable, Selectable, AsChangeset)]
 #[diesel(table_name = sessions, treat_none_as_null = true)]
@@ -67,8 +68,9 @@ impl SessionRow {
 }
 
 /// Stores a new session.
-pub fn insert(conn: &mut DbConnection, session: &Session) -> StoreResult<()> {
-    crate::tallies::touch_referral(conn, &session.referral_id.to_string())?;
+pub fn insert(tx: &mut Tx<'_>, session: &Session) -> StoreResult<()> {
+    tx.touch_referral(session.referral_id)?;
+    let conn: &mut DbConnection = tx;
     diesel::insert_into(sessions::table)
         .values(SessionRow::from_domain(session))
         .execute(conn)?;
@@ -115,12 +117,9 @@ pub fn for_referral(
 }
 
 /// Writes a changed session if still at `expected_version`; `false` when another change won.
-pub fn save(
-    conn: &mut DbConnection,
-    session: &Session,
-    expected_version: i64,
-) -> StoreResult<bool> {
-    crate::tallies::touch_referral(conn, &session.referral_id.to_string())?;
+pub fn save(tx: &mut Tx<'_>, session: &Session, expected_version: i64) -> StoreResult<bool> {
+    tx.touch_referral(session.referral_id)?;
+    let conn: &mut DbConnection = tx;
     let updated = diesel::update(
         sessions::table
             .filter(sessions::id.eq(session.id.to_string()))

@@ -62,7 +62,7 @@ async fn swemwbs_figures(app: &TestApp) -> Value {
 fn assert_totals_match_the_records(app: &TestApp) {
     let mut conn = app.db();
     let kept = tallies::stored(&mut conn).unwrap();
-    linkwell_persistence::write_transaction(&mut conn, tallies::rebuild).unwrap();
+    tallies::rebuild(&mut conn).unwrap();
     assert_eq!(tallies::stored(&mut conn).unwrap(), kept);
 }
 

@@ -771,7 +771,7 @@ async fn concurrent_writers_keep_the_totals_exact() {
     let mut conn = app.db();
     let kept = tallies::stored(&mut conn).unwrap();
     let days = tallies::stored_event_days(&mut conn).unwrap();
-    linkwell_persistence::write_transaction(&mut conn, tallies::rebuild).unwrap();
+    tallies::rebuild(&mut conn).unwrap();
     assert_eq!(tallies::stored(&mut conn).unwrap(), kept);
     assert_eq!(tallies::stored_event_days(&mut conn).unwrap(), days);
     let report = app

@@ -11,7 +11,7 @@ use linkwell_domain::connection::{Move, Mover};
 use linkwell_domain::consent::{ConsentRecord, ConsentScope, ConsentStatus};
 use linkwell_persistence::connections::{self, Visibility as ConnectionVisibility};
 use linkwell_persistence::referrals::{self, Visibility};
-use linkwell_persistence::{DbConnection, Keyset, consent};
+use linkwell_persistence::{Keyset, Tx, consent};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -116,7 +116,7 @@ pub struct ConsentPage {
 
 /// Records the act under the referral (a new version of it) and cancels what it stops.
 fn record(
-    conn: &mut DbConnection,
+    conn: &mut Tx<'_>,
     actor: &Actor,
     referral_id: Uuid,
     expected: &Versions,

@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use linkwell_domain::session::{self, Session};
 use linkwell_domain::{Invalid, Referral, SessionStatus};
 use linkwell_persistence::referrals;
-use linkwell_persistence::{DbConnection, Keyset, sessions};
+use linkwell_persistence::{Keyset, Tx, sessions};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -116,7 +116,7 @@ pub struct SessionPage {
 
 /// The first attended session is the referral's first contact, if none is recorded yet.
 pub(crate) fn record_contact(
-    conn: &mut DbConnection,
+    conn: &mut Tx<'_>,
     mut referral: Referral,
     session: &Session,
 ) -> Result<(), Stop> {

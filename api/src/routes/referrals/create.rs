@@ -5,7 +5,7 @@ use linkwell_domain::{
     DuplicateReason, PersonRecord, Referral, ReferralSource, StatusChange, self_referral,
 };
 use linkwell_persistence::DbConnection;
-use linkwell_persistence::{people, referral_history, referrals};
+use linkwell_persistence::{Tx, people, referral_history, referrals};
 use uuid::Uuid;
 
 use super::{ReferralInput, ReferralView, referring_org};
@@ -122,7 +122,7 @@ fn staff_source_missing(org: Option<Uuid>, json: &serde_json::Value) -> Vec<Fiel
 
 /// The same `external_reference` twice from one organisation is refused, naming the first.
 fn duplicate_reference(
-    conn: &mut DbConnection,
+    conn: &mut Tx<'_>,
     referral: &Referral,
 ) -> Result<Option<Refusal>, ApiError> {
     let (Some(org), Some(reference)) = (referral.referrer_org_id, &referral.external_reference)
@@ -144,7 +144,7 @@ fn duplicate_reference(
 /// Stores a referral as received, in the caller's transaction: files its person, gives it a
 /// short reference and starts its history. Returns it as stored.
 pub(crate) fn receive(
-    conn: &mut DbConnection,
+    conn: &mut Tx<'_>,
     actor: &Actor,
     referral: &Referral,
 ) -> Result<Referral, ApiError> {
