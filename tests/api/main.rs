@@ -43,4 +43,5 @@ mod self_referrals;
 mod sessions;
 mod support;
 mod token_keys;
+mod totals;
 mod users;
