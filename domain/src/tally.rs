@@ -20,6 +20,12 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
 
+use crate::outcome::Instrument;
+use crate::{
+    ClosureReason, ConnectionOutcome, ConnectionStatus, Reason, ReferralSource, ReferralStatus,
+    SessionKind, SessionMode, SessionStatus,
+};
+
 /// Days since 1970-01-01, UTC.
 pub type Day = i32;
 
@@ -251,9 +257,9 @@ impl Tallies {
 #[derive(Debug, Clone)]
 pub struct SessionFacts {
     pub scheduled_at: DateTime<Utc>,
-    pub kind: String,
-    pub mode: String,
-    pub status: String,
+    pub kind: SessionKind,
+    pub mode: SessionMode,
+    pub status: SessionStatus,
     pub minutes: Option<i64>,
 }
 
@@ -262,8 +268,8 @@ pub struct SessionFacts {
 pub struct ConnectionFacts {
     pub created_at: DateTime<Utc>,
     pub organisation: Option<String>,
-    pub status: String,
-    pub outcome: Option<String>,
+    pub status: ConnectionStatus,
+    pub outcome: Option<ConnectionOutcome>,
 }
 
 /// A measurement, as the report sees it: SWEMWBS holds its metric score in hundredths in
@@ -271,7 +277,7 @@ pub struct ConnectionFacts {
 #[derive(Debug, Clone)]
 pub struct MeasureFacts {
     pub id: String,
-    pub instrument: String,
+    pub instrument: Instrument,
     pub baseline: bool,
     pub recorded_at: DateTime<Utc>,
     pub values: [i64; 4],
@@ -280,8 +286,8 @@ pub struct MeasureFacts {
 /// A status change, as the report sees it.
 #[derive(Debug, Clone)]
 pub struct ChangeFacts {
-    pub to: String,
-    pub reason_code: Option<String>,
+    pub to: ReferralStatus,
+    pub reason_code: Option<ClosureReason>,
     pub at: DateTime<Utc>,
 }
 
@@ -289,20 +295,17 @@ pub struct ChangeFacts {
 #[derive(Debug, Clone)]
 pub struct ReferralFacts {
     pub referrer_org: Option<String>,
-    pub source: String,
+    pub source: ReferralSource,
     pub received_at: DateTime<Utc>,
     /// Entered in error: it counts nowhere.
     pub in_error: bool,
     pub first_contact_at: Option<DateTime<Utc>>,
-    pub reasons: Vec<String>,
+    pub reasons: Vec<Reason>,
     pub changes: Vec<ChangeFacts>,
     pub sessions: Vec<SessionFacts>,
     pub connections: Vec<ConnectionFacts>,
     pub measures: Vec<MeasureFacts>,
 }
-
-/// Session kinds that are one-to-one time.
-const ONE_TO_ONE: [&str; 2] = ["coaching", "conversation"];
 
 fn none(value: Option<&str>) -> String {
     value.unwrap_or("none").to_owned()
@@ -317,7 +320,7 @@ impl ReferralFacts {
     }
 
     /// The measurements after `instrument`'s baseline, earliest first (ties by id).
-    fn later(&self, instrument: &str) -> Option<(&MeasureFacts, Vec<&MeasureFacts>)> {
+    fn later(&self, instrument: Instrument) -> Option<(&MeasureFacts, Vec<&MeasureFacts>)> {
         let baseline = self
             .measures
             .iter()
@@ -344,9 +347,9 @@ impl ReferralFacts {
             let mut add = |day: Day, metric: Metric, key1: &str, key2: &str, total: i64| {
                 out.count(key(&scope, day, metric, key1, key2), 1, total);
             };
-            add(received, Metric::Received, &self.source, "", 0);
+            add(received, Metric::Received, self.source.as_str(), "", 0);
             for reason in &self.reasons {
-                add(received, Metric::Reason, reason, "", 0);
+                add(received, Metric::Reason, reason.as_str(), "", 0);
             }
             add(
                 received,
@@ -355,11 +358,13 @@ impl ReferralFacts {
                 "",
                 0,
             );
-            let ever = |status: &str| self.changes.iter().any(|c| c.to == status);
-            if ever("accepted") {
-                add(received, Metric::Decision, "accepted", "", 0);
-            } else if ever("declined") {
-                add(received, Metric::Decision, "declined", "", 0);
+            let ever = |status: ReferralStatus| self.changes.iter().any(|c| c.to == status);
+            // Accepted ever wins over declined.
+            let decision = [ReferralStatus::Accepted, ReferralStatus::Declined]
+                .into_iter()
+                .find(|&d| ever(d));
+            if let Some(decision) = decision {
+                add(received, Metric::Decision, decision.as_str(), "", 0);
             }
             if let Some(first) = self.first_contact_at {
                 let days = (first.date_naive() - self.received_at.date_naive()).num_days();
@@ -371,30 +376,32 @@ impl ReferralFacts {
                     0,
                 );
             }
-            for closed in self.changes.iter().filter(|c| c.to == "closed") {
-                add(
-                    day(closed.at),
-                    Metric::Closure,
-                    &none(closed.reason_code.as_deref()),
-                    "",
-                    0,
-                );
+            for closed in self
+                .changes
+                .iter()
+                .filter(|c| c.to == ReferralStatus::Closed)
+            {
+                let reason = closed.reason_code.map_or("none", ClosureReason::as_str);
+                add(day(closed.at), Metric::Closure, reason, "", 0);
             }
             for s in &self.sessions {
                 let on = day(s.scheduled_at);
-                add(on, Metric::SessionKind, &s.kind, "", 0);
-                add(on, Metric::SessionMode, &s.mode, "", 0);
-                add(on, Metric::SessionStatus, &s.status, "", 0);
-                if s.status == "attended" && ONE_TO_ONE.contains(&s.kind.as_str()) {
+                add(on, Metric::SessionKind, s.kind.as_str(), "", 0);
+                add(on, Metric::SessionMode, s.mode.as_str(), "", 0);
+                add(on, Metric::SessionStatus, s.status.as_str(), "", 0);
+                // Coaching and conversations are one-to-one time; groups are not.
+                let one_to_one =
+                    matches!(s.kind, SessionKind::Coaching | SessionKind::Conversation);
+                if s.status == SessionStatus::Attended && one_to_one {
                     add(on, Metric::OneToOne, "", "", s.minutes.unwrap_or(0));
                 }
             }
             for c in &self.connections {
                 let on = day(c.created_at);
                 let org = none(c.organisation.as_deref());
-                add(on, Metric::ConnectionStatus, &org, &c.status, 0);
-                if let Some(outcome) = &c.outcome {
-                    add(on, Metric::ConnectionOutcome, &org, outcome, 0);
+                add(on, Metric::ConnectionStatus, &org, c.status.as_str(), 0);
+                if let Some(outcome) = c.outcome {
+                    add(on, Metric::ConnectionOutcome, &org, outcome.as_str(), 0);
                 }
             }
             self.wellbeing(&scope, &mut out);
@@ -405,7 +412,7 @@ impl ReferralFacts {
     /// Each measurement after a baseline is the referral's latest until the next one: it
     /// counts in windows that hold its day and end before the next one's day.
     fn wellbeing(&self, scope: &str, out: &mut Tallies) {
-        for instrument in ["swemwbs", "ons4"] {
+        for instrument in Instrument::ALL.iter().copied() {
             let Some((baseline, later)) = self.later(instrument) else {
                 continue;
             };
@@ -419,11 +426,14 @@ impl ReferralFacts {
                     k.until = until;
                     out.count(k, 1, total);
                 };
-                if instrument == "swemwbs" {
-                    at(Metric::Swemwbs, change(0).to_string(), change(0));
-                } else {
-                    for (item, metric) in ONS4_CHANGES.into_iter().enumerate() {
-                        at(metric, String::new(), change(item));
+                match instrument {
+                    Instrument::Swemwbs => {
+                        at(Metric::Swemwbs, change(0).to_string(), change(0));
+                    }
+                    Instrument::Ons4 => {
+                        for (item, metric) in ONS4_CHANGES.into_iter().enumerate() {
+                            at(metric, String::new(), change(item));
+                        }
                     }
                 }
             }
@@ -472,10 +482,11 @@ impl ReferralFacts {
             if let Some(first) = self.first_contact_at {
                 event(Metric::PeopleContacted, day(first));
             }
-            for (instrument, metric) in [
-                ("swemwbs", Metric::SwemwbsPeople),
-                ("ons4", Metric::Ons4People),
-            ] {
+            for instrument in Instrument::ALL.iter().copied() {
+                let metric = match instrument {
+                    Instrument::Swemwbs => Metric::SwemwbsPeople,
+                    Instrument::Ons4 => Metric::Ons4People,
+                };
                 for m in self.later(instrument).map(|(_, l)| l).unwrap_or_default() {
                     event(metric, day(m.recorded_at));
                 }
@@ -537,7 +548,7 @@ mod tests {
     fn referral(org: Option<&str>, received: i64) -> ReferralFacts {
         ReferralFacts {
             referrer_org: org.map(str::to_owned),
-            source: "gp_practice".into(),
+            source: ReferralSource::GpPractice,
             received_at: at(received),
             in_error: false,
             first_contact_at: None,
@@ -552,7 +563,7 @@ mod tests {
     fn measure(id: usize, baseline: bool, on: i64, score: i64) -> MeasureFacts {
         MeasureFacts {
             id: format!("{id:04}"),
-            instrument: "swemwbs".into(),
+            instrument: Instrument::Swemwbs,
             baseline,
             recorded_at: at(on) + Duration::minutes(i64::try_from(id).unwrap()),
             values: [score, 0, 0, 0],
@@ -574,10 +585,10 @@ mod tests {
     #[test]
     fn a_referral_counts_once_per_reason_and_decision_by_first_acceptance() {
         let mut r = referral(Some("org"), 0);
-        r.reasons = vec!["housing".into(), "loneliness".into()];
-        for to in ["accepted", "declined"] {
+        r.reasons = vec![Reason::Housing, Reason::Loneliness];
+        for to in [ReferralStatus::Accepted, ReferralStatus::Declined] {
             r.changes.push(ChangeFacts {
-                to: to.into(),
+                to,
                 reason_code: None,
                 at: at(1),
             });
@@ -620,6 +631,58 @@ mod tests {
         // The window must hold the latest one.
         assert_eq!(window(&t, ALL, Metric::Swemwbs, d(4), d(4)).n, 0);
         assert_eq!(window(&t, ALL, Metric::Swemwbs, d(1), d(2)).n, 0);
+    }
+
+    #[test]
+    fn sessions_connections_and_closures_count_by_their_codes() {
+        let mut r = referral(None, 0);
+        let session = |kind, status, minutes| SessionFacts {
+            scheduled_at: at(1),
+            kind,
+            mode: SessionMode::Phone,
+            status,
+            minutes: Some(minutes),
+        };
+        r.sessions = vec![
+            session(SessionKind::Coaching, SessionStatus::Attended, 40),
+            session(SessionKind::Conversation, SessionStatus::Attended, 15),
+            session(SessionKind::Group, SessionStatus::Attended, 90),
+            session(SessionKind::Coaching, SessionStatus::DidNotAttend, 30),
+        ];
+        r.connections = vec![ConnectionFacts {
+            created_at: at(1),
+            organisation: None,
+            status: ConnectionStatus::Completed,
+            outcome: Some(ConnectionOutcome::GotHelp),
+        }];
+        r.changes = vec![ChangeFacts {
+            to: ReferralStatus::Closed,
+            reason_code: None,
+            at: at(2),
+        }];
+        let t = r.tallies();
+        let (d1, d2) = (day(at(1)), day(at(2)));
+        // Only attended coaching and conversations are one-to-one time.
+        assert_eq!(
+            window(&t, ALL, Metric::OneToOne, d1, d1),
+            Amount { n: 2, total: 55 }
+        );
+        let keys = |metric: Metric| -> Vec<(&str, &str)> {
+            t.0.keys()
+                .filter(|k| k.metric == metric && k.scope == ALL)
+                .map(|k| (k.key1.as_str(), k.key2.as_str()))
+                .collect()
+        };
+        assert_eq!(
+            keys(Metric::SessionKind),
+            [("coaching", ""), ("conversation", ""), ("group", "")]
+        );
+        assert_eq!(keys(Metric::SessionMode), [("phone", "")]);
+        assert_eq!(keys(Metric::ConnectionStatus), [("none", "completed")]);
+        assert_eq!(keys(Metric::ConnectionOutcome), [("none", "got_help")]);
+        assert_eq!(keys(Metric::Closure), [("none", "")]);
+        assert_eq!(window(&t, ALL, Metric::Closure, d2, d2).n, 1);
+        assert_eq!(keys(Metric::Received), [("gp_practice", "")]);
     }
 
     /// A referral: person, organisation, received day, days to first contact, and measures
@@ -681,7 +744,7 @@ mod tests {
                 for rs in people.values() {
                     let mut any = false;
                     for r in rs.iter().filter(|r| within(r)) {
-                        let Some((base, later)) = r.later("swemwbs") else { continue };
+                        let Some((base, later)) = r.later(Instrument::Swemwbs) else { continue };
                         if let Some(last) = later.iter().rev().find(|m| day(m.recorded_at) <= b)
                             && day(last.recorded_at) >= a
                         {

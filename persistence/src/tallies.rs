@@ -77,6 +77,23 @@ fn load(
     conn: &mut DbConnection,
     which: Records<'_>,
 ) -> StoreResult<Vec<(String, String, ReferralFacts)>> {
+    use linkwell_domain::outcome::{Instrument, Timepoint};
+    use linkwell_domain::{ReferralStatus, UnknownCode};
+
+    // Every stored code is parsed here, once: one the domain does not know is a corrupt
+    // store, not a figure silently left out.
+    fn code<T: std::str::FromStr<Err = UnknownCode>>(value: Option<&str>) -> StoreResult<T> {
+        value
+            .unwrap_or_default()
+            .parse()
+            .map_err(|e: UnknownCode| corrupt("report facts", e))
+    }
+    fn maybe<T: std::str::FromStr<Err = UnknownCode>>(
+        value: Option<&str>,
+    ) -> StoreResult<Option<T>> {
+        value.map(|v| code(Some(v))).transpose()
+    }
+
     let chosen = referrals::table
         .select((
             referrals::id,
@@ -99,9 +116,9 @@ fn load(
             id.clone(),
             ReferralFacts {
                 referrer_org: org.clone(),
-                source: source.clone(),
+                source: code(Some(source))?,
                 received_at: convert::from_db(*received),
-                in_error: status == "entered_in_error",
+                in_error: code::<ReferralStatus>(Some(status))? == ReferralStatus::EnteredInError,
                 first_contact_at: first.map(convert::from_db),
                 reasons: Vec::new(),
                 changes: Vec::new(),
@@ -115,7 +132,6 @@ fn load(
         let ids: Vec<&str> = chunk.iter().map(|r| r.0.as_str()).collect();
         for child in children(conn, &ids)? {
             let facts = under(&mut facts, &child.referral_id)?;
-            let text = |t: Option<String>| t.unwrap_or_default();
             let at = || {
                 child
                     .at
@@ -123,41 +139,42 @@ fn load(
                     .ok_or_else(|| corrupt("report facts", "a child row without its time"))
             };
             match child.kind.as_str() {
-                "reason" => facts.reasons.push(text(child.t1)),
+                "reason" => facts.reasons.push(code(child.t1.as_deref())?),
                 "change" => facts.changes.push(ChangeFacts {
-                    to: text(child.t1.clone()),
-                    reason_code: child.t2.clone(),
+                    to: code(child.t1.as_deref())?,
+                    reason_code: maybe(child.t2.as_deref())?,
                     at: at()?,
                 }),
                 "session" => facts.sessions.push(SessionFacts {
                     scheduled_at: at()?,
-                    kind: text(child.t1.clone()),
-                    mode: text(child.t2.clone()),
-                    status: text(child.t3.clone()),
+                    kind: code(child.t1.as_deref())?,
+                    mode: code(child.t2.as_deref())?,
+                    status: code(child.t3.as_deref())?,
                     minutes: child.v1.map(i64::from),
                 }),
                 "connection" => facts.connections.push(ConnectionFacts {
                     created_at: at()?,
                     organisation: child.t1.clone(),
-                    status: text(child.t2.clone()),
-                    outcome: child.t3.clone(),
+                    status: code(child.t2.as_deref())?,
+                    outcome: maybe(child.t3.as_deref())?,
                 }),
-                _ => {
+                "measure" => {
                     let v = |x: Option<i32>| i64::from(x.unwrap_or(0));
-                    let instrument = text(child.t2.clone());
-                    let values = if instrument == "swemwbs" {
-                        [v(child.v1), 0, 0, 0]
-                    } else {
-                        [v(child.v2), v(child.v3), v(child.v4), v(child.v5)]
+                    let instrument = code(child.t2.as_deref())?;
+                    let values = match instrument {
+                        Instrument::Swemwbs => [v(child.v1), 0, 0, 0],
+                        Instrument::Ons4 => [v(child.v2), v(child.v3), v(child.v4), v(child.v5)],
                     };
+                    let timepoint: Timepoint = code(child.t3.as_deref())?;
                     facts.measures.push(MeasureFacts {
-                        id: text(child.t1.clone()),
+                        id: child.t1.clone().unwrap_or_default(),
                         instrument,
-                        baseline: child.t3.as_deref() == Some("baseline"),
+                        baseline: timepoint == Timepoint::Baseline,
                         recorded_at: at()?,
                         values,
                     });
                 }
+                other => return Err(corrupt("report facts", format!("a `{other}` child row"))),
             }
         }
     }
