@@ -91,6 +91,12 @@ async fn create(app: &TestApp, to: &Instance, path: &str, token: &str, body: &Va
     reply.id()
 }
 
+/// Registers an organisation through `to`.
+async fn organisation(app: &TestApp, to: &Instance, name: &str, kind: &str) -> Uuid {
+    let body = json!({"name": name, "kind": kind});
+    create(app, to, "/v1/organisations", &app.admin(), &body).await
+}
+
 /// Moves `path`'s resource, at `version`, through `to`.
 async fn transition(
     app: &TestApp,
@@ -157,14 +163,9 @@ async fn two_instances_on_one_database_behave_as_one() {
     let (a, b) = (Instance::serve(&app), Instance::serve(&app));
     let admin = app.admin();
     let staff = app.coordinator();
-    let org = |name: &'static str, kind: &'static str, to: &'static str| {
-        let body = json!({"name": name, "kind": kind});
-        let (app, admin, to) = (&app, admin.clone(), if to == "a" { &a } else { &b });
-        async move { create(app, to, "/v1/organisations", &admin, &body).await }
-    };
-    let practice_a = org("Practice A", "gp_practice", "a").await;
-    let practice_b = org("Practice B", "gp_practice", "b").await;
-    let partner = org("Advice", "partner", "a").await;
+    let practice_a = organisation(&app, &a, "Practice A", "gp_practice").await;
+    let practice_b = organisation(&app, &b, "Practice B", "gp_practice").await;
+    let partner = organisation(&app, &a, "Advice", "partner").await;
     let partner_token = app.token(Role::Partner, Some(partner));
 
     // An idempotent create sent to A and retried on B: one referral, replayed from B.
