@@ -39,6 +39,7 @@ mod referrals;
 mod report_formats;
 mod reports;
 mod repository;
+mod scale_out;
 mod self_referrals;
 mod sessions;
 mod support;
