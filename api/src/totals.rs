@@ -18,17 +18,18 @@ pub fn spawn(state: Weak<AppState>, every: Duration) {
             let Some(state) = state.upgrade() else { return };
             let mut round = || -> StoreResult<()> {
                 let mut conn = checkout(&state.pool, state.db_timeout)?;
-                // At start, whatever the database needs; later, a rebuild another process
-                // started (or left unfinished) is joined, so it always ends.
-                let wanted = if started {
-                    tallies::rebuilding(&mut conn)?
+                // A rebuild under way (another process's, or one left unfinished) is joined,
+                // never restarted; at start, one is begun if the database needs it.
+                let began = std::time::Instant::now();
+                let made = if tallies::rebuilding(&mut conn)? {
+                    Some(tallies::finish_rebuild(&mut conn)?)
+                } else if !started && tallies::need_rebuild(&mut conn)? {
+                    Some(tallies::rebuild(&mut conn)?)
                 } else {
-                    tallies::need_rebuild(&mut conn)?
+                    None
                 };
                 started = true;
-                if wanted {
-                    let began = std::time::Instant::now();
-                    let rows = tallies::rebuild(&mut conn)?;
+                if let Some(rows) = made {
                     log::info!(
                         "made {rows} report totals from the records in {:.1} s",
                         began.elapsed().as_secs_f64()

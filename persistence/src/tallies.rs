@@ -37,7 +37,9 @@ use crate::schema::referrals;
 
 pub(crate) use counted::{Counted, settle};
 pub use days::stored_event_days;
-pub use rebuild::{need_rebuild, rebuild, rebuild_in_batches, rebuilding, start_rebuild};
+pub use rebuild::{
+    finish_rebuild, need_rebuild, rebuild, rebuild_in_batches, rebuilding, start_rebuild,
+};
 pub(crate) use store::window;
 pub use store::{fold, stored, unfolded};
 

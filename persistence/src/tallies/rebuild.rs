@@ -115,6 +115,17 @@ pub fn rebuild(conn: &mut DbConnection) -> StoreResult<usize> {
 /// [`rebuild`], counting `people` people per transaction.
 pub fn rebuild_in_batches(conn: &mut DbConnection, people: i64) -> StoreResult<usize> {
     start_rebuild(conn)?;
+    finish_batches(conn, people)
+}
+
+/// Helps a rebuild under way to its end (another process's, or one left unfinished); does
+/// nothing when none is. Unlike [`rebuild`] it never starts one, so a helper arriving just
+/// after a rebuild ended does not empty the totals again.
+pub fn finish_rebuild(conn: &mut DbConnection) -> StoreResult<usize> {
+    finish_batches(conn, BATCH)
+}
+
+fn finish_batches(conn: &mut DbConnection, people: i64) -> StoreResult<usize> {
     while write_transaction(conn, |tx| batch(tx, people.max(1)))? {}
     dialect::analyze(conn, "report_tallies")?;
     dialect::analyze(conn, "person_event_days")?;
