@@ -21,6 +21,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
 import urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -74,6 +75,19 @@ def http(method, url, token=None, body=None):
         req.add_header("Content-Type", "application/json")
     with urllib.request.urlopen(req, timeout=30) as resp:
         return json.loads(resp.read() or b"null")
+
+
+def probe(url, headers):
+    """The status and start of the body of one GET, to say why a scenario failed."""
+    req = urllib.request.Request(url)
+    for h in headers:
+        k, _, v = h.partition(": ")
+        req.add_header(k, v)
+    try:
+        with urllib.request.urlopen(req, timeout=30) as resp:
+            return f"{resp.status}"
+    except urllib.error.HTTPError as e:
+        return f"{e.code} {e.read()[:300].decode(errors='replace')}"
 
 
 def proc_status(pid):
@@ -214,56 +228,102 @@ class Server:
 
 
 def fixtures(s):
-    """Who asks for what: ids picked from the seeded data, tokens, the deep cursor."""
+    """Who asks for what: ids picked from the seeded data, tokens, the deep cursor, and the
+    values the SQL replays bind (the same the API binds for these requests)."""
     f = {}
     f["org"] = s.query("SELECT referrer_org_id FROM referrals WHERE referrer_org_id IS NOT NULL "
                        "GROUP BY referrer_org_id ORDER BY count(*) DESC, referrer_org_id LIMIT 1")[0][0]
     f["referrer"] = s.token("referrer", "bench-gp", f["org"])
     first = http("GET", f"{s.base}/v1/referrals?limit=50", f["referrer"])
     f["referral"] = first["items"][0]["id"]
-    cursor, pages = first["next_cursor"], 1
+    f["page_ids"] = first["items"]
+    cursor, pages, last = first["next_cursor"], 1, first["items"][-1]
     if not cursor:
         raise RuntimeError("the seeded practice has a single page of referrals: seed more")
     while pages < DEEP_PAGES:
         page = http("GET", f"{s.base}/v1/referrals?limit=50&cursor={cursor}", f["referrer"])
         if not page["next_cursor"]:
             break
-        cursor, pages = page["next_cursor"], pages + 1
+        cursor, pages, last = page["next_cursor"], pages + 1, page["items"][-1]
     f["cursor"], f["deep_page"] = cursor, pages + 1
+    f["deep_last"] = last
+    f["deep_items"] = http("GET", f"{s.base}/v1/referrals?limit=50&cursor={cursor}",
+                           f["referrer"])["items"]
     f["partner_org"], f["partner_connections"] = s.query(
         "SELECT organisation_id, count(*) FROM connections WHERE organisation_id IS NOT NULL "
         "GROUP BY organisation_id "
         "ORDER BY count(*) DESC, organisation_id LIMIT 1")[0]
     f["partner"] = s.token("partner", "bench-partner", f["partner_org"])
-    f["connection"] = s.query(
-        f"SELECT id FROM connections WHERE organisation_id = '{f['partner_org']}' "
-        "ORDER BY id LIMIT 1")[0][0]
+    f["connection"], f["conn_referral"], f["conn_person"] = s.query(
+        "SELECT c.id, c.referral_id, r.person_id FROM connections c "
+        "JOIN referrals r ON r.id = c.referral_id "
+        f"WHERE c.organisation_id = '{f['partner_org']}' AND c.status <> 'pending' "
+        "ORDER BY c.id LIMIT 1")[0]
+    f["feed_items"] = http("GET", f"{s.base}/v1/connections?updated_since=2000-01-01&limit=50",
+                           f["partner"])["items"]
     f["commissioner"] = s.token("commissioner", "bench-commissioner")
     f["year"] = datetime.date.today().year
+    f["person"] = s.query(f"SELECT person_id FROM referrals WHERE id = '{f['referral']}'")[0][0]
+    f["services"] = http("GET", f"{s.base}/v1/directory/services?need=money_and_benefits&q=seed",
+                         f["partner"])["items"]
     return f
 
 
+def days(d):
+    return (d - datetime.date(1970, 1, 1)).days
+
+
+def pg_array(ids):
+    return "{" + ",".join(ids) + "}"
+
+
+def replay_variables(s, f):
+    """What each replay script binds (see the header of each bench/sql/*.sql)."""
+    if not s.db:
+        return {}
+    y = f["year"]
+    scope = s.query("SELECT scope FROM report_tallies WHERE scope NOT LIKE 'month:%' "
+                    "GROUP BY scope ORDER BY count(*) DESC LIMIT 1")
+    page = [i["id"] for i in f["page_ids"]]
+    deep = [i["id"] for i in f["deep_items"]]
+    feed = ",".join(f"'{i['id']}'" for i in f["feed_items"]) or "''"
+    feed_referrals = [r[0] for r in s.query(
+        f"SELECT DISTINCT referral_id FROM connections WHERE id IN ({feed})")]
+    deep_at = s.query(f"SELECT received_at FROM referrals WHERE id = '{f['deep_last']['id']}'")[0][0]
+    return {
+        "org": f["org"], "referral": f["referral"], "person": f["person"],
+        "referral_array": pg_array([f["referral"]]),
+        "page_ids": pg_array(page), "page_ids_text": ",".join(page),
+        "deep_at": deep_at, "deep_id": f["deep_last"]["id"],
+        "deep_ids": pg_array(deep), "deep_ids_text": ",".join(deep),
+        "partner_org": f["partner_org"], "connection": f["connection"],
+        "conn_referral": f["conn_referral"], "conn_person": f["conn_person"],
+        "feed_referrals": pg_array(feed_referrals),
+        "feed_ids_text": ",".join(i["id"] for i in f["feed_items"]),
+        "service_ids": pg_array([i["id"] for i in f["services"]]),
+        "scope": scope[0][0] if scope else "",
+        "first_day": days(datetime.date(y, 1, 1)), "last_day": days(datetime.date(y, 12, 31)),
+        "today": days(datetime.date.today()),
+    }
+
+
 def scenarios(f):
-    """name, wrk script, path, token, pgbench replay variables."""
+    """name, wrk script, path, headers."""
     auth = lambda t: [f"Authorization: Bearer {t}"]
     y = f["year"]
     return [
-        ("create", "create.lua", "/v1/referrals", auth(f["referrer"]),
-         {"org": f["org"]}),
-        ("get", "get.lua", f"/v1/referrals/{f['referral']}", auth(f["referrer"]),
-         {"org": f["org"], "referral": f["referral"]}),
-        ("list_first", "get.lua", "/v1/referrals?limit=50", auth(f["referrer"]),
-         {"org": f["org"]}),
+        ("create", "create.lua", "/v1/referrals", auth(f["referrer"])),
+        ("get", "get.lua", f"/v1/referrals/{f['referral']}", auth(f["referrer"])),
+        ("list_first", "get.lua", "/v1/referrals?limit=50", auth(f["referrer"])),
         ("list_deep", "get.lua", f"/v1/referrals?limit=50&cursor={f['cursor']}",
-         auth(f["referrer"]), {"org": f["org"]}),
+         auth(f["referrer"])),
         ("feed", "get.lua", "/v1/connections?updated_since=2000-01-01&limit=50",
-         auth(f["partner"]), {"partner_org": f["partner_org"]}),
-        ("note", "note.lua", f"/v1/connections/{f['connection']}/notes", auth(f["partner"]),
-         {"partner_org": f["partner_org"], "connection": f["connection"]}),
+         auth(f["partner"])),
+        ("note", "note.lua", f"/v1/connections/{f['connection']}/notes", auth(f["partner"])),
         ("search", "get.lua", "/v1/directory/services?need=money_and_benefits&q=seed",
-         auth(f["partner"]), {}),
+         auth(f["partner"])),
         ("report", "get.lua", f"/v1/reports/activity?from={y}-01-01&to={y}-12-31",
-         auth(f["commissioner"]), {"year": y}),
+         auth(f["commissioner"])),
     ]
 
 
@@ -304,11 +364,17 @@ def replayed_statements(scenario):
     return covers, path
 
 
-def check_replay(scenario, captured):
+# Statements issued less often than this a request are the server's own timers (folding
+# report deltas into the totals, refreshing revocations), not the endpoint's work.
+BACKGROUND = 0.05
+
+
+def check_replay(scenario, captured, requests):
     covers, path = replayed_statements(scenario)
     if covers is None:
-        return [q for _, q in captured], path
-    missing = [q for _, q in captured if not any(q.startswith(c) for c in covers)]
+        covers = []
+    missing = [q for n, q in captured
+               if n / max(requests, 1) >= BACKGROUND and not any(q.startswith(c) for c in covers)]
     return missing, path
 
 
@@ -327,7 +393,8 @@ def bench_backend(backend, results, captures):
         f = fixtures(s)
         log(f"{backend}: practice {f['org']}, partner {f['partner_org']} "
             f"({f['partner_connections']} connections), deep page {f['deep_page']}")
-        for name, script, path, headers, variables in scenarios(f):
+        variables = replay_variables(s, f)
+        for name, script, path, headers in scenarios(f):
             if ONLY and name not in ONLY:
                 continue
             for c in CONCURRENCY:
@@ -347,10 +414,15 @@ def bench_backend(backend, results, captures):
                     if name in ("create", "note"):
                         psql(s.db, "ANALYZE")
                 results[(backend, name, c)] = r
+                if r["errors"] and script == "get.lua":
+                    say("")
+                    say(f"> **WARNING: {backend} {name} c={c}: {r['errors']} errors;** one "
+                        f"request now: {probe(s.base + path, headers)}")
                 log(f"{backend} {name} c={c}: {r['rps']:.0f} req/s p99 {r['p99']:.1f} ms "
                     f"errors {r['errors']}")
             if s.db:
-                missing, sql = check_replay(name, captures.get(name, []))
+                first = results[(backend, name, CONCURRENCY[0])]
+                missing, sql = check_replay(name, captures.get(name, []), first["requests"])
                 if missing:
                     say("")
                     say(f"> **WARNING: {name}: captured but not replayed by "
@@ -359,7 +431,14 @@ def bench_backend(backend, results, captures):
                         say(f"> - `{q[:200]}`")
                 if os.path.exists(sql):
                     for c in CONCURRENCY:
-                        r = pgbench(s.db, sql, c, variables)
+                        try:
+                            r = pgbench(s.db, sql, c, variables)
+                        except RuntimeError as e:
+                            say("")
+                            say(f"> **WARNING: {name}: the replay failed at c={c}:** "
+                                + " ".join(l for l in str(e).splitlines()
+                                           if "ERROR" in l)[:400])
+                            break
                         results[("sql", name, c)] = r
                         log(f"sql {name} c={c}: {r['rps']:.0f} tx/s p99 {r['p99']:.1f} ms")
         if s.db:
