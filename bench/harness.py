@@ -216,6 +216,11 @@ class Server:
             return [[str(v) for v in row] for row in conn.execute(sql)]
 
     def stop(self):
+        # The server's log outlives the run: it says why a scenario had errors.
+        log_path = os.path.join(self.dir, "server.log")
+        if os.path.exists(log_path):
+            os.makedirs(os.path.join(TARGET, "bench"), exist_ok=True)
+            shutil.copy(log_path, os.path.join(TARGET, "bench", f"server-{self.backend}.log"))
         if self.proc:
             self.proc.send_signal(signal.SIGTERM)
             try:
@@ -602,8 +607,89 @@ def report(results, captures, commands):
                          f"{lw['rps'] / b['rps']:.2f}" if lw else "—"]))
 
 
+def cpu_ticks(pids):
+    """utime + stime of these processes, in clock ticks."""
+    total = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])
+        except (OSError, IndexError):
+            pass
+    return total
+
+
+def backends_of(db):
+    """The PostgreSQL backend processes serving this database."""
+    return [r[0] for r in psql(db, "SELECT pid FROM pg_stat_activity "
+                                   "WHERE datname = current_database() AND pid <> pg_backend_pid()")]
+
+
+def profile():
+    """`make profile`: the create load at 32 on PostgreSQL under perf; where the CPU goes."""
+    out = os.path.join(TARGET, "bench")
+    os.makedirs(out, exist_ok=True)
+    tools = os.environ["BENCH_TOOLS"]
+    s = Server("postgres")
+    try:
+        s.seed()
+        s.start()
+        f = fixtures(s)
+        data = os.path.join(out, "create.perf.data")
+        # Warm the pool so every PostgreSQL backend exists before counting their CPU.
+        wrk("create.lua", s.base + "/v1/referrals", 32, [f"Authorization: Bearer {f['referrer']}"])
+        pg_pids = backends_of(s.db)
+        hz = os.sysconf("SC_CLK_TCK")
+        before = (cpu_ticks([s.proc.pid]), cpu_ticks(pg_pids), time.time())
+        perf = subprocess.Popen(
+            ["perf", "record", "-e", "cpu-clock", "-F", "499", "--call-graph", "dwarf,8192",
+             "-p", str(s.proc.pid), "-o", data, "-q"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        r = wrk("create.lua", s.base + "/v1/referrals", 32,
+                [f"Authorization: Bearer {f['referrer']}"], {"BENCH_RUN_OFFSET": "7"})
+        perf.send_signal(signal.SIGINT)
+        perf.wait(timeout=120)
+        wall = time.time() - before[2]
+        server_cpu = (cpu_ticks([s.proc.pid]) - before[0]) / hz / wall
+        pg_cpu = (cpu_ticks(pg_pids) - before[1]) / hz / wall
+        report_txt = run(["perf", "report", "-i", data, "--no-children", "--stdio",
+                          "--percent-limit", "0.5", "-g", "none", "--sort", "symbol"],
+                         check=False).stdout
+        top = [l for l in report_txt.splitlines() if l.strip() and not l.startswith("#")][:30]
+        script = run(["perf", "script", "-i", data], check=False).stdout
+        folded = run([os.path.join(tools, "inferno-collapse-perf")], input=script).stdout
+        svg = run([os.path.join(tools, "inferno-flamegraph"), "--title",
+                   "linkwell: POST /v1/referrals at 32 clients, PostgreSQL"], input=folded).stdout
+        with open(os.path.join(out, "create-flame.svg"), "w") as fh:
+            fh.write(svg)
+        summary = [
+            f"create at 32 clients, {SECONDS} s, {REFERRALS:,} seeded referrals: "
+            f"{r['rps']:,.0f} req/s, p50 {ms(r['p50'])} ms, p99 {ms(r['p99'])} ms, "
+            f"errors {r['errors']}",
+            f"CPU over the load ({os.cpu_count()} cores): linkwell {server_cpu:.2f} cores, "
+            f"PostgreSQL backends of the bench database {pg_cpu:.2f} cores "
+            f"({len(pg_pids)} backends), the rest (wrk, others) "
+            f"{max(os.cpu_count() - server_cpu - pg_cpu, 0):.2f}",
+            "",
+            "perf report --no-children, top 30 symbols of the linkwell process (cpu-clock):",
+            *top,
+        ]
+        with open(os.path.join(out, "create-profile.txt"), "w") as fh:
+            fh.write("\n".join(summary) + "\n")
+        print("\n".join(summary))
+        log(f"written {out}/create-flame.svg and {out}/create-profile.txt")
+    finally:
+        s.stop()
+
+
 def main():
+    if sys.argv[1:2] == ["profile"]:
+        profile()
+        return
     commands = [" ".join(sys.argv[1:]) or "make bench"]
+    commands.append(f"BENCH_REFERRALS={REFERRALS} BENCH_SECONDS={SECONDS} "
+                    f"BENCH_CONCURRENCY='{' '.join(map(str, CONCURRENCY))}' LINKWELL_BIN={BIN}")
     results, captures = {}, {}
     for backend in BACKENDS:
         bench_backend(backend, results, captures)
