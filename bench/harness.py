@@ -656,7 +656,8 @@ def profile():
         report_txt = run(["perf", "report", "-i", data, "--no-children", "--stdio",
                           "--percent-limit", "0.5", "-g", "none", "--sort", "symbol"],
                          check=False).stdout
-        top = [l for l in report_txt.splitlines() if l.strip() and not l.startswith("#")][:30]
+        top = [re.sub(r"\s+-\s+-\s*$", "", l.rstrip())
+               for l in report_txt.splitlines() if l.strip() and not l.startswith("#")][:30]
         script = run(["perf", "script", "-i", data], check=False).stdout
         folded = run([os.path.join(tools, "inferno-collapse-perf")], input=script).stdout
         svg = run([os.path.join(tools, "inferno-flamegraph"), "--title",
