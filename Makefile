@@ -1,5 +1,5 @@
 # Linkwell tasks. CI runs `make lint`, `make test` and `make fuzz-api` (see .ci/run).
-.PHONY: run test lint openapi bench fmt fuzz-api
+.PHONY: run test lint openapi bench profile fmt fuzz-api
 
 # The server on the embedded SQLite default (linkwell.db in this folder).
 run:
@@ -27,11 +27,16 @@ lint:
 	@echo "domain crate has no framework dependencies"
 	tests/contract/lint.sh
 
-# Load test the release binary on both backends (needs `hey` and a local PostgreSQL);
-# results are written down in docs/benchmarks.md.
+# Load test the release binary on both backends at 1, 8 and 32 clients on a seeded database,
+# with the SQL ceiling (pgbench) and a FastAPI baseline; needs wrk, pgbench and a local
+# PostgreSQL. Never part of `make test`. Settings: bench/run.sh; results: docs/benchmarks.md.
 bench:
-	bench/run.sh sqlite
-	bench/run.sh postgres
+	bench/run.sh
+
+# A flame graph of the release binary (with debug symbols) under the create load on
+# PostgreSQL: target/bench/create-flame.svg and create-profile.txt (needs perf).
+profile:
+	bench/profile.sh
 
 # Contract fuzzing: schemathesis (pinned, installed from PyPI into target/fuzz-venv) against
 # the release binary on SQLite, as each role and without a token, every check but
