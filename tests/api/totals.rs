@@ -124,7 +124,7 @@ async fn reports_wait_for_an_unfinished_rebuild_and_any_rebuild_finishes_it() {
 
 #[tokio::test]
 async fn the_job_resumes_a_rebuild_left_unfinished_and_folds_the_deltas() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::spawn_with(|c| c.totals_fold_every = Duration::from_millis(50)).await;
     let practice = app.organisation("Practice", "gp_practice").await;
     refer_many(&app, practice, 0..10).await;
     let mut conn = app.db();
