@@ -12,13 +12,14 @@ use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
 use linkwell_domain::Role;
 
 use crate::audit::{self, Actor, Outcome};
+use crate::audit_writer::Sink;
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::extract::ValidJson;
 use crate::middleware::RequestId;
 use crate::state::AppState;
 use crate::{db, ratelimit};
-use linkwell_persistence::erasure;
+use linkwell_persistence::audit::{self as persistence_audit, Concerns};
 
 /// A protected operation and the roles allowed to perform it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -207,30 +208,32 @@ operations! {
 /// Refuses a request about an erased person's data, and audits the attempt: an administrator's
 /// read hears 410 Gone; anything else, and anyone else, 404 as if it had never existed (a
 /// partner or referrer must learn nothing of an erased person). The erasure itself answers
-/// a second attempt on its own.
+/// a second attempt on its own. Otherwise says whom the record concerns, for the audit row.
 async fn refuse_if_erased(
     state: &web::Data<AppState>,
     actor: &Actor,
     id: uuid::Uuid,
     read: bool,
-) -> Result<(), ApiError> {
+) -> Result<Concerns, ApiError> {
     let gone = read && actor.caller.role == Role::Admin;
     let actor = actor.clone();
-    let erased = db::run(state, move |conn| {
-        if !erasure::concerns_erased(conn, actor.operation.resource, id)? {
-            return Ok(false);
+    let (concerns, erased) = db::run(state, move |conn| {
+        let (concerns, erased) = persistence_audit::concerning_with_erasure(conn, id)?;
+        if erased {
+            let outcome = if gone {
+                Outcome::Gone
+            } else {
+                Outcome::NotFound
+            };
+            let mut actor = actor;
+            actor.addressed_concerns = Some(concerns);
+            actor.record_alone(conn, Some(id), outcome)?;
         }
-        let outcome = if gone {
-            Outcome::Gone
-        } else {
-            Outcome::NotFound
-        };
-        actor.record_alone(conn, Some(id), outcome)?;
-        Ok(true)
+        Ok((concerns, erased))
     })
     .await?;
     match (erased, gone) {
-        (false, _) => Ok(()),
+        (false, _) => Ok(concerns),
         (true, true) => Err(audit::erased()),
         (true, false) => Err(ApiError::NotFound),
     }
@@ -283,12 +286,14 @@ impl<Op: Guarded + 'static> FromRequest for Allowed<Op> {
             if let Some(state) = &state {
                 ratelimit::charge_caller(&req, &state.callers, &caller)?;
             }
-            let actor = Actor {
+            let mut actor = Actor {
                 caller,
                 request_id: request_id.unwrap_or_default(),
                 operation,
                 anonymous: false,
                 addressed,
+                sink: Sink::of(&req)?,
+                addressed_concerns: None,
             };
             if operation.roles.contains(&actor.caller.role) {
                 if let (Some(state), Some(id)) = (&state, addressed)
@@ -296,7 +301,8 @@ impl<Op: Guarded + 'static> FromRequest for Allowed<Op> {
                     && operation.id != ErasePerson::OPERATION.id
                 {
                     let read = req.method() == actix_web::http::Method::GET;
-                    refuse_if_erased(state, &actor, id, read).await?;
+                    actor.addressed_concerns =
+                        Some(refuse_if_erased(state, &actor, id, read).await?);
                 }
                 return Ok(Self {
                     actor,
@@ -360,10 +366,14 @@ fn unverified(
     let Some(client) = state.public.client(req) else {
         return error;
     };
+    let Ok(sink) = Sink::of(req) else {
+        return error;
+    };
     let mut actor = Actor::anonymous(
         format!("anonymous@{client}"),
         request_id.unwrap_or_default(),
         operation,
+        sink,
     );
     actor.addressed = addressed;
     let state = state.clone();
@@ -421,6 +431,7 @@ fn admit<Op: Guarded>(req: &HttpRequest, allowance: Allowance) -> Result<Public<
             format!("anonymous@{client}"),
             request_id.unwrap_or_default(),
             operation,
+            Sink::of(req)?,
         ),
         operation: PhantomData,
     })
@@ -520,6 +531,8 @@ fn public_actor<Op: Guarded>(
             operation,
             anonymous: false,
             addressed: None,
+            sink: Sink::of(&req)?,
+            addressed_concerns: None,
         })
     })
 }

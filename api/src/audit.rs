@@ -5,13 +5,14 @@ use std::future::{Ready, ready};
 
 use actix_web::dev::Payload;
 use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
+use linkwell_persistence::DbConnection;
 use linkwell_persistence::audit::{self, AuditEvent, Concerns};
-use linkwell_persistence::{DbConnection, write_transaction};
 use uuid::Uuid;
 
 use linkwell_domain::Role;
 
 use crate::access::Operation;
+use crate::audit_writer::Sink;
 use crate::auth::Caller;
 use crate::clock;
 use crate::db;
@@ -169,11 +170,21 @@ pub struct Actor {
     /// The record the request names in its path (`/v1/referrals/{id}`), if any: a refusal
     /// that names no other record is recorded against it.
     pub addressed: Option<Uuid>,
+    /// Where rows written outside a transaction of the handler's go (reads, refusals).
+    pub sink: Sink,
+    /// Whom the addressed record concerns, as the access gate found it: a read's row needs
+    /// no second look-up.
+    pub addressed_concerns: Option<Concerns>,
 }
 
 impl Actor {
     /// Someone without a token, on a public operation (`subject` names where they came from).
-    pub fn anonymous(subject: String, request_id: String, operation: Operation) -> Self {
+    pub fn anonymous(
+        subject: String,
+        request_id: String,
+        operation: Operation,
+        sink: Sink,
+    ) -> Self {
         Self {
             // A public operation never consults the role: see `role`.
             caller: Caller {
@@ -185,6 +196,8 @@ impl Actor {
             operation,
             anonymous: true,
             addressed: None,
+            sink,
+            addressed_concerns: None,
         }
     }
 
@@ -203,7 +216,7 @@ impl Actor {
         outcome: Outcome,
     ) -> Result<AuditEvent, ApiError> {
         let concerns = match resource_id.or(self.addressed) {
-            Some(id) => audit::concerning(conn, self.operation.resource, id)?,
+            Some(id) => audit::concerning(conn, id)?,
             None => Concerns::default(),
         };
         Ok(self.event_concerning(resource_id, outcome, concerns))
@@ -263,18 +276,31 @@ impl Actor {
         Ok(audit::record(conn, &event)?)
     }
 
-    /// Appends a row in a transaction of its own, for reads: the query runs without holding
-    /// SQLite's write lock, and nothing is returned to the caller unless the row committed.
+    /// Hands a row to the audit writer, for reads: the query runs without a transaction (nor,
+    /// on SQLite, the write lock), and the response waits for the row's commit
+    /// (`audit_writer`), so nothing is returned to the caller unless the row committed.
     pub fn record_alone(
         &self,
         conn: &mut DbConnection,
         resource_id: Option<Uuid>,
         outcome: Outcome,
     ) -> Result<(), ApiError> {
-        write_transaction(conn, |tx| self.record(tx, resource_id, outcome))
+        if !self.operation.audited {
+            return Ok(());
+        }
+        let known = match (resource_id, self.addressed_concerns) {
+            (None, Some(known)) => Some(known),
+            (Some(id), Some(known)) if Some(id) == self.addressed => Some(known),
+            _ => None,
+        };
+        let event = match known {
+            Some(concerns) => self.event_concerning(resource_id, outcome, concerns),
+            None => self.event(conn, resource_id, outcome)?,
+        };
+        self.sink.write(event)
     }
 
-    /// Records a read of `id` in a transaction of its own: a success when it was `found`, else
+    /// Records a read of `id` through the audit writer: a success when it was `found`, else
     /// not found.
     pub fn record_read(
         &self,
@@ -305,26 +331,23 @@ impl Actor {
         Err(ApiError::NotFound)
     }
 
-    /// Records a list in a transaction of its own, naming every record it shows; it concerns
+    /// Records a list through the audit writer, naming every record it shows; it concerns
     /// the referral it is under, if any (a list across referrals concerns no one in
     /// particular: its rows name what it showed).
     pub fn record_list(&self, conn: &mut DbConnection, shown: Vec<Uuid>) -> Result<(), ApiError> {
-        write_transaction(conn, |tx| {
-            let mut event = self.event(tx, None, Outcome::Success)?;
-            event.resource_ids = shown;
-            Ok::<_, ApiError>(audit::record(tx, &event)?)
-        })
+        let mut event = match self.addressed_concerns {
+            Some(concerns) => self.event_concerning(None, Outcome::Success, concerns),
+            None => self.event(conn, None, Outcome::Success)?,
+        };
+        event.resource_ids = shown;
+        self.sink.write(event)
     }
 
-    /// Records a read of the trail itself, in a transaction of its own: it concerns the person
+    /// Records a read of the trail itself through the audit writer: it concerns the person
     /// and referral it was filtered by.
-    pub fn record_trail_read(
-        &self,
-        conn: &mut DbConnection,
-        concerns: Concerns,
-    ) -> Result<(), ApiError> {
-        let event = self.event_concerning(None, Outcome::Success, concerns);
-        write_transaction(conn, |tx| Ok::<_, ApiError>(audit::record(tx, &event)?))
+    pub fn record_trail_read(&self, concerns: Concerns) -> Result<(), ApiError> {
+        self.sink
+            .write(self.event_concerning(None, Outcome::Success, concerns))
     }
 
     /// Records a refused attempt in a transaction of its own, then returns the refusal.
@@ -332,17 +355,21 @@ impl Actor {
         self.refuse_as(state, error, Outcome::Forbidden).await
     }
 
-    /// Records a refused attempt in a transaction of its own.
+    /// Records a refused attempt, and waits for the row to commit.
     pub async fn record_refusal(
         &self,
         state: &web::Data<AppState>,
         outcome: Outcome,
     ) -> Result<(), ApiError> {
+        if !self.operation.audited {
+            return Ok(());
+        }
         let actor = self.clone();
-        db::run(state, move |conn| {
-            actor.record_alone(conn, actor.addressed, outcome)
+        let event = db::run(state, move |conn| {
+            actor.event(conn, actor.addressed, outcome)
         })
-        .await
+        .await?;
+        self.sink.write_now(event).await
     }
 
     /// [`Actor::refuse`], saying how it was refused.

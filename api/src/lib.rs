@@ -7,6 +7,7 @@
 
 pub mod access;
 pub mod audit;
+pub mod audit_writer;
 pub mod auth;
 pub mod body_errors;
 pub mod bounds;

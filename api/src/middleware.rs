@@ -21,6 +21,7 @@ use actix_web::http::{ConnectionType, Method};
 use actix_web::middleware::Next;
 use actix_web::{Error, HttpMessage, HttpResponse, web};
 
+use crate::audit_writer::Receipts;
 use crate::error::{ApiError, PROBLEM_JSON, problem_for_status};
 use crate::params::ParameterBounds;
 use crate::state::AppState;
@@ -50,6 +51,8 @@ pub async fn request_context(
     let started = Instant::now();
     let request_id = caller_request_id(&req).unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
     req.extensions_mut().insert(RequestId(request_id.clone()));
+    let receipts = Receipts::default();
+    req.extensions_mut().insert(receipts.clone());
     let method = req.method().clone();
     // HEAD is GET without a body (RFC 9110 §9.3.2): route it as GET. The connection already
     // knows the request was HEAD and sends the headers only.
@@ -103,6 +106,14 @@ pub async fn request_context(
         Err(error) => {
             log::error!("{method} failed below routing id={request_id}: {error}");
             return Err(error);
+        }
+    };
+    // Nothing leaves before the audit rows of what it discloses have committed.
+    let response = match receipts.committed().await {
+        Ok(()) => response,
+        Err(error) => {
+            let (request, _) = response.into_parts();
+            ServiceResponse::new(request, HttpResponse::from_error(error))
         }
     };
     let mut response = finish_error(response, &request_id);

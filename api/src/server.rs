@@ -49,6 +49,8 @@ pub enum StartError {
     Oidc(String),
     #[error("loading deactivated users: {0}")]
     Revocation(String),
+    #[error("starting the audit writer: {0}")]
+    AuditWriter(std::io::Error),
     #[error(
         "the database has {} pending migration(s) ({}) and role {role} may not apply them (it \
          does not own the schema): run `linkwell migrate` as the owner first (its URL in \
@@ -104,8 +106,12 @@ pub fn start(config: &Config) -> Result<Running, StartError> {
         .public_url
         .clone()
         .unwrap_or_else(|| format!("http://{addr}"));
+    let audit =
+        crate::audit_writer::AuditWriter::start(config.database.clone(), config.pool.lock_timeout)
+            .map_err(StartError::AuditWriter)?;
     let state = web::Data::new(AppState {
         pool: pool.clone(),
+        audit,
         tokens: TokenKeys::new(
             &config.signing_key,
             &config.verify_keys,

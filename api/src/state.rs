@@ -14,6 +14,8 @@ use crate::revocation::Revoked;
 #[derive(Debug)]
 pub struct AppState {
     pub pool: Pool,
+    /// Commits the audit rows of reads, many requests' at once.
+    pub audit: crate::audit_writer::AuditWriter,
     pub tokens: TokenKeys,
     pub cursors: CursorKey,
     /// How long a request waits for a database connection before answering 503.

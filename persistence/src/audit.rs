@@ -8,10 +8,7 @@ use crate::connection::DbConnection;
 use crate::convert;
 use crate::error::StoreResult;
 use crate::page::Keyset;
-use crate::schema::{
-    audit_events, connection_notes, connections, consent_records, goals, outcomes, people,
-    referrals, sessions,
-};
+use crate::schema::audit_events;
 
 /// One access or attempt, attributable to a caller.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,6 +35,8 @@ pub struct AuditEvent {
 
 #[derive(Insertable, Queryable, Selectable)]
 #[diesel(table_name = audit_events)]
+// A missing value is NULL, written as such: SQLite has no DEFAULT in a multi-row INSERT.
+#[diesel(treat_none_as_default_value = false)]
 struct AuditRow {
     id: String,
     occurred_at: chrono::NaiveDateTime,
@@ -56,7 +55,29 @@ struct AuditRow {
 
 /// Appends one event.
 pub fn record(conn: &mut DbConnection, event: &AuditEvent) -> StoreResult<()> {
-    let row = AuditRow {
+    record_many(conn, std::slice::from_ref(event))
+}
+
+/// The most rows one INSERT carries: 13 parameters each, well inside both backends' limits
+/// (SQLite's 32,766, PostgreSQL's 65,535).
+const ROWS_PER_INSERT: usize = 500;
+
+/// Appends events, as few statements as the backends allow.
+pub fn record_many(conn: &mut DbConnection, events: &[AuditEvent]) -> StoreResult<()> {
+    for chunk in events.chunks(ROWS_PER_INSERT) {
+        let rows: Vec<AuditRow> = chunk.iter().map(to_row).collect();
+        let insert = diesel::insert_into(audit_events::table).values(&rows);
+        // Diesel's backend switch has no multi-row INSERT, so each backend runs its own.
+        match conn {
+            DbConnection::Sqlite(inner) => insert.execute(inner)?,
+            DbConnection::Pg(inner) => insert.execute(inner)?,
+        };
+    }
+    Ok(())
+}
+
+fn to_row(event: &AuditEvent) -> AuditRow {
+    AuditRow {
         id: event.id.to_string(),
         occurred_at: convert::to_db(event.occurred_at),
         actor_sub: event.actor_sub.clone(),
@@ -73,11 +94,7 @@ pub fn record(conn: &mut DbConnection, event: &AuditEvent) -> StoreResult<()> {
         request_id: event.request_id.clone(),
         person_id: event.person_id.map(|id| id.to_string()),
         referral_id: event.referral_id.map(|id| id.to_string()),
-    };
-    diesel::insert_into(audit_events::table)
-        .values(&row)
-        .execute(conn)?;
-    Ok(())
+    }
 }
 
 /// The most recent events, newest first (ties by id), at most `limit`.
@@ -169,9 +186,6 @@ fn from_row(r: AuditRow) -> StoreResult<AuditEvent> {
     })
 }
 
-/// Finds the referral a record of one kind belongs to.
-type ReferralOf = fn(&mut DbConnection, &str) -> QueryResult<Option<String>>;
-
 /// Whom a record concerns: the person, and the referral when it belongs to one.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Concerns {
@@ -181,113 +195,66 @@ pub struct Concerns {
 
 /// Whom the record `id` concerns, whatever its kind: a person, a referral (or its plan or
 /// consent, which are named by the referral), or a record under a referral (session, goal,
-/// connection, note, outcome, consent record). Ids are UUIDs, so an id names one record of one
-/// kind; `kind` (the audited resource, e.g. `session`) only says which table to try first.
-/// Nothing is known of an id that names no record.
-pub fn concerning(conn: &mut DbConnection, kind: &str, id: Uuid) -> StoreResult<Concerns> {
-    let text = id.to_string();
-    if kind == "person"
-        && let Some(person) = person(conn, &text)?
-    {
-        return Ok(Concerns {
-            person_id: Some(person),
-            referral_id: None,
-        });
-    }
-    let lookups: [ReferralOf; 7] = [
-        |c, id| {
-            referrals::table
-                .filter(referrals::id.eq(id))
-                .select(referrals::id)
-                .first(c)
-                .optional()
-        },
-        |c, id| {
-            sessions::table
-                .filter(sessions::id.eq(id))
-                .select(sessions::referral_id)
-                .first(c)
-                .optional()
-        },
-        |c, id| {
-            goals::table
-                .filter(goals::id.eq(id))
-                .select(goals::referral_id)
-                .first(c)
-                .optional()
-        },
-        |c, id| {
-            connections::table
-                .filter(connections::id.eq(id))
-                .select(connections::referral_id)
-                .first(c)
-                .optional()
-        },
-        |c, id| {
-            connection_notes::table
-                .inner_join(
-                    connections::table.on(connections::id.eq(connection_notes::connection_id)),
-                )
-                .filter(connection_notes::id.eq(id))
-                .select(connections::referral_id)
-                .first(c)
-                .optional()
-        },
-        |c, id| {
-            outcomes::table
-                .filter(outcomes::id.eq(id))
-                .select(outcomes::referral_id)
-                .first(c)
-                .optional()
-        },
-        |c, id| {
-            consent_records::table
-                .filter(consent_records::id.eq(id))
-                .select(consent_records::referral_id)
-                .first(c)
-                .optional()
-        },
-    ];
-    // The kind's own table first: most rows are found by the first query.
-    let first = match kind {
-        "session" => 1,
-        "goal" => 2,
-        "connection" => 3,
-        "outcome" => 5,
-        _ => 0,
-    };
-    let order = std::iter::once(first).chain((0..lookups.len()).filter(|&i| i != first));
-    let mut referral = None;
-    for i in order {
-        if let Some(found) = lookups[i](conn, &text)? {
-            referral = Some(found);
-            break;
-        }
-    }
-    let Some(referral) = referral else {
-        return Ok(Concerns {
-            person_id: person(conn, &text)?,
-            referral_id: None,
-        });
-    };
-    let person_id: String = referrals::table
-        .filter(referrals::id.eq(&referral))
-        .select(referrals::person_id)
-        .first(conn)?;
-    Ok(Concerns {
-        person_id: Some(convert::uuid("referral person", &person_id)?),
-        referral_id: Some(convert::uuid("audit referral", &referral)?),
-    })
+/// connection, note, outcome, consent record). Nothing is known of an id that names no record.
+pub fn concerning(conn: &mut DbConnection, id: Uuid) -> StoreResult<Concerns> {
+    Ok(concerning_with_erasure(conn, id)?.0)
 }
 
-fn person(conn: &mut DbConnection, id: &str) -> StoreResult<Option<Uuid>> {
-    let found: Option<String> = people::table
-        .filter(people::id.eq(id))
-        .select(people::id)
-        .first(conn)
-        .optional()?;
-    found
-        .as_deref()
-        .map(|id| convert::uuid("person id", id))
-        .transpose()
+/// [`concerning`], and whether the person it concerns was erased: one statement, one probe of
+/// each table's primary key. Ids are UUIDs, so at most one table holds `id`.
+pub fn concerning_with_erasure(conn: &mut DbConnection, id: Uuid) -> StoreResult<(Concerns, bool)> {
+    #[derive(QueryableByName)]
+    struct Found {
+        #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Text>)]
+        referral_id: Option<String>,
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        person_id: String,
+        #[diesel(sql_type = diesel::sql_types::Bool)]
+        erased: bool,
+    }
+    // Each record kind under a referral: its table and the column naming the referral.
+    const UNDER_REFERRAL: [(&str, &str); 6] = [
+        ("referrals", "id"),
+        ("sessions", "referral_id"),
+        ("goals", "referral_id"),
+        ("connections", "referral_id"),
+        ("outcomes", "referral_id"),
+        ("consent_records", "referral_id"),
+    ];
+    let via_referral = |from: &str| {
+        format!(
+            "SELECT r.id AS referral_id, r.person_id AS person_id, \
+             p.erased_at IS NOT NULL AS erased \
+             FROM {from} JOIN referrals r ON r.id = x.ref JOIN people p ON p.id = r.person_id"
+        )
+    };
+    let mut branches: Vec<String> = UNDER_REFERRAL
+        .iter()
+        .map(|(table, column)| {
+            via_referral(&format!(
+                "(SELECT {column} AS ref FROM {table} WHERE id = ?) x"
+            ))
+        })
+        .collect();
+    branches.push(via_referral(
+        "(SELECT c.referral_id AS ref FROM connection_notes n \
+         JOIN connections c ON c.id = n.connection_id WHERE n.id = ?) x",
+    ));
+    branches
+        .push("SELECT NULL, p.id, p.erased_at IS NOT NULL FROM people p WHERE p.id = ?".to_owned());
+    let sql = crate::dialect::placeholders(conn, &branches.join(" UNION ALL "));
+    let text = id.to_string();
+    let mut query = diesel::sql_query(sql).into_boxed();
+    for _ in 0..branches.len() {
+        query = query.bind::<diesel::sql_types::Text, _>(text.clone());
+    }
+    let found: Option<Found> = query.get_result(conn).optional()?;
+    let Some(found) = found else {
+        return Ok((Concerns::default(), false));
+    };
+    let concerns = Concerns {
+        person_id: Some(convert::uuid("concerned person", &found.person_id)?),
+        referral_id: convert::optional_uuid("concerned referral", found.referral_id.as_deref())?,
+    };
+    Ok((concerns, found.erased))
 }

@@ -1,8 +1,9 @@
 //! One connection type for both backends, and the pool that hands them out.
 
 use std::fmt;
+use std::ops::{Deref, DerefMut};
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use diesel::connection::SimpleConnection;
 use diesel::r2d2::R2D2Connection;
@@ -184,20 +185,54 @@ pub enum ConnectError {
     Query(#[from] diesel::result::Error),
 }
 
+/// A pooled connection, and when it was last handed out.
+#[derive(Debug)]
+pub struct Pooled {
+    conn: DbConnection,
+    handed_out: Instant,
+}
+
+impl Deref for Pooled {
+    type Target = DbConnection;
+    fn deref(&self) -> &DbConnection {
+        &self.conn
+    }
+}
+
+impl DerefMut for Pooled {
+    fn deref_mut(&mut self) -> &mut DbConnection {
+        &mut self.conn
+    }
+}
+
+/// A connection handed out this recently worked (or its use found it broken and the pool
+/// dropped it), so it is handed out again without a check. One idle for longer is checked
+/// first: a database restart or failover while it sat idle is found here, not by a request.
+/// Under load every connection is in use, and a `SELECT 1` before every request would be a
+/// round trip in three for a read.
+pub const CHECK_IDLE_AFTER: Duration = Duration::from_secs(2);
+
 impl r2d2::ManageConnection for Manager {
-    type Connection = DbConnection;
+    type Connection = Pooled;
     type Error = ConnectError;
 
-    fn connect(&self) -> Result<DbConnection, ConnectError> {
-        establish_with(&self.url, self.lock_timeout)
+    fn connect(&self) -> Result<Pooled, ConnectError> {
+        Ok(Pooled {
+            conn: establish_with(&self.url, self.lock_timeout)?,
+            handed_out: Instant::now(),
+        })
     }
 
-    fn is_valid(&self, conn: &mut DbConnection) -> Result<(), ConnectError> {
-        Ok(conn.batch_execute("SELECT 1")?)
+    fn is_valid(&self, pooled: &mut Pooled) -> Result<(), ConnectError> {
+        if pooled.handed_out.elapsed() >= CHECK_IDLE_AFTER {
+            pooled.conn.batch_execute("SELECT 1")?;
+        }
+        pooled.handed_out = Instant::now();
+        Ok(())
     }
 
-    fn has_broken(&self, conn: &mut DbConnection) -> bool {
-        std::thread::panicking() || conn.is_broken()
+    fn has_broken(&self, pooled: &mut Pooled) -> bool {
+        std::thread::panicking() || pooled.conn.is_broken()
     }
 }
 
@@ -233,8 +268,8 @@ pub fn connect(url: &DatabaseUrl, options: &PoolOptions) -> StoreResult<Pool> {
         .max_size(options.max_size)
         .min_idle(Some(1))
         .connection_timeout(options.acquire_timeout)
-        // A connection the server dropped (restart, failover) is found and replaced here
-        // instead of failing a request; the check is one round trip.
+        // A connection the server dropped (restart, failover) while it sat idle is found and
+        // replaced here instead of failing a request: see `CHECK_IDLE_AFTER`.
         .test_on_check_out(true)
         .build(Manager {
             url: url.clone(),

@@ -37,7 +37,7 @@ pub mod users;
 
 pub use connection::{
     DatabaseUrl, DbConnection, Pool, PoolOptions, PooledConnection, checkout, connect, establish,
-    ping,
+    establish_with, ping,
 };
 pub use error::{StoreError, StoreResult};
 pub use page::Keyset;

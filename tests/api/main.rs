@@ -4,6 +4,7 @@
 
 mod api_clients;
 mod audit;
+mod audit_commit;
 mod audit_trail;
 mod auth;
 mod bounds;

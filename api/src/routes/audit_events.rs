@@ -283,7 +283,7 @@ pub async fn list_audit_events(
     let rows = db::run(&state, move |conn| {
         // A read of one referral's trail concerns that referral's person too.
         let concerns = match filter.referral_id {
-            Some(id) => audit::concerning(conn, "referral", id)?,
+            Some(id) => audit::concerning(conn, id)?,
             None => Concerns::default(),
         };
         let concerns = Concerns {
@@ -291,7 +291,7 @@ pub async fn list_audit_events(
             referral_id: filter.referral_id,
         };
         let rows = audit::list(conn, &filter, after, limit + 1)?;
-        actor.record_trail_read(conn, concerns)?;
+        actor.record_trail_read(concerns)?;
         Ok(rows)
     })
     .await?;

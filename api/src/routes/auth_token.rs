@@ -383,7 +383,8 @@ async fn record(
         .map(|r| r.0.clone())
         .unwrap_or_default();
     let operation = <access::CreateToken as access::Guarded>::OPERATION;
-    let mut actor = Actor::anonymous(format!("anonymous@{address}"), request_id, operation);
+    let sink = crate::audit_writer::Sink::of(req)?;
+    let mut actor = Actor::anonymous(format!("anonymous@{address}"), request_id, operation, sink);
     if let Some(client) = seen.0 {
         actor.caller = Caller {
             sub: client.client_id,
