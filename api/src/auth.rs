@@ -23,6 +23,7 @@ use crate::db;
 use crate::error::ApiError;
 use crate::signing_keys::{Jwks, KeyError, SigningKey, VerifyKey};
 use crate::state::AppState;
+use crate::verified_tokens::VerifiedTokens;
 
 /// The one algorithm Linkwell signs and accepts.
 pub const ALGORITHM: Algorithm = Algorithm::ES256;
@@ -60,6 +61,8 @@ pub struct TokenKeys {
     audience: String,
     /// The longest lifetime accepted, in seconds.
     max_ttl: i64,
+    /// Tokens already verified, until they expire.
+    verified: VerifiedTokens,
 }
 
 impl fmt::Debug for TokenKeys {
@@ -107,6 +110,7 @@ impl TokenKeys {
             issuer: issuer.to_owned(),
             audience: audience.to_owned(),
             max_ttl: DEFAULT_MAX_TTL_SECONDS,
+            verified: VerifiedTokens::default(),
         })
     }
 
@@ -166,6 +170,10 @@ impl TokenKeys {
 
     /// Verifies a token and says who presented it.
     pub fn verify(&self, token: &str) -> Result<Caller, ApiError> {
+        let now = chrono::Utc::now().timestamp();
+        if let Some(caller) = self.verified.get(token, now) {
+            return Ok(caller);
+        }
         let rejected = |e: jsonwebtoken::errors::Error| {
             invalid(&format!("the token is not valid ({})", e.kind_name()))
         };
@@ -185,8 +193,11 @@ impl TokenKeys {
         })?;
         let data =
             jsonwebtoken::decode::<Claims>(token, key, &self.validation).map_err(rejected)?;
-        self.check_lifetime(&data.claims, chrono::Utc::now().timestamp())?;
-        Caller::from_claims(data.claims)
+        self.check_lifetime(&data.claims, now)?;
+        let exp = data.claims.exp;
+        let caller = Caller::from_claims(data.claims)?;
+        self.verified.put(token, &caller, exp, now);
+        Ok(caller)
     }
 
     /// A token may live at most the maximum: from its `iat` to its `exp`, and from now to its

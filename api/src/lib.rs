@@ -43,4 +43,5 @@ pub mod server;
 pub mod signing_keys;
 pub mod state;
 pub mod totals;
+pub mod verified_tokens;
 pub mod wire;
