@@ -218,7 +218,8 @@ async fn refuse_if_erased(
     let gone = read && actor.caller.role == Role::Admin;
     let actor = actor.clone();
     let (concerns, erased) = db::run(state, move |conn| {
-        let (concerns, erased) = persistence_audit::concerning_with_erasure(conn, id)?;
+        let (concerns, erased) =
+            persistence_audit::concerning_with_erasure(conn, actor.operation.resource, id)?;
         if erased {
             let outcome = if gone {
                 Outcome::Gone

@@ -216,7 +216,7 @@ impl Actor {
         outcome: Outcome,
     ) -> Result<AuditEvent, ApiError> {
         let concerns = match resource_id.or(self.addressed) {
-            Some(id) => audit::concerning(conn, id)?,
+            Some(id) => audit::concerning(conn, self.operation.resource, id)?,
             None => Concerns::default(),
         };
         Ok(self.event_concerning(resource_id, outcome, concerns))

@@ -48,7 +48,11 @@ where
     // The erasure answers a second erasure itself (410).
     if actor.operation.audited
         && actor.operation.id != ErasePerson::OPERATION.id
-        && linkwell_persistence::erasure::concerns_erased_locked(conn, id)?
+        && linkwell_persistence::erasure::concerns_erased_locked(
+            conn,
+            actor.operation.resource,
+            id,
+        )?
     {
         return Err(Refusal::not_found().into());
     }

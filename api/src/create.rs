@@ -99,7 +99,11 @@ where
     // again under the lock its writers take.
     if let Some(parent) = actor.addressed
         && actor.operation.audited
-        && linkwell_persistence::erasure::concerns_erased_locked(conn, parent)?
+        && linkwell_persistence::erasure::concerns_erased_locked(
+            conn,
+            actor.operation.resource,
+            parent,
+        )?
     {
         actor.record(conn, Some(parent), Outcome::NotFound)?;
         return Ok(Answer::Refused(ApiError::NotFound));

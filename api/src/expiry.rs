@@ -54,7 +54,7 @@ pub fn run_once(
                 {
                     return Ok(false);
                 }
-                let concerns = audit::concerning(tx, connection.id)?;
+                let concerns = audit::concerning(tx, "connection", connection.id)?;
                 audit::record(tx, &event(connection.id, now, concerns))?;
                 Ok(true)
             })?;

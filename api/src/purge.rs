@@ -52,7 +52,7 @@ pub fn run(
                     let done = erasure::anonymise_expired(tx, item.referral_id, cutoff, now)?;
                     if done {
                         let event = event("referral.purge", "referral", item.referral_id, now);
-                        let concerns = audit::concerning(tx, item.referral_id)?;
+                        let concerns = audit::concerning(tx, "referral", item.referral_id)?;
                         audit::record(tx, &concerned(event, concerns))?;
                     }
                     Ok::<_, ApiError>(done)
@@ -74,7 +74,7 @@ pub fn run(
                 let done = erasure::erase(tx, person, PURGE_ACTOR, RETENTION_REASON, now)?;
                 if done == Erased::Done {
                     let event = event("person.erase", "person", person, now);
-                    let concerns = audit::concerning(tx, person)?;
+                    let concerns = audit::concerning(tx, "person", person)?;
                     audit::record(tx, &concerned(event, concerns))?;
                 }
                 Ok(done == Erased::Done)

@@ -40,18 +40,18 @@ pub fn erased_at(conn: &mut DbConnection, id: Uuid) -> StoreResult<Option<DateTi
     Ok(at.flatten().map(convert::from_db))
 }
 
-/// Whether the record `id` (a person, or a referral or anything under one) belongs to an
-/// erased person.
-pub fn concerns_erased(conn: &mut DbConnection, id: Uuid) -> StoreResult<bool> {
-    Ok(crate::audit::concerning_with_erasure(conn, id)?.1)
+/// Whether the record `id` (a person, or a referral or anything under one; `kind` as the
+/// trail names it) belongs to an erased person.
+pub fn concerns_erased(conn: &mut DbConnection, kind: &str, id: Uuid) -> StoreResult<bool> {
+    Ok(crate::audit::concerning_with_erasure(conn, kind, id)?.1)
 }
 
 /// [`concerns_erased`], read under the lock every writer under a referral takes (the
 /// referral's row), which an erasure takes first: a change either sees the erasure committed,
 /// or commits before the erasure reads. Changes to a person record alone are kept out by its
 /// version, which the erasure moves on.
-pub fn concerns_erased_locked(conn: &mut DbConnection, id: Uuid) -> StoreResult<bool> {
-    let concerns = crate::audit::concerning(conn, id)?;
+pub fn concerns_erased_locked(conn: &mut DbConnection, kind: &str, id: Uuid) -> StoreResult<bool> {
+    let concerns = crate::audit::concerning(conn, kind, id)?;
     if let Some(referral) = concerns.referral_id {
         dialect::lock_row(conn, "referrals", &referral.to_string())?;
     }

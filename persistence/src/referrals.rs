@@ -410,10 +410,18 @@ fn assemble(conn: &mut DbConnection, rows: Vec<Joined>) -> StoreResult<Vec<Refer
         return Ok(Vec::new());
     }
     let ids: Vec<&str> = rows.iter().map(|(r, _, _)| r.id.as_str()).collect();
-    let pairs: Vec<(String, String)> = referral_reasons::table
-        .filter(referral_reasons::referral_id.eq_any(&ids))
-        .select((referral_reasons::referral_id, referral_reasons::reason))
-        .load(conn)?;
+    let reasons_of =
+        referral_reasons::table.select((referral_reasons::referral_id, referral_reasons::reason));
+    // One referral (a read, a write's answer): `=`, a statement Diesel prepares once. `IN` or
+    // `= ANY` is never cached, so PostgreSQL would plan it afresh each time.
+    let pairs: Vec<(String, String)> = match ids.as_slice() {
+        [one] => reasons_of
+            .filter(referral_reasons::referral_id.eq(one))
+            .load(conn)?,
+        _ => reasons_of
+            .filter(referral_reasons::referral_id.eq_any(&ids))
+            .load(conn)?,
+    };
     let mut reasons: HashMap<String, Vec<Reason>> = HashMap::new();
     for (referral_id, reason) in pairs {
         let reason = convert::parse::<Reason>("referral reason", &reason)?;

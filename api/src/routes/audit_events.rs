@@ -283,7 +283,7 @@ pub async fn list_audit_events(
     let rows = db::run(&state, move |conn| {
         // A read of one referral's trail concerns that referral's person too.
         let concerns = match filter.referral_id {
-            Some(id) => audit::concerning(conn, id)?,
+            Some(id) => audit::concerning(conn, "referral", id)?,
             None => Concerns::default(),
         };
         let concerns = Concerns {

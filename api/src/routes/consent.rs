@@ -124,7 +124,7 @@ fn record(
 ) -> Result<(ConsentRecord, Vec<Uuid>, i64), Stop> {
     let (scope, status, reason) = act;
     // Under the referral's lock: an erasure since the access gate is not written past.
-    if linkwell_persistence::erasure::concerns_erased_locked(conn, referral_id)? {
+    if linkwell_persistence::erasure::concerns_erased_locked(conn, "referral", referral_id)? {
         return Err(Refusal::not_found().into());
     }
     let mut referral = expected
