@@ -58,7 +58,11 @@ struct AuditRow {
 
 /// Appends one event.
 pub fn record(conn: &mut DbConnection, event: &AuditEvent) -> StoreResult<()> {
-    record_many(conn, std::slice::from_ref(event))
+    // One row: a statement Diesel keeps prepared (a multi-row INSERT never is).
+    diesel::insert_into(audit_events::table)
+        .values(&to_row(event))
+        .execute(conn)?;
+    Ok(())
 }
 
 /// The most rows one INSERT carries: 13 parameters each, well inside both backends' limits

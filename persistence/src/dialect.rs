@@ -10,6 +10,7 @@ use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 use crate::connection::DbConnection;
 use crate::error::{StoreError, StoreResult};
 use crate::sqlite_writer::WriterSlot;
+use crate::statement::Statement;
 
 const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../migrations/sqlite");
 const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../migrations/postgres");
@@ -172,7 +173,7 @@ pub(crate) fn change_position(conn: &mut DbConnection) -> StoreResult<i64> {
             "UPDATE feed_clock SET last = last + 1 RETURNING last AS position"
         }
     };
-    let row: Position = diesel::sql_query(sql).get_result(conn)?;
+    let row: Position = Statement::new(sql).get_result(conn)?;
     Ok(row.position)
 }
 
@@ -228,10 +229,10 @@ pub(crate) fn placeholders(conn: &DbConnection, sql: &str) -> String {
 pub(crate) fn lock_row(conn: &mut DbConnection, table: &str, id: &str) -> StoreResult<()> {
     use diesel::RunQueryDsl;
     if let DbConnection::Pg(_) = conn {
-        diesel::sql_query(format!(
-            "SELECT id FROM {table} WHERE id = $1 FOR NO KEY UPDATE"
+        Statement::new(format!(
+            "SELECT id FROM {table} WHERE id = ? FOR NO KEY UPDATE"
         ))
-        .bind::<diesel::sql_types::Text, _>(id)
+        .bind::<diesel::sql_types::Text, _>(id.to_owned())
         .execute(conn)?;
     }
     Ok(())
@@ -256,10 +257,10 @@ pub(crate) fn lock_key(conn: &mut DbConnection, key: &str, hold: Hold) -> StoreR
             Hold::Exclusive => "pg_advisory_xact_lock",
             Hold::Shared => "pg_advisory_xact_lock_shared",
         };
-        diesel::sql_query(format!(
-            "SELECT {function}(hashtextextended($1, 0))::text AS locked"
+        Statement::new(format!(
+            "SELECT {function}(hashtextextended(?, 0))::text AS locked"
         ))
-        .bind::<diesel::sql_types::Text, _>(key)
+        .bind::<diesel::sql_types::Text, _>(key.to_owned())
         .execute(conn)?;
     }
     Ok(())
@@ -276,11 +277,10 @@ pub(crate) fn try_lock_key(conn: &mut DbConnection, key: &str) -> StoreResult<bo
         locked: bool,
     }
     if let DbConnection::Pg(_) = conn {
-        let row: Locked = diesel::sql_query(
-            "SELECT pg_try_advisory_xact_lock(hashtextextended($1, 0)) AS locked",
-        )
-        .bind::<diesel::sql_types::Text, _>(key)
-        .get_result(conn)?;
+        let row: Locked =
+            Statement::new("SELECT pg_try_advisory_xact_lock(hashtextextended(?, 0)) AS locked")
+                .bind::<diesel::sql_types::Text, _>(key.to_owned())
+                .get_result(conn)?;
         return Ok(row.locked);
     }
     Ok(true)

@@ -30,6 +30,7 @@ mod schema;
 pub mod seed;
 pub mod sessions;
 mod sqlite_writer;
+pub mod statement;
 pub mod tallies;
 pub mod unit_of_work;
 pub mod user_identities;

@@ -142,7 +142,8 @@ impl IntroducerJson {
 }
 
 #[derive(Insertable, Queryable, Selectable, AsChangeset)]
-#[diesel(table_name = people, treat_none_as_null = true)]
+// None is NULL, also in an INSERT, so the INSERT's SQL never varies and stays prepared.
+#[diesel(table_name = people, treat_none_as_null = true, treat_none_as_default_value = false)]
 struct PersonRow {
     id: String,
     given_name: String,

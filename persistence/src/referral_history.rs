@@ -16,6 +16,8 @@ const PUBLIC: &str = "public";
 
 #[derive(Insertable, Queryable, Selectable)]
 #[diesel(table_name = changes)]
+// None is NULL, so the INSERT's SQL never varies and stays prepared.
+#[diesel(treat_none_as_default_value = false)]
 struct ChangeRow {
     id: String,
     referral_id: String,

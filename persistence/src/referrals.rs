@@ -56,6 +56,9 @@ pub enum Assignee {
 
 #[derive(Insertable, Queryable, Selectable)]
 #[diesel(table_name = referrals)]
+// None is NULL, written as such: the SQL is then the same for every row, so Diesel keeps the
+// INSERT prepared (a DEFAULT per missing value made each a statement of its own to plan).
+#[diesel(treat_none_as_default_value = false)]
 struct ReferralRow {
     id: String,
     person_id: String,

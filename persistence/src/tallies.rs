@@ -31,9 +31,9 @@ use linkwell_domain::tally::{
 
 use crate::connection::DbConnection;
 use crate::convert;
-use crate::dialect;
 use crate::error::{StoreResult, corrupt};
 use crate::schema::referrals;
+use crate::statement::Statement;
 
 pub(crate) use counted::{Counted, settle};
 pub use days::stored_event_days;
@@ -250,8 +250,8 @@ fn children(conn: &mut DbConnection, ids: &[&str]) -> StoreResult<Vec<Child>> {
                 metric_hundredths, life_satisfaction, worthwhile, happiness, anxiety
          FROM outcomes WHERE referral_id IN (SELECT id FROM chosen) AND status = 'recorded'"
     );
-    let sql = dialect::placeholders(conn, &sql);
-    let mut query = diesel::sql_query(sql).into_boxed::<Backend>();
+    // A write counts one referral or a few (a merge); a rebuild's batches vary without bound.
+    let mut query = Statement::cached_if(sql, ids.len() <= 4);
     for id in ids {
         query = query.bind::<Text, _>((*id).to_owned());
     }

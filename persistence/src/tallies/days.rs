@@ -11,6 +11,7 @@ use super::{Backend, store::metric};
 use crate::connection::DbConnection;
 use crate::dialect;
 use crate::error::StoreResult;
+use crate::statement::Statement;
 
 /// Rows per insert statement: 5 binds each, well under SQLite's limit.
 const ROWS_PER_STATEMENT: usize = 500;
@@ -42,14 +43,11 @@ impl EventDay {
 
 /// A person's stored event days, with their counts.
 pub(super) fn of(conn: &mut DbConnection, person: &str) -> StoreResult<BTreeMap<Event, i64>> {
-    let sql = dialect::placeholders(
-        conn,
+    let rows: Vec<EventDay> = Statement::new(
         "SELECT metric, scope, day, n FROM person_event_days WHERE person_id = ? AND n > 0",
-    );
-    let rows: Vec<EventDay> = diesel::sql_query(sql)
-        .into_boxed::<Backend>()
-        .bind::<Text, _>(person.to_owned())
-        .load(conn)?;
+    )
+    .bind::<Text, _>(person.to_owned())
+    .load(conn)?;
     rows.into_iter().map(EventDay::event).collect()
 }
 
@@ -64,12 +62,7 @@ pub(super) fn add(
     if changed.iter().all(|(_, _, n)| *n > 0) {
         return Ok(());
     }
-    let sql = dialect::placeholders(
-        conn,
-        "DELETE FROM person_event_days WHERE person_id = ? AND n <= 0",
-    );
-    diesel::sql_query(sql)
-        .into_boxed::<Backend>()
+    Statement::new("DELETE FROM person_event_days WHERE person_id = ? AND n <= 0")
         .bind::<Text, _>(person.to_owned())
         .execute(conn)?;
     Ok(())
@@ -104,14 +97,12 @@ pub(super) fn insert(
         } else {
             ""
         };
-        let sql = dialect::placeholders(
-            conn,
-            &format!(
-                "INSERT INTO person_event_days (person_id, metric, scope, day, n)
-                 VALUES {values}{conflict}"
-            ),
+        let sql = format!(
+            "INSERT INTO person_event_days (person_id, metric, scope, day, n)
+             VALUES {values}{conflict}"
         );
-        let mut query = diesel::sql_query(sql).into_boxed::<Backend>();
+        // A write changes a few days; a rebuild writes many.
+        let mut query = Statement::cached_if(sql, chunk.len() <= 8);
         for (person, event, n) in chunk {
             query = query
                 .bind::<Text, _>((*person).to_owned())

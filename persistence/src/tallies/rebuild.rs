@@ -18,6 +18,7 @@ use crate::connection::DbConnection;
 use crate::dialect::{self, Hold};
 use crate::error::StoreResult;
 use crate::schema::people;
+use crate::statement::Statement;
 use crate::unit_of_work::write_transaction;
 
 /// People per batch: a batch's transaction is what a writer may have to wait for.
@@ -32,7 +33,7 @@ struct Position {
 /// How far a rebuild under way has counted; `None` when none is.
 fn position(conn: &mut DbConnection) -> StoreResult<Option<String>> {
     let row: Position =
-        diesel::sql_query("SELECT rebuilt_through FROM report_totals_state WHERE id = 1")
+        Statement::new("SELECT rebuilt_through FROM report_totals_state WHERE id = 1")
             .get_result(conn)?;
     Ok(row.rebuilt_through)
 }

@@ -9,6 +9,7 @@ use super::{Backend, TOTALS, rebuild};
 use crate::connection::DbConnection;
 use crate::dialect::{self, Hold};
 use crate::error::{StoreError, StoreResult, corrupt};
+use crate::statement::Statement;
 use crate::unit_of_work::write_transaction;
 
 /// Scopes of month rows start with this: each month's tallies summed on its first day, so a
@@ -46,10 +47,8 @@ fn with_months(delta: Vec<(Key, Amount)>) -> Vec<(Key, Amount)> {
         .collect()
 }
 
-type Boxed<'a> = diesel::query_builder::BoxedSqlQuery<'a, Backend, diesel::query_builder::SqlQuery>;
-
 /// Binds a total's key, in column order: scope, day, metric, since_day, until_day, key1, key2.
-fn bind_key<'a>(query: Boxed<'a>, key: &Key) -> Boxed<'a> {
+fn bind_key(query: Statement, key: &Key) -> Statement {
     query
         .bind::<Text, _>(key.scope.clone())
         .bind::<Integer, _>(key.day)
@@ -68,15 +67,13 @@ pub(super) fn insert_deltas(conn: &mut DbConnection, delta: &[(Key, Amount)]) ->
         .collect();
     for chunk in delta.chunks(ROWS_PER_STATEMENT) {
         let rows = vec!["(?, ?, ?, ?, ?, ?, ?, ?, ?)"; chunk.len()].join(", ");
-        let sql = dialect::placeholders(
-            conn,
-            &format!(
-                "INSERT INTO report_tally_deltas
-                     (scope, day, metric, since_day, until_day, key1, key2, n, total)
-                 VALUES {rows}"
-            ),
+        let sql = format!(
+            "INSERT INTO report_tally_deltas
+                 (scope, day, metric, since_day, until_day, key1, key2, n, total)
+             VALUES {rows}"
         );
-        let mut query = diesel::sql_query(sql).into_boxed::<Backend>();
+        // A write's difference is a few dozen rows at most: one prepared statement per count.
+        let mut query = Statement::cached_if(sql, chunk.len() <= 32);
         for (key, amount) in chunk {
             query = bind_key(query, key)
                 .bind::<BigInt, _>(amount.n)
@@ -93,18 +90,14 @@ pub(super) fn insert_deltas(conn: &mut DbConnection, delta: &[(Key, Amount)]) ->
 fn upsert(conn: &mut DbConnection, delta: &[(Key, Amount)]) -> StoreResult<()> {
     for chunk in delta.chunks(ROWS_PER_STATEMENT) {
         let rows = vec!["(?, ?, ?, ?, ?, ?, ?, ?, ?)"; chunk.len()].join(", ");
-        let sql = dialect::placeholders(
-            conn,
-            &format!(
-                "INSERT INTO report_tallies
-                     (scope, day, metric, since_day, until_day, key1, key2, n, total)
-                 VALUES {rows}
-                 ON CONFLICT (scope, day, metric, since_day, until_day, key1, key2)
-                 DO UPDATE SET n = report_tallies.n + excluded.n,
-                               total = report_tallies.total + excluded.total"
-            ),
-        );
-        let mut query = diesel::sql_query(sql).into_boxed::<Backend>();
+        let mut query = Statement::once(format!(
+            "INSERT INTO report_tallies
+                 (scope, day, metric, since_day, until_day, key1, key2, n, total)
+             VALUES {rows}
+             ON CONFLICT (scope, day, metric, since_day, until_day, key1, key2)
+             DO UPDATE SET n = report_tallies.n + excluded.n,
+                           total = report_tallies.total + excluded.total"
+        ));
         for (key, amount) in chunk {
             query = bind_key(query, key)
                 .bind::<BigInt, _>(amount.n)
@@ -124,11 +117,9 @@ fn upsert(conn: &mut DbConnection, delta: &[(Key, Amount)]) -> StoreResult<()> {
             chunk.len()
         ]
         .join(" OR ");
-        let sql = dialect::placeholders(
-            conn,
-            &format!("DELETE FROM report_tallies WHERE n = 0 AND total = 0 AND ({keys})"),
-        );
-        let mut query = diesel::sql_query(sql).into_boxed::<Backend>();
+        let mut query = Statement::once(format!(
+            "DELETE FROM report_tallies WHERE n = 0 AND total = 0 AND ({keys})"
+        ));
         for key in chunk {
             query = bind_key(query, key);
         }
@@ -197,16 +188,13 @@ fn fold_batch(conn: &mut DbConnection) -> StoreResult<usize> {
     if !dialect::try_lock_key(conn, FOLDING)? {
         return Ok(0);
     }
-    let sql = dialect::placeholders(
-        conn,
+    let rows: Vec<Row> = Statement::new(
         "DELETE FROM report_tally_deltas
          WHERE id IN (SELECT id FROM report_tally_deltas ORDER BY id LIMIT ?)
          RETURNING scope, day, metric, since_day, until_day, key1, key2, n, total",
-    );
-    let rows: Vec<Row> = diesel::sql_query(sql)
-        .into_boxed::<Backend>()
-        .bind::<BigInt, _>(FOLD_BATCH)
-        .load(conn)?;
+    )
+    .bind::<BigInt, _>(FOLD_BATCH)
+    .load(conn)?;
     let moved = rows.len();
     let mut sum = Tallies::default();
     for row in rows {
