@@ -1,10 +1,10 @@
--- POST /v1/referrals as a GP practice's referrer: one checkout, then one transaction: the
+-- POST /v1/referrals as a GP practice's referrer: one checkout (unchecked: it was used within
+-- 2 s), then one transaction: the
 -- report totals' shared lock, the person matched by NHS number and checked for duplicates by
 -- date of birth, the person, referral, reasons and first status row, the feed position, the
 -- audit row, and the report deltas (the referral's facts, the person's event days). Fresh ids
 -- each time (md5 of a random number, so one id serves several statements without a round
 -- trip). Variables: org, scope, today (days since 1970).
--- covers: SELECT $1
 -- covers: BEGIN
 -- covers: COMMIT
 -- covers: SELECT pg_advisory_xact_lock_shared(hashtextextended($1, $2))::text AS locked
@@ -16,8 +16,7 @@
 -- covers: INSERT INTO "referrals"
 -- covers: INSERT INTO "referral_reasons"
 -- covers: INSERT INTO "referral_status_changes"
--- covers: SELECT "referrals"."id" FROM "referrals" WHERE ("referrals"."id" = $1) LIMIT $2
--- covers: SELECT "referrals"."person_id" FROM "referrals" WHERE ("referrals"."id" = $1) LIMIT $2
+-- covers: SELECT "referrals"."id", "referrals"."person_id", "people"."erased_at" FROM
 -- covers: INSERT INTO "audit_events"
 -- covers: WITH chosen (id) AS (VALUES ($1))
 -- covers: SELECT "referrals"."id", "referrals"."person_id", "referrals"."referrer_org_id"
@@ -28,7 +27,6 @@
 \set nhs random(1000000000, 3999999999)
 \set dob random(0, 25000)
 
-SELECT 1;
 BEGIN;
 SELECT pg_advisory_xact_lock_shared(hashtextextended('report totals', 0))::text AS locked;
 SELECT rebuilt_through FROM report_totals_state WHERE id = 1;
@@ -41,8 +39,7 @@ INSERT INTO "referrals" ("id", "person_id", "status", "source", "summary", "refe
 INSERT INTO "referral_reasons" ("referral_id", "reason") VALUES (md5('r' || :r)::uuid::text, 'loneliness');
 INSERT INTO "referral_reasons" ("referral_id", "reason") VALUES (md5('r' || :r)::uuid::text, 'money_and_benefits');
 INSERT INTO "referral_status_changes" ("id", "referral_id", "from_status", "to_status", "reason_code", "reason", "actor_sub", "actor_role", "changed_at") VALUES (gen_random_uuid()::text, md5('r' || :r)::uuid::text, DEFAULT, 'received', DEFAULT, DEFAULT, 'bench-gp', 'referrer', now());
-SELECT "referrals"."id" FROM "referrals" WHERE ("referrals"."id" = md5('r' || :r)::uuid::text) LIMIT 1;
-SELECT "referrals"."person_id" FROM "referrals" WHERE ("referrals"."id" = md5('r' || :r)::uuid::text) LIMIT 1;
+SELECT "referrals"."id", "referrals"."person_id", "people"."erased_at" FROM ("referrals" INNER JOIN "people" ON ("people"."id" = "referrals"."person_id")) WHERE ("referrals"."id" = md5('r' || :r)::uuid::text) LIMIT 1;
 INSERT INTO "audit_events" ("id", "occurred_at", "actor_sub", "actor_role", "actor_org_id", "action", "resource_type", "resource_id", "resource_ids", "outcome", "request_id", "person_id", "referral_id") VALUES (gen_random_uuid()::text, now(), 'bench-gp', 'referrer', :org, 'referral.create', 'referral', md5('r' || :r)::uuid::text, DEFAULT, 'success', gen_random_uuid()::text, md5('p' || :r)::uuid::text, md5('r' || :r)::uuid::text);
 WITH chosen (id) AS (VALUES (md5('r' || :r)::uuid::text)) SELECT referral_id, 'reason' AS kind, reason AS t1, CAST(NULL AS TEXT) AS t2, CAST(NULL AS TEXT) AS t3, CAST(NULL AS TIMESTAMP) AS at, CAST(NULL AS INTEGER) AS v1, CAST(NULL AS INTEGER) AS v2, CAST(NULL AS INTEGER) AS v3, CAST(NULL AS INTEGER) AS v4, CAST(NULL AS INTEGER) AS v5 FROM referral_reasons WHERE referral_id IN (SELECT id FROM chosen) UNION ALL SELECT referral_id, 'status', to_status, reason_code, CAST(NULL AS TEXT), changed_at, CAST(NULL AS INTEGER), CAST(NULL AS INTEGER), CAST(NULL AS INTEGER), CAST(NULL AS INTEGER), CAST(NULL AS INTEGER) FROM referral_status_changes WHERE referral_id IN (SELECT id FROM chosen) AND to_status IN ('accepted', 'declined', 'closed') UNION ALL SELECT referral_id, 'session', kind, mode, status, scheduled_at, duration_minutes, CAST(NULL AS INTEGER), CAST(NULL AS INTEGER), CAST(NULL AS INTEGER), CAST(NULL AS INTEGER) FROM sessions WHERE referral_id IN (SELECT id FROM chosen) UNION ALL SELECT referral_id, 'connection', organisation_id, status, outcome, created_at, CAST(NULL AS INTEGER), CAST(NULL AS INTEGER), CAST(NULL AS INTEGER), CAST(NULL AS INTEGER), CAST(NULL AS INTEGER) FROM connections WHERE referral_id IN (SELECT id FROM chosen) UNION ALL SELECT referral_id, 'outcome', id, instrument, timepoint, recorded_at, metric_hundredths, life_satisfaction, worthwhile, happiness, anxiety FROM outcomes WHERE referral_id IN (SELECT id FROM chosen) AND status = 'current';
 SELECT "referrals"."id", "referrals"."person_id", "referrals"."referrer_org_id", "referrals"."source", "referrals"."received_at", "referrals"."status", "referrals"."first_contact_at" FROM "referrals" WHERE ("referrals"."id" = ANY(ARRAY[md5('r' || :r)::uuid::text]));

@@ -2,7 +2,6 @@
 -- referral and person the path names, erased or not), then one transaction: lock the
 -- referral, read the connection, add the note, bump the connection's version and feed
 -- position, the audit row. Variables: partner_org, connection, conn_referral, conn_person.
--- covers: SELECT $1
 -- covers: SELECT "connections"."referral_id" FROM "connections" WHERE ("connections"."id" = $1) LIMIT $2
 -- covers: SELECT "referrals"."person_id" FROM "referrals" WHERE ("referrals"."id" = $1) LIMIT $2
 -- covers: SELECT "people"."erased_at" FROM "people" WHERE ("people"."id" = $1) LIMIT $2
@@ -19,11 +18,9 @@
 -- covers: UPDATE "connections" SET "version" = ("connections"."version" + $1)
 -- covers: INSERT INTO "audit_events"
 \set note random(1, 9223372036854775806)
-SELECT 1;
 SELECT "connections"."referral_id" FROM "connections" WHERE ("connections"."id" = :connection) LIMIT 1;
 SELECT "referrals"."person_id" FROM "referrals" WHERE ("referrals"."id" = :conn_referral) LIMIT 1;
 SELECT "people"."erased_at" FROM "people" WHERE ("people"."id" = :conn_person) LIMIT 1;
-SELECT 1;
 BEGIN;
 SELECT id FROM referrals WHERE id = :conn_referral FOR NO KEY UPDATE;
 SELECT "connections"."id", "connections"."referral_id", "connections"."organisation_id", "connections"."service_id", "connections"."need", "connections"."note_for_partner", "connections"."shared_fields", "connections"."status", "connections"."reason_code", "connections"."reason", "connections"."outcome", "connections"."last_note_at", "connections"."created_by", "connections"."created_at", "connections"."updated_at", "connections"."version", "connections"."change_seq", "connections"."frozen_details" FROM "connections" WHERE ((( NOT (("connections"."referral_id" = ANY(SELECT "referrals"."id" FROM ("referrals" INNER JOIN "people" ON ("referrals"."person_id" = "people"."id")) WHERE ("people"."erased_at" IS NOT NULL)))) AND ("connections"."organisation_id" = :partner_org)) AND ("connections"."status" != 'pending')) AND ("connections"."id" = :connection)) LIMIT 1;
