@@ -7,9 +7,9 @@
 -- trip). Variables: org, scope, today (days since 1970).
 -- covers: BEGIN
 -- covers: COMMIT
--- covers: SELECT pg_advisory_xact_lock_shared(hashtextextended($1, $2))::text AS locked
--- covers: SELECT rebuilt_through FROM report_totals_state WHERE id = $1
--- covers: SELECT pg_advisory_xact_lock(hashtextextended($1, $2))::text AS locked
+-- covers: SELECT pg_advisory_xact_lock_shared(hashtextextended(
+-- covers: SELECT rebuilt_through FROM report_totals_state WHERE id =
+-- covers: SELECT pg_advisory_xact_lock(hashtextextended(
 -- covers: SELECT "people"."id", "people"."given_name"
 -- covers: INSERT INTO "people"
 -- covers: SELECT pg_current_xact_id()::text::bigint AS position
