@@ -332,8 +332,16 @@ pub fn concerning_with_erasure(
 ) -> StoreResult<(Concerns, bool)> {
     let text = id.to_string();
     let first = LOOKUPS.iter().position(|(k, _)| *k == kind).unwrap_or(0);
-    let order = std::iter::once(first).chain((0..LOOKUPS.len()).filter(|&i| i != first));
-    for i in order {
+    // Then the kinds under it (a note made under a connection), then the rest.
+    let under = |i: &usize| {
+        LOOKUPS[*i]
+            .0
+            .strip_prefix(kind)
+            .is_some_and(|r| r.starts_with('_'))
+    };
+    let (children, rest): (Vec<usize>, Vec<usize>) =
+        (0..LOOKUPS.len()).filter(|&i| i != first).partition(under);
+    for i in std::iter::once(first).chain(children).chain(rest) {
         if let Some((referral, person, erased_at)) = LOOKUPS[i].1(conn, &text)? {
             let concerns = Concerns {
                 person_id: Some(convert::uuid("concerned person", &person)?),
