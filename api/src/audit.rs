@@ -350,7 +350,7 @@ impl Actor {
             .write(self.event_concerning(None, Outcome::Success, concerns))
     }
 
-    /// Records a refused attempt in a transaction of its own, then returns the refusal.
+    /// Records a refused attempt (its row committed first), then returns the refusal.
     pub async fn refuse(&self, state: &web::Data<AppState>, error: ApiError) -> ApiError {
         self.refuse_as(state, error, Outcome::Forbidden).await
     }
