@@ -214,6 +214,32 @@ type Found = (Option<String>, String, Option<chrono::NaiveDateTime>);
 /// One kind's look-up.
 type Lookup = fn(&mut DbConnection, &str) -> QueryResult<Option<Found>>;
 
+/// What a look-up selects: the referral, its person, and when that person was erased.
+macro_rules! found {
+    () => {
+        (
+            referrals::id.nullable(),
+            referrals::person_id,
+            people::erased_at,
+        )
+    };
+}
+
+/// The look-up of a record in `$table`, which names its referral in `referral_id`.
+macro_rules! under_referral {
+    ($table:ident) => {
+        |c, id| {
+            $table::table
+                .inner_join(referrals::table.on(referrals::id.eq($table::referral_id)))
+                .inner_join(people::table.on(people::id.eq(referrals::person_id)))
+                .filter($table::id.eq(id))
+                .select(found!())
+                .first(c)
+                .optional()
+        }
+    };
+}
+
 /// The look-ups, each one statement joining up to the person. Diesel prepares each once per
 /// connection and PostgreSQL reuses its plan: planning a single statement that tried every
 /// table (a UNION, or COALESCE of subqueries) anew for each id was most of the database's
@@ -223,90 +249,22 @@ const LOOKUPS: [(&str, Lookup); 8] = [
         referrals::table
             .inner_join(people::table.on(people::id.eq(referrals::person_id)))
             .filter(referrals::id.eq(id))
-            .select((
-                referrals::id.nullable(),
-                referrals::person_id,
-                people::erased_at,
-            ))
+            .select(found!())
             .first(c)
             .optional()
     }),
-    ("session", |c, id| {
-        sessions::table
-            .inner_join(referrals::table.on(referrals::id.eq(sessions::referral_id)))
-            .inner_join(people::table.on(people::id.eq(referrals::person_id)))
-            .filter(sessions::id.eq(id))
-            .select((
-                referrals::id.nullable(),
-                referrals::person_id,
-                people::erased_at,
-            ))
-            .first(c)
-            .optional()
-    }),
-    ("connection", |c, id| {
-        connections::table
-            .inner_join(referrals::table.on(referrals::id.eq(connections::referral_id)))
-            .inner_join(people::table.on(people::id.eq(referrals::person_id)))
-            .filter(connections::id.eq(id))
-            .select((
-                referrals::id.nullable(),
-                referrals::person_id,
-                people::erased_at,
-            ))
-            .first(c)
-            .optional()
-    }),
-    ("goal", |c, id| {
-        goals::table
-            .inner_join(referrals::table.on(referrals::id.eq(goals::referral_id)))
-            .inner_join(people::table.on(people::id.eq(referrals::person_id)))
-            .filter(goals::id.eq(id))
-            .select((
-                referrals::id.nullable(),
-                referrals::person_id,
-                people::erased_at,
-            ))
-            .first(c)
-            .optional()
-    }),
-    ("outcome", |c, id| {
-        outcomes::table
-            .inner_join(referrals::table.on(referrals::id.eq(outcomes::referral_id)))
-            .inner_join(people::table.on(people::id.eq(referrals::person_id)))
-            .filter(outcomes::id.eq(id))
-            .select((
-                referrals::id.nullable(),
-                referrals::person_id,
-                people::erased_at,
-            ))
-            .first(c)
-            .optional()
-    }),
-    ("consent_record", |c, id| {
-        consent_records::table
-            .inner_join(referrals::table.on(referrals::id.eq(consent_records::referral_id)))
-            .inner_join(people::table.on(people::id.eq(referrals::person_id)))
-            .filter(consent_records::id.eq(id))
-            .select((
-                referrals::id.nullable(),
-                referrals::person_id,
-                people::erased_at,
-            ))
-            .first(c)
-            .optional()
-    }),
+    ("session", under_referral!(sessions)),
+    ("connection", under_referral!(connections)),
+    ("goal", under_referral!(goals)),
+    ("outcome", under_referral!(outcomes)),
+    ("consent_record", under_referral!(consent_records)),
     ("connection_note", |c, id| {
         connection_notes::table
             .inner_join(connections::table.on(connections::id.eq(connection_notes::connection_id)))
             .inner_join(referrals::table.on(referrals::id.eq(connections::referral_id)))
             .inner_join(people::table.on(people::id.eq(referrals::person_id)))
             .filter(connection_notes::id.eq(id))
-            .select((
-                referrals::id.nullable(),
-                referrals::person_id,
-                people::erased_at,
-            ))
+            .select(found!())
             .first(c)
             .optional()
     }),

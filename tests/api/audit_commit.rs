@@ -6,10 +6,27 @@ use std::time::Duration;
 
 use diesel::connection::SimpleConnection;
 use futures_util::future::join_all;
-use linkwell_persistence::audit::{self, AuditFilter};
+use linkwell_persistence::audit::{self, AuditEvent, AuditFilter};
 use reqwest::Method;
+use uuid::Uuid;
 
-use crate::support::{TestApp, backend, referral_body};
+use crate::support::{Reply, TestApp, backend, referral_body};
+
+/// GET `path` with `request_id` as its `X-Request-Id`.
+async fn read_as(app: &TestApp, path: &str, token: &str, request_id: &str) -> Reply {
+    let header = [("x-request-id", request_id)];
+    app.send(Method::GET, path, token, None, &header).await
+}
+
+/// The trail's `referral.read` rows for referral `id`, newest first.
+fn reads_of(app: &TestApp, id: Uuid) -> Vec<AuditEvent> {
+    let filter = AuditFilter {
+        referral_id: Some(id),
+        action: Some("referral.read".into()),
+        ..AuditFilter::default()
+    };
+    audit::list(&mut app.db(), &filter, None, 1000).unwrap()
+}
 
 #[tokio::test]
 async fn a_read_whose_row_cannot_commit_discloses_nothing() {
@@ -27,36 +44,15 @@ async fn a_read_whose_row_cannot_commit_discloses_nothing() {
     } else {
         holder.batch_execute("BEGIN IMMEDIATE;").unwrap();
     }
-    let refused = app
-        .send(
-            Method::GET,
-            &path,
-            &coordinator,
-            None,
-            &[("x-request-id", "blocked-read")],
-        )
-        .await;
+    let refused = read_as(&app, &path, &coordinator, "blocked-read").await;
     refused.problem(503, "service_unavailable");
     assert!(refused.header("etag").is_none());
     assert!(!refused.text.contains("AC-1"), "{}", refused.text);
     holder.batch_execute("ROLLBACK;").unwrap();
 
-    let read = app
-        .send(
-            Method::GET,
-            &path,
-            &coordinator,
-            None,
-            &[("x-request-id", "later-read")],
-        )
-        .await;
+    let read = read_as(&app, &path, &coordinator, "later-read").await;
     assert_eq!(read.status, 200, "{}", read.text);
-    let filter = AuditFilter {
-        referral_id: Some(id),
-        action: Some("referral.read".into()),
-        ..AuditFilter::default()
-    };
-    let rows = audit::list(&mut app.db(), &filter, None, 10).unwrap();
+    let rows = reads_of(&app, id);
     let ids: Vec<&str> = rows.iter().map(|r| r.request_id.as_str()).collect();
     assert_eq!(ids, ["later-read"]);
 }
@@ -68,24 +64,15 @@ async fn concurrent_reads_each_commit_their_own_row() {
     let id = app.refer(&coordinator, &referral_body("AC-2")).await.id();
     let path = format!("/v1/referrals/{id}");
     let sent: Vec<String> = (0..64).map(|i| format!("read-{i}")).collect();
-    let replies = join_all(sent.iter().map(|request_id| {
-        let (app, path, coordinator) = (&app, &path, &coordinator);
-        async move {
-            let header = [("x-request-id", request_id.as_str())];
-            app.send(Method::GET, path, coordinator, None, &header)
-                .await
-        }
-    }))
+    let replies = join_all(
+        sent.iter()
+            .map(|request_id| read_as(&app, &path, &coordinator, request_id)),
+    )
     .await;
     for reply in &replies {
         assert_eq!(reply.status, 200, "{}", reply.text);
     }
-    let filter = AuditFilter {
-        referral_id: Some(id),
-        action: Some("referral.read".into()),
-        ..AuditFilter::default()
-    };
-    let rows = audit::list(&mut app.db(), &filter, None, 1000).unwrap();
+    let rows = reads_of(&app, id);
     assert_eq!(rows.len(), sent.len());
     let recorded: HashSet<&str> = rows.iter().map(|r| r.request_id.as_str()).collect();
     let expected: HashSet<&str> = sent.iter().map(String::as_str).collect();
