@@ -1,4 +1,5 @@
-//! Every route, mounted once: the app and the OpenAPI document are both built from here.
+//! Every route, listed once: the OpenAPI document and each worker's app are both built from
+//! this list.
 
 pub mod api_clients;
 pub mod audit_events;
@@ -21,76 +22,89 @@ pub mod sessions;
 pub mod user_identities;
 pub mod users;
 
-use utoipa_actix_web::scope;
-use utoipa_actix_web::service_config::ServiceConfig;
+/// Defines [`configure`] (documenting) and [`mount`] (not) from one list of routes.
+macro_rules! every_route {
+    (root: [$($root:path),* $(,)?], v1: [$($v1:path),* $(,)?] $(,)?) => {
+        /// Mounts every route and documents it: for building the OpenAPI document.
+        pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+            cfg$(.service($root))*
+                .service(utoipa_actix_web::scope("/v1")$(.service($v1))*);
+        }
 
-/// Mounts every documented route.
-pub fn configure(cfg: &mut ServiceConfig) {
-    cfg.service(health::live).service(health::ready).service(
-        scope("/v1")
-            .service(organisations::create_organisation)
-            .service(organisations::list_organisations)
-            .service(organisations::get_organisation)
-            .service(auth_token::create_token)
-            .service(api_clients::create_api_client)
-            .service(api_clients::list_api_clients)
-            .service(api_clients::get_api_client)
-            .service(api_clients::revoke_api_client)
-            .service(users::create_user)
-            .service(users::list_users)
-            .service(users::get_user)
-            .service(users::deactivate_user)
-            .service(users::reactivate_user)
-            .service(user_identities::create_user_identity)
-            .service(user_identities::list_user_identities)
-            .service(user_identities::get_user_identity)
-            .service(user_identities::delete_user_identity)
-            .service(people::list_people)
-            .service(people::get_person)
-            .service(people::update_person)
-            .service(people::merge_people)
-            .service(people::dismiss_duplicate)
-            .service(privacy::erase_person)
-            .service(privacy::export_person)
-            .service(self_referrals::create_self_referral)
-            .service(referrals::create_referral)
-            .service(referrals::list_referrals)
-            .service(referrals::get_referral)
-            .service(referrals::update_referral)
-            .service(referrals::transition_referral)
-            .service(referrals::assign_referral)
-            .service(referrals::unassign_referral)
-            .service(referrals::get_referral_history)
-            .service(consent::record_consent)
-            .service(consent::list_consent)
-            .service(sessions::create_session)
-            .service(sessions::list_referral_sessions)
-            .service(sessions::get_session)
-            .service(sessions::update_session)
-            .service(plans::get_plan)
-            .service(plans::put_plan)
-            .service(goals::create_goal)
-            .service(goals::list_goals)
-            .service(goals::get_goal)
-            .service(goals::update_goal)
-            .service(directory::list_services)
-            .service(directory::create_service)
-            .service(directory::get_service)
-            .service(directory::update_service)
-            .service(connections::create_connection)
-            .service(connections::list_referral_connections)
-            .service(connections::list_connections)
-            .service(connections::get_connection)
-            .service(connections::transition_connection)
-            .service(connections::create_connection_note)
-            .service(connections::list_connection_notes)
-            .service(outcomes::create_outcome)
-            .service(outcomes::list_outcomes)
-            .service(outcomes::get_outcome)
-            .service(outcomes::enter_outcome_in_error)
-            .service(reports::get_activity_report)
-            .service(reports::get_caseload_report)
-            .service(audit_events::list_audit_events),
-    );
-    cfg.service(keys::jwks);
+        /// Mounts every route without documenting it: each worker builds its app with this,
+        /// so the document is built once per process, not once per worker.
+        pub fn mount(cfg: &mut actix_web::web::ServiceConfig) {
+            cfg$(.service($root))*
+                .service(actix_web::web::scope("/v1")$(.service($v1))*);
+        }
+    };
+}
+
+every_route! {
+    root: [health::live, health::ready, keys::jwks],
+    v1: [
+        organisations::create_organisation,
+        organisations::list_organisations,
+        organisations::get_organisation,
+        auth_token::create_token,
+        api_clients::create_api_client,
+        api_clients::list_api_clients,
+        api_clients::get_api_client,
+        api_clients::revoke_api_client,
+        users::create_user,
+        users::list_users,
+        users::get_user,
+        users::deactivate_user,
+        users::reactivate_user,
+        user_identities::create_user_identity,
+        user_identities::list_user_identities,
+        user_identities::get_user_identity,
+        user_identities::delete_user_identity,
+        people::list_people,
+        people::get_person,
+        people::update_person,
+        people::merge_people,
+        people::dismiss_duplicate,
+        privacy::erase_person,
+        privacy::export_person,
+        self_referrals::create_self_referral,
+        referrals::create_referral,
+        referrals::list_referrals,
+        referrals::get_referral,
+        referrals::update_referral,
+        referrals::transition_referral,
+        referrals::assign_referral,
+        referrals::unassign_referral,
+        referrals::get_referral_history,
+        consent::record_consent,
+        consent::list_consent,
+        sessions::create_session,
+        sessions::list_referral_sessions,
+        sessions::get_session,
+        sessions::update_session,
+        plans::get_plan,
+        plans::put_plan,
+        goals::create_goal,
+        goals::list_goals,
+        goals::get_goal,
+        goals::update_goal,
+        directory::list_services,
+        directory::create_service,
+        directory::get_service,
+        directory::update_service,
+        connections::create_connection,
+        connections::list_referral_connections,
+        connections::list_connections,
+        connections::get_connection,
+        connections::transition_connection,
+        connections::create_connection_note,
+        connections::list_connection_notes,
+        outcomes::create_outcome,
+        outcomes::list_outcomes,
+        outcomes::get_outcome,
+        outcomes::enter_outcome_in_error,
+        reports::get_activity_report,
+        reports::get_caseload_report,
+        audit_events::list_audit_events,
+    ],
 }

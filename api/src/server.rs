@@ -11,7 +11,6 @@ use actix_web::middleware::from_fn;
 use actix_web::{App, HttpResponse, web};
 use linkwell_persistence::{checkout, connect, migrate};
 use tokio::net::TcpStream;
-use utoipa_actix_web::AppExt;
 use utoipa_swagger_ui::{Config as DocsConfig, SwaggerUi};
 
 use crate::auth::{KnownOrganisations, TokenKeys};
@@ -36,6 +35,16 @@ pub const KEEP_ALIVE: std::time::Duration = std::time::Duration::from_secs(5);
 /// How long a closing connection waits for the client to take the last response.
 pub const DISCONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(1);
 
+/// Where the OpenAPI document is served, as JSON.
+const OPENAPI_JSON: &str = "/openapi.json";
+
+/// The OpenAPI document, serialised at start-up.
+async fn serve_document(json: web::Data<web::Bytes>) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type(actix_web::http::header::ContentType::json())
+        .body(json.get_ref().clone())
+}
+
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -49,6 +58,8 @@ pub enum StartError {
     Oidc(String),
     #[error("loading deactivated users: {0}")]
     Revocation(String),
+    #[error("serialising the OpenAPI document: {0}")]
+    Document(serde_json::Error),
     #[error("starting the audit writer: {0}")]
     AuditWriter(std::io::Error),
     #[error(
@@ -162,23 +173,28 @@ pub fn start(config: &Config) -> Result<Running, StartError> {
     let routes = web::Data::new(RouteTable::from_openapi(&document));
     let parameter_bounds = web::Data::new(ParameterBounds::from_openapi(&document));
 
+    // Serialised once: every worker serves these bytes.
+    let document_json = web::Data::new(web::Bytes::from(
+        serde_json::to_vec(&document).map_err(StartError::Document)?,
+    ));
+    drop(document);
+
     let app = move || {
         App::new()
             .app_data(state.clone())
             .app_data(routes.clone())
             .app_data(parameter_bounds.clone())
+            .app_data(document_json.clone())
             .app_data(web::QueryConfig::default().error_handler(extract::query_error))
             .app_data(web::PathConfig::default().error_handler(extract::path_error))
             .wrap(from_fn(request_context))
-            .into_utoipa_app()
-            .configure(routes::configure)
-            .into_app()
+            .configure(routes::mount)
+            .route(OPENAPI_JSON, web::get().to(serve_document))
             .service(
                 SwaggerUi::new("/docs/{_:.*}")
-                    .url("/openapi.json", document.clone())
                     // No call-out to the public spec validator: the docs work offline.
                     .config(
-                        DocsConfig::default()
+                        DocsConfig::new([OPENAPI_JSON])
                             .validator_url("none")
                             .try_it_out_enabled(true),
                     ),
@@ -195,7 +211,15 @@ pub fn start(config: &Config) -> Result<Running, StartError> {
     };
     // What `actix_web::HttpServer` assembles, with each connection wrapped so that the
     // answers actix-http writes itself are problem details too (`connection_errors`).
-    let mut builder = actix_server::Server::build().shutdown_timeout(10);
+    // Each worker's blocking pool runs the database work, which waits for one of the pool's
+    // connections anyway: threads beyond that number (tokio's default is 512 / workers) only
+    // idle, each with a malloc arena of its own. Two more than the pool for password hashing.
+    let blocking = usize::try_from(config.pool.max_size)
+        .unwrap_or(usize::MAX)
+        .saturating_add(2);
+    let mut builder = actix_server::Server::build()
+        .shutdown_timeout(10)
+        .worker_max_blocking_threads(blocking);
     if let Some(workers) = config.workers {
         builder = builder.workers(workers);
     }
