@@ -260,6 +260,21 @@ impl Actor {
         Ok(audit::record(conn, &event)?)
     }
 
+    /// Appends a success row on `resource_id`, which the caller knows `concerns` (it just
+    /// made it), inside the caller's transaction.
+    pub fn record_concerning(
+        &self,
+        conn: &mut DbConnection,
+        resource_id: Uuid,
+        concerns: Concerns,
+    ) -> Result<(), ApiError> {
+        if !self.operation.audited {
+            return Ok(());
+        }
+        let event = self.event_concerning(Some(resource_id), Outcome::Success, concerns);
+        Ok(audit::record(conn, &event)?)
+    }
+
     /// Appends a success row on `resource_id` inside the caller's transaction that also names
     /// the records the act changed with it (the connections a withdrawal of consent cancelled).
     pub fn record_naming(

@@ -7,6 +7,7 @@ use actix_web::HttpResponse;
 use actix_web::http::{StatusCode, header};
 use actix_web::web;
 use linkwell_persistence::Tx;
+use linkwell_persistence::audit::Concerns;
 use linkwell_persistence::idempotency::StoredResponse;
 use serde::Serialize;
 use uuid::Uuid;
@@ -27,6 +28,9 @@ pub struct Made {
     pub version: Option<i64>,
     /// The response body.
     pub body: String,
+    /// Whom it concerns, when the maker knows from what it just wrote: its audit row then
+    /// needs no look-up.
+    pub concerns: Option<Concerns>,
 }
 
 impl Made {
@@ -44,7 +48,19 @@ impl Made {
             location,
             version,
             body,
+            concerns: None,
         })
+    }
+
+    /// Says whom the resource concerns: its person, and its referral if any.
+    pub fn concerning(self, person_id: Uuid, referral_id: Option<Uuid>) -> Self {
+        Self {
+            concerns: Some(Concerns {
+                person_id: Some(person_id),
+                referral_id,
+            }),
+            ..self
+        }
     }
 }
 
@@ -137,7 +153,10 @@ where
                     &made.body,
                 )?;
             }
-            actor.record(conn, Some(made.id), Outcome::Success)?;
+            match made.concerns {
+                Some(concerns) => actor.record_concerning(conn, made.id, concerns)?,
+                None => actor.record(conn, Some(made.id), Outcome::Success)?,
+            }
             Ok(Answer::Made(made))
         }
         Err(Stop::Refused(refusal)) => {

@@ -101,6 +101,55 @@ impl PersonRecord {
     }
 }
 
+/// Where a referral's person is filed: see [`file`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Filing<'a> {
+    /// Under this existing record; its details are left as they are.
+    Existing(&'a PersonRecord),
+    /// Under a new record, flagged as possibly the same human as another when `flag` says so.
+    New {
+        flag: Option<(Uuid, DuplicateReason)>,
+    },
+}
+
+/// Where to file a referral for `sent`, given the current (unmerged) records that hold its NHS
+/// number or share its date of birth, oldest first (others are ignored).
+///
+/// The record holding the NHS number (the one the one-current-record-per-number rule keeps) is
+/// reused when the family name and date of birth agree ([`Person::same_demographics`]). When
+/// they disagree the number may be someone else's: the referral never attaches to that record
+/// but gets its own, flagged [`DuplicateReason::NhsNumberDemographicsDiffer`], or goes under an
+/// earlier record flagged the same way with the same details. Without a holder, a new record
+/// is flagged [`DuplicateReason::SimilarNameAndDateOfBirth`] when an earlier one
+/// [`Person::may_be`] the same human: never merged silently.
+pub fn file<'a>(sent: &Person, candidates: &'a [PersonRecord]) -> Filing<'a> {
+    let mut flag = None;
+    if let Some(number) = &sent.nhs_number {
+        let (holders, sharing): (Vec<&PersonRecord>, Vec<&PersonRecord>) = candidates
+            .iter()
+            .filter(|c| c.details.nhs_number.as_ref() == Some(number))
+            .partition(|c| !c.identity_unconfirmed());
+        if let Some(holder) = holders.first() {
+            if holder.details.same_demographics(sent) {
+                return Filing::Existing(holder);
+            }
+            if let Some(earlier) = sharing.iter().find(|p| p.details.same_demographics(sent)) {
+                return Filing::Existing(earlier);
+            }
+            flag = Some((holder.id, DuplicateReason::NhsNumberDemographicsDiffer));
+        }
+    }
+    let similar = || {
+        candidates
+            .iter()
+            .find(|c| c.details.date_of_birth == sent.date_of_birth && c.details.may_be(sent))
+            .map(|c| (c.id, DuplicateReason::SimilarNameAndDateOfBirth))
+    };
+    Filing::New {
+        flag: flag.or_else(similar),
+    }
+}
+
 /// A family name folded for comparison: case and whitespace ignored (`van Dyke` and
 /// `VANDYKE` compare equal).
 pub fn fold_name(name: &str) -> String {
@@ -408,6 +457,94 @@ mod tests {
         let mut born_later = sam();
         born_later.date_of_birth = DateOfBirth(today());
         assert!(!sam().same_demographics(&born_later));
+    }
+
+    fn record(n: u128, details: Person, reason: Option<DuplicateReason>) -> PersonRecord {
+        PersonRecord {
+            id: Uuid::from_u128(n),
+            details,
+            possible_duplicate_of: reason.map(|_| Uuid::from_u128(99)),
+            possible_duplicate_reason: reason,
+            merged_into: None,
+            created_at: DateTime::<Utc>::MIN_UTC,
+            updated_at: DateTime::<Utc>::MIN_UTC,
+            version: 1,
+        }
+    }
+
+    fn numbered(person: Person, number: &str) -> Person {
+        Person {
+            nhs_number: NhsNumber::parse(number).ok(),
+            ..person
+        }
+    }
+
+    #[test]
+    fn filing_reuses_the_holder_of_the_number_when_demographics_agree() {
+        let sent = numbered(sam(), "9434765919");
+        let mut renamed = sent.clone();
+        renamed.given_name = "Samuel".into();
+        let holder = record(1, renamed, None);
+        assert_eq!(
+            file(&sent, std::slice::from_ref(&holder)),
+            Filing::Existing(&holder)
+        );
+    }
+
+    #[test]
+    fn filing_flags_a_number_held_with_other_demographics() {
+        let sent = numbered(sam(), "9434765919");
+        let mut other = sent.clone();
+        other.family_name = "Jones".into();
+        let holder = record(1, other, None);
+        assert_eq!(
+            file(&sent, std::slice::from_ref(&holder)),
+            Filing::New {
+                flag: Some((holder.id, DuplicateReason::NhsNumberDemographicsDiffer))
+            }
+        );
+        // An earlier record flagged the same way with the sent details takes the referral.
+        let earlier = record(
+            2,
+            sent.clone(),
+            Some(DuplicateReason::NhsNumberDemographicsDiffer),
+        );
+        let both = [holder, earlier];
+        assert_eq!(file(&sent, &both), Filing::Existing(&both[1]));
+    }
+
+    #[test]
+    fn filing_flags_the_earliest_similar_record_without_a_holder() {
+        let sent = numbered(sam(), "9434765919");
+        let different_number = record(1, numbered(sam(), "4010232137"), None);
+        let unnumbered = record(2, sam(), None);
+        let later = record(3, sam(), None);
+        assert_eq!(
+            file(&sent, &[different_number, unnumbered, later]),
+            Filing::New {
+                flag: Some((
+                    Uuid::from_u128(2),
+                    DuplicateReason::SimilarNameAndDateOfBirth
+                ))
+            }
+        );
+        let mut stranger = sam();
+        stranger.given_name = "Alex".into();
+        assert_eq!(
+            file(&sent, &[record(4, stranger, None)]),
+            Filing::New { flag: None }
+        );
+        // A record flagged as holding another's number is no holder.
+        let flagged = record(5, sent.clone(), Some(DuplicateReason::SameNhsNumber));
+        assert_eq!(
+            file(&sent, &[flagged]),
+            Filing::New {
+                flag: Some((
+                    Uuid::from_u128(5),
+                    DuplicateReason::SimilarNameAndDateOfBirth
+                ))
+            }
+        );
     }
 
     #[test]

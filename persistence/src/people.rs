@@ -218,7 +218,9 @@ impl PersonRow {
 }
 
 /// Stores a new person.
-pub fn insert(conn: &mut DbConnection, person: &PersonRecord) -> StoreResult<()> {
+pub fn insert(tx: &mut Tx<'_>, person: &PersonRecord) -> StoreResult<()> {
+    tx.touch_new_person(person.id);
+    let conn: &mut DbConnection = tx;
     diesel::insert_into(people::table)
         .values(PersonRow::from_domain(person))
         .execute(conn)?;
@@ -292,41 +294,24 @@ pub fn find_by_nhs_number(
         .transpose()
 }
 
-/// The current records flagged as holding another record's NHS number `nhs_number`, oldest
-/// first.
-pub fn sharing_nhs_number(
+/// The current (unmerged) records that hold `person`'s NHS number or share their date of
+/// birth, oldest first: what `linkwell_domain::person::file` chooses among, in one query.
+pub fn filing_candidates(
     conn: &mut DbConnection,
-    nhs_number: &NhsNumber,
+    person: &Person,
 ) -> StoreResult<Vec<PersonRecord>> {
-    people::table
-        .filter(people::nhs_number.eq(nhs_number.as_str()))
-        .filter(people::merged_into.is_null())
-        .filter(people::possible_duplicate_reason.is_not_null())
-        .filter(people::possible_duplicate_reason.ne_all(unique_flags()))
-        .select(PersonRow::as_select())
-        .order((people::created_at.asc(), people::id.asc()))
-        .load(conn)?
-        .into_iter()
-        .map(PersonRow::into_domain)
-        .collect()
-}
-
-/// The earliest current person who may be the same human as `person` (same names and date
-/// of birth, no conflicting NHS number).
-pub fn find_similar(conn: &mut DbConnection, person: &Person) -> StoreResult<Option<Uuid>> {
-    let rows: Vec<PersonRow> = people::table
-        .filter(people::date_of_birth.eq(person.date_of_birth.date()))
+    let born = people::date_of_birth.eq(person.date_of_birth.date());
+    let query = people::table
         .filter(people::merged_into.is_null())
         .select(PersonRow::as_select())
-        .order((people::created_at.asc(), people::id.asc()))
-        .load(conn)?;
-    for row in rows {
-        let record = row.into_domain()?;
-        if record.details.may_be(person) {
-            return Ok(Some(record.id));
-        }
-    }
-    Ok(None)
+        .order((people::created_at.asc(), people::id.asc()));
+    let rows: Vec<PersonRow> = match &person.nhs_number {
+        Some(number) => query
+            .filter(born.or(people::nhs_number.eq(number.as_str())))
+            .load(conn)?,
+        None => query.filter(born).load(conn)?,
+    };
+    rows.into_iter().map(PersonRow::into_domain).collect()
 }
 
 /// How to look people up.

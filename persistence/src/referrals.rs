@@ -4,6 +4,7 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
+use diesel::sql_types::Text;
 use linkwell_domain::{GpRecordCode, Reason, Reasons, Referral, ReferralSource, ReferralStatus};
 use uuid::Uuid;
 
@@ -14,6 +15,7 @@ use crate::error::{StoreResult, corrupt};
 use crate::page::Keyset;
 use crate::people::{Details, IntroducerJson};
 use crate::schema::{people, referral_reasons, referrals};
+use crate::statement::Statement;
 use crate::unit_of_work::Tx;
 
 /// Which referrals a caller may see. Applied in the query, never after loading.
@@ -149,17 +151,23 @@ pub fn insert(tx: &mut Tx<'_>, referral: &Referral, created_by: &str) -> StoreRe
     insert_reasons(conn, &id, &referral.reasons)
 }
 
-/// One statement per reason: batch inserts do not compose through `MultiConnection`, and a
-/// referral has at most a dozen reasons.
+/// Every reason in one statement: a referral has at most one of each of a dozen codes, so the
+/// texts (one per count) are few enough to keep prepared.
 fn insert_reasons(conn: &mut DbConnection, id: &str, reasons: &Reasons) -> StoreResult<()> {
-    for reason in reasons.iter() {
-        diesel::insert_into(referral_reasons::table)
-            .values((
-                referral_reasons::referral_id.eq(id),
-                referral_reasons::reason.eq(reason.as_str()),
-            ))
-            .execute(conn)?;
+    let count = reasons.iter().count();
+    if count == 0 {
+        return Ok(());
     }
+    let rows = vec!["(?, ?)"; count].join(", ");
+    let mut query = Statement::new(format!(
+        "INSERT INTO referral_reasons (referral_id, reason) VALUES {rows}"
+    ));
+    for reason in reasons.iter() {
+        query = query
+            .bind::<Text, _>(id.to_owned())
+            .bind::<Text, _>(reason.as_str());
+    }
+    query.execute(conn)?;
     Ok(())
 }
 

@@ -32,7 +32,6 @@ use linkwell_domain::tally::{
 use crate::connection::DbConnection;
 use crate::convert;
 use crate::error::{StoreResult, corrupt};
-use crate::schema::referrals;
 use crate::statement::Statement;
 
 pub(crate) use counted::{Counted, settle};
@@ -63,18 +62,8 @@ fn under<'a>(
         .ok_or_else(|| corrupt("report facts", format!("no referral {id}")))
 }
 
-type ReferralRow = (
-    String,
-    String,
-    Option<String>,
-    String,
-    NaiveDateTime,
-    String,
-    Option<NaiveDateTime>,
-);
-
-/// The report's view of referrals: `(id, person, facts)`. Two queries whatever the number of
-/// referrals: their rows, then everything under them in one `UNION ALL`.
+/// The report's view of referrals: `(id, person, facts)`, in one query whatever their number
+/// (each referral's row and everything under it, in one `UNION ALL`; see [`rows`]).
 fn load(
     conn: &mut DbConnection,
     which: Records<'_>,
@@ -95,106 +84,104 @@ fn load(
     ) -> StoreResult<Option<T>> {
         value.map(|v| code(Some(v))).transpose()
     }
-
-    let chosen = referrals::table
-        .select((
-            referrals::id,
-            referrals::person_id,
-            referrals::referrer_org_id,
-            referrals::source,
-            referrals::received_at,
-            referrals::status,
-            referrals::first_contact_at,
-        ))
-        .into_boxed();
-    let chosen = match which {
-        Records::Referrals(ids) => chosen.filter(referrals::id.eq_any(ids)),
-        Records::People(ids) => chosen.filter(referrals::person_id.eq_any(ids)),
-    };
-    let rows: Vec<ReferralRow> = chosen.load(conn)?;
-    let mut facts: HashMap<String, ReferralFacts> = HashMap::with_capacity(rows.len());
-    for (id, _, org, source, received, status, first) in &rows {
-        facts.insert(
-            id.clone(),
-            ReferralFacts {
-                referrer_org: org.clone(),
-                source: code(Some(source))?,
-                received_at: convert::from_db(*received),
-                in_error: code::<ReferralStatus>(Some(status))? == ReferralStatus::EnteredInError,
-                first_contact_at: first.map(convert::from_db),
-                reasons: Vec::new(),
-                changes: Vec::new(),
-                sessions: Vec::new(),
-                connections: Vec::new(),
-                measures: Vec::new(),
-            },
-        );
+    fn at(time: Option<NaiveDateTime>) -> StoreResult<chrono::DateTime<chrono::Utc>> {
+        time.map(convert::from_db)
+            .ok_or_else(|| corrupt("report facts", "a row without its time"))
     }
-    for chunk in rows.chunks(CHILDREN_PER_QUERY) {
-        let ids: Vec<&str> = chunk.iter().map(|r| r.0.as_str()).collect();
-        for child in children(conn, &ids)? {
-            let facts = under(&mut facts, &child.referral_id)?;
-            let at = || {
-                child
-                    .at
-                    .map(convert::from_db)
-                    .ok_or_else(|| corrupt("report facts", "a child row without its time"))
-            };
-            match child.kind.as_str() {
-                "reason" => facts.reasons.push(code(child.t1.as_deref())?),
-                "change" => facts.changes.push(ChangeFacts {
-                    to: code(child.t1.as_deref())?,
-                    reason_code: maybe(child.t2.as_deref())?,
-                    at: at()?,
-                }),
-                "session" => facts.sessions.push(SessionFacts {
-                    scheduled_at: at()?,
-                    kind: code(child.t1.as_deref())?,
-                    mode: code(child.t2.as_deref())?,
-                    status: code(child.t3.as_deref())?,
-                    minutes: child.v1.map(i64::from),
-                }),
-                "connection" => facts.connections.push(ConnectionFacts {
-                    created_at: at()?,
-                    organisation: child.t1.clone(),
-                    status: code(child.t2.as_deref())?,
-                    outcome: maybe(child.t3.as_deref())?,
-                }),
-                "measure" => {
-                    let v = |x: Option<i32>| i64::from(x.unwrap_or(0));
-                    let instrument = code(child.t2.as_deref())?;
-                    let values = match instrument {
-                        Instrument::Swemwbs => [v(child.v1), 0, 0, 0],
-                        Instrument::Ons4 => [v(child.v2), v(child.v3), v(child.v4), v(child.v5)],
-                    };
-                    let timepoint: Timepoint = code(child.t3.as_deref())?;
-                    facts.measures.push(MeasureFacts {
-                        id: child.t1.clone().unwrap_or_default(),
-                        instrument,
-                        baseline: timepoint == Timepoint::Baseline,
-                        recorded_at: at()?,
-                        values,
-                    });
-                }
-                other => return Err(corrupt("report facts", format!("a `{other}` child row"))),
+
+    let (ids, by_person) = match which {
+        Records::Referrals(ids) => (ids, false),
+        Records::People(ids) => (ids, true),
+    };
+    let mut people: Vec<(String, String)> = Vec::new();
+    let mut facts: HashMap<String, ReferralFacts> = HashMap::new();
+    let mut under_them: Vec<Row> = Vec::new();
+    for chunk in ids.chunks(IDS_PER_QUERY) {
+        for row in rows(conn, chunk, by_person)? {
+            if row.kind != "referral" {
+                under_them.push(row);
+                continue;
             }
+            let person = row
+                .t1
+                .clone()
+                .ok_or_else(|| corrupt("report facts", "a referral without its person"))?;
+            facts.insert(
+                row.referral_id.clone(),
+                ReferralFacts {
+                    referrer_org: row.t2.clone(),
+                    source: code(row.t3.as_deref())?,
+                    received_at: at(row.at)?,
+                    in_error: code::<ReferralStatus>(row.t4.as_deref())?
+                        == ReferralStatus::EnteredInError,
+                    first_contact_at: row.at2.map(convert::from_db),
+                    reasons: Vec::new(),
+                    changes: Vec::new(),
+                    sessions: Vec::new(),
+                    connections: Vec::new(),
+                    measures: Vec::new(),
+                },
+            );
+            people.push((row.referral_id, person));
         }
     }
-    Ok(rows
+    for child in under_them {
+        let facts = under(&mut facts, &child.referral_id)?;
+        match child.kind.as_str() {
+            "reason" => facts.reasons.push(code(child.t1.as_deref())?),
+            "change" => facts.changes.push(ChangeFacts {
+                to: code(child.t1.as_deref())?,
+                reason_code: maybe(child.t2.as_deref())?,
+                at: at(child.at)?,
+            }),
+            "session" => facts.sessions.push(SessionFacts {
+                scheduled_at: at(child.at)?,
+                kind: code(child.t1.as_deref())?,
+                mode: code(child.t2.as_deref())?,
+                status: code(child.t3.as_deref())?,
+                minutes: child.v1.map(i64::from),
+            }),
+            "connection" => facts.connections.push(ConnectionFacts {
+                created_at: at(child.at)?,
+                organisation: child.t1.clone(),
+                status: code(child.t2.as_deref())?,
+                outcome: maybe(child.t3.as_deref())?,
+            }),
+            "measure" => {
+                let v = |x: Option<i32>| i64::from(x.unwrap_or(0));
+                let instrument = code(child.t2.as_deref())?;
+                let values = match instrument {
+                    Instrument::Swemwbs => [v(child.v1), 0, 0, 0],
+                    Instrument::Ons4 => [v(child.v2), v(child.v3), v(child.v4), v(child.v5)],
+                };
+                let timepoint: Timepoint = code(child.t3.as_deref())?;
+                facts.measures.push(MeasureFacts {
+                    id: child.t1.clone().unwrap_or_default(),
+                    instrument,
+                    baseline: timepoint == Timepoint::Baseline,
+                    recorded_at: at(child.at)?,
+                    values,
+                });
+            }
+            other => return Err(corrupt("report facts", format!("a `{other}` child row"))),
+        }
+    }
+    Ok(people
         .into_iter()
-        .filter_map(|(id, person, ..)| {
+        .filter_map(|(id, person)| {
             let f = facts.remove(&id)?;
             Some((id, person, f))
         })
         .collect())
 }
 
-/// Referrals per children query: the ids are bound once, in a `VALUES` list.
-const CHILDREN_PER_QUERY: usize = 5_000;
+/// Referrals or people per query: the ids are bound once, in a `VALUES` list.
+const IDS_PER_QUERY: usize = 5_000;
 
-/// One row under a referral, of any kind: the columns each kind fills are in [`children`].
+/// One row of [`rows`]: a referral (`kind` "referral") or a row under one, of any kind; the
+/// columns each kind fills are in [`rows`].
 #[derive(QueryableByName)]
-struct Child {
+struct Row {
     #[diesel(sql_type = Text)]
     referral_id: String,
     #[diesel(sql_type = Text)]
@@ -205,8 +192,12 @@ struct Child {
     t2: Option<String>,
     #[diesel(sql_type = Nullable<Text>)]
     t3: Option<String>,
+    #[diesel(sql_type = Nullable<Text>)]
+    t4: Option<String>,
     #[diesel(sql_type = Nullable<Timestamp>)]
     at: Option<NaiveDateTime>,
+    #[diesel(sql_type = Nullable<Timestamp>)]
+    at2: Option<NaiveDateTime>,
     #[diesel(sql_type = Nullable<Integer>)]
     v1: Option<i32>,
     #[diesel(sql_type = Nullable<Integer>)]
@@ -219,41 +210,52 @@ struct Child {
     v5: Option<i32>,
 }
 
-/// Everything the report counts under the referrals `ids`, in one query (measures entered in
-/// error count nowhere, so they are not read).
-fn children(conn: &mut DbConnection, ids: &[&str]) -> StoreResult<Vec<Child>> {
+/// The referrals `ids` (or those of the people `ids`) and everything the report counts under
+/// them, in one query (measures entered in error count nowhere, so they are not read).
+fn rows(conn: &mut DbConnection, ids: &[String], by_person: bool) -> StoreResult<Vec<Row>> {
     const NO_TEXT: &str = "CAST(NULL AS TEXT)";
     const NO_TIME: &str = "CAST(NULL AS TIMESTAMP)";
     const NO_INT: &str = "CAST(NULL AS INTEGER)";
+    const NO_INTS: &str = "CAST(NULL AS INTEGER), CAST(NULL AS INTEGER), \
+                           CAST(NULL AS INTEGER), CAST(NULL AS INTEGER)";
     let values = vec!["(?)"; ids.len()].join(", ");
+    let chosen = if by_person {
+        format!("SELECT id FROM referrals WHERE person_id IN (VALUES {values})")
+    } else {
+        format!("VALUES {values}")
+    };
     let sql = format!(
-        "WITH chosen (id) AS (VALUES {values})
-         SELECT referral_id, 'reason' AS kind, reason AS t1, {NO_TEXT} AS t2, {NO_TEXT} AS t3,
-                {NO_TIME} AS at, {NO_INT} AS v1, {NO_INT} AS v2, {NO_INT} AS v3, {NO_INT} AS v4,
-                {NO_INT} AS v5
+        "WITH chosen (id) AS ({chosen})
+         SELECT id AS referral_id, 'referral' AS kind, person_id AS t1, referrer_org_id AS t2,
+                source AS t3, status AS t4, received_at AS at, first_contact_at AS at2,
+                {NO_INT} AS v1, {NO_INT} AS v2, {NO_INT} AS v3, {NO_INT} AS v4, {NO_INT} AS v5
+         FROM referrals WHERE id IN (SELECT id FROM chosen)
+         UNION ALL
+         SELECT referral_id, 'reason', reason, {NO_TEXT}, {NO_TEXT}, {NO_TEXT}, {NO_TIME},
+                {NO_TIME}, {NO_INT}, {NO_INTS}
          FROM referral_reasons WHERE referral_id IN (SELECT id FROM chosen)
          UNION ALL
-         SELECT referral_id, 'change', to_status, reason_code, {NO_TEXT}, changed_at,
-                {NO_INT}, {NO_INT}, {NO_INT}, {NO_INT}, {NO_INT}
+         SELECT referral_id, 'change', to_status, reason_code, {NO_TEXT}, {NO_TEXT}, changed_at,
+                {NO_TIME}, {NO_INT}, {NO_INTS}
          FROM referral_status_changes WHERE referral_id IN (SELECT id FROM chosen)
            AND to_status IN ('accepted', 'declined', 'closed')
          UNION ALL
-         SELECT referral_id, 'session', kind, mode, status, scheduled_at, duration_minutes,
-                {NO_INT}, {NO_INT}, {NO_INT}, {NO_INT}
+         SELECT referral_id, 'session', kind, mode, status, {NO_TEXT}, scheduled_at, {NO_TIME},
+                duration_minutes, {NO_INTS}
          FROM sessions WHERE referral_id IN (SELECT id FROM chosen)
          UNION ALL
-         SELECT referral_id, 'connection', organisation_id, status, outcome, created_at,
-                {NO_INT}, {NO_INT}, {NO_INT}, {NO_INT}, {NO_INT}
+         SELECT referral_id, 'connection', organisation_id, status, outcome, {NO_TEXT},
+                created_at, {NO_TIME}, {NO_INT}, {NO_INTS}
          FROM connections WHERE referral_id IN (SELECT id FROM chosen)
          UNION ALL
-         SELECT referral_id, 'measure', id, instrument, timepoint, recorded_at,
-                metric_hundredths, life_satisfaction, worthwhile, happiness, anxiety
+         SELECT referral_id, 'measure', id, instrument, timepoint, {NO_TEXT}, recorded_at,
+                {NO_TIME}, metric_hundredths, life_satisfaction, worthwhile, happiness, anxiety
          FROM outcomes WHERE referral_id IN (SELECT id FROM chosen) AND status = 'recorded'"
     );
     // A write counts one referral or a few (a merge); a rebuild's batches vary without bound.
     let mut query = Statement::cached_if(sql, ids.len() <= 4);
     for id in ids {
-        query = query.bind::<Text, _>((*id).to_owned());
+        query = query.bind::<Text, _>(id.clone());
     }
     Ok(query.load(conn)?)
 }

@@ -31,6 +31,12 @@ impl Tx<'_> {
         self.counted.touch_new_referral(id);
     }
 
+    /// Call when adding person `id`: nobody else can see them, so they have no event days and
+    /// settling needs neither to lock them nor to read their days.
+    pub(crate) fn touch_new_person(&mut self, id: Uuid) {
+        self.counted.touch_new_person(id);
+    }
+
     /// Call when moving referrals between people (a merge), for each of them.
     pub(crate) fn touch_person(&mut self, id: Uuid) {
         self.counted.touch_person(id);

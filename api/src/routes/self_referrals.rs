@@ -166,7 +166,8 @@ pub async fn create_self_referral(
         let receipt = SelfReferralReceipt {
             reference: referral.reference.clone(),
         };
-        Ok(Made::new(referral.id, None, None, &receipt)?)
+        Ok(Made::new(referral.id, None, None, &receipt)?
+            .concerning(referral.person_id, Some(referral.id)))
     })
     .await
 }

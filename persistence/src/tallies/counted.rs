@@ -24,6 +24,8 @@ pub(crate) struct Counted {
     referrals: BTreeMap<String, Before>,
     /// People whose referrals moved (merges): their days are re-read from the records.
     people: BTreeSet<String>,
+    /// People added by the transaction: no other can see them, so they have no days yet.
+    new_people: BTreeSet<String>,
 }
 
 impl Counted {
@@ -48,6 +50,10 @@ impl Counted {
 
     pub(crate) fn touch_new_referral(&mut self, id: Uuid) {
         self.referrals.entry(id.to_string()).or_default();
+    }
+
+    pub(crate) fn touch_new_person(&mut self, id: Uuid) {
+        self.new_people.insert(id.to_string());
     }
 
     pub(crate) fn touch_person(&mut self, id: Uuid) {
@@ -115,12 +121,21 @@ pub(crate) fn settle(conn: &mut DbConnection, touched: Counted) -> StoreResult<(
     // Each person's days are read and written under their lock, taken in one order by every
     // writer, after the referrals' (so a merge, which locks referrals as it moves them, cannot
     // deadlock with a writer of one of them). Only people whose days change are locked.
+    // A person added by this transaction is invisible to every other until it commits: there
+    // is nothing to wait for and no day stored.
     let people: BTreeSet<&String> = moved.keys().chain(rechained.iter().copied()).collect();
-    for person in people {
+    for person in people
+        .into_iter()
+        .filter(|p| !touched.new_people.contains(*p))
+    {
         dialect::lock_key(conn, person, Hold::Exclusive)?;
     }
     for (person, counts) in moved {
-        let stored = days::of(conn, &person)?;
+        let stored = if touched.new_people.contains(&person) {
+            BTreeMap::new()
+        } else {
+            days::of(conn, &person)?
+        };
         let mut next = stored.clone();
         for (event, by) in &counts {
             *next.entry(event.clone()).or_default() += by;

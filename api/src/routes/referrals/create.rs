@@ -2,9 +2,10 @@
 
 use actix_web::{HttpRequest, HttpResponse, post, web};
 use linkwell_domain::{
-    DuplicateReason, PersonRecord, Referral, ReferralSource, StatusChange, self_referral,
+    PersonRecord, Referral, ReferralSource, StatusChange,
+    person::{self, Filing},
+    self_referral,
 };
-use linkwell_persistence::DbConnection;
 use linkwell_persistence::{Tx, people, referral_history, referrals};
 use uuid::Uuid;
 
@@ -101,7 +102,8 @@ pub async fn create_referral(
             Some(format!("/v1/referrals/{}", referral.id)),
             Some(referral.version),
             &ReferralView::for_caller(&referral, &actor.caller),
-        )?)
+        )?
+        .concerning(referral.person_id, Some(referral.id)))
     })
     .await
 }
@@ -179,41 +181,20 @@ fn fresh_reference() -> String {
     self_referral::reference(rand::random())
 }
 
-/// Finds or files the referral's person. The record already holding its NHS number is reused
-/// when the family name (ignoring case and spaces) and date of birth agree, and its details are
-/// left as they are: the referral keeps the details as sent, and staff correct the record
-/// themselves. When they disagree the number may be someone else's: the referral never attaches
-/// to that record but gets its own (or an earlier one flagged the same way with the same
-/// details), flagged `nhs_number_demographics_differ`, and no connection is made from it until
-/// staff resolve the flag. Without a holder, a new record is filed, flagged
-/// `similar_name_and_date_of_birth` when an earlier one has the same names and date of birth
-/// (never merged silently). Returns the record as filed.
+/// Finds or files the referral's person, by the domain's rule (`person::file`): an existing
+/// record, or a new one, possibly flagged as the same human as another (never merged
+/// silently). A referral's details as sent are kept with it; an existing record's are left as
+/// they are, for staff to correct. Returns the record as filed.
 ///
 /// The database keeps one current unflagged record per NHS number: a concurrent referral that
 /// filed the same new number first fails this one's insert, and the retried transaction (see
 /// `db::transaction`) finds and reuses the winner's record.
-fn file_person(conn: &mut DbConnection, referral: &Referral) -> Result<PersonRecord, ApiError> {
+fn file_person(conn: &mut Tx<'_>, referral: &Referral) -> Result<PersonRecord, ApiError> {
     let sent = &referral.person;
-    let flag = match &sent.nhs_number {
-        Some(nhs_number) => match people::find_by_nhs_number(conn, nhs_number)? {
-            Some(holder) if holder.details.same_demographics(sent) => return Ok(holder),
-            Some(holder) => {
-                if let Some(earlier) = people::sharing_nhs_number(conn, nhs_number)?
-                    .into_iter()
-                    .find(|p| p.details.same_demographics(sent))
-                {
-                    return Ok(earlier);
-                }
-                Some((holder.id, DuplicateReason::NhsNumberDemographicsDiffer))
-            }
-            None => None,
-        },
-        None => None,
-    };
-    let flag = match flag {
-        Some(flag) => Some(flag),
-        None => people::find_similar(conn, sent)?
-            .map(|id| (id, DuplicateReason::SimilarNameAndDateOfBirth)),
+    let candidates = people::filing_candidates(conn, sent)?;
+    let flag = match person::file(sent, &candidates) {
+        Filing::Existing(record) => return Ok(record.clone()),
+        Filing::New { flag } => flag,
     };
     let record = PersonRecord {
         id: referral.person_id,
