@@ -627,11 +627,13 @@ def backends_of(db):
 
 
 def profile():
-    """`make profile`: the create load at 32 on PostgreSQL under perf; where the CPU goes."""
+    """`make profile`: the create load at 32 under perf (on the first of BENCH_BACKENDS,
+    PostgreSQL by default); where the CPU goes."""
     out = os.path.join(TARGET, "bench")
     os.makedirs(out, exist_ok=True)
     tools = os.environ["BENCH_TOOLS"]
-    s = Server("postgres")
+    backend = BACKENDS[0]
+    s = Server(backend)
     try:
         s.seed()
         s.start()
@@ -639,7 +641,7 @@ def profile():
         data = os.path.join(out, "create.perf.data")
         # Warm the pool so every PostgreSQL backend exists before counting their CPU.
         wrk("create.lua", s.base + "/v1/referrals", 32, [f"Authorization: Bearer {f['referrer']}"])
-        pg_pids = backends_of(s.db)
+        pg_pids = backends_of(s.db) if s.db else []
         hz = os.sysconf("SC_CLK_TCK")
         before = (cpu_ticks([s.proc.pid]), cpu_ticks(pg_pids), time.time())
         perf = subprocess.Popen(
@@ -661,8 +663,9 @@ def profile():
         script = run(["perf", "script", "-i", data], check=False).stdout
         folded = run([os.path.join(tools, "inferno-collapse-perf")], input=script).stdout
         svg = run([os.path.join(tools, "inferno-flamegraph"), "--title",
-                   "linkwell: POST /v1/referrals at 32 clients, PostgreSQL"], input=folded).stdout
-        with open(os.path.join(out, "create-flame.svg"), "w") as fh:
+                   f"linkwell: POST /v1/referrals at 32 clients, {backend}"], input=folded).stdout
+        suffix = "" if backend == "postgres" else f"-{backend}"
+        with open(os.path.join(out, f"create-flame{suffix}.svg"), "w") as fh:
             fh.write(svg)
         summary = [
             f"create at 32 clients, {SECONDS} s, {REFERRALS:,} seeded referrals: "
@@ -676,10 +679,10 @@ def profile():
             "perf report --no-children, top 30 symbols of the linkwell process (cpu-clock):",
             *top,
         ]
-        with open(os.path.join(out, "create-profile.txt"), "w") as fh:
+        with open(os.path.join(out, f"create-profile{suffix}.txt"), "w") as fh:
             fh.write("\n".join(summary) + "\n")
         print("\n".join(summary))
-        log(f"written {out}/create-flame.svg and {out}/create-profile.txt")
+        log(f"written {out}/create-flame{suffix}.svg and {out}/create-profile{suffix}.txt")
     finally:
         s.stop()
 

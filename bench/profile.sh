@@ -4,7 +4,8 @@
 # (the VM has no hardware counters). Writes target/bench/create-flame.svg (inferno) and
 # target/bench/create-profile.txt (top 30 frames, and the CPU of linkwell vs PostgreSQL).
 # LINKWELL_BIN profiles a given binary instead of building one; BENCH_REFERRALS and
-# BENCH_SECONDS as for bench/run.sh (defaults here: 100000 and 10).
+# BENCH_SECONDS as for bench/run.sh (defaults here: 100000 and 10); BENCH_BACKENDS=sqlite
+# profiles the embedded database instead (files named create-flame-sqlite.svg and so on).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 for tool in wrk perf psql python3; do

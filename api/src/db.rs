@@ -2,7 +2,7 @@
 //! connection inside the blocking closure so waiting for one never stalls a worker either.
 
 use actix_web::web;
-use linkwell_persistence::{DbConnection, Tx, checkout, write_transaction};
+use linkwell_persistence::{DbConnection, Pool, Tx, checkout, write_transaction};
 
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -13,9 +13,22 @@ where
     F: FnOnce(&mut DbConnection) -> Result<T, ApiError> + Send + 'static,
     T: Send + 'static,
 {
+    run_on(state, |s| &s.pool, f).await
+}
+
+/// Runs `f` with a connection from the pool `which` picks.
+async fn run_on<T, F>(
+    state: &web::Data<AppState>,
+    which: fn(&AppState) -> &Pool,
+    f: F,
+) -> Result<T, ApiError>
+where
+    F: FnOnce(&mut DbConnection) -> Result<T, ApiError> + Send + 'static,
+    T: Send + 'static,
+{
     let state = state.clone();
     web::block(move || {
-        let mut conn = checkout(&state.pool, state.db_timeout)?;
+        let mut conn = checkout(which(&state), state.db_timeout)?;
         f(&mut conn)
     })
     .await
@@ -29,9 +42,13 @@ where
     F: Fn(&mut Tx<'_>) -> Result<T, ApiError> + Send + 'static,
     T: Send + 'static,
 {
-    run(state, move |conn| match write_transaction(conn, &f) {
-        Err(ApiError::Conflict(_)) => write_transaction(conn, &f),
-        other => other,
-    })
+    run_on(
+        state,
+        |s| &s.writes,
+        move |conn| match write_transaction(conn, &f) {
+            Err(ApiError::Conflict(_)) => write_transaction(conn, &f),
+            other => other,
+        },
+    )
     .await
 }

@@ -9,7 +9,7 @@ use actix_web::dev::AppConfig;
 use actix_web::http::header;
 use actix_web::middleware::from_fn;
 use actix_web::{App, HttpResponse, web};
-use linkwell_persistence::{checkout, connect, migrate};
+use linkwell_persistence::{DatabaseUrl, PoolOptions, checkout, connect, migrate};
 use tokio::net::TcpStream;
 use utoipa_swagger_ui::{Config as DocsConfig, SwaggerUi};
 
@@ -120,8 +120,19 @@ pub fn start(config: &Config) -> Result<Running, StartError> {
     let audit =
         crate::audit_writer::AuditWriter::start(config.database.clone(), config.pool.lock_timeout)
             .map_err(StartError::AuditWriter)?;
+    let writes = match &config.database {
+        DatabaseUrl::Sqlite(_) => connect(
+            &config.database,
+            &PoolOptions {
+                max_size: 1,
+                ..config.pool.clone()
+            },
+        )?,
+        DatabaseUrl::Postgres(_) => pool.clone(),
+    };
     let state = web::Data::new(AppState {
         pool: pool.clone(),
+        writes,
         audit,
         tokens: TokenKeys::new(
             &config.signing_key,

@@ -14,6 +14,12 @@ use crate::revocation::Revoked;
 #[derive(Debug)]
 pub struct AppState {
     pub pool: Pool,
+    /// Where `db::transaction` writes: the same pool on PostgreSQL; on SQLite one connection
+    /// of its own. SQLite has one writer at a time anyway, and a connection drops its page
+    /// cache whenever another connection has written: rotating writes over the pool made
+    /// every write re-read its pages (create at 32 clients: 928/s over the pool of 8, 1,303/s
+    /// over one connection; docs/benchmarks.md).
+    pub writes: Pool,
     /// Commits the audit rows of reads, many requests' at once.
     pub audit: crate::audit_writer::AuditWriter,
     pub tokens: TokenKeys,
