@@ -101,6 +101,63 @@ impl utoipa::ToSchema for Cursor {
     }
 }
 
+/// A page of any list: at most [`MAX_LIMIT`] items, and where the next page starts. Its schema
+/// is the component `{Item}Page` for items of the component `{Item}`: each list documents a
+/// page of its own, and every page is this one type.
+#[derive(Debug, serde::Serialize)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    /// `None` after the last page of a list; a change feed always gives one.
+    pub next_cursor: Option<String>,
+}
+
+type SchemaRef = utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>;
+
+/// The page's schema. utoipa derives `PartialSchema` from this (its derive's own output for a
+/// generic type would inline the items' schema under a name like `Page_Goal`).
+impl<T: utoipa::ToSchema> utoipa::__dev::ComposeSchema for Page<T> {
+    fn compose(_: Vec<SchemaRef>) -> SchemaRef {
+        use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, OneOfBuilder, Type};
+        use utoipa::openapi::{Ref, RefOr};
+        let item = T::name();
+        let mut cursor = Ref::from_schema_name(<Cursor as utoipa::ToSchema>::name());
+        cursor.description = "Pass as `cursor` for the next page; `null` after the last page \
+                              of a list (a change feed always gives one)."
+            .to_owned();
+        ObjectBuilder::new()
+            .description(Some(format!("A page of `{item}` items.")))
+            .property(
+                "items",
+                ArrayBuilder::new()
+                    .items(RefOr::Ref(Ref::from_schema_name(item.clone())))
+                    .max_items(Some(usize::try_from(MAX_LIMIT).unwrap_or(usize::MAX))),
+            )
+            .required("items")
+            .property(
+                "next_cursor",
+                OneOfBuilder::new()
+                    .item(cursor)
+                    .item(ObjectBuilder::new().schema_type(Type::Null)),
+            )
+            .required("next_cursor")
+            .into()
+    }
+}
+
+impl<T: utoipa::ToSchema> utoipa::ToSchema for Page<T> {
+    fn name() -> std::borrow::Cow<'static, str> {
+        std::borrow::Cow::Owned(format!("{}Page", T::name()))
+    }
+
+    fn schemas(schemas: &mut Vec<(String, SchemaRef)>) {
+        use utoipa::PartialSchema;
+        schemas.push((Self::name().into_owned(), Self::schema()));
+        schemas.push((T::name().into_owned(), T::schema()));
+        T::schemas(schemas);
+        schemas.push((Cursor::name().into_owned(), Cursor::schema()));
+    }
+}
+
 /// A place in an ordered list that a cursor can hold: a number and an id.
 pub trait Position: Sized {
     fn parts(&self) -> (i64, Uuid);

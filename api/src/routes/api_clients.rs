@@ -20,6 +20,7 @@ use crate::create::{self, Made};
 use crate::error::{ApiError, FieldError, at};
 use crate::fields::{self, Field};
 use crate::idempotency::IdempotencyKey;
+use crate::pagination::Page;
 use crate::schema::{ActionProblems, CreateProblems, ListProblems, ReadEndableProblems};
 use crate::state::AppState;
 use crate::{change, clock, db, pagination, rules, schema, wire};
@@ -170,14 +171,7 @@ pub struct RegisteredView {
 }
 
 /// A page of systems.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ApiClientPage {
-    #[schema(max_items = 100)]
-    pub items: Vec<ApiClientView>,
-    /// Pass as `cursor` for the next page; `null` on the last.
-    #[schema(required = true, value_type = Option<crate::pagination::Cursor>)]
-    pub next_cursor: Option<String>,
-}
+pub type ApiClientPage = Page<ApiClientView>;
 
 /// Register a system.
 ///

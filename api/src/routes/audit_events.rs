@@ -11,6 +11,7 @@ use uuid::Uuid;
 
 use crate::access::{Allowed, ListAuditEvents};
 use crate::error::{ApiError, FieldError, query_uuid};
+use crate::pagination::Page;
 use crate::routes::referrals::instant;
 use crate::schema::ListProblems;
 use crate::state::AppState;
@@ -244,14 +245,7 @@ impl From<AuditEvent> for AuditEventView {
 }
 
 /// A page of audit events.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct AuditEventPage {
-    #[schema(max_items = 100)]
-    pub items: Vec<AuditEventView>,
-    /// Pass as `cursor` for the next page; `null` on the last.
-    #[schema(required = true, value_type = Option<crate::pagination::Cursor>)]
-    pub next_cursor: Option<String>,
-}
+pub type AuditEventPage = Page<AuditEventView>;
 
 /// Read the audit trail.
 ///

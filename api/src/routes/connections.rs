@@ -24,6 +24,7 @@ pub use transition::transition_connection;
 
 use crate::auth::Caller;
 use crate::error::ApiError;
+use crate::pagination::Page;
 use crate::{schema, wire};
 
 /// Which connections a caller may see. Every role is named, so a role given access later
@@ -217,11 +218,4 @@ fn view(
 }
 
 /// A page of connections.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ConnectionPage {
-    #[schema(max_items = 100)]
-    pub items: Vec<ConnectionView>,
-    /// Pass as `cursor` for the next page; `null` on the last (a feed always gives one).
-    #[schema(required = true, value_type = Option<crate::pagination::Cursor>)]
-    pub next_cursor: Option<String>,
-}
+pub type ConnectionPage = Page<ConnectionView>;

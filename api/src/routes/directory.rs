@@ -24,6 +24,7 @@ use crate::error::{ApiError, at, at_optional, code_at, query_code};
 use crate::fields::{self, Field};
 use crate::idempotency::IdempotencyKey;
 use crate::pagination;
+use crate::pagination::Page;
 use crate::schema::{CreateProblems, PublicListProblems, PublicReadProblems};
 use crate::state::AppState;
 use crate::{clock, db, rules, schema, wire};
@@ -181,14 +182,7 @@ impl From<&Service> for ServiceView {
 }
 
 /// A page of services.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ServicePage {
-    #[schema(max_items = 100)]
-    pub items: Vec<ServiceView>,
-    /// Pass as `cursor` for the next page; `null` on the last.
-    #[schema(required = true, value_type = Option<crate::pagination::Cursor>)]
-    pub next_cursor: Option<String>,
-}
+pub type ServicePage = Page<ServiceView>;
 
 /// Add a service to the directory.
 ///

@@ -18,7 +18,7 @@ use crate::error::{ApiError, FieldError, at, at_optional};
 use crate::extract::{nullable, present};
 use crate::fields::{self, Field};
 use crate::idempotency::IdempotencyKey;
-use crate::pagination::{self, PageQuery};
+use crate::pagination::{self, Page, PageQuery};
 use crate::precondition::IfMatch;
 use crate::routes::referrals::engaged;
 use crate::schema::{ChangeProblems, CreateUnderProblems, ReadEndableProblems};
@@ -113,15 +113,8 @@ impl GoalView {
     }
 }
 
-/// A page of goals.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct GoalPage {
-    #[schema(max_items = 100)]
-    pub items: Vec<GoalView>,
-    /// Pass as `cursor` for the next page; `null` on the last.
-    #[schema(required = true, value_type = Option<crate::pagination::Cursor>)]
-    pub next_cursor: Option<String>,
-}
+/// A page of goals, as the contract names it.
+type GoalPage = Page<GoalView>;
 
 fn change_by(actor: &Actor) -> Change<'_> {
     Change {

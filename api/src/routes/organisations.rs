@@ -16,6 +16,7 @@ use crate::error::{ApiError, at, at_optional, query_code};
 use crate::fields::{self, Field};
 use crate::idempotency::IdempotencyKey;
 use crate::pagination;
+use crate::pagination::Page;
 use crate::schema::{CreateProblems, ListProblems, ReadProblems};
 use crate::state::AppState;
 use crate::{clock, db, rules, schema, wire};
@@ -71,14 +72,7 @@ impl From<&Organisation> for OrganisationView {
 }
 
 /// A page of organisations.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct OrganisationPage {
-    #[schema(max_items = 100)]
-    pub items: Vec<OrganisationView>,
-    /// Pass as `cursor` for the next page; `null` on the last.
-    #[schema(required = true, value_type = Option<crate::pagination::Cursor>)]
-    pub next_cursor: Option<String>,
-}
+pub type OrganisationPage = Page<OrganisationView>;
 
 /// Register an organisation.
 ///

@@ -21,6 +21,7 @@ pub use merge::{dismiss_duplicate, merge_people};
 use crate::access::{Allowed, GetPerson, ListPeople};
 use crate::audit::{Refusal, Stop};
 use crate::error::ApiError;
+use crate::pagination::Page;
 use crate::precondition::Versions;
 use crate::routes::referrals::PersonView;
 use crate::schema::{ListProblems, ReadEndableProblems};
@@ -261,14 +262,7 @@ impl PeopleQuery {
 }
 
 /// A page of people.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct PersonPage {
-    #[schema(max_items = 100)]
-    pub items: Vec<PersonRecordView>,
-    /// Pass as `cursor` for the next page; `null` on the last.
-    #[schema(required = true, value_type = Option<crate::pagination::Cursor>)]
-    pub next_cursor: Option<String>,
-}
+pub type PersonPage = Page<PersonRecordView>;
 
 /// Look people up.
 ///

@@ -22,6 +22,7 @@ use crate::create::{self, Made};
 use crate::error::{ApiError, at, at_optional};
 use crate::fields::{self, Field};
 use crate::idempotency::IdempotencyKey;
+use crate::pagination::Page;
 use crate::pagination::{self, PageQuery};
 use crate::schema::{CreateUnderProblems, ReadEndableProblems};
 use crate::state::AppState;
@@ -105,14 +106,7 @@ impl From<&Session> for SessionView {
 }
 
 /// A page of sessions.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct SessionPage {
-    #[schema(max_items = 100)]
-    pub items: Vec<SessionView>,
-    /// Pass as `cursor` for the next page; `null` on the last.
-    #[schema(required = true, value_type = Option<crate::pagination::Cursor>)]
-    pub next_cursor: Option<String>,
-}
+pub type SessionPage = Page<SessionView>;
 
 /// The first attended session is the referral's first contact, if none is recorded yet.
 pub(crate) fn record_contact(

@@ -20,6 +20,7 @@ use crate::error::{ApiError, at, query_code};
 use crate::fields::{self, Field};
 use crate::idempotency::IdempotencyKey;
 use crate::pagination;
+use crate::pagination::Page;
 use crate::schema::{ActionProblems, CreateProblems, ListProblems, ReadProblems};
 use crate::state::AppState;
 use crate::{change, clock, db, rules, schema, wire};
@@ -96,14 +97,7 @@ impl From<&User> for UserView {
 }
 
 /// A page of users.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct UserPage {
-    #[schema(max_items = 100)]
-    pub items: Vec<UserView>,
-    /// Pass as `cursor` for the next page; `null` on the last.
-    #[schema(required = true, value_type = Option<crate::pagination::Cursor>)]
-    pub next_cursor: Option<String>,
-}
+pub type UserPage = Page<UserView>;
 
 /// Register a user.
 ///

@@ -19,6 +19,7 @@ use crate::create::{self, Made};
 use crate::error::{ApiError, at};
 use crate::fields::{self, Field};
 use crate::idempotency::IdempotencyKey;
+use crate::pagination::Page;
 use crate::pagination::{self, PageQuery};
 use crate::schema::{CreateUnderProblems, ReadEndableProblems};
 use crate::state::AppState;
@@ -73,14 +74,7 @@ impl NoteView {
 }
 
 /// A page of notes, oldest first.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ConnectionNotePage {
-    #[schema(max_items = 100)]
-    pub items: Vec<NoteView>,
-    /// Pass as `cursor` for the next page; `null` on the last.
-    #[schema(required = true, value_type = Option<crate::pagination::Cursor>)]
-    pub next_cursor: Option<String>,
-}
+pub type ConnectionNotePage = Page<NoteView>;
 
 /// Add a note to a connection.
 ///

@@ -17,6 +17,7 @@ use crate::access::{Allowed, AllowedJson, GetReferralHistory, TransitionReferral
 use crate::audit::{Outcome, Refusal};
 use crate::error::{ApiError, FieldError, at_optional};
 use crate::fields;
+use crate::pagination::Page;
 use crate::pagination::{self, PageQuery};
 use crate::precondition::IfMatch;
 use crate::schema::{ChangeProblems, ReadEndableProblems};
@@ -197,14 +198,7 @@ impl From<&StatusChange> for StatusChangeView {
 }
 
 /// A page of a referral's changes of status, oldest first.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct StatusChangePage {
-    #[schema(max_items = 100)]
-    pub items: Vec<StatusChangeView>,
-    /// Pass as `cursor` for the next page; `null` on the last.
-    #[schema(required = true, value_type = Option<crate::pagination::Cursor>)]
-    pub next_cursor: Option<String>,
-}
+pub type StatusChangePage = Page<StatusChangeView>;
 
 /// Read a referral's history.
 ///

@@ -8,6 +8,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::auth::Caller;
+use crate::pagination::Page;
 use crate::{clock, schema, wire};
 
 /// A person's details. On a referral: as its sender sent them.
@@ -216,12 +217,4 @@ impl From<&Referral> for ReferralView {
 }
 
 /// A page of referrals.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ReferralPage {
-    #[schema(max_items = 100)]
-    pub items: Vec<ReferralView>,
-    /// Pass as `cursor` for the next page: `null` after the last page of a list, never `null`
-    /// in a change feed (`updated_since`).
-    #[schema(required = true, value_type = Option<crate::pagination::Cursor>)]
-    pub next_cursor: Option<String>,
-}
+pub type ReferralPage = Page<ReferralView>;
