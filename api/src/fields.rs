@@ -168,13 +168,13 @@ fields! {
     /// hyphens. Stored and returned as ten digits.
     NhsNumber -> linkwell_domain::NhsNumber = linkwell_domain::NhsNumber::parse,
         string(
-            r"^\s*([0-9]{10}|[0-9]{3}[ -][0-9]{3}[ -][0-9]{4})\s*$",
+            linkwell_domain::NhsNumber::PATTERN,
             Some(linkwell_domain::NhsNumber::MAX_CHARS),
         );
     /// A phone number: 7 to 15 digits, optionally led by `+`, with spaces, hyphens and
     /// brackets.
     Phone -> linkwell_domain::Phone = linkwell_domain::Phone::parse,
-        string(r"^\s*\+?[0-9 ()-]{7,24}\s*$", Some(linkwell_domain::Phone::MAX_CHARS));
+        string(linkwell_domain::Phone::PATTERN, Some(linkwell_domain::Phone::MAX_CHARS));
     /// An email address; the domain part is stored lower case.
     Email -> linkwell_domain::Email = linkwell_domain::Email::parse,
         ObjectBuilder::new()
@@ -184,7 +184,7 @@ fields! {
     /// A UK postcode; returned upper case as `OUTWARD INWARD`.
     Postcode -> linkwell_domain::Postcode = linkwell_domain::Postcode::parse,
         string(
-            r"^\s*([A-PR-UWYZa-pr-uwyz][A-HK-Ya-hk-y]?[0-9][A-Za-z0-9]?|[Gg][Ii][Rr])\s*[0-9][ABD-HJLNP-UW-Zabd-hjlnp-uw-z]{2}\s*$",
+            linkwell_domain::Postcode::PATTERN,
             Some(linkwell_domain::Postcode::MAX_CHARS),
         );
     /// `YYYY-MM-DD`, on or after 1900-01-01 and not in the future.
@@ -201,7 +201,7 @@ fields! {
     /// An NHS ODS code: 3 to 10 letters and digits, stored upper case.
     OdsCode -> linkwell_domain::OdsCode = linkwell_domain::OdsCode::parse,
         string(
-            r"^\s*[A-Za-z0-9]{3,10}\s*$",
+            linkwell_domain::OdsCode::PATTERN,
             Some(linkwell_domain::organisation::OdsCode::MAX_CHARS),
         );
 }

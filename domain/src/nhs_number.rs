@@ -14,6 +14,11 @@ impl NhsNumber {
     /// other text field). Anything else is rejected.
     /// Longest accepted, counting grouping and surrounding whitespace as sent: room for
     /// `123 456 7890` with some padding, and no more.
+    /// The shape [`Self::parse`] accepts, as the API's schema states it: ten digits, or 3-3-4
+    /// grouped by spaces or hyphens, with whitespace around. The check digit is beyond a
+    /// pattern, so some strings that match are refused (`domain/tests/patterns.rs`).
+    pub const PATTERN: &'static str = r"^\s*([0-9]{10}|[0-9]{3}[ -][0-9]{3}[ -][0-9]{4})\s*$";
+
     pub const MAX_CHARS: usize = 24;
 
     pub fn parse(input: &str) -> Result<Self, Invalid> {

@@ -26,6 +26,10 @@ pub struct OdsCode(String);
 
 impl OdsCode {
     /// Longest accepted, counting surrounding whitespace as sent.
+    /// Exactly what [`Self::parse`] accepts, within [`Self::MAX_CHARS`], as the API's schema
+    /// states it (`domain/tests/patterns.rs` checks they agree).
+    pub const PATTERN: &'static str = r"^\s*[A-Za-z0-9]{3,10}\s*$";
+
     pub const MAX_CHARS: usize = 16;
 
     pub fn parse(input: &str) -> Result<Self, Invalid> {

@@ -295,6 +295,11 @@ pub fn parse_date(input: &str) -> Result<NaiveDate, Invalid> {
 pub struct Phone(String);
 
 impl Phone {
+    /// Exactly what [`Self::parse`] accepts, within [`Self::MAX_CHARS`], as the API's schema
+    /// states it: 7 to 15 digits, each followed by any separators (`domain/tests/patterns.rs`
+    /// checks they agree).
+    pub const PATTERN: &'static str = r"^\s*\+?[ ()-]*([0-9][ ()-]*){7,15}\s*$";
+
     /// Longest accepted, counting surrounding whitespace as sent.
     pub const MAX_CHARS: usize = 25;
 

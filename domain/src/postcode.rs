@@ -19,6 +19,10 @@ pub struct Postcode(String);
 
 impl Postcode {
     /// Longest accepted, counting surrounding whitespace as sent: `SW1A 1AA` is eight.
+    /// Exactly what [`Self::parse`] accepts, within [`Self::MAX_CHARS`], as the API's schema
+    /// states it (`domain/tests/patterns.rs` checks they agree).
+    pub const PATTERN: &'static str = r"^\s*([A-PR-UWYZa-pr-uwyz][A-HK-Ya-hk-y]?[0-9][A-Za-z0-9]?|[Gg][Ii][Rr])\s*[0-9][ABD-HJLNP-UW-Zabd-hjlnp-uw-z]{2}\s*$";
+
     pub const MAX_CHARS: usize = 16;
 
     /// Accepts any case, and spaces only between the outward and inward codes.
