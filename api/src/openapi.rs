@@ -214,12 +214,38 @@ pub fn document() -> Document {
         .configure(routes::configure)
         .split_for_parts();
     // Applied here, not as derive modifiers: those run before the routes' operations exist.
+    fill_generated(&mut doc);
     Security.modify(&mut doc);
     Roles.modify(&mut doc);
     Responses.modify(&mut doc);
     bounds::apply(&mut doc);
     doc.info.version = env!("CARGO_PKG_VERSION").to_owned();
     doc
+}
+
+/// Text generated from the domain's tables, and the placeholder in a handler's doc comment
+/// that it replaces: the contract then states the rules the code enforces.
+fn generated_text() -> [(&'static str, String); 2] {
+    use linkwell_domain::lifecycle;
+    [
+        ("{lifecycle.moves}", lifecycle::moves_in_words()),
+        ("{lifecycle.reasons}", lifecycle::reasons_in_words()),
+    ]
+}
+
+fn fill_generated(doc: &mut Document) {
+    let generated = generated_text();
+    for item in doc.paths.paths.values_mut() {
+        for operation in operations(item) {
+            if let Some(text) = operation.description.as_mut() {
+                for (placeholder, words) in &generated {
+                    if text.contains(placeholder) {
+                        *text = text.replace(placeholder, words);
+                    }
+                }
+            }
+        }
+    }
 }
 
 /// The document as YAML, as published in `openapi.yaml`.

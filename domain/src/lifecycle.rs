@@ -78,6 +78,40 @@ impl ReferralStatus {
     }
 }
 
+/// The lifecycle table in words, for the API's description of moves: generated from
+/// [`ReferralStatus::next`], so the contract cannot drift from the table.
+pub fn moves_in_words() -> String {
+    let moves: Vec<String> = ReferralStatus::ALL
+        .iter()
+        .filter(|s| !s.is_final())
+        .map(|s| format!("from `{s}` to {}", listed(s.next(), "or")))
+        .collect();
+    format!(
+        "The allowed moves are the lifecycle table: {}; the rest are final.",
+        moves.join("; ")
+    )
+}
+
+/// Which moves need a reason, in words (from [`ReferralStatus::needs_reason`]).
+pub fn reasons_in_words() -> String {
+    let needing: Vec<ReferralStatus> = ReferralStatus::ALL
+        .iter()
+        .copied()
+        .filter(|s| s.needs_reason())
+        .collect();
+    format!("A reason is required for {}", listed(&needing, "and"))
+}
+
+/// `a, b or c`.
+fn listed(statuses: &[ReferralStatus], last: &str) -> String {
+    let names: Vec<&str> = statuses.iter().map(|s| s.as_str()).collect();
+    match names.split_last() {
+        Some((end, [])) => (*end).to_owned(),
+        Some((end, rest)) => format!("{} {last} {end}", rest.join(", ")),
+        None => String::new(),
+    }
+}
+
 /// A requested move, checked for what the request alone decides.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Move {
@@ -226,6 +260,23 @@ mod tests {
         } else {
             Role::Coordinator
         }
+    }
+
+    #[test]
+    fn the_table_in_words_names_every_move() {
+        let words = moves_in_words();
+        for (from, allowed) in TABLE.iter().filter(|(_, allowed)| !allowed.is_empty()) {
+            let names: Vec<&str> = allowed.iter().map(|s| s.as_str()).collect();
+            let (end, rest) = names.split_last().unwrap_or((&"", &[]));
+            let clause = format!("from `{from}` to {} or {end}", rest.join(", "));
+            assert!(words.contains(&clause), "{clause:?} missing from {words:?}");
+        }
+        assert!(words.ends_with("; the rest are final."));
+        assert_eq!(
+            reasons_in_words(),
+            "A reason is required for on_hold, declined, rejected, closed, withdrawn and \
+             entered_in_error"
+        );
     }
 
     #[test]

@@ -175,3 +175,17 @@ async fn the_spec_roles_are_the_enforced_roles() {
     }
     assert_eq!(cells, linkwell_api::access::ALL.len() * Role::ALL.len());
 }
+
+#[test]
+fn generated_rules_fill_every_placeholder() {
+    let doc = serde_json::to_value(linkwell_api::openapi::document()).unwrap();
+    let transition = &doc["paths"]["/v1/referrals/{id}/transitions"]["post"]["description"];
+    let text = transition.as_str().unwrap_or_default();
+    assert!(text.contains(&linkwell_domain::lifecycle::moves_in_words()));
+    assert!(text.contains(&linkwell_domain::lifecycle::reasons_in_words()));
+    let whole = doc.to_string();
+    assert!(
+        !whole.contains("{lifecycle."),
+        "a placeholder was left unfilled"
+    );
+}

@@ -63,15 +63,11 @@ fn at_error(pointer: &str, e: Invalid) -> ApiError {
 
 /// Move a referral to another status.
 ///
-/// The allowed moves are the lifecycle table: from `received` to accepted, declined,
-/// rejected, withdrawn, closed or entered_in_error; from `accepted` to active, declined,
-/// withdrawn, closed or entered_in_error; from `active` to on_hold, closed or
-/// entered_in_error; from `on_hold` to active, closed or entered_in_error; the rest are final.
+/// {lifecycle.moves}
 /// A move the table lacks is 409 `invalid_transition`, naming `current_status` and
 /// `allowed_transitions`. Only the referring organisation's referrer may set `withdrawn`, and
-/// only staff the rest (403). `active` needs an assignee (409 `assignee_required`). A reason
-/// is required for declined, rejected, on_hold, closed, withdrawn and entered_in_error, and
-/// `closed` also needs a `reason_code` (422). Accepting sets `gp_record_code` to SNOMED CT
+/// only staff the rest (403). `active` needs an assignee (409 `assignee_required`).
+/// {lifecycle.reasons}, and `closed` also needs a `reason_code` (422). Accepting sets `gp_record_code` to SNOMED CT
 /// 871731000000106, declining to 871711000000103.
 #[utoipa::path(
     operation_id = "transition_referral",
