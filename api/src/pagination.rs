@@ -151,7 +151,6 @@ impl<T: utoipa::ToSchema> utoipa::ToSchema for Page<T> {
 
     fn schemas(schemas: &mut Vec<(String, SchemaRef)>) {
         use utoipa::PartialSchema;
-        schemas.push((Self::name().into_owned(), Self::schema()));
         schemas.push((T::name().into_owned(), T::schema()));
         T::schemas(schemas);
         schemas.push((Cursor::name().into_owned(), Cursor::schema()));

@@ -93,7 +93,8 @@ fn load(
         Records::Referrals(ids) => (ids, false),
         Records::People(ids) => (ids, true),
     };
-    let mut people: Vec<(String, String)> = Vec::new();
+    // Each referral's person, in the order read.
+    let mut persons: Vec<(String, String)> = Vec::new();
     let mut facts: HashMap<String, ReferralFacts> = HashMap::new();
     let mut under_them: Vec<Row> = Vec::new();
     for chunk in ids.chunks(IDS_PER_QUERY) {
@@ -122,7 +123,7 @@ fn load(
                     measures: Vec::new(),
                 },
             );
-            people.push((row.referral_id, person));
+            persons.push((row.referral_id, person));
         }
     }
     for child in under_them {
@@ -166,7 +167,7 @@ fn load(
             other => return Err(corrupt("report facts", format!("a `{other}` child row"))),
         }
     }
-    Ok(people
+    Ok(persons
         .into_iter()
         .filter_map(|(id, person)| {
             let f = facts.remove(&id)?;
