@@ -8,7 +8,7 @@ use uuid::Uuid;
 use crate::connection::DbConnection;
 use crate::convert;
 use crate::error::{StoreError, StoreResult, corrupt};
-use crate::page::Keyset;
+use crate::page::{Keyset, Order, keyset};
 use crate::schema::{api_clients, client_assertions};
 
 #[derive(Insertable, Queryable, Selectable)]
@@ -114,7 +114,6 @@ pub fn list(
 ) -> StoreResult<Vec<ApiClient>> {
     let mut query = api_clients::table
         .select(ClientRow::as_select())
-        .order((api_clients::created_at.desc(), api_clients::id.desc()))
         .limit(limit)
         .into_boxed();
     match revoked {
@@ -122,19 +121,16 @@ pub fn list(
         Some(false) => query = query.filter(api_clients::revoked_at.is_null()),
         None => {}
     }
-    if let Some(Keyset { at, id }) = after {
-        let at = convert::to_db(at);
-        query = query.filter(
-            api_clients::created_at.lt(at).or(api_clients::created_at
-                .eq(at)
-                .and(api_clients::id.lt(id.to_string()))),
-        );
-    }
-    query
-        .load(conn)?
-        .into_iter()
-        .map(ClientRow::into_domain)
-        .collect()
+    keyset(
+        query,
+        (api_clients::created_at, api_clients::id),
+        Order::NewestFirst,
+        after,
+    )
+    .load(conn)?
+    .into_iter()
+    .map(ClientRow::into_domain)
+    .collect()
 }
 
 /// Records a revocation (who and when) and the new version.

@@ -7,7 +7,7 @@ use uuid::Uuid;
 use crate::connection::DbConnection;
 use crate::convert;
 use crate::error::StoreResult;
-use crate::page::Keyset;
+use crate::page::{Keyset, Order, keyset};
 use crate::schema::{
     audit_events, connection_notes, connections, consent_records, goals, outcomes, people,
     referrals, sessions,
@@ -132,7 +132,6 @@ pub fn list(
 ) -> StoreResult<Vec<AuditEvent>> {
     let mut query = audit_events::table
         .select(AuditRow::as_select())
-        .order((audit_events::occurred_at.desc(), audit_events::id.desc()))
         .limit(limit)
         .into_boxed();
     if let Some(id) = filter.person_id {
@@ -153,16 +152,12 @@ pub fn list(
     if let Some(before) = filter.before {
         query = query.filter(audit_events::occurred_at.lt(convert::to_db(before)));
     }
-    if let Some(Keyset { at, id }) = after {
-        let at = convert::to_db(at);
-        query = query.filter(
-            audit_events::occurred_at
-                .lt(at)
-                .or(audit_events::occurred_at
-                    .eq(at)
-                    .and(audit_events::id.lt(id.to_string()))),
-        );
-    }
+    query = keyset(
+        query,
+        (audit_events::occurred_at, audit_events::id),
+        Order::NewestFirst,
+        after,
+    );
     query.load(conn)?.into_iter().map(from_row).collect()
 }
 

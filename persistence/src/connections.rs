@@ -13,7 +13,7 @@ use crate::connection::DbConnection;
 use crate::convert;
 use crate::dialect;
 use crate::error::{StoreResult, corrupt};
-use crate::page::Keyset;
+use crate::page::{Keyset, Order, keyset};
 use crate::referrals::FeedPosition;
 use crate::schema::{connection_notes as notes, connections, people, referrals};
 use crate::unit_of_work::Tx;
@@ -236,23 +236,19 @@ pub fn list(
     after: Option<Keyset>,
     limit: i64,
 ) -> StoreResult<Vec<Connection>> {
-    let mut query = visible(visibility, filter)
+    let query = visible(visibility, filter)
         .select(ConnectionRow::as_select())
-        .order((connections::created_at.desc(), connections::id.desc()))
         .limit(limit);
-    if let Some(Keyset { at, id }) = after {
-        let at = convert::to_db(at);
-        query = query.filter(
-            connections::created_at.lt(at).or(connections::created_at
-                .eq(at)
-                .and(connections::id.lt(id.to_string()))),
-        );
-    }
-    query
-        .load(conn)?
-        .into_iter()
-        .map(ConnectionRow::into_domain)
-        .collect()
+    keyset(
+        query,
+        (connections::created_at, connections::id),
+        Order::NewestFirst,
+        after,
+    )
+    .load(conn)?
+    .into_iter()
+    .map(ConnectionRow::into_domain)
+    .collect()
 }
 
 /// A page of the change feed.
@@ -414,23 +410,19 @@ pub fn notes(
     after: Option<Keyset>,
     limit: i64,
 ) -> StoreResult<Vec<ConnectionNote>> {
-    let mut query = notes::table
+    let query = notes::table
         .filter(notes::connection_id.eq(connection_id.to_string()))
         .select(NoteRow::as_select())
-        .order((notes::created_at.asc(), notes::id.asc()))
         .limit(limit)
         .into_boxed();
-    if let Some(Keyset { at, id }) = after {
-        let at = convert::to_db(at);
-        query = query.filter(
-            notes::created_at
-                .gt(at)
-                .or(notes::created_at.eq(at).and(notes::id.gt(id.to_string()))),
-        );
-    }
-    query
-        .load(conn)?
-        .into_iter()
-        .map(NoteRow::into_domain)
-        .collect()
+    keyset(
+        query,
+        (notes::created_at, notes::id),
+        Order::OldestFirst,
+        after,
+    )
+    .load(conn)?
+    .into_iter()
+    .map(NoteRow::into_domain)
+    .collect()
 }

@@ -9,7 +9,7 @@ use crate::connection::DbConnection;
 use crate::convert;
 use crate::dialect;
 use crate::error::StoreResult;
-use crate::page::Keyset;
+use crate::page::{Keyset, Order, keyset};
 use crate::schema::consent_records as records;
 use crate::unit_of_work::Tx;
 
@@ -98,23 +98,19 @@ pub fn list(
     after: Option<Keyset>,
     limit: i64,
 ) -> StoreResult<Vec<ConsentRecord>> {
-    let mut query = records::table
+    let query = records::table
         .filter(records::referral_id.eq(referral_id.to_string()))
         .select(ConsentRow::as_select())
-        .order((records::recorded_at.asc(), records::id.asc()))
         .limit(limit)
         .into_boxed();
-    if let Some(Keyset { at, id }) = after {
-        let at = convert::to_db(at);
-        query = query.filter(
-            records::recorded_at.gt(at).or(records::recorded_at
-                .eq(at)
-                .and(records::id.gt(id.to_string()))),
-        );
-    }
-    query
-        .load(conn)?
-        .into_iter()
-        .map(ConsentRow::into_domain)
-        .collect()
+    keyset(
+        query,
+        (records::recorded_at, records::id),
+        Order::OldestFirst,
+        after,
+    )
+    .load(conn)?
+    .into_iter()
+    .map(ConsentRow::into_domain)
+    .collect()
 }

@@ -12,7 +12,7 @@ use uuid::Uuid;
 use crate::connection::DbConnection;
 use crate::convert;
 use crate::error::{StoreResult, corrupt};
-use crate::page::Keyset;
+use crate::page::{Keyset, Order, keyset};
 use crate::schema::{service_needs, services};
 
 #[derive(Insertable, Queryable, Selectable, AsChangeset)]
@@ -174,7 +174,6 @@ pub fn search(
 ) -> StoreResult<Vec<Service>> {
     let mut query = services::table
         .select(ServiceRow::as_select())
-        .order((services::created_at.asc(), services::id.asc()))
         .limit(limit)
         .into_boxed();
     if let Some(need) = filter.need {
@@ -202,15 +201,13 @@ pub fn search(
     if let Some(accepts) = filter.accepts_referrals {
         query = query.filter(services::accepts_referrals.eq(accepts));
     }
-    if let Some(Keyset { at, id }) = after {
-        let at = convert::to_db(at);
-        query = query.filter(
-            services::created_at.gt(at).or(services::created_at
-                .eq(at)
-                .and(services::id.gt(id.to_string()))),
-        );
-    }
-    let rows = query.load(conn)?;
+    let rows = keyset(
+        query,
+        (services::created_at, services::id),
+        Order::OldestFirst,
+        after,
+    )
+    .load(conn)?;
     assemble(conn, rows)
 }
 

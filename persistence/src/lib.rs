@@ -41,5 +41,5 @@ pub use connection::{
     establish_with, ping,
 };
 pub use error::{StoreError, StoreResult};
-pub use page::Keyset;
+pub use page::{Keyset, Order};
 pub use unit_of_work::{Tx, write_transaction};

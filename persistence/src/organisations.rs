@@ -7,7 +7,7 @@ use uuid::Uuid;
 use crate::connection::DbConnection;
 use crate::convert;
 use crate::error::StoreResult;
-use crate::page::Keyset;
+use crate::page::{Keyset, Order, keyset};
 use crate::schema::organisations;
 
 #[derive(Insertable, Queryable, Selectable)]
@@ -90,25 +90,19 @@ pub fn list(
 ) -> StoreResult<Vec<Organisation>> {
     let mut query = organisations::table
         .select(OrganisationRow::as_select())
-        .order((organisations::created_at.desc(), organisations::id.desc()))
         .limit(limit)
         .into_boxed();
     if let Some(kind) = kind {
         query = query.filter(organisations::kind.eq(kind.as_str()));
     }
-    if let Some(Keyset { at, id }) = after {
-        let at = convert::to_db(at);
-        query = query.filter(
-            organisations::created_at
-                .lt(at)
-                .or(organisations::created_at
-                    .eq(at)
-                    .and(organisations::id.lt(id.to_string()))),
-        );
-    }
-    query
-        .load(conn)?
-        .into_iter()
-        .map(OrganisationRow::into_domain)
-        .collect()
+    keyset(
+        query,
+        (organisations::created_at, organisations::id),
+        Order::NewestFirst,
+        after,
+    )
+    .load(conn)?
+    .into_iter()
+    .map(OrganisationRow::into_domain)
+    .collect()
 }

@@ -8,7 +8,7 @@ use uuid::Uuid;
 use crate::connection::DbConnection;
 use crate::convert;
 use crate::error::{StoreResult, corrupt};
-use crate::page::Keyset;
+use crate::page::{Keyset, Order, keyset};
 use crate::schema::outcomes;
 use crate::unit_of_work::Tx;
 
@@ -211,25 +211,21 @@ pub fn for_referral(
     after: Option<Keyset>,
     limit: i64,
 ) -> StoreResult<Vec<Outcome>> {
-    let mut query = outcomes::table
+    let query = outcomes::table
         .filter(outcomes::referral_id.eq(referral_id.to_string()))
         .select(OutcomeRow::as_select())
-        .order((outcomes::recorded_at.asc(), outcomes::id.asc()))
         .limit(limit)
         .into_boxed();
-    if let Some(Keyset { at, id }) = after {
-        let at = convert::to_db(at);
-        query = query.filter(
-            outcomes::recorded_at.gt(at).or(outcomes::recorded_at
-                .eq(at)
-                .and(outcomes::id.gt(id.to_string()))),
-        );
-    }
-    query
-        .load(conn)?
-        .into_iter()
-        .map(OutcomeRow::into_domain)
-        .collect()
+    keyset(
+        query,
+        (outcomes::recorded_at, outcomes::id),
+        Order::OldestFirst,
+        after,
+    )
+    .load(conn)?
+    .into_iter()
+    .map(OutcomeRow::into_domain)
+    .collect()
 }
 
 /// The baselines and the latest later measurement of each instrument under a referral: what

@@ -14,7 +14,7 @@ use uuid::Uuid;
 use crate::connection::DbConnection;
 use crate::convert;
 use crate::error::{StoreResult, corrupt};
-use crate::page::Keyset;
+use crate::page::{Keyset, Order, keyset};
 use crate::schema::{people, person_merges, referrals};
 use crate::unit_of_work::Tx;
 
@@ -336,7 +336,6 @@ pub fn search(
         .filter(people::merged_into.is_null())
         .filter(people::erased_at.is_null())
         .select(PersonRow::as_select())
-        .order((people::created_at.desc(), people::id.desc()))
         .into_boxed();
     match search {
         PeopleSearch::NhsNumber(n) => {
@@ -346,14 +345,12 @@ pub fn search(
             query = query.filter(people::date_of_birth.eq(*date_of_birth));
         }
     }
-    if let Some(Keyset { at, id }) = after {
-        let at = convert::to_db(at);
-        query = query.filter(
-            people::created_at
-                .lt(at)
-                .or(people::created_at.eq(at).and(people::id.lt(id.to_string()))),
-        );
-    }
+    query = keyset(
+        query,
+        (people::created_at, people::id),
+        Order::NewestFirst,
+        after,
+    );
     // Names are compared ignoring case here rather than in SQL, where the two backends fold
     // case differently; a date of birth narrows the rows to a handful first.
     let wanted = match search {

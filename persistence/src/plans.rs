@@ -9,7 +9,7 @@ use uuid::Uuid;
 use crate::connection::DbConnection;
 use crate::convert;
 use crate::error::StoreResult;
-use crate::page::Keyset;
+use crate::page::{Keyset, Order, keyset};
 use crate::schema::{goal_status_changes as changes, goals, plans};
 
 #[derive(Insertable, Queryable, Selectable, AsChangeset)]
@@ -183,25 +183,21 @@ pub fn goals_for_referral(
     after: Option<Keyset>,
     limit: i64,
 ) -> StoreResult<Vec<Goal>> {
-    let mut query = goals::table
+    let query = goals::table
         .filter(goals::referral_id.eq(referral_id.to_string()))
         .select(GoalRow::as_select())
-        .order((goals::created_at.asc(), goals::id.asc()))
         .limit(limit)
         .into_boxed();
-    if let Some(Keyset { at, id }) = after {
-        let at = convert::to_db(at);
-        query = query.filter(
-            goals::created_at
-                .gt(at)
-                .or(goals::created_at.eq(at).and(goals::id.gt(id.to_string()))),
-        );
-    }
-    query
-        .load(conn)?
-        .into_iter()
-        .map(GoalRow::into_domain)
-        .collect()
+    keyset(
+        query,
+        (goals::created_at, goals::id),
+        Order::OldestFirst,
+        after,
+    )
+    .load(conn)?
+    .into_iter()
+    .map(GoalRow::into_domain)
+    .collect()
 }
 
 /// Writes a changed goal if still at `expected_version`; `false` when another change won.

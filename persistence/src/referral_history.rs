@@ -7,7 +7,7 @@ use uuid::Uuid;
 use crate::connection::DbConnection;
 use crate::convert;
 use crate::error::StoreResult;
-use crate::page::Keyset;
+use crate::page::{Keyset, Order, keyset};
 use crate::schema::referral_status_changes as changes;
 use crate::unit_of_work::Tx;
 
@@ -57,44 +57,40 @@ pub fn list(
     after: Option<Keyset>,
     limit: i64,
 ) -> StoreResult<Vec<StatusChange>> {
-    let mut query = changes::table
+    let query = changes::table
         .filter(changes::referral_id.eq(referral_id.to_string()))
         .select(ChangeRow::as_select())
-        .order((changes::changed_at.asc(), changes::id.asc()))
         .limit(limit)
         .into_boxed();
-    if let Some(Keyset { at, id }) = after {
-        let at = convert::to_db(at);
-        query = query.filter(
-            changes::changed_at.gt(at).or(changes::changed_at
-                .eq(at)
-                .and(changes::id.gt(id.to_string()))),
-        );
-    }
-    query
-        .load(conn)?
-        .into_iter()
-        .map(|r| {
-            Ok(StatusChange {
-                id: convert::uuid("status change id", &r.id)?,
-                referral_id: convert::uuid("referral id", &r.referral_id)?,
-                from: r
-                    .from_status
-                    .map(|s| convert::parse("status", &s))
-                    .transpose()?,
-                to: convert::parse("status", &r.to_status)?,
-                reason_code: r
-                    .reason_code
-                    .map(|c| convert::parse("closure reason", &c))
-                    .transpose()?,
-                reason: r.reason,
-                actor_sub: r.actor_sub,
-                actor_role: match r.actor_role.as_str() {
-                    PUBLIC => None,
-                    role => Some(convert::parse("role", role)?),
-                },
-                at: convert::from_db(r.changed_at),
-            })
+    keyset(
+        query,
+        (changes::changed_at, changes::id),
+        Order::OldestFirst,
+        after,
+    )
+    .load(conn)?
+    .into_iter()
+    .map(|r| {
+        Ok(StatusChange {
+            id: convert::uuid("status change id", &r.id)?,
+            referral_id: convert::uuid("referral id", &r.referral_id)?,
+            from: r
+                .from_status
+                .map(|s| convert::parse("status", &s))
+                .transpose()?,
+            to: convert::parse("status", &r.to_status)?,
+            reason_code: r
+                .reason_code
+                .map(|c| convert::parse("closure reason", &c))
+                .transpose()?,
+            reason: r.reason,
+            actor_sub: r.actor_sub,
+            actor_role: match r.actor_role.as_str() {
+                PUBLIC => None,
+                role => Some(convert::parse("role", role)?),
+            },
+            at: convert::from_db(r.changed_at),
         })
-        .collect()
+    })
+    .collect()
 }

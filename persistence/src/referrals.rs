@@ -12,7 +12,7 @@ use crate::connection::DbConnection;
 use crate::convert;
 use crate::dialect;
 use crate::error::{StoreResult, corrupt};
-use crate::page::Keyset;
+use crate::page::{Keyset, Order, keyset};
 use crate::people::{Details, IntroducerJson};
 use crate::schema::{people, referral_reasons, referrals};
 use crate::statement::Statement;
@@ -267,18 +267,14 @@ pub fn list(
     after: Option<Keyset>,
     limit: i64,
 ) -> StoreResult<Vec<Referral>> {
-    let mut query = filtered(visibility, filter)
-        .order((referrals::received_at.desc(), referrals::id.desc()))
-        .limit(limit);
-    if let Some(Keyset { at, id }) = after {
-        let at = convert::to_db(at);
-        query = query.filter(
-            referrals::received_at.lt(at).or(referrals::received_at
-                .eq(at)
-                .and(referrals::id.lt(id.to_string()))),
-        );
-    }
-    let rows = query.load(conn)?;
+    let query = filtered(visibility, filter).limit(limit);
+    let rows = keyset(
+        query,
+        (referrals::received_at, referrals::id),
+        Order::NewestFirst,
+        after,
+    )
+    .load(conn)?;
     assemble(conn, rows)
 }
 

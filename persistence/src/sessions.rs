@@ -7,7 +7,7 @@ use uuid::Uuid;
 use crate::connection::DbConnection;
 use crate::convert;
 use crate::error::{StoreResult, corrupt};
-use crate::page::Keyset;
+use crate::page::{Keyset, Order, keyset};
 use crate::schema::sessions;
 use crate::unit_of_work::Tx;
 
@@ -95,25 +95,21 @@ pub fn for_referral(
     after: Option<Keyset>,
     limit: i64,
 ) -> StoreResult<Vec<Session>> {
-    let mut query = sessions::table
+    let query = sessions::table
         .filter(sessions::referral_id.eq(referral_id.to_string()))
         .select(SessionRow::as_select())
-        .order((sessions::created_at.asc(), sessions::id.asc()))
         .limit(limit)
         .into_boxed();
-    if let Some(Keyset { at, id }) = after {
-        let at = convert::to_db(at);
-        query = query.filter(
-            sessions::created_at.gt(at).or(sessions::created_at
-                .eq(at)
-                .and(sessions::id.gt(id.to_string()))),
-        );
-    }
-    query
-        .load(conn)?
-        .into_iter()
-        .map(SessionRow::into_domain)
-        .collect()
+    keyset(
+        query,
+        (sessions::created_at, sessions::id),
+        Order::OldestFirst,
+        after,
+    )
+    .load(conn)?
+    .into_iter()
+    .map(SessionRow::into_domain)
+    .collect()
 }
 
 /// Writes a changed session if still at `expected_version`; `false` when another change won.

@@ -7,7 +7,7 @@ use uuid::Uuid;
 use crate::connection::DbConnection;
 use crate::convert;
 use crate::error::{StoreResult, corrupt};
-use crate::page::Keyset;
+use crate::page::{Keyset, Order, keyset};
 use crate::schema::users;
 
 #[derive(Insertable, Queryable, Selectable)]
@@ -105,7 +105,6 @@ pub fn list(
 ) -> StoreResult<Vec<User>> {
     let mut query = users::table
         .select(UserRow::as_select())
-        .order((users::created_at.desc(), users::id.desc()))
         .limit(limit)
         .into_boxed();
     if let Some(role) = filter.role {
@@ -114,19 +113,16 @@ pub fn list(
     if let Some(active) = filter.active {
         query = query.filter(users::active.eq(active));
     }
-    if let Some(Keyset { at, id }) = after {
-        let at = convert::to_db(at);
-        query = query.filter(
-            users::created_at
-                .lt(at)
-                .or(users::created_at.eq(at).and(users::id.lt(id.to_string()))),
-        );
-    }
-    query
-        .load(conn)?
-        .into_iter()
-        .map(UserRow::into_domain)
-        .collect()
+    keyset(
+        query,
+        (users::created_at, users::id),
+        Order::NewestFirst,
+        after,
+    )
+    .load(conn)?
+    .into_iter()
+    .map(UserRow::into_domain)
+    .collect()
 }
 
 /// Writes a user's changed state (active, version, updated_at).
