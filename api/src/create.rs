@@ -167,3 +167,63 @@ where
         Err(Stop::Failed(error)) => Err(error),
     }
 }
+
+/// What a created resource is called in its `201` answer's contract.
+pub trait Creatable: utoipa::ToSchema {
+    /// The answer's description: "Session recorded".
+    const SAYS: &'static str;
+    /// The resource, for its headers' descriptions: "session".
+    const NOUN: &'static str;
+    /// Whether it has a version, sent as `ETag`.
+    const VERSIONED: bool = true;
+}
+
+/// The `201` answer of a create, as the contract states it: the new `T`, where it can be read
+/// (`Location`), its version (`ETag`) when it has one, and whether this repeats an earlier
+/// answer (`Idempotent-Replayed`). List it in `responses(...)` as `Created<SessionView>`.
+#[derive(Debug)]
+pub struct Created<T>(std::marker::PhantomData<T>);
+
+impl<T: Creatable> utoipa::IntoResponses for Created<T> {
+    fn responses() -> std::collections::BTreeMap<
+        String,
+        utoipa::openapi::RefOr<utoipa::openapi::response::Response>,
+    > {
+        use utoipa::openapi::header::HeaderBuilder;
+        use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+        let header = |name: &str, description: String| {
+            let schema = crate::schema::response_header(name).unwrap_or_default();
+            (
+                name.to_owned(),
+                HeaderBuilder::new()
+                    .schema(Some(schema))
+                    .description(Some(description))
+                    .build(),
+            )
+        };
+        let noun = T::NOUN;
+        let mut headers = vec![header(
+            "Location",
+            format!("Where the new {noun} can be read"),
+        )];
+        if T::VERSIONED {
+            headers.push(header("ETag", format!("The {noun}'s version")));
+        }
+        headers.push(header(
+            "Idempotent-Replayed",
+            "`true` when this repeats the stored response to an earlier request with the same \
+             Idempotency-Key"
+                .to_owned(),
+        ));
+        let mut response = ResponseBuilder::new().description(T::SAYS).content(
+            "application/json",
+            ContentBuilder::new()
+                .schema(Some(Ref::from_schema_name(T::name())))
+                .build(),
+        );
+        for (name, built) in headers {
+            response = response.header(name, built);
+        }
+        [("201".to_owned(), response.build().into())].into()
+    }
+}

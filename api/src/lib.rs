@@ -26,6 +26,7 @@ pub mod extract;
 pub mod fallback;
 pub mod fields;
 pub mod idempotency;
+pub mod listing;
 pub mod middleware;
 pub mod oidc;
 pub mod openapi;

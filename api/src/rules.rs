@@ -42,18 +42,6 @@ pub fn role(value: &str) -> Result<(), ValidationError> {
     code::<linkwell_domain::Role>(value)
 }
 
-pub fn session_kind(value: &str) -> Result<(), ValidationError> {
-    code::<linkwell_domain::SessionKind>(value)
-}
-
-pub fn session_mode(value: &str) -> Result<(), ValidationError> {
-    code::<linkwell_domain::SessionMode>(value)
-}
-
-pub fn session_status(value: &str) -> Result<(), ValidationError> {
-    code::<linkwell_domain::SessionStatus>(value)
-}
-
 pub fn goal_status(value: &str) -> Result<(), ValidationError> {
     code::<linkwell_domain::GoalStatus>(value)
 }

@@ -11,13 +11,30 @@ use utoipa::{IntoResponses, PartialSchema, ToSchema};
 
 use crate::error::PROBLEM_JSON;
 
-/// Declares a schema type for a domain code list: a string enum named like the list.
+/// Makes a code list's schema type a request member too: it holds the code as sent (so an
+/// unknown one is a field error, 422 `unknown_code` listing the codes, not a type error) and
+/// parses it with the domain's own `FromStr`. `kind: schema::SessionKind` in a request type
+/// validated by `rules::field` then has one definition for its contract and its parsing.
+macro_rules! code_field {
+    ($name:ident => $domain:ty) => {
+        impl crate::fields::Field for $name {
+            type Value = $domain;
+            fn parse(&self) -> Result<$domain, linkwell_domain::Invalid> {
+                self.0.parse().map_err(linkwell_domain::Invalid::from)
+            }
+        }
+    };
+}
+
+/// Declares a type for a domain code list: its schema, a string enum named like the list, and
+/// a request member of that list ([`code_field`]).
 macro_rules! code_schema {
     ($($name:ident => $domain:ty, $doc:literal;)+) => {
         $(
             #[doc = $doc]
-            #[derive(Debug)]
-            pub struct $name;
+            #[derive(Debug, serde::Deserialize, serde::Serialize)]
+            #[serde(transparent)]
+            pub struct $name(String);
 
             impl PartialSchema for $name {
                 fn schema() -> RefOr<Schema> {
@@ -34,6 +51,8 @@ macro_rules! code_schema {
                     Cow::Borrowed(stringify!($name))
                 }
             }
+
+            code_field!($name => $domain);
         )+
     };
 }
@@ -130,8 +149,9 @@ fn vocabularies<T: std::fmt::Display>(
 macro_rules! move_codes {
     ($name:ident => $domain:ty, $of:expr, $doc:literal) => {
         #[doc = $doc]
-        #[derive(Debug)]
-        pub struct $name;
+        #[derive(Debug, serde::Deserialize, serde::Serialize)]
+        #[serde(transparent)]
+        pub struct $name(String);
 
         impl PartialSchema for $name {
             fn schema() -> RefOr<Schema> {
@@ -152,6 +172,8 @@ macro_rules! move_codes {
                 Cow::Borrowed(stringify!($name))
             }
         }
+
+        code_field!($name => $domain);
     };
 }
 

@@ -11,7 +11,7 @@ use linkwell_domain::connection::{Move, Mover};
 use linkwell_domain::consent::{ConsentRecord, ConsentScope, ConsentStatus};
 use linkwell_persistence::connections::{self, Visibility as ConnectionVisibility};
 use linkwell_persistence::referrals::{self, Visibility};
-use linkwell_persistence::{Keyset, Tx, consent};
+use linkwell_persistence::{Tx, consent};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -20,7 +20,8 @@ use validator::Validate;
 use crate::access::{Allowed, AllowedJson, ListConsent, RecordConsent};
 use crate::audit::{Actor, Refusal, Stop};
 use crate::error::{ApiError, at, at_optional};
-use crate::pagination::{self, PageQuery};
+use crate::listing;
+use crate::pagination::PageQuery;
 use crate::precondition::{IfMatch, Versions};
 use crate::routes::connections::person_of;
 use crate::schema::{ChangeProblems, ReadEndableProblems};
@@ -287,37 +288,28 @@ pub async fn list_consent(
     id: web::Path<Uuid>,
     query: web::Query<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let actor = allowed.actor;
     let id = id.into_inner();
-    let limit = pagination::limit(query.limit.as_deref())?;
-    let scope = format!("referral-consent|{id}");
-    let after = state.cursors.after(query.cursor.as_deref(), &scope)?;
-    let (rows, sharing) = db::run(&state, move |conn| {
-        let exists = referrals::exists(conn, id)?;
-        actor.record_read(conn, id, exists)?;
-        if !exists {
-            return Err(ApiError::NotFound);
-        }
-        let rows = consent::list(conn, id, after, limit + 1)?;
-        let sharing = consent::latest(conn, id, ConsentScope::SharingWithPartners)?;
-        Ok((rows, sharing))
-    })
-    .await?;
-    let (rows, next_cursor) = pagination::finish(
-        rows,
-        limit,
-        |r| Keyset {
-            at: r.recorded_at,
-            id: r.id,
+    let page = listing::under_parent(
+        &state,
+        allowed.actor,
+        ("referral-consent", id),
+        &query,
+        move |conn| referrals::exists(conn, id),
+        move |conn, w| consent::list(conn, id, w.after, w.limit),
+        move |conn, _, _| {
+            Ok(consent::latest(
+                conn,
+                id,
+                ConsentScope::SharingWithPartners,
+            )?)
         },
-        &state.cursors,
-        &scope,
-    );
+    )
+    .await?;
     Ok(HttpResponse::Ok().json(ConsentPage {
         current: ConsentState {
-            sharing_with_partners: sharing.unwrap_or(ConsentStatus::Given).as_str(),
+            sharing_with_partners: page.extra.unwrap_or(ConsentStatus::Given).as_str(),
         },
-        items: rows.iter().map(ConsentView::from).collect(),
-        next_cursor,
+        items: page.rows.iter().map(ConsentView::from).collect(),
+        next_cursor: page.next_cursor,
     }))
 }

@@ -19,7 +19,7 @@ pub use edit::update_service;
 
 use crate::access::{AllowedJson, CreateService, GetService, ListServices, Open};
 use crate::audit::{Refusal, Stop};
-use crate::create::{self, Made};
+use crate::create::{self, Creatable, Created, Made};
 use crate::error::{ApiError, at, at_optional, code_at, query_code};
 use crate::fields::{self, Field};
 use crate::idempotency::IdempotencyKey;
@@ -194,12 +194,7 @@ pub type ServicePage = Page<ServiceView>;
     params(IdempotencyKey),
     request_body = ServiceInput,
     responses(
-        (status = 201, description = "Service added", body = ServiceView,
-            headers(
-                ("Location" = String, description = "The new service's URL"),
-                ("ETag" = String, description = "The service's version"),
-                ("Idempotent-Replayed" = String, description = "`true` when this repeats the stored response to an earlier request with the same Idempotency-Key"),
-            )),
+        Created<ServiceView>,
         CreateProblems,
     ),
     security(("bearer" = [])),
@@ -374,4 +369,9 @@ pub async fn get_service(
         .await?
         .ok_or(ApiError::NotFound)?;
     Ok(wire::current(service.version, &ServiceView::from(&service)))
+}
+
+impl Creatable for ServiceView {
+    const SAYS: &'static str = "Service added";
+    const NOUN: &'static str = "service";
 }

@@ -5,7 +5,7 @@ use actix_web::{HttpResponse, get, patch, post, web};
 use chrono::{DateTime, NaiveDate, Utc};
 use linkwell_domain::plan::Change;
 use linkwell_domain::{Goal, GoalStatus, GoalStatusChange, Invalid};
-use linkwell_persistence::{DbConnection, Keyset, plans, referrals};
+use linkwell_persistence::{DbConnection, plans, referrals};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -13,12 +13,13 @@ use validator::{Validate, ValidationErrors};
 
 use crate::access::{Allowed, AllowedJson, CreateGoal, GetGoal, ListGoals, UpdateGoal};
 use crate::audit::{Actor, Refusal};
-use crate::create::{self, Made};
+use crate::create::{self, Creatable, Created, Made};
 use crate::error::{ApiError, FieldError, at, at_optional};
 use crate::extract::{nullable, present};
 use crate::fields::{self, Field};
 use crate::idempotency::IdempotencyKey;
-use crate::pagination::{self, Page, PageQuery};
+use crate::listing;
+use crate::pagination::{Page, PageQuery};
 use crate::precondition::IfMatch;
 use crate::routes::referrals::engaged;
 use crate::schema::{ChangeProblems, CreateUnderProblems, ReadEndableProblems};
@@ -143,12 +144,7 @@ fn with_history(conn: &mut DbConnection, goal: Goal) -> Result<GoalView, ApiErro
     params(("id" = Uuid, Path, description = "The referral's id"), IdempotencyKey),
     request_body = GoalInput,
     responses(
-        (status = 201, description = "Goal added", body = GoalView,
-            headers(
-                ("Location" = String, description = "The new goal's URL"),
-                ("ETag" = String, description = "The goal's version"),
-                ("Idempotent-Replayed" = String, description = "`true` when this repeats the stored response to an earlier request with the same Idempotency-Key"),
-            )),
+        Created<GoalView>,
         CreateUnderProblems,
     ),
     security(("bearer" = [])),
@@ -208,37 +204,30 @@ pub async fn list_goals(
     id: web::Path<Uuid>,
     query: web::Query<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let actor = allowed.actor;
     let referral_id = id.into_inner();
-    let limit = pagination::limit(query.limit.as_deref())?;
-    let scope = format!("goals|{referral_id}");
-    let after = state.cursors.after(query.cursor.as_deref(), &scope)?;
-    let page_size = usize::try_from(limit).unwrap_or(usize::MAX);
-    let (rows, mut histories) = db::run(&state, move |conn| {
-        let exists = referrals::exists(conn, referral_id)?;
-        actor.require_parent(conn, referral_id, exists)?;
-        let rows = plans::goals_for_referral(conn, referral_id, after, limit + 1)?;
-        let shown: Vec<Uuid> = rows.iter().take(page_size).map(|g| g.id).collect();
-        let histories = plans::histories(conn, &shown)?;
-        actor.record_list(conn, shown)?;
-        Ok((rows, histories))
-    })
-    .await?;
-    let (rows, next_cursor) = pagination::finish(
-        rows,
-        limit,
-        |g| Keyset {
-            at: g.created_at,
-            id: g.id,
+    let page = listing::under_parent(
+        &state,
+        allowed.actor,
+        ("goals", referral_id),
+        &query,
+        move |conn| referrals::exists(conn, referral_id),
+        move |conn, w| plans::goals_for_referral(conn, referral_id, w.after, w.limit),
+        |conn, goals, _| {
+            let shown: Vec<Uuid> = goals.iter().map(|g| g.id).collect();
+            Ok(plans::histories(conn, &shown)?)
         },
-        &state.cursors,
-        &scope,
-    );
-    let items = rows
+    )
+    .await?;
+    let mut histories = page.extra;
+    let items = page
+        .rows
         .iter()
         .map(|g| GoalView::new(g, &histories.remove(&g.id).unwrap_or_default()))
         .collect();
-    Ok(HttpResponse::Ok().json(GoalPage { items, next_cursor }))
+    Ok(HttpResponse::Ok().json(GoalPage {
+        items,
+        next_cursor: page.next_cursor,
+    }))
 }
 
 /// Read one goal and its history of status.
@@ -380,4 +369,9 @@ pub async fn update_goal(
     })
     .await?;
     Ok(wire::current(view.version, &view))
+}
+
+impl Creatable for GoalView {
+    const SAYS: &'static str = "Goal added";
+    const NOUN: &'static str = "goal";
 }

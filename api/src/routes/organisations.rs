@@ -11,7 +11,7 @@ use validator::Validate;
 
 use crate::access::{Allowed, AllowedJson, CreateOrganisation, GetOrganisation, ListOrganisations};
 use crate::audit::Refusal;
-use crate::create::{self, Made};
+use crate::create::{self, Creatable, Created, Made};
 use crate::error::{ApiError, at, at_optional, query_code};
 use crate::fields::{self, Field};
 use crate::idempotency::IdempotencyKey;
@@ -84,12 +84,7 @@ pub type OrganisationPage = Page<OrganisationView>;
     params(IdempotencyKey),
     request_body = OrganisationInput,
     responses(
-        (status = 201, description = "Organisation registered", body = OrganisationView,
-            headers(
-                ("Location" = String, description = "The new organisation's URL"),
-                ("ETag" = String, description = "The organisation's version"),
-                ("Idempotent-Replayed" = String, description = "`true` when this repeats the stored response to an earlier request with the same Idempotency-Key"),
-            )),
+        Created<OrganisationView>,
         CreateProblems,
     ),
     security(("bearer" = [])),
@@ -210,4 +205,9 @@ pub async fn list_organisations(
         items: rows.iter().map(OrganisationView::from).collect(),
         next_cursor,
     }))
+}
+
+impl Creatable for OrganisationView {
+    const SAYS: &'static str = "Organisation registered";
+    const NOUN: &'static str = "organisation";
 }

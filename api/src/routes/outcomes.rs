@@ -7,8 +7,8 @@ use linkwell_domain::outcome::{
     self, Answers, Change, Instrument, Ons4, Outcome, Swemwbs, Timepoint,
 };
 use linkwell_domain::{Invalid, outcome::ONS4_ITEMS};
+use linkwell_persistence::outcomes;
 use linkwell_persistence::referrals::{self, Visibility};
-use linkwell_persistence::{Keyset, outcomes};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
@@ -19,11 +19,12 @@ use crate::access::{
     Allowed, AllowedJson, CreateOutcome, EnterOutcomeInError, GetOutcome, ListOutcomes,
 };
 use crate::audit::Refusal;
-use crate::create::{self, Made};
+use crate::create::{self, Creatable, Created, Made};
 use crate::error::{ApiError, FieldError, at};
 use crate::fields::{self, Field};
 use crate::idempotency::IdempotencyKey;
-use crate::pagination::{self, PageQuery};
+use crate::listing;
+use crate::pagination::PageQuery;
 use crate::precondition::IfMatch;
 use crate::schema::{ChangeProblems, CreateUnderProblems, ReadEndableProblems};
 use crate::state::AppState;
@@ -382,11 +383,7 @@ fn changes(outcomes: &[Outcome], threshold: i32) -> OutcomeChanges {
     params(("id" = Uuid, Path, description = "The referral's id"), IdempotencyKey),
     request_body = OutcomeInput,
     responses(
-        (status = 201, description = "Measure recorded and scored", body = OutcomeView,
-            headers(
-                ("Location" = String, description = "The new measure's URL"),
-                ("Idempotent-Replayed" = String, description = "`true` when this repeats the stored response to an earlier request with the same Idempotency-Key"),
-            )),
+        Created<OutcomeView>,
         CreateUnderProblems,
     ),
     security(("bearer" = [])),
@@ -472,36 +469,22 @@ pub async fn list_outcomes(
     id: web::Path<Uuid>,
     query: web::Query<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let actor = allowed.actor;
     let referral_id = id.into_inner();
-    let limit = pagination::limit(query.limit.as_deref())?;
-    let scope = format!("outcomes|{referral_id}");
-    let after = state.cursors.after(query.cursor.as_deref(), &scope)?;
-    let page_size = usize::try_from(limit).unwrap_or(usize::MAX);
     let threshold = state.meaningful_change_hundredths;
-    let (rows, compared) = db::run(&state, move |conn| {
-        let exists = referrals::exists(conn, referral_id)?;
-        actor.require_parent(conn, referral_id, exists)?;
-        let rows = outcomes::for_referral(conn, referral_id, after, limit + 1)?;
-        let compared = outcomes::change_inputs(conn, referral_id)?;
-        actor.record_list(conn, rows.iter().take(page_size).map(|o| o.id).collect())?;
-        Ok((rows, compared))
-    })
+    let page = listing::under_parent(
+        &state,
+        allowed.actor,
+        ("outcomes", referral_id),
+        &query,
+        move |conn| referrals::exists(conn, referral_id),
+        move |conn, w| outcomes::for_referral(conn, referral_id, w.after, w.limit),
+        move |conn, _, _| Ok(outcomes::change_inputs(conn, referral_id)?),
+    )
     .await?;
-    let (rows, next_cursor) = pagination::finish(
-        rows,
-        limit,
-        |o| Keyset {
-            at: o.recorded_at,
-            id: o.id,
-        },
-        &state.cursors,
-        &scope,
-    );
     Ok(HttpResponse::Ok().json(OutcomePage {
-        items: rows.iter().map(OutcomeView::from).collect(),
-        next_cursor,
-        change: changes(&compared, threshold),
+        items: page.rows.iter().map(OutcomeView::from).collect(),
+        next_cursor: page.next_cursor,
+        change: changes(&page.extra, threshold),
     }))
 }
 
@@ -587,4 +570,10 @@ pub async fn enter_outcome_in_error(
         measured.version,
         &OutcomeView::from(&measured),
     ))
+}
+
+impl Creatable for OutcomeView {
+    const SAYS: &'static str = "Measure recorded and scored";
+    const NOUN: &'static str = "measure";
+    const VERSIONED: bool = false;
 }

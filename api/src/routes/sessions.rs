@@ -6,9 +6,9 @@ mod edit;
 use actix_web::{HttpResponse, get, post, web};
 use chrono::{DateTime, Utc};
 use linkwell_domain::session::{self, Session};
-use linkwell_domain::{Invalid, Referral, SessionStatus};
+use linkwell_domain::{Referral, SessionStatus};
 use linkwell_persistence::referrals;
-use linkwell_persistence::{Keyset, Tx, sessions};
+use linkwell_persistence::{Tx, sessions};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -18,34 +18,31 @@ pub use edit::update_session;
 
 use crate::access::{Allowed, AllowedJson, CreateSession, GetSession, ListReferralSessions};
 use crate::audit::{Refusal, Stop};
-use crate::create::{self, Made};
+use crate::create::{self, Creatable, Created, Made};
 use crate::error::{ApiError, at, at_optional};
 use crate::fields::{self, Field};
 use crate::idempotency::IdempotencyKey;
 use crate::pagination::Page;
-use crate::pagination::{self, PageQuery};
+use crate::pagination::PageQuery;
 use crate::schema::{CreateUnderProblems, ReadEndableProblems};
 use crate::state::AppState;
-use crate::{clock, db, rules, schema, wire};
+use crate::{clock, db, listing, rules, schema, wire};
 
 /// A session to record.
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
 #[schema(as = NewSession)]
 pub struct SessionInput {
-    #[validate(custom(function = "rules::session_kind"))]
-    #[schema(value_type = schema::SessionKind)]
-    pub kind: String,
-    #[validate(custom(function = "rules::session_mode"))]
-    #[schema(value_type = schema::SessionMode)]
-    pub mode: String,
+    #[validate(custom(function = "rules::field"))]
+    pub kind: schema::SessionKind,
+    #[validate(custom(function = "rules::field"))]
+    pub mode: schema::SessionMode,
     /// When it is, or was.
     #[validate(custom(function = "rules::field"))]
     pub scheduled_at: fields::Timestamp,
     /// `scheduled` when left out.
-    #[validate(custom(function = "rules::session_status"))]
-    #[schema(value_type = Option<schema::SessionStatus>)]
-    pub status: Option<String>,
+    #[validate(custom(function = "rules::field"))]
+    pub status: Option<schema::SessionStatus>,
     #[validate(custom(function = "rules::duration"))]
     #[schema(schema_with = schema::duration)]
     pub duration_minutes: Option<i64>,
@@ -139,12 +136,7 @@ pub(crate) fn record_contact(
     params(("id" = Uuid, Path, description = "The referral's id"), IdempotencyKey),
     request_body = SessionInput,
     responses(
-        (status = 201, description = "Session recorded", body = SessionView,
-            headers(
-                ("Location" = String, description = "The new session's URL"),
-                ("ETag" = String, description = "The session's version"),
-                ("Idempotent-Replayed" = String, description = "`true` when this repeats the stored response to an earlier request with the same Idempotency-Key"),
-            )),
+        Created<SessionView>,
         CreateUnderProblems,
     ),
     security(("bearer" = [])),
@@ -160,15 +152,12 @@ pub async fn create_session(
     let input = body.value;
     let referral_id = id.into_inner();
     let now = clock::now();
-    let status: SessionStatus = match input.status.as_deref() {
-        Some(code) => at("/status", code.parse().map_err(Invalid::from))?,
-        None => SessionStatus::Scheduled,
-    };
+    let status = at_optional("/status", input.status.as_ref())?.unwrap_or(SessionStatus::Scheduled);
     let new = Session {
         id: Uuid::now_v7(),
         referral_id,
-        kind: at("/kind", input.kind.parse().map_err(Invalid::from))?,
-        mode: at("/mode", input.mode.parse().map_err(Invalid::from))?,
+        kind: at("/kind", input.kind.parse())?,
+        mode: at("/mode", input.mode.parse())?,
         scheduled_at: at("/scheduled_at", input.scheduled_at.parse())?,
         status,
         duration_minutes: at(
@@ -216,33 +205,20 @@ pub async fn list_referral_sessions(
     id: web::Path<Uuid>,
     query: web::Query<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let actor = allowed.actor;
     let referral_id = id.into_inner();
-    let limit = pagination::limit(query.limit.as_deref())?;
-    let scope = format!("sessions|{referral_id}");
-    let after = state.cursors.after(query.cursor.as_deref(), &scope)?;
-    let page_size = usize::try_from(limit).unwrap_or(usize::MAX);
-    let rows = db::run(&state, move |conn| {
-        let exists = referrals::exists(conn, referral_id)?;
-        actor.require_parent(conn, referral_id, exists)?;
-        let rows = sessions::for_referral(conn, referral_id, after, limit + 1)?;
-        actor.record_list(conn, rows.iter().take(page_size).map(|s| s.id).collect())?;
-        Ok(rows)
-    })
+    let page = listing::under_parent(
+        &state,
+        allowed.actor,
+        ("sessions", referral_id),
+        &query,
+        move |conn| referrals::exists(conn, referral_id),
+        move |conn, w| sessions::for_referral(conn, referral_id, w.after, w.limit),
+        |_, _, _| Ok(()),
+    )
     .await?;
-    let (rows, next_cursor) = pagination::finish(
-        rows,
-        limit,
-        |s| Keyset {
-            at: s.created_at,
-            id: s.id,
-        },
-        &state.cursors,
-        &scope,
-    );
     Ok(HttpResponse::Ok().json(SessionPage {
-        items: rows.iter().map(SessionView::from).collect(),
-        next_cursor,
+        items: page.rows.iter().map(SessionView::from).collect(),
+        next_cursor: page.next_cursor,
     }))
 }
 
@@ -274,4 +250,9 @@ pub async fn get_session(
     .await?;
     let session = found.ok_or(ApiError::NotFound)?;
     Ok(wire::current(session.version, &SessionView::from(&session)))
+}
+
+impl Creatable for SessionView {
+    const SAYS: &'static str = "Session recorded";
+    const NOUN: &'static str = "session";
 }

@@ -17,7 +17,7 @@ use crate::access::{
     ListUserIdentities,
 };
 use crate::audit::Refusal;
-use crate::create::{self, Made};
+use crate::create::{self, Creatable, Created, Made};
 use crate::error::{ApiError, at};
 use crate::fields::{self, Field};
 use crate::idempotency::IdempotencyKey;
@@ -87,11 +87,7 @@ pub struct UserIdentityList {
     ),
     request_body = UserIdentityInput,
     responses(
-        (status = 201, description = "Identity linked", body = UserIdentityView,
-            headers(
-                ("Location" = String, description = "The link's URL"),
-                ("Idempotent-Replayed" = String, description = "`true` when this repeats the stored response to an earlier request with the same Idempotency-Key"),
-            )),
+        Created<UserIdentityView>,
         CreateUnderProblems,
     ),
     security(("bearer" = [])),
@@ -245,4 +241,10 @@ pub async fn delete_user_identity(
     })
     .await?;
     Ok(HttpResponse::NoContent().finish())
+}
+
+impl Creatable for UserIdentityView {
+    const SAYS: &'static str = "Identity linked";
+    const NOUN: &'static str = "identity link";
+    const VERSIONED: bool = false;
 }

@@ -15,7 +15,7 @@ use crate::access::{
     Allowed, AllowedJson, CreateUser, DeactivateUser, GetUser, ListUsers, ReactivateUser,
 };
 use crate::audit::Refusal;
-use crate::create::{self, Made};
+use crate::create::{self, Creatable, Created, Made};
 use crate::error::{ApiError, at, query_code};
 use crate::fields::{self, Field};
 use crate::idempotency::IdempotencyKey;
@@ -110,12 +110,7 @@ pub type UserPage = Page<UserView>;
     params(IdempotencyKey),
     request_body = UserInput,
     responses(
-        (status = 201, description = "User registered", body = UserView,
-            headers(
-                ("Location" = String, description = "The new user's URL"),
-                ("ETag" = String, description = "The user's version"),
-                ("Idempotent-Replayed" = String, description = "`true` when this repeats the stored response to an earlier request with the same Idempotency-Key"),
-            )),
+        Created<UserView>,
         CreateProblems,
     ),
     security(("bearer" = [])),
@@ -318,4 +313,9 @@ async fn set_active(
     .await?;
     state.revoked.set(user.id, !user.active);
     Ok(wire::current(user.version, &UserView::from(&user)))
+}
+
+impl Creatable for UserView {
+    const SAYS: &'static str = "User registered";
+    const NOUN: &'static str = "user";
 }

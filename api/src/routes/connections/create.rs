@@ -5,9 +5,7 @@ use linkwell_domain::connection::{self, Connection};
 use linkwell_domain::consent::ConsentScope;
 use linkwell_domain::{Invalid, OrganisationKind, Referral, Service, ServiceStatus};
 use linkwell_persistence::connections::{self, ConnectionFilter, Visibility};
-use linkwell_persistence::{
-    DbConnection, Keyset, consent, directory, organisations, people, referrals,
-};
+use linkwell_persistence::{DbConnection, consent, directory, organisations, people, referrals};
 use serde::Deserialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -16,15 +14,16 @@ use validator::Validate;
 use super::{ConnectionPage, ConnectionView, views};
 use crate::access::{Allowed, AllowedJson, CreateConnection, ListReferralConnections};
 use crate::audit::{Outcome, Refusal, Stop};
-use crate::create::{self, Made};
+use crate::create::{self, Creatable, Created, Made};
 use crate::error::{ApiError, FieldError, at, at_optional};
 use crate::fields;
 use crate::idempotency::IdempotencyKey;
-use crate::pagination::{self, PageQuery};
+use crate::listing;
+use crate::pagination::PageQuery;
 use crate::routes::referrals::engaged;
 use crate::schema::{CreateUnderProblems, ReadEndableProblems};
 use crate::state::AppState;
-use crate::{clock, db, rules, schema};
+use crate::{clock, rules, schema};
 
 /// A connection to make: to an organisation, a directory service, or both.
 #[derive(Debug, Deserialize, Validate, ToSchema)]
@@ -183,12 +182,7 @@ fn may_share(
     params(("id" = Uuid, Path, description = "The referral's id"), IdempotencyKey),
     request_body = ConnectionInput,
     responses(
-        (status = 201, description = "Connection made", body = ConnectionView,
-            headers(
-                ("Location" = String, description = "The new connection's URL"),
-                ("ETag" = String, description = "The connection's version"),
-                ("Idempotent-Replayed" = String, description = "`true` when this repeats the stored response to an earlier request with the same Idempotency-Key"),
-            )),
+        Created<ConnectionView>,
         CreateUnderProblems,
     ),
     security(("bearer" = [])),
@@ -281,35 +275,28 @@ pub async fn list_referral_connections(
     id: web::Path<Uuid>,
     query: web::Query<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let actor = allowed.actor;
     let referral_id = id.into_inner();
-    let limit = pagination::limit(query.limit.as_deref())?;
-    let scope = format!("referral-connections|{referral_id}");
-    let after = state.cursors.after(query.cursor.as_deref(), &scope)?;
-    let page_size = usize::try_from(limit).unwrap_or(usize::MAX);
-    let (rows, items) = db::run(&state, move |conn| {
-        let exists = referrals::exists(conn, referral_id)?;
-        actor.require_parent(conn, referral_id, exists)?;
-        let filter = ConnectionFilter {
-            referral_id: Some(referral_id),
-            ..ConnectionFilter::default()
-        };
-        let rows = connections::list(conn, Visibility::All, &filter, after, limit + 1)?;
-        let shown: Vec<Uuid> = rows.iter().take(page_size).map(|c| c.id).collect();
-        actor.record_list(conn, shown)?;
-        let items = views(conn, &rows[..rows.len().min(page_size)], &actor.caller)?;
-        Ok((rows, items))
-    })
+    let filter = ConnectionFilter {
+        referral_id: Some(referral_id),
+        ..ConnectionFilter::default()
+    };
+    let page = listing::under_parent(
+        &state,
+        allowed.actor,
+        ("referral-connections", referral_id),
+        &query,
+        move |conn| referrals::exists(conn, referral_id),
+        move |conn, w| connections::list(conn, Visibility::All, &filter, w.after, w.limit),
+        |conn, rows, actor| views(conn, rows, &actor.caller),
+    )
     .await?;
-    let (_, next_cursor) = pagination::finish(
-        rows,
-        limit,
-        |c| Keyset {
-            at: c.created_at,
-            id: c.id,
-        },
-        &state.cursors,
-        &scope,
-    );
-    Ok(HttpResponse::Ok().json(ConnectionPage { items, next_cursor }))
+    Ok(HttpResponse::Ok().json(ConnectionPage {
+        items: page.extra,
+        next_cursor: page.next_cursor,
+    }))
+}
+
+impl Creatable for ConnectionView {
+    const SAYS: &'static str = "Connection made";
+    const NOUN: &'static str = "connection";
 }

@@ -4,7 +4,6 @@
 use actix_web::{HttpResponse, get, post, web};
 use chrono::{DateTime, Utc};
 use linkwell_domain::connection::ConnectionNote;
-use linkwell_persistence::Keyset;
 use linkwell_persistence::connections;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -15,15 +14,16 @@ use super::visibility;
 use crate::access::{Allowed, AllowedJson, CreateConnectionNote, ListConnectionNotes};
 use crate::audit::Refusal;
 use crate::auth::Caller;
-use crate::create::{self, Made};
+use crate::create::{self, Creatable, Created, Made};
 use crate::error::{ApiError, at};
 use crate::fields::{self, Field};
 use crate::idempotency::IdempotencyKey;
+use crate::listing;
 use crate::pagination::Page;
-use crate::pagination::{self, PageQuery};
+use crate::pagination::PageQuery;
 use crate::schema::{CreateUnderProblems, ReadEndableProblems};
 use crate::state::AppState;
-use crate::{clock, db, rules, schema, wire};
+use crate::{clock, rules, schema, wire};
 
 /// A note to add.
 #[derive(Debug, Deserialize, Validate, ToSchema)]
@@ -87,11 +87,7 @@ pub type ConnectionNotePage = Page<NoteView>;
     params(("id" = Uuid, Path, description = "The connection's id"), IdempotencyKey),
     request_body = NoteInput,
     responses(
-        (status = 201, description = "Note added", body = NoteView,
-            headers(
-                ("Location" = String, description = "The connection's notes"),
-                ("Idempotent-Replayed" = String, description = "`true` when this repeats the stored response to an earlier request with the same Idempotency-Key"),
-            )),
+        Created<NoteView>,
         CreateUnderProblems,
     ),
     security(("bearer" = [])),
@@ -151,32 +147,31 @@ pub async fn list_connection_notes(
     id: web::Path<Uuid>,
     query: web::Query<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let actor = allowed.actor;
-    let caller = actor.caller.clone();
-    let visibility = visibility(&actor.caller)?;
+    let caller = allowed.actor.caller.clone();
+    let visibility = visibility(&caller)?;
     let connection_id = id.into_inner();
-    let limit = pagination::limit(query.limit.as_deref())?;
-    let scope = format!("connection-notes|{connection_id}");
-    let after = state.cursors.after(query.cursor.as_deref(), &scope)?;
-    let rows = db::run(&state, move |conn| {
-        let found = connections::get(conn, connection_id, visibility)?.is_some();
-        actor.require_parent(conn, connection_id, found)?;
-        actor.record_read(conn, connection_id, true)?;
-        Ok(connections::notes(conn, connection_id, after, limit + 1)?)
-    })
+    let page = listing::under_parent(
+        &state,
+        allowed.actor,
+        ("connection-notes", connection_id),
+        &query,
+        move |conn| Ok(connections::get(conn, connection_id, visibility)?.is_some()),
+        move |conn, w| connections::notes(conn, connection_id, w.after, w.limit),
+        |_, _, _| Ok(()),
+    )
     .await?;
-    let (rows, next_cursor) = pagination::finish(
-        rows,
-        limit,
-        |n| Keyset {
-            at: n.created_at,
-            id: n.id,
-        },
-        &state.cursors,
-        &scope,
-    );
     Ok(HttpResponse::Ok().json(ConnectionNotePage {
-        items: rows.iter().map(|n| NoteView::new(n, &caller)).collect(),
-        next_cursor,
+        items: page
+            .rows
+            .iter()
+            .map(|n| NoteView::new(n, &caller))
+            .collect(),
+        next_cursor: page.next_cursor,
     }))
+}
+
+impl Creatable for NoteView {
+    const SAYS: &'static str = "Note added";
+    const NOUN: &'static str = "note";
+    const VERSIONED: bool = false;
 }

@@ -13,7 +13,7 @@ use super::{ReferralInput, ReferralView, referring_org};
 use crate::access::{Allowed, CreateReferral};
 use crate::audit::{Actor, Refusal};
 use crate::clock;
-use crate::create::{self, Made};
+use crate::create::{self, Creatable, Created, Made};
 use crate::error::{ApiError, FieldError};
 use crate::extract::ValidJson;
 use crate::idempotency::IdempotencyKey;
@@ -40,12 +40,7 @@ use crate::state::AppState;
     request_body = ReferralInput,
     params(IdempotencyKey),
     responses(
-        (status = 201, description = "Referral created (or the stored response replayed)", body = ReferralView,
-            headers(
-                ("Location" = String, description = "The new referral's URL"),
-                ("ETag" = String, description = "The referral's version"),
-                ("Idempotent-Replayed" = String, description = "`true` when this repeats the stored response to an earlier request with the same Idempotency-Key"),
-            )),
+        Created<ReferralView>,
         CreateProblems,
     ),
     security(("bearer" = [])),
@@ -208,4 +203,9 @@ fn file_person(conn: &mut Tx<'_>, referral: &Referral) -> Result<PersonRecord, A
     };
     people::insert(conn, &record)?;
     Ok(record)
+}
+
+impl Creatable for ReferralView {
+    const SAYS: &'static str = "Referral created (or the stored response replayed)";
+    const NOUN: &'static str = "referral";
 }

@@ -1,0 +1,113 @@
+//! A list under one parent (`/v1/referrals/{id}/sessions`): every such list pages, checks its
+//! parent and audits its read the same way, so each handler says only what it lists.
+
+use actix_web::web;
+use linkwell_persistence::{DbConnection, Keyset, StoreResult};
+use uuid::Uuid;
+
+use crate::audit::Actor;
+use crate::db;
+use crate::error::ApiError;
+use crate::pagination::{self, PageQuery};
+use crate::state::AppState;
+
+/// A row a list shows: where a cursor stands after it, and the id its audit row names.
+pub trait Listed {
+    fn keyset(&self) -> Keyset;
+    fn id(&self) -> Uuid;
+}
+
+/// What a list under a parent fetches, given where the page starts and how many rows to read.
+#[derive(Debug, Clone, Copy)]
+pub struct Window {
+    pub after: Option<Keyset>,
+    /// One more than the page holds, to learn whether another page follows.
+    pub limit: i64,
+}
+
+/// One page of a list: its rows, what the view needs beside them, and the next cursor.
+#[derive(Debug)]
+pub struct Listing<R, X> {
+    pub rows: Vec<R>,
+    pub extra: X,
+    pub next_cursor: Option<String>,
+}
+
+/// Lists the rows `fetch` reads under `parent`:
+/// - checks `limit`, and the cursor, which is bound to this list and this parent;
+/// - refuses as not found (and audits the attempt) a parent that `exists` denies, so a
+///   caller cannot tell another's parent from none;
+/// - reads one row more than the page and makes the next cursor from the last row shown;
+/// - records the read, naming every row shown;
+/// - `extra` reads what the view needs beside the rows, on the same connection.
+pub async fn under_parent<R, X, E, F, A>(
+    state: &web::Data<AppState>,
+    actor: Actor,
+    (list, parent): (&str, Uuid),
+    query: &PageQuery,
+    exists: E,
+    fetch: F,
+    extra: A,
+) -> Result<Listing<R, X>, ApiError>
+where
+    R: Listed + Send + 'static,
+    X: Send + 'static,
+    E: FnOnce(&mut DbConnection) -> StoreResult<bool> + Send + 'static,
+    F: FnOnce(&mut DbConnection, Window) -> StoreResult<Vec<R>> + Send + 'static,
+    A: FnOnce(&mut DbConnection, &[R], &Actor) -> Result<X, ApiError> + Send + 'static,
+{
+    let limit = pagination::limit(query.limit.as_deref())?;
+    let scope = format!("{list}|{parent}");
+    let after = state.cursors.after(query.cursor.as_deref(), &scope)?;
+    let page_size = usize::try_from(limit).unwrap_or(usize::MAX);
+    let (rows, extra) = db::run(state, move |conn| {
+        let found = exists(conn)?;
+        actor.require_parent(conn, parent, found)?;
+        let mut rows = fetch(
+            conn,
+            Window {
+                after,
+                limit: limit + 1,
+            },
+        )?;
+        let more = rows.len() > page_size;
+        rows.truncate(page_size);
+        actor.record_list(conn, rows.iter().map(Listed::id).collect())?;
+        let extra = extra(conn, &rows, &actor)?;
+        Ok(((rows, more), extra))
+    })
+    .await?;
+    let (rows, more) = rows;
+    let next_cursor = more
+        .then(|| rows.last())
+        .flatten()
+        .map(|last| state.cursors.encode(last.keyset(), &scope));
+    Ok(Listing {
+        rows,
+        extra,
+        next_cursor,
+    })
+}
+
+/// Implements [`Listed`] for domain rows by the timestamp their list is ordered by.
+macro_rules! listed_by {
+    ($($row:ty => $at:ident;)+) => {$(
+        impl Listed for $row {
+            fn keyset(&self) -> Keyset {
+                Keyset { at: self.$at, id: self.id }
+            }
+            fn id(&self) -> Uuid {
+                self.id
+            }
+        }
+    )+};
+}
+
+listed_by! {
+    linkwell_domain::Session => created_at;
+    linkwell_domain::plan::Goal => created_at;
+    linkwell_domain::outcome::Outcome => recorded_at;
+    linkwell_domain::Connection => created_at;
+    linkwell_domain::connection::ConnectionNote => created_at;
+    linkwell_domain::consent::ConsentRecord => recorded_at;
+}
