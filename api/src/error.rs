@@ -557,18 +557,6 @@ pub fn at<T>(pointer: &str, result: Result<T, Invalid>) -> Result<T, ApiError> {
     result.map_err(|e| ApiError::Validation(vec![FieldError::at(pointer, e.code, e.message)]))
 }
 
-/// Parses an optional code member at `pointer`: absent stays absent, an unknown code is a
-/// 422 naming it.
-pub fn code_at<T>(pointer: &str, value: Option<&str>) -> Result<Option<T>, ApiError>
-where
-    T: std::str::FromStr<Err = linkwell_domain::UnknownCode>,
-{
-    at(
-        pointer,
-        value.map(|v| v.parse().map_err(Invalid::from)).transpose(),
-    )
-}
-
 /// Parses an optional member at `pointer`: absent stays absent.
 pub fn at_optional<F: Field>(
     pointer: &str,

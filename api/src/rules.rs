@@ -4,7 +4,7 @@
 use std::borrow::Cow;
 use std::str::FromStr;
 
-use linkwell_domain::{ContactDetail, Invalid, Reason, Reasons, UnknownCode, person, referral};
+use linkwell_domain::{ContactDetail, Invalid, Reason, Reasons, UnknownCode, referral};
 use validator::ValidationError;
 
 use crate::fields::Field;
@@ -26,77 +26,13 @@ pub fn field<F: Field>(value: &F) -> Result<(), ValidationError> {
     check(value.parse())
 }
 
-pub fn preferred_contact(value: &str) -> Result<(), ValidationError> {
-    code::<person::PreferredContact>(value)
-}
-
-pub fn referral_status(value: &str) -> Result<(), ValidationError> {
-    code::<linkwell_domain::ReferralStatus>(value)
-}
-
-pub fn closure_reason(value: &str) -> Result<(), ValidationError> {
-    code::<linkwell_domain::ClosureReason>(value)
-}
-
 pub fn role(value: &str) -> Result<(), ValidationError> {
     code::<linkwell_domain::Role>(value)
-}
-
-pub fn goal_status(value: &str) -> Result<(), ValidationError> {
-    code::<linkwell_domain::GoalStatus>(value)
-}
-
-pub fn service_status(value: &str) -> Result<(), ValidationError> {
-    code::<linkwell_domain::ServiceStatus>(value)
-}
-
-pub fn capacity(value: &str) -> Result<(), ValidationError> {
-    code::<linkwell_domain::Capacity>(value)
-}
-
-pub fn connection_status(value: &str) -> Result<(), ValidationError> {
-    code::<linkwell_domain::ConnectionStatus>(value)
-}
-
-pub fn connection_outcome(value: &str) -> Result<(), ValidationError> {
-    code::<linkwell_domain::ConnectionOutcome>(value)
-}
-
-pub fn connection_reason_code(value: &str) -> Result<(), ValidationError> {
-    code::<linkwell_domain::ConnectionReasonCode>(value)
-}
-
-pub fn consent_status(value: &str) -> Result<(), ValidationError> {
-    code::<linkwell_domain::consent::ConsentStatus>(value)
-}
-
-pub fn consent_scope(value: &str) -> Result<(), ValidationError> {
-    code::<linkwell_domain::consent::ConsentScope>(value)
 }
 
 /// Known shared-field codes, none twice (an empty list shares nothing).
 pub fn shared_fields(values: &[String]) -> Result<(), ValidationError> {
     check(linkwell_domain::connection::shared_fields(values))
-}
-
-pub fn reason(value: &str) -> Result<(), ValidationError> {
-    code::<Reason>(value)
-}
-
-pub fn instrument(value: &str) -> Result<(), ValidationError> {
-    code::<linkwell_domain::outcome::Instrument>(value)
-}
-
-pub fn timepoint(value: &str) -> Result<(), ValidationError> {
-    code::<linkwell_domain::outcome::Timepoint>(value)
-}
-
-pub fn source(value: &str) -> Result<(), ValidationError> {
-    code::<linkwell_domain::ReferralSource>(value)
-}
-
-pub fn organisation_kind(value: &str) -> Result<(), ValidationError> {
-    code::<linkwell_domain::OrganisationKind>(value)
 }
 
 /// Every reason is a known code, there is at least one, and none repeats.
@@ -120,8 +56,8 @@ pub fn person_contact(
 ) -> Result<(), ValidationError> {
     let Some(preferred) = person
         .preferred_contact
-        .as_deref()
-        .and_then(|p| p.parse::<person::PreferredContact>().ok())
+        .as_ref()
+        .and_then(|p| p.parse().ok())
     else {
         return Ok(()); // Absent, or unknown and reported by its own rule.
     };

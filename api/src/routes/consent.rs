@@ -6,7 +6,6 @@
 
 use actix_web::{HttpResponse, get, post, web};
 use chrono::{DateTime, Utc};
-use linkwell_domain::Invalid;
 use linkwell_domain::connection::{Move, Mover};
 use linkwell_domain::consent::{ConsentRecord, ConsentScope, ConsentStatus};
 use linkwell_persistence::connections::{self, Visibility as ConnectionVisibility};
@@ -20,6 +19,7 @@ use validator::Validate;
 use crate::access::{Allowed, AllowedJson, ListConsent, RecordConsent};
 use crate::audit::{Actor, Refusal, Stop};
 use crate::error::{ApiError, at, at_optional};
+use crate::fields::Field;
 use crate::listing;
 use crate::pagination::PageQuery;
 use crate::precondition::{IfMatch, Versions};
@@ -34,13 +34,11 @@ use crate::{clock, db, fields, rules, schema, wire};
 #[schema(as = NewConsent)]
 pub struct ConsentInput {
     /// `given` or `withdrawn`.
-    #[validate(custom(function = "rules::consent_status"))]
-    #[schema(value_type = schema::ConsentStatus)]
-    pub status: String,
+    #[validate(custom(function = "rules::field"))]
+    pub status: schema::ConsentStatus,
     /// What the consent is for.
-    #[validate(custom(function = "rules::consent_scope"))]
-    #[schema(value_type = schema::ConsentScope)]
-    pub scope: String,
+    #[validate(custom(function = "rules::field"))]
+    pub scope: schema::ConsentScope,
     /// Why, in the person's words.
     #[validate(custom(function = "rules::field"))]
     pub reason: Option<fields::ConsentReason>,
@@ -228,8 +226,8 @@ pub async fn record_consent(
 ) -> Result<HttpResponse, ApiError> {
     let AllowedJson { actor, body, .. } = request;
     let input = body.value;
-    let status: ConsentStatus = at("/status", input.status.parse().map_err(Invalid::from))?;
-    let scope: ConsentScope = at("/scope", input.scope.parse().map_err(Invalid::from))?;
+    let status: ConsentStatus = at("/status", input.status.parse())?;
+    let scope: ConsentScope = at("/scope", input.scope.parse())?;
     let reason = at_optional("/reason", input.reason.as_ref())?;
     let expected = if_match.versions()?;
     let referral_id = id.into_inner();

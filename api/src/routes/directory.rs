@@ -20,7 +20,7 @@ pub use edit::update_service;
 use crate::access::{AllowedJson, CreateService, GetService, ListServices, Open};
 use crate::audit::{Refusal, Stop};
 use crate::create::{self, Creatable, Created, Made};
-use crate::error::{ApiError, at, at_optional, code_at, query_code};
+use crate::error::{ApiError, at, at_optional, query_code};
 use crate::fields::{self, Field};
 use crate::idempotency::IdempotencyKey;
 use crate::pagination;
@@ -77,13 +77,11 @@ pub struct ServiceInput {
     /// to it are recorded as `signposted`).
     pub accepts_referrals: bool,
     /// `active` when left out.
-    #[validate(custom(function = "rules::service_status"))]
-    #[schema(value_type = Option<schema::ServiceStatus>)]
-    pub status: Option<String>,
+    #[validate(custom(function = "rules::field"))]
+    pub status: Option<schema::ServiceStatus>,
     /// `available` when left out.
-    #[validate(custom(function = "rules::capacity"))]
-    #[schema(value_type = Option<schema::Capacity>)]
-    pub capacity: Option<String>,
+    #[validate(custom(function = "rules::field"))]
+    pub capacity: Option<schema::Capacity>,
     #[validate(custom(function = "rules::min_age"))]
     #[schema(schema_with = schema::min_age)]
     pub min_age: Option<i64>,
@@ -218,8 +216,8 @@ pub async fn create_service(
         postcode: at_optional("/postcode", input.postcode.as_ref())?,
         contact: input.contact.unwrap_or_default().into_domain()?,
         accepts_referrals: input.accepts_referrals,
-        status: code_at("/status", input.status.as_deref())?.unwrap_or(ServiceStatus::Active),
-        capacity: code_at("/capacity", input.capacity.as_deref())?.unwrap_or(Capacity::Available),
+        status: at_optional("/status", input.status.as_ref())?.unwrap_or(ServiceStatus::Active),
+        capacity: at_optional("/capacity", input.capacity.as_ref())?.unwrap_or(Capacity::Available),
         min_age: at(
             "/min_age",
             input.min_age.map(directory::min_age).transpose(),

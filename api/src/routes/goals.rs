@@ -36,9 +36,8 @@ pub struct GoalInput {
     #[validate(custom(function = "rules::field"))]
     pub target_date: Option<fields::TargetDate>,
     /// `proposed` when left out.
-    #[validate(custom(function = "rules::goal_status"))]
-    #[schema(value_type = Option<schema::GoalStatus>)]
-    pub status: Option<String>,
+    #[validate(custom(function = "rules::field"))]
+    pub status: Option<schema::GoalStatus>,
 }
 
 /// One change of a goal's status.
@@ -161,10 +160,7 @@ pub async fn create_goal(
     let referral_id = id.into_inner();
     let description = at("/description", input.description.parse())?;
     let target_date = at_optional("/target_date", input.target_date.as_ref())?;
-    let status = match input.status.as_deref() {
-        Some(code) => at("/status", code.parse().map_err(Invalid::from))?,
-        None => GoalStatus::Proposed,
-    };
+    let status = at_optional("/status", input.status.as_ref())?.unwrap_or(GoalStatus::Proposed);
     create::create(&state, actor, key, &body.raw, move |conn, actor| {
         engaged(conn, referral_id, "goals")?;
         let (goal, first) = Goal::new(

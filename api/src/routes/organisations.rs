@@ -2,7 +2,7 @@
 
 use actix_web::{HttpResponse, get, post, web};
 use chrono::{DateTime, Utc};
-use linkwell_domain::{Invalid, Organisation, OrganisationKind};
+use linkwell_domain::{Organisation, OrganisationKind};
 use linkwell_persistence::{Keyset, organisations};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -28,9 +28,8 @@ use crate::{clock, db, rules, schema, wire};
 pub struct OrganisationInput {
     #[validate(custom(function = "rules::field"))]
     pub name: fields::OrganisationName,
-    #[validate(custom(function = "rules::organisation_kind"))]
-    #[schema(value_type = schema::OrganisationKind)]
-    pub kind: String,
+    #[validate(custom(function = "rules::field"))]
+    pub kind: schema::OrganisationKind,
     /// Unique among organisations.
     #[validate(custom(function = "rules::field"))]
     pub ods_code: Option<fields::OdsCode>,
@@ -101,7 +100,7 @@ pub async fn create_organisation(
     let org = Organisation {
         id: Uuid::now_v7(),
         name: at("/name", input.name.parse())?,
-        kind: at("/kind", input.kind.parse().map_err(Invalid::from))?,
+        kind: at("/kind", input.kind.parse())?,
         ods_code: at_optional("/ods_code", input.ods_code.as_ref())?,
         created_at: now,
         updated_at: now,

@@ -35,12 +35,10 @@ use crate::{change, clock, db, rules, schema, wire};
 #[serde(deny_unknown_fields)]
 #[schema(as = NewOutcome)]
 pub struct OutcomeInput {
-    #[validate(custom(function = "rules::instrument"))]
-    #[schema(value_type = schema::Instrument)]
-    pub instrument: String,
-    #[validate(custom(function = "rules::timepoint"))]
-    #[schema(value_type = schema::Timepoint)]
-    pub timepoint: String,
+    #[validate(custom(function = "rules::field"))]
+    pub instrument: schema::Instrument,
+    #[validate(custom(function = "rules::field"))]
+    pub timepoint: schema::Timepoint,
     /// When the person answered.
     #[validate(custom(function = "rules::field"))]
     pub recorded_at: fields::Timestamp,
@@ -398,11 +396,8 @@ pub async fn create_outcome(
     let AllowedJson { actor, body, .. } = request;
     let input = body.value;
     let referral_id = id.into_inner();
-    let instrument: Instrument = at(
-        "/instrument",
-        input.instrument.parse().map_err(Invalid::from),
-    )?;
-    let timepoint: Timepoint = at("/timepoint", input.timepoint.parse().map_err(Invalid::from))?;
+    let instrument: Instrument = at("/instrument", input.instrument.parse())?;
+    let timepoint: Timepoint = at("/timepoint", input.timepoint.parse())?;
     let recorded_at = at("/recorded_at", input.recorded_at.parse())?;
     let answers = answers(instrument, &input.answers)?;
     create::create(&state, actor, key, &body.raw, move |conn, actor| {

@@ -53,9 +53,8 @@ pub struct SelfReferralInput {
     pub consent_to_share: bool,
     /// How the person wants to be contacted; the person must have the matching detail
     /// (`phone` or `text` a phone, `email` an email, `letter` an address).
-    #[validate(custom(function = "rules::preferred_contact"))]
-    #[schema(value_type = schema::PreferredContact)]
-    pub preferred_contact: String,
+    #[validate(custom(function = "rules::field"))]
+    pub preferred_contact: schema::PreferredContact,
     #[validate(custom(function = "rules::field"))]
     pub summary: Option<fields::Summary>,
     /// Someone who knows the person and is introducing them.
@@ -65,10 +64,7 @@ pub struct SelfReferralInput {
 
 impl SelfReferralInput {
     fn into_domain(self, min_age: u32) -> Result<(NewReferral, Option<Introducer>), ApiError> {
-        let preferred = at(
-            "/preferred_contact",
-            self.preferred_contact.parse().map_err(Invalid::from),
-        )?;
+        let preferred = at("/preferred_contact", self.preferred_contact.parse())?;
         let mut person = self.person.into_domain("/person")?;
         if person.preferred_contact.is_some_and(|p| p != preferred) {
             return Err(ApiError::Validation(vec![FieldError::at(

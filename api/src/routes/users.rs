@@ -3,7 +3,7 @@
 
 use actix_web::{HttpResponse, get, post, web};
 use chrono::{DateTime, Utc};
-use linkwell_domain::{Invalid, NewUser, Role, User};
+use linkwell_domain::{NewUser, Role, User};
 use linkwell_persistence::users::{self, UserFilter};
 use linkwell_persistence::{Keyset, organisations};
 use serde::{Deserialize, Serialize};
@@ -35,9 +35,8 @@ pub struct UserInput {
     pub email: fields::Email,
     #[validate(custom(function = "rules::field"))]
     pub display_name: fields::DisplayName,
-    #[validate(custom(function = "rules::role"))]
-    #[schema(value_type = schema::Role)]
-    pub role: String,
+    #[validate(custom(function = "rules::field"))]
+    pub role: schema::Role,
     /// The organisation a referrer or partner user acts for: required for those roles, refused
     /// for the others.
     pub org_id: Option<Uuid>,
@@ -47,7 +46,7 @@ impl UserInput {
     fn into_domain(self) -> Result<NewUser, ApiError> {
         let email = at("/email", self.email.parse())?;
         let display_name = at("/display_name", self.display_name.parse())?;
-        let role: Role = at("/role", self.role.parse().map_err(Invalid::from))?;
+        let role: Role = at("/role", self.role.parse())?;
         at(
             "/org_id",
             NewUser::new(email, display_name, role, self.org_id),

@@ -3,7 +3,7 @@
 use actix_web::{HttpResponse, get, post, web};
 use linkwell_domain::connection::{self, Connection};
 use linkwell_domain::consent::ConsentScope;
-use linkwell_domain::{Invalid, OrganisationKind, Referral, Service, ServiceStatus};
+use linkwell_domain::{OrganisationKind, Referral, Service, ServiceStatus};
 use linkwell_persistence::connections::{self, ConnectionFilter, Visibility};
 use linkwell_persistence::{DbConnection, consent, directory, organisations, people, referrals};
 use serde::Deserialize;
@@ -17,6 +17,7 @@ use crate::audit::{Outcome, Refusal, Stop};
 use crate::create::{self, Creatable, Created, Made};
 use crate::error::{ApiError, FieldError, at, at_optional};
 use crate::fields;
+use crate::fields::Field;
 use crate::idempotency::IdempotencyKey;
 use crate::listing;
 use crate::pagination::PageQuery;
@@ -36,9 +37,8 @@ pub struct ConnectionInput {
     /// A directory service. One that does not accept referrals makes a signpost.
     pub service_id: Option<Uuid>,
     /// The need it is for.
-    #[validate(custom(function = "rules::reason"))]
-    #[schema(value_type = schema::Reason)]
-    pub need: String,
+    #[validate(custom(function = "rules::field"))]
+    pub need: schema::Reason,
     #[validate(custom(function = "rules::field"))]
     pub note_for_partner: Option<fields::NoteForPartner>,
     /// Must be `true`: the person agreed to their details being shared with the receiving
@@ -197,7 +197,7 @@ pub async fn create_connection(
     let AllowedJson { actor, body, .. } = request;
     let input = body.value;
     let referral_id = id.into_inner();
-    let need = at("/need", input.need.parse().map_err(Invalid::from))?;
+    let need = at("/need", input.need.parse())?;
     let note_for_partner = at_optional("/note_for_partner", input.note_for_partner.as_ref())?;
     let shared_fields = at(
         "/shared_fields",

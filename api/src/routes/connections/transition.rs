@@ -2,8 +2,8 @@
 //! cancel.
 
 use actix_web::{HttpResponse, post, web};
+use linkwell_domain::ConnectionStatus;
 use linkwell_domain::connection::{Move, Mover, Refusal as Refused};
-use linkwell_domain::{ConnectionStatus, Invalid};
 use linkwell_persistence::connections;
 use serde::Deserialize;
 use utoipa::ToSchema;
@@ -13,8 +13,9 @@ use validator::Validate;
 use super::{ConnectionView, person_of, view, visibility};
 use crate::access::{AllowedJson, TransitionConnection};
 use crate::audit::{Outcome, Refusal};
-use crate::error::{ApiError, at, at_optional, code_at};
+use crate::error::{ApiError, at, at_optional};
 use crate::fields;
+use crate::fields::Field;
 use crate::precondition::IfMatch;
 use crate::schema::ChangeProblems;
 use crate::state::AppState;
@@ -25,30 +26,27 @@ use crate::{change, clock, rules, schema, wire};
 #[serde(deny_unknown_fields)]
 #[schema(as = ConnectionTransition)]
 pub struct TransitionInput {
-    #[validate(custom(function = "rules::connection_status"))]
-    #[schema(value_type = schema::ConnectionStatus)]
-    pub to: String,
+    #[validate(custom(function = "rules::field"))]
+    pub to: schema::ConnectionStatus,
     /// Why, as a code from the move's own vocabulary (see `ConnectionReasonCode`); a reason
     /// (this or `reason`) is required for rejected, failed, on_hold and cancelled.
-    #[validate(custom(function = "rules::connection_reason_code"))]
-    #[schema(value_type = Option<schema::ConnectionReasonCode>)]
-    pub reason_code: Option<String>,
+    #[validate(custom(function = "rules::field"))]
+    pub reason_code: Option<schema::ConnectionReasonCode>,
     /// Why, in words.
     #[validate(custom(function = "rules::field"))]
     pub reason: Option<fields::ConnectionReason>,
     /// How it ended: required for completed and failed, and only then, from the move's own
     /// outcomes (see `ConnectionOutcome`).
-    #[validate(custom(function = "rules::connection_outcome"))]
-    #[schema(value_type = Option<schema::ConnectionOutcome>)]
-    pub outcome: Option<String>,
+    #[validate(custom(function = "rules::field"))]
+    pub outcome: Option<schema::ConnectionOutcome>,
 }
 
 impl TransitionInput {
     /// The move, with every rule the request alone breaks reported at once.
     fn into_move(self) -> Result<Move, ApiError> {
-        let to = at("/to", self.to.parse().map_err(Invalid::from))?;
-        let reason_code = code_at("/reason_code", self.reason_code.as_deref())?;
-        let outcome = code_at("/outcome", self.outcome.as_deref())?;
+        let to = at("/to", self.to.parse())?;
+        let reason_code = at_optional("/reason_code", self.reason_code.as_ref())?;
+        let outcome = at_optional("/outcome", self.outcome.as_ref())?;
         let reason = at_optional("/reason", self.reason.as_ref())?;
         Move::new(to, reason_code, reason, outcome).map_err(ApiError::members)
     }

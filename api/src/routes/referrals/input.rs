@@ -35,9 +35,8 @@ pub struct PersonInput {
     pub address: Option<fields::Address>,
     /// Needs the matching detail: `phone` or `text` a phone, `email` an email, `letter` an
     /// address.
-    #[validate(custom(function = "rules::preferred_contact"))]
-    #[schema(value_type = Option<schema::PreferredContact>)]
-    pub preferred_contact: Option<String>,
+    #[validate(custom(function = "rules::field"))]
+    pub preferred_contact: Option<schema::PreferredContact>,
 }
 
 impl PersonInput {
@@ -58,8 +57,8 @@ impl PersonInput {
             preferred_contact: at(
                 &p("preferred_contact"),
                 self.preferred_contact
-                    .as_deref()
-                    .map(|v| v.parse().map_err(Invalid::from))
+                    .as_ref()
+                    .map(Field::parse)
                     .transpose(),
             )?,
         };
@@ -79,9 +78,8 @@ pub struct ReferralInput {
     /// organisation's kind (`gp_practice` for a GP practice, `other_agency` for an agency,
     /// `community` for a community group or partner), and any other is 422
     /// `source_not_allowed`. Staff entering a referral must send it (422 `required`).
-    #[validate(custom(function = "rules::source"))]
-    #[schema(value_type = Option<schema::ReferralSource>)]
-    pub source: Option<String>,
+    #[validate(custom(function = "rules::field"))]
+    pub source: Option<schema::ReferralSource>,
     /// At least one, each at most once.
     #[validate(custom(function = "rules::reasons"))]
     #[schema(schema_with = schema::reason_set)]
@@ -114,8 +112,8 @@ impl ReferralInput {
             source: at(
                 "/source",
                 self.source
-                    .as_deref()
-                    .map(|s| s.parse::<ReferralSource>().map_err(Invalid::from))
+                    .as_ref()
+                    .map(Field::parse)
                     .transpose()
                     .and_then(|claimed| ReferralSource::for_sender(sender, claimed)),
             )?,

@@ -3,7 +3,7 @@
 use actix_web::{HttpResponse, get, post, web};
 use chrono::{DateTime, Utc};
 use linkwell_domain::lifecycle::Refusal as Refused;
-use linkwell_domain::{Invalid, Move, StatusChange};
+use linkwell_domain::{Move, StatusChange};
 use linkwell_persistence::Keyset;
 use linkwell_persistence::referral_history;
 use linkwell_persistence::referrals;
@@ -15,8 +15,9 @@ use validator::Validate;
 use super::{ReferralView, visibility};
 use crate::access::{Allowed, AllowedJson, GetReferralHistory, TransitionReferral};
 use crate::audit::{Outcome, Refusal};
-use crate::error::{ApiError, FieldError, at_optional};
+use crate::error::{ApiError, at, at_optional};
 use crate::fields;
+use crate::fields::Field;
 use crate::pagination::Page;
 use crate::pagination::{self, PageQuery};
 use crate::precondition::IfMatch;
@@ -29,13 +30,11 @@ use crate::{change, clock, db, rules, schema, wire};
 #[serde(deny_unknown_fields)]
 #[schema(as = ReferralTransition)]
 pub struct TransitionInput {
-    #[validate(custom(function = "rules::referral_status"))]
-    #[schema(value_type = schema::ReferralStatus)]
-    pub to: String,
+    #[validate(custom(function = "rules::field"))]
+    pub to: schema::ReferralStatus,
     /// Required when closing, and only then.
-    #[validate(custom(function = "rules::closure_reason"))]
-    #[schema(value_type = Option<schema::ClosureReason>)]
-    pub reason_code: Option<String>,
+    #[validate(custom(function = "rules::field"))]
+    pub reason_code: Option<schema::ClosureReason>,
     /// Required for declined, rejected, on_hold, closed, withdrawn and entered_in_error.
     #[validate(custom(function = "rules::field"))]
     pub reason: Option<fields::TransitionReason>,
@@ -44,21 +43,11 @@ pub struct TransitionInput {
 impl TransitionInput {
     /// The move, with every rule the request alone breaks reported at once.
     fn into_move(self) -> Result<Move, ApiError> {
-        let code = |v: &str| v.parse().map_err(Invalid::from);
-        let to = code(&self.to).map_err(|e| at_error("/to", e))?;
-        let reason_code = self
-            .reason_code
-            .as_deref()
-            .map(|v| v.parse().map_err(Invalid::from))
-            .transpose()
-            .map_err(|e| at_error("/reason_code", e))?;
+        let to = at("/to", self.to.parse())?;
+        let reason_code = at_optional("/reason_code", self.reason_code.as_ref())?;
         let reason = at_optional("/reason", self.reason.as_ref())?;
         Move::new(to, reason_code, reason).map_err(ApiError::members)
     }
-}
-
-fn at_error(pointer: &str, e: Invalid) -> ApiError {
-    ApiError::Validation(vec![FieldError::at(pointer, e.code, e.message)])
 }
 
 /// Move a referral to another status.
