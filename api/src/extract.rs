@@ -9,7 +9,6 @@ use actix_web::http::header;
 use actix_web::web::{Bytes, BytesMut};
 use actix_web::{HttpMessage, HttpRequest, web};
 use futures_util::StreamExt;
-use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use utoipa::ToSchema;
 use validator::{Validate, ValidationErrors, ValidationErrorsKind};
@@ -324,27 +323,6 @@ fn collect(errors: &ValidationErrors, prefix: &str, out: &mut Vec<FieldError>) {
             }
         }
     }
-}
-
-/// For JSON merge patch members (RFC 7396): absent is `None` (keep), `null` is `Some(None)`
-/// (remove), a value is `Some(Some(_))`. Use with `#[serde(default, deserialize_with = …)]`.
-pub fn nullable<'de, T, D>(d: D) -> Result<Option<Option<T>>, D::Error>
-where
-    T: serde::Deserialize<'de>,
-    D: serde::Deserializer<'de>,
-{
-    Option::<T>::deserialize(d).map(Some)
-}
-
-/// For JSON merge patch members that cannot be removed: absent is `None` (keep), a value is
-/// `Some(_)`, and `null` is refused like any other value of the wrong type (422). Use with
-/// `#[serde(default, deserialize_with = …)]` and `#[schema(value_type = T, required = false)]`.
-pub fn present<'de, T, D>(d: D) -> Result<Option<T>, D::Error>
-where
-    T: serde::Deserialize<'de>,
-    D: serde::Deserializer<'de>,
-{
-    T::deserialize(d).map(Some)
 }
 
 /// Bad query strings are 400 with the parameter named where serde says which.

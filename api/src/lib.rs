@@ -32,6 +32,7 @@ pub mod oidc;
 pub mod openapi;
 pub mod pagination;
 pub mod params;
+pub mod patch;
 pub mod precondition;
 pub mod purge;
 pub mod ratelimit;

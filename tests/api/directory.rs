@@ -271,7 +271,7 @@ async fn staff_correct_entries_with_if_match() {
     null.problem(422, "validation_failed");
     assert_eq!(
         null.field_errors(),
-        [("/contact".to_owned(), "invalid_type".to_owned())]
+        [("/contact".to_owned(), "required".to_owned())]
     );
     let unknown = app
         .change(

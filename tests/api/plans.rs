@@ -346,7 +346,7 @@ async fn goals_keep_every_change_of_status() {
     null.problem(422, "validation_failed");
     assert_eq!(
         null.field_errors(),
-        [("/status".to_owned(), "invalid_type".to_owned())]
+        [("/status".to_owned(), "required".to_owned())]
     );
     let bad = app
         .change(

@@ -4,7 +4,7 @@
 use actix_web::{HttpResponse, get, patch, post, web};
 use chrono::{DateTime, NaiveDate, Utc};
 use linkwell_domain::plan::Change;
-use linkwell_domain::{Goal, GoalStatus, GoalStatusChange, Invalid};
+use linkwell_domain::{Goal, GoalStatus, GoalStatusChange};
 use linkwell_persistence::{DbConnection, plans, referrals};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -14,12 +14,12 @@ use validator::{Validate, ValidationErrors};
 use crate::access::{Allowed, AllowedJson, CreateGoal, GetGoal, ListGoals, UpdateGoal};
 use crate::audit::{Actor, Refusal};
 use crate::create::{self, Creatable, Created, Made};
-use crate::error::{ApiError, FieldError, at, at_optional};
-use crate::extract::{nullable, present};
+use crate::error::{ApiError, at, at_optional};
 use crate::fields::{self, Field};
 use crate::idempotency::IdempotencyKey;
 use crate::listing;
 use crate::pagination::{Page, PageQuery};
+use crate::patch::{Member, Parsing};
 use crate::precondition::IfMatch;
 use crate::routes::referrals::engaged;
 use crate::schema::{ChangeProblems, CreateUnderProblems, ReadEndableProblems};
@@ -266,56 +266,50 @@ pub async fn get_goal(
 #[serde(deny_unknown_fields)]
 #[schema(as = GoalPatch)]
 pub struct GoalPatch {
-    #[serde(default, deserialize_with = "present")]
+    #[serde(default)]
     #[schema(value_type = fields::GoalDescription, required = false)]
-    pub description: Option<fields::GoalDescription>,
-    #[serde(default, deserialize_with = "nullable")]
+    pub description: Member<fields::GoalDescription>,
+    #[serde(default)]
     #[schema(value_type = Option<fields::TargetDate>)]
-    pub target_date: Option<Option<fields::TargetDate>>,
-    #[serde(default, deserialize_with = "present")]
+    pub target_date: Member<fields::TargetDate>,
+    #[serde(default)]
     #[schema(value_type = schema::GoalStatus, required = false)]
-    pub status: Option<String>,
+    pub status: Member<schema::GoalStatus>,
 }
 
-/// Checked as a whole by [`GoalPatch::apply`], which reports every member at once.
+/// Checked as a whole by [`GoalPatch::parse`], which reports every member at once.
 impl Validate for GoalPatch {
     fn validate(&self) -> Result<(), ValidationErrors> {
         Ok(())
     }
 }
 
+/// A goal patch, each member parsed.
+#[derive(Debug, Clone)]
+struct GoalChanges {
+    description: Member<String>,
+    target_date: Member<NaiveDate>,
+    status: Member<GoalStatus>,
+}
+
 impl GoalPatch {
-    /// `goal` with the members sent, or every member that breaks its own rule.
-    fn apply(&self, mut goal: Goal) -> Result<Goal, ApiError> {
-        let mut errors = Vec::new();
-        let mut note = |member: &str, e: Invalid| {
-            errors.push(FieldError::at(format!("/{member}"), e.code, e.message));
+    fn parse(&self) -> Result<GoalChanges, ApiError> {
+        let mut p = Parsing::default();
+        let changes = GoalChanges {
+            description: p.required("description", &self.description),
+            target_date: p.optional("target_date", &self.target_date),
+            status: p.required("status", &self.status),
         };
-        if let Some(text) = &self.description {
-            text.parse()
-                .map(|d| goal.description = d)
-                .unwrap_or_else(|e| note("description", e));
-        }
-        match &self.target_date {
-            Some(Some(date)) => date
-                .parse()
-                .map(|d| goal.target_date = Some(d))
-                .unwrap_or_else(|e| note("target_date", e)),
-            Some(None) => goal.target_date = None,
-            None => {}
-        }
-        if let Some(status) = &self.status {
-            status
-                .parse()
-                .map_err(Invalid::from)
-                .map(|s| goal.status = s)
-                .unwrap_or_else(|e| note("status", e));
-        }
-        if errors.is_empty() {
-            Ok(goal)
-        } else {
-            Err(ApiError::Validation(errors))
-        }
+        p.finish(changes)
+    }
+}
+
+impl GoalChanges {
+    fn apply(self, mut goal: Goal) -> Goal {
+        self.description.replace(&mut goal.description);
+        self.target_date.merge_into(&mut goal.target_date);
+        self.status.replace(&mut goal.status);
+        goal
     }
 }
 
@@ -343,14 +337,13 @@ pub async fn update_goal(
     if_match: IfMatch,
 ) -> Result<HttpResponse, ApiError> {
     let AllowedJson { actor, body, .. } = request;
-    let patch = body.value;
+    let changes = body.value.parse()?;
     let expected = if_match.versions()?;
     let id = id.into_inner();
     let view = change::change(&state, actor, id, move |conn, actor| {
         let before = plans::get_goal(conn, id)?.ok_or_else(Refusal::not_found)?;
-        // A broken body is refused (422) whatever the version it names.
-        let edited = patch.apply(before.clone())?;
         expected.check(before.version)?;
+        let edited = changes.clone().apply(before.clone());
         if edited == before {
             return Ok(with_history(conn, before)?);
         }

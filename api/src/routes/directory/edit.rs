@@ -1,7 +1,10 @@
 //! Correcting a directory entry, or changing its status and capacity.
 
 use actix_web::{HttpResponse, patch, web};
-use linkwell_domain::{Invalid, Service, directory};
+use linkwell_domain::directory::Website;
+use linkwell_domain::{
+    Capacity, Email, Invalid, Phone, Postcode, Reasons, Service, ServiceStatus, directory,
+};
 use linkwell_persistence::directory as store;
 use serde::Deserialize;
 use utoipa::ToSchema;
@@ -11,9 +14,9 @@ use validator::{Validate, ValidationErrors};
 use super::{ServiceView, needs, registered};
 use crate::access::{AllowedJson, UpdateService};
 use crate::audit::Refusal;
-use crate::error::{ApiError, FieldError};
-use crate::extract::{nullable, present};
-use crate::fields::{self, Field};
+use crate::error::ApiError;
+use crate::fields;
+use crate::patch::{Member, Parsing};
 use crate::precondition::IfMatch;
 use crate::schema::ChangeProblems;
 use crate::state::AppState;
@@ -24,15 +27,15 @@ use crate::{change, clock, schema, wire};
 #[serde(deny_unknown_fields)]
 #[schema(as = ContactPatch)]
 pub struct ContactPatch {
-    #[serde(default, deserialize_with = "nullable")]
+    #[serde(default)]
     #[schema(value_type = Option<fields::Phone>)]
-    pub phone: Option<Option<fields::Phone>>,
-    #[serde(default, deserialize_with = "nullable")]
+    pub phone: Member<fields::Phone>,
+    #[serde(default)]
     #[schema(value_type = Option<fields::Email>)]
-    pub email: Option<Option<fields::Email>>,
-    #[serde(default, deserialize_with = "nullable")]
+    pub email: Member<fields::Email>,
+    #[serde(default)]
     #[schema(value_type = Option<fields::Website>)]
-    pub website: Option<Option<fields::Website>>,
+    pub website: Member<fields::Website>,
 }
 
 /// A JSON merge patch (RFC 7396) of a service: members left out stay as they are; `null`
@@ -42,125 +45,116 @@ pub struct ContactPatch {
 #[serde(deny_unknown_fields)]
 #[schema(as = ServicePatch)]
 pub struct ServicePatch {
-    #[serde(default, deserialize_with = "present")]
+    #[serde(default)]
     #[schema(value_type = fields::ServiceName, required = false)]
-    pub name: Option<fields::ServiceName>,
-    #[serde(default, deserialize_with = "present")]
+    pub name: Member<fields::ServiceName>,
+    #[serde(default)]
     #[schema(value_type = fields::ServiceDescription, required = false)]
-    pub description: Option<fields::ServiceDescription>,
-    #[serde(default, deserialize_with = "nullable")]
+    pub description: Member<fields::ServiceDescription>,
+    #[serde(default)]
     #[schema(value_type = Option<Uuid>)]
-    pub organisation_id: Option<Option<Uuid>>,
-    #[serde(default, deserialize_with = "present")]
+    pub organisation_id: Member<Uuid>,
+    #[serde(default)]
     #[schema(schema_with = schema::reason_set, required = false)]
-    pub needs: Option<Vec<String>>,
-    #[serde(default, deserialize_with = "nullable")]
+    pub needs: Member<Vec<String>>,
+    #[serde(default)]
     #[schema(value_type = Option<fields::Area>)]
-    pub area: Option<Option<fields::Area>>,
-    #[serde(default, deserialize_with = "nullable")]
+    pub area: Member<fields::Area>,
+    #[serde(default)]
     #[schema(value_type = Option<fields::Postcode>)]
-    pub postcode: Option<Option<fields::Postcode>>,
-    #[serde(default, deserialize_with = "present")]
+    pub postcode: Member<fields::Postcode>,
+    #[serde(default)]
     #[schema(value_type = ContactPatch, required = false)]
-    pub contact: Option<ContactPatch>,
-    #[serde(default, deserialize_with = "present")]
+    pub contact: Member<ContactPatch>,
+    #[serde(default)]
     #[schema(value_type = bool, required = false)]
-    pub accepts_referrals: Option<bool>,
-    #[serde(default, deserialize_with = "present")]
+    pub accepts_referrals: Member<bool>,
+    #[serde(default)]
     #[schema(value_type = schema::ServiceStatus, required = false)]
-    pub status: Option<String>,
-    #[serde(default, deserialize_with = "present")]
+    pub status: Member<schema::ServiceStatus>,
+    #[serde(default)]
     #[schema(value_type = schema::Capacity, required = false)]
-    pub capacity: Option<String>,
-    #[serde(default, deserialize_with = "nullable")]
+    pub capacity: Member<schema::Capacity>,
+    #[serde(default)]
     #[schema(schema_with = schema::min_age)]
-    pub min_age: Option<Option<i64>>,
+    pub min_age: Member<i64>,
 }
 
-/// Checked as a whole by [`ServicePatch::apply`], which reports every member at once.
+/// Checked as a whole by [`ServicePatch::parse`], which reports every member at once.
 impl Validate for ServicePatch {
     fn validate(&self) -> Result<(), ValidationErrors> {
         Ok(())
     }
 }
 
-/// Applies one merge-patch member: absent keeps, `null` clears, a value is parsed.
-fn merge<T, E>(
-    slot: &mut Option<T>,
-    sent: &Option<Option<E>>,
-    parse: impl Fn(&E) -> Result<T, Invalid>,
-) -> Result<(), Invalid> {
-    match sent {
-        Some(Some(value)) => *slot = Some(parse(value)?),
-        Some(None) => *slot = None,
-        None => {}
-    }
-    Ok(())
+/// A service patch, each member parsed.
+#[derive(Debug, Clone)]
+struct Changes {
+    name: Member<String>,
+    description: Member<String>,
+    organisation_id: Member<Uuid>,
+    needs: Member<Reasons>,
+    area: Member<String>,
+    postcode: Member<Postcode>,
+    phone: Member<Phone>,
+    email: Member<Email>,
+    website: Member<Website>,
+    accepts_referrals: Member<bool>,
+    status: Member<ServiceStatus>,
+    capacity: Member<Capacity>,
+    min_age: Member<u8>,
 }
 
 impl ServicePatch {
-    /// `service` with the members sent, or every member that breaks its own rule.
-    fn apply(&self, mut s: Service) -> Result<Service, ApiError> {
-        let mut errors = Vec::new();
-        let mut note = |member: &str, result: Result<(), Invalid>| {
-            if let Err(e) = result {
-                errors.push(FieldError::at(format!("/{member}"), e.code, e.message));
+    fn parse(&self) -> Result<Changes, ApiError> {
+        let mut p = Parsing::default();
+        // The contact's members merge one by one; the contact itself cannot be removed.
+        let none = ContactPatch::default();
+        let c = match &self.contact {
+            Member::Value(contact) => contact,
+            Member::Null => {
+                p.note("contact", Invalid::new("required", "cannot be removed"));
+                &none
             }
+            Member::Absent => &none,
         };
-        if let Some(name) = &self.name {
-            note("name", name.parse().map(|v| s.name = v));
-        }
-        if let Some(text) = &self.description {
-            note("description", text.parse().map(|v| s.description = v));
-        }
-        merge(&mut s.organisation_id, &self.organisation_id, |id| Ok(*id)).unwrap_or_default();
-        if let Some(codes) = &self.needs {
-            note("needs", needs(codes).map(|v| s.needs = v));
-        }
-        note("area", merge(&mut s.area, &self.area, Field::parse));
-        note(
-            "postcode",
-            merge(&mut s.postcode, &self.postcode, Field::parse),
-        );
-        if let Some(contact) = &self.contact {
-            let c = &mut s.contact;
-            note(
-                "contact/phone",
-                merge(&mut c.phone, &contact.phone, Field::parse),
-            );
-            note(
-                "contact/email",
-                merge(&mut c.email, &contact.email, Field::parse),
-            );
-            note(
-                "contact/website",
-                merge(&mut c.website, &contact.website, Field::parse),
-            );
-        }
-        if let Some(accepts) = self.accepts_referrals {
-            s.accepts_referrals = accepts;
-        }
-        if let Some(code) = &self.status {
-            note(
-                "status",
-                code.parse().map_err(Invalid::from).map(|v| s.status = v),
-            );
-        }
-        if let Some(code) = &self.capacity {
-            note(
-                "capacity",
-                code.parse().map_err(Invalid::from).map(|v| s.capacity = v),
-            );
-        }
-        note(
-            "min_age",
-            merge(&mut s.min_age, &self.min_age, |y| directory::min_age(*y)),
-        );
-        if errors.is_empty() {
-            Ok(s)
-        } else {
-            Err(ApiError::Validation(errors))
-        }
+        let changes = Changes {
+            name: p.required("name", &self.name),
+            description: p.required("description", &self.description),
+            organisation_id: p
+                .optional_with("organisation_id", &self.organisation_id, |id| Ok(*id)),
+            needs: p.required_with("needs", &self.needs, |codes| needs(codes)),
+            area: p.optional("area", &self.area),
+            postcode: p.optional("postcode", &self.postcode),
+            phone: p.optional("contact/phone", &c.phone),
+            email: p.optional("contact/email", &c.email),
+            website: p.optional("contact/website", &c.website),
+            accepts_referrals: p
+                .required_with("accepts_referrals", &self.accepts_referrals, |b| Ok(*b)),
+            status: p.required("status", &self.status),
+            capacity: p.required("capacity", &self.capacity),
+            min_age: p.optional_with("min_age", &self.min_age, |y| directory::min_age(*y)),
+        };
+        p.finish(changes)
+    }
+}
+
+impl Changes {
+    fn apply(self, mut s: Service) -> Service {
+        self.name.replace(&mut s.name);
+        self.description.replace(&mut s.description);
+        self.organisation_id.merge_into(&mut s.organisation_id);
+        self.needs.replace(&mut s.needs);
+        self.area.merge_into(&mut s.area);
+        self.postcode.merge_into(&mut s.postcode);
+        self.phone.merge_into(&mut s.contact.phone);
+        self.email.merge_into(&mut s.contact.email);
+        self.website.merge_into(&mut s.contact.website);
+        self.accepts_referrals.replace(&mut s.accepts_referrals);
+        self.status.replace(&mut s.status);
+        self.capacity.replace(&mut s.capacity);
+        self.min_age.merge_into(&mut s.min_age);
+        s
     }
 }
 
@@ -187,14 +181,13 @@ pub async fn update_service(
     if_match: IfMatch,
 ) -> Result<HttpResponse, ApiError> {
     let AllowedJson { actor, body, .. } = request;
-    let patch = body.value;
+    let changes = body.value.parse()?;
     let expected = if_match.versions()?;
     let id = id.into_inner();
     let service = change::change(&state, actor, id, move |conn, _| {
         let before = store::get(conn, id)?.ok_or_else(Refusal::not_found)?;
-        // A broken body is refused (422) whatever the version it names.
-        let mut service = patch.apply(before.clone())?;
         expected.check(before.version)?;
+        let mut service = changes.clone().apply(before.clone());
         if service == before {
             return Ok(service);
         }

@@ -13,9 +13,9 @@ use validator::{Validate, ValidationErrors};
 use super::{PersonRecordView, changeable};
 use crate::access::{AllowedJson, UpdatePerson};
 use crate::audit::Refusal;
-use crate::error::{ApiError, FieldError};
-use crate::extract::nullable;
-use crate::fields::{self, Field};
+use crate::error::ApiError;
+use crate::fields;
+use crate::patch::{Member, Parsing};
 use crate::precondition::IfMatch;
 use crate::schema::ChangeProblems;
 use crate::state::AppState;
@@ -27,139 +27,86 @@ use crate::{change, clock, schema, wire};
 #[serde(deny_unknown_fields)]
 #[schema(as = PersonPatch)]
 pub struct PersonPatch {
-    #[serde(default, deserialize_with = "nullable")]
+    #[serde(default)]
     #[schema(value_type = fields::PersonName, required = false)]
-    pub given_name: Option<Option<fields::PersonName>>,
-    #[serde(default, deserialize_with = "nullable")]
+    pub given_name: Member<fields::PersonName>,
+    #[serde(default)]
     #[schema(value_type = fields::PersonName, required = false)]
-    pub family_name: Option<Option<fields::PersonName>>,
-    #[serde(default, deserialize_with = "nullable")]
+    pub family_name: Member<fields::PersonName>,
+    #[serde(default)]
     #[schema(value_type = fields::DateOfBirth, required = false)]
-    pub date_of_birth: Option<Option<fields::DateOfBirth>>,
-    #[serde(default, deserialize_with = "nullable")]
+    pub date_of_birth: Member<fields::DateOfBirth>,
+    #[serde(default)]
     #[schema(value_type = Option<fields::NhsNumber>)]
-    pub nhs_number: Option<Option<fields::NhsNumber>>,
-    #[serde(default, deserialize_with = "nullable")]
+    pub nhs_number: Member<fields::NhsNumber>,
+    #[serde(default)]
     #[schema(value_type = Option<fields::Phone>)]
-    pub phone: Option<Option<fields::Phone>>,
-    #[serde(default, deserialize_with = "nullable")]
+    pub phone: Member<fields::Phone>,
+    #[serde(default)]
     #[schema(value_type = Option<fields::Email>)]
-    pub email: Option<Option<fields::Email>>,
-    #[serde(default, deserialize_with = "nullable")]
+    pub email: Member<fields::Email>,
+    #[serde(default)]
     #[schema(value_type = Option<fields::Postcode>)]
-    pub postcode: Option<Option<fields::Postcode>>,
-    #[serde(default, deserialize_with = "nullable")]
+    pub postcode: Member<fields::Postcode>,
+    #[serde(default)]
     #[schema(value_type = Option<fields::Address>)]
-    pub address: Option<Option<fields::Address>>,
-    #[serde(default, deserialize_with = "nullable")]
+    pub address: Member<fields::Address>,
+    #[serde(default)]
     #[schema(value_type = Option<schema::PreferredContact>)]
-    pub preferred_contact: Option<Option<String>>,
+    pub preferred_contact: Member<schema::PreferredContact>,
 }
 
-/// Checked as a whole by [`PersonPatch::apply`], which reports every member at once.
+/// Checked as a whole by [`PersonPatch::parse`], which reports every member at once.
 impl Validate for PersonPatch {
     fn validate(&self) -> Result<(), ValidationErrors> {
         Ok(())
     }
 }
 
-/// A patch parsed member by member: `None` keeps, `Some(None)` removes.
+/// A person patch, each member parsed.
+#[derive(Debug, Clone)]
 struct Changes {
-    given_name: Option<String>,
-    family_name: Option<String>,
-    date_of_birth: Option<DateOfBirth>,
-    nhs_number: Option<Option<NhsNumber>>,
-    phone: Option<Option<Phone>>,
-    email: Option<Option<Email>>,
-    postcode: Option<Option<Postcode>>,
-    address: Option<Option<String>>,
-    preferred_contact: Option<Option<PreferredContact>>,
-}
-
-/// Collects every broken rule, each at its member.
-#[derive(Default)]
-struct Errors(Vec<FieldError>);
-
-impl Errors {
-    fn note(&mut self, member: &str, e: Invalid) {
-        self.0
-            .push(FieldError::at(format!("/{member}"), e.code, e.message));
-    }
-
-    /// A member that cannot be removed: `null` is refused.
-    fn required<F: Field>(&mut self, member: &str, value: Option<&Option<F>>) -> Option<F::Value> {
-        match value? {
-            Some(v) => v.parse().map_err(|e| self.note(member, e)).ok(),
-            None => {
-                self.note(member, Invalid::new("required", "cannot be removed"));
-                None
-            }
-        }
-    }
-
-    fn optional<F: Field>(
-        &mut self,
-        member: &str,
-        value: Option<&Option<F>>,
-    ) -> Option<Option<F::Value>> {
-        match value? {
-            Some(v) => v.parse().map_err(|e| self.note(member, e)).ok().map(Some),
-            None => Some(None),
-        }
-    }
+    given_name: Member<String>,
+    family_name: Member<String>,
+    date_of_birth: Member<DateOfBirth>,
+    nhs_number: Member<NhsNumber>,
+    phone: Member<Phone>,
+    email: Member<Email>,
+    postcode: Member<Postcode>,
+    address: Member<String>,
+    preferred_contact: Member<PreferredContact>,
 }
 
 impl PersonPatch {
-    /// Every member parsed by its own rule; all broken rules reported at once.
     fn parse(&self) -> Result<Changes, ApiError> {
-        let mut e = Errors::default();
-        let preferred_contact = match &self.preferred_contact {
-            Some(Some(code)) => code
-                .parse()
-                .map_err(|u| e.note("preferred_contact", Invalid::from(u)))
-                .ok()
-                .map(Some),
-            Some(None) => Some(None),
-            None => None,
-        };
+        let mut p = Parsing::default();
         let changes = Changes {
-            given_name: e.required("given_name", self.given_name.as_ref()),
-            family_name: e.required("family_name", self.family_name.as_ref()),
-            date_of_birth: e.required("date_of_birth", self.date_of_birth.as_ref()),
-            nhs_number: e.optional("nhs_number", self.nhs_number.as_ref()),
-            phone: e.optional("phone", self.phone.as_ref()),
-            email: e.optional("email", self.email.as_ref()),
-            postcode: e.optional("postcode", self.postcode.as_ref()),
-            address: e.optional("address", self.address.as_ref()),
-            preferred_contact,
+            given_name: p.required("given_name", &self.given_name),
+            family_name: p.required("family_name", &self.family_name),
+            date_of_birth: p.required("date_of_birth", &self.date_of_birth),
+            nhs_number: p.optional("nhs_number", &self.nhs_number),
+            phone: p.optional("phone", &self.phone),
+            email: p.optional("email", &self.email),
+            postcode: p.optional("postcode", &self.postcode),
+            address: p.optional("address", &self.address),
+            preferred_contact: p.optional("preferred_contact", &self.preferred_contact),
         };
-        if e.0.is_empty() {
-            Ok(changes)
-        } else {
-            Err(ApiError::Validation(e.0))
-        }
+        p.finish(changes)
     }
 }
 
 impl Changes {
     /// `person` with the changes made; the contact preference must still have its detail.
-    fn apply(&self, mut p: Person) -> Result<Person, Invalid> {
-        fn keep_or<T: Clone>(change: &Option<T>, target: &mut T) {
-            if let Some(v) = change {
-                target.clone_from(v);
-            }
-        }
-        keep_or(&self.given_name, &mut p.given_name);
-        keep_or(&self.family_name, &mut p.family_name);
-        if let Some(d) = self.date_of_birth {
-            p.date_of_birth = d;
-        }
-        keep_or(&self.nhs_number, &mut p.nhs_number);
-        keep_or(&self.phone, &mut p.phone);
-        keep_or(&self.email, &mut p.email);
-        keep_or(&self.postcode, &mut p.postcode);
-        keep_or(&self.address, &mut p.address);
-        keep_or(&self.preferred_contact, &mut p.preferred_contact);
+    fn apply(self, mut p: Person) -> Result<Person, Invalid> {
+        self.given_name.replace(&mut p.given_name);
+        self.family_name.replace(&mut p.family_name);
+        self.date_of_birth.replace(&mut p.date_of_birth);
+        self.nhs_number.merge_into(&mut p.nhs_number);
+        self.phone.merge_into(&mut p.phone);
+        self.email.merge_into(&mut p.email);
+        self.postcode.merge_into(&mut p.postcode);
+        self.address.merge_into(&mut p.address);
+        self.preferred_contact.merge_into(&mut p.preferred_contact);
         p.check_contact()?;
         Ok(p)
     }
@@ -197,6 +144,7 @@ pub async fn update_person(
     let record = change::change(&state, actor, id, move |conn, _| {
         let mut record = changeable(conn, id, &expected)?;
         let details = changes
+            .clone()
             .apply(record.details.clone())
             .map_err(|e| Refusal::invalid("/preferred_contact", e.code, e.message))?;
         // A record flagged as holding another record's number keeps it until corrected.

@@ -12,9 +12,9 @@ use validator::{Validate, ValidationErrors};
 use super::ReferralView;
 use crate::access::{AllowedJson, UpdateReferral};
 use crate::audit::Refusal;
-use crate::error::{ApiError, FieldError};
-use crate::extract::nullable;
-use crate::fields::{self, Field};
+use crate::error::ApiError;
+use crate::fields;
+use crate::patch::{Member, Parsing};
 use crate::precondition::IfMatch;
 use crate::schema::ChangeProblems;
 use crate::state::AppState;
@@ -26,18 +26,18 @@ use crate::{change, clock, schema, wire};
 #[serde(deny_unknown_fields)]
 #[schema(as = ReferralPatch)]
 pub struct ReferralPatch {
-    #[serde(default, deserialize_with = "nullable")]
+    #[serde(default)]
     #[schema(value_type = Option<fields::Summary>)]
-    pub summary: Option<Option<fields::Summary>>,
+    pub summary: Member<fields::Summary>,
     /// Replaces the reasons: at least one, each at most once; never `null`.
-    #[serde(default, deserialize_with = "nullable")]
+    #[serde(default)]
     #[schema(schema_with = schema::reason_set)]
-    pub reasons: Option<Option<Vec<String>>>,
+    pub reasons: Member<Vec<String>>,
     /// When a link worker first reached the person (RFC 3339): not before the referral was
     /// received, not in the future.
-    #[serde(default, deserialize_with = "nullable")]
+    #[serde(default)]
     #[schema(value_type = Option<String>, format = DateTime)]
-    pub first_contact_at: Option<Option<String>>,
+    pub first_contact_at: Member<String>,
 }
 
 /// Checked as a whole by [`ReferralPatch::parse`], which reports every member at once.
@@ -47,66 +47,35 @@ impl Validate for ReferralPatch {
     }
 }
 
-/// A patch parsed into domain values.
+/// A referral patch, each member parsed.
+#[derive(Debug, Clone)]
 struct Changes {
-    summary: Option<Option<String>>,
-    reasons: Option<Reasons>,
-    first_contact_at: Option<Option<DateTime<Utc>>>,
+    summary: Member<String>,
+    reasons: Member<Reasons>,
+    first_contact_at: Member<DateTime<Utc>>,
 }
 
 impl ReferralPatch {
     fn parse(self) -> Result<Changes, ApiError> {
-        let mut errors = Vec::new();
-        let mut note = |pointer: &str, e: Invalid| {
-            errors.push(FieldError::at(pointer, e.code, e.message));
-        };
-        let summary = match self.summary {
-            Some(Some(text)) => text.parse().map(|s| Some(Some(s))).unwrap_or_else(|e| {
-                note("/summary", e);
-                None
+        let mut p = Parsing::default();
+        let changes = Changes {
+            summary: p.optional("summary", &self.summary),
+            reasons: p.required_with("reasons", &self.reasons, |codes| {
+                codes
+                    .iter()
+                    .map(|c| c.parse::<Reason>().map_err(Invalid::from))
+                    .collect::<Result<Vec<_>, _>>()
+                    .and_then(Reasons::new)
             }),
-            Some(None) => Some(None),
-            None => None,
+            first_contact_at: p.optional_with("first_contact_at", &self.first_contact_at, |text| {
+                DateTime::parse_from_rfc3339(text)
+                    .map(|at| at.with_timezone(&Utc))
+                    .map_err(|_| {
+                        Invalid::new("date_time_format", "must be an RFC 3339 date and time")
+                    })
+            }),
         };
-        let reasons = match self.reasons {
-            Some(Some(codes)) => codes
-                .iter()
-                .map(|c| c.parse::<Reason>().map_err(Invalid::from))
-                .collect::<Result<Vec<_>, _>>()
-                .and_then(Reasons::new)
-                .map_err(|e| note("/reasons", e))
-                .ok(),
-            Some(None) => {
-                note(
-                    "/reasons",
-                    Invalid::new("required", "cannot be removed: a referral has reasons"),
-                );
-                None
-            }
-            None => None,
-        };
-        let first_contact_at = match self.first_contact_at {
-            Some(Some(text)) => DateTime::parse_from_rfc3339(&text)
-                .map(|at| Some(Some(at.with_timezone(&Utc))))
-                .unwrap_or_else(|_| {
-                    note(
-                        "/first_contact_at",
-                        Invalid::new("date_time_format", "must be an RFC 3339 date and time"),
-                    );
-                    None
-                }),
-            Some(None) => Some(None),
-            None => None,
-        };
-        if errors.is_empty() {
-            Ok(Changes {
-                summary,
-                reasons,
-                first_contact_at,
-            })
-        } else {
-            Err(ApiError::Validation(errors))
-        }
+        p.finish(changes)
     }
 }
 
@@ -143,13 +112,14 @@ pub async fn update_referral(
         let mut referral =
             expected.current(referrals::get(conn, id, Visibility::All)?, |r| r.version)?;
         let before = referral.clone();
-        if let Some(summary) = &changes.summary {
-            referral.summary.clone_from(summary);
-        }
-        if let Some(reasons) = &changes.reasons {
-            referral.reasons = reasons.clone();
-        }
-        if let Some(at) = changes.first_contact_at {
+        let Changes {
+            summary,
+            reasons,
+            first_contact_at,
+        } = changes.clone();
+        summary.merge_into(&mut referral.summary);
+        reasons.replace(&mut referral.reasons);
+        if let Some(at) = first_contact_at.sent() {
             referral
                 .set_first_contact(at, clock::now())
                 .map_err(|e| Refusal::invalid("/first_contact_at", e.code, e.message))?;

@@ -1,7 +1,9 @@
 //! Correcting a session, or recording how it went.
 
 use actix_web::{HttpResponse, patch, web};
-use linkwell_domain::session;
+use chrono::{DateTime, Utc};
+use linkwell_domain::session::{self, Session};
+use linkwell_domain::{SessionKind, SessionMode, SessionStatus};
 use linkwell_persistence::referrals::{self, Visibility};
 use linkwell_persistence::sessions;
 use serde::Deserialize;
@@ -12,9 +14,9 @@ use validator::{Validate, ValidationErrors};
 use super::{SessionView, record_contact};
 use crate::access::{AllowedJson, UpdateSession};
 use crate::audit::Refusal;
-use crate::error::{ApiError, FieldError};
-use crate::extract::{nullable, present};
-use crate::fields::{self, Field};
+use crate::error::ApiError;
+use crate::fields;
+use crate::patch::{Member, Parsing};
 use crate::precondition::IfMatch;
 use crate::schema::ChangeProblems;
 use crate::state::AppState;
@@ -26,85 +28,70 @@ use crate::{change, clock, schema, wire};
 #[serde(deny_unknown_fields)]
 #[schema(as = SessionPatch)]
 pub struct SessionPatch {
-    #[serde(default, deserialize_with = "present")]
+    #[serde(default)]
     #[schema(value_type = schema::SessionKind, required = false)]
-    pub kind: Option<String>,
-    #[serde(default, deserialize_with = "present")]
+    pub kind: Member<schema::SessionKind>,
+    #[serde(default)]
     #[schema(value_type = schema::SessionMode, required = false)]
-    pub mode: Option<String>,
-    #[serde(default, deserialize_with = "present")]
+    pub mode: Member<schema::SessionMode>,
+    #[serde(default)]
     #[schema(value_type = fields::Timestamp, required = false)]
-    pub scheduled_at: Option<fields::Timestamp>,
-    #[serde(default, deserialize_with = "present")]
+    pub scheduled_at: Member<fields::Timestamp>,
+    #[serde(default)]
     #[schema(value_type = schema::SessionStatus, required = false)]
-    pub status: Option<String>,
-    #[serde(default, deserialize_with = "nullable")]
+    pub status: Member<schema::SessionStatus>,
+    #[serde(default)]
     #[schema(schema_with = schema::duration)]
-    pub duration_minutes: Option<Option<i64>>,
-    #[serde(default, deserialize_with = "nullable")]
+    pub duration_minutes: Member<i64>,
+    #[serde(default)]
     #[schema(value_type = Option<fields::SessionNotes>)]
-    pub notes: Option<Option<fields::SessionNotes>>,
+    pub notes: Member<fields::SessionNotes>,
 }
 
-/// Checked as a whole by [`SessionPatch::apply`], which reports every member at once.
+/// Checked as a whole by [`SessionPatch::parse`], which reports every member at once.
 impl Validate for SessionPatch {
     fn validate(&self) -> Result<(), ValidationErrors> {
         Ok(())
     }
 }
 
+/// A session patch, each member parsed.
+#[derive(Debug, Clone)]
+struct Changes {
+    kind: Member<SessionKind>,
+    mode: Member<SessionMode>,
+    scheduled_at: Member<DateTime<Utc>>,
+    status: Member<SessionStatus>,
+    duration_minutes: Member<u32>,
+    notes: Member<String>,
+}
+
 impl SessionPatch {
-    /// `session` with the members sent, or every member that breaks its own rule.
-    fn apply(&self, mut s: session::Session) -> Result<session::Session, ApiError> {
-        let mut errors = Vec::new();
-        let mut note = |member: &str, e: linkwell_domain::Invalid| {
-            errors.push(FieldError::at(format!("/{member}"), e.code, e.message));
+    fn parse(&self) -> Result<Changes, ApiError> {
+        let mut p = Parsing::default();
+        let changes = Changes {
+            kind: p.required("kind", &self.kind),
+            mode: p.required("mode", &self.mode),
+            scheduled_at: p.required("scheduled_at", &self.scheduled_at),
+            status: p.required("status", &self.status),
+            duration_minutes: p.optional_with("duration_minutes", &self.duration_minutes, |m| {
+                session::duration(*m)
+            }),
+            notes: p.optional("notes", &self.notes),
         };
-        fn code<T: std::str::FromStr<Err = linkwell_domain::UnknownCode>>(
-            v: &str,
-        ) -> Result<T, linkwell_domain::Invalid> {
-            v.parse().map_err(linkwell_domain::Invalid::from)
-        }
-        if let Some(kind) = &self.kind {
-            code(kind)
-                .map(|k| s.kind = k)
-                .unwrap_or_else(|e| note("kind", e));
-        }
-        if let Some(mode) = &self.mode {
-            code(mode)
-                .map(|m| s.mode = m)
-                .unwrap_or_else(|e| note("mode", e));
-        }
-        if let Some(status) = &self.status {
-            code(status)
-                .map(|x| s.status = x)
-                .unwrap_or_else(|e| note("status", e));
-        }
-        if let Some(at) = &self.scheduled_at {
-            at.parse()
-                .map(|t| s.scheduled_at = t)
-                .unwrap_or_else(|e| note("scheduled_at", e));
-        }
-        match self.duration_minutes {
-            Some(Some(m)) => session::duration(m)
-                .map(|m| s.duration_minutes = Some(m))
-                .unwrap_or_else(|e| note("duration_minutes", e)),
-            Some(None) => s.duration_minutes = None,
-            None => {}
-        }
-        match &self.notes {
-            Some(Some(text)) => text
-                .parse()
-                .map(|t| s.notes = Some(t))
-                .unwrap_or_else(|e| note("notes", e)),
-            Some(None) => s.notes = None,
-            None => {}
-        }
-        if errors.is_empty() {
-            Ok(s)
-        } else {
-            Err(ApiError::Validation(errors))
-        }
+        p.finish(changes)
+    }
+}
+
+impl Changes {
+    fn apply(self, mut s: Session) -> Session {
+        self.kind.replace(&mut s.kind);
+        self.mode.replace(&mut s.mode);
+        self.scheduled_at.replace(&mut s.scheduled_at);
+        self.status.replace(&mut s.status);
+        self.duration_minutes.merge_into(&mut s.duration_minutes);
+        self.notes.merge_into(&mut s.notes);
+        s
     }
 }
 
@@ -133,14 +120,13 @@ pub async fn update_session(
     if_match: IfMatch,
 ) -> Result<HttpResponse, ApiError> {
     let AllowedJson { actor, body, .. } = request;
-    let patch = body.value;
+    let changes = body.value.parse()?;
     let expected = if_match.versions()?;
     let id = id.into_inner();
     let session = change::change(&state, actor, id, move |conn, _| {
         let before = sessions::get(conn, id)?.ok_or_else(Refusal::not_found)?;
-        // A broken body is refused (422) whatever the version it names.
-        let mut session = patch.apply(before.clone())?;
         expected.check(before.version)?;
+        let mut session = changes.clone().apply(before.clone());
         if session == before {
             return Ok(session);
         }
