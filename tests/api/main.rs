@@ -10,6 +10,7 @@ mod auth;
 mod bounds;
 mod browsers;
 mod caseload;
+mod checks;
 mod cli;
 mod connections;
 mod consent;
