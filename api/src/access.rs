@@ -76,6 +76,28 @@ operations! {
     ListOrganisations = "list_organisations", [Admin, Coordinator], organisation.list;
     /// Read one organisation.
     GetOrganisation = "get_organisation", [Admin, Coordinator], organisation.read;
+    /// Make a team.
+    CreateTeam = "create_team", [Admin], team.create;
+    /// List teams.
+    ListTeams = "list_teams", [Admin, Coordinator], team.list;
+    /// Read one team.
+    GetTeam = "get_team", [Admin, Coordinator], team.read;
+    /// List a team's members.
+    ListTeamMembers = "list_team_members", [Admin, Coordinator], team.list_members;
+    /// Add a link worker to a team.
+    AddTeamMember = "add_team_member", [Admin], team.add_member;
+    /// Take a link worker out of a team.
+    RemoveTeamMember = "remove_team_member", [Admin], team.remove_member;
+    /// Make a network of organisations.
+    CreateNetwork = "create_network", [Admin], network.create;
+    /// List networks.
+    ListNetworks = "list_networks", [Admin, Coordinator, Commissioner], network.list;
+    /// Read one network.
+    GetNetwork = "get_network", [Admin, Coordinator, Commissioner], network.read;
+    /// Put an organisation in a network.
+    SetOrganisationNetwork = "set_organisation_network", [Admin], organisation.set_network;
+    /// Take an organisation out of its network.
+    ClearOrganisationNetwork = "clear_organisation_network", [Admin], organisation.clear_network;
     /// Register a user.
     CreateUser = "create_user", [Admin], user.create;
     /// List users.
@@ -129,6 +151,8 @@ operations! {
     UpdateReferral = "update_referral", [Coordinator, Admin], referral.update, audited;
     /// Assign a referral to a link worker.
     AssignReferral = "assign_referral", [Coordinator, Admin], referral.assign, audited;
+    /// Hand a referral over to another team.
+    HandOverReferral = "hand_over_referral", [Coordinator, Admin], referral.hand_over, audited;
     /// Take a referral off a link worker's caseload.
     UnassignReferral = "unassign_referral", [Coordinator, Admin], referral.unassign, audited;
     /// Record a session with the person.

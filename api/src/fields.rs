@@ -12,7 +12,7 @@ use std::borrow::Cow;
 use linkwell_domain::text::TextRule;
 use linkwell_domain::{
     Invalid, api_client, connection, directory, lifecycle, organisation, person, plan, privacy,
-    referral, self_referral, session, user, user_identity,
+    referral, self_referral, session, team, user, user_identity,
 };
 use serde::{Deserialize, Serialize};
 use utoipa::openapi::RefOr;
@@ -162,6 +162,14 @@ fields! {
             .format(Some(SchemaFormat::KnownFormat(KnownFormat::DateTime)))
             .max_length(Some(bounds::TIMESTAMP_CHARS))
             .pattern(Some(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?([Zz]|[+-][0-9]{2}:[0-9]{2})$"));
+    /// A team's name: one line, unique in the service ignoring case.
+    TeamName -> String = |v| team::NAME.parse(v), text(team::NAME);
+    /// Where a team works, in words (a ward, a town): one line.
+    TeamArea -> String = |v| team::AREA.parse(v), text(team::AREA);
+    /// Why a referral is handed over to another team; lines allowed.
+    HandoverReason -> String = |v| team::HANDOVER_REASON.parse(v), text(team::HANDOVER_REASON);
+    /// A network's name (a Primary Care Network's, say): one line, unique ignoring case.
+    NetworkName -> String = |v| organisation::NETWORK_NAME.parse(v), text(organisation::NETWORK_NAME);
     /// An organisation's name: one line.
     OrganisationName -> String = |v| organisation::NAME.parse(v), text(organisation::NAME);
     /// Ten digits with a valid Modulus 11 check digit; may be grouped 3-3-4 by spaces or

@@ -89,6 +89,41 @@ where
     })
 }
 
+/// One page of a list not under a parent (`/v1/teams`): checks `limit` and the cursor, which
+/// is bound to `scope` (the list and its filters), reads one row more than the page and makes
+/// the next cursor from the last row shown.
+pub async fn top_level<R, F>(
+    state: &web::Data<AppState>,
+    scope: String,
+    query: &PageQuery,
+    fetch: F,
+) -> Result<(Vec<R>, Option<String>), ApiError>
+where
+    R: Listed + Send + 'static,
+    F: FnOnce(&mut DbConnection, Window) -> Result<Vec<R>, ApiError> + Send + 'static,
+{
+    let limit = pagination::limit(query.limit.as_deref())?;
+    let after = state.cursors.after(query.cursor.as_deref(), &scope)?;
+    let page_size = usize::try_from(limit).unwrap_or(usize::MAX);
+    let mut rows = db::run(state, move |conn| {
+        fetch(
+            conn,
+            Window {
+                after,
+                limit: limit + 1,
+            },
+        )
+    })
+    .await?;
+    let more = rows.len() > page_size;
+    rows.truncate(page_size);
+    let next_cursor = more
+        .then(|| rows.last())
+        .flatten()
+        .map(|last| state.cursors.encode(last.keyset(), &scope));
+    Ok((rows, next_cursor))
+}
+
 /// Implements [`Listed`] for domain rows by the timestamp their list is ordered by.
 macro_rules! listed_by {
     ($($row:ty => $at:ident;)+) => {$(
@@ -110,4 +145,20 @@ listed_by! {
     linkwell_domain::Connection => created_at;
     linkwell_domain::connection::ConnectionNote => created_at;
     linkwell_domain::consent::ConsentRecord => recorded_at;
+    linkwell_domain::Team => created_at;
+    linkwell_domain::Organisation => created_at;
+    linkwell_domain::Network => created_at;
+}
+
+/// A team's members are listed in the order they joined; a member's cursor is their user id.
+impl Listed for linkwell_persistence::teams::Membership {
+    fn keyset(&self) -> Keyset {
+        Keyset {
+            at: self.added_at,
+            id: self.user_id,
+        }
+    }
+    fn id(&self) -> Uuid {
+        self.user_id
+    }
 }

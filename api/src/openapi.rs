@@ -29,7 +29,7 @@ use crate::{access, bounds, cors};
     ),
     tags(
         (name = "referrals", description = "People referred to the service"),
-        (name = "organisations", description = "GP practices, partners, agencies, community groups"),
+        (name = "organisations", description = "GP practices, partners, agencies, community groups, and the networks they belong to"),
         (name = "sessions", description = "Link workers' contacts with the people referred"),
         (name = "plans", description = "Wellbeing plans around what matters to the person, and their goals"),
         (name = "directory", description = "Community groups, activities and support services people are connected to; open to read"),
@@ -38,6 +38,7 @@ use crate::{access, bounds, cors};
         (name = "reports", description = "Figures for commissioners and the service, computed in the database"),
         (name = "people", description = "The people referred: one record each, duplicates resolved by staff"),
         (name = "users", description = "Link workers, administrators and organisations' users"),
+        (name = "teams", description = "Teams within the service: link workers belong to them, and each referral is owned by one"),
         (name = "audit", description = "The append-only trail of every access to personal data, and every refusal"),
         (name = "auth", description = "Tokens for registered systems (OAuth 2 client credentials)"),
         (name = "api-clients", description = "Systems that call the API on their own: GP systems, partners' case systems (OAuth 2 client credentials)"),

@@ -10,6 +10,7 @@ pub mod directory;
 pub mod goals;
 pub mod health;
 pub mod keys;
+pub mod networks;
 pub mod organisations;
 pub mod outcomes;
 pub mod people;
@@ -19,6 +20,7 @@ pub mod referrals;
 pub mod reports;
 pub mod self_referrals;
 pub mod sessions;
+pub mod teams;
 pub mod user_identities;
 pub mod users;
 
@@ -46,11 +48,22 @@ every_route! {
         organisations::create_organisation,
         organisations::list_organisations,
         organisations::get_organisation,
+        organisations::set_organisation_network,
+        organisations::clear_organisation_network,
+        networks::create_network,
+        networks::list_networks,
+        networks::get_network,
         auth_token::create_token,
         api_clients::create_api_client,
         api_clients::list_api_clients,
         api_clients::get_api_client,
         api_clients::revoke_api_client,
+        teams::create_team,
+        teams::list_teams,
+        teams::get_team,
+        teams::list_team_members,
+        teams::add_team_member,
+        teams::remove_team_member,
         users::create_user,
         users::list_users,
         users::get_user,
@@ -75,6 +88,7 @@ every_route! {
         referrals::transition_referral,
         referrals::assign_referral,
         referrals::unassign_referral,
+        referrals::hand_over_referral,
         referrals::get_referral_history,
         consent::record_consent,
         consent::list_consent,

@@ -98,6 +98,8 @@ code_schema! {
         "What the person said: consent given, or withdrawn.";
     ConsentScope => linkwell_domain::consent::ConsentScope,
         "What a consent is for. `sharing_with_partners`: sharing the person's details with partner organisations through connections.";
+    HistoryKind => linkwell_domain::team::HistoryKind,
+        "What an entry of a referral's history records: `status`, a change of status; `team`, a move to another team (a handover).";
     Role => linkwell_domain::Role,
         "A caller's role.";
     DuplicateReason => linkwell_domain::DuplicateReason,
@@ -475,6 +477,8 @@ problem_set! {
     ChangeWithoutBodyProblems = [400, 401, 403, 404, 409, 412, 428, 503], body: false;
     /// An action on an existing resource, without a body.
     ActionProblems = [400, 401, 403, 404, 409, 503], body: false;
+    /// An action without a body on an existing resource, naming another that may not fit it.
+    NamingProblems = [400, 401, 403, 404, 409, 422, 503], body: false;
     /// A list open to anyone: rate limited without a token; a token sent must be valid.
     PublicListProblems = [400, 401, 429, 503], body: false;
     /// A read by id open to anyone, likewise.

@@ -24,6 +24,7 @@ pub mod role;
 pub mod self_referral;
 pub mod session;
 pub mod tally;
+pub mod team;
 pub mod text;
 pub mod user;
 pub mod user_identity;
@@ -37,7 +38,7 @@ pub use directory::{Capacity, Service, ServiceStatus};
 pub use invalid::Invalid;
 pub use lifecycle::{ClosureReason, GpRecordCode, Move, StatusChange};
 pub use nhs_number::NhsNumber;
-pub use organisation::{NewOrganisation, OdsCode, Organisation, OrganisationKind};
+pub use organisation::{Network, NewOrganisation, OdsCode, Organisation, OrganisationKind};
 pub use person::{
     ContactDetail, DateOfBirth, DuplicateReason, Email, Person, PersonRecord, Phone,
     PreferredContact,
@@ -47,5 +48,6 @@ pub use postcode::Postcode;
 pub use referral::{NewReferral, Reason, Reasons, Referral, ReferralSource, ReferralStatus};
 pub use role::Role;
 pub use session::{Session, SessionKind, SessionMode, SessionStatus};
+pub use team::{Team, TeamMove};
 pub use user::{NewUser, User};
 pub use user_identity::{Issuer, UserIdentity};

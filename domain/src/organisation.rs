@@ -75,6 +75,22 @@ pub struct Organisation {
     pub name: String,
     pub kind: OrganisationKind,
     pub ods_code: Option<OdsCode>,
+    /// The network it belongs to, such as a Primary Care Network.
+    pub network_id: Option<Uuid>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub version: i64,
+}
+
+/// A network's name: one line, unique ignoring case.
+pub const NETWORK_NAME: TextRule = TextRule::line(200);
+
+/// A network of organisations, such as the practices of a Primary Care Network: figures for a
+/// network whole are big enough to publish where a single practice's are suppressed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Network {
+    pub id: Uuid,
+    pub name: String,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub version: i64,

@@ -217,6 +217,8 @@ pub struct Referral {
     pub gp_record_code: Option<GpRecordCode>,
     /// The link worker it is assigned to.
     pub assignee_id: Option<Uuid>,
+    /// The team that owns it; `None` until it is first handed to one.
+    pub team_id: Option<Uuid>,
     /// When a link worker first reached the person.
     pub first_contact_at: Option<DateTime<Utc>>,
     /// Another person's record that this referral's person may duplicate (derived from the
@@ -257,6 +259,7 @@ impl Referral {
             closure_reason: None,
             gp_record_code: None,
             assignee_id: None,
+            team_id: None,
             first_contact_at: None,
             possible_duplicate_of: None,
             possible_duplicate_reason: None,

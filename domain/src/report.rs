@@ -247,6 +247,8 @@ pub struct Activity {
     pub by_source: Counts,
     pub by_reason: Counts,
     pub by_referrer_org: Counts,
+    /// Referrals received, by the team that owns them now (`none`: no team yet).
+    pub by_team: Counts,
     pub people_referred: i64,
     pub people_contacted: i64,
     pub sessions_by_kind: Counts,
@@ -284,6 +286,7 @@ impl Activity {
                 Metric::Received => add(&mut a.by_source, key1, n),
                 Metric::Reason => add(&mut a.by_reason, key1, n),
                 Metric::ReferrerOrg => add(&mut a.by_referrer_org, key1, n),
+                Metric::Team => add(&mut a.by_team, key1, n),
                 Metric::PeopleReferred => a.people_referred += n,
                 Metric::PeopleContacted => a.people_contacted += n,
                 Metric::SessionKind => add(&mut a.sessions_by_kind, key1, n),

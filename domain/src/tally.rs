@@ -34,8 +34,25 @@ pub const NO_EARLIER: Day = Day::MIN;
 /// `until` of a tally with no later event: after any window.
 pub const NO_LATER: Day = Day::MAX;
 
-/// The scope of tallies over every referring organisation (the others are an organisation id).
+/// The scope of tallies over every referring organisation (the others are an organisation id,
+/// a team's id after [`TEAM`], or a network's after [`NETWORK`]).
 pub const ALL: &str = "*";
+
+/// What a team's scope starts with: `team:` and its id.
+pub const TEAM: &str = "team:";
+
+/// What a network's scope starts with: `network:` and its id.
+pub const NETWORK: &str = "network:";
+
+/// The scope of one team's tallies.
+pub fn team_scope(team: &str) -> String {
+    format!("{TEAM}{team}")
+}
+
+/// The scope of one network's tallies: its organisations' referrals.
+pub fn network_scope(network: &str) -> String {
+    format!("{NETWORK}{network}")
+}
 
 /// The UTC day of an instant.
 pub fn day(at: DateTime<Utc>) -> Day {
@@ -137,6 +154,8 @@ metrics! {
     Reason = "reason",
     /// key1: referring organisation id, or `none`.
     ReferrerOrg = "referrer_org",
+    /// key1: the owning team's id, or `none`.
+    Team = "team",
     /// Distinct people: chained on received days.
     PeopleReferred = "people_referred",
     /// Distinct people: chained on first-contact days.
@@ -295,6 +314,11 @@ pub struct ChangeFacts {
 #[derive(Debug, Clone)]
 pub struct ReferralFacts {
     pub referrer_org: Option<String>,
+    /// The team that owns it now: its tallies count in that team's scope, wherever they
+    /// happened, and move with it on a handover.
+    pub team: Option<String>,
+    /// The network its referring organisation belongs to now.
+    pub network: Option<String>,
     pub source: ReferralSource,
     pub received_at: DateTime<Utc>,
     /// Entered in error: it counts nowhere.
@@ -316,6 +340,8 @@ impl ReferralFacts {
     fn scopes(&self) -> Vec<String> {
         std::iter::once(ALL.to_owned())
             .chain(self.referrer_org.clone())
+            .chain(self.team.as_deref().map(team_scope))
+            .chain(self.network.as_deref().map(network_scope))
             .collect()
     }
 
@@ -358,6 +384,7 @@ impl ReferralFacts {
                 "",
                 0,
             );
+            add(received, Metric::Team, &none(self.team.as_deref()), "", 0);
             let ever = |status: ReferralStatus| self.changes.iter().any(|c| c.to == status);
             // Accepted ever wins over declined.
             let decision = [ReferralStatus::Accepted, ReferralStatus::Declined]
@@ -548,6 +575,8 @@ mod tests {
     fn referral(org: Option<&str>, received: i64) -> ReferralFacts {
         ReferralFacts {
             referrer_org: org.map(str::to_owned),
+            team: None,
+            network: None,
             source: ReferralSource::GpPractice,
             received_at: at(received),
             in_error: false,

@@ -14,7 +14,7 @@ use crate::dialect::{self, Hold};
 use crate::error::StoreResult;
 use crate::schema::{
     audit_events, connection_notes, connections, consent_records, goals, idempotency_keys,
-    outcomes, people, plans, referral_status_changes, referrals, sessions,
+    outcomes, people, plans, referral_status_changes, referral_team_moves, referrals, sessions,
 };
 
 /// How an erasure went.
@@ -193,6 +193,9 @@ pub fn anonymise_referral(
     )
     .set(referral_status_changes::reason.eq(None::<String>))
     .execute(conn)?;
+    diesel::update(referral_team_moves::table.filter(referral_team_moves::referral_id.eq(id)))
+        .set(referral_team_moves::reason.eq(None::<String>))
+        .execute(conn)?;
     named.extend(
         sessions::table
             .filter(sessions::referral_id.eq(id))

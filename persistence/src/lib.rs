@@ -32,6 +32,7 @@ pub mod sessions;
 mod sqlite_writer;
 pub mod statement;
 pub mod tallies;
+pub mod teams;
 pub mod unit_of_work;
 pub mod user_identities;
 pub mod users;

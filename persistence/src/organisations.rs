@@ -1,17 +1,19 @@
 //! Organisations the service works with.
 
 use diesel::prelude::*;
-use linkwell_domain::{OdsCode, Organisation, OrganisationKind};
+use linkwell_domain::{Network, OdsCode, Organisation, OrganisationKind};
 use uuid::Uuid;
 
 use crate::connection::DbConnection;
 use crate::convert;
 use crate::error::StoreResult;
 use crate::page::{Keyset, Order, keyset};
-use crate::schema::organisations;
+use crate::schema::{networks, organisations};
+use crate::unit_of_work::Tx;
 
 #[derive(Insertable, Queryable, Selectable)]
 #[diesel(table_name = organisations)]
+#[diesel(treat_none_as_default_value = false)]
 struct OrganisationRow {
     id: String,
     name: String,
@@ -20,6 +22,7 @@ struct OrganisationRow {
     created_at: chrono::NaiveDateTime,
     updated_at: chrono::NaiveDateTime,
     version: i64,
+    network_id: Option<String>,
 }
 
 impl OrganisationRow {
@@ -32,6 +35,7 @@ impl OrganisationRow {
             created_at: convert::to_db(org.created_at),
             updated_at: convert::to_db(org.updated_at),
             version: org.version,
+            network_id: org.network_id.map(|id| id.to_string()),
         }
     }
 
@@ -44,6 +48,7 @@ impl OrganisationRow {
                 .ods_code
                 .map(|c| OdsCode::parse(&c).map_err(|e| crate::error::corrupt("ods code", e)))
                 .transpose()?,
+            network_id: convert::optional_uuid("network id", self.network_id.as_deref())?,
             created_at: convert::from_db(self.created_at),
             updated_at: convert::from_db(self.updated_at),
             version: self.version,
@@ -81,10 +86,12 @@ pub fn get(conn: &mut DbConnection, id: Uuid) -> StoreResult<Option<Organisation
         .transpose()
 }
 
-/// A page of organisations, newest first, starting after `after`.
+/// A page of organisations, newest first, starting after `after`: of one kind, or of one
+/// network, or all.
 pub fn list(
     conn: &mut DbConnection,
     kind: Option<OrganisationKind>,
+    network: Option<Uuid>,
     after: Option<Keyset>,
     limit: i64,
 ) -> StoreResult<Vec<Organisation>> {
@@ -95,6 +102,9 @@ pub fn list(
     if let Some(kind) = kind {
         query = query.filter(organisations::kind.eq(kind.as_str()));
     }
+    if let Some(network) = network {
+        query = query.filter(organisations::network_id.eq(network.to_string()));
+    }
     keyset(
         query,
         (organisations::created_at, organisations::id),
@@ -104,5 +114,113 @@ pub fn list(
     .load(conn)?
     .into_iter()
     .map(OrganisationRow::into_domain)
+    .collect()
+}
+
+/// Moves `org` into `network` (or out of any), if it is still at `expected_version`; `false`
+/// when another change got there first. Each of its referrals is counted again, so the
+/// totals of the network it leaves and the one it joins stay exact.
+pub fn set_network(
+    tx: &mut Tx<'_>,
+    org: &Organisation,
+    expected_version: i64,
+) -> StoreResult<bool> {
+    let referrals: Vec<String> = crate::schema::referrals::table
+        .filter(crate::schema::referrals::referrer_org_id.eq(org.id.to_string()))
+        .select(crate::schema::referrals::id)
+        .load(&mut **tx)?;
+    for id in referrals {
+        tx.touch_referral(convert::uuid("referral id", &id)?)?;
+    }
+    let updated = diesel::update(
+        organisations::table
+            .filter(organisations::id.eq(org.id.to_string()))
+            .filter(organisations::version.eq(expected_version)),
+    )
+    .set((
+        organisations::network_id.eq(org.network_id.map(|id| id.to_string())),
+        organisations::updated_at.eq(convert::to_db(org.updated_at)),
+        organisations::version.eq(org.version),
+    ))
+    .execute(&mut **tx)?;
+    Ok(updated == 1)
+}
+
+#[derive(Insertable, Queryable, Selectable)]
+#[diesel(table_name = networks)]
+struct NetworkRow {
+    id: String,
+    name: String,
+    created_at: chrono::NaiveDateTime,
+    updated_at: chrono::NaiveDateTime,
+    version: i64,
+}
+
+impl NetworkRow {
+    fn into_domain(self) -> StoreResult<Network> {
+        Ok(Network {
+            id: convert::uuid("network id", &self.id)?,
+            name: self.name,
+            created_at: convert::from_db(self.created_at),
+            updated_at: convert::from_db(self.updated_at),
+            version: self.version,
+        })
+    }
+}
+
+/// Stores a new network.
+pub fn insert_network(conn: &mut DbConnection, network: &Network) -> StoreResult<()> {
+    diesel::insert_into(networks::table)
+        .values(NetworkRow {
+            id: network.id.to_string(),
+            name: network.name.clone(),
+            created_at: convert::to_db(network.created_at),
+            updated_at: convert::to_db(network.updated_at),
+            version: network.version,
+        })
+        .execute(conn)?;
+    Ok(())
+}
+
+/// The network already called `name` (ignoring case), if any.
+pub fn find_network_by_name(conn: &mut DbConnection, name: &str) -> StoreResult<Option<Uuid>> {
+    let id: Option<String> = networks::table
+        .filter(crate::teams::lower(networks::name).eq(name.to_lowercase()))
+        .select(networks::id)
+        .first(conn)
+        .optional()?;
+    id.map(|id| convert::uuid("network id", &id)).transpose()
+}
+
+/// One network by id.
+pub fn get_network(conn: &mut DbConnection, id: Uuid) -> StoreResult<Option<Network>> {
+    networks::table
+        .find(id.to_string())
+        .select(NetworkRow::as_select())
+        .first(conn)
+        .optional()?
+        .map(NetworkRow::into_domain)
+        .transpose()
+}
+
+/// A page of networks in the order they were made, after `after`.
+pub fn networks(
+    conn: &mut DbConnection,
+    after: Option<Keyset>,
+    limit: i64,
+) -> StoreResult<Vec<Network>> {
+    let query = networks::table
+        .select(NetworkRow::as_select())
+        .limit(limit)
+        .into_boxed();
+    keyset(
+        query,
+        (networks::created_at, networks::id),
+        Order::OldestFirst,
+        after,
+    )
+    .load(conn)?
+    .into_iter()
+    .map(NetworkRow::into_domain)
     .collect()
 }

@@ -1,7 +1,7 @@
 //! Every change of a referral's status, oldest first.
 
 use diesel::prelude::*;
-use linkwell_domain::StatusChange;
+use linkwell_domain::{StatusChange, TeamMove};
 use uuid::Uuid;
 
 use crate::connection::DbConnection;
@@ -93,4 +93,46 @@ pub fn list(
         })
     })
     .collect()
+}
+
+/// One entry of a referral's history: a change of status, or a move between teams.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Entry {
+    Status(StatusChange),
+    Team(TeamMove),
+}
+
+impl Entry {
+    /// Where it stands in the history, which runs oldest first (ties by id).
+    pub fn position(&self) -> Keyset {
+        match self {
+            Entry::Status(c) => Keyset { at: c.at, id: c.id },
+            Entry::Team(m) => Keyset { at: m.at, id: m.id },
+        }
+    }
+}
+
+/// A page of a referral's whole history, oldest first, after `after`: each kind is read in
+/// its own order and the two merged, so a cursor from either kind resumes both.
+pub fn entries(
+    conn: &mut DbConnection,
+    referral_id: Uuid,
+    after: Option<Keyset>,
+    limit: i64,
+) -> StoreResult<Vec<Entry>> {
+    let mut merged: Vec<Entry> = list(conn, referral_id, after, limit)?
+        .into_iter()
+        .map(Entry::Status)
+        .chain(
+            crate::teams::moves(conn, referral_id, after, limit)?
+                .into_iter()
+                .map(Entry::Team),
+        )
+        .collect();
+    merged.sort_by_key(|e| {
+        let k = e.position();
+        (k.at, k.id)
+    });
+    merged.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+    Ok(merged)
 }

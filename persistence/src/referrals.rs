@@ -47,6 +47,8 @@ pub struct ReferralFilter {
     pub person_id: Option<Uuid>,
     /// The referring organisation.
     pub referrer_org_id: Option<Uuid>,
+    /// The team that owns it.
+    pub team_id: Option<Uuid>,
 }
 
 /// The `assignee` filter.
@@ -82,6 +84,7 @@ struct ReferralRow {
     change_seq: i64,
     reference: Option<String>,
     introduced_by: Option<String>,
+    team_id: Option<String>,
 }
 
 /// What a change to a referral may alter; everything else is fixed at receipt.
@@ -99,6 +102,7 @@ struct ReferralChanges {
     assignee_id: Option<String>,
     first_contact_at: Option<chrono::NaiveDateTime>,
     change_seq: i64,
+    team_id: Option<String>,
 }
 
 impl ReferralChanges {
@@ -115,6 +119,7 @@ impl ReferralChanges {
             assignee_id: r.assignee_id.map(|id| id.to_string()),
             first_contact_at: r.first_contact_at.map(convert::to_db),
             change_seq,
+            team_id: r.team_id.map(|id| id.to_string()),
         }
     }
 }
@@ -146,6 +151,7 @@ pub fn insert(tx: &mut Tx<'_>, referral: &Referral, created_by: &str) -> StoreRe
             change_seq: dialect::change_position(conn)?,
             reference: Some(referral.reference.clone()),
             introduced_by: referral.introduced_by.as_ref().map(IntroducerJson::to_json),
+            team_id: referral.team_id.map(|id| id.to_string()),
         })
         .execute(conn)?;
     insert_reasons(conn, &id, &referral.reasons)
@@ -405,6 +411,9 @@ fn filtered<'a>(visibility: Visibility, filter: &ReferralFilter) -> Filtered<'a>
     if let Some(org) = filter.referrer_org_id {
         query = query.filter(referrals::referrer_org_id.eq(org.to_string()));
     }
+    if let Some(team) = filter.team_id {
+        query = query.filter(referrals::team_id.eq(team.to_string()));
+    }
     query
 }
 
@@ -476,6 +485,7 @@ fn into_domain(r: ReferralRow, reasons: Vec<Reason>) -> StoreResult<Referral> {
             .map(|c| GpRecordCode::from_code(&c).ok_or_else(|| corrupt("gp record code", c)))
             .transpose()?,
         assignee_id: convert::optional_uuid("assignee", r.assignee_id.as_deref())?,
+        team_id: convert::optional_uuid("team", r.team_id.as_deref())?,
         first_contact_at: r.first_contact_at.map(convert::from_db),
         possible_duplicate_of: None,
         possible_duplicate_reason: None,

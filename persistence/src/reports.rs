@@ -13,17 +13,39 @@ use crate::connection::DbConnection;
 use crate::convert;
 use crate::dialect;
 use crate::error::StoreResult;
+use crate::statement::Statement;
 use crate::tallies;
 
-type Backend = <DbConnection as diesel::Connection>::Backend;
-
-/// What a report covers: `[from, until)`, whole UTC days, and, optionally, one referring
-/// organisation.
+/// What a report covers: `[from, until)`, whole UTC days, and whose referrals.
 #[derive(Debug, Clone, Copy)]
 pub struct Scope {
     pub from: DateTime<Utc>,
     pub until: DateTime<Utc>,
-    pub referrer_org: Option<Uuid>,
+    pub whose: Whose,
+}
+
+/// Whose referrals a report counts (and everything under them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Whose {
+    /// The whole service's.
+    Service,
+    /// One referring organisation's.
+    ReferrerOrg(Uuid),
+    /// Those one team owns.
+    Team(Uuid),
+    /// Those of one network's organisations.
+    Network(Uuid),
+}
+
+impl Whose {
+    fn tally_scope(self) -> String {
+        match self {
+            Whose::Service => ALL.to_owned(),
+            Whose::ReferrerOrg(org) => org.to_string(),
+            Whose::Team(team) => tally::team_scope(&team.to_string()),
+            Whose::Network(network) => tally::network_scope(&network.to_string()),
+        }
+    }
 }
 
 /// Computes the activity report for `scope`; `meaningful_hundredths` is the SWEMWBS
@@ -33,21 +55,13 @@ pub fn activity(
     scope: &Scope,
     meaningful_hundredths: i64,
 ) -> StoreResult<Activity> {
-    let org = scope.referrer_org.map(|o| o.to_string());
     let totals = tallies::window(
         conn,
-        org.as_deref().unwrap_or(ALL),
+        &scope.whose.tally_scope(),
         tally::day(scope.from),
         tally::day(scope.until) - 1,
     )?;
     Ok(Activity::from_totals(totals, meaningful_hundredths))
-}
-
-fn run<T: QueryableByName<Backend> + 'static>(
-    conn: &mut DbConnection,
-    sql: &str,
-) -> StoreResult<Vec<T>> {
-    Ok(diesel::sql_query(sql).load(conn)?)
 }
 
 /// Open referrals per link worker by status.
@@ -80,28 +94,32 @@ struct WaitingRow {
 pub const OPEN: [&str; 4] = ["received", "accepted", "active", "on_hold"];
 
 /// Open referrals per assignee and status, and the unassigned waiting list, from one snapshot
-/// so the two agree.
-pub fn caseload(conn: &mut DbConnection) -> StoreResult<(Vec<Held>, Waiting)> {
-    dialect::read_snapshot(conn, caseload_in)
+/// so the two agree: the whole service's, or one team's.
+pub fn caseload(conn: &mut DbConnection, team: Option<Uuid>) -> StoreResult<(Vec<Held>, Waiting)> {
+    dialect::read_snapshot(conn, |conn| caseload_in(conn, team))
 }
 
-fn caseload_in(conn: &mut DbConnection) -> StoreResult<(Vec<Held>, Waiting)> {
+fn caseload_in(conn: &mut DbConnection, team: Option<Uuid>) -> StoreResult<(Vec<Held>, Waiting)> {
     let open = "r.status IN ('received', 'accepted', 'active', 'on_hold')";
-    let held = run::<Held>(
-        conn,
-        &format!(
-            "SELECT r.assignee_id AS assignee_id, r.status AS status, COUNT(*) AS n
-             FROM referrals r WHERE {open} AND r.assignee_id IS NOT NULL
-             GROUP BY r.assignee_id, r.status"
-        ),
-    )?;
-    let waiting = run::<WaitingRow>(
-        conn,
-        &format!(
-            "SELECT COUNT(*) AS n, MIN(r.received_at) AS oldest
-             FROM referrals r WHERE {open} AND r.assignee_id IS NULL"
-        ),
-    )?
+    let (of_team, team) = match team {
+        Some(id) => ("AND r.team_id = ?", vec![id.to_string()]),
+        None => ("", Vec::new()),
+    };
+    let statement = |sql: String| {
+        team.iter()
+            .fold(Statement::new(sql), |s, id| s.bind::<Text, _>(id.clone()))
+    };
+    let held: Vec<Held> = statement(format!(
+        "SELECT r.assignee_id AS assignee_id, r.status AS status, COUNT(*) AS n
+         FROM referrals r WHERE {open} AND r.assignee_id IS NOT NULL {of_team}
+         GROUP BY r.assignee_id, r.status"
+    ))
+    .load(conn)?;
+    let waiting = statement(format!(
+        "SELECT COUNT(*) AS n, MIN(r.received_at) AS oldest
+         FROM referrals r WHERE {open} AND r.assignee_id IS NULL {of_team}"
+    ))
+    .load::<WaitingRow>(conn)?
     .pop()
     .map(|w| Waiting {
         count: w.n,

@@ -9,6 +9,17 @@ diesel::table! {
         created_at -> Timestamp,
         updated_at -> Timestamp,
         version -> BigInt,
+        network_id -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    networks (id) {
+        id -> Text,
+        name -> Text,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        version -> BigInt,
     }
 }
 
@@ -69,6 +80,7 @@ diesel::table! {
         reference -> Nullable<Text>,
         introduced_by -> Nullable<Text>,
         anonymised_at -> Nullable<Timestamp>,
+        team_id -> Nullable<Text>,
     }
 }
 
@@ -340,6 +352,42 @@ diesel::table! {
 
 diesel::joinable!(user_identities -> users (user_id));
 
+diesel::table! {
+    teams (id) {
+        id -> Text,
+        name -> Text,
+        area -> Nullable<Text>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        version -> BigInt,
+    }
+}
+
+diesel::table! {
+    team_members (team_id, user_id) {
+        team_id -> Text,
+        user_id -> Text,
+        added_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    referral_team_moves (id) {
+        id -> Text,
+        referral_id -> Text,
+        from_team_id -> Nullable<Text>,
+        to_team_id -> Text,
+        status -> Text,
+        reason -> Nullable<Text>,
+        actor_sub -> Text,
+        actor_role -> Text,
+        moved_at -> Timestamp,
+    }
+}
+
+diesel::joinable!(team_members -> teams (team_id));
+diesel::joinable!(team_members -> users (user_id));
+
 diesel::allow_tables_to_appear_in_same_query!(
     api_clients,
     organisations,
@@ -362,4 +410,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     user_identities,
     idempotency_keys,
     audit_events,
+    teams,
+    team_members,
+    networks,
+    referral_team_moves,
 );

@@ -111,6 +111,8 @@ fn load(
                 row.referral_id.clone(),
                 ReferralFacts {
                     referrer_org: row.t2.clone(),
+                    team: None,
+                    network: None,
                     source: code(row.t3.as_deref())?,
                     received_at: at(row.at)?,
                     in_error: code::<ReferralStatus>(row.t4.as_deref())?
@@ -130,6 +132,10 @@ fn load(
         let facts = under(&mut facts, &child.referral_id)?;
         match child.kind.as_str() {
             "reason" => facts.reasons.push(code(child.t1.as_deref())?),
+            "scopes" => {
+                facts.team = child.t1.clone();
+                facts.network = child.t2.clone();
+            }
             "change" => facts.changes.push(ChangeFacts {
                 to: code(child.t1.as_deref())?,
                 reason_code: maybe(child.t2.as_deref())?,
@@ -231,6 +237,12 @@ fn rows(conn: &mut DbConnection, ids: &[String], by_person: bool) -> StoreResult
                 source AS t3, status AS t4, received_at AS at, first_contact_at AS at2,
                 {NO_INT} AS v1, {NO_INT} AS v2, {NO_INT} AS v3, {NO_INT} AS v4, {NO_INT} AS v5
          FROM referrals WHERE id IN (SELECT id FROM chosen)
+         UNION ALL
+         SELECT r.id, 'scopes', r.team_id, o.network_id, {NO_TEXT}, {NO_TEXT}, {NO_TIME},
+                {NO_TIME}, {NO_INT}, {NO_INTS}
+         FROM referrals r LEFT JOIN organisations o ON o.id = r.referrer_org_id
+         WHERE r.id IN (SELECT id FROM chosen)
+           AND (r.team_id IS NOT NULL OR o.network_id IS NOT NULL)
          UNION ALL
          SELECT referral_id, 'reason', reason, {NO_TEXT}, {NO_TEXT}, {NO_TEXT}, {NO_TIME},
                 {NO_TIME}, {NO_INT}, {NO_INTS}

@@ -194,6 +194,11 @@ impl World {
             "unassign_referral" => {
                 stale(Method::DELETE, format!("/v1/referrals/{r}/assignee"), None).await
             }
+            "hand_over_referral" => {
+                let body = json!({"team_id": Uuid::now_v7(), "reason": "Moved"});
+                let path = format!("/v1/referrals/{r}/handover");
+                stale(Method::POST, path, Some(body)).await
+            }
             "get_referral_history" => app.get(&format!("/v1/referrals/{r}/history"), &staff).await,
             "record_consent" => {
                 let path = format!("/v1/referrals/{r}/consent");

@@ -488,6 +488,7 @@ async fn tokens_for_missing_or_unfitting_organisations_are_401() {
             name: "Later".into(),
             kind: linkwell_domain::OrganisationKind::GpPractice,
             ods_code: None,
+            network_id: None,
             created_at: registered,
             updated_at: registered,
             version: 1,

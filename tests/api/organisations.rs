@@ -35,6 +35,7 @@ async fn an_admin_registers_an_organisation() {
             "id",
             "kind",
             "name",
+            "network_id",
             "ods_code",
             "updated_at",
             "version"

@@ -26,6 +26,7 @@ const MARKERS: &[&str] = &[
     "ZQ-EXT-REF",
     "Zqsummary",
     "Zqaccepting",
+    "Zqhandover",
     "Zqclosing",
     "Zqsession",
     "Zqmatters",
@@ -134,6 +135,20 @@ impl Case {
                 &staff,
                 1,
                 &json!({"to": "accepted", "reason": "Zqaccepting"}),
+            )
+            .await);
+        // A handover's reason is free text about the person: erased with the rest.
+        let team = ok(app
+            .post("/v1/teams", &app.admin(), &json!({"name": "Erasure team"}))
+            .await)
+        .id();
+        ok(app
+            .change(
+                Method::POST,
+                &format!("/v1/referrals/{referral}/handover"),
+                &staff,
+                2,
+                Some(&json!({"team_id": team, "reason": "Zqhandover"})),
             )
             .await);
         let staff_view = ok(app.get(&format!("/v1/referrals/{referral}"), &staff).await);
@@ -620,6 +635,13 @@ async fn the_export_holds_every_section_and_who_accessed_the_record() {
         history.contains(&"accepted") && history.contains(&"closed"),
         "{history:?}"
     );
+    let handover = main["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["kind"] == "team")
+        .unwrap();
+    assert_eq!(handover["reason"], "Zqhandover");
     assert_eq!(main["consent"][0]["reason"], "Zqconsent");
     assert_eq!(main["sessions"][0]["id"], json!(case.session));
     assert_eq!(main["sessions"][0]["notes"], "Zqsession");

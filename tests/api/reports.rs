@@ -594,6 +594,29 @@ async fn running_totals_equal_totals_made_afresh_from_the_records() {
             )
             .await);
     }
+    // Kim's referral is handed to one team, then another: its figures move with it.
+    for name in ["North", "South"] {
+        let team = ok(app
+            .post("/v1/teams", &app.admin(), &json!({"name": name}))
+            .await)
+        .id();
+        let read = app.get(&format!("/v1/referrals/{r6}"), &staff).await;
+        let version: i64 = read
+            .header("etag")
+            .unwrap()
+            .trim_matches('"')
+            .parse()
+            .unwrap();
+        ok(app
+            .change(
+                Method::POST,
+                &format!("/v1/referrals/{r6}/handover"),
+                &staff,
+                version,
+                Some(&json!({"team_id": team, "reason": "Moved"})),
+            )
+            .await);
+    }
     // A referral entered in error after a session and a connection: none of it counts.
     let sessions_before = app
         .get(&format!("/v1/reports/activity?{}", period()), &app.admin())

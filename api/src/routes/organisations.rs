@@ -1,25 +1,31 @@
 //! Organisations: GP practices, partners, agencies and community groups.
 
-use actix_web::{HttpResponse, get, post, web};
+use actix_web::{HttpResponse, delete, get, post, put, web};
 use chrono::{DateTime, Utc};
 use linkwell_domain::{Organisation, OrganisationKind};
-use linkwell_persistence::{Keyset, organisations};
+use linkwell_persistence::{DbConnection, organisations};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 use validator::Validate;
 
-use crate::access::{Allowed, AllowedJson, CreateOrganisation, GetOrganisation, ListOrganisations};
-use crate::audit::Refusal;
+use crate::access::{
+    Allowed, AllowedJson, ClearOrganisationNetwork, CreateOrganisation, GetOrganisation,
+    ListOrganisations, SetOrganisationNetwork,
+};
+use crate::audit::{Refusal, Stop};
 use crate::create::{self, Creatable, Created, Made};
-use crate::error::{ApiError, at, at_optional, query_code};
+use crate::error::{ApiError, at, at_optional, query_code, query_uuid};
 use crate::fields::{self, Field};
 use crate::idempotency::IdempotencyKey;
-use crate::pagination;
-use crate::pagination::Page;
-use crate::schema::{CreateProblems, ListProblems, ReadProblems};
+use crate::listing;
+use crate::pagination::{Page, PageQuery};
+use crate::precondition::IfMatch;
+use crate::schema::{
+    ChangeProblems, ChangeWithoutBodyProblems, CreateProblems, ListProblems, ReadProblems,
+};
 use crate::state::AppState;
-use crate::{clock, db, rules, schema, wire};
+use crate::{change, clock, db, rules, schema, wire};
 
 /// An organisation to register.
 #[derive(Debug, Deserialize, Validate, ToSchema)]
@@ -33,6 +39,8 @@ pub struct OrganisationInput {
     /// Unique among organisations.
     #[validate(custom(function = "rules::field"))]
     pub ods_code: Option<fields::OdsCode>,
+    /// The network it belongs to, such as its Primary Care Network.
+    pub network_id: Option<Uuid>,
 }
 
 /// An organisation.
@@ -46,6 +54,9 @@ pub struct OrganisationView {
     pub kind: String,
     #[schema(required = true, value_type = Option<crate::fields::OdsCode>)]
     pub ods_code: Option<String>,
+    /// The network it belongs to (`null`: none).
+    #[schema(required = true)]
+    pub network_id: Option<Uuid>,
     #[serde(serialize_with = "wire::timestamp")]
     #[schema(value_type = String, format = DateTime)]
     pub created_at: DateTime<Utc>,
@@ -63,6 +74,7 @@ impl From<&Organisation> for OrganisationView {
             name: o.name.clone(),
             kind: o.kind.as_str().to_owned(),
             ods_code: o.ods_code.as_ref().map(|c| c.as_str().to_owned()),
+            network_id: o.network_id,
             created_at: o.created_at,
             updated_at: o.updated_at,
             version: o.version,
@@ -102,6 +114,7 @@ pub async fn create_organisation(
         name: at("/name", input.name.parse())?,
         kind: at("/kind", input.kind.parse())?,
         ods_code: at_optional("/ods_code", input.ods_code.as_ref())?,
+        network_id: input.network_id,
         created_at: now,
         updated_at: now,
         version: 1,
@@ -112,6 +125,9 @@ pub async fn create_organisation(
         {
             let detail = format!("an organisation with ODS code {code} already exists: {existing}");
             return Err(Refusal::duplicate(existing, detail).into());
+        }
+        if let Some(network) = org.network_id {
+            known_network(conn, network)?;
         }
         organisations::insert(conn, &org)?;
         let location = format!("/v1/organisations/{}", org.id);
@@ -163,6 +179,9 @@ pub struct OrganisationQuery {
     pub cursor: Option<String>,
     #[param(value_type = Option<schema::OrganisationKind>)]
     pub kind: Option<String>,
+    /// The organisations of one network.
+    #[param(value_type = Option<Uuid>)]
+    pub network_id: Option<String>,
 }
 
 /// List organisations, newest first.
@@ -182,28 +201,124 @@ pub async fn list_organisations(
     state: web::Data<AppState>,
     query: web::Query<OrganisationQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let limit = pagination::limit(query.limit.as_deref())?;
     let kind = query_code::<OrganisationKind>("kind", query.kind.as_deref())?;
-    let scope = format!("organisations|{}", query.kind.clone().unwrap_or_default());
-    let after = state.cursors.after(query.cursor.as_deref(), &scope)?;
-    let rows = db::run(&state, move |conn| {
-        Ok(organisations::list(conn, kind, after, limit + 1)?)
+    let network = query_uuid("network_id", query.network_id.as_deref())?;
+    let scope = format!(
+        "organisations|{}|{}",
+        query.kind.clone().unwrap_or_default(),
+        query.network_id.clone().unwrap_or_default()
+    );
+    let page = PageQuery {
+        limit: query.limit.clone(),
+        cursor: query.cursor.clone(),
+    };
+    let (rows, next_cursor) = listing::top_level(&state, scope, &page, move |conn, w| {
+        Ok(organisations::list(conn, kind, network, w.after, w.limit)?)
     })
     .await?;
-    let (rows, next_cursor) = pagination::finish(
-        rows,
-        limit,
-        |o| Keyset {
-            at: o.created_at,
-            id: o.id,
-        },
-        &state.cursors,
-        &scope,
-    );
     Ok(HttpResponse::Ok().json(OrganisationPage {
         items: rows.iter().map(OrganisationView::from).collect(),
         next_cursor,
     }))
+}
+
+/// A registered network, or a 422 at `/network_id`.
+fn known_network(conn: &mut DbConnection, network: Uuid) -> Result<(), Stop> {
+    if organisations::get_network(conn, network)?.is_none() {
+        return Err(Refusal::invalid("/network_id", "unknown_network", "names no network").into());
+    }
+    Ok(())
+}
+
+/// Which network an organisation joins.
+#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(as = NetworkMembership)]
+pub struct NetworkInput {
+    pub network_id: Uuid,
+}
+
+/// Put an organisation in a network, or move it to another.
+///
+/// Its referrals count towards the network from then on, those received before included,
+/// and no longer towards the network it left. A network that does not exist is 422
+/// `unknown_network`. Send `If-Match` with the ETag you read.
+#[utoipa::path(
+    operation_id = "set_organisation_network",
+    tag = "organisations",
+    params(("id" = Uuid, Path, description = "The organisation's id"), IfMatch),
+    request_body = NetworkInput,
+    responses(
+        (status = 200, description = "The organisation, in its network", body = OrganisationView,
+            headers(("ETag" = String, description = "The organisation's new version"))),
+        ChangeProblems,
+    ),
+    security(("bearer" = [])),
+)]
+#[put("/organisations/{id}/network")]
+pub async fn set_organisation_network(
+    request: AllowedJson<SetOrganisationNetwork, NetworkInput>,
+    state: web::Data<AppState>,
+    id: web::Path<Uuid>,
+    if_match: IfMatch,
+) -> Result<HttpResponse, ApiError> {
+    let AllowedJson { actor, body, .. } = request;
+    let network = body.value.network_id;
+    move_to_network(&state, actor, id.into_inner(), if_match, Some(network)).await
+}
+
+/// Take an organisation out of its network.
+///
+/// Its referrals no longer count towards the network, those received before included. Send
+/// `If-Match` with the ETag you read.
+#[utoipa::path(
+    operation_id = "clear_organisation_network",
+    tag = "organisations",
+    params(("id" = Uuid, Path, description = "The organisation's id"), IfMatch),
+    responses(
+        (status = 200, description = "The organisation, in no network", body = OrganisationView,
+            headers(("ETag" = String, description = "The organisation's new version"))),
+        ChangeWithoutBodyProblems,
+    ),
+    security(("bearer" = [])),
+)]
+#[delete("/organisations/{id}/network")]
+pub async fn clear_organisation_network(
+    allowed: Allowed<ClearOrganisationNetwork>,
+    state: web::Data<AppState>,
+    id: web::Path<Uuid>,
+    if_match: IfMatch,
+) -> Result<HttpResponse, ApiError> {
+    move_to_network(&state, allowed.actor, id.into_inner(), if_match, None).await
+}
+
+async fn move_to_network(
+    state: &web::Data<AppState>,
+    actor: crate::audit::Actor,
+    id: Uuid,
+    if_match: IfMatch,
+    to: Option<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    let expected = if_match.versions()?;
+    let org = change::change(state, actor, id, move |conn, _| {
+        let mut org = expected.current(organisations::get(conn, id)?, |o| o.version)?;
+        if let Some(network) = to {
+            known_network(conn, network)?;
+        }
+        if org.network_id == to {
+            return Ok(org);
+        }
+        let previous = org.version;
+        org.network_id = to;
+        org.updated_at = clock::now();
+        org.version += 1;
+        if !organisations::set_network(conn, &org, previous)? {
+            return Err(Refusal::stale().into());
+        }
+        Ok(org)
+    })
+    .await?;
+    Ok(wire::current(org.version, &OrganisationView::from(&org)))
 }
 
 impl Creatable for OrganisationView {

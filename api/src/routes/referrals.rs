@@ -3,6 +3,8 @@
 mod assignee;
 mod create;
 mod edit;
+mod handover;
+mod history;
 mod input;
 mod read;
 mod transition;
@@ -17,10 +19,13 @@ pub use assignee::{assign_referral, unassign_referral};
 pub use create::create_referral;
 pub(crate) use create::receive;
 pub use edit::update_referral;
+pub use handover::hand_over_referral;
+pub(crate) use history::all as history;
+pub use history::{HistoryEntryView, get_referral_history};
 pub use input::{PersonInput, ReferralInput};
 pub(crate) use read::instant;
 pub use read::{ReferralQuery, get_referral, list_referrals};
-pub use transition::{StatusChangeView, get_referral_history, transition_referral};
+pub use transition::transition_referral;
 pub use view::{PersonView, ReferralPage, ReferralView};
 
 use crate::audit::{Refusal, Stop};

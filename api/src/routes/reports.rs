@@ -15,18 +15,18 @@ use linkwell_domain::{
     ClosureReason, ConnectionOutcome, ConnectionStatus, Reason, ReferralSource, Role, SessionKind,
     SessionMode, SessionStatus, report,
 };
-use linkwell_persistence::reports::{self, Scope};
-use linkwell_persistence::users;
+use linkwell_persistence::reports::{self, Scope, Whose};
+use linkwell_persistence::{teams, users};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use utoipa::openapi::schema::{AdditionalProperties, ObjectBuilder, Schema, SchemaType, Type};
 use utoipa::openapi::{RefOr, schema::ArrayBuilder};
-use utoipa::{PartialSchema, ToSchema};
+use utoipa::{IntoParams, PartialSchema, ToSchema};
 use uuid::Uuid;
 
 use crate::access::{ActivityReport, Allowed, CaseloadReport};
 use crate::error::{ApiError, query_uuid};
-use crate::schema::{ListProblems, ReportProblems};
+use crate::schema::{ReadProblems, ReportProblems};
 use crate::state::AppState;
 use crate::{clock, db, wire};
 
@@ -45,6 +45,16 @@ pub struct ActivityQuery {
     /// measures under them).
     #[param(value_type = Option<Uuid>, format = Uuid)]
     pub referrer_org_id: Option<String>,
+    /// Only the referrals this team owns now (and everything under them, wherever it
+    /// happened): a handover moves a referral's figures to its new team.
+    #[param(value_type = Option<Uuid>, format = Uuid)]
+    pub team_id: Option<String>,
+    /// Only referrals from the organisations of this network (a Primary Care Network's
+    /// practices, say), those received before an organisation joined included: figures big
+    /// enough to publish where a single practice's are suppressed. At most one of
+    /// `referrer_org_id`, `team_id` and `network_id`.
+    #[param(value_type = Option<Uuid>, format = Uuid)]
+    pub network_id: Option<String>,
 }
 
 fn day(name: &str, value: &str) -> Result<NaiveDate, ApiError> {
@@ -52,6 +62,15 @@ fn day(name: &str, value: &str) -> Result<NaiveDate, ApiError> {
         .ok()
         .filter(|d| (1900..=9998).contains(&d.year()))
         .ok_or_else(|| ApiError::bad_parameter(name, "invalid_date", "must be a date, YYYY-MM-DD"))
+}
+
+/// A report counts one organisation's, team's or network's referrals, or all of them.
+fn one_scope(parameter: &str) -> ApiError {
+    ApiError::bad_parameter(
+        parameter,
+        "one_scope",
+        "give at most one of referrer_org_id, team_id and network_id",
+    )
 }
 
 fn midnight(date: NaiveDate) -> DateTime<Utc> {
@@ -194,6 +213,7 @@ impl Figures {
         let mut found = vec![
             ("/referrals_received".to_owned(), under("/by_source")),
             ("/referrals_received".to_owned(), under("/by_referrer_org")),
+            ("/referrals_received".to_owned(), under("/by_team")),
         ];
         for breakdown in ["by_kind", "by_mode", "by_status"] {
             found.push((
@@ -241,7 +261,11 @@ impl Figures {
             }
         }
         // Maps keyed by organisation are there even when nothing was counted.
-        for pointer in ["/by_referrer_org", "/connections/by_organisation"] {
+        for pointer in [
+            "/by_referrer_org",
+            "/by_team",
+            "/connections/by_organisation",
+        ] {
             let (parent, key) = pointer.rsplit_once('/').unwrap_or_default();
             let holder = if parent.is_empty() {
                 Some(&mut root)
@@ -318,6 +342,15 @@ fn figures(a: &Activity) -> Figures {
             "referrals_received",
             "by_referrer_org",
             org,
+            *n,
+        );
+    }
+    for (team, n) in &a.by_team {
+        f.count(
+            format!("/by_team/{team}"),
+            "referrals_received",
+            "by_team",
+            team,
             *n,
         );
     }
@@ -618,10 +651,13 @@ impl PartialSchema for ActivityReportSchema {
             .property("from", ObjectBuilder::new().schema_type(Type::String).format(Some(utoipa::openapi::SchemaFormat::KnownFormat(utoipa::openapi::KnownFormat::Date))))
             .property("to", ObjectBuilder::new().schema_type(Type::String).format(Some(utoipa::openapi::SchemaFormat::KnownFormat(utoipa::openapi::KnownFormat::Date))))
             .property("referrer_org_id", nullable(Type::String).format(Some(utoipa::openapi::SchemaFormat::KnownFormat(utoipa::openapi::KnownFormat::Uuid))))
+            .property("team_id", nullable(Type::String).format(Some(utoipa::openapi::SchemaFormat::KnownFormat(utoipa::openapi::KnownFormat::Uuid))))
+            .property("network_id", nullable(Type::String).format(Some(utoipa::openapi::SchemaFormat::KnownFormat(utoipa::openapi::KnownFormat::Uuid))))
             .property("referrals_received", count())
             .property("by_source", counts("Referrals received by source."))
             .property("by_reason", counts("Referrals received by reason (a referral counts once per reason)."))
             .property("by_referrer_org", counts("Referrals received by referring organisation id (`none`: self-referrals and staff)."))
+            .property("by_team", counts("Referrals received by the id of the team that owns them now (`none`: no team yet)."))
             .property("people_referred", count())
             .property("people_contacted", count())
             .property(
@@ -694,10 +730,13 @@ impl PartialSchema for ActivityReportSchema {
             .required("from")
             .required("to")
             .required("referrer_org_id")
+            .required("team_id")
+            .required("network_id")
             .required("referrals_received")
             .required("by_source")
             .required("by_reason")
             .required("by_referrer_org")
+            .required("by_team")
             .required("people_referred")
             .required("people_contacted")
             .required("sessions")
@@ -769,10 +808,20 @@ pub async fn get_activity_report(
         ));
     }
     let referrer_org = query_uuid("referrer_org_id", query.referrer_org_id.as_deref())?;
+    let team = query_uuid("team_id", query.team_id.as_deref())?;
+    let network = query_uuid("network_id", query.network_id.as_deref())?;
+    let whose = match (referrer_org, team, network) {
+        (None, None, None) => Whose::Service,
+        (Some(org), None, None) => Whose::ReferrerOrg(org),
+        (None, Some(team), None) => Whose::Team(team),
+        (None, None, Some(network)) => Whose::Network(network),
+        (_, _, Some(_)) => return Err(one_scope("network_id")),
+        (_, Some(_), _) => return Err(one_scope("team_id")),
+    };
     let scope = Scope {
         from: midnight(from),
         until: midnight(to + chrono::Days::new(1)),
-        referrer_org,
+        whose,
     };
     let threshold = i64::from(state.meaningful_change_hundredths);
     let activity = db::run(&state, move |conn| {
@@ -801,6 +850,8 @@ pub async fn get_activity_report(
     head.insert("from".into(), json!(from.to_string()));
     head.insert("to".into(), json!(to.to_string()));
     head.insert("referrer_org_id".into(), json!(referrer_org));
+    head.insert("team_id".into(), json!(team));
+    head.insert("network_id".into(), json!(network));
     Ok(HttpResponse::Ok().json(figures.json(head, disclosure_control, suppressed)))
 }
 
@@ -835,18 +886,32 @@ pub struct WaitingList {
 /// Open referrals per link worker, and the unassigned waiting list.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct CaseloadReportView {
+    /// The team asked for; `null` for the whole service.
+    #[schema(required = true)]
+    pub team_id: Option<Uuid>,
     pub link_workers: Vec<WorkerCaseload>,
     pub waiting_list: WaitingList,
 }
 
+/// Whose caseloads.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct CaseloadQuery {
+    /// One team's referrals: its link workers' caseloads and its waiting list.
+    #[param(value_type = Option<Uuid>)]
+    pub team_id: Option<String>,
+}
+
 /// Open referrals per link worker by status, and the unassigned waiting list with its oldest
-/// wait.
+/// wait: the whole service's, or one team's (`team_id`; a team that does not exist is 404).
 #[utoipa::path(
     operation_id = "get_caseload_report",
     tag = "reports",
+    params(CaseloadQuery),
     responses(
         (status = 200, description = "Caseloads and the waiting list", body = CaseloadReportView),
-        ListProblems,
+        ReadProblems,
     ),
     security(("bearer" = [])),
 )]
@@ -854,9 +919,16 @@ pub struct CaseloadReportView {
 pub async fn get_caseload_report(
     _: Allowed<CaseloadReport>,
     state: web::Data<AppState>,
+    query: web::Query<CaseloadQuery>,
 ) -> Result<HttpResponse, ApiError> {
+    let team_id = query_uuid("team_id", query.team_id.as_deref())?;
     let (workers, waiting) = db::run(&state, move |conn| {
-        let (held, waiting) = reports::caseload(conn)?;
+        if let Some(team) = team_id
+            && teams::get(conn, team)?.is_none()
+        {
+            return Err(ApiError::NotFound);
+        }
+        let (held, waiting) = reports::caseload(conn, team_id)?;
         let mut workers: BTreeMap<String, WorkerCaseload> = BTreeMap::new();
         for row in held {
             let worker = match workers.get_mut(&row.assignee_id) {
@@ -884,6 +956,7 @@ pub async fn get_caseload_report(
     .await?;
     let today = clock::today();
     Ok(HttpResponse::Ok().json(CaseloadReportView {
+        team_id,
         link_workers: workers,
         waiting_list: WaitingList {
             count: waiting.count,

@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use linkwell_persistence::audit::{self, AuditFilter};
 use linkwell_persistence::dialect::read_snapshot;
 use linkwell_persistence::{
-    DbConnection, connections, consent, outcomes, plans, referral_history, referrals, sessions,
+    DbConnection, connections, consent, outcomes, plans, referrals, sessions,
 };
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -22,7 +22,7 @@ use crate::routes::goals::GoalView;
 use crate::routes::outcomes::OutcomeView;
 use crate::routes::people::{PersonRecordView, current};
 use crate::routes::plans::PlanView;
-use crate::routes::referrals::{ReferralView, StatusChangeView};
+use crate::routes::referrals::{self as referral_routes, HistoryEntryView, ReferralView};
 use crate::routes::sessions::SessionView;
 use crate::schema::ReadEndableProblems;
 use crate::state::AppState;
@@ -60,7 +60,7 @@ pub struct ReferralExport {
     pub referral: ReferralView,
     /// Its changes of status.
     #[schema(max_items = 10_000)]
-    pub history: Vec<StatusChangeView>,
+    pub history: Vec<HistoryEntryView>,
     /// Its consent acts.
     #[schema(max_items = 10_000)]
     pub consent: Vec<ConsentView>,
@@ -240,10 +240,7 @@ fn referral_export(
     }
     Ok(ReferralExport {
         referral: ReferralView::for_caller(referral, caller),
-        history: referral_history::list(conn, id, None, ITEM_LIMIT)?
-            .iter()
-            .map(StatusChangeView::from)
-            .collect(),
+        history: referral_routes::history(conn, id, ITEM_LIMIT)?,
         consent: consent::list(conn, id, None, ITEM_LIMIT)?
             .iter()
             .map(ConsentView::from)

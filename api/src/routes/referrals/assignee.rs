@@ -4,7 +4,7 @@ use actix_web::{HttpResponse, delete, put, web};
 use linkwell_domain::{Referral, ReferralStatus};
 use linkwell_persistence::DbConnection;
 use linkwell_persistence::referrals::{self, Visibility};
-use linkwell_persistence::users;
+use linkwell_persistence::{teams, users};
 use serde::Deserialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -30,8 +30,10 @@ pub struct AssigneeInput {
 
 /// Assign a referral to a link worker.
 ///
-/// The user must be an active coordinator (422 otherwise). A final referral cannot be assigned
-/// (409 `referral_final`). Assigning the current assignee again changes nothing.
+/// The user must be an active coordinator (422 `not_an_active_coordinator` otherwise) and, for
+/// a referral a team owns, a member of that team (422 `not_a_team_member`: hand it over to move
+/// it between teams). A final referral cannot be assigned (409 `referral_final`). Assigning the
+/// current assignee again changes nothing.
 #[utoipa::path(
     operation_id = "assign_referral",
     tag = "referrals",
@@ -145,6 +147,19 @@ fn may_reassign(
             "/user_id",
             "not_an_active_coordinator",
             "must be the id of an active coordinator",
+        )
+        .into());
+    }
+    // A team's referrals are held by its own link workers: another team's takes one on by a
+    // handover.
+    if let Some(team) = referral.team_id
+        && referral.assignee_id != Some(user_id)
+        && teams::membership_of(conn, team, user_id)?.is_none()
+    {
+        return Err(Refusal::invalid(
+            "/user_id",
+            "not_a_team_member",
+            "must be a link worker of the team that owns the referral; hand it over to move it between teams",
         )
         .into());
     }

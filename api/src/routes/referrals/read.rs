@@ -120,6 +120,9 @@ pub struct ReferralQuery {
     /// names here).
     #[param(value_type = Option<Uuid>)]
     pub referrer_org_id: Option<String>,
+    /// Staff only: the team that owns them; with `assignee=none`, that team's waiting list.
+    #[param(value_type = Option<Uuid>)]
+    pub team_id: Option<String>,
 }
 
 impl ReferralQuery {
@@ -165,6 +168,16 @@ impl ReferralQuery {
                 .transpose()?,
             person_id: query_uuid("person_id", self.person_id.as_deref())?,
             referrer_org_id: query_uuid("referrer_org_id", self.referrer_org_id.as_deref())?,
+            team_id: match self.team_id.as_deref() {
+                Some(_) if !caller.role.is_staff() => {
+                    return Err(ApiError::bad_parameter(
+                        "team_id",
+                        "staff_only",
+                        "is a filter for staff",
+                    ));
+                }
+                value => query_uuid("team_id", value)?,
+            },
         })
     }
 
@@ -177,7 +190,7 @@ impl ReferralQuery {
             "referrals"
         };
         format!(
-            "{mode}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}",
+            "{mode}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}",
             part(&self.status),
             part(&self.reason),
             part(&self.source),
@@ -187,7 +200,8 @@ impl ReferralQuery {
             part(&self.waiting),
             part(&self.reference),
             part(&self.person_id),
-            part(&self.referrer_org_id)
+            part(&self.referrer_org_id),
+            part(&self.team_id)
         )
     }
 }

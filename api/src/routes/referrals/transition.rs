@@ -1,29 +1,25 @@
 //! Moving a referral through its lifecycle, and reading the moves it made.
 
-use actix_web::{HttpResponse, get, post, web};
-use chrono::{DateTime, Utc};
+use actix_web::{HttpResponse, post, web};
 use linkwell_domain::lifecycle::Refusal as Refused;
 use linkwell_domain::{Move, StatusChange};
-use linkwell_persistence::Keyset;
 use linkwell_persistence::referral_history;
 use linkwell_persistence::referrals;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
 use validator::Validate;
 
 use super::{ReferralView, visibility};
-use crate::access::{Allowed, AllowedJson, GetReferralHistory, TransitionReferral};
+use crate::access::{AllowedJson, TransitionReferral};
 use crate::audit::{Outcome, Refusal};
 use crate::error::{ApiError, at, at_optional};
 use crate::fields;
 use crate::fields::Field;
-use crate::pagination::Page;
-use crate::pagination::{self, PageQuery};
 use crate::precondition::IfMatch;
-use crate::schema::{ChangeProblems, ReadEndableProblems};
+use crate::schema::ChangeProblems;
 use crate::state::AppState;
-use crate::{change, clock, db, rules, schema, wire};
+use crate::{change, clock, rules, schema, wire};
 
 /// A requested change of status.
 #[derive(Debug, Deserialize, Validate, ToSchema)]
@@ -139,96 +135,4 @@ fn refusal(refused: Refused, to: linkwell_domain::ReferralStatus) -> Refusal {
             detail: "assign a link worker (PUT /v1/referrals/{id}/assignee) before making the referral active".into(),
         }),
     }
-}
-
-/// One change of status.
-#[derive(Debug, Serialize, ToSchema)]
-#[schema(as = StatusChange)]
-pub struct StatusChangeView {
-    pub id: Uuid,
-    /// `null` for the receipt, the first change of every referral.
-    #[schema(required = true, value_type = Option<schema::ReferralStatus>)]
-    pub from: Option<&'static str>,
-    #[schema(value_type = schema::ReferralStatus)]
-    pub to: &'static str,
-    #[schema(required = true, value_type = Option<schema::ClosureReason>)]
-    pub reason_code: Option<&'static str>,
-    #[schema(required = true, value_type = Option<crate::fields::TransitionReason>)]
-    pub reason: Option<String>,
-    /// Who made it: the subject of their token (a user id for registered users), or
-    /// `anonymous@ADDRESS` for a self-referral.
-    #[schema(value_type = crate::schema::Subject)]
-    pub by: String,
-    /// The role they acted in; `null` for a member of the public (a self-referral).
-    #[schema(required = true, value_type = Option<schema::Role>)]
-    pub role: Option<&'static str>,
-    #[serde(serialize_with = "wire::timestamp")]
-    #[schema(value_type = String, format = DateTime)]
-    pub at: DateTime<Utc>,
-}
-
-impl From<&StatusChange> for StatusChangeView {
-    fn from(c: &StatusChange) -> Self {
-        Self {
-            id: c.id,
-            from: c.from.map(|s| s.as_str()),
-            to: c.to.as_str(),
-            reason_code: c.reason_code.map(|r| r.as_str()),
-            reason: c.reason.clone(),
-            by: c.actor_sub.clone(),
-            role: c.actor_role.map(|r| r.as_str()),
-            at: c.at,
-        }
-    }
-}
-
-/// A page of a referral's changes of status, oldest first.
-pub type StatusChangePage = Page<StatusChangeView>;
-
-/// Read a referral's history.
-///
-/// Every change of status, oldest first: who made it, in which role, when, from and to which
-/// status, and the reason given. The first is the referral's receipt.
-#[utoipa::path(
-    operation_id = "get_referral_history",
-    tag = "referrals",
-    params(("id" = Uuid, Path, description = "The referral's id"), PageQuery),
-    responses(
-        (status = 200, description = "A page of changes, oldest first", body = StatusChangePage),
-        ReadEndableProblems,
-    ),
-    security(("bearer" = [])),
-)]
-#[get("/referrals/{id}/history")]
-pub async fn get_referral_history(
-    allowed: Allowed<GetReferralHistory>,
-    state: web::Data<AppState>,
-    id: web::Path<Uuid>,
-    query: web::Query<PageQuery>,
-) -> Result<HttpResponse, ApiError> {
-    let actor = allowed.actor;
-    let id = id.into_inner();
-    let limit = pagination::limit(query.limit.as_deref())?;
-    let scope = format!("referral-history|{id}");
-    let after = state.cursors.after(query.cursor.as_deref(), &scope)?;
-    let rows = db::run(&state, move |conn| {
-        let exists = referrals::exists(conn, id)?;
-        actor.record_read(conn, id, exists)?;
-        if !exists {
-            return Err(ApiError::NotFound);
-        }
-        Ok(referral_history::list(conn, id, after, limit + 1)?)
-    })
-    .await?;
-    let (rows, next_cursor) = pagination::finish(
-        rows,
-        limit,
-        |c| Keyset { at: c.at, id: c.id },
-        &state.cursors,
-        &scope,
-    );
-    Ok(HttpResponse::Ok().json(StatusChangePage {
-        items: rows.iter().map(StatusChangeView::from).collect(),
-        next_cursor,
-    }))
 }

@@ -123,6 +123,10 @@ pub struct ReferralView {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Uuid>)]
     pub assignee_id: Option<Option<Uuid>>,
+    /// Staff only: the team that owns it (null until it is first handed to one).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Uuid>)]
+    pub team_id: Option<Option<Uuid>>,
 }
 
 /// Someone who introduced the person: a friend, neighbour or family member.
@@ -173,6 +177,7 @@ impl ReferralView {
         if caller.role.is_staff() {
             view.person_id = Some(r.person_id);
             view.assignee_id = Some(r.assignee_id);
+            view.team_id = Some(r.team_id);
             view.possible_duplicate_of = Some(r.possible_duplicate_of);
             view.possible_duplicate_reason = Some(r.possible_duplicate_reason.map(|d| d.as_str()));
             view.introduced_by = Some(r.introduced_by.as_ref().map(IntroducerView::from));
@@ -212,6 +217,7 @@ impl From<&Referral> for ReferralView {
             possible_duplicate_reason: None,
             introduced_by: None,
             assignee_id: None,
+            team_id: None,
         }
     }
 }
