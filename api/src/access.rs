@@ -140,13 +140,13 @@ operations! {
     /// Refer yourself, or someone you know (open to anyone).
     CreateSelfReferral = "create_self_referral", [], referral.self_refer, audited;
     /// Send a referral.
-    CreateReferral = "create_referral", [Referrer, Coordinator, Admin], referral.create, audited;
-    /// List referrals.
-    ListReferrals = "list_referrals", [Referrer, Coordinator, Admin], referral.list, audited;
+    CreateReferral = "create_referral", [Referrer, Partner, Coordinator, Admin], referral.create, audited;
+    /// List referrals (a referrer or partner: those its organisation sent).
+    ListReferrals = "list_referrals", [Referrer, Partner, Coordinator, Admin], referral.list, audited;
     /// Read one referral.
-    GetReferral = "get_referral", [Referrer, Coordinator, Admin], referral.read, audited;
-    /// Move a referral through its lifecycle (referrers only withdraw).
-    TransitionReferral = "transition_referral", [Referrer, Coordinator, Admin], referral.transition, audited;
+    GetReferral = "get_referral", [Referrer, Partner, Coordinator, Admin], referral.read, audited;
+    /// Move a referral through its lifecycle (referrers and partners only withdraw their own).
+    TransitionReferral = "transition_referral", [Referrer, Partner, Coordinator, Admin], referral.transition, audited;
     /// Correct a referral's summary, reasons or first contact.
     UpdateReferral = "update_referral", [Coordinator, Admin], referral.update, audited;
     /// Assign a referral to a link worker.

@@ -68,11 +68,11 @@ impl ReferralStatus {
         }
     }
 
-    /// Only the referring organisation withdraws its referral; every other move is the
-    /// service's (staff).
+    /// Only the referring organisation (its referrer, or its partner that referred onward)
+    /// withdraws its referral; every other move is the service's (staff).
     pub fn may_be_set_by(self, role: Role) -> bool {
         match self {
-            ReferralStatus::Withdrawn => role == Role::Referrer,
+            ReferralStatus::Withdrawn => role.sends_for_organisation(),
             _ => matches!(role, Role::Admin | Role::Coordinator),
         }
     }
@@ -391,7 +391,7 @@ mod tests {
             from in any_status(), to in any_status(), role in any_role(), assigned: bool
         ) {
             let verdict = from.check_move(to, role, assigned);
-            let may = if to == Withdrawn { role == Role::Referrer }
+            let may = if to == Withdrawn { matches!(role, Role::Referrer | Role::Partner) }
                 else { matches!(role, Role::Admin | Role::Coordinator) };
             prop_assert_eq!(verdict == Err(Refusal::Forbidden), !may);
         }

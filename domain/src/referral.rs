@@ -23,17 +23,16 @@ code_list! {
 
 impl ReferralSource {
     /// The route a referral sent by an organisation of `kind` came by: a GP practice's is
-    /// `gp_practice`; an agency's (hospital, social care, housing, police, job centre…)
-    /// `other_agency`; a community group's or a voluntary partner's `community`. A person
+    /// `gp_practice`; an agency's (hospital, social care, housing, police, job centre…) or a
+    /// partner's referring onward (Citizens Advice, housing support, counselling)
+    /// `other_agency`; a community group's `community`. A person
     /// referring themselves, or introduced by family or friends, comes by self-referral or
     /// through staff, never through an organisation's system.
     pub fn of_organisation(kind: OrganisationKind) -> ReferralSource {
         match kind {
             OrganisationKind::GpPractice => ReferralSource::GpPractice,
-            OrganisationKind::Agency => ReferralSource::OtherAgency,
-            OrganisationKind::CommunityGroup | OrganisationKind::Partner => {
-                ReferralSource::Community
-            }
+            OrganisationKind::Agency | OrganisationKind::Partner => ReferralSource::OtherAgency,
+            OrganisationKind::CommunityGroup => ReferralSource::Community,
         }
     }
 
@@ -324,6 +323,8 @@ mod tests {
         use ReferralSource as S;
         assert_eq!(S::for_sender(Some(K::GpPractice), None), Ok(S::GpPractice));
         assert_eq!(S::for_sender(Some(K::Agency), None), Ok(S::OtherAgency));
+        // A partner referring a person onward is an agency in the network.
+        assert_eq!(S::for_sender(Some(K::Partner), None), Ok(S::OtherAgency));
         assert_eq!(
             S::for_sender(Some(K::CommunityGroup), None),
             Ok(S::Community)

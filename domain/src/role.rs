@@ -24,6 +24,12 @@ impl Role {
         matches!(self, Role::Admin | Role::Coordinator)
     }
 
+    /// Who sends referrals for an organisation: its referrers, and its partners referring a
+    /// person onward. Each reads back, and may withdraw, only its own organisation's.
+    pub fn sends_for_organisation(self) -> bool {
+        matches!(self, Role::Referrer | Role::Partner)
+    }
+
     /// Referrers and partners act for one organisation, and their tokens must say which.
     pub fn needs_org(self) -> bool {
         matches!(self, Role::Referrer | Role::Partner)

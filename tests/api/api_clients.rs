@@ -498,11 +498,14 @@ async fn signed_assertions_are_checked_and_each_is_used_once() {
     let issued = send(first.clone()).await;
     assert_eq!(issued.status, StatusCode::OK, "{}", issued.text);
     let token = issued.body["access_token"].as_str().unwrap().to_owned();
-    // Partners see their own connections only, and nothing of referrals.
+    // Partners see their own connections only, of referrals only those they sent, and
+    // nothing of people.
     let feed = app.get("/v1/connections", &token).await;
     assert_eq!(feed.status, StatusCode::OK, "{}", feed.text);
     assert_eq!(feed.body["items"], json!([]));
-    app.get("/v1/referrals", &token)
+    let sent = app.get("/v1/referrals", &token).await;
+    assert_eq!(sent.body["items"], json!([]), "{}", sent.text);
+    app.get("/v1/people?nhs_number=9990000018", &token)
         .await
         .problem(403, "forbidden");
 

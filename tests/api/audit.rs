@@ -90,7 +90,7 @@ async fn each_referral_access_writes_one_row() {
                 "referral.read".into(),
                 "partner".into(),
                 Some(id),
-                "forbidden".into(),
+                "not_found".into(),
                 request_id(&denied)
             ),
         ]

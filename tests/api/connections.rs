@@ -369,8 +369,11 @@ async fn a_partner_sees_exactly_the_consented_details() {
         .into_iter()
         .collect()
     );
+    // A referral it did not send is none of its business, exactly as a missing one.
+    app.get(&format!("/v1/referrals/{}", w.referral), &partner)
+        .await
+        .problem(404, "not_found");
     for path in [
-        format!("/v1/referrals/{}", w.referral),
         format!("/v1/referrals/{}/sessions", w.referral),
         format!("/v1/referrals/{}/plan", w.referral),
         format!("/v1/referrals/{}/connections", w.referral),

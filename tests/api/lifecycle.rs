@@ -266,11 +266,13 @@ async fn only_the_referring_organisation_withdraws_and_only_staff_do_the_rest() 
     app.transition(case.id, &case.referrer, 1, &json!({"to": "accepted"}))
         .await
         .problem(403, "forbidden");
-    for role in [Role::Partner, Role::Commissioner] {
-        app.transition(case.id, &app.member(role).await, 1, &withdraw)
-            .await
-            .problem(403, "forbidden");
-    }
+    app.transition(case.id, &app.member(Role::Commissioner).await, 1, &withdraw)
+        .await
+        .problem(403, "forbidden");
+    // A partner withdraws only referrals it sent: this one it cannot tell exists.
+    app.transition(case.id, &app.member(Role::Partner).await, 1, &withdraw)
+        .await
+        .problem(404, "not_found");
     // Another practice cannot tell the referral exists.
     let theirs = app
         .transition(case.id, &app.referrer(other), 1, &withdraw)

@@ -2,6 +2,7 @@
 //! (`TEST_BACKEND=postgres` with `TEST_DATABASE_URL`), a fresh database per test.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod agencies;
 mod api_clients;
 mod audit;
 mod audit_commit;

@@ -55,8 +55,9 @@ pub(crate) fn engaged(conn: &mut DbConnection, id: Uuid, what: &str) -> Result<R
 fn visibility(caller: &Caller) -> Result<Visibility, ApiError> {
     match (caller.role, caller.org) {
         (Role::Admin | Role::Coordinator, _) => Ok(Visibility::All),
-        (Role::Referrer, Some(org)) => Ok(Visibility::Organisation(org)),
-        (Role::Referrer, None) | (Role::Partner | Role::Commissioner, _) => {
+        // A partner sees the referrals it sent onward, as a referrer sees its own.
+        (Role::Referrer | Role::Partner, Some(org)) => Ok(Visibility::Organisation(org)),
+        (Role::Referrer | Role::Partner, None) | (Role::Commissioner, _) => {
             Err(ApiError::Forbidden)
         }
     }
@@ -66,7 +67,7 @@ fn visibility(caller: &Caller) -> Result<Visibility, ApiError> {
 /// for no organisation, even when their token names one, so no referrer can read them.
 fn referring_org(caller: &Caller) -> Option<Uuid> {
     match caller.role {
-        Role::Referrer => caller.org,
-        Role::Admin | Role::Coordinator | Role::Partner | Role::Commissioner => None,
+        Role::Referrer | Role::Partner => caller.org,
+        Role::Admin | Role::Coordinator | Role::Commissioner => None,
     }
 }

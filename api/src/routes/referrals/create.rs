@@ -23,12 +23,14 @@ use crate::state::AppState;
 /// Refer a person.
 ///
 /// Creates a referral in status `received`. A referrer's organisation is taken from its token,
-/// never from the body. Send an `Idempotency-Key` to make retries safe: a retry returns the
+/// never from the body. A partner organisation's user refers a person onward the same way (a
+/// partner's referral comes by `other_agency`, a community group's by `community`) and reads
+/// back its own referrals as a referrer does. Send an `Idempotency-Key` to make retries safe: a retry returns the
 /// first response (with `Idempotent-Replayed: true`) and creates nothing; the same key with a
 /// different body is 422. A second referral with the same `external_reference` from the same
 /// organisation is 409 and names the existing referral in `existing_id`.
 ///
-/// A referrer's `source` follows from its organisation's kind (422 `source_not_allowed` for
+/// A referrer's or partner's `source` follows from its organisation's kind (422 `source_not_allowed` for
 /// any other); staff must send one. The person must be at least the service's minimum age
 /// (16 unless configured otherwise) whatever the source: 422 `not_eligible_age`. An NHS
 /// number that a person's record holds with a different family name or date of birth never
