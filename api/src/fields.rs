@@ -124,6 +124,9 @@ fields! {
         |v| connection::NOTE_FOR_PARTNER.parse(v), text(connection::NOTE_FOR_PARTNER);
     /// A note between the link worker and the partner; lines allowed.
     ConnectionNoteText -> String = |v| connection::NOTE.parse(v), text(connection::NOTE);
+    /// Who at a receiving organisation gave an answer staff record on its behalf, and how
+    /// ("Sam Patel, by phone"): one line.
+    OnBehalfOf -> String = |v| connection::ON_BEHALF_OF.parse(v), text(connection::ON_BEHALF_OF);
     /// Why a connection moves; lines allowed.
     ConnectionReason -> String = |v| connection::REASON.parse(v), text(connection::REASON);
     /// Why consent was given or withdrawn, in the person's words; lines allowed.

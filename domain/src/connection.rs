@@ -106,6 +106,20 @@ impl Mover {
             Role::Referrer | Role::Commissioner => None,
         }
     }
+
+    /// Who makes a move `role` asks for, `on_behalf` of the receiving organisation or not:
+    /// staff recording the receiver's answer make the receiver's move. `Ok(None)`: the role
+    /// moves no connection. A receiver answers for itself, never on its own behalf.
+    pub fn of_request(role: Role, on_behalf: bool) -> Result<Option<Self>, Invalid> {
+        match (Self::of(role), on_behalf) {
+            (Some(Mover::Staff), true) => Ok(Some(Mover::Receiver)),
+            (Some(_), true) => Err(Invalid::new(
+                "not_applicable",
+                "a partner answers for itself; staff record answers on its behalf",
+            )),
+            (mover, _) => Ok(mover),
+        }
+    }
 }
 
 impl ConnectionStatus {
@@ -359,7 +373,17 @@ pub struct Connection {
     /// the connection became final; `None` while it is open. A final connection is shown from
     /// here, never from the person's record, so no later correction reaches the partner.
     pub frozen_details: Option<SharedDetails>,
+    /// Staff record the receiving organisation's answers (it has no login): it never expires
+    /// unanswered.
+    pub answered_by_staff: bool,
+    /// Who at the receiving organisation gave the last answer staff recorded on its behalf;
+    /// `None` when it answered for itself.
+    pub on_behalf_of: Option<String>,
 }
+
+/// Who at a receiving organisation gave an answer staff record on its behalf (a name, and
+/// how: "Sam Patel, by phone"): one line.
+pub const ON_BEHALF_OF: TextRule = TextRule::line(200);
 
 /// Shared details: each shared field with its value (`None` when the record has none).
 pub type SharedDetails = Vec<(SharedField, Option<String>)>;
@@ -388,9 +412,19 @@ impl Connection {
         Ok(())
     }
 
+    /// Applies a receiving organisation's move that staff record on its behalf, as `who` at
+    /// the organisation gave it: from then on the connection is answered by staff, and never
+    /// expires unanswered.
+    pub fn apply_on_behalf(&mut self, mv: Move, who: String, at: DateTime<Utc>, person: &Person) {
+        self.apply(mv, at, person);
+        self.answered_by_staff = true;
+        self.on_behalf_of = Some(who);
+    }
+
     /// Applies a checked move made at `at`; `person` is the person's record as it stands, whose
     /// shared details are kept if the move makes the connection final.
     pub fn apply(&mut self, mv: Move, at: DateTime<Utc>, person: &Person) {
+        self.on_behalf_of = None;
         self.status = mv.to;
         self.reason_code = mv.reason_code;
         self.reason = mv.reason;
@@ -418,9 +452,13 @@ impl Connection {
         }
     }
 
-    /// Expires it if it is still a request once `window` has passed since it was made.
+    /// Expires it if it is still a request once `window` has passed since it was made, unless
+    /// staff answer for the receiving organisation.
     pub fn expire(&mut self, now: DateTime<Utc>, window: Duration, person: &Person) -> bool {
-        if self.status != ConnectionStatus::Requested || now < self.created_at + window {
+        if self.status != ConnectionStatus::Requested
+            || self.answered_by_staff
+            || now < self.created_at + window
+        {
             return false;
         }
         self.apply(
@@ -541,6 +579,8 @@ mod tests {
             updated_at: at,
             version: 1,
             frozen_details: None,
+            answered_by_staff: false,
+            on_behalf_of: None,
         }
     }
 
@@ -778,6 +818,30 @@ mod tests {
         assert!(!c.expire(due, window, &person("07700 900123")), "once");
         let mut accepted = connection(Accepted);
         assert!(!accepted.expire(due + window, window, &sam));
+    }
+
+    /// A receiver staff answer for never expires; an answer recorded on its behalf names who
+    /// gave it until the receiver next answers for itself.
+    #[test]
+    fn staff_answer_for_a_receiver_without_a_login() {
+        let window = Duration::days(14);
+        let sam = person("01284 123456");
+        let mut c = connection(Requested);
+        c.answered_by_staff = true;
+        assert!(!c.expire(c.created_at + window * 10, window, &sam));
+        let mut c = connection(Requested);
+        let accept = Move::new(Accepted, None, None, None).unwrap_or_else(|_| unreachable!());
+        c.apply_on_behalf(accept, "Sam Patel, by phone".into(), c.created_at, &sam);
+        assert_eq!(c.status, Accepted);
+        assert!(c.answered_by_staff);
+        assert_eq!(c.on_behalf_of.as_deref(), Some("Sam Patel, by phone"));
+        let start = Move::new(InProgress, None, None, None).unwrap_or_else(|_| unreachable!());
+        c.apply(start, c.created_at, &sam);
+        assert_eq!(c.on_behalf_of, None);
+        assert!(
+            c.answered_by_staff,
+            "still answered by staff when they must"
+        );
     }
 
     #[test]

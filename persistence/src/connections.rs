@@ -57,6 +57,8 @@ struct ConnectionRow {
     version: i64,
     change_seq: i64,
     frozen_details: Option<String>,
+    answered_by_staff: bool,
+    on_behalf_of: Option<String>,
 }
 
 /// What a final connection showed: a JSON object from each shared field's code to its value
@@ -111,6 +113,8 @@ impl ConnectionRow {
             version: c.version,
             change_seq,
             frozen_details: c.frozen_details.as_ref().map(frozen_to_json),
+            answered_by_staff: c.answered_by_staff,
+            on_behalf_of: c.on_behalf_of.clone(),
         }
     }
 
@@ -152,6 +156,8 @@ impl ConnectionRow {
                 .as_deref()
                 .map(frozen_from_json)
                 .transpose()?,
+            answered_by_staff: self.answered_by_staff,
+            on_behalf_of: self.on_behalf_of,
         })
     }
 }
@@ -332,6 +338,7 @@ pub fn due_for_expiry(
 ) -> StoreResult<Vec<Connection>> {
     connections::table
         .filter(connections::status.eq(ConnectionStatus::Requested.as_str()))
+        .filter(connections::answered_by_staff.eq(false))
         .filter(connections::created_at.le(convert::to_db(cutoff)))
         .select(ConnectionRow::as_select())
         .order((connections::created_at.asc(), connections::id.asc()))

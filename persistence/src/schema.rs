@@ -254,6 +254,8 @@ diesel::table! {
         version -> BigInt,
         change_seq -> BigInt,
         frozen_details -> Nullable<Text>,
+        answered_by_staff -> Bool,
+        on_behalf_of -> Nullable<Text>,
     }
 }
 

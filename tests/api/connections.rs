@@ -349,6 +349,7 @@ async fn a_partner_sees_exactly_the_consented_details() {
     assert_eq!(
         keys(&view.body),
         [
+            "answered_by_staff",
             "created_at",
             "id",
             "last_note_at",
@@ -359,6 +360,7 @@ async fn a_partner_sees_exactly_the_consented_details() {
             "person",
             "reason",
             "reason_code",
+            "recorded_on_behalf_of",
             "service_id",
             "shared_fields",
             "status",
@@ -1104,4 +1106,110 @@ async fn the_server_expires_requests_on_its_own() {
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
     assert_eq!(status, "expired");
+}
+
+/// LAC's introduction to a group with no login: staff record its answers on its behalf,
+/// naming who gave them, and the request never expires unanswered.
+#[tokio::test]
+async fn staff_record_a_partners_answers_on_its_behalf_and_such_a_request_never_expires() {
+    let w = world().await;
+    let app = &w.app;
+    let staff = app.coordinator();
+    let group = app.organisation("Knit and Natter", "community_group").await;
+    let made = w
+        .connect(
+            &json!({"organisation_id": group, "need": "money_and_benefits",
+                         "consent_to_share": true, "shared_fields": [], "answered_by_staff": true}),
+        )
+        .await;
+    assert_eq!(made.status, 201, "{}", made.text);
+    let id = made.id();
+    assert_eq!(made.body["answered_by_staff"], true);
+    assert_eq!(made.body["recorded_on_behalf_of"], json!(null));
+    // Another, left to the partner to answer, for comparison.
+    let waiting = w.requested(w.partner_a, &[]).await;
+
+    let later = Utc::now() + Duration::days(60);
+    let expired = linkwell_api::expiry::run_once(&mut app.db(), later, Duration::days(14)).unwrap();
+    assert_eq!(expired, 1);
+    let kept = app.get(&format!("/v1/connections/{id}"), &staff).await;
+    assert_eq!(kept.body["status"], "requested");
+    let gone = app.get(&format!("/v1/connections/{waiting}"), &staff).await;
+    assert_eq!(gone.body["status"], "expired");
+
+    // Without `recorded_on_behalf_of`, staff cannot make the receiver's moves.
+    w.transition(id, &staff, 1, json!({"to": "accepted"}))
+        .await
+        .problem(403, "forbidden");
+    let accepted = w
+        .transition(
+            id,
+            &staff,
+            1,
+            json!({"to": "accepted", "recorded_on_behalf_of": "Pat Jones, by phone"}),
+        )
+        .await;
+    assert_eq!(accepted.status, 200, "{}", accepted.text);
+    assert_eq!(accepted.body["status"], "accepted");
+    assert_eq!(
+        accepted.body["recorded_on_behalf_of"],
+        "Pat Jones, by phone"
+    );
+    for (version, body) in [
+        (
+            2,
+            json!({"to": "in_progress", "recorded_on_behalf_of": "Pat Jones, by phone"}),
+        ),
+        (
+            3,
+            json!({"to": "completed", "outcome": "got_help", "recorded_on_behalf_of": "Pat Jones, at the group"}),
+        ),
+    ] {
+        let moved = w.transition(id, &staff, version, body).await;
+        assert_eq!(moved.status, 200, "{}", moved.text);
+    }
+    let done = app.get(&format!("/v1/connections/{id}"), &staff).await;
+    assert_eq!(done.body["status"], "completed");
+    assert_eq!(done.body["outcome"], "got_help");
+    assert_eq!(
+        done.body["recorded_on_behalf_of"],
+        "Pat Jones, at the group"
+    );
+
+    // Staff still only cancel for themselves; a partner answers for itself.
+    let other = w.requested(w.partner_a, &[]).await;
+    let refused = w
+        .transition(
+            other,
+            &w.partner(w.partner_a),
+            1,
+            json!({"to": "accepted", "recorded_on_behalf_of": "Me"}),
+        )
+        .await;
+    refused.problem(422, "validation_failed");
+    assert_eq!(
+        refused.field_errors(),
+        [(
+            "/recorded_on_behalf_of".to_owned(),
+            "not_applicable".to_owned()
+        )]
+    );
+    let blank = w
+        .transition(
+            other,
+            &staff,
+            1,
+            json!({"to": "accepted", "recorded_on_behalf_of": " "}),
+        )
+        .await;
+    blank.problem(422, "validation_failed");
+    // Recorded once on its behalf, a request never expires either.
+    let answered = w
+        .transition(other, &staff, 1, json!({"to": "rejected", "reason_code": "no_capacity", "recorded_on_behalf_of": "The office, by letter"}))
+        .await;
+    assert_eq!(
+        answered.body["answered_by_staff"], true,
+        "{}",
+        answered.text
+    );
 }

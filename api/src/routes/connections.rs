@@ -135,6 +135,13 @@ pub struct ConnectionView {
     #[serde(serialize_with = "wire::optional_timestamp")]
     #[schema(value_type = Option<String>, format = DateTime, required = true)]
     pub last_note_at: Option<DateTime<Utc>>,
+    /// Staff record the receiving organisation's answers (it had no login when the connection
+    /// was made, or staff recorded an answer for it): it never expires unanswered.
+    pub answered_by_staff: bool,
+    /// Who at the receiving organisation gave the last answer, when staff recorded it on its
+    /// behalf; `null` when it answered for itself.
+    #[schema(required = true, value_type = Option<crate::fields::OnBehalfOf>)]
+    pub recorded_on_behalf_of: Option<String>,
     /// Staff only: who made it (the subject of their token).
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<crate::schema::Subject>)]
@@ -167,6 +174,8 @@ impl ConnectionView {
             reason: c.reason.clone(),
             outcome: c.outcome.map(ConnectionOutcome::as_str),
             last_note_at: c.last_note_at,
+            answered_by_staff: c.answered_by_staff,
+            recorded_on_behalf_of: c.on_behalf_of.clone(),
             created_by: staff.then(|| c.created_by.clone()),
             created_at: c.created_at,
             updated_at: c.updated_at,

@@ -49,6 +49,10 @@ pub struct ConnectionInput {
     #[validate(custom(function = "rules::shared_fields"))]
     #[schema(schema_with = schema::shared_field_set)]
     pub shared_fields: Vec<String>,
+    /// `true` when the receiving organisation has no login (a community group, say): staff
+    /// record its answers on its behalf (`recorded_on_behalf_of`), and the request never
+    /// expires unanswered. `false` when left out.
+    pub answered_by_staff: Option<bool>,
 }
 
 /// The receiving organisation and the service, checked against what is registered.
@@ -204,6 +208,7 @@ pub async fn create_connection(
         connection::shared_fields(&input.shared_fields),
     )?;
     let (organisation_id, service_id) = (input.organisation_id, input.service_id);
+    let answered_by_staff = input.answered_by_staff.unwrap_or(false);
     create::create(&state, actor, key, &body.raw, move |conn, actor| {
         let referral = engaged(conn, referral_id, "connections")?;
         let scope = ConsentScope::SharingWithPartners;
@@ -241,6 +246,8 @@ pub async fn create_connection(
             updated_at: now,
             version: 1,
             frozen_details: None,
+            answered_by_staff,
+            on_behalf_of: None,
         };
         if status.is_final() {
             made.freeze_if_final(&super::person_of(conn, referral_id)?);

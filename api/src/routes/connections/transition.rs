@@ -39,6 +39,11 @@ pub struct TransitionInput {
     /// outcomes (see `ConnectionOutcome`).
     #[validate(custom(function = "rules::field"))]
     pub outcome: Option<schema::ConnectionOutcome>,
+    /// Staff only: the receiving organisation's answer, recorded on its behalf (it has no
+    /// login, or gave it by phone or letter): who gave it, and how. With it, staff make the
+    /// receiving organisation's moves; the connection never expires unanswered from then on.
+    #[validate(custom(function = "rules::field"))]
+    pub recorded_on_behalf_of: Option<fields::OnBehalfOf>,
 }
 
 impl TransitionInput {
@@ -87,7 +92,10 @@ fn refusal(refused: Refused, to: ConnectionStatus) -> Refusal {
 /// referred_elsewhere or other; failing any outcome but got_help. Once final, the connection
 /// keeps the person's shared details as they were then, and shows those from then on.
 /// A partner's request for a connection not addressed to it is 404, exactly as a missing one,
-/// and changes nothing.
+/// and changes nothing. Staff record the receiving organisation's answer on its behalf with
+/// `recorded_on_behalf_of` (who gave it, and how), making its moves; from then on the
+/// connection is `answered_by_staff` and never expires unanswered, as is one made with
+/// `answered_by_staff` (a partner sending `recorded_on_behalf_of` is 422 `not_applicable`).
 #[utoipa::path(
     operation_id = "transition_connection",
     tag = "connections",
@@ -108,10 +116,18 @@ pub async fn transition_connection(
     if_match: IfMatch,
 ) -> Result<HttpResponse, ApiError> {
     let AllowedJson { actor, body, .. } = request;
+    let on_behalf = at_optional(
+        "/recorded_on_behalf_of",
+        body.value.recorded_on_behalf_of.as_ref(),
+    )?;
     let mv = body.value.into_move()?;
     let expected = if_match.versions()?;
     let visibility = visibility(&actor.caller)?;
-    let mover = Mover::of(actor.caller.role).ok_or(ApiError::Forbidden)?;
+    let mover = at(
+        "/recorded_on_behalf_of",
+        Mover::of_request(actor.caller.role, on_behalf.is_some()),
+    )?
+    .ok_or(ApiError::Forbidden)?;
     let id = id.into_inner();
     let view = change::change(&state, actor, id, move |conn, actor| {
         let mut connection =
@@ -125,7 +141,10 @@ pub async fn transition_connection(
             .map_err(|refused| refusal(refused, mv.to))?;
         let previous = connection.version;
         let person = person_of(conn, connection.referral_id)?;
-        connection.apply(mv.clone(), clock::now(), &person);
+        match &on_behalf {
+            Some(who) => connection.apply_on_behalf(mv.clone(), who.clone(), clock::now(), &person),
+            None => connection.apply(mv.clone(), clock::now(), &person),
+        }
         if !connections::save(conn, &connection, previous)? {
             return Err(Refusal::stale().into());
         }
