@@ -201,6 +201,12 @@ operations! {
     TransitionConnection = "transition_connection", [Coordinator, Admin, Partner], connection.transition, audited;
     /// Write to the other side about a connection.
     CreateConnectionNote = "create_connection_note", [Coordinator, Admin, Partner], connection.add_note, audited;
+    /// Issue a one-time action link for a connection (for a receiver without a login).
+    CreateActionLink = "create_action_link", [Coordinator, Admin], connection.issue_action_link, audited;
+    /// Read a connection through a one-time action link (open to the link's holder).
+    ReadActionLink = "read_action_link", [], connection.read_by_link, audited;
+    /// Answer a connection through a one-time action link (open to the link's holder).
+    AnswerActionLink = "answer_action_link", [], connection.answer_by_link, audited;
     /// Read the notes about a connection.
     ListConnectionNotes = "list_connection_notes", [Coordinator, Admin, Partner], connection.read_notes, audited;
     /// Record a wellbeing measure.
@@ -467,6 +473,8 @@ fn admit<Op: Guarded>(req: &HttpRequest, allowance: Allowance) -> Result<Public<
 /// limit admits it.
 #[derive(Debug)]
 pub struct Open<Op> {
+    /// The caller with its token, else the client address as `anonymous@ADDRESS`.
+    pub actor: Actor,
     operation: PhantomData<Op>,
 }
 
@@ -477,7 +485,8 @@ impl<Op: Guarded + 'static> FromRequest for Open<Op> {
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
         let actor = public_actor::<Op>(req, payload, Allowance::Public);
         Box::pin(async move {
-            actor.await.map(|_| Self {
+            actor.await.map(|actor| Self {
+                actor,
                 operation: PhantomData,
             })
         })

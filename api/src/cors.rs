@@ -14,8 +14,7 @@ use actix_web::http::header::{self, HeaderMap, HeaderValue};
 /// Methods the API answers.
 const ALLOW_METHODS: &str = "GET, HEAD, POST, PUT, PATCH, DELETE";
 /// Request headers the API reads beyond the CORS-safelisted ones.
-const ALLOW_HEADERS: &str =
-    "Authorization, Content-Type, If-Match, If-None-Match, Idempotency-Key, X-Request-Id";
+const ALLOW_HEADERS: &str = "Authorization, Content-Type, If-Match, If-None-Match, Idempotency-Key, X-Request-Id, Action-Token";
 /// Response headers the API sends that a script may need, beyond the safelisted ones.
 const EXPOSE_HEADERS: &str = "ETag, Location, Retry-After, RateLimit, RateLimit-Policy, \
      Idempotent-Replayed, X-Request-Id, WWW-Authenticate, Allow";

@@ -196,6 +196,13 @@ pub enum ApiError {
     Conflict(String),
     /// The resource's state does not allow this change now.
     StateConflict { code: &'static str, detail: String },
+    /// A one-time action link that does not work: altered or unknown (404), or expired, used
+    /// or for a connection that is over (`gone`: 410).
+    ActionLink {
+        code: &'static str,
+        detail: String,
+        gone: bool,
+    },
     /// A move the lifecycle has no arrow for.
     InvalidTransition {
         from: &'static str,
@@ -275,6 +282,15 @@ impl ApiError {
                 StatusCode::CONFLICT,
                 *code,
                 "Not allowed in the current state",
+            ),
+            ApiError::ActionLink { code, gone, .. } => (
+                if *gone {
+                    StatusCode::GONE
+                } else {
+                    StatusCode::NOT_FOUND
+                },
+                *code,
+                "This link does not work",
             ),
             ApiError::InvalidTransition { .. } => (
                 StatusCode::CONFLICT,
@@ -373,6 +389,7 @@ impl ApiError {
             | ApiError::Unauthorized { detail, .. }
             | ApiError::Duplicate { detail, .. }
             | ApiError::StateConflict { detail, .. }
+            | ApiError::ActionLink { detail, .. }
             | ApiError::Ineligible { detail, .. }
             | ApiError::Gone { detail }
             | ApiError::Conflict(detail) => detail.clone(),

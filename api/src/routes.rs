@@ -1,6 +1,7 @@
 //! Every route, listed once: the OpenAPI document and each worker's app are both built from
 //! this list.
 
+pub mod action_links;
 pub mod api_clients;
 pub mod audit_events;
 pub mod auth_token;
@@ -113,6 +114,9 @@ every_route! {
         connections::transition_connection,
         connections::create_connection_note,
         connections::list_connection_notes,
+        action_links::create_action_link,
+        action_links::read_action_link,
+        action_links::answer_action_link,
         outcomes::create_outcome,
         outcomes::list_outcomes,
         outcomes::get_outcome,

@@ -495,6 +495,11 @@ problem_set! {
     ErasureProblems = [400, 401, 403, 404, 409, 410, 413, 415, 422, 503], body: true;
     /// A probe.
     ProbeProblems = [503], body: false;
+    /// A read through a one-time action link: rate limited; a link altered or unknown is 404,
+    /// one expired, used or over 410.
+    LinkProblems = [400, 404, 410, 429, 503], body: false;
+    /// An answer through a one-time action link.
+    LinkAnswerProblems = [400, 403, 404, 409, 410, 413, 415, 422, 429, 503], body: true;
 }
 
 /// Declares a named schema for a bounded scalar that many responses share.

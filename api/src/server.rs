@@ -143,6 +143,7 @@ pub fn start(config: &Config) -> Result<Running, StartError> {
         .with_max_ttl(config.max_token_ttl),
         // Derived from the signing key: a new key also makes outstanding cursors stale.
         cursors: CursorKey::derive(&config.signing_key.secret_bytes()),
+        links: crate::routes::action_links::LinkKey::derive(&config.signing_key.secret_bytes()),
         db_timeout: config.pool.acquire_timeout,
         revoked: Revoked::default(),
         public: PublicAccess::new(

@@ -24,6 +24,8 @@ pub struct AppState {
     pub audit: crate::audit_writer::AuditWriter,
     pub tokens: TokenKeys,
     pub cursors: CursorKey,
+    /// Signs one-time action links.
+    pub links: crate::routes::action_links::LinkKey,
     /// How long a request waits for a database connection before answering 503.
     pub db_timeout: Duration,
     /// Users whose tokens no longer work.

@@ -4,6 +4,7 @@
 //! Values are parsed once at the edge ("parse, don't validate"): holding a [`NhsNumber`] or a
 //! [`Postcode`] means it is valid and normalised.
 
+pub mod action_link;
 pub mod api_client;
 mod codes;
 pub mod connection;

@@ -5,6 +5,7 @@
 //! Repositories are plain functions taking a connection; callers choose the transaction (see
 //! [`unit_of_work::write_transaction`]) so a change and its audit row commit together.
 
+pub mod action_links;
 pub mod api_clients;
 pub mod audit;
 pub mod connection;

@@ -387,6 +387,17 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    connection_action_links (id) {
+        id -> Text,
+        connection_id -> Text,
+        created_by -> Text,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+        used_at -> Nullable<Timestamp>,
+    }
+}
+
 diesel::joinable!(team_members -> teams (team_id));
 diesel::joinable!(team_members -> users (user_id));
 
@@ -416,4 +427,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     team_members,
     networks,
     referral_team_moves,
+    connection_action_links,
 );

@@ -194,6 +194,20 @@ impl World {
             "unassign_referral" => {
                 stale(Method::DELETE, format!("/v1/referrals/{r}/assignee"), None).await
             }
+            "create_action_link" => {
+                let path = format!("/v1/connections/{c}/action-links");
+                app.post(&path, &staff, &json!({})).await
+            }
+            // A token that names no link: refused, and the refusal is audited.
+            "read_action_link" => {
+                let path = format!("/v1/action-links/{}", Uuid::now_v7());
+                app.call(Method::GET, &path, None, None).await
+            }
+            "answer_action_link" => {
+                let path = format!("/v1/action-links/{}/transitions", Uuid::now_v7());
+                app.call(Method::POST, &path, None, Some(&json!({"to": "accepted"})))
+                    .await
+            }
             "hand_over_referral" => {
                 let body = json!({"team_id": Uuid::now_v7(), "reason": "Moved"});
                 let path = format!("/v1/referrals/{r}/handover");

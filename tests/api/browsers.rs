@@ -101,7 +101,8 @@ async fn a_preflight_from_an_allowed_origin_is_answered() {
                 "if-match",
                 "if-none-match",
                 "idempotency-key",
-                "x-request-id"
+                "x-request-id",
+                "action-token"
             ]
         );
         assert_eq!(reply.header("access-control-max-age"), Some("3600"));

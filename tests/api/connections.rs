@@ -1213,3 +1213,195 @@ async fn staff_record_a_partners_answers_on_its_behalf_and_such_a_request_never_
         answered.text
     );
 }
+
+/// A group without a login answers through a one-time link: it sees only that connection's
+/// consented details, answers once, and a used, expired or altered link is refused.
+#[tokio::test]
+async fn a_one_time_link_lets_a_receiver_without_a_login_see_and_answer_one_connection() {
+    let w = world().await;
+    let app = &w.app;
+    let staff = app.coordinator();
+    let id = w.requested(w.partner_a, &["given_name", "phone"]).await;
+    let other = w.requested(w.partner_a, &["given_name"]).await;
+
+    let issued = app
+        .post(
+            &format!("/v1/connections/{id}/action-links"),
+            &staff,
+            &json!({}),
+        )
+        .await;
+    assert_eq!(issued.status, 201, "{}", issued.text);
+    let path = issued.body["path"].as_str().unwrap().to_owned();
+    let token = issued.body["token"].as_str().unwrap().to_owned();
+    assert_eq!(
+        path,
+        format!("/v1/action-links/{}", issued.body["id"].as_str().unwrap())
+    );
+    // The token travels in a header, never in the URL.
+    let holder = |method: Method, path: String, token: String, body: Option<Value>| async move {
+        let mut request = app
+            .client
+            .request(method, app.url(&path))
+            .header("action-token", token);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        crate::support::Reply::from_response(request.send().await.unwrap()).await
+    };
+    // Only staff issue links.
+    app.post(
+        &format!("/v1/connections/{id}/action-links"),
+        &w.partner(w.partner_a),
+        &json!({}),
+    )
+    .await
+    .problem(403, "forbidden");
+
+    // No account: the link is the credential, and it shows only the consented details.
+    let read = holder(Method::GET, path.clone(), token.clone(), None).await;
+    assert_eq!(read.status, 200, "{}", read.text);
+    assert_eq!(read.body["connection"]["id"], json!(id));
+    assert_eq!(
+        keys(&read.body["connection"]["person"]),
+        ["given_name", "phone"]
+            .map(String::from)
+            .into_iter()
+            .collect()
+    );
+    assert!(read.body["connection"].get("referral_id").is_none());
+    assert_eq!(read.body["moves"], json!(["accepted", "rejected"]));
+
+    // Altered in any part, or for another connection, it names nothing.
+    let (head, tag) = token.split_once('.').unwrap();
+    let flipped = |s: &str| {
+        let mut chars: Vec<char> = s.chars().collect();
+        chars[3] = if chars[3] == 'A' { 'B' } else { 'A' };
+        chars.into_iter().collect::<String>()
+    };
+    for altered in [
+        format!("{}.{tag}", flipped(head)),
+        format!("{head}.{}", flipped(tag)),
+        "x.y".to_owned(),
+        String::new(),
+    ] {
+        holder(Method::GET, path.clone(), altered, None)
+            .await
+            .problem(404, "action_link_invalid");
+    }
+    // A link's token is no bearer token.
+    holder(
+        Method::GET,
+        format!("/v1/connections/{other}"),
+        token.clone(),
+        None,
+    )
+    .await
+    .problem(401, "unauthorized");
+    // A staff-only move is not the link's to make.
+    holder(
+        Method::POST,
+        format!("{path}/transitions"),
+        token.clone(),
+        Some(json!({"to": "cancelled", "reason": "No"})),
+    )
+    .await
+    .problem(403, "forbidden");
+
+    // It answers once.
+    let answered = holder(
+        Method::POST,
+        (format!("{path}/transitions")).to_string(),
+        token.clone(),
+        Some(json!({"to": "accepted"})),
+    )
+    .await;
+    assert_eq!(answered.status, 200, "{}", answered.text);
+    assert_eq!(answered.body["connection"]["status"], "accepted");
+    holder(
+        Method::POST,
+        (format!("{path}/transitions")).to_string(),
+        token.clone(),
+        Some(json!({"to": "in_progress"})),
+    )
+    .await
+    .problem(410, "action_link_used");
+    holder(Method::GET, path.clone(), token.clone(), None)
+        .await
+        .problem(410, "action_link_used");
+    let staff_view = app.get(&format!("/v1/connections/{id}"), &staff).await;
+    assert_eq!(staff_view.body["status"], "accepted");
+    // The other connection never moved.
+    assert_eq!(
+        app.get(&format!("/v1/connections/{other}"), &staff)
+            .await
+            .body["status"],
+        "requested"
+    );
+
+    // An expired link, and one for a connection that is over, are refused too.
+    let second = app
+        .post(
+            &format!("/v1/connections/{other}/action-links"),
+            &staff,
+            &json!({}),
+        )
+        .await;
+    let second_path = second.body["path"].as_str().unwrap().to_owned();
+    let second_token = second.body["token"].as_str().unwrap().to_owned();
+    {
+        use diesel::RunQueryDsl;
+        let sql = format!(
+            "UPDATE connection_action_links SET expires_at = created_at WHERE id = '{}'",
+            second.body["id"].as_str().unwrap()
+        );
+        diesel::sql_query(sql).execute(&mut app.db()).unwrap();
+    }
+    holder(Method::GET, second_path, second_token, None)
+        .await
+        .problem(410, "action_link_expired");
+    let third = app
+        .post(
+            &format!("/v1/connections/{other}/action-links"),
+            &staff,
+            &json!({}),
+        )
+        .await;
+    let cancelled = w
+        .transition(
+            other,
+            &staff,
+            1,
+            json!({"to": "cancelled", "reason": "Moved away"}),
+        )
+        .await;
+    assert_eq!(cancelled.status, 200, "{}", cancelled.text);
+    holder(
+        Method::GET,
+        (third.body["path"].as_str().unwrap()).to_string(),
+        third.body["token"].as_str().unwrap().to_owned(),
+        None,
+    )
+    .await
+    .problem(410, "action_link_closed");
+    app.post(
+        &format!("/v1/connections/{other}/action-links"),
+        &staff,
+        &json!({}),
+    )
+    .await
+    .problem(409, "connection_final");
+
+    // The trail names the link as who read and answered.
+    let trail = audit::recent(&mut app.db(), 1000).unwrap();
+    let by_link: Vec<&str> = trail
+        .iter()
+        .filter(|e| e.actor_sub.starts_with("action-link:"))
+        .map(|e| e.action.as_str())
+        .collect();
+    assert!(by_link.contains(&"connection.read_by_link"), "{by_link:?}");
+    assert!(
+        by_link.contains(&"connection.answer_by_link"),
+        "{by_link:?}"
+    );
+}

@@ -6,7 +6,7 @@
 mod create;
 pub(crate) mod notes;
 mod read;
-mod transition;
+pub(crate) mod transition;
 
 use chrono::{DateTime, Utc};
 use linkwell_domain::connection::Connection;
@@ -158,7 +158,7 @@ pub struct ConnectionView {
 }
 
 impl ConnectionView {
-    fn new(c: &Connection, person: &linkwell_domain::Person, caller: &Caller) -> Self {
+    pub(crate) fn new(c: &Connection, person: &linkwell_domain::Person, caller: &Caller) -> Self {
         let staff = caller.role.is_staff();
         Self {
             id: c.id,

@@ -48,7 +48,7 @@ pub struct TransitionInput {
 
 impl TransitionInput {
     /// The move, with every rule the request alone breaks reported at once.
-    fn into_move(self) -> Result<Move, ApiError> {
+    pub(crate) fn into_move(self) -> Result<Move, ApiError> {
         let to = at("/to", self.to.parse())?;
         let reason_code = at_optional("/reason_code", self.reason_code.as_ref())?;
         let outcome = at_optional("/outcome", self.outcome.as_ref())?;
@@ -57,7 +57,7 @@ impl TransitionInput {
     }
 }
 
-fn refusal(refused: Refused, to: ConnectionStatus) -> Refusal {
+pub(crate) fn refusal(refused: Refused, to: ConnectionStatus) -> Refusal {
     match refused {
         Refused::Forbidden => Refusal {
             error: ApiError::Forbidden,
