@@ -251,7 +251,9 @@ fn string(pattern: &str, max_length: Option<usize>) -> ObjectBuilder {
 fn website() -> ObjectBuilder {
     let forbidden = forbidden_class(directory::Website::TEXT);
     string(
-        &format!(r"^\s*https?://[^\s{forbidden}/?#@]+([/?#][^\s{forbidden}]*)?\s*$"),
+        &format!(
+            r"^\s*https?://([^\s{forbidden}/?#@\[\]:]+|\[[0-9A-Fa-f:.]+\])(:[0-9]{{1,5}})?([/?#][^\s{forbidden}]*)?\s*$"
+        ),
         Some(directory::Website::MAX_CHARS),
     )
 }

@@ -55,11 +55,11 @@ impl Website {
         let rest = url
             .strip_prefix("https://")
             .or_else(|| url.strip_prefix("http://"));
-        let host = rest.map(|r| r.split(['/', '?', '#']).next().unwrap_or_default());
+        let authority = rest.map(|r| r.split(['/', '?', '#']).next().unwrap_or_default());
         // Counted as sent, like every text bound, so the schema's maxLength says the same.
         let ok = input.chars().count() <= Self::MAX_CHARS
             && !url.chars().any(|c| c.is_whitespace() || c.is_control())
-            && host.is_some_and(|h| !h.is_empty() && !h.contains('@'));
+            && authority.is_some_and(Self::is_authority);
         if ok {
             Ok(Self(url.to_owned()))
         } else {
@@ -68,6 +68,34 @@ impl Website {
                 "must be an http or https address, e.g. https://example.org/",
             ))
         }
+    }
+
+    /// A host (a name, or an IPv6 address in brackets) and an optional port: no user
+    /// information, and brackets only around an IPv6 address, so every client parses it alike.
+    fn is_authority(authority: &str) -> bool {
+        let (host_ok, port) = match authority.strip_prefix('[') {
+            Some(rest) => match rest.split_once(']') {
+                Some((v6, port)) => (
+                    !v6.is_empty()
+                        && v6
+                            .chars()
+                            .all(|c| c.is_ascii_hexdigit() || c == ':' || c == '.'),
+                    port,
+                ),
+                None => (false, ""),
+            },
+            None => {
+                let (name, port) = authority
+                    .find(':')
+                    .map_or((authority, ""), |at| authority.split_at(at));
+                (!name.is_empty() && !name.contains(['@', '[', ']']), port)
+            }
+        };
+        let port_ok = port.is_empty()
+            || port.strip_prefix(':').is_some_and(|p| {
+                (1..=5).contains(&p.len()) && p.bytes().all(|b| b.is_ascii_digit())
+            });
+        host_ok && port_ok
     }
 
     pub fn as_str(&self) -> &str {
@@ -165,6 +193,8 @@ mod tests {
             "https://example.org",
             "http://example.org/groups?day=tue#lunch",
             " https://citizensadvice.org.uk/ ",
+            "http://localhost:8080/x",
+            "https://[2001:db8::1]:443/",
         ] {
             assert!(Website::parse(good).is_ok(), "{good}");
         }
@@ -176,6 +206,13 @@ mod tests {
             "https://exa mple.org",
             "javascript:alert(1)",
             "https://user@example.org",
+            // Every client must parse it alike: brackets only around an IPv6 address.
+            "https://a[b.example",
+            "https://[::1",
+            "https://[]/",
+            "https://example.org:/",
+            "https://example.org:123456/",
+            "https://example.org:8x/",
         ] {
             assert_eq!(
                 Website::parse(bad).err().map(|e| e.code),
