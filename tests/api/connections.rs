@@ -1405,3 +1405,58 @@ async fn a_one_time_link_lets_a_receiver_without_a_login_see_and_answer_one_conn
         "{by_link:?}"
     );
 }
+
+/// An erased person's connection is 404 to its partner; through a link it is over too.
+#[tokio::test]
+async fn a_link_to_an_erased_persons_connection_is_closed() {
+    let w = world().await;
+    let app = &w.app;
+    let staff = app.coordinator();
+    let id = w.requested(w.partner_a, &["given_name"]).await;
+    let issued = app
+        .post(
+            &format!("/v1/connections/{id}/action-links"),
+            &staff,
+            &json!({}),
+        )
+        .await;
+    assert_eq!(issued.status, 201, "{}", issued.text);
+    let path = issued.body["path"].as_str().unwrap().to_owned();
+    let token = issued.body["token"].as_str().unwrap().to_owned();
+    let read = |app: &TestApp| {
+        let request = app
+            .client
+            .get(app.url(&path))
+            .header("action-token", token.clone());
+        async move { Reply::from_response(request.send().await.unwrap()).await }
+    };
+    assert_eq!(read(app).await.status, 200);
+    let closed = app
+        .transition(
+            w.referral,
+            &staff,
+            2,
+            &json!({"to": "closed", "reason_code": "goals_met", "reason": "Done"}),
+        )
+        .await;
+    assert_eq!(closed.status, 200, "{}", closed.text);
+    let person = app
+        .get(&format!("/v1/referrals/{}", w.referral), &staff)
+        .await
+        .body["person_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let erased = app
+        .post(
+            &format!("/v1/people/{person}/erasure"),
+            &app.admin(),
+            &json!({"reason": "The person asked (article 17)"}),
+        )
+        .await;
+    assert!(erased.status.is_success(), "{}", erased.text);
+    app.get(&format!("/v1/connections/{id}"), &w.partner(w.partner_a))
+        .await
+        .problem(404, "not_found");
+    read(app).await.problem(410, "action_link_closed");
+}

@@ -216,8 +216,16 @@ fn checked(
     let Some(link) = found.filter(|l| state.links.signs(l, &tag)) else {
         return Ok(Checked::Refused(LinkRefused::Invalid, None));
     };
-    let connection = connections::get(conn, link.connection_id, Visibility::All)?
-        .ok_or_else(|| ApiError::Internal("an action link's connection vanished".into()))?;
+    // An erased person's connection is no longer found: over for its link too, as it is 404
+    // for its partner.
+    let Some(connection) = connections::get(conn, link.connection_id, Visibility::All)? else {
+        let about = link.connection_id;
+        let why = link
+            .check(clock::now(), false)
+            .err()
+            .unwrap_or(LinkRefused::Closed);
+        return Ok(Checked::Refused(why, Some((link, about))));
+    };
     Ok(
         match link.check(clock::now(), !connection.status.is_final()) {
             Ok(()) => Checked::Works(link, Box::new(connection)),
