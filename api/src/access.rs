@@ -209,6 +209,16 @@ operations! {
     AnswerActionLink = "answer_action_link", [], connection.answer_by_link, audited;
     /// Read the notes about a connection.
     ListConnectionNotes = "list_connection_notes", [Coordinator, Admin, Partner], connection.read_notes, audited;
+    /// Read the wellbeing plan a connection shares (what matters, strengths, agreed).
+    GetSharedPlan = "get_shared_plan", [Coordinator, Admin, Partner], connection.read_plan, audited;
+    /// List the goals of the plan a connection shares.
+    ListSharedGoals = "list_shared_goals", [Coordinator, Admin, Partner], connection.list_plan_goals, audited;
+    /// Add a progress note to a goal of the plan a connection shares.
+    CreateProgressNote = "create_progress_note", [Coordinator, Admin, Partner], connection.add_progress_note, audited;
+    /// List the progress notes added through a connection.
+    ListConnectionProgressNotes = "list_connection_progress_notes", [Coordinator, Admin, Partner], connection.read_progress_notes, audited;
+    /// List a goal's progress notes, through every connection.
+    ListGoalProgressNotes = "list_goal_progress_notes", [Coordinator, Admin], goal.read_progress_notes, audited;
     /// Record a wellbeing measure.
     CreateOutcome = "create_outcome", [Coordinator, Admin], outcome.create, audited;
     /// List a referral's measures and their change from baseline.

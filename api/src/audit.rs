@@ -331,6 +331,15 @@ impl Actor {
         self.record_alone(conn, Some(id), outcome)
     }
 
+    /// Records a read of `id` that `refusal` refused, through the audit writer, and gives the
+    /// refusal's error to answer with.
+    pub fn refuse_read(&self, conn: &mut DbConnection, id: Uuid, refusal: Refusal) -> ApiError {
+        match self.record_alone(conn, Some(refusal.about.unwrap_or(id)), refusal.outcome) {
+            Ok(()) => refusal.error,
+            Err(failed) => failed,
+        }
+    }
+
     /// For a list under a parent resource: when the parent `id` does not `exist` (for this
     /// caller), records the attempt and refuses it as not found.
     pub fn require_parent(

@@ -107,6 +107,9 @@ fields! {
     /// A goal as agreed with the person; lines allowed.
     GoalDescription -> String =
         |v| plan::GOAL_DESCRIPTION.parse(v), text(plan::GOAL_DESCRIPTION);
+    /// A note on progress towards a goal; lines allowed.
+    ProgressNoteText -> String =
+        |v| plan::PROGRESS_NOTE.parse(v), text(plan::PROGRESS_NOTE);
     /// A service's name: one line.
     ServiceName -> String = |v| directory::NAME.parse(v), text(directory::NAME);
     /// What a service offers; lines allowed.

@@ -5,7 +5,7 @@ use actix_web::web;
 use linkwell_persistence::{DbConnection, Keyset, StoreResult};
 use uuid::Uuid;
 
-use crate::audit::Actor;
+use crate::audit::{Actor, Refusal};
 use crate::db;
 use crate::error::ApiError;
 use crate::pagination::{self, PageQuery};
@@ -25,6 +25,26 @@ pub struct Window {
     pub limit: i64,
 }
 
+/// What a list's parent check found.
+#[derive(Debug)]
+pub enum Parent {
+    Found,
+    /// None, or none this caller may see: 404.
+    Missing,
+    /// There, but its rows may not be listed now (a plan no longer shared).
+    Refused(Refusal),
+}
+
+impl From<bool> for Parent {
+    fn from(found: bool) -> Self {
+        if found {
+            Parent::Found
+        } else {
+            Parent::Missing
+        }
+    }
+}
+
 /// One page of a list: its rows, what the view needs beside them, and the next cursor.
 #[derive(Debug)]
 pub struct Listing<R, X> {
@@ -36,11 +56,12 @@ pub struct Listing<R, X> {
 /// Lists the rows `fetch` reads under `parent`:
 /// - checks `limit`, and the cursor, which is bound to this list and this parent;
 /// - refuses as not found (and audits the attempt) a parent that `exists` denies, so a
-///   caller cannot tell another's parent from none;
+///   caller cannot tell another's parent from none, and with its own answer (audited) a
+///   parent whose rows may not be listed now;
 /// - reads one row more than the page and makes the next cursor from the last row shown;
 /// - records the read, naming every row shown;
 /// - `extra` reads what the view needs beside the rows, on the same connection.
-pub async fn under_parent<R, X, E, F, A>(
+pub async fn under_parent<R, X, P, E, F, A>(
     state: &web::Data<AppState>,
     actor: Actor,
     (list, parent): (&str, Uuid),
@@ -52,7 +73,8 @@ pub async fn under_parent<R, X, E, F, A>(
 where
     R: Listed + Send + 'static,
     X: Send + 'static,
-    E: FnOnce(&mut DbConnection) -> StoreResult<bool> + Send + 'static,
+    P: Into<Parent>,
+    E: FnOnce(&mut DbConnection) -> StoreResult<P> + Send + 'static,
     F: FnOnce(&mut DbConnection, Window) -> StoreResult<Vec<R>> + Send + 'static,
     A: FnOnce(&mut DbConnection, &[R], &Actor) -> Result<X, ApiError> + Send + 'static,
 {
@@ -61,8 +83,11 @@ where
     let after = state.cursors.after(query.cursor.as_deref(), &scope)?;
     let page_size = usize::try_from(limit).unwrap_or(usize::MAX);
     let (rows, extra) = db::run(state, move |conn| {
-        let found = exists(conn)?;
-        actor.require_parent(conn, parent, found)?;
+        match exists(conn)?.into() {
+            Parent::Found => {}
+            Parent::Missing => actor.require_parent(conn, parent, false)?,
+            Parent::Refused(refusal) => return Err(actor.refuse_read(conn, parent, refusal)),
+        }
         let mut rows = fetch(
             conn,
             Window {
@@ -144,6 +169,7 @@ listed_by! {
     linkwell_domain::outcome::Outcome => recorded_at;
     linkwell_domain::Connection => created_at;
     linkwell_domain::connection::ConnectionNote => created_at;
+    linkwell_domain::ProgressNote => created_at;
     linkwell_domain::consent::ConsentRecord => recorded_at;
     linkwell_domain::Team => created_at;
     linkwell_domain::Organisation => created_at;

@@ -233,7 +233,7 @@ pub fn shared_field_set() -> ArrayBuilder {
         .max_items(Some(linkwell_domain::SharedField::ALL.len()))
         .unique_items(true)
         .description(Some(
-            "The person's details they agreed to share with the receiving organisation, each at most once.",
+            "The person's details they agreed to share with the receiving organisation, each at most once; `wellbeing_plan` shares their wellbeing plan (read at `/connections/{id}/plan`) while the connection is open.",
         ))
 }
 
@@ -491,6 +491,9 @@ problem_set! {
     ReadProblems = [400, 401, 403, 404, 503], body: false;
     /// A read by id of something that can be ended on purpose.
     ReadEndableProblems = [400, 401, 403, 404, 410, 503], body: false;
+    /// A read of what a connection shares, while it is shared (409 once it is not), of
+    /// something that can be ended on purpose.
+    SharedReadProblems = [400, 401, 403, 404, 409, 410, 503], body: false;
     /// An erasure: a JSON body, refused while referrals are open, 410 once done.
     ErasureProblems = [400, 401, 403, 404, 409, 410, 413, 415, 422, 503], body: true;
     /// A probe.

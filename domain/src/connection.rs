@@ -74,6 +74,10 @@ code_list! {
         Postcode = "postcode",
         Address = "address",
         PreferredContact = "preferred_contact",
+        /// Not a detail but the wellbeing plan: what matters, strengths and goals, read-only,
+        /// with progress notes the receiving organisation adds to goals while the connection
+        /// is open.
+        WellbeingPlan = "wellbeing_plan",
     }
 }
 
@@ -477,6 +481,29 @@ impl Connection {
         true
     }
 
+    /// Whether the receiving organisation may read the person's wellbeing plan through this
+    /// connection and add progress notes to its goals: only when the plan is among what the
+    /// person agreed to share, and only while the connection is open (a withdrawal of consent
+    /// cancels it, and so ends the sharing, as for the other shared details).
+    pub fn plan_shared(&self) -> Result<(), Invalid> {
+        if !self.shared_fields.contains(&SharedField::WellbeingPlan) {
+            return Err(Invalid::new(
+                "plan_not_shared",
+                "the wellbeing plan is not among this connection's shared fields",
+            ));
+        }
+        if self.status.is_final() {
+            return Err(Invalid::new(
+                "connection_final",
+                format!(
+                    "the connection is {}: its plan is no longer shared",
+                    self.status
+                ),
+            ));
+        }
+        Ok(())
+    }
+
     fn touch(&mut self, at: DateTime<Utc>) {
         self.updated_at = at;
         self.version += 1;
@@ -501,7 +528,7 @@ pub struct ConnectionNote {
 pub fn shared_details(person: &Person, shared: &BTreeSet<SharedField>) -> SharedDetails {
     shared
         .iter()
-        .map(|field| {
+        .filter_map(|field| {
             let value = match field {
                 SharedField::GivenName => Some(person.given_name.clone()),
                 SharedField::FamilyName => Some(person.family_name.clone()),
@@ -514,8 +541,10 @@ pub fn shared_details(person: &Person, shared: &BTreeSet<SharedField>) -> Shared
                 SharedField::PreferredContact => {
                     person.preferred_contact.map(|c| c.as_str().to_owned())
                 }
+                // The plan is read through its own route, never copied into the details.
+                SharedField::WellbeingPlan => return None,
             };
-            (*field, value)
+            Some((*field, value))
         })
         .collect()
 }
@@ -850,6 +879,26 @@ mod tests {
         assert_eq!(Connection::starting_status(Some(true)), Requested);
         assert_eq!(Connection::starting_status(None), Requested);
         assert!(Signposted.is_final());
+    }
+
+    #[test]
+    fn the_plan_is_shared_only_when_listed_and_only_while_open() {
+        for status in ConnectionStatus::ALL.iter().copied() {
+            let mut c = connection(status);
+            c.shared_fields = [SharedField::Phone].into_iter().collect();
+            assert_eq!(
+                c.plan_shared().err().map(|e| e.code),
+                Some("plan_not_shared")
+            );
+            c.shared_fields.insert(SharedField::WellbeingPlan);
+            let expected = status.is_final().then_some("connection_final");
+            assert_eq!(c.plan_shared().err().map(|e| e.code), expected, "{status}");
+            // The plan is shared, but it is never one of the person's details.
+            assert_eq!(
+                c.details(&person("01284 123456")),
+                vec![(SharedField::Phone, Some("01284 123456".into()))]
+            );
+        }
     }
 
     #[test]

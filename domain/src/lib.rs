@@ -44,7 +44,7 @@ pub use person::{
     ContactDetail, DateOfBirth, DuplicateReason, Email, Person, PersonRecord, Phone,
     PreferredContact,
 };
-pub use plan::{Goal, GoalStatus, GoalStatusChange, Plan};
+pub use plan::{Goal, GoalStatus, GoalStatusChange, Plan, ProgressNote};
 pub use postcode::Postcode;
 pub use referral::{NewReferral, Reason, Reasons, Referral, ReferralSource, ReferralStatus};
 pub use role::Role;

@@ -27,6 +27,9 @@ pub const STRENGTHS: TextRule = TextRule::lines(4000);
 /// A goal, as agreed.
 pub const GOAL_DESCRIPTION: TextRule = TextRule::lines(1000);
 
+/// A note on progress towards a goal, from a receiving organisation the plan is shared with.
+pub const PROGRESS_NOTE: TextRule = TextRule::lines(2000);
+
 /// The earliest target date a goal may have.
 pub const EARLIEST_TARGET_DATE: NaiveDate = match NaiveDate::from_ymd_opt(2000, 1, 1) {
     Some(d) => d,
@@ -121,6 +124,22 @@ pub struct GoalStatusChange {
     pub actor_sub: String,
     pub actor_role: Role,
     pub at: DateTime<Utc>,
+}
+
+/// A note on progress towards a goal, added through a connection that shares the plan: by
+/// the receiving organisation, or by staff for it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProgressNote {
+    pub id: Uuid,
+    pub goal_id: Uuid,
+    /// The connection the plan was shared through.
+    pub connection_id: Uuid,
+    pub text: String,
+    pub author_sub: String,
+    pub author_role: Role,
+    /// The organisation a partner wrote for; `None` for the service's staff.
+    pub author_org_id: Option<Uuid>,
+    pub created_at: DateTime<Utc>,
 }
 
 /// Who changes a goal and when.

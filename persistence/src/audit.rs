@@ -9,8 +9,8 @@ use crate::convert;
 use crate::error::StoreResult;
 use crate::page::{Keyset, Order, keyset};
 use crate::schema::{
-    audit_events, connection_notes, connections, consent_records, goals, outcomes, people,
-    referrals, sessions,
+    audit_events, connection_notes, connections, consent_records, goal_progress_notes, goals,
+    outcomes, people, referrals, sessions,
 };
 
 /// One access or attempt, attributable to a caller.
@@ -239,7 +239,7 @@ macro_rules! under_referral {
 /// connection and PostgreSQL reuses its plan: planning a single statement that tried every
 /// table (a UNION, or COALESCE of subqueries) anew for each id was most of the database's
 /// CPU on a read.
-const LOOKUPS: [(&str, Lookup); 8] = [
+const LOOKUPS: [(&str, Lookup); 9] = [
     ("referral", |c, id| {
         referrals::table
             .inner_join(people::table.on(people::id.eq(referrals::person_id)))
@@ -259,6 +259,16 @@ const LOOKUPS: [(&str, Lookup); 8] = [
             .inner_join(referrals::table.on(referrals::id.eq(connections::referral_id)))
             .inner_join(people::table.on(people::id.eq(referrals::person_id)))
             .filter(connection_notes::id.eq(id))
+            .select(found!())
+            .first(c)
+            .optional()
+    }),
+    ("progress_note", |c, id| {
+        goal_progress_notes::table
+            .inner_join(goals::table.on(goals::id.eq(goal_progress_notes::goal_id)))
+            .inner_join(referrals::table.on(referrals::id.eq(goals::referral_id)))
+            .inner_join(people::table.on(people::id.eq(referrals::person_id)))
+            .filter(goal_progress_notes::id.eq(id))
             .select(found!())
             .first(c)
             .optional()

@@ -234,6 +234,18 @@ pub fn get(
         .transpose()
 }
 
+/// One connection, if `visibility` allows it, locked until the transaction ends: what is
+/// added under it (a progress note) cannot cross a change of it (a withdrawal of consent,
+/// an erasure) made meanwhile.
+pub fn get_locked(
+    conn: &mut DbConnection,
+    id: Uuid,
+    visibility: Visibility,
+) -> StoreResult<Option<Connection>> {
+    dialect::lock_row(conn, "connections", &id.to_string())?;
+    get(conn, id, visibility)
+}
+
 /// A page of the connections the caller may see, newest first, after `after`.
 pub fn list(
     conn: &mut DbConnection,

@@ -13,8 +13,9 @@ use crate::convert;
 use crate::dialect::{self, Hold};
 use crate::error::StoreResult;
 use crate::schema::{
-    audit_events, connection_notes, connections, consent_records, goals, idempotency_keys,
-    outcomes, people, plans, referral_status_changes, referral_team_moves, referrals, sessions,
+    audit_events, connection_notes, connections, consent_records, goal_progress_notes, goals,
+    idempotency_keys, outcomes, people, plans, referral_status_changes, referral_team_moves,
+    referrals, sessions,
 };
 
 /// How an erasure went.
@@ -168,7 +169,7 @@ pub fn erase(
 }
 
 /// Clears every free text of referral `id` and of what hangs off it (history, sessions, plan,
-/// goals, connections and their notes, consent acts, measures), keeping ids, codes, dates,
+/// goals and their progress notes, connections and their notes, consent acts, measures), keeping ids, codes, dates,
 /// durations and scores. The caller holds the referral's lock. Returns the ids of the records
 /// it touched, for [`forget_responses`].
 pub fn anonymise_referral(
@@ -231,6 +232,22 @@ pub fn anonymise_referral(
             connections::frozen_details.eq(None::<String>),
         ))
         .execute(conn)?;
+    // After the connections: a progress note added under a connection's lock meanwhile has
+    // committed by now, and is wiped too.
+    let goal_ids = goals::table
+        .filter(goals::referral_id.eq(id))
+        .select(goals::id);
+    named.extend(
+        goal_progress_notes::table
+            .filter(goal_progress_notes::goal_id.eq_any(goal_ids))
+            .select(goal_progress_notes::id)
+            .load::<String>(conn)?,
+    );
+    diesel::update(
+        goal_progress_notes::table.filter(goal_progress_notes::goal_id.eq_any(goal_ids)),
+    )
+    .set(goal_progress_notes::text.eq(ERASED_TEXT))
+    .execute(conn)?;
     if !connection_ids.is_empty() {
         named.extend(
             connection_notes::table

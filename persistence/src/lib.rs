@@ -23,6 +23,7 @@ pub mod outcomes;
 pub mod page;
 pub mod people;
 pub mod plans;
+pub mod progress_notes;
 pub mod referral_history;
 pub mod referrals;
 pub mod reports;

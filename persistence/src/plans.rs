@@ -10,7 +10,7 @@ use crate::connection::DbConnection;
 use crate::convert;
 use crate::error::StoreResult;
 use crate::page::{Keyset, Order, keyset};
-use crate::schema::{goal_status_changes as changes, goals, plans};
+use crate::schema::{connections, goal_status_changes as changes, goals, plans};
 
 #[derive(Insertable, Queryable, Selectable, AsChangeset)]
 #[diesel(table_name = plans, treat_none_as_null = true)]
@@ -185,11 +185,35 @@ pub fn goals_for_referral(
 ) -> StoreResult<Vec<Goal>> {
     let query = goals::table
         .filter(goals::referral_id.eq(referral_id.to_string()))
-        .select(GoalRow::as_select())
-        .limit(limit)
         .into_boxed();
+    goals_page(conn, query, after, limit)
+}
+
+/// A page of the goals of the referral connection `connection_id` is under, in the order
+/// they were set, after `after`: the plan as the connection shares it.
+pub fn goals_for_connection(
+    conn: &mut DbConnection,
+    connection_id: Uuid,
+    after: Option<Keyset>,
+    limit: i64,
+) -> StoreResult<Vec<Goal>> {
+    let referral = connections::table
+        .filter(connections::id.eq(connection_id.to_string()))
+        .select(connections::referral_id);
+    let query = goals::table
+        .filter(goals::referral_id.eq_any(referral))
+        .into_boxed();
+    goals_page(conn, query, after, limit)
+}
+
+fn goals_page<'a>(
+    conn: &mut DbConnection,
+    query: goals::BoxedQuery<'a, <DbConnection as diesel::Connection>::Backend>,
+    after: Option<Keyset>,
+    limit: i64,
+) -> StoreResult<Vec<Goal>> {
     keyset(
-        query,
+        query.select(GoalRow::as_select()).limit(limit),
         (goals::created_at, goals::id),
         Order::OldestFirst,
         after,
@@ -200,7 +224,6 @@ pub fn goals_for_referral(
     .collect()
 }
 
-/// Writes a changed goal if still at `expected_version`; `false` when another change won.
 pub fn save_goal(conn: &mut DbConnection, goal: &Goal, expected_version: i64) -> StoreResult<bool> {
     let updated = diesel::update(
         goals::table

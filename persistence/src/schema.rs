@@ -398,6 +398,19 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    goal_progress_notes (id) {
+        id -> Text,
+        goal_id -> Text,
+        connection_id -> Text,
+        text -> Text,
+        author_sub -> Text,
+        author_role -> Text,
+        author_org_id -> Nullable<Text>,
+        created_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(team_members -> teams (team_id));
 diesel::joinable!(team_members -> users (user_id));
 
@@ -428,4 +441,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     networks,
     referral_team_moves,
     connection_action_links,
+    goal_progress_notes,
 );

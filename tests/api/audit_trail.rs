@@ -280,6 +280,24 @@ impl World {
                     .await
             }
             "list_connection_notes" => app.get(&format!("/v1/connections/{c}/notes"), &staff).await,
+            "get_shared_plan" => app.get(&format!("/v1/connections/{c}/plan"), &staff).await,
+            "list_shared_goals" => {
+                app.get(&format!("/v1/connections/{c}/plan/goals"), &staff)
+                    .await
+            }
+            "create_progress_note" => {
+                let body = json!({"goal_id": g, "text": "Went to the choir"});
+                let path = format!("/v1/connections/{c}/plan/progress-notes");
+                app.post(&path, &staff, &body).await
+            }
+            "list_connection_progress_notes" => {
+                let path = format!("/v1/connections/{c}/plan/progress-notes");
+                app.get(&path, &staff).await
+            }
+            "list_goal_progress_notes" => {
+                app.get(&format!("/v1/goals/{g}/progress-notes"), &staff)
+                    .await
+            }
             "create_outcome" => {
                 let path = format!("/v1/referrals/{r}/outcomes");
                 app.post(&path, &staff, &outcome_body("review")).await

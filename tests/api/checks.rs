@@ -6,6 +6,7 @@
 
 use diesel::sql_types::{Integer, Text};
 use diesel::{PgConnection, QueryableByName, RunQueryDsl, SqliteConnection};
+use linkwell_api::access::{CreateProgressNote, Guarded};
 use linkwell_domain::consent::{ConsentScope, ConsentStatus};
 use linkwell_domain::outcome::{Instrument, MeasureStatus, Timepoint};
 use linkwell_domain::{
@@ -20,6 +21,12 @@ use crate::support::TestApp;
 /// Each CHECKed code column and the codes the domain stores in it.
 fn stored_codes() -> Vec<((&'static str, &'static str), Vec<&'static str>)> {
     let api_client_roles = linkwell_domain::api_client::ROLES
+        .iter()
+        .map(|r| r.as_str())
+        .collect();
+    // Whoever may add a progress note, as the access table says.
+    let note_writers = <CreateProgressNote as Guarded>::OPERATION
+        .roles
         .iter()
         .map(|r| r.as_str())
         .collect();
@@ -54,6 +61,7 @@ fn stored_codes() -> Vec<((&'static str, &'static str), Vec<&'static str>)> {
         (("outcomes", "status"), MeasureStatus::CODES.to_vec()),
         (("consent_records", "scope"), ConsentScope::CODES.to_vec()),
         (("consent_records", "status"), ConsentStatus::CODES.to_vec()),
+        (("goal_progress_notes", "author_role"), note_writers),
     ]
 }
 

@@ -391,7 +391,10 @@ async fn a_partner_sees_exactly_the_consented_details() {
 async fn partners_never_reach_each_others_connections() {
     let w = world().await;
     let app = &w.app;
-    let theirs = w.requested(w.partner_b, &["given_name"]).await;
+    // Theirs shares the plan: what keeps partner A out is whose it is, nothing else.
+    let theirs = w
+        .requested(w.partner_b, &["given_name", "wellbeing_plan"])
+        .await;
     let mine = w.requested(w.partner_a, &["given_name"]).await;
     let a = w.partner(w.partner_a);
     let before = app
@@ -399,7 +402,8 @@ async fn partners_never_reach_each_others_connections() {
         .await;
 
     let request_id = "same-request-id";
-    let cases: [(Method, &str, Option<Value>); 4] = [
+    let progress = json!({"goal_id": Uuid::now_v7(), "text": "Hello"});
+    let cases: [(Method, &str, Option<Value>); 8] = [
         (Method::GET, "", None),
         (
             Method::POST,
@@ -408,6 +412,10 @@ async fn partners_never_reach_each_others_connections() {
         ),
         (Method::POST, "/notes", Some(json!({"text": "Hello"}))),
         (Method::GET, "/notes", None),
+        (Method::GET, "/plan", None),
+        (Method::GET, "/plan/goals", None),
+        (Method::POST, "/plan/progress-notes", Some(progress)),
+        (Method::GET, "/plan/progress-notes", None),
     ];
     for (method, suffix, body) in cases {
         let send = |id: Uuid| {
@@ -493,7 +501,7 @@ async fn partners_never_reach_each_others_connections() {
         .filter(|e| e.actor_role == "partner" && e.resource_id == Some(theirs))
         .map(|e| (e.action.as_str(), e.outcome.as_str()))
         .collect();
-    assert_eq!(refused.len(), 5, "{refused:?}");
+    assert_eq!(refused.len(), 9, "{refused:?}");
     assert!(
         refused.iter().all(|(_, outcome)| *outcome == "not_found"),
         "{refused:?}"

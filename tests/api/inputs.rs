@@ -548,7 +548,7 @@ async fn every_request_body_reports_each_breakage_and_all_at_once() {
             });
         }
     }
-    assert_eq!(operations.len(), 30, "every operation with a body");
+    assert_eq!(operations.len(), 31, "every operation with a body");
     let admin = app.admin();
     // A referral from a practice: its source follows from the practice (staff must send one).
     let practice = app.member(linkwell_domain::Role::Referrer).await;

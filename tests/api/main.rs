@@ -46,6 +46,7 @@ mod repository;
 mod scale_out;
 mod self_referrals;
 mod sessions;
+mod shared_plan;
 mod support;
 mod teams;
 mod token_keys;

@@ -34,6 +34,7 @@ const MARKERS: &[&str] = &[
     "Zqgoal",
     "Zqforpartner",
     "Zqnote",
+    "Zqprogress",
     "Zqconsent",
     "Zqerror",
     "Zqintroducer",
@@ -188,7 +189,7 @@ impl Case {
                 Some(
                     &json!({"organisation_id": partner_org, "need": "money_and_benefits",
                         "consent_to_share": true,
-                        "shared_fields": ["given_name", "family_name", "phone"],
+                        "shared_fields": ["given_name", "family_name", "phone", "wellbeing_plan"],
                         "note_for_partner": "Zqforpartner"}),
                 ),
                 &[("idempotency-key", "zq-connection")],
@@ -213,6 +214,13 @@ impl Case {
                 &format!("/v1/connections/{connection}/notes"),
                 &partner,
                 &json!({"text": "Zqnote"}),
+            )
+            .await);
+        ok(app
+            .post(
+                &format!("/v1/connections/{connection}/plan/progress-notes"),
+                &partner,
+                &json!({"goal_id": goal, "text": "Zqprogress"}),
             )
             .await);
         let outcome = ok(app

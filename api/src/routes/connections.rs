@@ -5,6 +5,7 @@
 
 mod create;
 pub(crate) mod notes;
+pub(crate) mod plan;
 mod read;
 pub(crate) mod transition;
 
@@ -19,6 +20,10 @@ use uuid::Uuid;
 
 pub use create::{create_connection, list_referral_connections};
 pub use notes::{create_connection_note, list_connection_notes};
+pub use plan::{
+    create_progress_note, get_shared_plan, list_connection_progress_notes,
+    list_goal_progress_notes, list_shared_goals,
+};
 pub use read::{get_connection, list_connections};
 pub use transition::transition_connection;
 
@@ -88,6 +93,8 @@ impl SharedPersonView {
                 F::Postcode => &mut view.postcode,
                 F::Address => &mut view.address,
                 F::PreferredContact => &mut view.preferred_contact,
+                // Read at `/connections/{id}/plan`, never among the details.
+                F::WellbeingPlan => continue,
             };
             *slot = Some(value);
         }
@@ -114,7 +121,7 @@ pub struct ConnectionView {
     #[schema(required = true, value_type = Option<crate::fields::NoteForPartner>)]
     pub note_for_partner: Option<String>,
     /// The person's details they agreed to share with the receiving organisation.
-    #[schema(value_type = Vec<schema::SharedField>, max_items = 9)]
+    #[schema(value_type = Vec<schema::SharedField>, max_items = 10)]
     pub shared_fields: Vec<&'static str>,
     /// Those details, and nothing else: while the connection is open, as the person's record
     /// stands; once it is final, exactly as they were when it became final (no later

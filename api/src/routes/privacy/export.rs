@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use linkwell_persistence::audit::{self, AuditFilter};
 use linkwell_persistence::dialect::read_snapshot;
 use linkwell_persistence::{
-    DbConnection, connections, consent, outcomes, plans, referrals, sessions,
+    DbConnection, connections, consent, outcomes, plans, progress_notes, referrals, sessions,
 };
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -17,6 +17,7 @@ use crate::access::{Allowed, ExportPerson};
 use crate::error::ApiError;
 use crate::routes::connections::ConnectionView;
 use crate::routes::connections::notes::NoteView;
+use crate::routes::connections::plan::ProgressNoteView;
 use crate::routes::consent::ConsentView;
 use crate::routes::goals::GoalView;
 use crate::routes::outcomes::OutcomeView;
@@ -90,6 +91,9 @@ pub struct ConnectionExport {
     pub connection: ConnectionView,
     #[schema(max_items = 10_000)]
     pub notes: Vec<NoteView>,
+    /// The progress notes added to goals through it, when it shared the plan.
+    #[schema(max_items = 10_000)]
+    pub progress_notes: Vec<ProgressNoteView>,
 }
 
 /// One access to the person's record, from the audit trail.
@@ -233,9 +237,19 @@ fn referral_export(
             .iter()
             .map(|n| NoteView::new(n, caller))
             .collect();
+        let progress_notes = progress_notes::list(
+            conn,
+            progress_notes::Under::Connection(view.id),
+            None,
+            ITEM_LIMIT,
+        )?
+        .iter()
+        .map(|n| ProgressNoteView::new(n, caller))
+        .collect();
         with_notes.push(ConnectionExport {
             connection: view,
             notes,
+            progress_notes,
         });
     }
     Ok(ReferralExport {
