@@ -163,6 +163,22 @@ operations! {
     GetSession = "get_session", [Coordinator, Admin], session.read, audited;
     /// Correct a session or record how it went.
     UpdateSession = "update_session", [Coordinator, Admin], session.update, audited;
+    /// Record a group session.
+    CreateGroupSession = "create_group_session", [Coordinator, Admin], group_session.create;
+    /// List group sessions.
+    ListGroupSessions = "list_group_sessions", [Coordinator, Admin], group_session.list;
+    /// Read one group session.
+    GetGroupSession = "get_group_session", [Coordinator, Admin], group_session.read;
+    /// Correct a group session, or record that it was held or cancelled.
+    UpdateGroupSession = "update_group_session", [Coordinator, Admin], group_session.update;
+    /// Book a person (by referral) on a group session.
+    AddGroupAttendee = "add_group_attendee", [Coordinator, Admin], group_session.add_attendee, audited;
+    /// List the people booked on a group session.
+    ListGroupAttendees = "list_group_attendees", [Coordinator, Admin], group_session.list_attendees, audited;
+    /// Mark whether a person booked on a group session came.
+    MarkGroupAttendance = "mark_group_attendance", [Coordinator, Admin], group_session.mark_attendance, audited;
+    /// Take a person off a group session.
+    RemoveGroupAttendee = "remove_group_attendee", [Coordinator, Admin], group_session.remove_attendee, audited;
     /// Read a referral's wellbeing plan.
     GetPlan = "get_plan", [Coordinator, Admin], plan.read, audited;
     /// Write or replace a referral's wellbeing plan.

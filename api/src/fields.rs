@@ -11,8 +11,8 @@ use std::borrow::Cow;
 
 use linkwell_domain::text::TextRule;
 use linkwell_domain::{
-    Invalid, api_client, connection, directory, lifecycle, organisation, person, plan, privacy,
-    referral, self_referral, session, team, user, user_identity,
+    Invalid, api_client, connection, directory, group_session, lifecycle, organisation, person,
+    plan, privacy, referral, self_referral, session, team, user, user_identity,
 };
 use serde::{Deserialize, Serialize};
 use utoipa::openapi::RefOr;
@@ -107,6 +107,9 @@ fields! {
     /// A goal as agreed with the person; lines allowed.
     GoalDescription -> String =
         |v| plan::GOAL_DESCRIPTION.parse(v), text(plan::GOAL_DESCRIPTION);
+    /// A group session's title: one line.
+    GroupSessionTitle -> String =
+        |v| group_session::TITLE.parse(v), text(group_session::TITLE);
     /// A note on progress towards a goal; lines allowed.
     ProgressNoteText -> String =
         |v| plan::PROGRESS_NOTE.parse(v), text(plan::PROGRESS_NOTE);

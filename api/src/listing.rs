@@ -170,6 +170,8 @@ listed_by! {
     linkwell_domain::Connection => created_at;
     linkwell_domain::connection::ConnectionNote => created_at;
     linkwell_domain::ProgressNote => created_at;
+    linkwell_domain::GroupSession => created_at;
+    linkwell_domain::Attendee => created_at;
     linkwell_domain::consent::ConsentRecord => recorded_at;
     linkwell_domain::Team => created_at;
     linkwell_domain::Organisation => created_at;

@@ -9,6 +9,7 @@ pub mod connections;
 pub mod consent;
 pub mod directory;
 pub mod goals;
+pub mod group_sessions;
 pub mod health;
 pub mod keys;
 pub mod networks;
@@ -97,6 +98,14 @@ every_route! {
         sessions::list_referral_sessions,
         sessions::get_session,
         sessions::update_session,
+        group_sessions::create_group_session,
+        group_sessions::list_group_sessions,
+        group_sessions::get_group_session,
+        group_sessions::update_group_session,
+        group_sessions::add_group_attendee,
+        group_sessions::list_group_attendees,
+        group_sessions::mark_group_attendance,
+        group_sessions::remove_group_attendee,
         plans::get_plan,
         plans::put_plan,
         goals::create_goal,

@@ -83,6 +83,11 @@ pub fn duration(value: i64) -> Result<(), ValidationError> {
     check(linkwell_domain::session::duration(value))
 }
 
+/// One to ten link workers, none twice.
+pub fn facilitators(values: &[uuid::Uuid]) -> Result<(), ValidationError> {
+    check(linkwell_domain::group_session::facilitators(values))
+}
+
 /// Whole years within the domain's bounds.
 pub fn min_age(value: i64) -> Result<(), ValidationError> {
     check(linkwell_domain::directory::min_age(value))

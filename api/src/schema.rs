@@ -76,6 +76,12 @@ code_schema! {
         "Whether a session happened.";
     GoalStatus => linkwell_domain::GoalStatus,
         "Where a goal in a wellbeing plan stands.";
+    GroupSessionKind => linkwell_domain::GroupSessionKind,
+        "What kind of group a group session is.";
+    GroupSessionStatus => linkwell_domain::GroupSessionStatus,
+        "Whether a group session happened: `scheduled` moves once, to `held` or `cancelled`.";
+    Attendance => linkwell_domain::Attendance,
+        "Whether a person booked on a group session came.";
     ServiceStatus => linkwell_domain::ServiceStatus,
         "Whether a directory service is running.";
     Capacity => linkwell_domain::Capacity,
@@ -234,6 +240,22 @@ pub fn shared_field_set() -> ArrayBuilder {
         .unique_items(true)
         .description(Some(
             "The person's details they agreed to share with the receiving organisation, each at most once; `wellbeing_plan` shares their wellbeing plan (read at `/connections/{id}/plan`) while the connection is open.",
+        ))
+}
+
+/// `facilitators`: the link workers who run a group session.
+pub fn facilitators() -> ArrayBuilder {
+    ArrayBuilder::new()
+        .items(ObjectBuilder::new().schema_type(Type::String).format(Some(
+            utoipa::openapi::schema::SchemaFormat::KnownFormat(
+                utoipa::openapi::schema::KnownFormat::Uuid,
+            ),
+        )))
+        .min_items(Some(1))
+        .max_items(Some(linkwell_domain::group_session::MAX_FACILITATORS))
+        .unique_items(true)
+        .description(Some(
+            "The link workers who run it (active coordinators' user ids), each once.",
         ))
 }
 
@@ -473,6 +495,8 @@ problem_set! {
     PublicCreateProblems = [400, 409, 413, 415, 422, 429, 503], body: true;
     /// A change to an existing resource, with a JSON body and `If-Match`.
     ChangeProblems = [400, 401, 403, 404, 409, 412, 413, 415, 422, 428, 503], body: true;
+    /// A state set with a JSON body on a resource under another, idempotent: no `If-Match`.
+    SetProblems = [400, 401, 403, 404, 409, 413, 415, 422, 503], body: true;
     /// A change to an existing resource with `If-Match` and no body.
     ChangeWithoutBodyProblems = [400, 401, 403, 404, 409, 412, 428, 503], body: false;
     /// An action on an existing resource, without a body.

@@ -10,6 +10,7 @@ mod codes;
 pub mod connection;
 pub mod consent;
 pub mod directory;
+pub mod group_session;
 pub mod invalid;
 pub mod lifecycle;
 pub mod nhs_number;
@@ -36,6 +37,7 @@ pub use connection::{
     Connection, ConnectionOutcome, ConnectionReasonCode, ConnectionStatus, SharedField,
 };
 pub use directory::{Capacity, Service, ServiceStatus};
+pub use group_session::{Attendance, Attendee, GroupSession, GroupSessionKind, GroupSessionStatus};
 pub use invalid::Invalid;
 pub use lifecycle::{ClosureReason, GpRecordCode, Move, StatusChange};
 pub use nhs_number::NhsNumber;

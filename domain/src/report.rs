@@ -256,6 +256,10 @@ pub struct Activity {
     pub sessions_by_status: Counts,
     /// Attended one-to-one sessions, and their minutes.
     pub one_to_one: Amount,
+    /// Group sessions held, each once, and their staff minutes (length once per facilitator).
+    pub group_sessions: Amount,
+    /// Marked places on held group sessions, per person, by attendance.
+    pub group_attendances: Counts,
     /// The median days to first contact, over `contacted` referrals received in the period.
     pub median_days: Option<f64>,
     pub contacted: i64,
@@ -320,6 +324,7 @@ impl Activity {
                 }
                 Metric::SwemwbsPeople => a.swemwbs.people += n,
                 Metric::Ons4People => a.ons4.people += n,
+                Metric::GroupAttendance => add(&mut a.group_attendances, key1, n),
                 Metric::Ons4LifeSatisfaction
                 | Metric::Ons4Worthwhile
                 | Metric::Ons4Happiness

@@ -22,8 +22,8 @@ use chrono::{DateTime, Datelike, NaiveDate, Utc};
 
 use crate::outcome::Instrument;
 use crate::{
-    ClosureReason, ConnectionOutcome, ConnectionStatus, Reason, ReferralSource, ReferralStatus,
-    SessionKind, SessionMode, SessionStatus,
+    Attendance, ClosureReason, ConnectionOutcome, ConnectionStatus, Reason, ReferralSource,
+    ReferralStatus, SessionKind, SessionMode, SessionStatus,
 };
 
 /// Days since 1970-01-01, UTC.
@@ -193,6 +193,9 @@ metrics! {
     SwemwbsPeople = "swemwbs_people",
     /// Distinct people: chained on the days of ONS4 measurements after a baseline.
     Ons4People = "ons4_people",
+    /// A person's marked place on a held group session, on its day; key1: `attended` or
+    /// `did_not_attend`. The session itself counts once, outside the tallies.
+    GroupAttendance = "group_attendance",
 }
 
 /// The ONS4 change metrics, in item order.
@@ -282,6 +285,14 @@ pub struct SessionFacts {
     pub minutes: Option<i64>,
 }
 
+/// A person's marked place on a group session, as the report sees it.
+#[derive(Debug, Clone)]
+pub struct AttendanceFacts {
+    /// When the group session was.
+    pub scheduled_at: DateTime<Utc>,
+    pub attendance: Attendance,
+}
+
 /// A connection, as the report sees it.
 #[derive(Debug, Clone)]
 pub struct ConnectionFacts {
@@ -327,6 +338,8 @@ pub struct ReferralFacts {
     pub reasons: Vec<Reason>,
     pub changes: Vec<ChangeFacts>,
     pub sessions: Vec<SessionFacts>,
+    /// Places on group sessions whose attendance was marked.
+    pub attendances: Vec<AttendanceFacts>,
     pub connections: Vec<ConnectionFacts>,
     pub measures: Vec<MeasureFacts>,
 }
@@ -421,6 +434,12 @@ impl ReferralFacts {
                     matches!(s.kind, SessionKind::Coaching | SessionKind::Conversation);
                 if s.status == SessionStatus::Attended && one_to_one {
                     add(on, Metric::OneToOne, "", "", s.minutes.unwrap_or(0));
+                }
+            }
+            for a in &self.attendances {
+                if a.attendance != Attendance::Booked {
+                    let on = day(a.scheduled_at);
+                    add(on, Metric::GroupAttendance, a.attendance.as_str(), "", 0);
                 }
             }
             for c in &self.connections {
@@ -584,6 +603,7 @@ mod tests {
             reasons: vec![],
             changes: vec![],
             sessions: vec![],
+            attendances: vec![],
             connections: vec![],
             measures: vec![],
         }

@@ -10,7 +10,7 @@ use crate::error::StoreResult;
 use crate::page::{Keyset, Order, keyset};
 use crate::schema::{
     audit_events, connection_notes, connections, consent_records, goal_progress_notes, goals,
-    outcomes, people, referrals, sessions,
+    group_attendees, outcomes, people, referrals, sessions,
 };
 
 /// One access or attempt, attributable to a caller.
@@ -239,7 +239,7 @@ macro_rules! under_referral {
 /// connection and PostgreSQL reuses its plan: planning a single statement that tried every
 /// table (a UNION, or COALESCE of subqueries) anew for each id was most of the database's
 /// CPU on a read.
-const LOOKUPS: [(&str, Lookup); 9] = [
+const LOOKUPS: [(&str, Lookup); 10] = [
     ("referral", |c, id| {
         referrals::table
             .inner_join(people::table.on(people::id.eq(referrals::person_id)))
@@ -253,6 +253,7 @@ const LOOKUPS: [(&str, Lookup); 9] = [
     ("goal", under_referral!(goals)),
     ("outcome", under_referral!(outcomes)),
     ("consent_record", under_referral!(consent_records)),
+    ("group_attendee", under_referral!(group_attendees)),
     ("connection_note", |c, id| {
         connection_notes::table
             .inner_join(connections::table.on(connections::id.eq(connection_notes::connection_id)))

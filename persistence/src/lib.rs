@@ -16,6 +16,7 @@ pub mod dialect;
 pub mod directory;
 pub mod erasure;
 pub mod error;
+pub mod group_sessions;
 pub mod idempotency;
 pub mod migrate;
 pub mod organisations;

@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Nullable, Text, Timestamp};
 use linkwell_domain::report::Activity;
-use linkwell_domain::tally::{self, ALL};
+use linkwell_domain::tally::{self, ALL, Amount};
 use uuid::Uuid;
 
 use crate::connection::DbConnection;
@@ -61,7 +61,58 @@ pub fn activity(
         tally::day(scope.from),
         tally::day(scope.until) - 1,
     )?;
-    Ok(Activity::from_totals(totals, meaningful_hundredths))
+    let mut activity = Activity::from_totals(totals, meaningful_hundredths);
+    activity.group_sessions = group_sessions(conn, scope)?;
+    Ok(activity)
+}
+
+#[derive(QueryableByName)]
+struct GroupsRow {
+    #[diesel(sql_type = BigInt)]
+    n: i64,
+    #[diesel(sql_type = BigInt)]
+    minutes: i64,
+}
+
+/// Group sessions held in the period, each once, and their staff minutes (length once per
+/// facilitator). Read from the sessions themselves: there are few, and none is under one
+/// referral. The whole service's are every held session; a narrower scope's those attended
+/// by at least one of its referrals (entered in error counts nowhere).
+fn group_sessions(conn: &mut DbConnection, scope: &Scope) -> StoreResult<Amount> {
+    let (condition, id) = match scope.whose {
+        Whose::Service => (None, None),
+        Whose::ReferrerOrg(org) => (Some("r.referrer_org_id = ?"), Some(org)),
+        Whose::Team(team) => (Some("r.team_id = ?"), Some(team)),
+        Whose::Network(network) => (Some("o.network_id = ?"), Some(network)),
+    };
+    let attended = condition.map_or(String::new(), |condition| {
+        format!(
+            " AND EXISTS (SELECT 1 FROM group_attendees a
+                 JOIN referrals r ON r.id = a.referral_id
+                 LEFT JOIN organisations o ON o.id = r.referrer_org_id
+                 WHERE a.group_session_id = g.id AND a.attendance = 'attended'
+                   AND r.status <> 'entered_in_error' AND {condition})"
+        )
+    });
+    let sql = format!(
+        "SELECT COUNT(*) AS n, CAST(COALESCE(SUM(g.duration_minutes *
+                (SELECT COUNT(*) FROM group_session_facilitators f
+                 WHERE f.group_session_id = g.id)), 0) AS BIGINT) AS minutes
+         FROM group_sessions g
+         WHERE g.status = 'held' AND g.scheduled_at >= ? AND g.scheduled_at < ?{attended}"
+    );
+    let mut statement = Statement::new(sql)
+        .bind::<Timestamp, _>(convert::to_db(scope.from))
+        .bind::<Timestamp, _>(convert::to_db(scope.until));
+    if let Some(id) = id {
+        statement = statement.bind::<Text, _>(id.to_string());
+    }
+    let rows: Vec<GroupsRow> = statement.load(conn)?;
+    let row = rows.first().map_or((0, 0), |r| (r.n, r.minutes));
+    Ok(Amount {
+        n: row.0,
+        total: row.1,
+    })
 }
 
 /// Open referrals per link worker by status.

@@ -411,6 +411,43 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    group_sessions (id) {
+        id -> Text,
+        kind -> Text,
+        mode -> Text,
+        title -> Text,
+        scheduled_at -> Timestamp,
+        status -> Text,
+        duration_minutes -> Nullable<Integer>,
+        created_by -> Text,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        version -> BigInt,
+    }
+}
+
+diesel::table! {
+    group_session_facilitators (group_session_id, user_id) {
+        group_session_id -> Text,
+        user_id -> Text,
+        position -> Integer,
+    }
+}
+
+diesel::table! {
+    group_attendees (id) {
+        id -> Text,
+        group_session_id -> Text,
+        referral_id -> Text,
+        attendance -> Text,
+        created_by -> Text,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        version -> BigInt,
+    }
+}
+
 diesel::joinable!(team_members -> teams (team_id));
 diesel::joinable!(team_members -> users (user_id));
 
@@ -442,4 +479,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     referral_team_moves,
     connection_action_links,
     goal_progress_notes,
+    group_sessions,
+    group_session_facilitators,
+    group_attendees,
 );

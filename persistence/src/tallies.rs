@@ -26,7 +26,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use diesel::sql_types::{Integer, Nullable, Text, Timestamp};
 use linkwell_domain::tally::{
-    ChangeFacts, ConnectionFacts, MeasureFacts, ReferralFacts, SessionFacts,
+    AttendanceFacts, ChangeFacts, ConnectionFacts, MeasureFacts, ReferralFacts, SessionFacts,
 };
 
 use crate::connection::DbConnection;
@@ -121,6 +121,7 @@ fn load(
                     reasons: Vec::new(),
                     changes: Vec::new(),
                     sessions: Vec::new(),
+                    attendances: Vec::new(),
                     connections: Vec::new(),
                     measures: Vec::new(),
                 },
@@ -147,6 +148,10 @@ fn load(
                 mode: code(child.t2.as_deref())?,
                 status: code(child.t3.as_deref())?,
                 minutes: child.v1.map(i64::from),
+            }),
+            "attendance" => facts.attendances.push(AttendanceFacts {
+                scheduled_at: at(child.at)?,
+                attendance: code(child.t1.as_deref())?,
             }),
             "connection" => facts.connections.push(ConnectionFacts {
                 created_at: at(child.at)?,
@@ -256,6 +261,11 @@ fn rows(conn: &mut DbConnection, ids: &[String], by_person: bool) -> StoreResult
          SELECT referral_id, 'session', kind, mode, status, {NO_TEXT}, scheduled_at, {NO_TIME},
                 duration_minutes, {NO_INTS}
          FROM sessions WHERE referral_id IN (SELECT id FROM chosen)
+         UNION ALL
+         SELECT a.referral_id, 'attendance', a.attendance, {NO_TEXT}, {NO_TEXT}, {NO_TEXT},
+                g.scheduled_at, {NO_TIME}, {NO_INT}, {NO_INTS}
+         FROM group_attendees a JOIN group_sessions g ON g.id = a.group_session_id
+         WHERE a.referral_id IN (SELECT id FROM chosen) AND a.attendance <> 'booked'
          UNION ALL
          SELECT referral_id, 'connection', organisation_id, status, outcome, {NO_TEXT},
                 created_at, {NO_TIME}, {NO_INT}, {NO_INTS}

@@ -280,6 +280,23 @@ impl World {
                     .await
             }
             "list_connection_notes" => app.get(&format!("/v1/connections/{c}/notes"), &staff).await,
+            "add_group_attendee" => {
+                let path = format!("/v1/group-sessions/{}/attendees", Uuid::now_v7());
+                app.post(&path, &staff, &json!({"referral_id": r})).await
+            }
+            "list_group_attendees" => {
+                let path = format!("/v1/group-sessions/{}/attendees", Uuid::now_v7());
+                app.get(&path, &staff).await
+            }
+            "mark_group_attendance" => {
+                let path = format!("/v1/group-sessions/{}/attendees/{r}", Uuid::now_v7());
+                let body = json!({"attendance": "attended"});
+                app.send(Method::PUT, &path, &staff, Some(&body), &[]).await
+            }
+            "remove_group_attendee" => {
+                let path = format!("/v1/group-sessions/{}/attendees/{r}", Uuid::now_v7());
+                app.call(Method::DELETE, &path, Some(&staff), None).await
+            }
             "get_shared_plan" => app.get(&format!("/v1/connections/{c}/plan"), &staff).await,
             "list_shared_goals" => {
                 app.get(&format!("/v1/connections/{c}/plan/goals"), &staff)

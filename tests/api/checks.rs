@@ -10,9 +10,9 @@ use linkwell_api::access::{CreateProgressNote, Guarded};
 use linkwell_domain::consent::{ConsentScope, ConsentStatus};
 use linkwell_domain::outcome::{Instrument, MeasureStatus, Timepoint};
 use linkwell_domain::{
-    Capacity, ClosureReason, ConnectionStatus, DuplicateReason, GoalStatus, OrganisationKind,
-    PreferredContact, Reason, ReferralSource, ReferralStatus, Role, ServiceStatus, SessionKind,
-    SessionMode, SessionStatus,
+    Attendance, Capacity, ClosureReason, ConnectionStatus, DuplicateReason, GoalStatus,
+    GroupSessionKind, GroupSessionStatus, OrganisationKind, PreferredContact, Reason,
+    ReferralSource, ReferralStatus, Role, ServiceStatus, SessionKind, SessionMode, SessionStatus,
 };
 use linkwell_persistence::DbConnection;
 
@@ -62,6 +62,16 @@ fn stored_codes() -> Vec<((&'static str, &'static str), Vec<&'static str>)> {
         (("consent_records", "scope"), ConsentScope::CODES.to_vec()),
         (("consent_records", "status"), ConsentStatus::CODES.to_vec()),
         (("goal_progress_notes", "author_role"), note_writers),
+        (("group_sessions", "kind"), GroupSessionKind::CODES.to_vec()),
+        (("group_sessions", "mode"), SessionMode::CODES.to_vec()),
+        (
+            ("group_sessions", "status"),
+            GroupSessionStatus::CODES.to_vec(),
+        ),
+        (
+            ("group_attendees", "attendance"),
+            Attendance::CODES.to_vec(),
+        ),
     ]
 }
 

@@ -21,6 +21,7 @@ mod disclosure;
 mod errors;
 mod feed;
 mod finding;
+mod group_sessions;
 mod health;
 mod http;
 mod idempotency;

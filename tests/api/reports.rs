@@ -617,12 +617,44 @@ async fn running_totals_equal_totals_made_afresh_from_the_records() {
             )
             .await);
     }
-    // A referral entered in error after a session and a connection: none of it counts.
-    let sessions_before = app
+    // Kim is booked on a group that is held: marked attended, then not, then attended again.
+    let (facilitator, _) = app.user(Role::Coordinator, None).await;
+    let group = ok(app
+        .post(
+            "/v1/group-sessions",
+            &staff,
+            &json!({"kind": "peer_support", "mode": "face_to_face", "scheduled_at": now(),
+                    "facilitators": [facilitator], "title": "Coffee and chat",
+                    "status": "held", "duration_minutes": 60}),
+        )
+        .await)
+    .id();
+    let places = format!("/v1/group-sessions/{group}/attendees");
+    ok(app.post(&places, &staff, &json!({"referral_id": r6})).await);
+    for attendance in ["attended", "did_not_attend", "attended"] {
+        ok(app
+            .send(
+                Method::PUT,
+                &format!("{places}/{r6}"),
+                &staff,
+                Some(&json!({"attendance": attendance})),
+                &[],
+            )
+            .await);
+    }
+    // A referral entered in error after a session, a group and a connection: none of it
+    // counts.
+    let before = app
         .get(&format!("/v1/reports/activity?{}", period()), &app.admin())
-        .await
-        .body["sessions"]
-        .clone();
+        .await;
+    let (sessions_before, groups_before) = (
+        before.body["sessions"].clone(),
+        before.body["group_sessions"].clone(),
+    );
+    assert_eq!(
+        groups_before["attendances"]["attended"], 1,
+        "{groups_before}"
+    );
     let mistake = app.accepted(data.practice_a, "R-7").await;
     ok(app
         .post(
@@ -630,6 +662,18 @@ async fn running_totals_equal_totals_made_afresh_from_the_records() {
             &staff,
             &json!({"kind": "coaching", "mode": "video", "scheduled_at": now(),
                     "status": "attended", "duration_minutes": 30}),
+        )
+        .await);
+    ok(app
+        .post(&places, &staff, &json!({"referral_id": mistake}))
+        .await);
+    ok(app
+        .send(
+            Method::PUT,
+            &format!("{places}/{mistake}"),
+            &staff,
+            Some(&json!({"attendance": "attended"})),
+            &[],
         )
         .await);
     ok(app
@@ -652,6 +696,7 @@ async fn running_totals_equal_totals_made_afresh_from_the_records() {
         .get(&format!("/v1/reports/activity?{}", period()), &app.admin())
         .await;
     assert_eq!(after.body["sessions"], sessions_before);
+    assert_eq!(after.body["group_sessions"], groups_before);
     let partner = &after.body["connections"]["by_organisation"][data.partner_1.to_string()];
     assert_eq!(partner["by_status"]["requested"], 0, "{partner}");
     assert_eq!(partner["by_status"]["completed"], 1, "{partner}");

@@ -12,8 +12,8 @@ use chrono::{DateTime, Datelike, NaiveDate, NaiveTime, Utc};
 use linkwell_domain::outcome::ONS4_ITEMS;
 use linkwell_domain::report::{Activity, Counts};
 use linkwell_domain::{
-    ClosureReason, ConnectionOutcome, ConnectionStatus, Reason, ReferralSource, Role, SessionKind,
-    SessionMode, SessionStatus, report,
+    Attendance, ClosureReason, ConnectionOutcome, ConnectionStatus, Reason, ReferralSource, Role,
+    SessionKind, SessionMode, SessionStatus, report,
 };
 use linkwell_persistence::reports::{self, Scope, Whose};
 use linkwell_persistence::{teams, users};
@@ -401,6 +401,33 @@ fn figures(a: &Activity) -> Figures {
         a.one_to_one.n,
     );
 
+    // Group work: each session once, each person's place once, staff time once per facilitator.
+    f.count(
+        "/group_sessions/held".into(),
+        "group_sessions",
+        "held",
+        "",
+        a.group_sessions.n,
+    );
+    f.codes(
+        "/group_sessions/attendances",
+        "group_sessions",
+        "attendances",
+        &[
+            Attendance::Attended.as_str(),
+            Attendance::DidNotAttend.as_str(),
+        ],
+        &a.group_attendances,
+    );
+    f.number(
+        "/group_sessions/staff_hours".into(),
+        "group_sessions",
+        "staff_hours",
+        "",
+        Some(report::hours(a.group_sessions.total)),
+        a.group_sessions.n,
+    );
+
     f.number(
         "/median_days_to_first_contact".into(),
         "median_days_to_first_contact",
@@ -670,6 +697,18 @@ impl PartialSchema for ActivityReportSchema {
                     .property("by_status", counts("By status."))
                     .property("one_to_one_hours", ObjectBuilder::new().schema_type(Type::Number).description(Some("Attended coaching and conversation minutes ÷ 60, one decimal."))),
             )
+            .property(
+                "group_sessions",
+                ObjectBuilder::new()
+                    .schema_type(Type::Object)
+                    .description(Some("Group work in the period: sessions held, each counted once (for a referring organisation, team or network: those one of its referrals attended); the places marked on them, one per person; and staff hours, each session's length once per facilitator."))
+                    .property("held", count())
+                    .property("attendances", counts("Places on held group sessions by attendance: `attended`, `did_not_attend`."))
+                    .property("staff_hours", number().description(Some("Held group sessions' minutes × facilitators ÷ 60, one decimal.")))
+                    .required("held")
+                    .required("attendances")
+                    .required("staff_hours"),
+            )
             .property("median_days_to_first_contact", number())
             .property("decline_rate", number())
             .property("closures_by_reason", counts("Referrals closed in the period by reason code."))
@@ -740,6 +779,7 @@ impl PartialSchema for ActivityReportSchema {
             .required("people_referred")
             .required("people_contacted")
             .required("sessions")
+            .required("group_sessions")
             .required("median_days_to_first_contact")
             .required("decline_rate")
             .required("closures_by_reason")

@@ -6,9 +6,11 @@ mod edit;
 use actix_web::{HttpResponse, get, post, web};
 use chrono::{DateTime, Utc};
 use linkwell_domain::session::{self, Session};
-use linkwell_domain::{Referral, SessionStatus};
+use linkwell_domain::{
+    Attendance, Attendee, GroupSession, GroupSessionStatus, Referral, SessionKind, SessionStatus,
+};
 use linkwell_persistence::referrals;
-use linkwell_persistence::{Tx, sessions};
+use linkwell_persistence::{DbConnection, Keyset, StoreResult, Tx, group_sessions, sessions};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -22,6 +24,7 @@ use crate::create::{self, Creatable, Created, Made};
 use crate::error::{ApiError, at, at_optional};
 use crate::fields::{self, Field};
 use crate::idempotency::IdempotencyKey;
+use crate::listing::Listed;
 use crate::pagination::Page;
 use crate::pagination::PageQuery;
 use crate::schema::{CreateUnderProblems, ReadEndableProblems};
@@ -81,6 +84,11 @@ pub struct SessionView {
     /// Grows by one with every change; also the `ETag`.
     #[schema(value_type = crate::schema::Version)]
     pub version: i64,
+    /// The group session this is the person's place on (`kind` `group`): its time, mode and
+    /// length are the group's, its status the person's attendance, its id the place's.
+    /// `null` for the person's own sessions.
+    #[schema(required = true)]
+    pub group_session_id: Option<Uuid>,
 }
 
 impl From<&Session> for SessionView {
@@ -98,20 +106,100 @@ impl From<&Session> for SessionView {
             created_at: s.created_at,
             updated_at: s.updated_at,
             version: s.version,
+            group_session_id: None,
         }
     }
+}
+
+/// One of a referral's sessions as its list shows them: the person's own, or their place on
+/// a group session.
+#[derive(Debug)]
+pub(crate) enum SessionItem {
+    Own(Session),
+    Group(Attendee, GroupSession),
+}
+
+impl Listed for SessionItem {
+    fn keyset(&self) -> Keyset {
+        let (at, id) = match self {
+            SessionItem::Own(s) => (s.created_at, s.id),
+            SessionItem::Group(a, _) => (a.created_at, a.id),
+        };
+        Keyset { at, id }
+    }
+
+    fn id(&self) -> Uuid {
+        self.keyset().id
+    }
+}
+
+impl From<&SessionItem> for SessionView {
+    fn from(item: &SessionItem) -> Self {
+        match item {
+            SessionItem::Own(s) => SessionView::from(s),
+            SessionItem::Group(a, g) => SessionView {
+                id: a.id,
+                referral_id: a.referral_id,
+                kind: SessionKind::Group.as_str(),
+                mode: g.mode.as_str(),
+                scheduled_at: g.scheduled_at,
+                status: match (g.status, a.attendance) {
+                    (GroupSessionStatus::Cancelled, _) => SessionStatus::CancelledByService,
+                    (_, Attendance::Booked) => SessionStatus::Scheduled,
+                    (_, Attendance::Attended) => SessionStatus::Attended,
+                    (_, Attendance::DidNotAttend) => SessionStatus::DidNotAttend,
+                }
+                .as_str(),
+                duration_minutes: g
+                    .duration_minutes
+                    .filter(|_| a.attendance == Attendance::Attended),
+                notes: None,
+                created_by: a.created_by.clone(),
+                created_at: a.created_at,
+                updated_at: a.updated_at,
+                version: a.version,
+                group_session_id: Some(g.id),
+            },
+        }
+    }
+}
+
+/// A page of referral `referral_id`'s sessions, its own and its places on group sessions
+/// merged, in the order they were recorded, after `after`.
+pub(crate) fn sessions_of(
+    conn: &mut DbConnection,
+    referral_id: Uuid,
+    after: Option<Keyset>,
+    limit: i64,
+) -> StoreResult<Vec<SessionItem>> {
+    let mut items: Vec<SessionItem> = sessions::for_referral(conn, referral_id, after, limit)?
+        .into_iter()
+        .map(SessionItem::Own)
+        .chain(
+            group_sessions::for_referral(conn, referral_id, after, limit)?
+                .into_iter()
+                .map(|(a, g)| SessionItem::Group(a, g)),
+        )
+        .collect();
+    items.sort_by_key(|item| {
+        let k = item.keyset();
+        (k.at, k.id)
+    });
+    items.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+    Ok(items)
 }
 
 /// A page of sessions.
 pub type SessionPage = Page<SessionView>;
 
-/// The first attended session is the referral's first contact, if none is recorded yet.
+/// The first attended session (its own, or a group's) is the referral's first contact, if
+/// none is recorded yet.
 pub(crate) fn record_contact(
     conn: &mut Tx<'_>,
     mut referral: Referral,
-    session: &Session,
+    contact_at: Option<DateTime<Utc>>,
 ) -> Result<(), Stop> {
-    let (Some(at), None) = (session.contact_at(), referral.first_contact_at) else {
+    let (Some(at), None) = (contact_at, referral.first_contact_at) else {
         return Ok(());
     };
     let previous = referral.version;
@@ -175,7 +263,7 @@ pub async fn create_session(
         new.check(referral.received_at, clock::now())
             .map_err(Refusal::broken)?;
         sessions::insert(conn, &new)?;
-        record_contact(conn, referral, &new)?;
+        record_contact(conn, referral, new.contact_at())?;
         let location = format!("/v1/sessions/{}", new.id);
         Ok(Made::new(
             new.id,
@@ -212,7 +300,7 @@ pub async fn list_referral_sessions(
         ("sessions", referral_id),
         &query,
         move |conn| referrals::exists(conn, referral_id),
-        move |conn, w| sessions::for_referral(conn, referral_id, w.after, w.limit),
+        move |conn, w| sessions_of(conn, referral_id, w.after, w.limit),
         |_, _, _| Ok(()),
     )
     .await?;

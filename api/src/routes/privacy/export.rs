@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use linkwell_persistence::audit::{self, AuditFilter};
 use linkwell_persistence::dialect::read_snapshot;
 use linkwell_persistence::{
-    DbConnection, connections, consent, outcomes, plans, progress_notes, referrals, sessions,
+    DbConnection, connections, consent, outcomes, plans, progress_notes, referrals,
 };
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -259,7 +259,7 @@ fn referral_export(
             .iter()
             .map(ConsentView::from)
             .collect(),
-        sessions: sessions::for_referral(conn, id, None, ITEM_LIMIT)?
+        sessions: crate::routes::sessions::sessions_of(conn, id, None, ITEM_LIMIT)?
             .iter()
             .map(SessionView::from)
             .collect(),

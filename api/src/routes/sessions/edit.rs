@@ -139,7 +139,7 @@ pub async fn update_session(
         if !sessions::save(conn, &session, before.version)? {
             return Err(Refusal::stale().into());
         }
-        record_contact(conn, referral, &session)?;
+        record_contact(conn, referral, session.contact_at())?;
         Ok(session)
     })
     .await?;

@@ -1,0 +1,3 @@
+DROP TABLE group_attendees;
+DROP TABLE group_session_facilitators;
+DROP TABLE group_sessions;

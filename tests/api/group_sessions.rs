@@ -1,0 +1,355 @@
+//! Group work (LifeLink): a group session is recorded once, with the link workers who run it
+//! and the people booked on it; marking who came sets their first contact and shows in their
+//! referral's sessions; reports count the session once, each place per person, and staff time
+//! once per facilitator.
+
+use chrono::{Duration, SecondsFormat, Utc};
+use linkwell_domain::Role;
+use reqwest::Method;
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use crate::support::{Reply, TestApp};
+
+fn at(offset: Duration) -> String {
+    (Utc::now() + offset).to_rfc3339_opts(SecondsFormat::Micros, true)
+}
+
+fn today() -> String {
+    Utc::now().date_naive().to_string()
+}
+
+async fn made(reply: Reply) -> Uuid {
+    assert_eq!(reply.status, 201, "{}", reply.text);
+    reply.id()
+}
+
+async fn mark(app: &TestApp, group: Uuid, referral: Uuid, attendance: &str) -> Reply {
+    app.send(
+        Method::PUT,
+        &format!("/v1/group-sessions/{group}/attendees/{referral}"),
+        &app.coordinator(),
+        Some(&json!({"attendance": attendance})),
+        &[],
+    )
+    .await
+}
+
+async fn group_report(app: &TestApp, scope: &str) -> Value {
+    let path = format!(
+        "/v1/reports/activity?from={}&to={}{scope}",
+        today(),
+        today()
+    );
+    let report = app.get(&path, &app.admin()).await;
+    assert_eq!(report.status, 200, "{}", report.text);
+    report.body
+}
+
+#[tokio::test]
+async fn a_group_session_counts_once_its_places_per_person_and_its_time_per_facilitator() {
+    let app = TestApp::spawn().await;
+    let staff = app.coordinator();
+    let practice = app.organisation("The Surgery", "gp_practice").await;
+    let other_practice = app.organisation("Other Surgery", "gp_practice").await;
+    let (sam, _) = app.user(Role::Coordinator, None).await;
+    let (jo, _) = app.user(Role::Coordinator, None).await;
+    let [ann, bob, cat] = [
+        app.accepted(practice, "G-1").await,
+        app.accepted(practice, "G-2").await,
+        app.accepted(practice, "G-3").await,
+    ];
+    let began = at(-Duration::hours(2));
+
+    // Recorded once, by the link workers who run it.
+    let created = app
+        .post(
+            "/v1/group-sessions",
+            &staff,
+            &json!({"kind": "peer_support", "mode": "face_to_face", "scheduled_at": began,
+                    "facilitators": [sam, jo], "title": "Coffee and chat"}),
+        )
+        .await;
+    assert_eq!(created.status, 201, "{}", created.text);
+    let group = created.id();
+    assert_eq!(
+        created.header("location"),
+        Some(format!("/v1/group-sessions/{group}").as_str())
+    );
+    assert_eq!(created.header("etag"), Some("\"1\""));
+    assert_eq!(created.body["status"], "scheduled");
+    assert_eq!(created.body["facilitators"], json!([sam, jo]));
+    assert_eq!(created.body["staff_minutes"], 0);
+    let read = app
+        .get(&format!("/v1/group-sessions/{group}"), &staff)
+        .await;
+    assert_eq!(read.body, created.body);
+    let listed = app.get("/v1/group-sessions", &staff).await;
+    assert_eq!(listed.body["items"][0]["id"], json!(group));
+
+    // People are booked by referral, once each.
+    let places = format!("/v1/group-sessions/{group}/attendees");
+    let mut booked = Vec::new();
+    for referral in [ann, bob, cat] {
+        let place = app
+            .post(&places, &staff, &json!({"referral_id": referral}))
+            .await;
+        assert_eq!(place.status, 201, "{}", place.text);
+        assert_eq!(place.body["attendance"], "booked");
+        booked.push(place.id());
+    }
+    let again = app
+        .post(&places, &staff, &json!({"referral_id": ann}))
+        .await;
+    again.problem(409, "duplicate");
+    assert_eq!(again.body["existing_id"], json!(booked[0].to_string()));
+    let nobody = app
+        .post(&places, &staff, &json!({"referral_id": Uuid::now_v7()}))
+        .await;
+    assert_eq!(
+        nobody.field_errors(),
+        [("/referral_id".to_owned(), "unknown_referral".to_owned())]
+    );
+
+    // Who came is marked once the session is recorded held, with its length.
+    mark(&app, group, ann, "attended")
+        .await
+        .problem(409, "group_session_not_held");
+    let path = format!("/v1/group-sessions/{group}");
+    let no_length = app
+        .change(
+            Method::PATCH,
+            &path,
+            &staff,
+            1,
+            Some(&json!({"status": "held"})),
+        )
+        .await;
+    assert_eq!(
+        no_length.field_errors(),
+        [("/duration_minutes".to_owned(), "required".to_owned())]
+    );
+    let held = app
+        .change(
+            Method::PATCH,
+            &path,
+            &staff,
+            1,
+            Some(&json!({"status": "held", "duration_minutes": 90})),
+        )
+        .await;
+    assert_eq!(held.status, 200, "{}", held.text);
+    assert_eq!(
+        held.body["staff_minutes"], 180,
+        "90 minutes, two facilitators"
+    );
+    app.change(
+        Method::PATCH,
+        &path,
+        &staff,
+        2,
+        Some(&json!({"scheduled_at": at(-Duration::hours(5))})),
+    )
+    .await
+    .problem(409, "group_session_final");
+    app.change(
+        Method::PATCH,
+        &path,
+        &staff,
+        2,
+        Some(&json!({"status": "scheduled"})),
+    )
+    .await
+    .problem(409, "invalid_transition");
+
+    let came = mark(&app, group, ann, "attended").await;
+    assert_eq!(came.status, 200, "{}", came.text);
+    assert_eq!(came.body["attendance"], "attended");
+    assert_eq!(came.header("etag"), Some("\"2\""));
+    let same = mark(&app, group, ann, "attended").await;
+    assert_eq!(
+        same.header("etag"),
+        Some("\"2\""),
+        "marking again changes nothing"
+    );
+    let missed = mark(&app, group, bob, "did_not_attend").await;
+    assert_eq!(missed.status, 200, "{}", missed.text);
+    mark(&app, group, Uuid::now_v7(), "attended")
+        .await
+        .problem(404, "not_found");
+
+    // Attending is a first contact, as a one-to-one session is.
+    let first_contact = |referral: Uuid| {
+        let app = &app;
+        async move {
+            app.get(&format!("/v1/referrals/{referral}"), &app.coordinator())
+                .await
+                .body["first_contact_at"]
+                .clone()
+        }
+    };
+    assert_eq!(first_contact(ann).await, read.body["scheduled_at"]);
+    assert_eq!(first_contact(bob).await, Value::Null);
+
+    // Each referral's sessions show its place on the group.
+    let sessions = app
+        .get(&format!("/v1/referrals/{ann}/sessions"), &staff)
+        .await;
+    assert_eq!(sessions.status, 200, "{}", sessions.text);
+    let item = &sessions.body["items"][0];
+    assert_eq!(sessions.body["items"].as_array().unwrap().len(), 1);
+    assert_eq!(item["id"], json!(booked[0]));
+    assert_eq!(item["group_session_id"], json!(group));
+    assert_eq!(item["kind"], "group");
+    assert_eq!(item["status"], "attended");
+    assert_eq!(item["duration_minutes"], 90);
+    assert_eq!(item["scheduled_at"], read.body["scheduled_at"]);
+    let bobs = app
+        .get(&format!("/v1/referrals/{bob}/sessions"), &staff)
+        .await;
+    assert_eq!(bobs.body["items"][0]["status"], "did_not_attend");
+    assert_eq!(bobs.body["items"][0]["duration_minutes"], Value::Null);
+
+    // A marked place stays; an unmarked one may be taken off.
+    app.call(
+        Method::DELETE,
+        &format!("{places}/{bob}"),
+        Some(&staff),
+        None,
+    )
+    .await
+    .problem(409, "attendance_marked");
+    let off = app
+        .call(
+            Method::DELETE,
+            &format!("{places}/{cat}"),
+            Some(&staff),
+            None,
+        )
+        .await;
+    assert_eq!(off.status, 204, "{}", off.text);
+    let left = app.get(&places, &staff).await;
+    let ids: Vec<&str> = left.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["referral_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, [ann.to_string(), bob.to_string()]);
+
+    // The report: one session held, one place attended and one missed, three staff hours;
+    // no one-to-one time.
+    let service = group_report(&app, "").await;
+    assert_eq!(
+        service["group_sessions"],
+        json!({"held": 1, "attendances": {"attended": 1, "did_not_attend": 1},
+               "staff_hours": 3.0})
+    );
+    assert_eq!(service["sessions"]["total"], 0);
+    let theirs = group_report(&app, &format!("&referrer_org_id={practice}")).await;
+    assert_eq!(theirs["group_sessions"]["held"], 1);
+    let elsewhere = group_report(&app, &format!("&referrer_org_id={other_practice}")).await;
+    assert_eq!(
+        elsewhere["group_sessions"],
+        json!({"held": 0, "attendances": {"attended": 0, "did_not_attend": 0},
+               "staff_hours": 0.0})
+    );
+}
+
+#[tokio::test]
+async fn group_sessions_are_checked_and_staff_only() {
+    let app = TestApp::spawn().await;
+    let staff = app.coordinator();
+    let practice = app.organisation("The Surgery", "gp_practice").await;
+    let (sam, _) = app.user(Role::Coordinator, None).await;
+    let (clerk, _) = app.user(Role::Referrer, Some(practice)).await;
+    let referral = app.accepted(practice, "G-9").await;
+    let body = |facilitators: Value| {
+        json!({"kind": "course", "mode": "video", "scheduled_at": at(Duration::days(2)),
+               "facilitators": facilitators, "title": "Money matters"})
+    };
+
+    for (facilitators, code) in [
+        (json!([clerk]), "not_a_coordinator"),
+        (json!([Uuid::now_v7()]), "unknown_user"),
+    ] {
+        let refused = app
+            .post("/v1/group-sessions", &staff, &body(facilitators))
+            .await;
+        assert_eq!(
+            refused.field_errors(),
+            [("/facilitators/0".to_owned(), code.to_owned())]
+        );
+    }
+    let empty = app
+        .post("/v1/group-sessions", &staff, &body(json!([])))
+        .await;
+    empty.problem(422, "validation_failed");
+    let future_held = app
+        .post(
+            "/v1/group-sessions",
+            &staff,
+            &json!({"kind": "course", "mode": "video", "scheduled_at": at(Duration::days(2)),
+                    "facilitators": [sam], "title": "Money matters", "status": "held",
+                    "duration_minutes": 60}),
+        )
+        .await;
+    assert_eq!(
+        future_held.field_errors(),
+        [("/scheduled_at".to_owned(), "in_future".to_owned())]
+    );
+    let partner_org = app.organisation("Citizens Advice", "partner").await;
+    for (role, org) in [
+        (Role::Referrer, Some(practice)),
+        (Role::Partner, Some(partner_org)),
+        (Role::Commissioner, None),
+    ] {
+        let token = app.token(role, org);
+        app.post("/v1/group-sessions", &token, &body(json!([sam])))
+            .await
+            .problem(403, "forbidden");
+        app.get("/v1/group-sessions", &token)
+            .await
+            .problem(403, "forbidden");
+    }
+
+    // A cancelled session takes no bookings and no marks.
+    let group = made(
+        app.post("/v1/group-sessions", &staff, &body(json!([sam])))
+            .await,
+    )
+    .await;
+    let places = format!("/v1/group-sessions/{group}/attendees");
+    made(
+        app.post(&places, &staff, &json!({"referral_id": referral}))
+            .await,
+    )
+    .await;
+    let cancelled = app
+        .change(
+            Method::PATCH,
+            &format!("/v1/group-sessions/{group}"),
+            &staff,
+            1,
+            Some(&json!({"status": "cancelled"})),
+        )
+        .await;
+    assert_eq!(cancelled.status, 200, "{}", cancelled.text);
+    let other = app.accepted(practice, "G-10").await;
+    app.post(&places, &staff, &json!({"referral_id": other}))
+        .await
+        .problem(409, "group_session_cancelled");
+    mark(&app, group, referral, "attended")
+        .await
+        .problem(409, "group_session_cancelled");
+    let sessions = app
+        .get(&format!("/v1/referrals/{referral}/sessions"), &staff)
+        .await;
+    assert_eq!(sessions.body["items"][0]["status"], "cancelled_by_service");
+    app.get("/v1/group-sessions/not-an-id", &staff)
+        .await
+        .problem(400, "invalid_parameter");
+    app.get(&format!("/v1/group-sessions/{}", Uuid::now_v7()), &staff)
+        .await
+        .problem(404, "not_found");
+}
