@@ -179,6 +179,12 @@ operations! {
     MarkGroupAttendance = "mark_group_attendance", [Coordinator, Admin], group_session.mark_attendance, audited;
     /// Take a person off a group session.
     RemoveGroupAttendee = "remove_group_attendee", [Coordinator, Admin], group_session.remove_attendee, audited;
+    /// Record time spent starting or supporting a community group.
+    CreateCommunityWork = "create_community_work", [Coordinator, Admin], community_work.create;
+    /// List community work.
+    ListCommunityWork = "list_community_work", [Coordinator, Admin], community_work.list;
+    /// Read one piece of community work.
+    GetCommunityWork = "get_community_work", [Coordinator, Admin], community_work.read;
     /// Read a referral's wellbeing plan.
     GetPlan = "get_plan", [Coordinator, Admin], plan.read, audited;
     /// Write or replace a referral's wellbeing plan.

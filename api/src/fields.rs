@@ -11,8 +11,9 @@ use std::borrow::Cow;
 
 use linkwell_domain::text::TextRule;
 use linkwell_domain::{
-    Invalid, api_client, connection, directory, group_session, lifecycle, organisation, person,
-    plan, privacy, referral, self_referral, session, team, user, user_identity,
+    Invalid, api_client, community_work, connection, directory, group_session, lifecycle,
+    organisation, person, plan, privacy, referral, self_referral, session, team, user,
+    user_identity,
 };
 use serde::{Deserialize, Serialize};
 use utoipa::openapi::RefOr;
@@ -107,6 +108,12 @@ fields! {
     /// A goal as agreed with the person; lines allowed.
     GoalDescription -> String =
         |v| plan::GOAL_DESCRIPTION.parse(v), text(plan::GOAL_DESCRIPTION);
+    /// A community group not in the directory, by name: one line.
+    CommunityGroupName -> String =
+        |v| community_work::GROUP_NAME.parse(v), text(community_work::GROUP_NAME);
+    /// What community work was done, in words (about groups, not people); lines allowed.
+    CommunityWorkNotes -> String =
+        |v| community_work::NOTES.parse(v), text(community_work::NOTES);
     /// A group session's title: one line.
     GroupSessionTitle -> String =
         |v| group_session::TITLE.parse(v), text(group_session::TITLE);

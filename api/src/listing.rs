@@ -172,6 +172,7 @@ listed_by! {
     linkwell_domain::ProgressNote => created_at;
     linkwell_domain::GroupSession => created_at;
     linkwell_domain::Attendee => created_at;
+    linkwell_domain::community_work::CommunityWork => created_at;
     linkwell_domain::consent::ConsentRecord => recorded_at;
     linkwell_domain::Team => created_at;
     linkwell_domain::Organisation => created_at;

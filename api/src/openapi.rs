@@ -31,7 +31,7 @@ use crate::{access, bounds, cors};
         (name = "referrals", description = "People referred to the service"),
         (name = "organisations", description = "GP practices, partners, agencies, community groups, and the networks they belong to"),
         (name = "sessions", description = "Link workers' contacts with the people referred"),
-        (name = "group-sessions", description = "Group work: a session recorded once, with its facilitators and the people booked on it"),
+        (name = "group-sessions", description = "Group work: a session recorded once, with its facilitators and the people booked on it; and community development work"),
         (name = "plans", description = "Wellbeing plans around what matters to the person, and their goals"),
         (name = "directory", description = "Community groups, activities and support services people are connected to; open to read"),
         (name = "connections", description = "Onward referrals to partners and directory services; partners see only their own"),

@@ -5,6 +5,7 @@ pub mod action_links;
 pub mod api_clients;
 pub mod audit_events;
 pub mod auth_token;
+pub mod community_work;
 pub mod connections;
 pub mod consent;
 pub mod directory;
@@ -106,6 +107,9 @@ every_route! {
         group_sessions::list_group_attendees,
         group_sessions::mark_group_attendance,
         group_sessions::remove_group_attendee,
+        community_work::create_community_work,
+        community_work::list_community_work,
+        community_work::get_community_work,
         plans::get_plan,
         plans::put_plan,
         goals::create_goal,

@@ -83,6 +83,11 @@ pub fn duration(value: i64) -> Result<(), ValidationError> {
     check(linkwell_domain::session::duration(value))
 }
 
+/// Community work's minutes within the domain's bounds.
+pub fn community_minutes(value: i64) -> Result<(), ValidationError> {
+    check(linkwell_domain::community_work::minutes(value))
+}
+
 /// One to ten link workers, none twice.
 pub fn facilitators(values: &[uuid::Uuid]) -> Result<(), ValidationError> {
     check(linkwell_domain::group_session::facilitators(values))

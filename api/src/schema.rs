@@ -80,6 +80,8 @@ code_schema! {
         "What kind of group a group session is.";
     GroupSessionStatus => linkwell_domain::GroupSessionStatus,
         "Whether a group session happened: `scheduled` moves once, to `held` or `cancelled`.";
+    CommunityActivity => linkwell_domain::community_work::CommunityActivity,
+        "What community development work was spent on.";
     Attendance => linkwell_domain::Attendance,
         "Whether a person booked on a group session came.";
     ServiceStatus => linkwell_domain::ServiceStatus,

@@ -7,6 +7,7 @@
 pub mod action_link;
 pub mod api_client;
 mod codes;
+pub mod community_work;
 pub mod connection;
 pub mod consent;
 pub mod directory;

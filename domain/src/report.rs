@@ -258,6 +258,8 @@ pub struct Activity {
     pub one_to_one: Amount,
     /// Group sessions held, each once, and their staff minutes (length once per facilitator).
     pub group_sessions: Amount,
+    /// Community development work done in the period: pieces recorded, and their minutes.
+    pub community_work: Amount,
     /// Marked places on held group sessions, per person, by attendance.
     pub group_attendances: Counts,
     /// The median days to first contact, over `contacted` referrals received in the period.

@@ -8,6 +8,7 @@
 pub mod action_links;
 pub mod api_clients;
 pub mod audit;
+pub mod community_work;
 pub mod connection;
 pub mod connections;
 pub mod consent;

@@ -63,6 +63,7 @@ pub fn activity(
     )?;
     let mut activity = Activity::from_totals(totals, meaningful_hundredths);
     activity.group_sessions = group_sessions(conn, scope)?;
+    activity.community_work = community_work(conn, scope)?;
     Ok(activity)
 }
 
@@ -72,6 +73,36 @@ struct GroupsRow {
     n: i64,
     #[diesel(sql_type = BigInt)]
     minutes: i64,
+}
+
+/// Community work done in the period, and its minutes: the whole service's, or a team's (it
+/// is about groups, so no referring organisation or network has any).
+fn community_work(conn: &mut DbConnection, scope: &Scope) -> StoreResult<Amount> {
+    let team = match scope.whose {
+        Whose::Service => None,
+        Whose::Team(team) => Some(team),
+        Whose::ReferrerOrg(_) | Whose::Network(_) => return Ok(Amount::default()),
+    };
+    let sql = format!(
+        "SELECT COUNT(*) AS n, CAST(COALESCE(SUM(minutes), 0) AS BIGINT) AS minutes
+         FROM community_work WHERE occurred_at >= ? AND occurred_at < ?{}",
+        if team.is_some() {
+            " AND team_id = ?"
+        } else {
+            ""
+        }
+    );
+    let mut statement = Statement::new(sql)
+        .bind::<Timestamp, _>(convert::to_db(scope.from))
+        .bind::<Timestamp, _>(convert::to_db(scope.until));
+    if let Some(team) = team {
+        statement = statement.bind::<Text, _>(team.to_string());
+    }
+    let rows: Vec<GroupsRow> = statement.load(conn)?;
+    Ok(rows.first().map_or(Amount::default(), |r| Amount {
+        n: r.n,
+        total: r.minutes,
+    }))
 }
 
 /// Group sessions held in the period, each once, and their staff minutes (length once per

@@ -448,6 +448,21 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    community_work (id) {
+        id -> Text,
+        service_id -> Nullable<Text>,
+        group_name -> Nullable<Text>,
+        activity -> Text,
+        minutes -> Integer,
+        occurred_at -> Timestamp,
+        team_id -> Nullable<Text>,
+        notes -> Nullable<Text>,
+        created_by -> Text,
+        created_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(team_members -> teams (team_id));
 diesel::joinable!(team_members -> users (user_id));
 
@@ -482,4 +497,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     group_sessions,
     group_session_facilitators,
     group_attendees,
+    community_work,
 );

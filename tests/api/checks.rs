@@ -7,6 +7,7 @@
 use diesel::sql_types::{Integer, Text};
 use diesel::{PgConnection, QueryableByName, RunQueryDsl, SqliteConnection};
 use linkwell_api::access::{CreateProgressNote, Guarded};
+use linkwell_domain::community_work::CommunityActivity;
 use linkwell_domain::consent::{ConsentScope, ConsentStatus};
 use linkwell_domain::outcome::{Instrument, MeasureStatus, Timepoint};
 use linkwell_domain::{
@@ -71,6 +72,10 @@ fn stored_codes() -> Vec<((&'static str, &'static str), Vec<&'static str>)> {
         (
             ("group_attendees", "attendance"),
             Attendance::CODES.to_vec(),
+        ),
+        (
+            ("community_work", "activity"),
+            CommunityActivity::CODES.to_vec(),
         ),
     ]
 }

@@ -353,3 +353,150 @@ async fn group_sessions_are_checked_and_staff_only() {
         .await
         .problem(404, "not_found");
 }
+
+#[tokio::test]
+async fn community_work_is_recorded_for_a_group_and_counted_beside_one_to_one_hours() {
+    let app = TestApp::spawn().await;
+    let staff = app.coordinator();
+    let practice = app.organisation("The Surgery", "gp_practice").await;
+    let runner = app.organisation("Bury Allotments", "community_group").await;
+    let allotment = made(
+        app.post(
+            "/v1/directory/services",
+            &app.admin(),
+            &json!({"name": "Community allotment", "description": "Grow together.",
+                    "needs": ["healthy_lifestyle"], "organisation_id": runner,
+                    "accepts_referrals": false}),
+        )
+        .await,
+    )
+    .await;
+    let team = made(
+        app.post("/v1/teams", &app.admin(), &json!({"name": "East"}))
+            .await,
+    )
+    .await;
+
+    // For a group in the directory, or a new one by name.
+    let supported = app
+        .post(
+            "/v1/community-work",
+            &staff,
+            &json!({"group": {"service_id": allotment}, "activity": "volunteers",
+                    "minutes": 90, "occurred_at": at(-Duration::hours(3)),
+                    "notes": "Recruited two new volunteers for Saturdays."}),
+        )
+        .await;
+    assert_eq!(supported.status, 201, "{}", supported.text);
+    let id = supported.id();
+    assert_eq!(
+        supported.header("location"),
+        Some(format!("/v1/community-work/{id}").as_str())
+    );
+    assert_eq!(
+        supported.body["group"],
+        json!({"service_id": allotment, "name": null})
+    );
+    assert_eq!(supported.body["activity"], "volunteers");
+    assert_eq!(supported.body["team_id"], Value::Null);
+    let started = app
+        .post(
+            "/v1/community-work",
+            &staff,
+            &json!({"group": {"name": "Knit and natter"}, "activity": "starting",
+                    "minutes": 30, "occurred_at": at(-Duration::hours(1)), "team_id": team}),
+        )
+        .await;
+    assert_eq!(started.status, 201, "{}", started.text);
+    assert_eq!(
+        started.body["group"],
+        json!({"service_id": null, "name": "Knit and natter"})
+    );
+    let read = app.get(&format!("/v1/community-work/{id}"), &staff).await;
+    assert_eq!(read.body, supported.body);
+    let listed = app.get("/v1/community-work", &staff).await;
+    let ids: Vec<&str> = listed.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        ids,
+        [started.id().to_string(), id.to_string()],
+        "newest first"
+    );
+
+    // Refused: both or neither, an unknown service or team, the future, a zero length.
+    let base = json!({"group": {"name": "Walking group"}, "activity": "supporting",
+                      "minutes": 60, "occurred_at": at(-Duration::hours(1))});
+    let with = |changes: Value| {
+        let mut body = base.clone();
+        for (k, v) in changes.as_object().unwrap() {
+            body[k] = v.clone();
+        }
+        body
+    };
+    for (changes, pointer, code) in [
+        (
+            json!({"group": {"name": "Walking group", "service_id": allotment}}),
+            "/group",
+            "one_of",
+        ),
+        (json!({"group": {}}), "/group", "one_of"),
+        (
+            json!({"group": {"service_id": Uuid::now_v7()}}),
+            "/group/service_id",
+            "unknown_service",
+        ),
+        (
+            json!({"team_id": Uuid::now_v7()}),
+            "/team_id",
+            "unknown_team",
+        ),
+        (
+            json!({"occurred_at": at(Duration::hours(1))}),
+            "/occurred_at",
+            "in_future",
+        ),
+        (json!({"minutes": 0}), "/minutes", "out_of_range"),
+    ] {
+        let refused = app
+            .post("/v1/community-work", &staff, &with(changes.clone()))
+            .await;
+        assert_eq!(
+            refused.field_errors(),
+            [(pointer.to_owned(), code.to_owned())],
+            "{changes}"
+        );
+    }
+    let partner_org = app.organisation("Citizens Advice", "partner").await;
+    for (role, org) in [
+        (Role::Referrer, Some(practice)),
+        (Role::Partner, Some(partner_org)),
+        (Role::Commissioner, None),
+    ] {
+        let token = app.token(role, org);
+        app.post("/v1/community-work", &token, &base)
+            .await
+            .problem(403, "forbidden");
+    }
+    app.get(&format!("/v1/community-work/{}", Uuid::now_v7()), &staff)
+        .await
+        .problem(404, "not_found");
+
+    // Its hours sit beside the one-to-one hours: the service's, a team's, none for a practice.
+    let service = group_report(&app, "").await;
+    assert_eq!(
+        service["community_work"],
+        json!({"records": 2, "hours": 2.0})
+    );
+    assert_eq!(service["sessions"]["one_to_one_hours"], 0.0);
+    let east = group_report(&app, &format!("&team_id={team}")).await;
+    assert_eq!(east["community_work"], json!({"records": 1, "hours": 0.5}));
+    let surgery = group_report(&app, &format!("&referrer_org_id={practice}")).await;
+    assert_eq!(
+        surgery["community_work"],
+        json!({"records": 0, "hours": 0.0})
+    );
+}

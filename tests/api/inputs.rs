@@ -559,7 +559,7 @@ async fn every_request_body_reports_each_breakage_and_all_at_once() {
             });
         }
     }
-    assert_eq!(operations.len(), 35, "every operation with a body");
+    assert_eq!(operations.len(), 36, "every operation with a body");
     let admin = app.admin();
     // A referral from a practice: its source follows from the practice (staff must send one).
     let practice = app.member(linkwell_domain::Role::Referrer).await;
@@ -616,9 +616,10 @@ async fn every_request_body_reports_each_breakage_and_all_at_once() {
         }
         let reply = send(operation, &minimal).await;
         // An id the example made up names no record: only a body that names others beside
-        // its path's parent (a group's facilitators) gets that far.
+        // its path's parent (a group's facilitators, community work's group) gets that far.
         let named_nothing = |(pointer, code): &(String, String)| {
-            code == "unknown_user" && pointer.starts_with("/facilitators/")
+            (code == "unknown_user" && pointer.starts_with("/facilitators/"))
+                || (code == "unknown_service" && pointer == "/group/service_id")
         };
         let errors: Vec<_> = reply
             .field_errors()

@@ -428,6 +428,23 @@ fn figures(a: &Activity) -> Figures {
         a.group_sessions.n,
     );
 
+    // Community development work, beside the one-to-one hours.
+    f.count(
+        "/community_work/records".into(),
+        "community_work",
+        "records",
+        "",
+        a.community_work.n,
+    );
+    f.number(
+        "/community_work/hours".into(),
+        "community_work",
+        "hours",
+        "",
+        Some(report::hours(a.community_work.total)),
+        a.community_work.n,
+    );
+
     f.number(
         "/median_days_to_first_contact".into(),
         "median_days_to_first_contact",
@@ -709,6 +726,16 @@ impl PartialSchema for ActivityReportSchema {
                     .required("attendances")
                     .required("staff_hours"),
             )
+            .property(
+                "community_work",
+                ObjectBuilder::new()
+                    .schema_type(Type::Object)
+                    .description(Some("Community development work done in the period (starting and supporting groups): pieces recorded and their hours, for the whole service or a team (none for a referring organisation or network)."))
+                    .property("records", count())
+                    .property("hours", number().description(Some("Minutes ÷ 60, one decimal.")))
+                    .required("records")
+                    .required("hours"),
+            )
             .property("median_days_to_first_contact", number())
             .property("decline_rate", number())
             .property("closures_by_reason", counts("Referrals closed in the period by reason code."))
@@ -780,6 +807,7 @@ impl PartialSchema for ActivityReportSchema {
             .required("people_contacted")
             .required("sessions")
             .required("group_sessions")
+            .required("community_work")
             .required("median_days_to_first_contact")
             .required("decline_rate")
             .required("closures_by_reason")
