@@ -347,7 +347,7 @@ fn a_database_password_is_never_printed() {
     if backend() != "postgres" {
         return; // Needs a PostgreSQL server; runs in the PostgreSQL pass.
     }
-    let admin = std::env::var("TEST_DATABASE_URL").unwrap();
+    let admin = crate::support::admin_url();
     let name = format!("linkwell_cli_{}", uuid::Uuid::new_v4().simple());
     let mut conn = PgConnection::establish(&admin).unwrap();
     diesel::sql_query(format!("CREATE DATABASE \"{name}\""))

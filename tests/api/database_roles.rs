@@ -33,7 +33,7 @@ struct Roles {
 
 impl Roles {
     fn create() -> Self {
-        let admin_url = std::env::var("TEST_DATABASE_URL").unwrap();
+        let admin_url = crate::support::admin_url();
         let tag = Uuid::new_v4().simple().to_string();
         let roles = Self {
             admin_url,

@@ -65,8 +65,7 @@ pub fn backend() -> &'static str {
 
 fn fresh_store() -> (DatabaseUrl, Store) {
     if backend() == "postgres" {
-        let admin_url = std::env::var("TEST_DATABASE_URL")
-            .expect("TEST_BACKEND=postgres needs TEST_DATABASE_URL");
+        let admin_url = admin_url();
         let name = format!("linkwell_test_{}", Uuid::new_v4().simple());
         let mut conn = PgConnection::establish(&admin_url).expect("connect to TEST_DATABASE_URL");
         diesel::sql_query(format!("CREATE DATABASE \"{name}\""))
@@ -80,6 +79,25 @@ fn fresh_store() -> (DatabaseUrl, Store) {
         let path = dir.path().join("linkwell.db");
         (DatabaseUrl::Sqlite(path), Store::Sqlite(dir))
     }
+}
+
+/// `TEST_DATABASE_URL`, without TLS (see [`without_tls`]).
+pub fn admin_url() -> String {
+    without_tls(
+        &std::env::var("TEST_DATABASE_URL").expect("TEST_BACKEND=postgres needs TEST_DATABASE_URL"),
+    )
+}
+
+/// The URL with `sslmode=disable` unless it names a mode. The suite's server is local, and
+/// libpq's default (`prefer`) brings OpenSSL into every connection: a background job still
+/// inside one when the test process exits could crash OpenSSL's teardown (SIGSEGV after every
+/// test had passed).
+fn without_tls(url: &str) -> String {
+    if url.contains("sslmode=") {
+        return url.to_owned();
+    }
+    let joiner = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{joiner}sslmode=disable")
 }
 
 /// The same server URL with another database name.
