@@ -205,6 +205,9 @@ fields! {
             .schema_type(Type::String)
             .format(Some(SchemaFormat::KnownFormat(KnownFormat::Email)))
             .max_length(Some(linkwell_domain::Email::MAX_CHARS));
+    /// A time of day, `HH:MM` (24-hour).
+    TimeOfDay -> chrono::NaiveTime = linkwell_domain::opening_hours::time_of_day,
+        string(linkwell_domain::opening_hours::TIME_PATTERN, Some(5));
     /// A UK postcode; returned upper case as `OUTWARD INWARD`.
     Postcode -> linkwell_domain::Postcode = linkwell_domain::Postcode::parse,
         string(

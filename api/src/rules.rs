@@ -93,6 +93,11 @@ pub fn facilitators(values: &[uuid::Uuid]) -> Result<(), ValidationError> {
     check(linkwell_domain::group_session::facilitators(values))
 }
 
+/// Whole years within the domain's bounds (a service's oldest age takes the same bounds).
+pub fn max_age(value: i64) -> Result<(), ValidationError> {
+    check(linkwell_domain::directory::min_age(value))
+}
+
 /// Whole years within the domain's bounds.
 pub fn min_age(value: i64) -> Result<(), ValidationError> {
     check(linkwell_domain::directory::min_age(value))

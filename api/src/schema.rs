@@ -82,6 +82,8 @@ code_schema! {
         "Whether a group session happened: `scheduled` moves once, to `held` or `cancelled`.";
     CommunityActivity => linkwell_domain::community_work::CommunityActivity,
         "What community development work was spent on.";
+    Weekday => linkwell_domain::opening_hours::Weekday,
+        "A day of the week.";
     Attendance => linkwell_domain::Attendance,
         "Whether a person booked on a group session came.";
     ServiceStatus => linkwell_domain::ServiceStatus,
@@ -232,6 +234,13 @@ pub fn min_age() -> ObjectBuilder {
         .minimum(Some(0))
         .maximum(Some(linkwell_domain::directory::MAX_MIN_AGE))
         .description(Some("The youngest age served, in whole years."))
+}
+
+/// `max_age`: the oldest age a service takes.
+pub fn max_age() -> ObjectBuilder {
+    min_age().description(Some(
+        "The oldest age served, in whole years; not below `min_age`.",
+    ))
 }
 
 /// `shared_fields`: distinct shared-field codes; empty shares nothing.

@@ -6,6 +6,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use uuid::Uuid;
 
 use crate::codes::code_list;
+use crate::opening_hours::OpeningPeriod;
 use crate::text::TextRule;
 use crate::{DateOfBirth, Email, Invalid, Phone, Postcode, Reasons};
 
@@ -158,6 +159,10 @@ pub struct Service {
     pub status: ServiceStatus,
     pub capacity: Capacity,
     pub min_age: Option<u8>,
+    /// The oldest age it takes; `None`: no upper bound.
+    pub max_age: Option<u8>,
+    /// When it is open, in day and time order; empty when not stated.
+    pub opening_hours: Vec<OpeningPeriod>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub version: i64,

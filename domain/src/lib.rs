@@ -15,6 +15,7 @@ pub mod group_session;
 pub mod invalid;
 pub mod lifecycle;
 pub mod nhs_number;
+pub mod opening_hours;
 pub mod organisation;
 pub mod outcome;
 pub mod person;

@@ -2,8 +2,10 @@
 
 use std::collections::HashMap;
 
+use chrono::NaiveTime;
 use diesel::prelude::*;
 use linkwell_domain::directory::{Contact, Website};
+use linkwell_domain::opening_hours::{AreaQuery, OpeningPeriod, Weekday, time_of_day};
 use linkwell_domain::{
     Capacity, Email, Invalid, Phone, Postcode, Reason, Reasons, Service, ServiceStatus,
 };
@@ -13,7 +15,9 @@ use crate::connection::DbConnection;
 use crate::convert;
 use crate::error::{StoreResult, corrupt};
 use crate::page::{Keyset, Order, keyset};
-use crate::schema::{service_needs, services};
+use crate::schema::{service_needs, service_opening_hours as hours, services};
+
+diesel::define_sql_function!(fn lower(x: diesel::sql_types::Nullable<diesel::sql_types::Text>) -> diesel::sql_types::Nullable<diesel::sql_types::Text>);
 
 #[derive(Insertable, Queryable, Selectable, AsChangeset)]
 #[diesel(table_name = services, treat_none_as_null = true)]
@@ -31,6 +35,7 @@ struct ServiceRow {
     status: String,
     capacity: String,
     min_age: Option<i32>,
+    max_age: Option<i32>,
     search_text: String,
     created_at: chrono::NaiveDateTime,
     updated_at: chrono::NaiveDateTime,
@@ -53,6 +58,7 @@ impl ServiceRow {
             status: s.status.as_str().to_owned(),
             capacity: s.capacity.as_str().to_owned(),
             min_age: s.min_age.map(i32::from),
+            max_age: s.max_age.map(i32::from),
             search_text: s.search_text(),
             created_at: convert::to_db(s.created_at),
             updated_at: convert::to_db(s.updated_at),
@@ -60,7 +66,12 @@ impl ServiceRow {
         }
     }
 
-    fn into_domain(self, needs: Vec<Reason>) -> StoreResult<Service> {
+    fn into_domain(
+        self,
+        needs: Vec<Reason>,
+        mut opening_hours: Vec<OpeningPeriod>,
+    ) -> StoreResult<Service> {
+        opening_hours.sort();
         fn value<T>(
             what: &str,
             stored: Option<String>,
@@ -93,6 +104,11 @@ impl ServiceRow {
                 .min_age
                 .map(|a| u8::try_from(a).map_err(|e| corrupt("service minimum age", e)))
                 .transpose()?,
+            max_age: self
+                .max_age
+                .map(|a| u8::try_from(a).map_err(|e| corrupt("service maximum age", e)))
+                .transpose()?,
+            opening_hours,
             created_at: convert::from_db(self.created_at),
             updated_at: convert::from_db(self.updated_at),
             version: self.version,
@@ -109,6 +125,14 @@ pub struct ServiceFilter {
     pub status: Option<ServiceStatus>,
     pub capacity: Option<Capacity>,
     pub accepts_referrals: Option<bool>,
+    /// Serving this outward code (by postcode) or named area.
+    pub area: Option<AreaQuery>,
+    /// Taking someone of this age.
+    pub age: Option<u8>,
+    /// Open on this day (at `open_at`, when given).
+    pub open_on: Option<Weekday>,
+    /// Open at this time (on `open_on`, when given; else on any day).
+    pub open_at: Option<NaiveTime>,
 }
 
 /// Stores a new service and its needs.
@@ -116,7 +140,29 @@ pub fn insert(conn: &mut DbConnection, service: &Service) -> StoreResult<()> {
     diesel::insert_into(services::table)
         .values(ServiceRow::from_domain(service))
         .execute(conn)?;
-    insert_needs(conn, service)
+    insert_needs(conn, service)?;
+    insert_hours(conn, service)
+}
+
+/// One statement per opening period: at most three a day.
+fn insert_hours(conn: &mut DbConnection, service: &Service) -> StoreResult<()> {
+    let id = service.id.to_string();
+    for period in &service.opening_hours {
+        diesel::insert_into(hours::table)
+            .values((
+                hours::service_id.eq(&id),
+                hours::day.eq(period.day.as_str()),
+                hours::opens.eq(clock(period.opens)),
+                hours::closes.eq(clock(period.closes)),
+            ))
+            .execute(conn)?;
+    }
+    Ok(())
+}
+
+/// A time of day as stored: `HH:MM`, so text order is time order.
+fn clock(time: NaiveTime) -> String {
+    time.format("%H:%M").to_string()
 }
 
 /// One statement per need: a service helps with at most a dozen.
@@ -152,6 +198,8 @@ pub fn save(
     }
     diesel::delete(service_needs::table.filter(service_needs::service_id.eq(&id))).execute(conn)?;
     insert_needs(conn, service)?;
+    diesel::delete(hours::table.filter(hours::service_id.eq(&id))).execute(conn)?;
+    insert_hours(conn, service)?;
     Ok(true)
 }
 
@@ -201,6 +249,58 @@ pub fn search(
     if let Some(accepts) = filter.accepts_referrals {
         query = query.filter(services::accepts_referrals.eq(accepts));
     }
+    match &filter.area {
+        // Postcodes are stored `OUTWARD INWARD`; an outward code is letters and digits only.
+        Some(AreaQuery::Outward(code)) => {
+            query = query.filter(services::postcode.like(format!("{code} %")));
+        }
+        Some(AreaQuery::Named(name)) => {
+            query = query.filter(lower(services::area).eq(name.to_ascii_lowercase()));
+        }
+        None => {}
+    }
+    if let Some(age) = filter.age {
+        let age = i32::from(age);
+        query = query
+            .filter(services::min_age.is_null().or(services::min_age.le(age)))
+            .filter(services::max_age.is_null().or(services::max_age.ge(age)));
+    }
+    // Open on a day, at a time, or both: a period that day covering that time.
+    let day = filter.open_on.map(Weekday::as_str);
+    let at = filter.open_at.map(clock);
+    match (day, at) {
+        (Some(day), Some(at)) => {
+            query = query.filter(
+                services::id.eq_any(
+                    hours::table
+                        .filter(hours::day.eq(day))
+                        .filter(hours::opens.le(at.clone()))
+                        .filter(hours::closes.gt(at))
+                        .select(hours::service_id),
+                ),
+            );
+        }
+        (Some(day), None) => {
+            query = query.filter(
+                services::id.eq_any(
+                    hours::table
+                        .filter(hours::day.eq(day))
+                        .select(hours::service_id),
+                ),
+            );
+        }
+        (None, Some(at)) => {
+            query = query.filter(
+                services::id.eq_any(
+                    hours::table
+                        .filter(hours::opens.le(at.clone()))
+                        .filter(hours::closes.gt(at))
+                        .select(hours::service_id),
+                ),
+            );
+        }
+        (None, None) => {}
+    }
     let rows = keyset(
         query,
         (services::created_at, services::id),
@@ -233,6 +333,22 @@ fn assemble(conn: &mut DbConnection, rows: Vec<ServiceRow>) -> StoreResult<Vec<S
         .filter(service_needs::service_id.eq_any(&ids))
         .select((service_needs::service_id, service_needs::need))
         .load(conn)?;
+    let periods: Vec<(String, String, String, String)> = hours::table
+        .filter(hours::service_id.eq_any(&ids))
+        .select((hours::service_id, hours::day, hours::opens, hours::closes))
+        .load(conn)?;
+    let mut timetables: HashMap<String, Vec<OpeningPeriod>> = HashMap::new();
+    for (service_id, day, opens, closes) in periods {
+        let time = |t: &str| time_of_day(t).map_err(|e| corrupt("service opening time", e));
+        timetables
+            .entry(service_id)
+            .or_default()
+            .push(OpeningPeriod {
+                day: convert::parse("service opening day", &day)?,
+                opens: time(&opens)?,
+                closes: time(&closes)?,
+            });
+    }
     let mut needs: HashMap<String, Vec<Reason>> = HashMap::new();
     for (service_id, need) in pairs {
         needs
@@ -243,7 +359,8 @@ fn assemble(conn: &mut DbConnection, rows: Vec<ServiceRow>) -> StoreResult<Vec<S
     rows.into_iter()
         .map(|row| {
             let own = needs.remove(&row.id).unwrap_or_default();
-            row.into_domain(own)
+            let open = timetables.remove(&row.id).unwrap_or_default();
+            row.into_domain(own, open)
         })
         .collect()
 }

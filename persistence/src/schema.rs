@@ -224,6 +224,16 @@ diesel::table! {
         created_at -> Timestamp,
         updated_at -> Timestamp,
         version -> BigInt,
+        max_age -> Nullable<Integer>,
+    }
+}
+
+diesel::table! {
+    service_opening_hours (service_id, day, opens) {
+        service_id -> Text,
+        day -> Text,
+        opens -> Text,
+        closes -> Text,
     }
 }
 
@@ -498,4 +508,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     group_session_facilitators,
     group_attendees,
     community_work,
+    service_opening_hours,
 );

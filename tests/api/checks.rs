@@ -77,6 +77,10 @@ fn stored_codes() -> Vec<((&'static str, &'static str), Vec<&'static str>)> {
             ("community_work", "activity"),
             CommunityActivity::CODES.to_vec(),
         ),
+        (
+            ("service_opening_hours", "day"),
+            linkwell_domain::opening_hours::Weekday::CODES.to_vec(),
+        ),
     ]
 }
 

@@ -106,7 +106,12 @@ async fn the_runtime_role_appends_to_the_trail_and_can_change_nothing_in_it() {
         let DatabaseUrl::Postgres(admin_db) = config.database.clone() else {
             unreachable!()
         };
-        let name = admin_db.rsplit('/').next().unwrap().to_owned();
+        let name = admin_db
+            .rsplit('/')
+            .next()
+            .and_then(|tail| tail.split('?').next())
+            .unwrap()
+            .to_owned();
         let mut conn = PgConnection::establish(&admin_db).unwrap();
         diesel::sql_query(format!(
             "ALTER DATABASE \"{name}\" OWNER TO \"{}\"",

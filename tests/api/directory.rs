@@ -50,6 +50,7 @@ async fn staff_list_services_that_anyone_can_read() {
                "needs": ["loneliness", "healthy_lifestyle"], "area": "Riverside", "postcode": "LS1 4AP",
                "contact": {"phone": "0113 496 0000", "email": null, "website": "https://lunch.example.org/"},
                "accepts_referrals": false, "status": "active", "capacity": "available", "min_age": null,
+               "max_age": null, "opening_hours": [],
                "created_at": made.body["created_at"], "updated_at": made.body["created_at"], "version": 1})
     );
     let debt = app
@@ -391,4 +392,205 @@ async fn anonymous_reads_are_rate_limited_per_address_and_tokens_by_caller() {
             .unwrap();
         assert!((1199 - n..=1199).contains(&left), "{n}: {left}");
     }
+}
+
+/// Directory search by area (an outward code, a whole postcode, or an area's name), by age
+/// and by opening times; each filter narrows the others.
+#[tokio::test]
+async fn services_are_found_by_area_age_and_opening_times() {
+    let app = TestApp::spawn_with(|c| {
+        c.public_rate_per_minute = NonZeroU32::new(1_000).unwrap();
+    })
+    .await;
+    let staff = app.coordinator();
+    let add = |body: Value| {
+        let app = &app;
+        let staff = &staff;
+        async move {
+            let made = app.post(SERVICES, staff, &body).await;
+            assert_eq!(made.status, 201, "{}", made.text);
+            made
+        }
+    };
+    let lunch = add(lunch_club()).await;
+    assert_eq!(lunch.body["max_age"], Value::Null);
+    assert_eq!(lunch.body["opening_hours"], json!([]));
+    let youth = add(json!({
+        "name": "Youth Club", "description": "Games and homework help.", "needs": ["family"],
+        "area": "Bury St Edmunds", "postcode": "IP33 1AA", "accepts_referrals": false,
+        "min_age": 11, "max_age": 18,
+        "opening_hours": [
+            {"day": "friday", "opens": "18:00", "closes": "21:00"},
+            {"day": "tuesday", "opens": "16:00", "closes": "19:00"}
+        ]
+    }))
+    .await;
+    assert_eq!(
+        youth.body["opening_hours"],
+        json!([{"day": "tuesday", "opens": "16:00", "closes": "19:00"},
+               {"day": "friday", "opens": "18:00", "closes": "21:00"}]),
+        "in day and time order"
+    );
+    add(json!({
+        "name": "Walking Group", "description": "Gentle walks.", "needs": ["healthy_lifestyle"],
+        "area": "bury st edmunds", "postcode": "IP32 7AB", "accepts_referrals": false,
+        "min_age": 50,
+        "opening_hours": [{"day": "tuesday", "opens": "10:00", "closes": "12:00"}]
+    }))
+    .await;
+
+    let search = |query: &str| {
+        let app = &app;
+        let path = format!("{SERVICES}?{query}");
+        async move {
+            let reply = anonymous(app, &path).await;
+            assert_eq!(reply.status, 200, "{path}: {}", reply.text);
+            names(&reply)
+        }
+    };
+    assert_eq!(search("area=IP33").await, ["Youth Club"]);
+    assert_eq!(
+        search("area=ip33%202zz").await,
+        ["Youth Club"],
+        "a postcode's outward code"
+    );
+    assert_eq!(search("area=LS1").await, ["Tuesday Lunch Club"]);
+    assert_eq!(
+        search("area=IP3").await,
+        Vec::<String>::new(),
+        "not a prefix"
+    );
+    assert_eq!(
+        search("area=BURY%20ST%20EDMUNDS").await,
+        ["Youth Club", "Walking Group"],
+        "a named area, ignoring case"
+    );
+    assert_eq!(search("age=15").await, ["Tuesday Lunch Club", "Youth Club"]);
+    assert_eq!(search("age=18").await, ["Tuesday Lunch Club", "Youth Club"]);
+    assert_eq!(search("age=19").await, ["Tuesday Lunch Club"]);
+    assert_eq!(
+        search("age=70").await,
+        ["Tuesday Lunch Club", "Walking Group"]
+    );
+    assert_eq!(
+        search("open_on=tuesday").await,
+        ["Youth Club", "Walking Group"]
+    );
+    assert_eq!(
+        search("open_on=tuesday&open_at=11:00").await,
+        ["Walking Group"]
+    );
+    assert_eq!(search("open_at=18:30").await, ["Youth Club"], "on any day");
+    assert_eq!(
+        search("open_on=tuesday&open_at=19:00").await,
+        Vec::<String>::new(),
+        "closed at closing time"
+    );
+    assert_eq!(search("open_on=sunday").await, Vec::<String>::new());
+    assert_eq!(
+        search("area=Bury%20St%20Edmunds&age=60&open_on=tuesday").await,
+        ["Walking Group"]
+    );
+    for (query, parameter, code) in [
+        ("age=121", "age", "out_of_range"),
+        ("age=old", "age", "invalid_integer"),
+        ("open_on=someday", "open_on", "unknown_code"),
+        ("open_at=25:00", "open_at", "time_format"),
+        ("area=%20", "area", "blank"),
+    ] {
+        let reply = anonymous(&app, &format!("{SERVICES}?{query}")).await;
+        reply.problem(400, "invalid_parameter");
+        assert_eq!(reply.body["errors"][0]["parameter"], parameter, "{query}");
+        assert_eq!(
+            reply.body["errors"][0]["code"], code,
+            "{query}: {}",
+            reply.text
+        );
+    }
+
+    // The ages and the timetable are checked, and corrected by merge patch.
+    let refused = app
+        .post(
+            SERVICES,
+            &staff,
+            &json!({"name": "Odd", "description": "x", "needs": ["family"],
+                    "accepts_referrals": false, "min_age": 30, "max_age": 20,
+                    "opening_hours": [{"day": "monday", "opens": "09:00", "closes": "12:00"}]}),
+        )
+        .await;
+    assert_eq!(
+        refused.field_errors(),
+        [("/max_age".to_owned(), "age_range".to_owned())]
+    );
+    for (hours, pointer, code) in [
+        (
+            json!([{"day": "monday", "opens": "12:00", "closes": "09:00"}]),
+            "/opening_hours/0",
+            "closes_before_opens",
+        ),
+        (
+            json!([{"day": "monday", "opens": "09:00", "closes": "12:00"},
+                   {"day": "monday", "opens": "11:00", "closes": "13:00"}]),
+            "/opening_hours/1",
+            "overlapping",
+        ),
+        (
+            json!([{"day": "monday", "opens": "9:00", "closes": "12:00"}]),
+            "/opening_hours/0/opens",
+            "time_format",
+        ),
+    ] {
+        let reply = app
+            .post(
+                SERVICES,
+                &staff,
+                &json!({"name": "Odd", "description": "x", "needs": ["family"],
+                        "accepts_referrals": false, "opening_hours": hours}),
+            )
+            .await;
+        assert_eq!(
+            reply.field_errors(),
+            [(pointer.to_owned(), code.to_owned())],
+            "{}",
+            reply.text
+        );
+    }
+    let path = format!("{SERVICES}/{}", youth.id());
+    app.change(
+        Method::PATCH,
+        &path,
+        &staff,
+        1,
+        Some(&json!({"min_age": 19})),
+    )
+    .await
+    .field_errors()
+    .contains(&("/max_age".to_owned(), "age_range".to_owned()))
+    .then_some(())
+    .expect("a minimum above the maximum is refused");
+    let moved = app
+        .change(
+            Method::PATCH,
+            &path,
+            &staff,
+            1,
+            Some(&json!({"max_age": null,
+                         "opening_hours": [{"day": "sunday", "opens": "14:00", "closes": "16:00"}]})),
+        )
+        .await;
+    assert_eq!(moved.status, 200, "{}", moved.text);
+    assert_eq!(moved.body["max_age"], Value::Null);
+    assert_eq!(search("open_on=sunday").await, ["Youth Club"]);
+    assert_eq!(search("open_on=friday").await, Vec::<String>::new());
+    let cleared = app
+        .change(
+            Method::PATCH,
+            &path,
+            &staff,
+            2,
+            Some(&json!({"opening_hours": null})),
+        )
+        .await;
+    assert_eq!(cleared.body["opening_hours"], json!([]));
+    assert_eq!(search("open_on=sunday").await, Vec::<String>::new());
 }

@@ -7,6 +7,7 @@ mod edit;
 use actix_web::{HttpResponse, get, post, web};
 use chrono::{DateTime, Utc};
 use linkwell_domain::directory::{self, Contact};
+use linkwell_domain::opening_hours::{self, AreaQuery, OpeningPeriod};
 use linkwell_domain::{Capacity, Invalid, Reason, Reasons, Service, ServiceStatus};
 use linkwell_persistence::directory::{self as store, ServiceFilter};
 use linkwell_persistence::{DbConnection, Keyset, organisations};
@@ -85,6 +86,81 @@ pub struct ServiceInput {
     #[validate(custom(function = "rules::min_age"))]
     #[schema(schema_with = schema::min_age)]
     pub min_age: Option<i64>,
+    #[validate(custom(function = "rules::max_age"))]
+    #[schema(schema_with = schema::max_age)]
+    pub max_age: Option<i64>,
+    /// When it is open: up to 21 periods a week, none overlapping another on its day; left
+    /// out when not known.
+    #[validate(nested)]
+    #[schema(max_items = 21)]
+    pub opening_hours: Option<Vec<OpeningPeriodInput>>,
+}
+
+/// One opening period: on `day`, from `opens` until `closes`.
+#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(as = OpeningPeriodInput)]
+pub struct OpeningPeriodInput {
+    #[validate(custom(function = "rules::field"))]
+    pub day: schema::Weekday,
+    #[validate(custom(function = "rules::field"))]
+    pub opens: fields::TimeOfDay,
+    /// After `opens`, the same day.
+    #[validate(custom(function = "rules::field"))]
+    pub closes: fields::TimeOfDay,
+}
+
+/// An opening period.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = OpeningPeriod)]
+pub struct OpeningPeriodView {
+    #[schema(value_type = schema::Weekday)]
+    pub day: &'static str,
+    #[schema(value_type = fields::TimeOfDay)]
+    pub opens: String,
+    #[schema(value_type = fields::TimeOfDay)]
+    pub closes: String,
+}
+
+impl From<&OpeningPeriod> for OpeningPeriodView {
+    fn from(p: &OpeningPeriod) -> Self {
+        Self {
+            day: p.day.as_str(),
+            opens: p.opens.format("%H:%M").to_string(),
+            closes: p.closes.format("%H:%M").to_string(),
+        }
+    }
+}
+
+/// A week's opening periods as sent, parsed; an error names its member below the body
+/// (`opening_hours/2/closes`).
+pub(crate) fn timetable(
+    periods: &[OpeningPeriodInput],
+) -> Result<Vec<OpeningPeriod>, (String, Invalid)> {
+    let mut parsed = Vec::with_capacity(periods.len());
+    for (i, p) in periods.iter().enumerate() {
+        let at = |member: &str, e: Invalid| (format!("opening_hours/{i}/{member}"), e);
+        parsed.push(OpeningPeriod {
+            day: p.day.parse().map_err(|e| at("day", e))?,
+            opens: p.opens.parse().map_err(|e| at("opens", e))?,
+            closes: p.closes.parse().map_err(|e| at("closes", e))?,
+        });
+    }
+    opening_hours::timetable(&parsed).map_err(|(i, e)| {
+        if i < parsed.len() {
+            (format!("opening_hours/{i}"), e)
+        } else {
+            ("opening_hours".to_owned(), e)
+        }
+    })
+}
+
+/// The age range rule, at `max_age`.
+pub(crate) fn ages(service: &Service) -> Result<(), ApiError> {
+    at(
+        "/max_age",
+        opening_hours::age_range(service.min_age, service.max_age),
+    )
 }
 
 /// Reason codes as a domain set.
@@ -142,6 +218,12 @@ pub struct ServiceView {
     pub capacity: &'static str,
     #[schema(required = true, minimum = 0, maximum = 120)]
     pub min_age: Option<u8>,
+    /// The oldest age it takes; `null`: no upper bound.
+    #[schema(required = true, minimum = 0, maximum = 120)]
+    pub max_age: Option<u8>,
+    /// When it is open, in day and time order; empty when not known.
+    #[schema(max_items = 21)]
+    pub opening_hours: Vec<OpeningPeriodView>,
     #[serde(serialize_with = "wire::timestamp")]
     #[schema(value_type = String, format = DateTime)]
     pub created_at: DateTime<Utc>,
@@ -172,6 +254,12 @@ impl From<&Service> for ServiceView {
             status: s.status.as_str(),
             capacity: s.capacity.as_str(),
             min_age: s.min_age,
+            max_age: s.max_age,
+            opening_hours: s
+                .opening_hours
+                .iter()
+                .map(OpeningPeriodView::from)
+                .collect(),
             created_at: s.created_at,
             updated_at: s.updated_at,
             version: s.version,
@@ -222,10 +310,24 @@ pub async fn create_service(
             "/min_age",
             input.min_age.map(directory::min_age).transpose(),
         )?,
+        max_age: at(
+            "/max_age",
+            input.max_age.map(directory::min_age).transpose(),
+        )?,
+        opening_hours: timetable(input.opening_hours.as_deref().unwrap_or_default()).map_err(
+            |(member, e)| {
+                ApiError::Validation(vec![crate::error::FieldError::at(
+                    format!("/{member}"),
+                    e.code,
+                    e.message,
+                )])
+            },
+        )?,
         created_at: now,
         updated_at: now,
         version: 1,
     };
+    ages(&service)?;
     create::create(&state, actor, key, &body.raw, move |conn, _| {
         if let Some(org) = service.organisation_id {
             registered(conn, "/organisation_id", org)?;
@@ -259,6 +361,22 @@ pub struct ServiceQuery {
     /// `true`: services that take connections through this API; `false`: signposting only.
     #[param(value_type = Option<bool>)]
     pub accepts_referrals: Option<String>,
+    /// Services in this area: a postcode's outward code (`IP33`), or a whole postcode read as
+    /// its outward code, matched against each service's postcode; anything else is an area's
+    /// name, matched against each service's `area` ignoring case.
+    #[param(value_type = Option<fields::Area>)]
+    pub area: Option<String>,
+    /// Services that take someone of this age (whole years, 0 to 120): within `min_age` and
+    /// `max_age` where they are set.
+    #[param(value_type = Option<i64>, minimum = 0, maximum = 120)]
+    pub age: Option<String>,
+    /// Services open on this day (at `open_at`, when given).
+    #[param(value_type = Option<schema::Weekday>)]
+    pub open_on: Option<String>,
+    /// Services open at this time, `HH:MM` (on `open_on`, when given; else on any day).
+    /// Services that state no opening hours are left out.
+    #[param(value_type = Option<fields::TimeOfDay>)]
+    pub open_at: Option<String>,
     /// Page size, 1 to 100 (default 50).
     #[param(value_type = Option<i64>, minimum = 1, maximum = 100)]
     pub limit: Option<String>,
@@ -285,6 +403,35 @@ impl ServiceQuery {
                 "accepts_referrals",
                 self.accepts_referrals.as_deref(),
             )?,
+            area: self
+                .area
+                .as_deref()
+                .map(|a| {
+                    fields::Area(a.to_owned())
+                        .parse()
+                        .map(|a| AreaQuery::parse(&a))
+                        .map_err(|e| ApiError::bad_parameter("area", e.code, e.message))
+                })
+                .transpose()?,
+            age: self
+                .age
+                .as_deref()
+                .map(|a| {
+                    a.parse::<i64>()
+                        .map_err(|_| Invalid::new("invalid_integer", "must be a whole number"))
+                        .and_then(directory::min_age)
+                        .map_err(|e| ApiError::bad_parameter("age", e.code, e.message))
+                })
+                .transpose()?,
+            open_on: query_code("open_on", self.open_on.as_deref())?,
+            open_at: self
+                .open_at
+                .as_deref()
+                .map(|t| {
+                    opening_hours::time_of_day(t)
+                        .map_err(|e| ApiError::bad_parameter("open_at", e.code, e.message))
+                })
+                .transpose()?,
         })
     }
 
@@ -296,6 +443,10 @@ impl ServiceQuery {
             &self.status,
             &self.capacity,
             &self.accepts_referrals,
+            &self.area,
+            &self.age,
+            &self.open_on,
+            &self.open_at,
         ];
         format!("services|{}", serde_json::json!(filters))
     }

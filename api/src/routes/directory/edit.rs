@@ -2,6 +2,7 @@
 
 use actix_web::{HttpResponse, patch, web};
 use linkwell_domain::directory::Website;
+use linkwell_domain::opening_hours::{self, OpeningPeriod};
 use linkwell_domain::{
     Capacity, Email, Invalid, Phone, Postcode, Reasons, Service, ServiceStatus, directory,
 };
@@ -11,7 +12,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 use validator::{Validate, ValidationErrors};
 
-use super::{ServiceView, needs, registered};
+use super::{OpeningPeriodInput, ServiceView, needs, registered, timetable};
 use crate::access::{AllowedJson, UpdateService};
 use crate::audit::Refusal;
 use crate::error::ApiError;
@@ -78,6 +79,13 @@ pub struct ServicePatch {
     #[serde(default)]
     #[schema(schema_with = schema::min_age)]
     pub min_age: Member<i64>,
+    #[serde(default)]
+    #[schema(schema_with = schema::max_age)]
+    pub max_age: Member<i64>,
+    /// The whole timetable, replaced; `null` or `[]` clears it.
+    #[serde(default)]
+    #[schema(value_type = Option<Vec<OpeningPeriodInput>>, max_items = 21)]
+    pub opening_hours: Member<Vec<OpeningPeriodInput>>,
 }
 
 /// Checked as a whole by [`ServicePatch::parse`], which reports every member at once.
@@ -103,6 +111,8 @@ struct Changes {
     status: Member<ServiceStatus>,
     capacity: Member<Capacity>,
     min_age: Member<u8>,
+    max_age: Member<u8>,
+    opening_hours: Member<Vec<OpeningPeriod>>,
 }
 
 impl ServicePatch {
@@ -134,6 +144,18 @@ impl ServicePatch {
             status: p.required("status", &self.status),
             capacity: p.required("capacity", &self.capacity),
             min_age: p.optional_with("min_age", &self.min_age, |y| directory::min_age(*y)),
+            max_age: p.optional_with("max_age", &self.max_age, |y| directory::min_age(*y)),
+            opening_hours: match &self.opening_hours {
+                Member::Value(periods) => match timetable(periods) {
+                    Ok(parsed) => Member::Value(parsed),
+                    Err((member, e)) => {
+                        p.note(&member, e);
+                        Member::Absent
+                    }
+                },
+                Member::Null => Member::Null,
+                Member::Absent => Member::Absent,
+            },
         };
         p.finish(changes)
     }
@@ -154,6 +176,12 @@ impl Changes {
         self.status.replace(&mut s.status);
         self.capacity.replace(&mut s.capacity);
         self.min_age.merge_into(&mut s.min_age);
+        self.max_age.merge_into(&mut s.max_age);
+        match self.opening_hours {
+            Member::Value(periods) => s.opening_hours = periods,
+            Member::Null => s.opening_hours.clear(),
+            Member::Absent => {}
+        }
         s
     }
 }
@@ -190,6 +218,10 @@ pub async fn update_service(
         let mut service = changes.clone().apply(before.clone());
         if service == before {
             return Ok(service);
+        }
+        // A rule across members: either may have changed.
+        if let Err(e) = opening_hours::age_range(service.min_age, service.max_age) {
+            return Err(Refusal::invalid("/max_age", e.code, e.message).into());
         }
         if let Some(org) = service.organisation_id
             && before.organisation_id != Some(org)

@@ -1,0 +1,2 @@
+DROP TABLE service_opening_hours;
+ALTER TABLE services DROP COLUMN max_age;
