@@ -199,6 +199,8 @@ operations! {
     UpdateGoal = "update_goal", [Coordinator, Admin], goal.update, audited;
     /// Search the directory of services (open to anyone).
     ListServices = "list_services", [], service.list;
+    /// List the specific needs under the reasons (open to anyone).
+    ListNeeds = "list_needs", [], need.list;
     /// Read one directory service (open to anyone).
     GetService = "get_service", [], service.read;
     /// Liveness (open to anyone).

@@ -46,7 +46,7 @@ use crate::{access, bounds, cors};
         (name = "health", description = "Liveness and readiness probes"),
         (name = "keys", description = "The public keys that verify Linkwell's tokens (JWKS), for other services"),
     ),
-    components(schemas(Problem, FieldError, crate::fields::SearchWords)),
+    components(schemas(Problem, FieldError, crate::fields::SearchWords, crate::schema::NeedCode)),
 )]
 struct ApiDoc;
 

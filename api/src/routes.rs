@@ -13,6 +13,7 @@ pub mod goals;
 pub mod group_sessions;
 pub mod health;
 pub mod keys;
+pub mod needs;
 pub mod networks;
 pub mod organisations;
 pub mod outcomes;
@@ -117,6 +118,7 @@ every_route! {
         goals::get_goal,
         goals::update_goal,
         directory::list_services,
+        needs::list_needs,
         directory::create_service,
         directory::get_service,
         directory::update_service,

@@ -1,10 +1,9 @@
 //! `validator` custom rules that delegate to the domain's parsers, so each rule lives once (in
 //! `linkwell_domain`) and its code and message reach the client unchanged.
 
-use std::borrow::Cow;
 use std::str::FromStr;
 
-use linkwell_domain::{ContactDetail, Invalid, Reason, Reasons, UnknownCode, referral};
+use linkwell_domain::{ContactDetail, Invalid, Reasons, UnknownCode, referral};
 use validator::ValidationError;
 
 use crate::fields::Field;
@@ -35,18 +34,10 @@ pub fn shared_fields(values: &[String]) -> Result<(), ValidationError> {
     check(linkwell_domain::connection::shared_fields(values))
 }
 
-/// Every reason is a known code, there is at least one, and none repeats.
+/// Every item is a known code, a reason or a specific need, there is at least one, and none
+/// repeats.
 pub fn reasons(values: &[String]) -> Result<(), ValidationError> {
-    let mut parsed = Vec::with_capacity(values.len());
-    for (index, value) in values.iter().enumerate() {
-        let reason = value.parse::<Reason>().map_err(|e| {
-            let invalid = Invalid::from(e);
-            ValidationError::new(invalid.code)
-                .with_message(Cow::Owned(format!("item {index} {}", invalid.message)))
-        })?;
-        parsed.push(reason);
-    }
-    check(Reasons::new(parsed))
+    check(Reasons::parse(values))
 }
 
 /// The contact preference has its detail: checked across fields, reported at

@@ -62,6 +62,8 @@ code_schema! {
         "How the person came to the service.";
     Reason => linkwell_domain::Reason,
         "A non-medical need behind a referral.";
+    Need => linkwell_domain::Need,
+        "A specific need, under one reason (`GET /v1/needs`).";
     ReferralStatus => linkwell_domain::ReferralStatus,
         "Where a referral is in its lifecycle.";
     PreferredContact => linkwell_domain::PreferredContact,
@@ -308,11 +310,35 @@ pub fn answers() -> utoipa::openapi::schema::OneOfBuilder {
 /// `reasons` on a new referral: one to eleven distinct reason codes.
 pub fn reason_set() -> ArrayBuilder {
     ArrayBuilder::new()
-        .items(Ref::from_schema_name("Reason"))
+        .items(Ref::from_schema_name("NeedCode"))
         .min_items(Some(1))
-        .max_items(Some(linkwell_domain::Reason::ALL.len()))
+        .max_items(Some(linkwell_domain::NeedCode::codes().len()))
         .unique_items(true)
-        .description(Some("At least one, each at most once."))
+        .description(Some(
+            "At least one, each at most once: reasons, or specific needs (`GET /v1/needs`), each of which brings its reason.",
+        ))
+}
+
+/// A code of either level: a reason or a specific need under one.
+#[derive(Debug)]
+pub struct NeedCode;
+
+impl PartialSchema for NeedCode {
+    fn schema() -> RefOr<Schema> {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .enum_values(Some(linkwell_domain::NeedCode::codes().iter().copied()))
+            .description(Some(
+                "A reason (the first level) or a specific need under one (the second; `GET /v1/needs`).",
+            ))
+            .into()
+    }
+}
+
+impl ToSchema for NeedCode {
+    fn name() -> Cow<'static, str> {
+        Cow::Borrowed("NeedCode")
+    }
 }
 
 /// What each error status means, for the response descriptions. `body` says whether the

@@ -14,6 +14,7 @@ pub mod directory;
 pub mod group_session;
 pub mod invalid;
 pub mod lifecycle;
+pub mod need;
 pub mod nhs_number;
 pub mod opening_hours;
 pub mod organisation;
@@ -42,6 +43,7 @@ pub use directory::{Capacity, Service, ServiceStatus};
 pub use group_session::{Attendance, Attendee, GroupSession, GroupSessionKind, GroupSessionStatus};
 pub use invalid::Invalid;
 pub use lifecycle::{ClosureReason, GpRecordCode, Move, StatusChange};
+pub use need::{Need, NeedCode};
 pub use nhs_number::NhsNumber;
 pub use organisation::{Network, NewOrganisation, OdsCode, Organisation, OrganisationKind};
 pub use person::{

@@ -8,7 +8,7 @@ use uuid::Uuid;
 use crate::codes::code_list;
 use crate::self_referral::Introducer;
 use crate::text::TextRule;
-use crate::{ClosureReason, GpRecordCode, Invalid, Move, OrganisationKind, Person};
+use crate::{ClosureReason, GpRecordCode, Invalid, Move, Need, NeedCode, OrganisationKind, Person};
 
 code_list! {
     /// The route by which the person came to the service.
@@ -131,34 +131,71 @@ impl ReferralStatus {
     }
 }
 
-/// The needs behind a referral: at least one, each at most once, in code-list order.
+/// The needs behind a referral (or that a service meets): at least one, each at most once, in
+/// code-list order. Each is a reason or a specific need under one; a specific need brings its
+/// reason, so the reasons ([`Reasons::iter`]) are the first level whatever was given.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Reasons(BTreeSet<Reason>);
+pub struct Reasons {
+    reasons: BTreeSet<Reason>,
+    needs: BTreeSet<Need>,
+}
 
 impl Reasons {
     /// Rejects an empty list and repeats.
     pub fn new(reasons: impl IntoIterator<Item = Reason>) -> Result<Self, Invalid> {
-        let mut set = BTreeSet::new();
-        for reason in reasons {
-            if !set.insert(reason) {
+        Self::of(reasons.into_iter().map(NeedCode::Reason))
+    }
+
+    /// Codes of either level; rejects an empty list and repeats.
+    pub fn of(codes: impl IntoIterator<Item = NeedCode>) -> Result<Self, Invalid> {
+        let mut given = BTreeSet::new();
+        for code in codes {
+            if !given.insert(code) {
                 return Err(Invalid::new(
                     "duplicate",
-                    format!("lists `{reason}` more than once"),
+                    format!("lists `{}` more than once", code.as_str()),
                 ));
             }
         }
-        if set.is_empty() {
+        if given.is_empty() {
             return Err(Invalid::new("empty", "must list at least one reason"));
         }
-        Ok(Self(set))
+        Ok(Self {
+            reasons: given.iter().map(|c| c.reason()).collect(),
+            needs: given
+                .iter()
+                .filter_map(|c| match c {
+                    NeedCode::Need(n) => Some(*n),
+                    NeedCode::Reason(_) => None,
+                })
+                .collect(),
+        })
     }
 
+    /// Codes as sent, of either level: each item's error names its index.
+    pub fn parse(codes: &[impl AsRef<str>]) -> Result<Self, Invalid> {
+        let mut parsed = Vec::with_capacity(codes.len());
+        for (index, code) in codes.iter().enumerate() {
+            parsed.push(NeedCode::parse(code.as_ref()).map_err(|e| {
+                let invalid = Invalid::from(e);
+                Invalid::new(invalid.code, format!("item {index} {}", invalid.message))
+            })?);
+        }
+        Self::of(parsed)
+    }
+
+    /// The reasons, first level: those given and those of the specific needs given.
     pub fn iter(&self) -> impl Iterator<Item = Reason> + '_ {
-        self.0.iter().copied()
+        self.reasons.iter().copied()
+    }
+
+    /// The specific needs given.
+    pub fn needs(&self) -> impl Iterator<Item = Need> + '_ {
+        self.needs.iter().copied()
     }
 
     pub fn contains(&self, reason: Reason) -> bool {
-        self.0.contains(&reason)
+        self.reasons.contains(&reason)
     }
 }
 
@@ -419,6 +456,28 @@ mod tests {
         assert_eq!(referral.days_waiting(day(12)), 10);
         referral.first_contact_at = Some(at(5));
         assert_eq!(referral.days_waiting(day(12)), 3);
+    }
+
+    #[test]
+    fn specific_needs_roll_up_to_their_reasons() {
+        let r = Reasons::parse(&["debt_advice", "loneliness", "money_and_benefits"])
+            .unwrap_or_else(|e| panic!("{e:?}"));
+        assert_eq!(
+            r.iter().collect::<Vec<_>>(),
+            [Reason::Loneliness, Reason::MoneyAndBenefits]
+        );
+        assert_eq!(r.needs().collect::<Vec<_>>(), [Need::DebtAdvice]);
+        assert_eq!(
+            Reasons::parse(&["befriending", "befriending"]).map_err(|e| e.code),
+            Err("duplicate")
+        );
+        let unknown = Reasons::parse(&["housing", "diagnosis"]).err();
+        assert_eq!(unknown.as_ref().map(|e| e.code), Some("unknown_code"));
+        assert!(unknown.is_some_and(|e| e.message.starts_with("item 1 ")));
+        assert_eq!(
+            Reasons::parse(&[] as &[&str]).map_err(|e| e.code),
+            Err("empty")
+        );
     }
 
     #[test]

@@ -7,7 +7,8 @@ use diesel::prelude::*;
 use linkwell_domain::directory::{Contact, Website};
 use linkwell_domain::opening_hours::{AreaQuery, OpeningPeriod, Weekday, time_of_day};
 use linkwell_domain::{
-    Capacity, Email, Invalid, Phone, Postcode, Reason, Reasons, Service, ServiceStatus,
+    Capacity, Email, Invalid, Need, NeedCode, Phone, Postcode, Reason, Reasons, Service,
+    ServiceStatus,
 };
 use uuid::Uuid;
 
@@ -68,7 +69,7 @@ impl ServiceRow {
 
     fn into_domain(
         self,
-        needs: Vec<Reason>,
+        needs: Vec<NeedCode>,
         mut opening_hours: Vec<OpeningPeriod>,
     ) -> StoreResult<Service> {
         opening_hours.sort();
@@ -89,7 +90,7 @@ impl ServiceRow {
                 "service organisation",
                 self.organisation_id.as_deref(),
             )?,
-            needs: Reasons::new(needs).map_err(|e| corrupt("service needs", e))?,
+            needs: Reasons::of(needs).map_err(|e| corrupt("service needs", e))?,
             area: self.area,
             postcode: value("service postcode", self.postcode, Postcode::parse)?,
             contact: Contact {
@@ -119,7 +120,8 @@ impl ServiceRow {
 /// What a directory search asks for; every filter given must hold.
 #[derive(Debug, Clone, Default)]
 pub struct ServiceFilter {
-    pub need: Option<Reason>,
+    /// A reason (met by services with it or any specific need under it) or a specific need.
+    pub need: Option<NeedCode>,
     /// Lower-case words to find in the name or description (see `directory::normalise_query`).
     pub query: Option<String>,
     pub status: Option<ServiceStatus>,
@@ -165,14 +167,20 @@ fn clock(time: NaiveTime) -> String {
     time.format("%H:%M").to_string()
 }
 
-/// One statement per need: a service helps with at most a dozen.
+/// One statement per need: a service helps with at most a few dozen. Its reasons (rolled up)
+/// and its specific needs share the table, so a search by either level is one look-up.
 fn insert_needs(conn: &mut DbConnection, service: &Service) -> StoreResult<()> {
     let id = service.id.to_string();
-    for need in service.needs.iter() {
+    let codes = service
+        .needs
+        .iter()
+        .map(Reason::as_str)
+        .chain(service.needs.needs().map(Need::as_str));
+    for need in codes {
         diesel::insert_into(service_needs::table)
             .values((
                 service_needs::service_id.eq(&id),
-                service_needs::need.eq(need.as_str()),
+                service_needs::need.eq(need),
             ))
             .execute(conn)?;
     }
@@ -349,12 +357,10 @@ fn assemble(conn: &mut DbConnection, rows: Vec<ServiceRow>) -> StoreResult<Vec<S
                 closes: time(&closes)?,
             });
     }
-    let mut needs: HashMap<String, Vec<Reason>> = HashMap::new();
+    let mut needs: HashMap<String, Vec<NeedCode>> = HashMap::new();
     for (service_id, need) in pairs {
-        needs
-            .entry(service_id)
-            .or_default()
-            .push(convert::parse("service need", &need)?);
+        let code = NeedCode::parse(&need).map_err(|e| corrupt("service need", e))?;
+        needs.entry(service_id).or_default().push(code);
     }
     rows.into_iter()
         .map(|row| {

@@ -5,7 +5,9 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel::sql_types::Text;
-use linkwell_domain::{GpRecordCode, Reason, Reasons, Referral, ReferralSource, ReferralStatus};
+use linkwell_domain::{
+    GpRecordCode, Need, NeedCode, Reason, Reasons, Referral, ReferralSource, ReferralStatus,
+};
 use uuid::Uuid;
 
 use crate::connection::DbConnection;
@@ -85,6 +87,7 @@ struct ReferralRow {
     reference: Option<String>,
     introduced_by: Option<String>,
     team_id: Option<String>,
+    specific_needs: Option<String>,
 }
 
 /// What a change to a referral may alter; everything else is fixed at receipt.
@@ -103,6 +106,7 @@ struct ReferralChanges {
     first_contact_at: Option<chrono::NaiveDateTime>,
     change_seq: i64,
     team_id: Option<String>,
+    specific_needs: Option<String>,
 }
 
 impl ReferralChanges {
@@ -120,6 +124,7 @@ impl ReferralChanges {
             first_contact_at: r.first_contact_at.map(convert::to_db),
             change_seq,
             team_id: r.team_id.map(|id| id.to_string()),
+            specific_needs: specific_needs(&r.reasons),
         }
     }
 }
@@ -152,9 +157,16 @@ pub fn insert(tx: &mut Tx<'_>, referral: &Referral, created_by: &str) -> StoreRe
             reference: Some(referral.reference.clone()),
             introduced_by: referral.introduced_by.as_ref().map(IntroducerJson::to_json),
             team_id: referral.team_id.map(|id| id.to_string()),
+            specific_needs: specific_needs(&referral.reasons),
         })
         .execute(conn)?;
     insert_reasons(conn, &id, &referral.reasons)
+}
+
+/// The specific needs as stored: comma-separated codes, `None` when there are none.
+fn specific_needs(reasons: &Reasons) -> Option<String> {
+    let codes: Vec<&str> = reasons.needs().map(Need::as_str).collect();
+    (!codes.is_empty()).then(|| codes.join(","))
 }
 
 /// Every reason in one statement: a referral has at most one of each of a dozen codes, so the
@@ -458,6 +470,12 @@ fn assemble(conn: &mut DbConnection, rows: Vec<Joined>) -> StoreResult<Vec<Refer
 }
 
 fn into_domain(r: ReferralRow, reasons: Vec<Reason>) -> StoreResult<Referral> {
+    let mut codes: Vec<NeedCode> = reasons.into_iter().map(NeedCode::Reason).collect();
+    for code in r.specific_needs.as_deref().unwrap_or_default().split(',') {
+        if !code.is_empty() {
+            codes.push(NeedCode::Need(convert::parse("referral need", code)?));
+        }
+    }
     let person = Details::from_json(
         r.person_as_sent.as_deref().unwrap_or_default(),
         r.received_at.date(),
@@ -467,7 +485,7 @@ fn into_domain(r: ReferralRow, reasons: Vec<Reason>) -> StoreResult<Referral> {
         status: convert::parse("referral status", &r.status)?,
         person,
         source: convert::parse("referral source", &r.source)?,
-        reasons: Reasons::new(reasons).map_err(|e| corrupt("referral reasons", e))?,
+        reasons: Reasons::of(codes).map_err(|e| corrupt("referral reasons", e))?,
         summary: r.summary,
         referrer_org_id: convert::optional_uuid("referrer org", r.referrer_org_id.as_deref())?,
         external_reference: r.external_reference,

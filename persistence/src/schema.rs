@@ -81,6 +81,7 @@ diesel::table! {
         introduced_by -> Nullable<Text>,
         anonymised_at -> Nullable<Timestamp>,
         team_id -> Nullable<Text>,
+        specific_needs -> Nullable<Text>,
     }
 }
 

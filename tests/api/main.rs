@@ -30,6 +30,7 @@ mod inputs;
 mod lifecycle;
 mod listing;
 mod migrations;
+mod needs;
 mod networks;
 mod oidc;
 mod openapi;

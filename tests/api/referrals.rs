@@ -54,6 +54,7 @@ async fn a_referrer_sends_a_referral_and_reads_it_back() {
             },
             "source": "gp_practice",
             "reasons": ["loneliness", "money_and_benefits"],
+            "specific_needs": [],
             "summary": "Lives alone since bereavement; worried about bills.",
             "referrer_org_id": org,
             "external_reference": "EMIS-1",

@@ -165,11 +165,7 @@ pub(crate) fn ages(service: &Service) -> Result<(), ApiError> {
 
 /// Reason codes as a domain set.
 pub(crate) fn needs(codes: &[String]) -> Result<Reasons, Invalid> {
-    codes
-        .iter()
-        .map(|r| r.parse::<Reason>().map_err(Invalid::from))
-        .collect::<Result<Vec<_>, _>>()
-        .and_then(Reasons::new)
+    Reasons::parse(codes)
 }
 
 /// A registered organisation, or a 422 at `pointer`.
@@ -204,8 +200,12 @@ pub struct ServiceView {
     pub description: String,
     #[schema(required = true)]
     pub organisation_id: Option<Uuid>,
+    /// The reasons it meets, first level: those given, and those of its specific needs.
     #[schema(value_type = Vec<schema::Reason>, max_items = 11)]
     pub needs: Vec<&'static str>,
+    /// The specific needs it meets (the second level, each under one of `needs`).
+    #[schema(value_type = Vec<schema::Need>, max_items = 25)]
+    pub specific_needs: Vec<&'static str>,
     #[schema(required = true, value_type = Option<crate::fields::Area>)]
     pub area: Option<String>,
     #[schema(required = true, value_type = Option<crate::fields::Postcode>)]
@@ -243,6 +243,7 @@ impl From<&Service> for ServiceView {
             description: s.description.clone(),
             organisation_id: s.organisation_id,
             needs: s.needs.iter().map(Reason::as_str).collect(),
+            specific_needs: s.needs.needs().map(|n| n.as_str()).collect(),
             area: s.area.clone(),
             postcode: s.postcode.as_ref().map(|p| p.as_str().to_owned()),
             contact: ContactView {
@@ -348,8 +349,9 @@ pub async fn create_service(
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct ServiceQuery {
-    /// Services that help with this need.
-    #[param(value_type = Option<schema::Reason>)]
+    /// Services that help with this need: a reason (services with it, or with any specific
+    /// need under it) or a specific need (`GET /v1/needs`).
+    #[param(value_type = Option<schema::NeedCode>)]
     pub need: Option<String>,
     /// Words to find in the name or description, ignoring case.
     #[param(value_type = Option<fields::SearchWords>)]

@@ -3,7 +3,7 @@
 
 use actix_web::{HttpResponse, post, web};
 use linkwell_domain::self_referral::{self, Introducer};
-use linkwell_domain::{Invalid, NewReferral, Reason, Reasons, Referral};
+use linkwell_domain::{NewReferral, Reasons, Referral};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -93,12 +93,7 @@ impl SelfReferralInput {
                 })
             })
             .transpose()?;
-        let reasons = self
-            .reasons
-            .iter()
-            .map(|r| r.parse::<Reason>().map_err(Invalid::from))
-            .collect::<Result<Vec<_>, _>>()
-            .and_then(Reasons::new);
+        let reasons = Reasons::parse(&self.reasons);
         let new = NewReferral {
             person,
             source: self_referral::source(introducer.as_ref()),

@@ -2,7 +2,7 @@
 
 use actix_web::{HttpResponse, patch, web};
 use chrono::{DateTime, Utc};
-use linkwell_domain::{Invalid, Reason, Reasons};
+use linkwell_domain::{Invalid, Reasons};
 use linkwell_persistence::referrals::{self, Visibility};
 use serde::Deserialize;
 use utoipa::ToSchema;
@@ -60,13 +60,7 @@ impl ReferralPatch {
         let mut p = Parsing::default();
         let changes = Changes {
             summary: p.optional("summary", &self.summary),
-            reasons: p.required_with("reasons", &self.reasons, |codes| {
-                codes
-                    .iter()
-                    .map(|c| c.parse::<Reason>().map_err(Invalid::from))
-                    .collect::<Result<Vec<_>, _>>()
-                    .and_then(Reasons::new)
-            }),
+            reasons: p.required_with("reasons", &self.reasons, |codes| Reasons::parse(codes)),
             first_contact_at: p.optional_with("first_contact_at", &self.first_contact_at, |text| {
                 DateTime::parse_from_rfc3339(text)
                     .map(|at| at.with_timezone(&Utc))

@@ -1,8 +1,6 @@
 //! Referral requests as sent, validated, then parsed into domain values.
 
-use linkwell_domain::{
-    Invalid, NewReferral, OrganisationKind, Person, Reason, Reasons, ReferralSource,
-};
+use linkwell_domain::{NewReferral, OrganisationKind, Person, Reasons, ReferralSource};
 use serde::Deserialize;
 use utoipa::ToSchema;
 use validator::Validate;
@@ -101,12 +99,7 @@ impl ReferralInput {
         self,
         sender: Option<OrganisationKind>,
     ) -> Result<NewReferral, ApiError> {
-        let reasons = self
-            .reasons
-            .iter()
-            .map(|r| r.parse::<Reason>().map_err(Invalid::from))
-            .collect::<Result<Vec<_>, _>>()
-            .and_then(Reasons::new);
+        let reasons = Reasons::parse(&self.reasons);
         Ok(NewReferral {
             person: self.person.into_domain("/person")?,
             source: at(

@@ -65,8 +65,12 @@ pub struct ReferralView {
     pub person: PersonView,
     #[schema(value_type = schema::ReferralSource)]
     pub source: String,
+    /// The reasons, first level: those sent, and those of the specific needs sent.
     #[schema(value_type = Vec<schema::Reason>, max_items = 11)]
     pub reasons: Vec<String>,
+    /// The specific needs sent (the second level, each under one of `reasons`).
+    #[schema(value_type = Vec<schema::Need>, max_items = 25)]
+    pub specific_needs: Vec<&'static str>,
     #[schema(required = true, value_type = Option<crate::fields::Summary>)]
     pub summary: Option<String>,
     /// The referring organisation, from the referrer's token; `null` when staff entered it.
@@ -196,6 +200,7 @@ impl From<&Referral> for ReferralView {
             person: PersonView::from(&r.person),
             source: r.source.as_str().to_owned(),
             reasons: r.reasons.iter().map(|x| x.as_str().to_owned()).collect(),
+            specific_needs: r.reasons.needs().map(|n| n.as_str()).collect(),
             summary: r.summary.clone(),
             referrer_org_id: r.referrer_org_id,
             external_reference: r.external_reference.clone(),
