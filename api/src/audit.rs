@@ -9,7 +9,8 @@ use linkwell_persistence::DbConnection;
 use linkwell_persistence::audit::{self, AuditEvent, Concerns};
 use uuid::Uuid;
 
-use linkwell_domain::Role;
+use linkwell_domain::{Invalid, Role, privacy};
+use linkwell_persistence::erasure::Standing;
 
 use crate::access::Operation;
 use crate::audit_writer::Sink;
@@ -146,6 +147,25 @@ impl Refusal {
             error,
             about: None,
             outcome: Outcome::Conflict,
+        }
+    }
+
+    /// A domain rule about where a record stands refused the request (409 with its code).
+    pub fn state(invalid: Invalid) -> Self {
+        Self::conflict(ApiError::StateConflict {
+            code: invalid.code,
+            detail: invalid.message.into_owned(),
+        })
+    }
+
+    /// Refuses a change to a record that does not stand [`Standing::Current`]: an erased
+    /// person's record is not found, an anonymised referral takes nothing more (409
+    /// `referral_anonymised`).
+    pub fn unless_current(standing: Standing) -> Result<(), Self> {
+        match standing {
+            Standing::Current => Ok(()),
+            Standing::Erased => Err(Self::not_found()),
+            Standing::Anonymised => Err(Self::state(privacy::anonymised())),
         }
     }
 }

@@ -40,21 +40,17 @@ where
 }
 
 /// `apply`, unless the record belongs to a person erased since the request passed the access
-/// gate (`access::refuse_if_erased`): then refused as not found, under the writers' lock.
+/// gate (`access::refuse_if_erased`: then refused as not found) or to a referral anonymised
+/// when its retention ran out (409): read under the writers' lock.
 fn erased_or<T, F>(conn: &mut Tx<'_>, actor: &Actor, id: Uuid, apply: &F) -> Result<T, Stop>
 where
     F: Fn(&mut Tx<'_>, &Actor) -> Result<T, Stop>,
 {
     // The erasure answers a second erasure itself (410).
-    if actor.operation.audited
-        && actor.operation.id != ErasePerson::OPERATION.id
-        && linkwell_persistence::erasure::concerns_erased_locked(
-            conn,
-            actor.operation.resource,
-            id,
-        )?
-    {
-        return Err(Refusal::not_found().into());
+    if actor.operation.audited && actor.operation.id != ErasePerson::OPERATION.id {
+        let standing =
+            linkwell_persistence::erasure::standing_locked(conn, actor.operation.resource, id)?;
+        Refusal::unless_current(standing)?;
     }
     apply(conn, actor)
 }

@@ -12,7 +12,7 @@ use linkwell_persistence::idempotency::StoredResponse;
 use serde::Serialize;
 use uuid::Uuid;
 
-use crate::audit::{Actor, Outcome, Stop};
+use crate::audit::{Actor, Outcome, Refusal, Stop};
 use crate::db;
 use crate::error::ApiError;
 use crate::idempotency::{self, IdempotencyKey, Keyed};
@@ -111,18 +111,17 @@ fn run<F>(
 where
     F: Fn(&mut Tx<'_>, &Actor) -> Result<Made, Stop>,
 {
-    // The parent may have been erased since the request passed the access gate: checked
-    // again under the lock its writers take.
+    // The parent may have been erased (or its referral anonymised) since the request passed
+    // the access gate: checked again under the lock its writers take.
     if let Some(parent) = actor.addressed
         && actor.operation.audited
-        && linkwell_persistence::erasure::concerns_erased_locked(
-            conn,
-            actor.operation.resource,
-            parent,
-        )?
     {
-        actor.record(conn, Some(parent), Outcome::NotFound)?;
-        return Ok(Answer::Refused(ApiError::NotFound));
+        let standing =
+            linkwell_persistence::erasure::standing_locked(conn, actor.operation.resource, parent)?;
+        if let Err(refusal) = Refusal::unless_current(standing) {
+            actor.record(conn, Some(parent), refusal.outcome)?;
+            return Ok(Answer::Refused(refusal.error));
+        }
     }
     if let Some(keyed) = keyed {
         match keyed.earlier(conn) {

@@ -118,6 +118,46 @@ code_schema! {
         "Why a person's record may stand for the same human as another: `similar_name_and_date_of_birth`; `nhs_number_demographics_differ` (the other record holds the same NHS number but a different family name or date of birth: no connection is made until staff merge the two or correct a number and dismiss the flag); `same_nhs_number` (two records of one human from before one record per NHS number was enforced: merge them).";
 }
 
+/// The kind of a person's own session, as a request gives it: never `group`, which is
+/// recorded once at `/v1/group-sessions` (422 `group_session`).
+#[derive(Debug, serde::Deserialize, serde::Serialize)]
+#[serde(transparent)]
+pub struct OneToOneKind(String);
+
+impl PartialSchema for OneToOneKind {
+    fn schema() -> RefOr<Schema> {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .enum_values(Some(
+                linkwell_domain::SessionKind::ONE_TO_ONE
+                    .iter()
+                    .map(|k| k.as_str()),
+            ))
+            .description(Some(
+                "What kind of contact a person's own session was. A group is recorded once at \
+                 `/v1/group-sessions`, with a place per person (`group` here is 422 \
+                 `group_session`).",
+            ))
+            .into()
+    }
+}
+
+impl ToSchema for OneToOneKind {
+    fn name() -> Cow<'static, str> {
+        Cow::Borrowed("OneToOneKind")
+    }
+}
+
+impl crate::fields::Field for OneToOneKind {
+    type Value = linkwell_domain::SessionKind;
+    fn parse(&self) -> Result<Self::Value, linkwell_domain::Invalid> {
+        self.0
+            .parse::<linkwell_domain::SessionKind>()
+            .map_err(linkwell_domain::Invalid::from)?
+            .one_to_one()
+    }
+}
+
 /// The roles a registered system may act as (never `admin`).
 #[derive(Debug)]
 pub struct SystemRole;

@@ -484,8 +484,12 @@ impl Connection {
     /// Whether the receiving organisation may read the person's wellbeing plan through this
     /// connection and add progress notes to its goals: only when the plan is among what the
     /// person agreed to share, and only while the connection is open (a withdrawal of consent
-    /// cancels it, and so ends the sharing, as for the other shared details).
-    pub fn plan_shared(&self) -> Result<(), Invalid> {
+    /// cancels it, and so ends the sharing, as for the other shared details), and never once
+    /// the referral was anonymised at the end of its retention.
+    pub fn plan_shared(&self, referral_anonymised: bool) -> Result<(), Invalid> {
+        if referral_anonymised {
+            return Err(crate::privacy::anonymised());
+        }
         if !self.shared_fields.contains(&SharedField::WellbeingPlan) {
             return Err(Invalid::new(
                 "plan_not_shared",
@@ -887,12 +891,21 @@ mod tests {
             let mut c = connection(status);
             c.shared_fields = [SharedField::Phone].into_iter().collect();
             assert_eq!(
-                c.plan_shared().err().map(|e| e.code),
+                c.plan_shared(false).err().map(|e| e.code),
                 Some("plan_not_shared")
             );
             c.shared_fields.insert(SharedField::WellbeingPlan);
             let expected = status.is_final().then_some("connection_final");
-            assert_eq!(c.plan_shared().err().map(|e| e.code), expected, "{status}");
+            assert_eq!(
+                c.plan_shared(false).err().map(|e| e.code),
+                expected,
+                "{status}"
+            );
+            assert_eq!(
+                c.plan_shared(true).err().map(|e| e.code),
+                Some("referral_anonymised"),
+                "{status}"
+            );
             // The plan is shared, but it is never one of the person's details.
             assert_eq!(
                 c.details(&person("01284 123456")),

@@ -26,6 +26,16 @@ pub const ERASED_BIRTH_DATE: NaiveDate = match NaiveDate::from_ymd_opt(1900, 1, 
     None => panic!("a valid date"),
 };
 
+/// Nothing more is written under a referral anonymised when its retention period ran out:
+/// a purge clears a referral once, so text written after it would be kept for ever.
+pub fn anonymised() -> Invalid {
+    Invalid::new(
+        "referral_anonymised",
+        "the referral was anonymised when its retention period ran out: nothing more is \
+         recorded under it",
+    )
+}
+
 /// How many years closed referrals are kept by default (`LINKWELL_RETENTION_YEARS`).
 pub const DEFAULT_RETENTION_YEARS: u32 = 8;
 

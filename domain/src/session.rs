@@ -19,6 +19,25 @@ code_list! {
     }
 }
 
+impl SessionKind {
+    /// The kinds a person's own session is recorded as. A group is recorded once, at
+    /// `/v1/group-sessions`, with a place per person: recorded per person as well, the same
+    /// group would be counted again.
+    pub const ONE_TO_ONE: [SessionKind; 2] = [SessionKind::Coaching, SessionKind::Conversation];
+
+    /// This kind, when a person's own session may be recorded as it.
+    pub fn one_to_one(self) -> Result<Self, Invalid> {
+        if Self::ONE_TO_ONE.contains(&self) {
+            Ok(self)
+        } else {
+            Err(Invalid::new(
+                "group_session",
+                "a group is recorded once at /v1/group-sessions, with a place per person",
+            ))
+        }
+    }
+}
+
 code_list! {
     /// How it took place.
     pub enum SessionMode as "mode" {
@@ -217,6 +236,17 @@ mod tests {
             session(SessionStatus::DidNotAttend, Some(50)).one_to_one_minutes(),
             0
         );
+    }
+
+    #[test]
+    fn a_persons_own_session_is_never_a_group() {
+        for kind in SessionKind::ALL.iter().copied() {
+            let recorded = kind.one_to_one().map_err(|e| e.code);
+            match kind {
+                SessionKind::Group => assert_eq!(recorded, Err("group_session")),
+                _ => assert_eq!(recorded, Ok(kind)),
+            }
+        }
     }
 
     #[test]

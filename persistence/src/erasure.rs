@@ -47,19 +47,52 @@ pub fn concerns_erased(conn: &mut DbConnection, kind: &str, id: Uuid) -> StoreRe
     Ok(crate::audit::concerning_with_erasure(conn, kind, id)?.1)
 }
 
-/// [`concerns_erased`], read under the lock every writer under a referral takes (the
-/// referral's row), which an erasure takes first: a change either sees the erasure committed,
-/// or commits before the erasure reads. Changes to a person record alone are kept out by its
-/// version, which the erasure moves on.
-pub fn concerns_erased_locked(conn: &mut DbConnection, kind: &str, id: Uuid) -> StoreResult<bool> {
+/// Whether referral `id` was anonymised when its retention ran out.
+pub fn anonymised(conn: &mut DbConnection, id: Uuid) -> StoreResult<bool> {
+    Ok(referrals::table
+        .find(id.to_string())
+        .select(referrals::anonymised_at)
+        .first::<Option<chrono::NaiveDateTime>>(conn)
+        .optional()?
+        .flatten()
+        .is_some())
+}
+
+/// Where the record a change is about stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Standing {
+    /// Open to changes (as far as erasure and retention go).
+    Current,
+    /// Its person was erased: it is as if it never was.
+    Erased,
+    /// Its referral was anonymised when its retention period ran out: what it holds stays as
+    /// the reports count it, and nothing more is written under it (a purge clears a referral
+    /// once, so text written later would be kept for ever).
+    Anonymised,
+}
+
+/// Where the record `id` (`kind` as the trail names it) stands, read under the lock every
+/// writer under a referral takes (the referral's row), which an erasure and a purge take
+/// first: a change either sees them committed, or commits before they read. Changes to a
+/// person record alone are kept out of an erasure by its version, which the erasure moves on.
+pub fn standing_locked(conn: &mut DbConnection, kind: &str, id: Uuid) -> StoreResult<Standing> {
     let concerns = crate::audit::concerning(conn, kind, id)?;
+    let mut anonymised = false;
     if let Some(referral) = concerns.referral_id {
         dialect::lock_row(conn, "referrals", &referral.to_string())?;
+        anonymised = self::anonymised(conn, referral)?;
     }
-    match concerns.person_id {
-        Some(person) => Ok(erased_at(conn, person)?.is_some()),
-        None => Ok(false),
-    }
+    let erased = match concerns.person_id {
+        Some(person) => erased_at(conn, person)?.is_some(),
+        None => false,
+    };
+    Ok(if erased {
+        Standing::Erased
+    } else if anonymised {
+        Standing::Anonymised
+    } else {
+        Standing::Current
+    })
 }
 
 /// Erases person `id`: the records merged into it too, every referral of theirs and what

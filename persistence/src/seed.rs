@@ -490,8 +490,8 @@ pub fn seed(
                 if let Some(first) = first_contact {
                     let mut when = first;
                     for j in 0..1 + rng.below(12) {
-                        let kind =
-                            rng.weighted(&[("coaching", 47), ("conversation", 50), ("group", 3)]);
+                        // A person's own sessions: group work is recorded as group sessions.
+                        let kind = rng.weighted(&[("coaching", 48), ("conversation", 52)]);
                         let mode = rng.weighted(&[
                             ("face_to_face", 45),
                             ("phone", 40),
@@ -510,8 +510,7 @@ pub fn seed(
                         };
                         let minutes = (session_status == "attended").then(|| match kind {
                             "coaching" => 30 + rng.below(61),
-                            "conversation" => 5 + rng.below(26),
-                            _ => 60 + rng.below(61),
+                            _ => 5 + rng.below(26),
                         });
                         sessions.push(format!(
                             "{}, {id_text}, {}, {}, {}, {}, {}, NULL, 'seed', {}, {}, 1",

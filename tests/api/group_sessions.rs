@@ -9,7 +9,9 @@ use reqwest::Method;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::support::{Reply, TestApp};
+use diesel::RunQueryDsl;
+
+use crate::support::{Reply, TestApp, backend};
 
 fn at(offset: Duration) -> String {
     (Utc::now() + offset).to_rfc3339_opts(SecondsFormat::Micros, true)
@@ -352,6 +354,44 @@ async fn group_sessions_are_checked_and_staff_only() {
     app.get(&format!("/v1/group-sessions/{}", Uuid::now_v7()), &staff)
         .await
         .problem(404, "not_found");
+
+    // A group is recorded here once, never as a person's own session: recorded per person
+    // too, it would be counted again.
+    let own = format!("/v1/referrals/{other}/sessions");
+    let as_group = app
+        .post(
+            &own,
+            &staff,
+            &json!({"kind": "group", "mode": "phone", "scheduled_at": at(Duration::days(1))}),
+        )
+        .await;
+    as_group.problem(422, "validation_failed");
+    assert_eq!(
+        as_group.field_errors(),
+        [("/kind".to_owned(), "group_session".to_owned())]
+    );
+    let session = made(
+        app.post(
+            &own,
+            &staff,
+            &json!({"kind": "coaching", "mode": "phone", "scheduled_at": at(Duration::days(1))}),
+        )
+        .await,
+    )
+    .await;
+    let regrouped = app
+        .change(
+            Method::PATCH,
+            &format!("/v1/sessions/{session}"),
+            &staff,
+            1,
+            Some(&json!({"kind": "group"})),
+        )
+        .await;
+    assert_eq!(
+        regrouped.field_errors(),
+        [("/kind".to_owned(), "group_session".to_owned())]
+    );
 }
 
 #[tokio::test]
@@ -499,4 +539,70 @@ async fn community_work_is_recorded_for_a_group_and_counted_beside_one_to_one_ho
         surgery["community_work"],
         json!({"records": 0, "hours": 0.0})
     );
+}
+
+/// Booking a place reads the referral's status under its lock, taken before the group's (as
+/// marking and removing take them): a referral closed meanwhile gets no place, and two
+/// writers never wait on each other's locks in opposite orders.
+#[tokio::test]
+async fn a_booking_waits_for_the_referrals_lock_and_sees_it_closed() {
+    let app = TestApp::spawn().await;
+    let staff = app.coordinator();
+    let practice = app.organisation("The Surgery", "gp_practice").await;
+    let (sam, _) = app.user(Role::Coordinator, None).await;
+    let referral = app.accepted(practice, "G-LOCK").await;
+    let group = made(
+        app.post(
+            "/v1/group-sessions",
+            &staff,
+            &json!({"kind": "drop_in", "mode": "face_to_face", "scheduled_at": at(Duration::days(1)),
+                    "facilitators": [sam], "title": "Coffee morning"}),
+        )
+        .await,
+    )
+    .await;
+    let mut raw = app.db();
+    let (begin, hold) = if backend() == "postgres" {
+        (
+            "BEGIN",
+            format!("SELECT id FROM referrals WHERE id = '{referral}' FOR NO KEY UPDATE"),
+        )
+    } else {
+        (
+            "BEGIN IMMEDIATE",
+            "UPDATE feed_clock SET last = last".to_owned(),
+        )
+    };
+    diesel::sql_query(begin).execute(&mut raw).unwrap();
+    diesel::sql_query(hold).execute(&mut raw).unwrap();
+    let booking = {
+        let client = app.client.clone();
+        let url = app.url(&format!("/v1/group-sessions/{group}/attendees"));
+        let token = staff.clone();
+        tokio::spawn(async move {
+            Reply::from_response(
+                client
+                    .post(url)
+                    .bearer_auth(token)
+                    .json(&json!({"referral_id": referral}))
+                    .send()
+                    .await
+                    .unwrap(),
+            )
+            .await
+        })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    // Closed by a writer holding the lock (as a transition would), while the booking waits.
+    diesel::sql_query(format!(
+        "UPDATE referrals SET status = 'withdrawn', version = version + 1 WHERE id = '{referral}'"
+    ))
+    .execute(&mut raw)
+    .unwrap();
+    diesel::sql_query("COMMIT").execute(&mut raw).unwrap();
+    booking.await.unwrap().problem(409, "referral_not_open");
+    let places = app
+        .get(&format!("/v1/group-sessions/{group}/attendees"), &staff)
+        .await;
+    assert_eq!(places.body["items"], json!([]));
 }

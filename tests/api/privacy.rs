@@ -840,6 +840,126 @@ async fn purge_anonymises_only_what_is_past_retention_once() {
     );
 }
 
+/// A referral anonymised by the purge takes nothing more: a purge clears a referral once, so
+/// anything written under it afterwards (a partner's note on a connection still open, a
+/// staff correction) would be kept for ever. The partner no longer reads the shared plan.
+#[tokio::test]
+async fn after_the_purge_nothing_more_is_written_under_an_anonymised_referral() {
+    let case = Case::new().await;
+    let app = &case.app;
+    let staff = app.coordinator();
+    // A newer referral of the same person, still open: the purge anonymises the old ones
+    // and keeps the person.
+    let mut body = referral_body("ZQ-NEWER");
+    body["person"]["nhs_number"] = json!(nhs_number(9_434_765_910));
+    body["person"]["given_name"] = json!("Zqgiven");
+    body["person"]["family_name"] = json!("Zqfamily");
+    body["person"]["date_of_birth"] = json!("1950-02-28");
+    let newer = ok(app.refer(&app.referrer(case.org), &body).await).id();
+    let mut conn = app.db();
+    for referral in [case.referral, case.self_referral] {
+        rewind(&mut conn, referral, 9);
+    }
+    let done = counts(&purge(app, &[], None));
+    assert_eq!(
+        done,
+        json!({"dry_run": false, "referrals_anonymised": 2, "people_erased": 0})
+    );
+    let connection = format!("/v1/connections/{}", case.connection);
+    // The connection is still the partner's to see (codes and dates), and still open.
+    let seen = ok(app.get(&connection, &case.partner).await);
+    assert_eq!(seen.body["status"], "accepted");
+
+    for path in ["plan", "plan/goals", "plan/progress-notes"] {
+        app.get(&format!("{connection}/{path}"), &case.partner)
+            .await
+            .problem(409, "referral_anonymised");
+    }
+    app.post(
+        &format!("{connection}/plan/progress-notes"),
+        &case.partner,
+        &json!({"goal_id": case.goal, "text": "Zqlate progress"}),
+    )
+    .await
+    .problem(409, "referral_anonymised");
+    app.post(
+        &format!("{connection}/notes"),
+        &case.partner,
+        &json!({"text": "Zqlate note"}),
+    )
+    .await
+    .problem(409, "referral_anonymised");
+    let version = etag_of(app, &connection).await;
+    app.change(
+        Method::POST,
+        &format!("{connection}/transitions"),
+        &case.partner,
+        version,
+        Some(&json!({"to": "cancelled", "reason_code": "other", "reason": "Zqlate reason"})),
+    )
+    .await
+    .problem(409, "referral_anonymised");
+    let session = format!("/v1/sessions/{}", case.session);
+    let version = etag_of(app, &session).await;
+    app.change(
+        Method::PATCH,
+        &session,
+        &staff,
+        version,
+        Some(&json!({"notes": "Zqlate session"})),
+    )
+    .await
+    .problem(409, "referral_anonymised");
+    let goal = format!("/v1/goals/{}", case.goal);
+    let version = etag_of(app, &goal).await;
+    app.change(
+        Method::PATCH,
+        &goal,
+        &staff,
+        version,
+        Some(&json!({"description": "Zqlate goal"})),
+    )
+    .await
+    .problem(409, "referral_anonymised");
+    let referral = format!("/v1/referrals/{}", case.referral);
+    let version = etag_of(app, &referral).await;
+    app.change(
+        Method::POST,
+        &format!("{referral}/consent"),
+        &staff,
+        version,
+        Some(
+            &json!({"status": "withdrawn", "scope": "sharing_with_partners",
+                     "reason": "Zqlate consent"}),
+        ),
+    )
+    .await
+    .problem(409, "referral_anonymised");
+
+    let late: Count = diesel::sql_query(
+        "SELECT (SELECT COUNT(*) FROM connection_notes WHERE text LIKE 'Zqlate%')
+              + (SELECT COUNT(*) FROM goal_progress_notes WHERE text LIKE 'Zqlate%')
+              + (SELECT COUNT(*) FROM sessions WHERE notes LIKE 'Zqlate%')
+              + (SELECT COUNT(*) FROM goals WHERE description LIKE 'Zqlate%')
+              + (SELECT COUNT(*) FROM consent_records WHERE reason LIKE 'Zqlate%')
+              + (SELECT COUNT(*) FROM connections WHERE reason LIKE 'Zqlate%') AS n",
+    )
+    .get_result(&mut conn)
+    .unwrap();
+    assert_eq!(late.n, 0);
+    // The refusals are in the trail, against the connection.
+    let refused: Count = diesel::sql_query(format!(
+        "SELECT COUNT(*) AS n FROM audit_events WHERE outcome = 'conflict'
+         AND resource_id = '{}'",
+        case.connection
+    ))
+    .get_result(&mut conn)
+    .unwrap();
+    assert_eq!(refused.n, 6);
+    // The person's open referral takes work as before.
+    ok(app.get(&format!("/v1/referrals/{newer}"), &staff).await);
+}
+
 /// A change that passed the access gate just before an erasure is checked again under the
 /// writers' lock: it waits behind the erasure, then is refused, and writes nothing back.
 #[tokio::test]

@@ -92,7 +92,7 @@ async fn build(app: &TestApp) -> Data {
     for body in [
         json!({"kind": "coaching", "mode": "face_to_face", "scheduled_at": now(), "status": "attended", "duration_minutes": 50}),
         json!({"kind": "conversation", "mode": "phone", "scheduled_at": now(), "status": "attended", "duration_minutes": 20}),
-        json!({"kind": "group", "mode": "video", "scheduled_at": (Utc::now() + Duration::days(2)).to_rfc3339()}),
+        json!({"kind": "coaching", "mode": "video", "scheduled_at": (Utc::now() + Duration::days(2)).to_rfc3339()}),
     ] {
         let reply = app.post(&sessions, &staff, &body).await;
         assert_eq!(reply.status, 201, "{}", reply.text);
@@ -212,7 +212,7 @@ async fn the_activity_report_adds_up_figure_by_figure() {
     assert_eq!(
         b["sessions"],
         json!({"total": 3,
-               "by_kind": {"coaching": 1, "conversation": 1, "group": 1},
+               "by_kind": {"coaching": 2, "conversation": 1, "group": 0},
                "by_mode": {"face_to_face": 1, "phone": 1, "video": 1, "text": 0},
                "by_status": {"scheduled": 1, "attended": 2, "did_not_attend": 0,
                              "cancelled_by_person": 0, "cancelled_by_service": 0},

@@ -169,32 +169,37 @@ async fn session_fields_are_checked() {
             "unknown_code",
         ),
         (
-            json!({"kind": "group", "mode": "pigeon", "scheduled_at": at(Duration::days(1))}),
+            json!({"kind": "group", "mode": "phone", "scheduled_at": at(Duration::days(1))}),
+            "/kind",
+            "group_session",
+        ),
+        (
+            json!({"kind": "coaching", "mode": "pigeon", "scheduled_at": at(Duration::days(1))}),
             "/mode",
             "unknown_code",
         ),
         (
-            json!({"kind": "group", "mode": "phone", "scheduled_at": "tomorrow"}),
+            json!({"kind": "coaching", "mode": "phone", "scheduled_at": "tomorrow"}),
             "/scheduled_at",
             "date_time_format",
         ),
         (
-            json!({"kind": "group", "mode": "phone", "scheduled_at": at(Duration::days(1)), "duration_minutes": 0}),
+            json!({"kind": "coaching", "mode": "phone", "scheduled_at": at(Duration::days(1)), "duration_minutes": 0}),
             "/duration_minutes",
             "out_of_range",
         ),
         (
-            json!({"kind": "group", "mode": "phone", "scheduled_at": at(Duration::days(1)), "duration_minutes": 481}),
+            json!({"kind": "coaching", "mode": "phone", "scheduled_at": at(Duration::days(1)), "duration_minutes": 481}),
             "/duration_minutes",
             "out_of_range",
         ),
         (
-            json!({"kind": "group", "mode": "phone", "scheduled_at": "2000-01-01T00:00:00Z"}),
+            json!({"kind": "coaching", "mode": "phone", "scheduled_at": "2000-01-01T00:00:00Z"}),
             "/scheduled_at",
             "before_received",
         ),
         (
-            json!({"kind": "group", "mode": "phone", "scheduled_at": at(Duration::days(1)), "version": 3}),
+            json!({"kind": "coaching", "mode": "phone", "scheduled_at": at(Duration::days(1)), "version": 3}),
             "/version",
             "unknown_field",
         ),

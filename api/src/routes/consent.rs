@@ -122,10 +122,13 @@ fn record(
     act: (ConsentScope, ConsentStatus, Option<String>),
 ) -> Result<(ConsentRecord, Vec<Uuid>, i64), Stop> {
     let (scope, status, reason) = act;
-    // Under the referral's lock: an erasure since the access gate is not written past.
-    if linkwell_persistence::erasure::concerns_erased_locked(conn, "referral", referral_id)? {
-        return Err(Refusal::not_found().into());
-    }
+    // Under the referral's lock: an erasure or a purge since the access gate is not written
+    // past.
+    Refusal::unless_current(linkwell_persistence::erasure::standing_locked(
+        conn,
+        "referral",
+        referral_id,
+    )?)?;
     let mut referral = expected
         .current(referrals::get(conn, referral_id, Visibility::All)?, |r| {
             r.version

@@ -391,12 +391,7 @@ pub async fn update_group_session(
         if group == before {
             return Ok(group);
         }
-        before.may_become(&group).map_err(|invalid| {
-            Refusal::conflict(ApiError::StateConflict {
-                code: invalid.code,
-                detail: invalid.message.into_owned(),
-            })
-        })?;
+        before.may_become(&group).map_err(Refusal::state)?;
         group.check(clock::now()).map_err(Refusal::broken)?;
         if group.facilitators != before.facilitators {
             check_facilitators(conn, &group.facilitators)?;
@@ -470,14 +465,6 @@ impl Creatable for AttendeeView {
     const VERSIONED: bool = false;
 }
 
-/// A refusal from a domain rule about the group session's state.
-fn state_conflict(invalid: linkwell_domain::Invalid) -> Refusal {
-    Refusal::conflict(ApiError::StateConflict {
-        code: invalid.code,
-        detail: invalid.message.into_owned(),
-    })
-}
-
 /// Book a person on a group session, by their referral.
 ///
 /// The referral must be accepted, active or on hold (422 `unknown_referral` when there is
@@ -504,16 +491,21 @@ pub async fn add_group_attendee(
     let referral_id = body.value.referral_id;
     let group_id = id.into_inner();
     create::create(&state, actor, key, &body.raw, move |conn, actor| {
-        let group = group_sessions::get(conn, group_id, true)?.ok_or_else(|| Refusal {
+        let missing = || Refusal {
             about: Some(group_id),
             ..Refusal::not_found()
-        })?;
-        group.may_mark(Attendance::Booked).map_err(state_conflict)?;
+        };
+        group_sessions::get(conn, group_id, false)?.ok_or_else(missing)?;
         if !referrals::exists(conn, referral_id)? {
             let refusal = Refusal::invalid("/referral_id", "unknown_referral", "names no referral");
             return Err(refusal.into());
         }
+        // The referral first, then the group, as marking and removing a place lock them: its
+        // status then holds until the place is written.
+        referrals::lock(conn, referral_id)?;
         let referral = engaged(conn, referral_id, "group sessions")?;
+        let group = group_sessions::get(conn, group_id, true)?.ok_or_else(missing)?;
+        group.may_mark(Attendance::Booked).map_err(Refusal::state)?;
         if let Some(place) = group_sessions::attendee(conn, group_id, referral_id)? {
             let detail = format!(
                 "the referral is already booked on this group session: {}",
@@ -632,7 +624,7 @@ pub async fn mark_group_attendance(
         let group = group_sessions::get(conn, group_id, true)?.ok_or_else(Refusal::not_found)?;
         let mut place = group_sessions::attendee(conn, group_id, referral_id)?
             .ok_or_else(Refusal::not_found)?;
-        group.may_mark(attendance).map_err(state_conflict)?;
+        group.may_mark(attendance).map_err(Refusal::state)?;
         if place.attendance == attendance {
             return Ok(place);
         }

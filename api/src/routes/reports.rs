@@ -709,7 +709,7 @@ impl PartialSchema for ActivityReportSchema {
                 ObjectBuilder::new()
                     .schema_type(Type::Object)
                     .property("total", count())
-                    .property("by_kind", counts("Sessions scheduled in the period by kind."))
+                    .property("by_kind", counts("Sessions scheduled in the period by kind. These are people's own sessions, coaching or conversations: group work is counted under `group_sessions`, and `group` here stays 0."))
                     .property("by_mode", counts("By mode."))
                     .property("by_status", counts("By status."))
                     .property("one_to_one_hours", ObjectBuilder::new().schema_type(Type::Number).description(Some("Attended coaching and conversation minutes ÷ 60, one decimal."))),

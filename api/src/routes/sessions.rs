@@ -37,7 +37,7 @@ use crate::{clock, db, listing, rules, schema, wire};
 #[schema(as = NewSession)]
 pub struct SessionInput {
     #[validate(custom(function = "rules::field"))]
-    pub kind: schema::SessionKind,
+    pub kind: schema::OneToOneKind,
     #[validate(custom(function = "rules::field"))]
     pub mode: schema::SessionMode,
     /// When it is, or was.
@@ -214,8 +214,9 @@ pub(crate) fn record_contact(
 
 /// Record a session.
 ///
-/// Only while the referral is accepted, active or on hold (409 `referral_not_open`). An
-/// attended session needs `duration_minutes` and cannot be in the future; none can be before
+/// Only while the referral is accepted, active or on hold (409 `referral_not_open`). A group
+/// is not recorded here (422 `group_session`): it is recorded once at `/v1/group-sessions`,
+/// with a place per person, and shows in the person's sessions from there. An attended session needs `duration_minutes` and cannot be in the future; none can be before
 /// the referral was received (422). The first attended session sets the referral's
 /// `first_contact_at` when it has none.
 #[utoipa::path(

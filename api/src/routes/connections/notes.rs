@@ -78,7 +78,8 @@ pub type ConnectionNotePage = Page<NoteView>;
 
 /// Add a note to a connection.
 ///
-/// Staff and the receiving organisation write to each other here, at any status. The note
+/// Staff and the receiving organisation write to each other here, at any status, until the
+/// referral is anonymised at the end of its retention (409 `referral_anonymised`). The note
 /// is a change to the connection (a new version, `last_note_at`), so it appears in the
 /// change feed.
 #[utoipa::path(

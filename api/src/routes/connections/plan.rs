@@ -9,7 +9,7 @@ use linkwell_domain::connection::Connection;
 use linkwell_domain::{Goal, Plan, ProgressNote};
 use linkwell_persistence::connections::{self, Visibility};
 use linkwell_persistence::progress_notes::{self, Under};
-use linkwell_persistence::{DbConnection, StoreResult, plans};
+use linkwell_persistence::{DbConnection, StoreResult, erasure, plans};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -173,12 +173,10 @@ fn sharing(
     let Some(connection) = found else {
         return Ok(Err(Refusal::not_found()));
     };
-    Ok(match connection.plan_shared() {
+    let anonymised = erasure::anonymised(conn, connection.referral_id)?;
+    Ok(match connection.plan_shared(anonymised) {
         Ok(()) => Ok(connection),
-        Err(invalid) => Err(Refusal::conflict(ApiError::StateConflict {
-            code: invalid.code,
-            detail: invalid.message.into_owned(),
-        })),
+        Err(invalid) => Err(Refusal::state(invalid)),
     })
 }
 
@@ -196,7 +194,8 @@ fn shared_parent(conn: &mut DbConnection, id: Uuid, visibility: Visibility) -> S
 /// For the receiving organisation (and staff) while the person's plan is among the
 /// connection's shared fields (`wellbeing_plan`) and the connection is open: 409
 /// `plan_not_shared` when it is not shared, 409 `connection_final` once the connection is over
-/// (a withdrawal of consent cancels it, ending the sharing). Before the plan is written,
+/// (a withdrawal of consent cancels it, ending the sharing), 409 `referral_anonymised` once
+/// the referral was anonymised at the end of its retention. Before the plan is written,
 /// `what_matters` is `null`. Goals are at `/plan/goals`.
 #[utoipa::path(
     operation_id = "get_shared_plan",
@@ -230,8 +229,8 @@ pub async fn get_shared_plan(
 
 /// List the goals of the plan a connection shares, in the order they were set.
 ///
-/// Shared as for the plan (409 `plan_not_shared`, 409 `connection_final`). Each goal shows
-/// what was agreed and its status, not who changed it.
+/// Shared as for the plan (409 `plan_not_shared`, `connection_final`, `referral_anonymised`).
+/// Each goal shows what was agreed and its status, not who changed it.
 #[utoipa::path(
     operation_id = "list_shared_goals",
     tag = "connections",
@@ -270,8 +269,8 @@ pub async fn list_shared_goals(
 /// Add a progress note to a goal of the plan a connection shares.
 ///
 /// By the receiving organisation, or by staff for it, while the plan is shared (409
-/// `plan_not_shared`, 409 `connection_final`). `goal_id` must name a goal of that plan (422
-/// `unknown_goal`). Notes are kept with the connection they came through: a partner lists
+/// `plan_not_shared`, `connection_final`, `referral_anonymised`). `goal_id` must name a goal
+/// of that plan (422 `unknown_goal`). Notes are kept with the connection they came through: a partner lists
 /// its own at `/plan/progress-notes`; staff read every note on a goal at
 /// `/goals/{id}/progress-notes`.
 #[utoipa::path(
@@ -338,7 +337,8 @@ pub async fn create_progress_note(
 
 /// List the progress notes added through a connection, oldest first.
 ///
-/// Shared as for the plan (409 `plan_not_shared`, 409 `connection_final`): a partner sees
+/// Shared as for the plan (409 `plan_not_shared`, `connection_final`, `referral_anonymised`):
+/// a partner sees
 /// only the notes made through its own connection, never another organisation's.
 #[utoipa::path(
     operation_id = "list_connection_progress_notes",

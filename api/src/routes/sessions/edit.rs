@@ -29,8 +29,8 @@ use crate::{change, clock, schema, wire};
 #[schema(as = SessionPatch)]
 pub struct SessionPatch {
     #[serde(default)]
-    #[schema(value_type = schema::SessionKind, required = false)]
-    pub kind: Member<schema::SessionKind>,
+    #[schema(value_type = schema::OneToOneKind, required = false)]
+    pub kind: Member<schema::OneToOneKind>,
     #[serde(default)]
     #[schema(value_type = schema::SessionMode, required = false)]
     pub mode: Member<schema::SessionMode>,
