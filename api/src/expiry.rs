@@ -9,7 +9,9 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use linkwell_persistence::audit::{self, AuditEvent};
 use linkwell_persistence::connections::{self, Visibility};
-use linkwell_persistence::{DbConnection, checkout, people, write_transaction};
+use linkwell_persistence::erasure::{self, Standing};
+use linkwell_persistence::page::Keyset;
+use linkwell_persistence::{DbConnection, Tx, checkout, people, write_transaction};
 use uuid::Uuid;
 
 use crate::error::ApiError;
@@ -30,40 +32,60 @@ pub struct Policy {
 }
 
 /// Expires every request due at `now`; returns how many this call expired (not those another
-/// instance got to first).
+/// instance got to first). A request under an erased person or an anonymised referral is left
+/// as it is: nothing more is written under either.
 pub fn run_once(
     conn: &mut DbConnection,
     now: DateTime<Utc>,
     window: chrono::Duration,
 ) -> Result<usize, ApiError> {
     let mut expired = 0;
+    let mut after = None;
     loop {
-        let due = connections::due_for_expiry(conn, now - window, BATCH)?;
+        let due = connections::due_for_expiry(conn, now - window, after, BATCH)?;
         for candidate in &due {
-            let won = write_transaction(conn, |tx| {
-                let Some(mut connection) = connections::get(tx, candidate.id, Visibility::All)?
-                else {
-                    return Ok::<_, ApiError>(false);
-                };
-                let previous = connection.version;
-                let person = people::for_referrals(tx, &[connection.referral_id])?
-                    .remove(&connection.referral_id)
-                    .ok_or_else(|| ApiError::Internal("a connection's person vanished".into()))?;
-                if !connection.expire(now, window, &person.details)
-                    || !connections::save(tx, &connection, previous)?
-                {
-                    return Ok(false);
-                }
-                let concerns = audit::concerning(tx, "connection", connection.id)?;
-                audit::record(tx, &event(connection.id, now, concerns))?;
-                Ok(true)
-            })?;
-            expired += usize::from(won);
+            expired += usize::from(write_transaction(conn, |tx| {
+                expire(tx, candidate.id, now, window)
+            })?);
         }
-        if i64::try_from(due.len()).unwrap_or(i64::MAX) < BATCH {
-            return Ok(expired);
+        match due.last() {
+            Some(last) if i64::try_from(due.len()).unwrap_or(i64::MAX) == BATCH => {
+                after = Some(Keyset {
+                    at: last.created_at,
+                    id: last.id,
+                });
+            }
+            _ => return Ok(expired),
         }
     }
+}
+
+/// Expires connection `id` if it is still due, read under its referral's lock (which every
+/// writer under a referral, an erasure and a purge take first); whether it did.
+fn expire(
+    tx: &mut Tx<'_>,
+    id: Uuid,
+    now: DateTime<Utc>,
+    window: chrono::Duration,
+) -> Result<bool, ApiError> {
+    if erasure::standing_locked(tx, "connection", id)? != Standing::Current {
+        return Ok(false);
+    }
+    let Some(mut connection) = connections::get(tx, id, Visibility::All)? else {
+        return Ok(false);
+    };
+    let previous = connection.version;
+    let person = people::for_referrals(tx, &[connection.referral_id])?
+        .remove(&connection.referral_id)
+        .ok_or_else(|| ApiError::Internal("a connection's person vanished".into()))?;
+    if !connection.expire(now, window, &person.details)
+        || !connections::save(tx, &connection, previous)?
+    {
+        return Ok(false);
+    }
+    let concerns = audit::concerning(tx, "connection", connection.id)?;
+    audit::record(tx, &event(connection.id, now, concerns))?;
+    Ok(true)
 }
 
 fn event(connection: Uuid, at: DateTime<Utc>, concerns: audit::Concerns) -> AuditEvent {

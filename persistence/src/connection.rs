@@ -12,6 +12,9 @@ use diesel::{Connection, ConnectionError, PgConnection, SqliteConnection};
 use crate::dialect;
 use crate::error::{StoreError, StoreResult};
 
+/// The backend of [`DbConnection`], for boxed queries.
+pub type Backend = <DbConnection as diesel::Connection>::Backend;
+
 /// A connection to whichever database the URL named.
 #[derive(diesel::MultiConnection)]
 pub enum DbConnection {

@@ -9,7 +9,7 @@ use linkwell_domain::connection::{self, Connection, ConnectionNote, SharedDetail
 use linkwell_domain::{ConnectionStatus, Role, SharedField};
 use uuid::Uuid;
 
-use crate::connection::DbConnection;
+use crate::connection::{Backend, DbConnection};
 use crate::convert;
 use crate::dialect;
 use crate::error::{StoreResult, corrupt};
@@ -162,7 +162,6 @@ impl ConnectionRow {
     }
 }
 
-type Backend = <DbConnection as diesel::Connection>::Backend;
 type Visible<'a> = connections::BoxedQuery<'a, Backend>;
 
 /// The connections `visibility` and `filter` allow.
@@ -342,23 +341,31 @@ pub fn open_for_referral(
         .collect()
 }
 
-/// Up to `limit` requests made at or before `cutoff` and still unanswered, oldest first.
+/// Up to `limit` requests made at or before `cutoff` and still unanswered, oldest first,
+/// past `after`: one the expiry leaves (its referral anonymised, say) does not come back.
 pub fn due_for_expiry(
     conn: &mut DbConnection,
     cutoff: DateTime<Utc>,
+    after: Option<Keyset>,
     limit: i64,
 ) -> StoreResult<Vec<Connection>> {
-    connections::table
+    let query = connections::table
         .filter(connections::status.eq(ConnectionStatus::Requested.as_str()))
         .filter(connections::answered_by_staff.eq(false))
         .filter(connections::created_at.le(convert::to_db(cutoff)))
         .select(ConnectionRow::as_select())
-        .order((connections::created_at.asc(), connections::id.asc()))
         .limit(limit)
-        .load(conn)?
-        .into_iter()
-        .map(ConnectionRow::into_domain)
-        .collect()
+        .into_boxed();
+    keyset(
+        query,
+        (connections::created_at, connections::id),
+        Order::OldestFirst,
+        after,
+    )
+    .load(conn)?
+    .into_iter()
+    .map(ConnectionRow::into_domain)
+    .collect()
 }
 
 #[derive(Insertable, Queryable, Selectable)]

@@ -202,9 +202,11 @@ pub fn erase(
 }
 
 /// Clears every free text of referral `id` and of what hangs off it (history, sessions, plan,
-/// goals and their progress notes, connections and their notes, consent acts, measures), keeping ids, codes, dates,
-/// durations and scores. The caller holds the referral's lock. Returns the ids of the records
-/// it touched, for [`forget_responses`].
+/// goals and their progress notes, connections and their notes, consent acts, measures),
+/// keeping ids, codes, dates, durations and scores. The caller holds the referral's lock.
+/// Every versioned row it clears moves to a new version, so a save read before (a stale
+/// `If-Match`) cannot write the text back. Returns the ids of the records it touched, for
+/// [`forget_responses`].
 pub fn anonymise_referral(
     conn: &mut DbConnection,
     id: &str,
@@ -237,12 +239,16 @@ pub fn anonymise_referral(
             .load::<String>(conn)?,
     );
     diesel::update(sessions::table.filter(sessions::referral_id.eq(id)))
-        .set(sessions::notes.eq(None::<String>))
+        .set((
+            sessions::notes.eq(None::<String>),
+            sessions::version.eq(sessions::version + 1),
+        ))
         .execute(conn)?;
     diesel::update(plans::table.filter(plans::referral_id.eq(id)))
         .set((
             plans::what_matters.eq(ERASED_TEXT),
             plans::strengths.eq(None::<String>),
+            plans::version.eq(plans::version + 1),
         ))
         .execute(conn)?;
     named.extend(
@@ -252,7 +258,10 @@ pub fn anonymise_referral(
             .load::<String>(conn)?,
     );
     diesel::update(goals::table.filter(goals::referral_id.eq(id)))
-        .set(goals::description.eq(ERASED_TEXT))
+        .set((
+            goals::description.eq(ERASED_TEXT),
+            goals::version.eq(goals::version + 1),
+        ))
         .execute(conn)?;
     let connection_ids: Vec<String> = connections::table
         .filter(connections::referral_id.eq(id))
@@ -263,6 +272,7 @@ pub fn anonymise_referral(
             connections::note_for_partner.eq(None::<String>),
             connections::reason.eq(None::<String>),
             connections::frozen_details.eq(None::<String>),
+            connections::version.eq(connections::version + 1),
         ))
         .execute(conn)?;
     // After the connections: a progress note added under a connection's lock meanwhile has
@@ -311,7 +321,10 @@ pub fn anonymise_referral(
             .load::<String>(conn)?,
     );
     diesel::update(outcomes::table.filter(outcomes::referral_id.eq(id)))
-        .set(outcomes::error_reason.eq(None::<String>))
+        .set((
+            outcomes::error_reason.eq(None::<String>),
+            outcomes::version.eq(outcomes::version + 1),
+        ))
         .execute(conn)?;
     Ok(named)
 }

@@ -6,7 +6,7 @@ use diesel::prelude::*;
 use linkwell_domain::{Attendee, GroupSession};
 use uuid::Uuid;
 
-use crate::connection::DbConnection;
+use crate::connection::{Backend, DbConnection};
 use crate::convert;
 use crate::dialect;
 use crate::error::StoreResult;
@@ -262,12 +262,22 @@ pub fn attendee(
         .transpose()
 }
 
-/// How many people are booked on group session `group_id`.
-pub fn count_attendees(conn: &mut DbConnection, group_id: Uuid) -> StoreResult<i64> {
-    Ok(attendees::table
+/// The places on group session `group_id`, an erased person's left out: they are listed to
+/// nobody, and no longer take one of its places.
+fn places<'a>(group_id: Uuid) -> attendees::BoxedQuery<'a, Backend> {
+    let erased = referrals::table
+        .inner_join(people::table)
+        .filter(people::erased_at.is_not_null())
+        .select(referrals::id);
+    attendees::table
         .filter(attendees::group_session_id.eq(group_id.to_string()))
-        .count()
-        .get_result(conn)?)
+        .filter(diesel::dsl::not(attendees::referral_id.eq_any(erased)))
+        .into_boxed()
+}
+
+/// How many people hold a place on group session `group_id`.
+pub fn count_attendees(conn: &mut DbConnection, group_id: Uuid) -> StoreResult<i64> {
+    Ok(places(group_id).count().get_result(conn)?)
 }
 
 /// A page of a group session's places in the order they were booked, after `after`.
@@ -277,17 +287,9 @@ pub fn attendees(
     after: Option<Keyset>,
     limit: i64,
 ) -> StoreResult<Vec<Attendee>> {
-    // An erased person's places are listed to nobody.
-    let erased = referrals::table
-        .inner_join(people::table)
-        .filter(people::erased_at.is_not_null())
-        .select(referrals::id);
-    let query = attendees::table
-        .filter(attendees::group_session_id.eq(group_id.to_string()))
-        .filter(diesel::dsl::not(attendees::referral_id.eq_any(erased)))
+    let query = places(group_id)
         .select(AttendeeRow::as_select())
-        .limit(limit)
-        .into_boxed();
+        .limit(limit);
     keyset(
         query,
         (attendees::created_at, attendees::id),

@@ -10,7 +10,7 @@ use linkwell_domain::{
 };
 use uuid::Uuid;
 
-use crate::connection::DbConnection;
+use crate::connection::{Backend, DbConnection};
 use crate::convert;
 use crate::dialect;
 use crate::error::{StoreResult, corrupt};
@@ -240,12 +240,6 @@ pub fn exists(conn: &mut DbConnection, id: Uuid) -> StoreResult<bool> {
     Ok(found.is_some())
 }
 
-/// Locks referral `id`'s row until the transaction ends, as every writer under it does
-/// first: what is then read of it stays true until the commit.
-pub fn lock(conn: &mut DbConnection, id: Uuid) -> StoreResult<()> {
-    dialect::lock_row(conn, "referrals", &id.to_string())
-}
-
 /// Every referral of a person, newest first (a person has a handful of episodes).
 pub fn for_person(conn: &mut DbConnection, person_id: Uuid) -> StoreResult<Vec<Referral>> {
     let rows = referrals::table
@@ -362,7 +356,6 @@ pub fn feed(
     })
 }
 
-type Backend = <DbConnection as diesel::Connection>::Backend;
 type Selection = (
     diesel::dsl::AsSelect<ReferralRow, Backend>,
     people::possible_duplicate_of,

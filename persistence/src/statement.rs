@@ -15,9 +15,7 @@ use diesel::serialize::ToSql;
 use diesel::sql_types::{HasSqlType, Untyped};
 use diesel::{QueryResult, RunQueryDsl};
 
-use crate::connection::DbConnection;
-
-type Backend = <DbConnection as diesel::Connection>::Backend;
+use crate::connection::{Backend, DbConnection};
 
 /// One value for a placeholder.
 trait Bind: Send {

@@ -29,7 +29,7 @@ use linkwell_domain::tally::{
     AttendanceFacts, ChangeFacts, ConnectionFacts, MeasureFacts, ReferralFacts, SessionFacts,
 };
 
-use crate::connection::DbConnection;
+use crate::connection::{Backend, DbConnection};
 use crate::convert;
 use crate::error::{StoreResult, corrupt};
 use crate::statement::Statement;
@@ -41,8 +41,6 @@ pub use rebuild::{
 };
 pub(crate) use store::window;
 pub use store::{fold, stored, unfolded};
-
-type Backend = <DbConnection as diesel::Connection>::Backend;
 
 /// The lock key that keeps a rebuild's batches apart from settling writers and folding.
 const TOTALS: &str = "report totals";

@@ -606,3 +606,68 @@ async fn a_booking_waits_for_the_referrals_lock_and_sees_it_closed() {
         .await;
     assert_eq!(places.body["items"], json!([]));
 }
+
+/// An erased person's referral is as if it never was: booking it is answered as for a
+/// referral that does not exist (not as a closed one, which would tell them apart), and its
+/// old place is listed to nobody and no longer takes one of the group's places.
+#[tokio::test]
+async fn an_erased_persons_referral_books_no_place_and_holds_none() {
+    let app = TestApp::spawn().await;
+    let staff = app.coordinator();
+    let practice = app.organisation("The Surgery", "gp_practice").await;
+    let (sam, _) = app.user(Role::Coordinator, None).await;
+    let referral = app.accepted(practice, "G-ERASED").await;
+    let group = |title: &str| {
+        json!({"kind": "course", "mode": "face_to_face", "scheduled_at": at(Duration::days(1)),
+               "facilitators": [sam], "title": title})
+    };
+    let first = made(
+        app.post("/v1/group-sessions", &staff, &group("Cookery"))
+            .await,
+    )
+    .await;
+    let second = made(
+        app.post("/v1/group-sessions", &staff, &group("Walking"))
+            .await,
+    )
+    .await;
+    let places = |group: Uuid| format!("/v1/group-sessions/{group}/attendees");
+    made(
+        app.post(&places(first), &staff, &json!({"referral_id": referral}))
+            .await,
+    )
+    .await;
+    let closed = app
+        .transition(
+            referral,
+            &staff,
+            2,
+            &json!({"to": "closed", "reason_code": "goals_met", "reason": "Done"}),
+        )
+        .await;
+    assert_eq!(closed.status, 200, "{}", closed.text);
+    let person = closed.body["person_id"].as_str().unwrap().to_owned();
+    let erased = app
+        .post(
+            &format!("/v1/people/{person}/erasure"),
+            &app.admin(),
+            &json!({"reason": "The person asked"}),
+        )
+        .await;
+    assert_eq!(erased.status, 200, "{}", erased.text);
+
+    for named in [referral, Uuid::now_v7()] {
+        let booking = app
+            .post(&places(second), &staff, &json!({"referral_id": named}))
+            .await;
+        assert_eq!(booking.status, 422, "{}", booking.text);
+        assert_eq!(
+            booking.field_errors(),
+            [("/referral_id".to_owned(), "unknown_referral".to_owned())]
+        );
+    }
+    let listed = app.get(&places(first), &staff).await;
+    assert_eq!(listed.body["items"], json!([]), "{}", listed.text);
+    let held = linkwell_persistence::group_sessions::count_attendees(&mut app.db(), first).unwrap();
+    assert_eq!(held, 0);
+}

@@ -856,6 +856,12 @@ async fn after_the_purge_nothing_more_is_written_under_an_anonymised_referral() 
     body["person"]["family_name"] = json!("Zqfamily");
     body["person"]["date_of_birth"] = json!("1950-02-28");
     let newer = ok(app.refer(&app.referrer(case.org), &body).await).id();
+    let connection = format!("/v1/connections/{}", case.connection);
+    // A link issued to a receiver without a login, before the purge, and not yet used.
+    let link = ok(app
+        .post(&format!("{connection}/action-links"), &staff, &json!({}))
+        .await);
+    let before = etag_of(app, &connection).await;
     let mut conn = app.db();
     for referral in [case.referral, case.self_referral] {
         rewind(&mut conn, referral, 9);
@@ -865,7 +871,8 @@ async fn after_the_purge_nothing_more_is_written_under_an_anonymised_referral() 
         done,
         json!({"dry_run": false, "referrals_anonymised": 2, "people_erased": 0})
     );
-    let connection = format!("/v1/connections/{}", case.connection);
+    // Every row the purge cleared moved on: a save read before it cannot write text back.
+    assert_eq!(etag_of(app, &connection).await, before + 1);
     // The connection is still the partner's to see (codes and dates), and still open.
     let seen = ok(app.get(&connection, &case.partner).await);
     assert_eq!(seen.body["status"], "accepted");
@@ -935,6 +942,41 @@ async fn after_the_purge_nothing_more_is_written_under_an_anonymised_referral() 
     )
     .await
     .problem(409, "referral_anonymised");
+    app.post(&format!("{connection}/action-links"), &staff, &json!({}))
+        .await
+        .problem(409, "referral_anonymised");
+    let answer = app
+        .client
+        .post(app.url(&format!(
+            "{}/transitions",
+            link.body["path"].as_str().unwrap()
+        )))
+        .header("action-token", link.body["token"].as_str().unwrap())
+        .json(&json!({"to": "failed", "outcome": "other", "reason": "Zqlate link"}))
+        .send()
+        .await
+        .unwrap();
+    Reply::from_response(answer)
+        .await
+        .problem(409, "referral_anonymised");
+    // A request still unanswered when its referral was anonymised is left as it is by the
+    // expiry: expiring it would keep the person's shared details again.
+    let requested = format!(
+        "UPDATE connections SET status = 'requested' WHERE id = '{}'",
+        case.connection
+    );
+    diesel::sql_query(requested).execute(&mut conn).unwrap();
+    let later = Utc::now() + Duration::days(15);
+    let expired = linkwell_api::expiry::run_once(&mut conn, later, Duration::days(14)).unwrap();
+    assert_eq!(expired, 0);
+    let kept: Count = diesel::sql_query(format!(
+        "SELECT COUNT(*) AS n FROM connections WHERE id = '{}' AND status = 'requested'
+         AND frozen_details IS NULL",
+        case.connection
+    ))
+    .get_result(&mut conn)
+    .unwrap();
+    assert_eq!(kept.n, 1);
 
     let late: Count = diesel::sql_query(
         "SELECT (SELECT COUNT(*) FROM connection_notes WHERE text LIKE 'Zqlate%')
@@ -955,7 +997,7 @@ async fn after_the_purge_nothing_more_is_written_under_an_anonymised_referral() 
     ))
     .get_result(&mut conn)
     .unwrap();
-    assert_eq!(refused.n, 6);
+    assert_eq!(refused.n, 8);
     // The person's open referral takes work as before.
     ok(app.get(&format!("/v1/referrals/{newer}"), &staff).await);
 }

@@ -13,7 +13,9 @@ use hmac::{Hmac, Mac};
 use linkwell_domain::Role;
 use linkwell_domain::action_link::{ActionLink, LinkRefused};
 use linkwell_domain::connection::Mover;
+use linkwell_domain::privacy;
 use linkwell_persistence::connections::{self, Visibility};
+use linkwell_persistence::erasure::{self, Standing};
 use linkwell_persistence::{DbConnection, action_links};
 use serde::Serialize;
 use sha2::Sha256;
@@ -199,23 +201,33 @@ enum Checked {
     Refused(LinkRefused, Option<(ActionLink, Uuid)>),
 }
 
+/// The stored link `token` names, if this server signed it as it stands.
+fn signed_link(
+    conn: &mut DbConnection,
+    state: &AppState,
+    token: &str,
+) -> Result<Option<ActionLink>, ApiError> {
+    let Some((id, tag)) = LinkKey::id_of(token) else {
+        return Ok(None);
+    };
+    Ok(action_links::get(conn, id)?.filter(|link| state.links.signs(link, &tag)))
+}
+
 fn checked(
     conn: &mut DbConnection,
     state: &AppState,
     token: &str,
     lock: bool,
 ) -> Result<Checked, ApiError> {
-    let Some((id, tag)) = LinkKey::id_of(token) else {
+    let Some(mut link) = signed_link(conn, state, token)? else {
         return Ok(Checked::Refused(LinkRefused::Invalid, None));
     };
-    let found = if lock {
-        action_links::get_locked(conn, id)?
-    } else {
-        action_links::get(conn, id)?
-    };
-    let Some(link) = found.filter(|l| state.links.signs(l, &tag)) else {
-        return Ok(Checked::Refused(LinkRefused::Invalid, None));
-    };
+    if lock {
+        link = match action_links::get_locked(conn, link.id)? {
+            Some(locked) => locked,
+            None => return Ok(Checked::Refused(LinkRefused::Invalid, None)),
+        };
+    }
     // An erased person's connection is no longer found: over for its link too, as it is 404
     // for its partner.
     let Some(connection) = connections::get(conn, link.connection_id, Visibility::All)? else {
@@ -330,7 +342,7 @@ pub async fn read_action_link(
             Checked::Refused(why, known) => {
                 let (about, outcome) = refusal_row(&mut actor, why, known.as_ref());
                 actor.record_alone(conn, about, outcome)?;
-                Ok(Err(why))
+                Ok(Err(refused(why)))
             }
             Checked::Works(link, connection) => {
                 let caller = holder(&mut actor, &link, &connection);
@@ -340,7 +352,7 @@ pub async fn read_action_link(
         }
     })
     .await?;
-    Ok(HttpResponse::Ok().json(answer.map_err(refused)?))
+    Ok(HttpResponse::Ok().json(answer?))
 }
 
 /// Answer a connection through a one-time action link (no account needed).
@@ -384,6 +396,17 @@ pub async fn answer_action_link(
     let state_inner = state.clone();
     let answer = crate::db::transaction(&state, move |conn| {
         let mut actor = actor.clone();
+        // Every writer's lock order: the referral's row first (an erasure and a purge take it
+        // first too), then the link's, so two answers queue and the second finds it used.
+        if let Some(link) = signed_link(conn, &state_inner, &token)? {
+            let standing = erasure::standing_locked(conn, "connection", link.connection_id)?;
+            if standing == Standing::Anonymised {
+                actor.caller.sub = format!("action-link:{}", link.id);
+                let refusal = Refusal::state(privacy::anonymised());
+                actor.record(conn, Some(link.connection_id), refusal.outcome)?;
+                return Ok(Err(refusal.error));
+            }
+        }
         let (mut link, mut connection) = match checked(conn, &state_inner, &token, true)? {
             Checked::Works(link, connection) => (link, *connection),
             Checked::Refused(why, known) => {

@@ -6,7 +6,8 @@
 use actix_web::{HttpResponse, delete, get, patch, post, put, web};
 use chrono::{DateTime, Utc};
 use linkwell_domain::group_session::{self, Attendee, GroupSession, MAX_ATTENDEES};
-use linkwell_domain::{Attendance, GroupSessionKind, GroupSessionStatus, SessionMode};
+use linkwell_domain::{Attendance, GroupSessionKind, GroupSessionStatus, SessionMode, privacy};
+use linkwell_persistence::erasure::{self, Standing};
 use linkwell_persistence::referrals::{self, Visibility};
 use linkwell_persistence::{DbConnection, group_sessions, users};
 use serde::{Deserialize, Serialize};
@@ -496,13 +497,18 @@ pub async fn add_group_attendee(
             ..Refusal::not_found()
         };
         group_sessions::get(conn, group_id, false)?.ok_or_else(missing)?;
+        let unknown = || Refusal::invalid("/referral_id", "unknown_referral", "names no referral");
         if !referrals::exists(conn, referral_id)? {
-            let refusal = Refusal::invalid("/referral_id", "unknown_referral", "names no referral");
-            return Err(refusal.into());
+            return Err(unknown().into());
         }
         // The referral first, then the group, as marking and removing a place lock them: its
         // status then holds until the place is written.
-        referrals::lock(conn, referral_id)?;
+        match erasure::standing_locked(conn, "referral", referral_id)? {
+            Standing::Current => {}
+            // As if it never was: answered as a referral that does not exist.
+            Standing::Erased => return Err(unknown().into()),
+            Standing::Anonymised => return Err(Refusal::state(privacy::anonymised()).into()),
+        }
         let referral = engaged(conn, referral_id, "group sessions")?;
         let group = group_sessions::get(conn, group_id, true)?.ok_or_else(missing)?;
         group.may_mark(Attendance::Booked).map_err(Refusal::state)?;
