@@ -12,7 +12,7 @@ use linkwell_persistence::idempotency::StoredResponse;
 use serde::Serialize;
 use uuid::Uuid;
 
-use crate::audit::{Actor, Outcome, Refusal, Stop};
+use crate::audit::{Actor, Outcome, Stop};
 use crate::db;
 use crate::error::ApiError;
 use crate::idempotency::{self, IdempotencyKey, Keyed};
@@ -116,11 +116,13 @@ where
     if let Some(parent) = actor.addressed
         && actor.operation.audited
     {
-        let standing =
-            linkwell_persistence::erasure::standing_locked(conn, actor.operation.resource, parent)?;
-        if let Err(refusal) = Refusal::unless_current(standing) {
-            actor.record(conn, Some(parent), refusal.outcome)?;
-            return Ok(Answer::Refused(refusal.error));
+        match crate::change::current(conn, actor, parent) {
+            Ok(()) => {}
+            Err(Stop::Refused(refusal)) => {
+                actor.record(conn, Some(parent), refusal.outcome)?;
+                return Ok(Answer::Refused(refusal.error));
+            }
+            Err(Stop::Failed(error)) => return Err(error),
         }
     }
     if let Some(keyed) = keyed {

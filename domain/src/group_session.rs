@@ -176,9 +176,22 @@ impl GroupSession {
         }
     }
 
-    /// Whether `attendance` may be recorded now: who came is marked once the session is held;
-    /// a booking is taken or put back only while it is scheduled or held (not cancelled).
-    pub fn may_mark(&self, attendance: Attendance) -> Result<(), Invalid> {
+    /// Whether `attendance` may be recorded now for a referral received at `received_at`: who
+    /// came is marked once the session is held; a booking is taken or put back only while it
+    /// is scheduled or held (not cancelled); and never on a session before the referral was
+    /// received, as no one-to-one session is (its attendance would be a first contact
+    /// before the referral).
+    pub fn may_mark(
+        &self,
+        attendance: Attendance,
+        received_at: DateTime<Utc>,
+    ) -> Result<(), Invalid> {
+        if self.scheduled_at < received_at && self.status != GroupSessionStatus::Cancelled {
+            return Err(Invalid::new(
+                "before_received",
+                "the group session is before the referral was received",
+            ));
+        }
         match (self.status, attendance) {
             (GroupSessionStatus::Cancelled, _) => Err(Invalid::new(
                 "group_session_cancelled",
@@ -276,9 +289,21 @@ mod tests {
             let g = group(status, Some(60), 1);
             let got: Vec<Option<&str>> = [Booked, Attended, DidNotAttend]
                 .iter()
-                .map(|a| g.may_mark(*a).err().map(|e| e.code))
+                .map(|a| g.may_mark(*a, g.scheduled_at).err().map(|e| e.code))
                 .collect();
             assert_eq!(got, expected, "{status}");
+        }
+        // A referral received after the session took place has no place on it.
+        let later =
+            group(GroupSessionStatus::Held, Some(60), 1).scheduled_at + Duration::seconds(1);
+        for status in [GroupSessionStatus::Scheduled, GroupSessionStatus::Held] {
+            let g = group(status, Some(60), 1);
+            for a in [Booked, Attended, DidNotAttend] {
+                assert_eq!(
+                    g.may_mark(a, later).err().map(|e| e.code),
+                    Some("before_received")
+                );
+            }
         }
         let g = group(GroupSessionStatus::Held, Some(60), 1);
         assert_eq!(g.contact_at(Attended), Some(g.scheduled_at));

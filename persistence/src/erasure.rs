@@ -272,6 +272,7 @@ pub fn anonymise_referral(
             connections::note_for_partner.eq(None::<String>),
             connections::reason.eq(None::<String>),
             connections::frozen_details.eq(None::<String>),
+            connections::on_behalf_of.eq(None::<String>),
             connections::version.eq(connections::version + 1),
         ))
         .execute(conn)?;

@@ -61,7 +61,8 @@ async fn a_group_session_counts_once_its_places_per_person_and_its_time_per_faci
         app.accepted(practice, "G-2").await,
         app.accepted(practice, "G-3").await,
     ];
-    let began = at(-Duration::hours(2));
+    // Just now: after the referrals came (a place is never on a session before that).
+    let began = at(Duration::zero());
 
     // Recorded once, by the link workers who run it.
     let created = app
@@ -670,4 +671,65 @@ async fn an_erased_persons_referral_books_no_place_and_holds_none() {
     assert_eq!(listed.body["items"], json!([]), "{}", listed.text);
     let held = linkwell_persistence::group_sessions::count_attendees(&mut app.db(), first).unwrap();
     assert_eq!(held, 0);
+}
+
+/// No place on a group session held before the referral was received, as no one-to-one
+/// session may be: its attendance would be a first contact before the referral, and a
+/// negative wait in the reports.
+#[tokio::test]
+async fn a_group_session_before_the_referral_gives_it_no_place_and_no_contact() {
+    let app = TestApp::spawn().await;
+    let staff = app.coordinator();
+    let practice = app.organisation("The Surgery", "gp_practice").await;
+    let (sam, _) = app.user(Role::Coordinator, None).await;
+    let referral = app.accepted(practice, "G-EARLY").await;
+    let group = |when: Duration| {
+        json!({"kind": "activity", "mode": "face_to_face", "scheduled_at": at(when),
+               "facilitators": [sam], "title": "Allotment day"})
+    };
+    let booking = json!({"referral_id": referral});
+    let past = made(
+        app.post("/v1/group-sessions", &staff, &group(-Duration::days(2)))
+            .await,
+    )
+    .await;
+    app.post(
+        &format!("/v1/group-sessions/{past}/attendees"),
+        &staff,
+        &booking,
+    )
+    .await
+    .problem(409, "before_received");
+
+    // Booked while ahead, then recorded as held earlier than the referral came.
+    let moved = made(
+        app.post("/v1/group-sessions", &staff, &group(Duration::days(1)))
+            .await,
+    )
+    .await;
+    made(
+        app.post(
+            &format!("/v1/group-sessions/{moved}/attendees"),
+            &staff,
+            &booking,
+        )
+        .await,
+    )
+    .await;
+    let held = app
+        .change(
+            Method::PATCH,
+            &format!("/v1/group-sessions/{moved}"),
+            &staff,
+            1,
+            Some(&json!({"status": "held", "duration_minutes": 60,
+                         "scheduled_at": at(-Duration::days(1))})),
+        )
+        .await;
+    assert_eq!(held.status, 200, "{}", held.text);
+    mark(&app, moved, referral, "attended")
+        .await
+        .problem(409, "before_received");
+    let read = app.get(&format!("/v1/referrals/{referral}"), &staff).await;
+    assert_eq!(read.body["first_contact_at"], Value::Null, "{}", read.text);
 }

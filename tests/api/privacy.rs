@@ -40,6 +40,7 @@ const MARKERS: &[&str] = &[
     "Zqintroducer",
     "07700900918",
     "Zqselfsummary",
+    "Zqbehalf",
 ];
 
 /// A valid NHS number no fixture uses: the first from `start` that passes the check.
@@ -221,6 +222,18 @@ impl Case {
                 &format!("/v1/connections/{connection}/plan/progress-notes"),
                 &partner,
                 &json!({"goal_id": goal, "text": "Zqprogress"}),
+            )
+            .await);
+        // An answer staff took down for the partner names who gave it: free text too.
+        let version = etag_of(&app, &format!("/v1/connections/{connection}")).await;
+        ok(app
+            .change(
+                Method::POST,
+                &format!("/v1/connections/{connection}/transitions"),
+                &staff,
+                version,
+                Some(&json!({"to": "in_progress",
+                             "recorded_on_behalf_of": "Zqbehalf, their adviser, by phone"})),
             )
             .await);
         let outcome = ok(app
@@ -875,7 +888,8 @@ async fn after_the_purge_nothing_more_is_written_under_an_anonymised_referral() 
     assert_eq!(etag_of(app, &connection).await, before + 1);
     // The connection is still the partner's to see (codes and dates), and still open.
     let seen = ok(app.get(&connection, &case.partner).await);
-    assert_eq!(seen.body["status"], "accepted");
+    assert_eq!(seen.body["status"], "in_progress");
+    assert_eq!(seen.body["recorded_on_behalf_of"], Value::Null);
 
     for path in ["plan", "plan/goals", "plan/progress-notes"] {
         app.get(&format!("{connection}/{path}"), &case.partner)
@@ -943,6 +957,30 @@ async fn after_the_purge_nothing_more_is_written_under_an_anonymised_referral() 
     .await
     .problem(409, "referral_anonymised");
     app.post(&format!("{connection}/action-links"), &staff, &json!({}))
+        .await
+        .problem(409, "referral_anonymised");
+    // Only those who may see a record learn it was anonymised: to another organisation it is
+    // as missing as any other.
+    let stranger = app.organisation("Stranger", "partner").await;
+    app.post(
+        &format!("{connection}/notes"),
+        &app.token(Role::Partner, Some(stranger)),
+        &json!({"text": "Zqlate stranger"}),
+    )
+    .await
+    .problem(404, "not_found");
+    let other_practice = app.organisation("Other practice", "gp_practice").await;
+    let version = etag_of(app, &format!("/v1/referrals/{}", case.referral)).await;
+    let withdraw = json!({"to": "withdrawn", "reason": "Zqlate withdrawal"});
+    app.transition(
+        case.referral,
+        &app.referrer(other_practice),
+        version,
+        &withdraw,
+    )
+    .await
+    .problem(404, "not_found");
+    app.transition(case.referral, &app.referrer(case.org), version, &withdraw)
         .await
         .problem(409, "referral_anonymised");
     let answer = app

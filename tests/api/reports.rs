@@ -617,6 +617,8 @@ async fn running_totals_equal_totals_made_afresh_from_the_records() {
             )
             .await);
     }
+    // Referred before the group below, which it is booked on before being entered in error.
+    let mistake = app.accepted(data.practice_a, "R-7").await;
     // Kim is booked on a group that is held: marked attended, then not, then attended again.
     let (facilitator, _) = app.user(Role::Coordinator, None).await;
     let group = ok(app
@@ -655,7 +657,6 @@ async fn running_totals_equal_totals_made_afresh_from_the_records() {
         groups_before["attendances"]["attended"], 1,
         "{groups_before}"
     );
-    let mistake = app.accepted(data.practice_a, "R-7").await;
     ok(app
         .post(
             &format!("/v1/referrals/{mistake}/sessions"),

@@ -34,7 +34,7 @@ use crate::{schema, wire};
 
 /// Which connections a caller may see. Every role is named, so a role given access later
 /// must be given a rule here too.
-fn visibility(caller: &Caller) -> Result<Visibility, ApiError> {
+pub(crate) fn visibility(caller: &Caller) -> Result<Visibility, ApiError> {
     match (caller.role, caller.org) {
         (Role::Admin | Role::Coordinator, _) => Ok(Visibility::All),
         (Role::Partner, Some(org)) => Ok(Visibility::Receiver(org)),

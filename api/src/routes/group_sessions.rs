@@ -470,9 +470,10 @@ impl Creatable for AttendeeView {
 ///
 /// The referral must be accepted, active or on hold (422 `unknown_referral` when there is
 /// none, 409 `referral_not_open`); the session not cancelled (409
-/// `group_session_cancelled`) nor full (409 `group_session_full`, at 200 places). A referral
-/// already booked is 409 `duplicate`, naming its place. The place shows in the referral's
-/// sessions as a `group` session.
+/// `group_session_cancelled`), not before the referral was received (409 `before_received`)
+/// nor full (409 `group_session_full`, at 200 places). A referral already booked is 409
+/// `duplicate`, naming its place. The place shows in the referral's sessions as a `group`
+/// session.
 #[utoipa::path(
     operation_id = "add_group_attendee",
     tag = "group-sessions",
@@ -511,7 +512,9 @@ pub async fn add_group_attendee(
         }
         let referral = engaged(conn, referral_id, "group sessions")?;
         let group = group_sessions::get(conn, group_id, true)?.ok_or_else(missing)?;
-        group.may_mark(Attendance::Booked).map_err(Refusal::state)?;
+        group
+            .may_mark(Attendance::Booked, referral.received_at)
+            .map_err(Refusal::state)?;
         if let Some(place) = group_sessions::attendee(conn, group_id, referral_id)? {
             let detail = format!(
                 "the referral is already booked on this group session: {}",
@@ -599,8 +602,9 @@ pub struct AttendanceInput {
 ///
 /// `attended` or `did_not_attend` once the session is recorded held (409
 /// `group_session_not_held`); `booked` puts a mark back. Never on a cancelled session (409
-/// `group_session_cancelled`). 404 when the referral is not booked on it. Marking the same
-/// again changes nothing. The first attended session, one-to-one or group, sets the referral's
+/// `group_session_cancelled`), nor on one before the referral was received (409
+/// `before_received`). 404 when the referral is not booked on it. Marking the same again
+/// changes nothing. The first attended session, one-to-one or group, sets the referral's
 /// `first_contact_at` when it has none.
 #[utoipa::path(
     operation_id = "mark_group_attendance",
@@ -630,7 +634,11 @@ pub async fn mark_group_attendance(
         let group = group_sessions::get(conn, group_id, true)?.ok_or_else(Refusal::not_found)?;
         let mut place = group_sessions::attendee(conn, group_id, referral_id)?
             .ok_or_else(Refusal::not_found)?;
-        group.may_mark(attendance).map_err(Refusal::state)?;
+        let referral = referrals::get(conn, referral_id, Visibility::All)?
+            .ok_or_else(|| ApiError::Internal("a place's referral vanished".into()))?;
+        group
+            .may_mark(attendance, referral.received_at)
+            .map_err(Refusal::state)?;
         if place.attendance == attendance {
             return Ok(place);
         }
@@ -638,8 +646,6 @@ pub async fn mark_group_attendance(
         place.updated_at = clock::now();
         place.version += 1;
         group_sessions::save_attendee(conn, &place)?;
-        let referral = referrals::get(conn, referral_id, Visibility::All)?
-            .ok_or_else(|| ApiError::Internal("a place's referral vanished".into()))?;
         record_contact(conn, referral, group.contact_at(attendance))?;
         Ok(place)
     })

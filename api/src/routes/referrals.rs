@@ -52,7 +52,7 @@ pub(crate) fn engaged(conn: &mut DbConnection, id: Uuid, what: &str) -> Result<R
 
 /// Which referrals a caller may see. Every role is named, so a role given access later must
 /// be given a rule here too; anything unforeseen sees nothing.
-fn visibility(caller: &Caller) -> Result<Visibility, ApiError> {
+pub(crate) fn visibility(caller: &Caller) -> Result<Visibility, ApiError> {
     match (caller.role, caller.org) {
         (Role::Admin | Role::Coordinator, _) => Ok(Visibility::All),
         // A partner sees the referrals it sent onward, as a referrer sees its own.
