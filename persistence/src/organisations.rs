@@ -6,6 +6,7 @@ use uuid::Uuid;
 
 use crate::connection::DbConnection;
 use crate::convert;
+use crate::dialect::{self, Hold};
 use crate::error::StoreResult;
 use crate::page::{Keyset, Order, keyset};
 use crate::schema::{networks, organisations};
@@ -117,14 +118,23 @@ pub fn list(
     .collect()
 }
 
+/// The lock a move between networks holds alone and a new referral from the organisation
+/// holds shared.
+pub(crate) fn membership_key(org: Uuid) -> String {
+    format!("organisation-network:{org}")
+}
+
 /// Moves `org` into `network` (or out of any), if it is still at `expected_version`; `false`
 /// when another change got there first. Each of its referrals is counted again, so the
-/// totals of the network it leaves and the one it joins stay exact.
+/// totals of the network it leaves and the one it joins stay exact: referrals being received
+/// meanwhile finish first (and are listed), or wait for the move (and are counted under the
+/// new network), so none is counted under the network it left.
 pub fn set_network(
     tx: &mut Tx<'_>,
     org: &Organisation,
     expected_version: i64,
 ) -> StoreResult<bool> {
+    dialect::lock_key(tx, &membership_key(org.id), Hold::Exclusive)?;
     let referrals: Vec<String> = crate::schema::referrals::table
         .filter(crate::schema::referrals::referrer_org_id.eq(org.id.to_string()))
         .select(crate::schema::referrals::id)

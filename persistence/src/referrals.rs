@@ -12,7 +12,7 @@ use uuid::Uuid;
 
 use crate::connection::{Backend, DbConnection};
 use crate::convert;
-use crate::dialect;
+use crate::dialect::{self, Hold};
 use crate::error::{StoreResult, corrupt};
 use crate::page::{Keyset, Order, keyset};
 use crate::people::{Details, IntroducerJson};
@@ -129,11 +129,21 @@ impl ReferralChanges {
     }
 }
 
-/// Stores a new referral and its reasons (its person is stored first, see `people`). `created_by` is the caller's subject.
+/// Stores a new referral and its reasons (its person is stored first, see `people`).
+/// `created_by` is the caller's subject.
 pub fn insert(tx: &mut Tx<'_>, referral: &Referral, created_by: &str) -> StoreResult<()> {
     let id = referral.id.to_string();
     tx.touch_new_referral(referral.id);
     let conn: &mut DbConnection = tx;
+    if let Some(org) = referral.referrer_org_id {
+        // Counted under the organisation's network as it stands: a move to another network
+        // waits for this to commit, or this for the move (see `organisations::set_network`).
+        dialect::lock_key(
+            conn,
+            &crate::organisations::membership_key(org),
+            Hold::Shared,
+        )?;
+    }
     diesel::insert_into(referrals::table)
         .values(ReferralRow {
             id: id.clone(),
