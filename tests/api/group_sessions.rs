@@ -26,6 +26,16 @@ async fn made(reply: Reply) -> Uuid {
     reply.id()
 }
 
+/// Books `referral` on `group`, as a link worker.
+async fn book(app: &TestApp, group: Uuid, referral: Uuid) -> Reply {
+    app.post(
+        &format!("/v1/group-sessions/{group}/attendees"),
+        &app.coordinator(),
+        &json!({"referral_id": referral}),
+    )
+    .await
+}
+
 async fn mark(app: &TestApp, group: Uuid, referral: Uuid, attendance: &str) -> Reply {
     app.send(
         Method::PUT,
@@ -632,12 +642,7 @@ async fn an_erased_persons_referral_books_no_place_and_holds_none() {
             .await,
     )
     .await;
-    let places = |group: Uuid| format!("/v1/group-sessions/{group}/attendees");
-    made(
-        app.post(&places(first), &staff, &json!({"referral_id": referral}))
-            .await,
-    )
-    .await;
+    made(book(&app, first, referral).await).await;
     let closed = app
         .transition(
             referral,
@@ -658,16 +663,16 @@ async fn an_erased_persons_referral_books_no_place_and_holds_none() {
     assert_eq!(erased.status, 200, "{}", erased.text);
 
     for named in [referral, Uuid::now_v7()] {
-        let booking = app
-            .post(&places(second), &staff, &json!({"referral_id": named}))
-            .await;
+        let booking = book(&app, second, named).await;
         assert_eq!(booking.status, 422, "{}", booking.text);
         assert_eq!(
             booking.field_errors(),
             [("/referral_id".to_owned(), "unknown_referral".to_owned())]
         );
     }
-    let listed = app.get(&places(first), &staff).await;
+    let listed = app
+        .get(&format!("/v1/group-sessions/{first}/attendees"), &staff)
+        .await;
     assert_eq!(listed.body["items"], json!([]), "{}", listed.text);
     let held = linkwell_persistence::group_sessions::count_attendees(&mut app.db(), first).unwrap();
     assert_eq!(held, 0);
@@ -687,19 +692,14 @@ async fn a_group_session_before_the_referral_gives_it_no_place_and_no_contact() 
         json!({"kind": "activity", "mode": "face_to_face", "scheduled_at": at(when),
                "facilitators": [sam], "title": "Allotment day"})
     };
-    let booking = json!({"referral_id": referral});
     let past = made(
         app.post("/v1/group-sessions", &staff, &group(-Duration::days(2)))
             .await,
     )
     .await;
-    app.post(
-        &format!("/v1/group-sessions/{past}/attendees"),
-        &staff,
-        &booking,
-    )
-    .await
-    .problem(409, "before_received");
+    book(&app, past, referral)
+        .await
+        .problem(409, "before_received");
 
     // Booked while ahead, then recorded as held earlier than the referral came.
     let moved = made(
@@ -707,15 +707,7 @@ async fn a_group_session_before_the_referral_gives_it_no_place_and_no_contact() 
             .await,
     )
     .await;
-    made(
-        app.post(
-            &format!("/v1/group-sessions/{moved}/attendees"),
-            &staff,
-            &booking,
-        )
-        .await,
-    )
-    .await;
+    made(book(&app, moved, referral).await).await;
     let held = app
         .change(
             Method::PATCH,

@@ -233,7 +233,6 @@ async fn a_networks_figures_are_published_where_its_practices_are_suppressed() {
 /// writers are serialised, so there the two never overlap.
 #[tokio::test]
 async fn a_network_move_and_a_referral_from_the_organisation_queue() {
-    use diesel::RunQueryDsl;
     let app = TestApp::spawn().await;
     if crate::support::backend() != "postgres" {
         return;
@@ -246,62 +245,33 @@ async fn a_network_move_and_a_referral_from_the_organisation_queue() {
     let practice = app.organisation("Practice Q", "gp_practice").await;
     let key = format!("hashtextextended('organisation-network:{practice}', 0)");
     let mut raw = app.db();
-    let hold = |raw: &mut linkwell_persistence::DbConnection, function: &str| {
-        diesel::sql_query("BEGIN").execute(raw).unwrap();
-        diesel::sql_query(format!("SELECT {function}({key})::text"))
-            .execute(raw)
-            .unwrap();
-    };
-    let waits = |handle: &tokio::task::JoinHandle<StatusCode>| !handle.is_finished();
 
     // A referral in flight (the lock held shared): the move waits for it, then counts it.
-    hold(&mut raw, "pg_advisory_xact_lock_shared");
-    let join = {
-        let (client, url, token) = (
-            app.client.clone(),
-            app.url(&format!("/v1/organisations/{practice}/network")),
-            admin.clone(),
-        );
-        tokio::spawn(async move {
-            client
-                .put(url)
-                .bearer_auth(token)
-                .header("if-match", "\"1\"")
-                .json(&json!({"network_id": pcn}))
-                .send()
-                .await
-                .unwrap()
-                .status()
-        })
-    };
-    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
-    assert!(waits(&join), "the move waits for the referral in flight");
-    diesel::sql_query("COMMIT").execute(&mut raw).unwrap();
-    assert_eq!(join.await.unwrap(), StatusCode::OK);
+    let moved = queued(
+        &mut raw,
+        &format!("pg_advisory_xact_lock_shared({key})"),
+        app.client
+            .put(app.url(&format!("/v1/organisations/{practice}/network")))
+            .bearer_auth(&admin)
+            .header("if-match", "\"1\"")
+            .json(&json!({"network_id": pcn})),
+        "the move waits for the referral in flight",
+    )
+    .await;
+    assert_eq!(moved, StatusCode::OK);
 
     // A move in flight (the lock held alone): a referral from the organisation waits for it.
-    hold(&mut raw, "pg_advisory_xact_lock");
-    let sent = {
-        let (client, url, token) = (
-            app.client.clone(),
-            app.url("/v1/referrals"),
-            app.referrer(practice),
-        );
-        tokio::spawn(async move {
-            client
-                .post(url)
-                .bearer_auth(token)
-                .json(&referral_body("Q-1"))
-                .send()
-                .await
-                .unwrap()
-                .status()
-        })
-    };
-    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
-    assert!(waits(&sent), "the referral waits for the move in flight");
-    diesel::sql_query("COMMIT").execute(&mut raw).unwrap();
-    assert_eq!(sent.await.unwrap(), StatusCode::CREATED);
+    let sent = queued(
+        &mut raw,
+        &format!("pg_advisory_xact_lock({key})"),
+        app.client
+            .post(app.url("/v1/referrals"))
+            .bearer_auth(app.referrer(practice))
+            .json(&referral_body("Q-1")),
+        "the referral waits for the move in flight",
+    )
+    .await;
+    assert_eq!(sent, StatusCode::CREATED);
     let today = chrono::Utc::now().date_naive();
     let exact = activity(
         &app,
@@ -310,4 +280,24 @@ async fn a_network_move_and_a_referral_from_the_organisation_queue() {
     )
     .await;
     assert_eq!(exact["referrals_received"], 1, "{exact}");
+}
+
+/// Sends `request` while a raw transaction holds `lock` (an advisory lock call), checks that
+/// it waits, then commits and answers its status.
+async fn queued(
+    raw: &mut linkwell_persistence::DbConnection,
+    lock: &str,
+    request: reqwest::RequestBuilder,
+    waits: &str,
+) -> StatusCode {
+    use diesel::RunQueryDsl;
+    diesel::sql_query("BEGIN").execute(raw).unwrap();
+    diesel::sql_query(format!("SELECT {lock}::text"))
+        .execute(raw)
+        .unwrap();
+    let sent = tokio::spawn(async move { request.send().await.unwrap().status() });
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert!(!sent.is_finished(), "{waits}");
+    diesel::sql_query("COMMIT").execute(raw).unwrap();
+    sent.await.unwrap()
 }

@@ -213,13 +213,13 @@ fn signed_link(
     Ok(action_links::get(conn, id)?.filter(|link| state.links.signs(link, &tag)))
 }
 
+/// Checks the link `signed_link` found, locked first when `lock` (an answer uses it up).
 fn checked(
     conn: &mut DbConnection,
-    state: &AppState,
-    token: &str,
+    found: Option<ActionLink>,
     lock: bool,
 ) -> Result<Checked, ApiError> {
-    let Some(mut link) = signed_link(conn, state, token)? else {
+    let Some(mut link) = found else {
         return Ok(Checked::Refused(LinkRefused::Invalid, None));
     };
     if lock {
@@ -338,7 +338,8 @@ pub async fn read_action_link(
     let token = presented(&req, id.into_inner());
     let state_inner = state.clone();
     let answer = db::run(&state, move |conn| {
-        match checked(conn, &state_inner, &token, false)? {
+        let found = signed_link(conn, &state_inner, &token)?;
+        match checked(conn, found, false)? {
             Checked::Refused(why, known) => {
                 let (about, outcome) = refusal_row(&mut actor, why, known.as_ref());
                 actor.record_alone(conn, about, outcome)?;
@@ -398,7 +399,8 @@ pub async fn answer_action_link(
         let mut actor = actor.clone();
         // Every writer's lock order: the referral's row first (an erasure and a purge take it
         // first too), then the link's, so two answers queue and the second finds it used.
-        if let Some(link) = signed_link(conn, &state_inner, &token)? {
+        let found = signed_link(conn, &state_inner, &token)?;
+        if let Some(link) = &found {
             let standing = erasure::standing_locked(conn, "connection", link.connection_id)?;
             if standing == Standing::Anonymised {
                 actor.caller.sub = format!("action-link:{}", link.id);
@@ -407,7 +409,7 @@ pub async fn answer_action_link(
                 return Ok(Err(refusal.error));
             }
         }
-        let (mut link, mut connection) = match checked(conn, &state_inner, &token, true)? {
+        let (mut link, mut connection) = match checked(conn, found, true)? {
             Checked::Works(link, connection) => (link, *connection),
             Checked::Refused(why, known) => {
                 let (about, outcome) = refusal_row(&mut actor, why, known.as_ref());
